@@ -1,0 +1,121 @@
+//! Personal API tokens: random, shown once, stored as a digest, revocable.
+
+use serde::Serialize;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use super::audit::{self, Actor};
+use crate::domain::ids::{ApiTokenId, MemberId};
+use crate::domain::secret::{self, Token};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ApiToken {
+    pub id: ApiTokenId,
+    pub label: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>)]
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+pub async fn list(pool: &PgPool, member: MemberId) -> Result<Vec<ApiToken>> {
+    Ok(sqlx::query!(
+        "select id, label, created_at, last_used_at from api_tokens
+         where member_id = $1 and revoked_at is null order by created_at desc",
+        member.0
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| ApiToken {
+        id: ApiTokenId(r.id),
+        label: r.label,
+        created_at: r.created_at,
+        last_used_at: r.last_used_at,
+    })
+    .collect())
+}
+
+pub async fn create(
+    pool: &PgPool,
+    actor: &Actor,
+    member: MemberId,
+    label: &str,
+) -> Result<(ApiToken, Token)> {
+    let id = ApiTokenId::new();
+    let token = Token::generate_api();
+    let mut tx = pool.begin().await?;
+    let created_at = sqlx::query_scalar!(
+        "insert into api_tokens (id, member_id, label, token_hash) values ($1, $2, $3, $4)
+         returning created_at",
+        id.0,
+        member.0,
+        label,
+        token.digest()
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        "api_token.create",
+        Some(member),
+        serde_json::json!({ "api_token": id, "label": label }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((
+        ApiToken {
+            id,
+            label: label.to_owned(),
+            created_at,
+            last_used_at: None,
+        },
+        token,
+    ))
+}
+
+/// The member owning a presented, unrevoked token, if they are active. Records the use (at most
+/// once a minute, to keep API calls from writing on every request).
+pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<MemberId>> {
+    let r = sqlx::query!(
+        "update api_tokens t set last_used_at = now()
+         from members m
+         where t.token_hash = $1 and t.revoked_at is null and m.id = t.member_id
+           and m.status = 'active'
+         returning t.member_id",
+        secret::digest(token)
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(r.map(|r| MemberId(r.member_id)))
+}
+
+pub async fn revoke(pool: &PgPool, actor: &Actor, member: MemberId, id: ApiTokenId) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let n = sqlx::query!(
+        "update api_tokens set revoked_at = now()
+         where id = $1 and member_id = $2 and revoked_at is null",
+        id.0,
+        member.0
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(Error::NotFound);
+    }
+    audit::record(
+        &mut *tx,
+        actor,
+        "api_token.revoke",
+        Some(member),
+        serde_json::json!({ "api_token": id }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! Mailboxes on a member's domains.
+
+use serde::Serialize;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use super::audit::{self, Actor};
+use super::{domains, members};
+use crate::domain::ids::{DomainId, MailboxId, MemberId};
+use crate::domain::plan::Resource;
+use crate::domain::LocalPart;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Mailbox {
+    pub id: MailboxId,
+    pub domain_id: DomainId,
+    pub address: String,
+    pub local_part: String,
+    pub quota_bytes: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub created_at: OffsetDateTime,
+}
+
+pub async fn list(pool: &PgPool, member: MemberId, domain: DomainId) -> Result<Vec<Mailbox>> {
+    let rows = sqlx::query!(
+        "select mb.id, mb.domain_id, mb.local_part, d.name, mb.quota_bytes, mb.created_at
+         from mailboxes mb join domains d on d.id = mb.domain_id
+         where mb.member_id = $1 and mb.domain_id = $2 order by mb.local_part",
+        member.0,
+        domain.0
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Mailbox {
+            id: MailboxId(r.id),
+            domain_id: DomainId(r.domain_id),
+            address: format!("{}@{}", r.local_part, r.name),
+            local_part: r.local_part,
+            quota_bytes: r.quota_bytes,
+            created_at: r.created_at,
+        })
+        .collect())
+}
+
+pub async fn create(
+    pool: &PgPool,
+    actor: &Actor,
+    member: MemberId,
+    domain: DomainId,
+    local: &LocalPart,
+    password_hash: &str,
+    quota_bytes: i64,
+) -> Result<Mailbox> {
+    let mut tx = pool.begin().await?;
+    let limits = members::lock_limits(&mut tx, member).await?;
+    let domain_name = domains::lock_owned(&mut tx, member, domain).await?;
+    domains::address_free(&mut tx, domain, local.as_str()).await?;
+    let usage = members::usage(&mut tx, member).await?;
+    limits.check(&usage, Resource::Mailbox, quota_bytes)?;
+    let id = MailboxId::new();
+    let created_at = sqlx::query_scalar!(
+        "insert into mailboxes (id, member_id, domain_id, local_part, password_hash, quota_bytes)
+         values ($1, $2, $3, $4, $5, $6) returning created_at",
+        id.0,
+        member.0,
+        domain.0,
+        local.as_str(),
+        password_hash,
+        quota_bytes
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let address = format!("{}@{}", local.as_str(), domain_name);
+    audit::record(
+        &mut *tx,
+        actor,
+        "mailbox.create",
+        Some(member),
+        serde_json::json!({ "mailbox": id, "address": address, "quota_bytes": quota_bytes }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Mailbox {
+        id,
+        domain_id: domain,
+        address,
+        local_part: local.as_str().to_owned(),
+        quota_bytes,
+        created_at,
+    })
+}
+
+pub async fn delete(pool: &PgPool, actor: &Actor, member: MemberId, id: MailboxId) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let local = sqlx::query_scalar!(
+        "delete from mailboxes where id = $1 and member_id = $2 returning local_part",
+        id.0,
+        member.0
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound)?;
+    audit::record(
+        &mut *tx,
+        actor,
+        "mailbox.delete",
+        Some(member),
+        serde_json::json!({ "mailbox": id, "local_part": local }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,503 @@
+//! Member accounts: lookup, admin listing, plan changes, suspension, two-step deletion,
+//! password and second-factor state, and usage against the plan.
+
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+
+use super::audit::{self, Actor};
+use crate::domain::ids::{MemberId, PlanId};
+use crate::domain::plan::{Limits, Usage};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Active,
+    Suspended,
+    Deleting,
+}
+
+impl Status {
+    fn from_db(s: &str) -> Self {
+        match s {
+            "suspended" => Status::Suspended,
+            "deleting" => Status::Deleting,
+            _ => Status::Active,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Suspended => "suspended",
+            Status::Deleting => "deleting",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Member {
+    pub id: MemberId,
+    pub email: String,
+    pub display_name: String,
+    pub is_admin: bool,
+    pub plan_id: Option<PlanId>,
+    pub plan_name: Option<String>,
+    pub status: Status,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>)]
+    pub delete_after: Option<OffsetDateTime>,
+    pub totp_enabled: bool,
+    pub locale: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub created_at: OffsetDateTime,
+}
+
+// The two member queries select the same columns; this maps them.
+macro_rules! to_member {
+    ($r:expr) => {
+        Member {
+            id: MemberId($r.id),
+            email: $r.email,
+            display_name: $r.display_name,
+            is_admin: $r.is_admin,
+            plan_id: $r.plan_id.map(PlanId),
+            plan_name: $r.plan_name,
+            status: Status::from_db(&$r.status),
+            delete_after: $r.delete_after,
+            totp_enabled: $r.totp_enabled,
+            locale: $r.locale,
+            created_at: $r.created_at,
+        }
+    };
+}
+
+pub async fn get(pool: &PgPool, id: MemberId) -> Result<Member> {
+    let r = sqlx::query!(
+        "select m.id, m.email, m.display_name, m.is_admin, m.plan_id, p.name as \"plan_name?\",
+                m.status, m.delete_after, m.totp_enabled_at is not null as \"totp_enabled!\",
+                m.locale, m.created_at
+         from members m left join plans p on p.id = m.plan_id where m.id = $1",
+        id.0
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(to_member!(r))
+}
+
+/// The password hash and second-factor state needed to log a member in.
+pub struct Credentials {
+    pub id: MemberId,
+    pub password_hash: String,
+    pub status: Status,
+    pub totp_enabled: bool,
+}
+
+pub async fn credentials_by_email(pool: &PgPool, email: &str) -> Result<Option<Credentials>> {
+    let r = sqlx::query!(
+        "select id, password_hash, status, totp_enabled_at is not null as \"totp!\"
+         from members where lower(email) = lower($1)",
+        email
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(r.map(|r| Credentials {
+        id: MemberId(r.id),
+        password_hash: r.password_hash,
+        status: Status::from_db(&r.status),
+        totp_enabled: r.totp,
+    }))
+}
+
+pub async fn password_hash(pool: &PgPool, id: MemberId) -> Result<String> {
+    Ok(
+        sqlx::query_scalar!("select password_hash from members where id = $1", id.0)
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+pub struct Page {
+    pub members: Vec<Member>,
+    pub total: i64,
+}
+
+/// Admin listing: search in address and name, ordered by address, paged.
+pub async fn list(pool: &PgPool, query: &str, offset: i64, limit: i64) -> Result<Page> {
+    let pattern = format!(
+        "%{}%",
+        query
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let rows = sqlx::query!(
+        "select m.id, m.email, m.display_name, m.is_admin, m.plan_id, p.name as \"plan_name?\",
+                m.status, m.delete_after, m.totp_enabled_at is not null as \"totp_enabled!\",
+                m.locale, m.created_at
+         from members m left join plans p on p.id = m.plan_id where m.email ilike $1 or m.display_name ilike $1
+         order by lower(m.email) offset $2 limit $3",
+        pattern,
+        offset,
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    let total = sqlx::query_scalar!(
+        "select count(*) from members where email ilike $1 or display_name ilike $1",
+        pattern
+    )
+    .fetch_one(pool)
+    .await?
+    .unwrap_or(0);
+    Ok(Page {
+        members: rows.into_iter().map(|r| to_member!(r)).collect(),
+        total,
+    })
+}
+
+pub async fn count(pool: &PgPool) -> Result<i64> {
+    Ok(sqlx::query_scalar!("select count(*) from members")
+        .fetch_one(pool)
+        .await?
+        .unwrap_or(0))
+}
+
+/// Inserts a member inside a caller's transaction (setup, invitation acceptance).
+pub async fn insert(
+    conn: &mut PgConnection,
+    id: MemberId,
+    email: &str,
+    display_name: &str,
+    password_hash: &str,
+    is_admin: bool,
+    plan: Option<PlanId>,
+) -> Result<()> {
+    sqlx::query!(
+        "insert into members (id, email, display_name, password_hash, is_admin, plan_id)
+         values ($1, $2, $3, $4, $5, $6)",
+        id.0,
+        email,
+        display_name,
+        password_hash,
+        is_admin,
+        plan.map(|p| p.0)
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Locks the member row for the rest of the transaction and returns its plan's limits. Every
+/// creation that counts against the plan takes this lock first, so two concurrent requests
+/// cannot both take the last slot.
+pub async fn lock_limits(conn: &mut PgConnection, member: MemberId) -> Result<Limits> {
+    let r = sqlx::query!(
+        "select p.max_domains as \"d?\", p.max_mailboxes as \"m?\", p.max_aliases as \"a?\",
+                p.max_xmpp_accounts as \"x?\", p.storage_bytes as \"s?\", m.status
+         from members m left join plans p on p.id = m.plan_id where m.id = $1 for update of m",
+        member.0
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if r.status != "active" {
+        return Err(Error::Forbidden(
+            "this account is suspended; nothing can be created".to_owned(),
+        ));
+    }
+    Ok(match (r.d, r.m, r.a, r.x, r.s) {
+        (Some(d), Some(m), Some(a), Some(x), Some(s)) => Limits {
+            max_domains: d.into(),
+            max_mailboxes: m.into(),
+            max_aliases: a.into(),
+            max_xmpp_accounts: x.into(),
+            storage_bytes: s,
+        },
+        _ => Limits::NONE,
+    })
+}
+
+pub async fn usage(db: &mut PgConnection, member: MemberId) -> Result<Usage> {
+    let r = sqlx::query!(
+        "select
+            (select count(*) from domains where member_id = $1) as \"domains!\",
+            (select count(*) from mailboxes where member_id = $1) as \"mailboxes!\",
+            (select count(*) from aliases where member_id = $1) as \"aliases!\",
+            (select count(*) from xmpp_accounts where member_id = $1) as \"xmpp!\",
+            (select coalesce(sum(quota_bytes), 0)::bigint from mailboxes where member_id = $1) as \"storage!\"",
+        member.0
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(Usage {
+        domains: r.domains,
+        mailboxes: r.mailboxes,
+        aliases: r.aliases,
+        xmpp_accounts: r.xmpp,
+        storage_bytes: r.storage,
+    })
+}
+
+/// Usage and limits for the member's dashboard.
+pub async fn usage_and_limits(pool: &PgPool, member: MemberId) -> Result<(Usage, Limits)> {
+    let mut tx = pool.begin().await?;
+    let limits = match plan_limits(&mut tx, member).await? {
+        Some(l) => l,
+        None => Limits::NONE,
+    };
+    let usage = usage(&mut tx, member).await?;
+    tx.commit().await?;
+    Ok((usage, limits))
+}
+
+async fn plan_limits(conn: &mut PgConnection, member: MemberId) -> Result<Option<Limits>> {
+    let r = sqlx::query!(
+        "select p.max_domains, p.max_mailboxes, p.max_aliases, p.max_xmpp_accounts, p.storage_bytes
+         from members m join plans p on p.id = m.plan_id where m.id = $1",
+        member.0
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(r.map(|r| Limits {
+        max_domains: r.max_domains.into(),
+        max_mailboxes: r.max_mailboxes.into(),
+        max_aliases: r.max_aliases.into(),
+        max_xmpp_accounts: r.max_xmpp_accounts.into(),
+        storage_bytes: r.storage_bytes,
+    }))
+}
+
+pub async fn set_plan(pool: &PgPool, actor: &Actor, member: MemberId, plan: PlanId) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let n = sqlx::query!(
+        "update members set plan_id = $2 where id = $1",
+        member.0,
+        plan.0
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(Error::NotFound);
+    }
+    audit::record(
+        &mut *tx,
+        actor,
+        "member.plan",
+        Some(member),
+        serde_json::json!({ "plan": plan }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Suspending signs the member out everywhere and revokes nothing else: unsuspending restores
+/// the account as it was.
+pub async fn set_suspended(
+    pool: &PgPool,
+    actor: &Actor,
+    member: MemberId,
+    suspended: bool,
+) -> Result<()> {
+    let (from, to) = if suspended {
+        ("active", "suspended")
+    } else {
+        ("suspended", "active")
+    };
+    let mut tx = pool.begin().await?;
+    let n = sqlx::query!(
+        "update members set status = $3 where id = $1 and status = $2 and not is_admin",
+        member.0,
+        from,
+        to
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(Error::Conflict(format!(
+            "only a non-admin member who is {from} can be made {to}"
+        )));
+    }
+    sqlx::query!("delete from sessions where member_id = $1", member.0)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        if suspended {
+            "member.suspend"
+        } else {
+            "member.unsuspend"
+        },
+        Some(member),
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Step one of deletion: the account is locked and scheduled for purge after the grace
+/// period; an admin can cancel until then.
+pub async fn request_deletion(
+    pool: &PgPool,
+    actor: &Actor,
+    member: MemberId,
+    grace_days: i64,
+) -> Result<OffsetDateTime> {
+    let mut tx = pool.begin().await?;
+    let after = sqlx::query_scalar!(
+        "update members set status = 'deleting',
+                delete_after = now() + make_interval(days => $2::int)
+         where id = $1 and status <> 'deleting' and not is_admin returning delete_after",
+        member.0,
+        i32::try_from(grace_days).unwrap_or(i32::MAX)
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .flatten()
+    .ok_or_else(|| {
+        Error::Conflict("this member is an admin or is already being deleted".to_owned())
+    })?;
+    sqlx::query!("delete from sessions where member_id = $1", member.0)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query!(
+        "update api_tokens set revoked_at = now() where member_id = $1 and revoked_at is null",
+        member.0
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        "member.delete.request",
+        Some(member),
+        serde_json::json!({ "purge_after": after.unix_timestamp() }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+pub async fn cancel_deletion(pool: &PgPool, actor: &Actor, member: MemberId) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let n = sqlx::query!(
+        "update members set status = 'suspended', delete_after = null
+         where id = $1 and status = 'deleting'",
+        member.0
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(Error::Conflict(
+            "this member is not being deleted".to_owned(),
+        ));
+    }
+    audit::record(
+        &mut *tx,
+        actor,
+        "member.delete.cancel",
+        Some(member),
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Step two, run by the background job: purges members whose grace period is over. Each is
+/// purged in its own transaction; `skip locked` lets several control planes share the work.
+pub async fn purge_due(pool: &PgPool) -> Result<u64> {
+    let mut purged = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let due = sqlx::query!(
+            "select id, email from members where status = 'deleting' and delete_after <= now()
+             limit 1 for update skip locked"
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(due) = due else {
+            tx.commit().await?;
+            return Ok(purged);
+        };
+        sqlx::query!("delete from members where id = $1", due.id)
+            .execute(&mut *tx)
+            .await?;
+        audit::record(
+            &mut *tx,
+            &Actor {
+                email: Some("(scheduled purge)".to_owned()),
+                ..Actor::default()
+            },
+            "member.delete.purge",
+            Some(MemberId(due.id)),
+            serde_json::json!({ "email": due.email }),
+        )
+        .await?;
+        tx.commit().await?;
+        purged += 1;
+    }
+}
+
+pub async fn set_password(
+    pool: &PgPool,
+    actor: &Actor,
+    member: MemberId,
+    password_hash: &str,
+    keep_session: Option<&[u8]>,
+) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    set_password_in(&mut tx, actor, member, password_hash, keep_session).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Changing a password ends every other session of the member.
+pub async fn set_password_in(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    member: MemberId,
+    password_hash: &str,
+    keep_session: Option<&[u8]>,
+) -> Result<()> {
+    sqlx::query!(
+        "update members set password_hash = $2 where id = $1",
+        member.0,
+        password_hash
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "delete from sessions where member_id = $1 and ($2::bytea is null or token_hash <> $2)",
+        member.0,
+        keep_session
+    )
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        &mut *conn,
+        actor,
+        "member.password",
+        Some(member),
+        serde_json::json!({}),
+    )
+    .await
+}
+
+pub async fn set_locale(pool: &PgPool, member: MemberId, locale: &str) -> Result<()> {
+    sqlx::query!(
+        "update members set locale = $2 where id = $1",
+        member.0,
+        locale
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}

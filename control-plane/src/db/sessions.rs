@@ -1,0 +1,87 @@
+//! Server-side sessions. The cookie holds a random token; the table holds its digest.
+
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use crate::domain::ids::MemberId;
+use crate::domain::secret::{self, Token};
+use crate::error::Result;
+
+pub struct Session {
+    pub member_id: MemberId,
+    pub mfa_pending: bool,
+    pub last_seen_at: OffsetDateTime,
+}
+
+pub async fn create(
+    pool: &PgPool,
+    member: MemberId,
+    mfa_pending: bool,
+    hours: i64,
+    ip: Option<&str>,
+    user_agent: Option<&str>,
+) -> Result<Token> {
+    let token = Token::generate();
+    // A session still owing its second factor lives ten minutes at most.
+    let minutes = if mfa_pending { 10 } else { hours * 60 };
+    sqlx::query!(
+        "insert into sessions (token_hash, member_id, mfa_pending, expires_at, ip, user_agent)
+         values ($1, $2, $3, now() + make_interval(mins => $4::int), $5, $6)",
+        token.digest(),
+        member.0,
+        mfa_pending,
+        i32::try_from(minutes).unwrap_or(i32::MAX),
+        ip,
+        user_agent.map(|ua| ua.chars().take(300).collect::<String>())
+    )
+    .execute(pool)
+    .await?;
+    Ok(token)
+}
+
+/// The live session for a presented cookie value, if any. Sessions of members who are not
+/// active are not live.
+pub async fn find(pool: &PgPool, token: &str) -> Result<Option<Session>> {
+    let r = sqlx::query!(
+        "select s.member_id, s.mfa_pending, s.last_seen_at from sessions s
+         join members m on m.id = s.member_id
+         where s.token_hash = $1 and s.expires_at > now() and m.status = 'active'",
+        secret::digest(token)
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(r.map(|r| Session {
+        member_id: MemberId(r.member_id),
+        mfa_pending: r.mfa_pending,
+        last_seen_at: r.last_seen_at,
+    }))
+}
+
+pub async fn touch(pool: &PgPool, token: &str) -> Result<()> {
+    sqlx::query!(
+        "update sessions set last_seen_at = now() where token_hash = $1",
+        secret::digest(token)
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete(pool: &PgPool, token: &str) -> Result<()> {
+    sqlx::query!(
+        "delete from sessions where token_hash = $1",
+        secret::digest(token)
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn prune(pool: &PgPool) -> Result<u64> {
+    Ok(
+        sqlx::query!("delete from sessions where expires_at < now()")
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
+}

@@ -1,0 +1,149 @@
+//! The one-time setup that creates the collective and its first admin. There is no default
+//! account: until setup completes, only the holder of the current setup token can create one.
+
+use sqlx::PgPool;
+
+use super::audit::{self, Actor};
+use super::members;
+use super::plans::{self, NewPlan};
+use crate::domain::ids::{MemberId, PlanId};
+use crate::domain::input::MIB;
+use crate::domain::plan::Limits;
+use crate::domain::secret::{self, Token};
+use crate::error::{Error, Result};
+
+pub async fn is_done(pool: &PgPool) -> Result<bool> {
+    Ok(
+        sqlx::query_scalar!("select exists (select 1 from collective) as \"done!\"")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// When setup has not happened yet, replaces any earlier unused token with a fresh one and
+/// returns it (so only the most recently printed link works).
+pub async fn issue_token(pool: &PgPool) -> Result<Option<Token>> {
+    let mut tx = pool.begin().await?;
+    // Serialise concurrent starts of several control planes.
+    sqlx::query!("lock table setup_tokens in exclusive mode")
+        .execute(&mut *tx)
+        .await?;
+    let done = sqlx::query_scalar!("select exists (select 1 from collective) as \"done!\"")
+        .fetch_one(&mut *tx)
+        .await?;
+    if done {
+        tx.commit().await?;
+        return Ok(None);
+    }
+    sqlx::query!("delete from setup_tokens where used_at is null")
+        .execute(&mut *tx)
+        .await?;
+    let token = Token::generate();
+    sqlx::query!(
+        "insert into setup_tokens (token_hash) values ($1)",
+        token.digest()
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(token))
+}
+
+pub async fn token_is_valid(pool: &PgPool, token: &str) -> Result<bool> {
+    Ok(sqlx::query_scalar!(
+        "select exists (select 1 from setup_tokens where token_hash = $1 and used_at is null) as \"valid!\"",
+        secret::digest(token)
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+pub struct Setup {
+    pub collective_name: String,
+    pub platform_domain: String,
+    pub admin_email: String,
+    pub admin_password_hash: String,
+}
+
+/// The plan the first admin gets, so a one-person box can be used at once. The admin can
+/// change it like any other plan.
+pub fn default_plan() -> NewPlan {
+    NewPlan {
+        name: "Standard".to_owned(),
+        limits: Limits {
+            max_domains: 5,
+            max_mailboxes: 25,
+            max_aliases: 100,
+            max_xmpp_accounts: 25,
+            storage_bytes: 10 * 1024 * MIB,
+        },
+    }
+}
+
+/// Consumes the token and creates the collective, the default plan and the first admin, in one
+/// transaction: either all of it exists afterwards or none of it.
+pub async fn complete(
+    pool: &PgPool,
+    token: &str,
+    setup: &Setup,
+    ip: Option<String>,
+) -> Result<MemberId> {
+    let mut tx = pool.begin().await?;
+    let used = sqlx::query!(
+        "update setup_tokens set used_at = now() where token_hash = $1 and used_at is null",
+        secret::digest(token)
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if used == 0 {
+        return Err(Error::Gone);
+    }
+    sqlx::query!(
+        "insert into collective (name, platform_domain) values ($1, $2)",
+        setup.collective_name,
+        setup.platform_domain
+    )
+    .execute(&mut *tx)
+    .await?;
+    let plan = PlanId::new();
+    plans::insert(&mut *tx, plan, &default_plan()).await?;
+    let admin = MemberId::new();
+    members::insert(
+        &mut tx,
+        admin,
+        &setup.admin_email,
+        "Admin",
+        &setup.admin_password_hash,
+        true,
+        Some(plan),
+    )
+    .await?;
+    audit::record(
+        &mut *tx,
+        &Actor {
+            member_id: Some(admin),
+            email: Some(setup.admin_email.clone()),
+            ip,
+        },
+        "collective.setup",
+        Some(admin),
+        serde_json::json!({ "name": setup.collective_name, "platform_domain": setup.platform_domain }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(admin)
+}
+
+pub struct Collective {
+    pub name: String,
+    pub platform_domain: String,
+}
+
+pub async fn collective(pool: &PgPool) -> Result<Option<Collective>> {
+    Ok(
+        sqlx::query_as!(Collective, "select name, platform_domain from collective")
+            .fetch_optional(pool)
+            .await?,
+    )
+}

@@ -1,0 +1,116 @@
+//! XMPP accounts on a member's domains.
+
+use serde::Serialize;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use super::audit::{self, Actor};
+use super::{domains, members};
+use crate::domain::ids::{DomainId, MemberId, XmppAccountId};
+use crate::domain::plan::Resource;
+use crate::domain::XmppNode;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct XmppAccount {
+    pub id: XmppAccountId,
+    pub domain_id: DomainId,
+    pub jid: String,
+    pub node: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub created_at: OffsetDateTime,
+}
+
+pub async fn list(pool: &PgPool, member: MemberId, domain: DomainId) -> Result<Vec<XmppAccount>> {
+    let rows = sqlx::query!(
+        "select x.id, x.domain_id, x.node, d.name, x.created_at
+         from xmpp_accounts x join domains d on d.id = x.domain_id
+         where x.member_id = $1 and x.domain_id = $2 order by x.node",
+        member.0,
+        domain.0
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| XmppAccount {
+            id: XmppAccountId(r.id),
+            domain_id: DomainId(r.domain_id),
+            jid: format!("{}@{}", r.node, r.name),
+            node: r.node,
+            created_at: r.created_at,
+        })
+        .collect())
+}
+
+pub async fn create(
+    pool: &PgPool,
+    actor: &Actor,
+    member: MemberId,
+    domain: DomainId,
+    node: &XmppNode,
+    password_hash: &str,
+) -> Result<XmppAccount> {
+    let mut tx = pool.begin().await?;
+    let limits = members::lock_limits(&mut tx, member).await?;
+    let domain_name = domains::lock_owned(&mut tx, member, domain).await?;
+    let usage = members::usage(&mut tx, member).await?;
+    limits.check(&usage, Resource::XmppAccount, 0)?;
+    let id = XmppAccountId::new();
+    let created_at = sqlx::query_scalar!(
+        "insert into xmpp_accounts (id, member_id, domain_id, node, password_hash)
+         values ($1, $2, $3, $4, $5) returning created_at",
+        id.0,
+        member.0,
+        domain.0,
+        node.as_str(),
+        password_hash
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let jid = format!("{}@{}", node.as_str(), domain_name);
+    audit::record(
+        &mut *tx,
+        actor,
+        "xmpp.create",
+        Some(member),
+        serde_json::json!({ "account": id, "jid": jid }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(XmppAccount {
+        id,
+        domain_id: domain,
+        jid,
+        node: node.as_str().to_owned(),
+        created_at,
+    })
+}
+
+pub async fn delete(
+    pool: &PgPool,
+    actor: &Actor,
+    member: MemberId,
+    id: XmppAccountId,
+) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let node = sqlx::query_scalar!(
+        "delete from xmpp_accounts where id = $1 and member_id = $2 returning node",
+        id.0,
+        member.0
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound)?;
+    audit::record(
+        &mut *tx,
+        actor,
+        "xmpp.delete",
+        Some(member),
+        serde_json::json!({ "account": id, "node": node }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! Pure domain types: ids, user-typed values parsed at the edge, plan limits, secrets.
+//!
+//! Architecture invariant: nothing here imports axum or sqlx; everything is testable without I/O.
+//! Names that reach node configs (domains, local parts, XMPP nodes) are the `protocol` crate's
+//! typed names, re-exported here so the control plane and the agents parse them the same way.
+
+pub mod ids;
+pub mod input;
+pub mod password;
+pub mod plan;
+pub mod requests;
+pub mod secret;
+pub mod totp;
+
+pub use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart, NameError, XmppNode};
+pub use protocol::scope::AppScope;

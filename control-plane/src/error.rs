@@ -1,0 +1,93 @@
+//! The control plane's error type, shared by the database layer and the handlers.
+//! How each variant becomes an HTTP response (HTML page or JSON) lives in `routes::error`.
+
+use crate::domain::input::FieldError;
+use crate::domain::plan::LimitError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not found")]
+    NotFound,
+    /// A unique name is taken (409); the message says which.
+    #[error("{0}")]
+    Conflict(String),
+    /// Input failed its parser (422); one entry per field.
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    /// The member's plan does not allow it (422).
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// Authenticated, but the action is not allowed in this state (e.g. a suspended account).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("not signed in")]
+    Unauthorized,
+    #[error("too many attempts; please wait a few minutes and try again")]
+    RateLimited,
+    /// A one-time link that was used, revoked or has expired (410).
+    #[error("this link is no longer valid")]
+    Gone,
+    /// The database cannot be reached right now (503); the request changed nothing.
+    #[error("the service is temporarily unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn field(field: &str, message: impl std::fmt::Display) -> Self {
+        Self::Invalid(vec![FieldError::new(field, message)])
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => Error::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Error::Unavailable(e)
+            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                Error::Conflict(conflict_message(db.constraint().unwrap_or("")).to_owned())
+            }
+            // Connection-level failures (admin shutdown, crash recovery) also mean "try again".
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
+            {
+                Error::Unavailable(e)
+            }
+            _ => Error::Internal(anyhow::Error::new(e)),
+        }
+    }
+}
+
+impl From<argon2::password_hash::Error> for Error {
+    fn from(e: argon2::password_hash::Error) -> Self {
+        Error::Internal(anyhow::anyhow!("password hashing failed: {e}"))
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Error::Internal(anyhow::Error::new(e))
+    }
+}
+
+/// Unique constraints, named by Postgres' defaults in the migrations, as a sentence for users.
+fn conflict_message(constraint: &str) -> &'static str {
+    match constraint {
+        "members_email_key" => "an account with this email address already exists",
+        "domains_name_key" => "this domain is already registered in this collective",
+        "mailboxes_domain_id_local_part_key" | "aliases_domain_id_source_key" => {
+            "this address is already taken"
+        }
+        "xmpp_accounts_domain_id_node_key" => "this XMPP address is already taken",
+        "plans_name_key" => "a plan with this name already exists",
+        "collective_pkey" => "the collective is already set up",
+        _ => "this already exists",
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

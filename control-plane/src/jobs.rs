@@ -1,0 +1,35 @@
+//! Background housekeeping, run by every control plane: purging members whose deletion grace
+//! period is over, and pruning expired sessions and old rate-limit events. Each step is safe to
+//! run concurrently on several control planes (`skip locked`, idempotent deletes).
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+pub const INTERVAL: Duration = Duration::from_secs(60);
+
+/// One round of housekeeping.
+pub async fn run_once(pool: &PgPool) -> crate::error::Result<()> {
+    let purged = crate::db::members::purge_due(pool).await?;
+    if purged > 0 {
+        tracing::info!(purged, "purged members whose deletion grace period ended");
+    }
+    crate::db::sessions::prune(pool).await?;
+    crate::db::rate_limit::prune(pool).await?;
+    Ok(())
+}
+
+/// Runs housekeeping every `INTERVAL` until shutdown is signalled. A failed round (database
+/// away) is logged and retried next time.
+pub async fn run(pool: PgPool, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = run_once(&pool).await {
+            tracing::warn!(error = %e, "housekeeping round failed; will retry");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(INTERVAL) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Ruche control plane: the only writer of desired state. See ARCHITECTURE.md for the map.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod jobs;
+pub mod mailer;
+pub mod routes;
+pub mod startup;

@@ -1,0 +1,493 @@
+//! The member's portal: dashboard with usage, domains, and on each domain its mailboxes,
+//! aliases and XMPP accounts. Security settings live in `security.rs`.
+//!
+//! Every handler takes `Member`, and every db call gets `member.id()`: another member's
+//! domain or mailbox id simply isn't found (404), so nobody can even learn it exists.
+
+mod security;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use web::pages::{
+    AccountPage, AliasRow, DomainForm, DomainPage, DomainRow, Errors, MailboxRow, UsageRow, XmppRow,
+};
+
+use super::error::HtmlError;
+use super::extract::{Form, Member};
+use super::page::{errors, render, render_status, PageCtx};
+use super::{hash_password, AppState};
+use crate::db;
+use crate::domain::ids::{AliasId, DomainId, MailboxId, XmppAccountId};
+use crate::domain::input::MIB;
+use crate::domain::plan::{Limits, Usage};
+use crate::domain::requests;
+use crate::error::Error;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/account", get(dashboard))
+        .route("/account/domains", post(add_domain))
+        .route("/account/domains/{id}", get(domain_page))
+        .route("/account/domains/{id}/delete", post(delete_domain))
+        .route("/account/domains/{id}/mailboxes", post(add_mailbox))
+        .route("/account/mailboxes/{id}/delete", post(delete_mailbox))
+        .route("/account/domains/{id}/aliases", post(add_alias))
+        .route("/account/aliases/{id}/delete", post(delete_alias))
+        .route("/account/domains/{id}/xmpp", post(add_xmpp))
+        .route("/account/xmpp/{id}/delete", post(delete_xmpp))
+        .merge(security::router())
+}
+
+fn percent(used: i64, max: i64) -> u8 {
+    if max <= 0 {
+        return if used > 0 { 100 } else { 0 };
+    }
+    u8::try_from((used.saturating_mul(100) / max).clamp(0, 100)).unwrap_or(100)
+}
+
+/// The "usage against your plan" rows, shared by the member dashboard and the admin's view.
+pub fn usage_rows(usage: &Usage, limits: &Limits) -> Vec<UsageRow> {
+    let row = |label_key, id, used: i64, max: i64| UsageRow {
+        label_key,
+        id,
+        used: used.to_string(),
+        max: max.to_string(),
+        percent: percent(used, max),
+    };
+    vec![
+        row(
+            "usage.domains",
+            "usage-domains",
+            usage.domains,
+            limits.max_domains,
+        ),
+        row(
+            "usage.mailboxes",
+            "usage-mailboxes",
+            usage.mailboxes,
+            limits.max_mailboxes,
+        ),
+        row(
+            "usage.aliases",
+            "usage-aliases",
+            usage.aliases,
+            limits.max_aliases,
+        ),
+        row(
+            "usage.xmpp",
+            "usage-xmpp",
+            usage.xmpp_accounts,
+            limits.max_xmpp_accounts,
+        ),
+        UsageRow {
+            label_key: "usage.storage",
+            id: "usage-storage",
+            used: format!("{} MiB", usage.storage_bytes / MIB),
+            max: format!("{} MiB", limits.storage_bytes / MIB),
+            percent: percent(usage.storage_bytes, limits.storage_bytes),
+        },
+    ]
+}
+
+pub fn domain_status_key(status: &str) -> &'static str {
+    if status == "active" {
+        "domain.status.active"
+    } else {
+        "domain.status.pending_verification"
+    }
+}
+
+async fn account_page(
+    state: &AppState,
+    page: &PageCtx,
+    m: &Member,
+    errors: Errors,
+    domain_input: String,
+) -> Result<AccountPage, Error> {
+    let (usage, limits) = db::members::usage_and_limits(&state.pool, m.id()).await?;
+    let domains = db::domains::list(&state.pool, m.id()).await?;
+    Ok(AccountPage {
+        ctx: page.clone().with_member(m).ctx(),
+        display_name: m.member.display_name.clone(),
+        plan_name: m.member.plan_name.clone(),
+        usage: usage_rows(&usage, &limits),
+        domains: domains
+            .into_iter()
+            .map(|d| DomainRow {
+                id: d.id.to_string(),
+                name: d.display_name,
+                status_key: domain_status_key(&d.status),
+            })
+            .collect(),
+        errors,
+        domain_input,
+    })
+}
+
+async fn dashboard(State(state): State<AppState>, page: PageCtx, m: Member) -> Response {
+    match account_page(&state, &page, &m, Errors::default(), String::new()).await {
+        Ok(p) => render(p),
+        Err(e) => HtmlError(page, e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct DomainFormInput {
+    domain: String,
+}
+
+async fn add_domain(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Form(form): Form<DomainFormInput>,
+) -> Response {
+    let result = match requests::domain(&form.domain) {
+        Ok(name) => db::domains::create(&state.pool, &m.actor(), m.id(), &name).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(d) => {
+            Redirect::to(&format!("/account/domains/{}?done=domain_created", d.id)).into_response()
+        }
+        Err(
+            e @ (Error::Invalid(_) | Error::Conflict(_) | Error::Limit(_) | Error::Forbidden(_)),
+        ) => match account_page(&state, &page, &m, errors(&e), form.domain).await {
+            Ok(p) => render_status(StatusCode::UNPROCESSABLE_ENTITY, p),
+            Err(e) => HtmlError(page, e).into_response(),
+        },
+        Err(e) => HtmlError(page, e).into_response(),
+    }
+}
+
+/// The domain page, optionally re-shown with one form's errors and typed values.
+struct Retry {
+    form: DomainForm,
+    errors: Errors,
+    values: [String; 5],
+}
+
+impl Retry {
+    fn none() -> Self {
+        Retry {
+            form: DomainForm::None,
+            errors: Errors::default(),
+            values: Default::default(),
+        }
+    }
+}
+
+async fn render_domain(
+    state: &AppState,
+    page: &PageCtx,
+    m: &Member,
+    id: DomainId,
+    retry: Retry,
+) -> Result<Response, Error> {
+    let d = db::domains::get(&state.pool, m.id(), id).await?;
+    let mailboxes = db::mailboxes::list(&state.pool, m.id(), id).await?;
+    let aliases = db::aliases::list(&state.pool, m.id(), id).await?;
+    let xmpp = db::xmpp::list(&state.pool, m.id(), id).await?;
+    let status = if retry.form == DomainForm::None {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let [local_part, quota_mib, alias_source, alias_targets, xmpp_node] = retry.values;
+    Ok(render_status(
+        status,
+        DomainPage {
+            ctx: page.clone().with_member(m).ctx(),
+            id: d.id.to_string(),
+            status_key: domain_status_key(&d.status),
+            challenge_name: format!("_ruche-challenge.{}", d.name),
+            challenge_value: d.verification_token,
+            name: d.display_name.clone(),
+            mailboxes: mailboxes
+                .into_iter()
+                .map(|mb| MailboxRow {
+                    id: mb.id.to_string(),
+                    address: mb.address,
+                    quota_mib: mb.quota_bytes / MIB,
+                })
+                .collect(),
+            aliases: aliases
+                .into_iter()
+                .map(|a| AliasRow {
+                    id: a.id.to_string(),
+                    address: format!("{}@{}", a.source, d.display_name),
+                    targets: a.targets.join(", "),
+                })
+                .collect(),
+            xmpp_accounts: xmpp
+                .into_iter()
+                .map(|x| XmppRow {
+                    id: x.id.to_string(),
+                    jid: x.jid,
+                })
+                .collect(),
+            form: retry.form,
+            errors: retry.errors,
+            local_part,
+            quota_mib: if quota_mib.is_empty() {
+                "1024".to_owned()
+            } else {
+                quota_mib
+            },
+            alias_source,
+            alias_targets,
+            xmpp_node,
+        },
+    ))
+}
+
+fn parse_id<T: std::str::FromStr>(page: &PageCtx, raw: &str) -> Result<T, HtmlError> {
+    raw.parse()
+        .map_err(|_| HtmlError(page.clone(), Error::NotFound))
+}
+
+async fn domain_page(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path(id): Path<String>,
+) -> Result<Response, HtmlError> {
+    let id: DomainId = parse_id(&page, &id)?;
+    render_domain(&state, &page, &m, id, Retry::none())
+        .await
+        .map_err(|e| HtmlError(page, e))
+}
+
+async fn delete_domain(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path(id): Path<String>,
+    Form(_): Form<Empty>,
+) -> Result<Response, HtmlError> {
+    let id: DomainId = parse_id(&page, &id)?;
+    db::domains::delete(&state.pool, &m.actor(), m.id(), id)
+        .await
+        .map_err(|e| HtmlError(page, e))?;
+    Ok(Redirect::to("/account?done=domain_deleted").into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct Empty {}
+
+/// After a creation: back to the domain page with a notice, or the page again with the errors.
+async fn after_create<T>(
+    state: &AppState,
+    page: PageCtx,
+    m: &Member,
+    domain: DomainId,
+    result: Result<T, Error>,
+    done: &str,
+    (form, values): (DomainForm, [String; 5]),
+) -> Response {
+    match result {
+        Ok(_) => Redirect::to(&format!("/account/domains/{domain}?done={done}")).into_response(),
+        Err(
+            e @ (Error::Invalid(_) | Error::Conflict(_) | Error::Limit(_) | Error::Forbidden(_)),
+        ) => {
+            let retry = Retry {
+                form,
+                errors: errors(&e),
+                values,
+            };
+            match render_domain(state, &page, m, domain, retry).await {
+                Ok(r) => r,
+                Err(e) => HtmlError(page, e).into_response(),
+            }
+        }
+        Err(e) => HtmlError(page, e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct MailboxForm {
+    local_part: String,
+    password: String,
+    password_confirm: String,
+    quota_mib: String,
+}
+
+async fn add_mailbox(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path(id): Path<String>,
+    Form(form): Form<MailboxForm>,
+) -> Result<Response, HtmlError> {
+    let domain: DomainId = parse_id(&page, &id)?;
+    let result = async {
+        let req = requests::mailbox(
+            &form.local_part,
+            &form.password,
+            Some(&form.password_confirm),
+            &form.quota_mib,
+        )?;
+        let hash = hash_password(req.password).await?;
+        db::mailboxes::create(
+            &state.pool,
+            &m.actor(),
+            m.id(),
+            domain,
+            &req.local_part,
+            &hash,
+            req.quota_bytes,
+        )
+        .await
+    }
+    .await;
+    let values = [
+        form.local_part,
+        form.quota_mib,
+        String::new(),
+        String::new(),
+        String::new(),
+    ];
+    Ok(after_create(
+        &state,
+        page,
+        &m,
+        domain,
+        result,
+        "mailbox_created",
+        (DomainForm::Mailbox, values),
+    )
+    .await)
+}
+
+#[derive(Deserialize)]
+struct AliasForm {
+    source: String,
+    targets: String,
+}
+
+async fn add_alias(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path(id): Path<String>,
+    Form(form): Form<AliasForm>,
+) -> Result<Response, HtmlError> {
+    let domain: DomainId = parse_id(&page, &id)?;
+    let result = async {
+        let req = requests::alias(&form.source, &[&form.targets])?;
+        db::aliases::create(
+            &state.pool,
+            &m.actor(),
+            m.id(),
+            domain,
+            &req.source,
+            &req.targets,
+        )
+        .await
+    }
+    .await;
+    let values = [
+        String::new(),
+        String::new(),
+        form.source,
+        form.targets,
+        String::new(),
+    ];
+    Ok(after_create(
+        &state,
+        page,
+        &m,
+        domain,
+        result,
+        "alias_created",
+        (DomainForm::Alias, values),
+    )
+    .await)
+}
+
+#[derive(Deserialize)]
+struct XmppForm {
+    node: String,
+    password: String,
+    password_confirm: String,
+}
+
+async fn add_xmpp(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path(id): Path<String>,
+    Form(form): Form<XmppForm>,
+) -> Result<Response, HtmlError> {
+    let domain: DomainId = parse_id(&page, &id)?;
+    let result = async {
+        let req = requests::xmpp(&form.node, &form.password, Some(&form.password_confirm))?;
+        let hash = hash_password(req.password).await?;
+        db::xmpp::create(&state.pool, &m.actor(), m.id(), domain, &req.node, &hash).await
+    }
+    .await;
+    let values = [
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        form.node,
+    ];
+    Ok(after_create(
+        &state,
+        page,
+        &m,
+        domain,
+        result,
+        "xmpp_created",
+        (DomainForm::Xmpp, values),
+    )
+    .await)
+}
+
+/// Deleting returns to the domain the object was on; the db call is scoped by member.
+async fn delete_mailbox(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path(id): Path<String>,
+    Form(_): Form<Empty>,
+) -> Result<Response, HtmlError> {
+    let id: MailboxId = parse_id(&page, &id)?;
+    db::mailboxes::delete(&state.pool, &m.actor(), m.id(), id)
+        .await
+        .map_err(|e| HtmlError(page, e))?;
+    Ok(Redirect::to("/account?done=mailbox_deleted").into_response())
+}
+
+async fn delete_alias(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path(id): Path<String>,
+    Form(_): Form<Empty>,
+) -> Result<Response, HtmlError> {
+    let id: AliasId = parse_id(&page, &id)?;
+    db::aliases::delete(&state.pool, &m.actor(), m.id(), id)
+        .await
+        .map_err(|e| HtmlError(page, e))?;
+    Ok(Redirect::to("/account?done=alias_deleted").into_response())
+}
+
+async fn delete_xmpp(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path(id): Path<String>,
+    Form(_): Form<Empty>,
+) -> Result<Response, HtmlError> {
+    let id: XmppAccountId = parse_id(&page, &id)?;
+    db::xmpp::delete(&state.pool, &m.actor(), m.id(), id)
+        .await
+        .map_err(|e| HtmlError(page, e))?;
+    Ok(Redirect::to("/account?done=xmpp_deleted").into_response())
+}

@@ -1,0 +1,372 @@
+//! The member's security page: password, TOTP second factor, app passwords, API tokens.
+//! Secrets (TOTP secret during enrolment, recovery codes, new app passwords, new API tokens)
+//! are shown once in the response that created them, and never stored in clear.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use web::pages::{ApiTokenRow, AppPasswordRow, Enrolment, Errors, SecurityPage};
+
+use super::super::error::HtmlError;
+use super::super::extract::{Form, Member};
+use super::super::page::{errors, render_status, PageCtx};
+use super::super::{hash_password, AppState};
+use super::Empty;
+use crate::db;
+use crate::domain::ids::{ApiTokenId, AppPasswordId};
+use crate::domain::password::{self, NewPassword};
+use crate::domain::{requests, totp};
+use crate::error::Error;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/account/security", get(show))
+        .route("/account/password", post(change_password))
+        .route("/account/totp/start", post(totp_start))
+        .route("/account/totp/confirm", post(totp_confirm))
+        .route("/account/totp/disable", post(totp_disable))
+        .route("/account/app-passwords", post(add_app_password))
+        .route(
+            "/account/app-passwords/{id}/revoke",
+            post(revoke_app_password),
+        )
+        .route("/account/api-tokens", post(add_api_token))
+        .route("/account/api-tokens/{id}/revoke", post(revoke_api_token))
+}
+
+/// What a particular response adds to the page.
+#[derive(Default)]
+struct Extra {
+    enrolment: Option<Enrolment>,
+    recovery_codes: Vec<String>,
+    new_app_password: Option<(String, String)>,
+    new_api_token: Option<String>,
+    errors: Errors,
+}
+
+fn date(t: time::OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    t.format(&f).unwrap_or_default()
+}
+
+async fn page_of(
+    state: &AppState,
+    page: &PageCtx,
+    m: &Member,
+    extra: Extra,
+) -> Result<SecurityPage, Error> {
+    let member = db::members::get(&state.pool, m.id()).await?;
+    let app_passwords = db::app_passwords::list(&state.pool, m.id()).await?;
+    let api_tokens = db::api_tokens::list(&state.pool, m.id()).await?;
+    Ok(SecurityPage {
+        ctx: page.clone().with_member(m).ctx(),
+        totp_enabled: member.totp_enabled,
+        enrolment: extra.enrolment,
+        recovery_codes: extra.recovery_codes,
+        app_passwords: app_passwords
+            .into_iter()
+            .map(|p| AppPasswordRow {
+                id: p.id.to_string(),
+                label: p.label,
+                scope: p.scope.as_str().to_owned(),
+                created: date(p.created_at),
+            })
+            .collect(),
+        new_app_password: extra.new_app_password,
+        api_tokens: api_tokens
+            .into_iter()
+            .map(|t| ApiTokenRow {
+                id: t.id.to_string(),
+                label: t.label,
+                created: date(t.created_at),
+                last_used: t.last_used_at.map(date).unwrap_or_else(|| "—".to_owned()),
+            })
+            .collect(),
+        new_api_token: extra.new_api_token,
+        errors: extra.errors,
+    })
+}
+
+async fn respond(state: &AppState, page: PageCtx, m: &Member, extra: Extra) -> Response {
+    let status = if extra.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    match page_of(state, &page, m, extra).await {
+        Ok(p) => render_status(status, p),
+        Err(e) => HtmlError(page, e).into_response(),
+    }
+}
+
+/// Shows the page again with the error when it is the member's to fix; otherwise an error page.
+async fn respond_err(state: &AppState, page: PageCtx, m: &Member, e: Error) -> Response {
+    match e {
+        Error::Invalid(_)
+        | Error::Conflict(_)
+        | Error::Limit(_)
+        | Error::Forbidden(_)
+        | Error::Unauthorized => {
+            let extra = Extra {
+                errors: errors(&e),
+                ..Extra::default()
+            };
+            respond(state, page, m, extra).await
+        }
+        e => HtmlError(page, e).into_response(),
+    }
+}
+
+async fn show(State(state): State<AppState>, page: PageCtx, m: Member) -> Response {
+    // An enrolment started but not confirmed is shown again, so a reload does not lose it.
+    let enrolment = match db::second_factor::pending_secret(&state.pool, m.id()).await {
+        Ok(Some(secret)) if !m.member.totp_enabled => Some(enrolment_of(&secret, &m)),
+        Ok(_) => None,
+        Err(e) => return HtmlError(page, e).into_response(),
+    };
+    respond(
+        &state,
+        page,
+        &m,
+        Extra {
+            enrolment,
+            ..Extra::default()
+        },
+    )
+    .await
+}
+
+fn enrolment_of(secret: &[u8], m: &Member) -> Enrolment {
+    Enrolment {
+        secret_base32: totp::secret_base32(secret),
+        otpauth_uri: totp::otpauth_uri(secret, &m.member.email, "Ruche").unwrap_or_default(),
+    }
+}
+
+/// Checks the member's current password (for changing it or turning the second factor off).
+async fn check_current(
+    state: &AppState,
+    m: &Member,
+    given: &str,
+    field: &str,
+) -> Result<(), Error> {
+    let stored = db::members::password_hash(&state.pool, m.id()).await?;
+    let given = given.to_owned();
+    if tokio::task::spawn_blocking(move || password::verify(&given, &stored)).await? {
+        Ok(())
+    } else {
+        Err(Error::field(field, "this is not your current password"))
+    }
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    current_password: String,
+    password: String,
+    password_confirm: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let result = async {
+        check_current(&state, &m, &form.current_password, "current_password").await?;
+        let new = NewPassword::parse(&form.password, &form.password_confirm)
+            .map_err(|e| Error::field("password", e))?;
+        let hash = hash_password(new).await?;
+        let keep = crate::domain::secret::digest(&m.session);
+        db::members::set_password(&state.pool, &m.actor(), m.id(), &hash, Some(&keep)).await
+    }
+    .await;
+    match result {
+        Ok(()) => Redirect::to("/account/security?done=password_changed").into_response(),
+        Err(e) => respond_err(&state, page, &m, e).await,
+    }
+}
+
+async fn totp_start(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Form(_): Form<Empty>,
+) -> Response {
+    let secret = totp::generate_secret();
+    match db::second_factor::begin_enrolment(&state.pool, m.id(), &secret).await {
+        Ok(()) => {
+            let extra = Extra {
+                enrolment: Some(enrolment_of(&secret, &m)),
+                ..Extra::default()
+            };
+            respond(&state, page, &m, extra).await
+        }
+        Err(e) => respond_err(&state, page, &m, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    code: String,
+}
+
+async fn totp_confirm(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    match db::second_factor::confirm(&state.pool, &m.actor(), m.id(), &form.code, now).await {
+        Ok(codes) => {
+            let extra = Extra {
+                recovery_codes: codes,
+                ..Extra::default()
+            };
+            respond(&state, page, &m, extra).await
+        }
+        Err(e) => {
+            // Keep the enrolment on screen so the member can try the next code.
+            let enrolment = db::second_factor::pending_secret(&state.pool, m.id())
+                .await
+                .ok()
+                .flatten()
+                .map(|s| enrolment_of(&s, &m));
+            let extra = Extra {
+                enrolment,
+                errors: errors(&e),
+                ..Extra::default()
+            };
+            respond(&state, page, &m, extra).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ConfirmPasswordForm {
+    password: String,
+}
+
+async fn totp_disable(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Form(form): Form<ConfirmPasswordForm>,
+) -> Response {
+    let result = async {
+        check_current(&state, &m, &form.password, "password").await?;
+        db::second_factor::disable(&state.pool, &m.actor(), m.id()).await
+    }
+    .await;
+    match result {
+        Ok(()) => Redirect::to("/account/security?done=totp_disabled").into_response(),
+        Err(e) => respond_err(&state, page, &m, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct AppPasswordForm {
+    label: String,
+    scope: String,
+}
+
+async fn add_app_password(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Form(form): Form<AppPasswordForm>,
+) -> Response {
+    let result = async {
+        let (label, scope) = requests::app_password(&form.label, &form.scope)?;
+        let secret = requests::generate_app_password();
+        let hash = hash_password(NewPassword::generated(secret.clone())).await?;
+        db::app_passwords::create(
+            &state.pool,
+            &m.actor(),
+            m.id(),
+            label.as_str(),
+            scope,
+            &hash,
+        )
+        .await?;
+        Ok::<_, Error>((label.into_string(), secret))
+    }
+    .await;
+    match result {
+        Ok(new) => {
+            let extra = Extra {
+                new_app_password: Some(new),
+                ..Extra::default()
+            };
+            respond(&state, page, &m, extra).await
+        }
+        Err(e) => respond_err(&state, page, &m, e).await,
+    }
+}
+
+async fn revoke_app_password(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path(id): Path<String>,
+    Form(_): Form<Empty>,
+) -> Response {
+    let Ok(id) = id.parse::<AppPasswordId>() else {
+        return HtmlError(page, Error::NotFound).into_response();
+    };
+    match db::app_passwords::revoke(&state.pool, &m.actor(), m.id(), id).await {
+        Ok(()) => Redirect::to("/account/security?done=app_password_revoked").into_response(),
+        Err(e) => HtmlError(page, e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct ApiTokenForm {
+    label: String,
+}
+
+async fn add_api_token(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Form(form): Form<ApiTokenForm>,
+) -> Response {
+    let result = async {
+        let label = requests::label("label", &form.label)?;
+        db::api_tokens::create(&state.pool, &m.actor(), m.id(), label.as_str()).await
+    }
+    .await;
+    match result {
+        Ok((_, token)) => {
+            let extra = Extra {
+                new_api_token: Some(token.expose().to_owned()),
+                ..Extra::default()
+            };
+            respond(&state, page, &m, extra).await
+        }
+        Err(e) => respond_err(&state, page, &m, e).await,
+    }
+}
+
+async fn revoke_api_token(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path(id): Path<String>,
+    Form(_): Form<Empty>,
+) -> Response {
+    let Ok(id) = id.parse::<ApiTokenId>() else {
+        return HtmlError(page, Error::NotFound).into_response();
+    };
+    match db::api_tokens::revoke(&state.pool, &m.actor(), m.id(), id).await {
+        Ok(()) => Redirect::to("/account/security?done=api_token_revoked").into_response(),
+        Err(e) => HtmlError(page, e).into_response(),
+    }
+}

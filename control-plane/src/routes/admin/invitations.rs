@@ -1,0 +1,185 @@
+//! Admin: invite members by email, see and revoke pending invitations.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use web::pages::{Errors, InvitationRow, InvitationsPage, PlanOption};
+
+use super::super::error::HtmlError;
+use super::super::extract::{Admin, Form};
+use super::super::page::{errors, render, render_status, PageCtx};
+use super::super::AppState;
+use crate::db;
+use crate::domain::ids::{InvitationId, PlanId};
+use crate::domain::requests::Fields;
+use crate::domain::EmailAddress;
+use crate::error::Error;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/invitations", get(show).post(create))
+        .route("/admin/invitations/{id}/revoke", post(revoke))
+}
+
+struct Outcome {
+    errors: Errors,
+    email: String,
+    created_link: Option<String>,
+    mail_sent: bool,
+}
+
+async fn page_of(state: &AppState, page: &PageCtx, o: Outcome) -> Result<InvitationsPage, Error> {
+    let pending = db::invitations::pending(&state.pool).await?;
+    let plans = db::plans::list(&state.pool).await?;
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    Ok(InvitationsPage {
+        ctx: page.ctx(),
+        pending: pending
+            .into_iter()
+            .map(|i| InvitationRow {
+                id: i.id.to_string(),
+                email: i.email,
+                expires: i.expires_at.format(&f).unwrap_or_default(),
+            })
+            .collect(),
+        plans: plans
+            .into_iter()
+            .enumerate()
+            .map(|(n, p)| PlanOption {
+                id: p.id.to_string(),
+                name: p.name,
+                selected: n == 0,
+            })
+            .collect(),
+        errors: o.errors,
+        email: o.email,
+        created_link: o.created_link,
+        mail_sent: o.mail_sent,
+    })
+}
+
+async fn show(State(state): State<AppState>, page: PageCtx, Admin(a): Admin) -> Response {
+    let page = page.with_member(&a);
+    let o = Outcome {
+        errors: Errors::default(),
+        email: String::new(),
+        created_link: None,
+        mail_sent: false,
+    };
+    match page_of(&state, &page, o).await {
+        Ok(p) => render(p),
+        Err(e) => HtmlError(page, e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct InviteForm {
+    email: String,
+    plan: String,
+}
+
+/// Creates the invitation and mails the link. Returns the link too when no mail went out,
+/// so the admin can pass it on another way.
+pub async fn invite(
+    state: &AppState,
+    actor: &db::Actor,
+    email: &EmailAddress,
+    plan: PlanId,
+) -> Result<(db::invitations::Invitation, String, bool), Error> {
+    let days = state.config.security.invitation_days;
+    let (invitation, token) =
+        db::invitations::create(&state.pool, actor, email.as_str(), plan, days).await?;
+    let link = state.link(&format!("/invite?token={}", token.expose()));
+    let sent = match &state.mailer {
+        Some(mailer) => {
+            let body = format!(
+                "You are invited to join a Ruche collective: your own mail, chat and domain, hosted by people you know.\n\n\
+                 To accept, choose your password here (the link works once, for {days} days):\n\n{link}\n\n\
+                 Vous êtes invité·e à rejoindre un collectif Ruche. Pour accepter, ouvrez le lien ci-dessus \
+                 (valable une fois, pendant {days} jours).\n"
+            );
+            match mailer
+                .send(email.as_str(), "Your invitation to Ruche", body)
+                .await
+            {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(error = %e, invitation = %invitation.id, "could not send the invitation mail");
+                    false
+                }
+            }
+        }
+        None => false,
+    };
+    Ok((invitation, link, sent))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    page: PageCtx,
+    Admin(a): Admin,
+    Form(f): Form<InviteForm>,
+) -> Response {
+    let page = page.with_member(&a);
+    let result = async {
+        let mut fields = Fields::default();
+        let email = fields.check("email", EmailAddress::parse(f.email.trim()));
+        let plan = fields.check(
+            "plan",
+            f.plan.parse::<PlanId>().map_err(|_| "choose a plan"),
+        );
+        let (email, plan) = fields.finish(email.zip(plan))?;
+        db::plans::get(&state.pool, plan)
+            .await
+            .map_err(|_| Error::field("plan", "choose a plan"))?;
+        invite(&state, &a.actor(), &email, plan).await
+    }
+    .await;
+    let outcome = match result {
+        Ok((_, link, sent)) => Outcome {
+            errors: Errors::default(),
+            email: String::new(),
+            created_link: (!sent).then_some(link),
+            mail_sent: sent,
+        },
+        Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => Outcome {
+            errors: errors(&e),
+            email: f.email.clone(),
+            created_link: None,
+            mail_sent: false,
+        },
+        Err(e) => return HtmlError(page, e).into_response(),
+    };
+    let status = if outcome.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    match page_of(&state, &page, outcome).await {
+        Ok(p) => render_status(status, p),
+        Err(e) => HtmlError(page, e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+async fn revoke(
+    State(state): State<AppState>,
+    page: PageCtx,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+    Form(_): Form<Empty>,
+) -> Response {
+    let page = page.with_member(&a);
+    let Ok(id) = id.parse::<InvitationId>() else {
+        return HtmlError(page, Error::NotFound).into_response();
+    };
+    match db::invitations::revoke(&state.pool, &a.actor(), id).await {
+        Ok(()) => Redirect::to("/admin/invitations?done=invitation_revoked").into_response(),
+        Err(e) => HtmlError(page, e).into_response(),
+    }
+}

@@ -1,0 +1,194 @@
+//! Admin: list, search and page through members; change a member's plan; suspend; delete in
+//! two steps (scheduled purge after a grace period, cancellable until then).
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use web::pages::{Errors, MemberPage, MemberRow, MembersPage, PlanOption};
+
+use super::super::account::usage_rows;
+use super::super::error::HtmlError;
+use super::super::extract::{Admin, Form};
+use super::super::page::{render, PageCtx};
+use super::super::AppState;
+use super::audit_rows;
+use crate::db;
+use crate::db::members::{Member, Status};
+use crate::domain::ids::{MemberId, PlanId};
+use crate::error::Error;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/members", get(list))
+        .route("/admin/members/{id}", get(show))
+        .route("/admin/members/{id}/plan", post(set_plan))
+        .route("/admin/members/{id}/{action}", post(act))
+}
+
+pub const PAGE_SIZE: i64 = 50;
+
+pub fn status_key(s: Status) -> &'static str {
+    match s {
+        Status::Active => "member.status.active",
+        Status::Suspended => "member.status.suspended",
+        Status::Deleting => "member.status.deleting",
+    }
+}
+
+fn row(m: Member) -> MemberRow {
+    MemberRow {
+        id: m.id.to_string(),
+        email: m.email,
+        display_name: m.display_name,
+        plan: m.plan_name.unwrap_or_else(|| "—".to_owned()),
+        status_key: status_key(m.status),
+        is_admin: m.is_admin,
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    q: Option<String>,
+    page: Option<i64>,
+}
+
+fn href(q: &str, page: i64) -> String {
+    let q: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();
+    format!("/admin/members?q={q}&page={page}")
+}
+
+async fn list(
+    State(state): State<AppState>,
+    page: PageCtx,
+    Admin(a): Admin,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, HtmlError> {
+    let page = page.with_member(&a);
+    let q = query
+        .q
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(200)
+        .collect::<String>();
+    let n = query.page.unwrap_or(1).max(1);
+    let result = db::members::list(
+        &state.pool,
+        &q,
+        (n - 1).saturating_mul(PAGE_SIZE),
+        PAGE_SIZE,
+    )
+    .await
+    .map_err(|e| HtmlError(page.clone(), e))?;
+    let pages = ((result.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    Ok(render(MembersPage {
+        ctx: page.ctx(),
+        members: result.members.into_iter().map(row).collect(),
+        prev_href: (n > 1).then(|| href(&q, n - 1)),
+        next_href: (n < pages).then(|| href(&q, n + 1)),
+        q,
+        page: n,
+        pages,
+        total: result.total,
+    }))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    page: PageCtx,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+) -> Result<Response, HtmlError> {
+    let page = page.with_member(&a);
+    let id: MemberId = id
+        .parse()
+        .map_err(|_| HtmlError(page.clone(), Error::NotFound))?;
+    let load = async {
+        let m = db::members::get(&state.pool, id).await?;
+        let plans = db::plans::list(&state.pool).await?;
+        let (usage, limits) = db::members::usage_and_limits(&state.pool, id).await?;
+        let audit = db::audit::list_for_member(&state.pool, id, 50).await?;
+        let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+        Ok::<_, Error>(MemberPage {
+            ctx: page.ctx(),
+            created: m.created_at.format(&f).unwrap_or_default(),
+            delete_after: m.delete_after.map(|d| d.format(&f).unwrap_or_default()),
+            totp_enabled: m.totp_enabled,
+            plans: plans
+                .into_iter()
+                .map(|p| PlanOption {
+                    selected: Some(p.id) == m.plan_id,
+                    id: p.id.to_string(),
+                    name: p.name,
+                })
+                .collect(),
+            usage: usage_rows(&usage, &limits),
+            audit: audit_rows(audit),
+            errors: Errors::default(),
+            member: row(m),
+        })
+    };
+    Ok(render(load.await.map_err(|e| HtmlError(page.clone(), e))?))
+}
+
+#[derive(Deserialize)]
+struct PlanForm {
+    plan: String,
+}
+
+async fn set_plan(
+    State(state): State<AppState>,
+    page: PageCtx,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+    Form(f): Form<PlanForm>,
+) -> Result<Response, HtmlError> {
+    let page = page.with_member(&a);
+    let id: MemberId = id
+        .parse()
+        .map_err(|_| HtmlError(page.clone(), Error::NotFound))?;
+    let plan: PlanId = f
+        .plan
+        .parse()
+        .map_err(|_| HtmlError(page.clone(), Error::field("plan", "choose a plan")))?;
+    db::members::set_plan(&state.pool, &a.actor(), id, plan)
+        .await
+        .map_err(|e| HtmlError(page.clone(), e))?;
+    Ok(Redirect::to(&format!("/admin/members/{id}?done=member_updated")).into_response())
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+async fn act(
+    State(state): State<AppState>,
+    page: PageCtx,
+    Admin(a): Admin,
+    Path((id, action)): Path<(String, String)>,
+    Form(_): Form<Empty>,
+) -> Result<Response, HtmlError> {
+    let page = page.with_member(&a);
+    let id: MemberId = id
+        .parse()
+        .map_err(|_| HtmlError(page.clone(), Error::NotFound))?;
+    let actor = a.actor();
+    let pool = &state.pool;
+    let result = match action.as_str() {
+        "suspend" => db::members::set_suspended(pool, &actor, id, true).await,
+        "unsuspend" => db::members::set_suspended(pool, &actor, id, false).await,
+        "delete" => db::members::request_deletion(
+            pool,
+            &actor,
+            id,
+            state.config.security.deletion_grace_days,
+        )
+        .await
+        .map(|_| ()),
+        "cancel-delete" => db::members::cancel_deletion(pool, &actor, id).await,
+        _ => Err(Error::NotFound),
+    };
+    result.map_err(|e| HtmlError(page.clone(), e))?;
+    Ok(Redirect::to(&format!("/admin/members/{id}?done=member_updated")).into_response())
+}

@@ -1,0 +1,314 @@
+//! Admin endpoints: plans, members, invitations, audit log. Non-admin tokens get 404.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::super::admin::invite;
+use super::super::error::{ApiError, ErrorBody};
+use super::super::extract::ApiAdmin;
+use super::super::AppState;
+use crate::db;
+use crate::db::audit::Entry;
+use crate::db::invitations::Invitation;
+use crate::db::members::Member;
+use crate::domain::ids::{InvitationId, MemberId, PlanId};
+use crate::domain::plan::{Limits, Plan, Usage};
+use crate::domain::requests::{self, Fields, PlanInput};
+use crate::domain::EmailAddress;
+use crate::error::Error;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_plans, create_plan))
+        .routes(routes!(update_plan))
+        .routes(routes!(list_members))
+        .routes(routes!(get_member))
+        .routes(routes!(set_member_plan))
+        .routes(routes!(member_action))
+        .routes(routes!(list_invitations, create_invitation))
+        .routes(routes!(revoke_invitation))
+        .routes(routes!(audit))
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError(Error::NotFound))
+}
+
+#[utoipa::path(get, path = "/admin/plans", tag = "admin", security(("token" = [])),
+    responses((status = 200, body = Vec<Plan>)))]
+async fn list_plans(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<Json<Vec<Plan>>> {
+    Ok(Json(db::plans::list(&state.pool).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PlanBody {
+    pub name: String,
+    pub max_domains: i64,
+    pub max_mailboxes: i64,
+    pub max_aliases: i64,
+    pub max_xmpp_accounts: i64,
+    pub storage_mib: i64,
+}
+
+fn parse_plan(b: &PlanBody) -> Result<db::plans::NewPlan, Error> {
+    let (d, m, a, x, s) = (
+        b.max_domains.to_string(),
+        b.max_mailboxes.to_string(),
+        b.max_aliases.to_string(),
+        b.max_xmpp_accounts.to_string(),
+        b.storage_mib.to_string(),
+    );
+    let (name, limits) = requests::plan(&PlanInput {
+        name: &b.name,
+        max_domains: &d,
+        max_mailboxes: &m,
+        max_aliases: &a,
+        max_xmpp_accounts: &x,
+        storage_mib: &s,
+    })?;
+    Ok(db::plans::NewPlan {
+        name: name.into_string(),
+        limits,
+    })
+}
+
+#[utoipa::path(post, path = "/admin/plans", tag = "admin", security(("token" = [])), request_body = PlanBody,
+    responses((status = 201, body = Plan), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_plan(
+    State(state): State<AppState>,
+    ApiAdmin(a): ApiAdmin,
+    Json(body): Json<PlanBody>,
+) -> ApiResult<(StatusCode, Json<Plan>)> {
+    let plan = parse_plan(&body)?;
+    let id = db::plans::create(&state.pool, &a.actor(), &plan).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(db::plans::get(&state.pool, id).await?),
+    ))
+}
+
+#[utoipa::path(put, path = "/admin/plans/{id}", tag = "admin", security(("token" = [])), request_body = PlanBody,
+    params(("id" = String, Path)),
+    responses((status = 200, body = Plan), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_plan(
+    State(state): State<AppState>,
+    ApiAdmin(a): ApiAdmin,
+    Path(p): Path<String>,
+    Json(body): Json<PlanBody>,
+) -> ApiResult<Json<Plan>> {
+    let p: PlanId = id(&p)?;
+    let plan = parse_plan(&body)?;
+    db::plans::update(&state.pool, &a.actor(), p, &plan).await?;
+    Ok(Json(db::plans::get(&state.pool, p).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+struct ListQuery {
+    /// Search in address and name.
+    q: Option<String>,
+    /// 1-based page of 50.
+    page: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberList {
+    pub members: Vec<Member>,
+    pub total: i64,
+    pub page: i64,
+    pub pages: i64,
+}
+
+#[utoipa::path(get, path = "/admin/members", tag = "admin", security(("token" = [])), params(ListQuery),
+    responses((status = 200, body = MemberList)))]
+async fn list_members(
+    State(state): State<AppState>,
+    _: ApiAdmin,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<MemberList>> {
+    const PAGE: i64 = super::super::admin::MEMBERS_PAGE_SIZE;
+    let page = q.page.unwrap_or(1).max(1);
+    let query = q.q.unwrap_or_default();
+    let result = db::members::list(
+        &state.pool,
+        query.trim(),
+        (page - 1).saturating_mul(PAGE),
+        PAGE,
+    )
+    .await?;
+    Ok(Json(MemberList {
+        pages: ((result.total + PAGE - 1) / PAGE).max(1),
+        members: result.members,
+        total: result.total,
+        page,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberDetail {
+    pub member: Member,
+    pub usage: Usage,
+    pub limits: Limits,
+}
+
+#[utoipa::path(get, path = "/admin/members/{id}", tag = "admin", security(("token" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = MemberDetail), (status = 404, body = ErrorBody)))]
+async fn get_member(
+    State(state): State<AppState>,
+    _: ApiAdmin,
+    Path(m): Path<String>,
+) -> ApiResult<Json<MemberDetail>> {
+    let m: MemberId = id(&m)?;
+    let member = db::members::get(&state.pool, m).await?;
+    let (usage, limits) = db::members::usage_and_limits(&state.pool, m).await?;
+    Ok(Json(MemberDetail {
+        member,
+        usage,
+        limits,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SetPlan {
+    pub plan_id: String,
+}
+
+#[utoipa::path(put, path = "/admin/members/{id}/plan", tag = "admin", security(("token" = [])),
+    params(("id" = String, Path)), request_body = SetPlan,
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_member_plan(
+    State(state): State<AppState>,
+    ApiAdmin(a): ApiAdmin,
+    Path(m): Path<String>,
+    Json(body): Json<SetPlan>,
+) -> ApiResult<StatusCode> {
+    let m: MemberId = id(&m)?;
+    let plan: PlanId = body
+        .plan_id
+        .parse()
+        .map_err(|_| Error::field("plan_id", "is not a plan id"))?;
+    db::plans::get(&state.pool, plan)
+        .await
+        .map_err(|_| Error::field("plan_id", "no such plan"))?;
+    db::members::set_plan(&state.pool, &a.actor(), m, plan).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `suspend`, `unsuspend`, `delete` (schedules the purge after the grace period) or
+/// `cancel-delete`.
+#[utoipa::path(post, path = "/admin/members/{id}/{action}", tag = "admin", security(("token" = [])),
+    params(("id" = String, Path), ("action" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn member_action(
+    State(state): State<AppState>,
+    ApiAdmin(a): ApiAdmin,
+    Path((m, action)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let m: MemberId = id(&m)?;
+    let actor = a.actor();
+    let pool = &state.pool;
+    match action.as_str() {
+        "suspend" => db::members::set_suspended(pool, &actor, m, true).await?,
+        "unsuspend" => db::members::set_suspended(pool, &actor, m, false).await?,
+        "delete" => {
+            db::members::request_deletion(
+                pool,
+                &actor,
+                m,
+                state.config.security.deletion_grace_days,
+            )
+            .await?;
+        }
+        "cancel-delete" => db::members::cancel_deletion(pool, &actor, m).await?,
+        _ => return Err(ApiError(Error::NotFound)),
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/admin/invitations", tag = "admin", security(("token" = [])),
+    responses((status = 200, body = Vec<Invitation>)))]
+async fn list_invitations(
+    State(state): State<AppState>,
+    _: ApiAdmin,
+) -> ApiResult<Json<Vec<Invitation>>> {
+    Ok(Json(db::invitations::pending(&state.pool).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewInvitation {
+    pub email: String,
+    pub plan_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedInvitation {
+    pub invitation: Invitation,
+    /// Whether the invitation mail went out.
+    pub mail_sent: bool,
+    /// The one-time link, returned when no mail went out so it can be passed on another way.
+    pub link: Option<String>,
+}
+
+#[utoipa::path(post, path = "/admin/invitations", tag = "admin", security(("token" = [])), request_body = NewInvitation,
+    responses((status = 201, body = CreatedInvitation), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_invitation(
+    State(state): State<AppState>,
+    ApiAdmin(a): ApiAdmin,
+    Json(body): Json<NewInvitation>,
+) -> ApiResult<(StatusCode, Json<CreatedInvitation>)> {
+    let mut f = Fields::default();
+    let email = f.check("email", EmailAddress::parse(body.email.trim()));
+    let plan = f.check(
+        "plan_id",
+        body.plan_id
+            .parse::<PlanId>()
+            .map_err(|_| "is not a plan id"),
+    );
+    let (email, plan) = f.finish(email.zip(plan))?;
+    db::plans::get(&state.pool, plan)
+        .await
+        .map_err(|_| Error::field("plan_id", "no such plan"))?;
+    let (invitation, link, sent) = invite(&state, &a.actor(), &email, plan).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedInvitation {
+            invitation,
+            mail_sent: sent,
+            link: (!sent).then_some(link),
+        }),
+    ))
+}
+
+#[utoipa::path(delete, path = "/admin/invitations/{id}", tag = "admin", security(("token" = [])),
+    params(("id" = String, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn revoke_invitation(
+    State(state): State<AppState>,
+    ApiAdmin(a): ApiAdmin,
+    Path(i): Path<String>,
+) -> ApiResult<StatusCode> {
+    let i: InvitationId = id(&i)?;
+    db::invitations::revoke(&state.pool, &a.actor(), i).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+struct AuditQuery {
+    /// Id of the last entry of the previous page.
+    before: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/admin/audit", tag = "admin", security(("token" = [])), params(AuditQuery),
+    responses((status = 200, body = Vec<Entry>)))]
+async fn audit(
+    State(state): State<AppState>,
+    _: ApiAdmin,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Vec<Entry>>> {
+    Ok(Json(db::audit::list(&state.pool, q.before, 100).await?))
+}

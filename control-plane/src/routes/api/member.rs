@@ -1,0 +1,415 @@
+//! Member endpoints. Every call is scoped to the token owner's id: another member's objects
+//! are 404, exactly like objects that do not exist.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::super::error::{ApiError, ErrorBody};
+use super::super::extract::ApiMember;
+use super::super::{hash_password, AppState};
+use crate::db;
+use crate::db::aliases::Alias;
+use crate::db::api_tokens::ApiToken;
+use crate::db::app_passwords::AppPassword;
+use crate::db::domains::Domain;
+use crate::db::mailboxes::Mailbox;
+use crate::db::members::Member;
+use crate::db::xmpp::XmppAccount;
+use crate::domain::ids::{AliasId, ApiTokenId, AppPasswordId, DomainId, MailboxId, XmppAccountId};
+use crate::domain::password::NewPassword;
+use crate::domain::plan::{Limits, Usage};
+use crate::domain::requests;
+use crate::error::Error;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(list_domains, create_domain))
+        .routes(routes!(get_domain, delete_domain))
+        .routes(routes!(list_mailboxes, create_mailbox))
+        .routes(routes!(delete_mailbox))
+        .routes(routes!(list_aliases, create_alias))
+        .routes(routes!(delete_alias))
+        .routes(routes!(list_xmpp, create_xmpp))
+        .routes(routes!(delete_xmpp))
+        .routes(routes!(list_app_passwords, create_app_password))
+        .routes(routes!(revoke_app_password))
+        .routes(routes!(list_api_tokens, create_api_token))
+        .routes(routes!(revoke_api_token))
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError(Error::NotFound))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub member: Member,
+    pub usage: Usage,
+    pub limits: Limits,
+}
+
+/// The calling member, with usage against their plan.
+#[utoipa::path(get, path = "/me", tag = "member", security(("token" = [])),
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+async fn me(State(state): State<AppState>, ApiMember(m): ApiMember) -> ApiResult<Json<Me>> {
+    let (usage, limits) = db::members::usage_and_limits(&state.pool, m.id()).await?;
+    Ok(Json(Me {
+        member: m.member,
+        usage,
+        limits,
+    }))
+}
+
+#[utoipa::path(get, path = "/domains", tag = "member", security(("token" = [])),
+    responses((status = 200, body = Vec<Domain>)))]
+async fn list_domains(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+) -> ApiResult<Json<Vec<Domain>>> {
+    Ok(Json(db::domains::list(&state.pool, m.id()).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewDomain {
+    /// Unicode or punycode; stored in ASCII form.
+    pub name: String,
+}
+
+/// Adds a domain; it starts as `pending_verification`.
+#[utoipa::path(post, path = "/domains", tag = "member", security(("token" = [])), request_body = NewDomain,
+    responses((status = 201, body = Domain), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_domain(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Json(body): Json<NewDomain>,
+) -> ApiResult<(StatusCode, Json<Domain>)> {
+    let name = requests::domain(&body.name).map_err(|e| rename(e, "domain", "name"))?;
+    let d = db::domains::create(&state.pool, &m.actor(), m.id(), &name).await?;
+    Ok((StatusCode::CREATED, Json(d)))
+}
+
+/// The portal's field names differ from the API's in a few places; errors name the API's.
+fn rename(e: Error, from: &str, to: &str) -> Error {
+    match e {
+        Error::Invalid(fields) => Error::Invalid(
+            fields
+                .into_iter()
+                .map(|mut f| {
+                    if f.field == from {
+                        f.field = to.to_owned();
+                    }
+                    f
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+#[utoipa::path(get, path = "/domains/{id}", tag = "member", security(("token" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Domain), (status = 404, body = ErrorBody)))]
+async fn get_domain(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path(d): Path<String>,
+) -> ApiResult<Json<Domain>> {
+    Ok(Json(db::domains::get(&state.pool, m.id(), id(&d)?).await?))
+}
+
+/// Removes a domain with everything on it.
+#[utoipa::path(delete, path = "/domains/{id}", tag = "member", security(("token" = [])),
+    params(("id" = String, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_domain(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path(d): Path<String>,
+) -> ApiResult<StatusCode> {
+    db::domains::delete(&state.pool, &m.actor(), m.id(), id(&d)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/domains/{id}/mailboxes", tag = "member", security(("token" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Vec<Mailbox>)))]
+async fn list_mailboxes(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path(d): Path<String>,
+) -> ApiResult<Json<Vec<Mailbox>>> {
+    let d: DomainId = id(&d)?;
+    db::domains::get(&state.pool, m.id(), d).await?;
+    Ok(Json(db::mailboxes::list(&state.pool, m.id(), d).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewMailbox {
+    pub local_part: String,
+    /// At least 12 characters.
+    pub password: String,
+    pub quota_mib: i64,
+}
+
+#[utoipa::path(post, path = "/domains/{id}/mailboxes", tag = "member", security(("token" = [])),
+    params(("id" = String, Path)), request_body = NewMailbox,
+    responses((status = 201, body = Mailbox), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_mailbox(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path(d): Path<String>,
+    Json(body): Json<NewMailbox>,
+) -> ApiResult<(StatusCode, Json<Mailbox>)> {
+    let d: DomainId = id(&d)?;
+    let req = requests::mailbox(
+        &body.local_part,
+        &body.password,
+        None,
+        &body.quota_mib.to_string(),
+    )?;
+    let hash = hash_password(req.password).await?;
+    let mb = db::mailboxes::create(
+        &state.pool,
+        &m.actor(),
+        m.id(),
+        d,
+        &req.local_part,
+        &hash,
+        req.quota_bytes,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(mb)))
+}
+
+#[utoipa::path(delete, path = "/mailboxes/{id}", tag = "member", security(("token" = [])),
+    params(("id" = String, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_mailbox(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path(x): Path<String>,
+) -> ApiResult<StatusCode> {
+    let x: MailboxId = id(&x)?;
+    db::mailboxes::delete(&state.pool, &m.actor(), m.id(), x).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/domains/{id}/aliases", tag = "member", security(("token" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Vec<Alias>)))]
+async fn list_aliases(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path(d): Path<String>,
+) -> ApiResult<Json<Vec<Alias>>> {
+    let d: DomainId = id(&d)?;
+    db::domains::get(&state.pool, m.id(), d).await?;
+    Ok(Json(db::aliases::list(&state.pool, m.id(), d).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewAlias {
+    /// A local part, or `*` for the domain's catch-all.
+    pub source: String,
+    pub targets: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/domains/{id}/aliases", tag = "member", security(("token" = [])),
+    params(("id" = String, Path)), request_body = NewAlias,
+    responses((status = 201, body = Alias), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_alias(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path(d): Path<String>,
+    Json(body): Json<NewAlias>,
+) -> ApiResult<(StatusCode, Json<Alias>)> {
+    let d: DomainId = id(&d)?;
+    let targets: Vec<&str> = body.targets.iter().map(String::as_str).collect();
+    let req = requests::alias(&body.source, &targets)?;
+    let a = db::aliases::create(
+        &state.pool,
+        &m.actor(),
+        m.id(),
+        d,
+        &req.source,
+        &req.targets,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(a)))
+}
+
+#[utoipa::path(delete, path = "/aliases/{id}", tag = "member", security(("token" = [])),
+    params(("id" = String, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_alias(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path(x): Path<String>,
+) -> ApiResult<StatusCode> {
+    let x: AliasId = id(&x)?;
+    db::aliases::delete(&state.pool, &m.actor(), m.id(), x).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/domains/{id}/xmpp-accounts", tag = "member", security(("token" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Vec<XmppAccount>)))]
+async fn list_xmpp(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path(d): Path<String>,
+) -> ApiResult<Json<Vec<XmppAccount>>> {
+    let d: DomainId = id(&d)?;
+    db::domains::get(&state.pool, m.id(), d).await?;
+    Ok(Json(db::xmpp::list(&state.pool, m.id(), d).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewXmppAccount {
+    pub node: String,
+    pub password: String,
+}
+
+#[utoipa::path(post, path = "/domains/{id}/xmpp-accounts", tag = "member", security(("token" = [])),
+    params(("id" = String, Path)), request_body = NewXmppAccount,
+    responses((status = 201, body = XmppAccount), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_xmpp(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path(d): Path<String>,
+    Json(body): Json<NewXmppAccount>,
+) -> ApiResult<(StatusCode, Json<XmppAccount>)> {
+    let d: DomainId = id(&d)?;
+    let req = requests::xmpp(&body.node, &body.password, None)?;
+    let hash = hash_password(req.password).await?;
+    let x = db::xmpp::create(&state.pool, &m.actor(), m.id(), d, &req.node, &hash).await?;
+    Ok((StatusCode::CREATED, Json(x)))
+}
+
+#[utoipa::path(delete, path = "/xmpp-accounts/{id}", tag = "member", security(("token" = [])),
+    params(("id" = String, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_xmpp(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path(x): Path<String>,
+) -> ApiResult<StatusCode> {
+    let x: XmppAccountId = id(&x)?;
+    db::xmpp::delete(&state.pool, &m.actor(), m.id(), x).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/app-passwords", tag = "member", security(("token" = [])),
+    responses((status = 200, body = Vec<AppPassword>)))]
+async fn list_app_passwords(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+) -> ApiResult<Json<Vec<AppPassword>>> {
+    Ok(Json(db::app_passwords::list(&state.pool, m.id()).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewAppPassword {
+    pub label: String,
+    /// imap, smtp, xmpp or dav.
+    pub scope: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedAppPassword {
+    pub app_password: AppPassword,
+    /// Shown this once; only a hash is kept.
+    pub password: String,
+}
+
+#[utoipa::path(post, path = "/app-passwords", tag = "member", security(("token" = [])), request_body = NewAppPassword,
+    responses((status = 201, body = CreatedAppPassword), (status = 422, body = ErrorBody)))]
+async fn create_app_password(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Json(body): Json<NewAppPassword>,
+) -> ApiResult<(StatusCode, Json<CreatedAppPassword>)> {
+    let (label, scope) = requests::app_password(&body.label, &body.scope)?;
+    let secret = requests::generate_app_password();
+    let hash = hash_password(NewPassword::generated(secret.clone())).await?;
+    let p = db::app_passwords::create(
+        &state.pool,
+        &m.actor(),
+        m.id(),
+        label.as_str(),
+        scope,
+        &hash,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedAppPassword {
+            app_password: p,
+            password: secret,
+        }),
+    ))
+}
+
+#[utoipa::path(delete, path = "/app-passwords/{id}", tag = "member", security(("token" = [])),
+    params(("id" = String, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn revoke_app_password(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path(x): Path<String>,
+) -> ApiResult<StatusCode> {
+    let x: AppPasswordId = id(&x)?;
+    db::app_passwords::revoke(&state.pool, &m.actor(), m.id(), x).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api-tokens", tag = "member", security(("token" = [])),
+    responses((status = 200, body = Vec<ApiToken>)))]
+async fn list_api_tokens(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+) -> ApiResult<Json<Vec<ApiToken>>> {
+    Ok(Json(db::api_tokens::list(&state.pool, m.id()).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewApiToken {
+    pub label: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedApiToken {
+    pub api_token: ApiToken,
+    /// Shown this once; only a hash is kept.
+    pub token: String,
+}
+
+#[utoipa::path(post, path = "/api-tokens", tag = "member", security(("token" = [])), request_body = NewApiToken,
+    responses((status = 201, body = CreatedApiToken), (status = 422, body = ErrorBody)))]
+async fn create_api_token(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Json(body): Json<NewApiToken>,
+) -> ApiResult<(StatusCode, Json<CreatedApiToken>)> {
+    let label = requests::label("label", &body.label)?;
+    let (t, token) =
+        db::api_tokens::create(&state.pool, &m.actor(), m.id(), label.as_str()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedApiToken {
+            api_token: t,
+            token: token.expose().to_owned(),
+        }),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api-tokens/{id}", tag = "member", security(("token" = [])),
+    params(("id" = String, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn revoke_api_token(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path(x): Path<String>,
+) -> ApiResult<StatusCode> {
+    let x: ApiTokenId = id(&x)?;
+    db::api_tokens::revoke(&state.pool, &m.actor(), m.id(), x).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,160 @@
+//! How errors become responses: an HTML page for the portal, JSON for the API. Server-side
+//! failures are logged with their cause chain; users see a plain sentence, never internals.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use serde::Serialize;
+
+use super::page::PageCtx;
+use crate::domain::input::FieldError;
+use crate::error::Error;
+
+fn status(err: &Error) -> StatusCode {
+    match err {
+        Error::NotFound => StatusCode::NOT_FOUND,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::Invalid(_) | Error::Limit(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::Unauthorized => StatusCode::UNAUTHORIZED,
+        Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        Error::Gone => StatusCode::GONE,
+        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn log(err: &Error) {
+    match err {
+        Error::Internal(e) => tracing::error!(error = format!("{e:#}"), "request failed"),
+        Error::Unavailable(e) => tracing::warn!(error = %e, "database unavailable"),
+        _ => {}
+    }
+}
+
+/// Stable machine-readable codes for API clients.
+fn code(err: &Error) -> &'static str {
+    match err {
+        Error::NotFound => "not_found",
+        Error::Conflict(_) => "conflict",
+        Error::Invalid(_) => "invalid",
+        Error::Limit(_) => "limit_reached",
+        Error::Forbidden(_) => "forbidden",
+        Error::Unauthorized => "unauthorized",
+        Error::RateLimited => "rate_limited",
+        Error::Gone => "gone",
+        Error::Unavailable(_) => "unavailable",
+        Error::Internal(_) => "internal",
+    }
+}
+
+/// The sentence shown in a page, translated where it is one of ours.
+fn message(page: &PageCtx, err: &Error) -> String {
+    let t = page.tr();
+    match err {
+        Error::NotFound => t.get("error.not_found").to_owned(),
+        Error::Gone => t.get("error.gone").to_owned(),
+        Error::RateLimited => t.get("error.rate_limited").to_owned(),
+        Error::Unavailable(_) => t.get("error.unavailable").to_owned(),
+        Error::Internal(_) => t.get("error.internal").to_owned(),
+        Error::Invalid(fields) => fields
+            .iter()
+            .map(|f| format!("{}: {}", t.get(&format!("field.{}", f.field)), f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+pub fn render_html(page: &PageCtx, err: &Error) -> Response {
+    log(err);
+    if matches!(err, Error::Unauthorized) {
+        return Redirect::to("/login").into_response();
+    }
+    super::page::render_status(
+        status(err),
+        web::pages::ErrorPage {
+            ctx: page.ctx(),
+            status: status(err).as_u16(),
+            message: message(page, err),
+        },
+    )
+}
+
+/// For failures before a page context exists (inside extractors).
+pub fn render_plain(err: &Error) -> Response {
+    log(err);
+    (status(err), err.to_string()).into_response()
+}
+
+/// An error on a page, with the page's context: `Result<Response, HtmlError>` handlers.
+pub struct HtmlError(pub PageCtx, pub Error);
+
+impl IntoResponse for HtmlError {
+    fn into_response(self) -> Response {
+        render_html(&self.0, &self.1)
+    }
+}
+
+/// The JSON API's error: `{"error": {"code": "...", "message": "...", "fields": [...]}}`.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// One of not_found, conflict, invalid, limit_reached, forbidden, unauthorized,
+    /// rate_limited, gone, unavailable, internal.
+    pub code: String,
+    pub message: String,
+    /// For `invalid`: what is wrong with which field.
+    pub fields: Vec<FieldError>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let err = self.0;
+        log(&err);
+        let fields = match &err {
+            Error::Invalid(f) => f.clone(),
+            _ => Vec::new(),
+        };
+        let message = match &err {
+            Error::Invalid(f) => f
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            Error::Internal(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        };
+        let mut res = (
+            status(&err),
+            Json(ErrorBody {
+                error: ErrorDetail {
+                    code: code(&err).to_owned(),
+                    message,
+                    fields,
+                },
+            }),
+        )
+            .into_response();
+        if matches!(err, Error::Unauthorized) {
+            res.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        res
+    }
+}
+
+impl<E: Into<Error>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError(e.into())
+    }
+}

@@ -1,0 +1,130 @@
+//! HTTP: the portal and admin pages (server-rendered, no JavaScript needed), the JSON API under
+//! `/api/v1`, and health checks. One module per resource; each exposes `router()`.
+//!
+//! Layers are applied here, in one place: security headers on every response, the CSRF cookie
+//! for forms, a body size limit, request tracing.
+//!
+//! Architecture invariant: handlers parse input into `domain` types before calling `db`; no
+//! handler builds SQL or touches a node.
+
+pub mod account;
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod invite;
+pub mod page;
+pub mod setup;
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use sqlx::PgPool;
+use tower_http::set_header::SetResponseHeaderLayer;
+use url::Url;
+
+use crate::config::Config;
+use crate::mailer::Mailer;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub config: Arc<Config>,
+    /// Where members reach the portal; links in mails start with it.
+    pub public_url: Url,
+    pub mailer: Option<Mailer>,
+}
+
+impl AppState {
+    pub fn link(&self, path_and_query: &str) -> String {
+        let base = self.public_url.as_str().trim_end_matches('/');
+        format!("{base}{path_and_query}")
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        // Browsers accept Secure cookies over plain HTTP only on localhost; everywhere else the
+        // portal must be served over HTTPS, and then every cookie is Secure.
+        true
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let hsts = state.public_url.scheme() == "https";
+    let mut app = Router::new()
+        .merge(health::router())
+        .merge(setup::router())
+        .merge(auth::router())
+        .merge(invite::router())
+        .merge(account::router())
+        .merge(admin::router())
+        .nest("/api/v1", api::router())
+        .route("/static/style.css", get(style))
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/account") }),
+        )
+        .fallback(fallback)
+        .layer(axum::middleware::from_fn(extract::csrf_cookie))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+                 frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ));
+    if hsts {
+        app = app.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        ));
+    }
+    app.layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn style() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        web::STYLE_CSS,
+    )
+}
+
+async fn fallback(page: page::PageCtx) -> axum::response::Response {
+    error::render_html(&page, &crate::error::Error::NotFound)
+}
+
+/// argon2id on the blocking pool, so hashing never stalls the async workers.
+pub async fn hash_password(
+    password: crate::domain::password::NewPassword,
+) -> Result<String, crate::error::Error> {
+    Ok(tokio::task::spawn_blocking(move || password.hash()).await??)
+}

@@ -1,0 +1,141 @@
+//! What every page needs (language, CSRF token, path, notice, who is signed in), taken from
+//! the request once and turned into the `web::pages::Ctx` each view model carries.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{Html, IntoResponse, Response};
+use web::pages::{Ctx, NavUser};
+use web::{Lang, Tr};
+
+use super::extract::{cookie, CsrfToken, Member, LANG_COOKIE};
+use super::AppState;
+
+#[derive(Debug, Clone)]
+pub struct PageCtx {
+    pub lang: Lang,
+    pub csrf: String,
+    pub path: String,
+    pub notice: Option<&'static str>,
+    pub user: Option<(String, bool)>,
+}
+
+/// Confirmation messages a redirect may ask for with `?done=<name>`; anything else is ignored,
+/// so a crafted link cannot put text on the page.
+const NOTICES: &[&str] = &[
+    "done.saved",
+    "done.domain_created",
+    "done.domain_deleted",
+    "done.mailbox_created",
+    "done.mailbox_deleted",
+    "done.alias_created",
+    "done.alias_deleted",
+    "done.xmpp_created",
+    "done.xmpp_deleted",
+    "done.app_password_revoked",
+    "done.api_token_revoked",
+    "done.totp_disabled",
+    "done.password_changed",
+    "done.password_reset",
+    "done.plan_created",
+    "done.member_updated",
+    "done.invitation_revoked",
+    "done.logged_out",
+];
+
+impl FromRequestParts<AppState> for PageCtx {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let CsrfToken(csrf) = CsrfToken::from_request_parts(parts, state).await?;
+        let lang = cookie(&parts.headers, LANG_COOKIE)
+            .and_then(Lang::parse)
+            .unwrap_or_else(|| {
+                parts
+                    .headers
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(Lang::from_accept_language)
+                    .unwrap_or(Lang::En)
+            });
+        let notice = parts.uri.query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "done")
+                .and_then(|(_, v)| {
+                    NOTICES
+                        .iter()
+                        .copied()
+                        .find(|n| n.strip_prefix("done.") == Some(v.as_ref()))
+                })
+        });
+        Ok(PageCtx {
+            lang,
+            csrf,
+            path: parts.uri.path().to_owned(),
+            notice,
+            user: None,
+        })
+    }
+}
+
+impl PageCtx {
+    pub fn with_member(mut self, m: &Member) -> Self {
+        self.user = Some((m.member.email.clone(), m.member.is_admin));
+        self
+    }
+
+    pub fn tr(&self) -> Tr {
+        Tr::new(self.lang)
+    }
+
+    pub fn ctx(&self) -> Ctx {
+        let t = self.tr();
+        Ctx {
+            t,
+            csrf: self.csrf.clone(),
+            user: self.user.as_ref().map(|(email, is_admin)| NavUser {
+                email: email.clone(),
+                is_admin: *is_admin,
+            }),
+            path: self.path.clone(),
+            notice: self.notice.map(|k| t.get(k)),
+        }
+    }
+}
+
+/// Renders a page, or a plain 500 if the template fails (it cannot, for well-formed models).
+pub fn render(page: impl askama::Template) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Renders a page with a status (422 for a form with errors).
+pub fn render_status(status: axum::http::StatusCode, page: impl askama::Template) -> Response {
+    let mut res = render(page);
+    if res.status().is_success() {
+        *res.status_mut() = status;
+    }
+    res
+}
+
+/// Turns field errors into the view's error list, with translated field names for general ones.
+pub fn errors(err: &crate::error::Error) -> web::pages::Errors {
+    use crate::error::Error;
+    match err {
+        Error::Invalid(fields) => web::pages::Errors(
+            fields
+                .iter()
+                .map(|f| (f.field.clone(), f.message.clone()))
+                .collect(),
+        ),
+        other => web::pages::Errors(vec![(String::new(), other.to_string())]),
+    }
+}

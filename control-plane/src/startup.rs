@@ -1,0 +1,138 @@
+//! Building and running the server. `Application::build` binds the listener (port 0 works:
+//! tests read the real port back) and prepares everything; `run` serves until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::config::Config;
+use crate::db;
+use crate::mailer::Mailer;
+use crate::routes::{self, AppState};
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.http.listen).await?;
+        let state = state(config, listener.local_addr()?)?;
+        migrate_with_retry(&state.pool).await?;
+        if state.mailer.is_none() {
+            tracing::warn!("no mail relay configured (mail.smtp_url): invitation links will be shown to the admin, password reset by mail is off");
+        }
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.state.pool
+    }
+
+    pub fn public_url(&self) -> &Url {
+        &self.state.public_url
+    }
+
+    /// Prints the portal URL, and the setup link while no admin exists yet.
+    pub async fn announce(&self) -> anyhow::Result<()> {
+        tracing::info!("listening on http://{}", self.local_addr()?);
+        tracing::info!("portal: {}", self.state.public_url);
+        if let Some(token) = db::setup::issue_token(&self.state.pool).await? {
+            // The one place a secret is logged, on purpose: the operator needs this link, and it
+            // only works until the first admin exists.
+            tracing::info!(
+                "setup link: {}",
+                self.state.link(&format!("/setup?token={}", token.expose()))
+            );
+        }
+        Ok(())
+    }
+
+    /// Serves until ctrl-c / SIGTERM, then finishes requests in flight.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let jobs = tokio::spawn(crate::jobs::run(self.state.pool.clone(), stop_rx));
+        let app = routes::router(self.state);
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+        let _ = stop_tx.send(true);
+        let _ = jobs.await;
+        Ok(())
+    }
+}
+
+/// The shared state, for the server and for CLI commands. Without a configured public URL,
+/// links point at `addr`.
+pub fn state(config: Config, addr: SocketAddr) -> anyhow::Result<AppState> {
+    let pool = db::pool(&config.database)?;
+    let public_url = match &config.http.public_url {
+        Some(u) => u.clone(),
+        None => Url::parse(&format!("http://{addr}"))?,
+    };
+    let mailer = Mailer::from_config(&config.mail)?;
+    Ok(AppState {
+        pool,
+        config: Arc::new(config),
+        public_url,
+        mailer,
+    })
+}
+
+/// Migrations run at start-up. Postgres may still be starting (e.g. booted together with us),
+/// so connection failures are retried for a while before giving up.
+pub async fn migrate_with_retry(pool: &PgPool) -> anyhow::Result<()> {
+    let mut delay = Duration::from_millis(200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match db::migrate(pool).await {
+            Ok(()) => return Ok(()),
+            Err(sqlx::migrate::MigrateError::Execute(e))
+                if is_transient(&e) && tokio::time::Instant::now() < deadline =>
+            {
+                tracing::warn!(error = %e, "database not reachable yet; retrying");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+fn is_transient(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+    ) || matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("57P")))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

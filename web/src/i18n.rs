@@ -1,0 +1,1397 @@
+//! Languages and the English/French catalog.
+//!
+//! The catalog is two static slices sorted by key, looked up with a binary search. Templates
+//! call `ctx.t.get("key")`; the control plane passes `*_key` values (statuses, usage labels,
+//! notices) that templates translate the same way. Tests check that both languages have the
+//! same keys, that every key a template uses exists, and that the slices stay sorted.
+
+/// A language of the interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Fr,
+}
+
+impl Lang {
+    /// Every language, the default first.
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::Fr];
+
+    /// The language's code, as in `<html lang>` and `/lang/{code}`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+        }
+    }
+
+    /// `en` or `fr`, in any case; anything else is `None`.
+    pub fn parse(code: &str) -> Option<Lang> {
+        if code.eq_ignore_ascii_case("en") {
+            Some(Lang::En)
+        } else if code.eq_ignore_ascii_case("fr") {
+            Some(Lang::Fr)
+        } else {
+            None
+        }
+    }
+
+    /// The best supported language of an `Accept-Language` header (RFC 9110 §12.5.4): the
+    /// highest q-value wins, the earliest on a tie; `q=0` means "not this one"; malformed
+    /// entries are skipped. English when nothing matches. Never panics.
+    pub fn from_accept_language(header: &str) -> Lang {
+        let mut best: Option<(Lang, u16)> = None;
+        for item in header.split(',') {
+            let mut parts = item.split(';');
+            let tag = parts.next().unwrap_or_default().trim();
+            let primary = tag.split(['-', '_']).next().unwrap_or_default();
+            let Some(lang) = Lang::parse(primary) else {
+                continue;
+            };
+            let mut q = Some(1000);
+            for param in parts {
+                let param = param.trim();
+                if let Some((name, value)) = param.split_once('=') {
+                    if name.trim().eq_ignore_ascii_case("q") {
+                        q = parse_qvalue(value.trim());
+                    }
+                }
+            }
+            let Some(q) = q else {
+                continue;
+            };
+            if q == 0 {
+                continue;
+            }
+            if best.is_none_or(|(_, best_q)| q > best_q) {
+                best = Some((lang, q));
+            }
+        }
+        best.map_or(Lang::En, |(lang, _)| lang)
+    }
+}
+
+/// A q-value in thousandths: `0`, `0.5`, `0.875`, `1`, `1.000`. `None` when malformed.
+fn parse_qvalue(value: &str) -> Option<u16> {
+    let (int, frac) = value.split_once('.').unwrap_or((value, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = frac
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(3)
+        .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
+    match int {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+/// Translates catalog keys into one language.
+#[derive(Clone, Copy, Debug)]
+pub struct Tr {
+    pub lang: Lang,
+}
+
+impl Tr {
+    pub fn new(lang: Lang) -> Self {
+        Self { lang }
+    }
+
+    /// The catalog text for `key`, or `key` itself when the catalog lacks it (the tests make
+    /// sure that never happens for keys the templates and the control plane use).
+    pub fn get<'a>(&self, key: &'a str) -> &'a str {
+        let catalog = match self.lang {
+            Lang::En => EN,
+            Lang::Fr => FR,
+        };
+        match catalog.binary_search_by(|(k, _)| (*k).cmp(key)) {
+            Ok(i) => catalog[i].1,
+            Err(_) => key,
+        }
+    }
+}
+
+/// English catalog, sorted by key (binary search).
+static EN: &[(&str, &str)] = &[
+    ("account.add_domain", "Add a domain"),
+    ("account.add_domain_submit", "Add domain"),
+    ("account.domain_hint", "A domain you own, for example example.org. You will then prove ownership with a DNS record."),
+    ("account.domains", "Your domains"),
+    ("account.no_domains", "You have no domain yet."),
+    ("account.no_plan", "No plan is assigned to your account yet. Ask your collective’s administrators."),
+    ("account.plan", "Your plan"),
+    ("account.title", "Your account"),
+    ("admin.audit", "Audit log"),
+    ("admin.invitations", "Invitations"),
+    ("admin.members", "Members"),
+    ("admin.pending_invitations", "Pending invitations"),
+    ("admin.plans", "Plans"),
+    ("admin.title", "Administration"),
+    ("audit.action", "Action"),
+    ("audit.actor", "By"),
+    ("audit.at", "Date"),
+    ("audit.details", "Details"),
+    ("audit.ip", "IP address"),
+    ("audit.none", "No entries."),
+    ("audit.older", "Older entries"),
+    ("audit.pagination", "Audit log pages"),
+    ("common.actions", "Actions"),
+    ("common.created", "Created"),
+    ("common.delete", "Delete"),
+    ("common.no", "No"),
+    ("common.revoke", "Revoke"),
+    ("common.yes", "Yes"),
+    ("domain.add_alias", "Add an alias"),
+    ("domain.add_alias_submit", "Create alias"),
+    ("domain.add_mailbox", "Add a mailbox"),
+    ("domain.add_mailbox_submit", "Create mailbox"),
+    ("domain.add_xmpp", "Add an XMPP account"),
+    ("domain.add_xmpp_submit", "Create XMPP account"),
+    ("domain.address", "Address"),
+    ("domain.aliases", "Aliases"),
+    ("domain.delete", "Delete this domain"),
+    ("domain.delete_submit", "Delete this domain"),
+    ("domain.delete_warning", "Deleting the domain also deletes all its mailboxes with their mail, its aliases and its XMPP accounts. This cannot be undone."),
+    ("domain.jid", "XMPP address"),
+    ("domain.mailboxes", "Mailboxes"),
+    ("domain.no_aliases", "No alias yet."),
+    ("domain.no_mailboxes", "No mailbox yet."),
+    ("domain.no_xmpp", "No XMPP account yet."),
+    ("domain.ownership", "Domain ownership"),
+    ("domain.ownership_delay", "DNS changes can take a while to propagate. Ruche checks the record regularly and activates the domain as soon as it finds it."),
+    ("domain.ownership_intro", "To prove that this domain is yours, add the following TXT record to its DNS zone (at your registrar or DNS host)."),
+    ("domain.ownership_verified", "Ownership of this domain was verified with the following TXT record."),
+    ("domain.quota", "Quota"),
+    ("domain.record_name", "Name"),
+    ("domain.record_type", "Type"),
+    ("domain.record_value", "Value"),
+    ("domain.source_hint", "Only the part before the @. Enter * to catch mail for every address of the domain that has no mailbox or alias."),
+    ("domain.status", "Status:"),
+    ("domain.status.active", "Active"),
+    ("domain.status.pending_verification", "Waiting for verification"),
+    ("domain.targets", "Delivered to"),
+    ("domain.targets_hint", "One address per line, or separated by commas."),
+    ("domain.xmpp", "XMPP accounts"),
+    ("done.alias_created", "Alias created."),
+    ("done.alias_deleted", "Alias deleted."),
+    ("done.api_token_revoked", "API token revoked."),
+    ("done.app_password_revoked", "App password revoked."),
+    ("done.domain_created", "Domain added. Now prove that it is yours with the DNS record below."),
+    ("done.domain_deleted", "Domain deleted."),
+    ("done.invitation_revoked", "Invitation revoked."),
+    ("done.logged_out", "You are signed out."),
+    ("done.mailbox_created", "Mailbox created."),
+    ("done.mailbox_deleted", "Mailbox deleted."),
+    ("done.member_updated", "Member updated."),
+    ("done.password_changed", "Your password has been changed."),
+    ("done.password_reset", "Your password has been reset. You can now sign in."),
+    ("done.plan_created", "Plan created."),
+    ("done.saved", "Saved."),
+    ("done.totp_disabled", "Two-factor authentication is now disabled."),
+    ("done.totp_enabled", "Two-factor authentication is now enabled."),
+    ("done.xmpp_created", "XMPP account created."),
+    ("done.xmpp_deleted", "XMPP account deleted."),
+    ("error.csrf", "This form has expired. Please reload the page and try again."),
+    ("error.forbidden", "You are not allowed to do this."),
+    ("error.gone", "This link is no longer valid. It may have been used already or have expired."),
+    ("error.home", "Back to the home page"),
+    ("error.internal", "Something went wrong on our side. Please try again later."),
+    ("error.not_found", "This page does not exist."),
+    ("error.rate_limited", "Too many attempts. Please wait a few minutes and try again."),
+    ("error.status", "Error code"),
+    ("error.title", "Something went wrong"),
+    ("error.unauthorized", "Please sign in to continue."),
+    ("error.unavailable", "The service is temporarily unavailable. Please try again in a moment."),
+    ("field.code", "Code"),
+    ("field.collective_name", "Collective name"),
+    ("field.csrf", "Form token"),
+    ("field.current_password", "Current password"),
+    ("field.display_name", "Your name"),
+    ("field.domain", "Domain"),
+    ("field.email", "Email address"),
+    ("field.label", "Label"),
+    ("field.local_part", "Address"),
+    ("field.max_aliases", "Aliases"),
+    ("field.max_domains", "Domains"),
+    ("field.max_mailboxes", "Mailboxes"),
+    ("field.max_xmpp_accounts", "XMPP accounts"),
+    ("field.name", "Name"),
+    ("field.node", "XMPP address"),
+    ("field.password", "Password"),
+    ("field.password_confirm", "Password again"),
+    ("field.plan", "Plan"),
+    ("field.platform_domain", "Platform domain"),
+    ("field.q", "Search"),
+    ("field.quota_mib", "Quota (MiB)"),
+    ("field.scope", "Used for"),
+    ("field.source", "Alias address"),
+    ("field.storage_mib", "Storage (MiB)"),
+    ("field.targets", "Deliver to"),
+    ("field.token", "Link"),
+    ("footer.text", "Ruche — cooperative self-hosting"),
+    ("forgot.back", "Back to sign in"),
+    ("forgot.intro", "Enter the email address of your account. We will send you a link to choose a new password."),
+    ("forgot.sent", "If an account exists for this address, a mail with a link to reset your password is on its way. The link is valid for a limited time."),
+    ("forgot.submit", "Send the link"),
+    ("forgot.title", "Forgotten password"),
+    ("invitations.expires", "Expires"),
+    ("invitations.link_also", "You can also pass this invitation link on yourself:"),
+    ("invitations.link_no_mail", "The invitation could not be sent by mail (no mail relay is configured, or sending failed). Pass this link on to the person yourself, through a channel you trust:"),
+    ("invitations.link_once", "The link works only once and expires after a while. It is not shown again."),
+    ("invitations.mail_sent", "The invitation was sent by mail."),
+    ("invitations.new", "Invite someone"),
+    ("invitations.none", "No pending invitation."),
+    ("invitations.pending", "Pending invitations"),
+    ("invitations.submit", "Send the invitation"),
+    ("invite.intro", "You have been invited to join this collective. Choose your name and a password to create your account."),
+    ("invite.submit", "Create my account"),
+    ("invite.title", "Join the collective"),
+    ("login.forgot", "Forgotten password?"),
+    ("login.submit", "Sign in"),
+    ("login.title", "Sign in"),
+    ("member.actions", "Account actions"),
+    ("member.admin_protected", "Administrators cannot be suspended or deleted from here."),
+    ("member.cancel_delete", "Cancel the deletion"),
+    ("member.change_plan", "Plan"),
+    ("member.change_plan_submit", "Change plan"),
+    ("member.created", "Member since"),
+    ("member.delete", "Delete this member"),
+    ("member.delete_after", "Deleted after"),
+    ("member.delete_warning", "The account is suspended at once and deleted, with all its domains, mailboxes and mail, after a grace period. You can cancel until then."),
+    ("member.deleting_notice", "This account is scheduled for deletion after"),
+    ("member.recent_activity", "Recent activity"),
+    ("member.status.active", "Active"),
+    ("member.status.deleting", "Scheduled for deletion"),
+    ("member.status.suspended", "Suspended"),
+    ("member.suspend", "Suspend"),
+    ("member.suspend_hint", "A suspended member can no longer sign in, and their mailboxes and XMPP accounts stop working until the suspension is lifted."),
+    ("member.totp", "Two-factor authentication"),
+    ("member.unsuspend", "Lift the suspension"),
+    ("member.usage", "Usage"),
+    ("members.admin_badge", "Admin"),
+    ("members.count", "members"),
+    ("members.display_name", "Name"),
+    ("members.none", "No member found."),
+    ("members.pagination", "Member list pages"),
+    ("members.search", "Search by email or name"),
+    ("members.search_submit", "Search"),
+    ("members.status", "Status"),
+    ("nav.account", "Account"),
+    ("nav.admin", "Administration"),
+    ("nav.label", "Main menu"),
+    ("nav.language", "Language"),
+    ("nav.logout", "Sign out"),
+    ("nav.security", "Security"),
+    ("nav.signed_in_as", "Signed in as"),
+    ("nav.skip", "Skip to content"),
+    ("pager.next", "Next page"),
+    ("pager.of", "of"),
+    ("pager.page", "Page"),
+    ("pager.prev", "Previous page"),
+    ("password.hint", "At least 12 characters. A few unrelated words make a strong password that is easy to remember."),
+    ("plans.add", "New plan"),
+    ("plans.add_submit", "Create plan"),
+    ("plans.none", "No plan yet."),
+    ("reset.submit", "Change my password"),
+    ("reset.title", "Choose a new password"),
+    ("scope.dav", "Calendars and contacts (CalDAV/CardDAV)"),
+    ("scope.imap", "Reading mail (IMAP)"),
+    ("scope.smtp", "Sending mail (SMTP)"),
+    ("scope.xmpp", "Chat (XMPP)"),
+    ("security.add_api_token", "New API token"),
+    ("security.add_api_token_submit", "Create token"),
+    ("security.add_app_password", "New app password"),
+    ("security.add_app_password_submit", "Create app password"),
+    ("security.api_tokens", "API tokens"),
+    ("security.api_tokens_intro", "API tokens let your own scripts manage your account. The API is described at"),
+    ("security.app_password_label_hint", "To recognise it later, for example “Phone”."),
+    ("security.app_passwords", "App passwords"),
+    ("security.app_passwords_intro", "Give each mail, chat or calendar app its own password, limited to one service. You can revoke it at any time without changing your main password."),
+    ("security.last_used", "Last used"),
+    ("security.never_used", "Never"),
+    ("security.new_api_token", "Your new API token:"),
+    ("security.new_app_password", "New app password for"),
+    ("security.new_password", "New password"),
+    ("security.no_api_tokens", "No API token."),
+    ("security.no_app_passwords", "No app password."),
+    ("security.password", "Change your password"),
+    ("security.password_submit", "Change password"),
+    ("security.recovery_codes_warning", "Store these recovery codes somewhere safe now: they are shown only once. Each one lets you sign in once if you lose your authenticator app."),
+    ("security.shown_once", "Copy it now: it is shown only once."),
+    ("security.title", "Security"),
+    ("security.totp", "Two-factor authentication"),
+    ("security.totp_confirm_submit", "Confirm and enable"),
+    ("security.totp_disable", "Disable two-factor authentication"),
+    ("security.totp_disable_submit", "Disable"),
+    ("security.totp_disabled", "Two-factor authentication is not enabled."),
+    ("security.totp_enabled", "Two-factor authentication is enabled."),
+    ("security.totp_enrol_hint", "Then enter the 6-digit code your app shows to finish."),
+    ("security.totp_enrol_intro", "Add this account to your authenticator app: type the secret key, or paste the setup link if your app accepts it."),
+    ("security.totp_explain", "With two-factor authentication, signing in also asks for a code from an app on your phone, so a stolen password is not enough."),
+    ("security.totp_secret", "Secret key"),
+    ("security.totp_start_submit", "Enable two-factor authentication"),
+    ("security.totp_uri", "Setup link"),
+    ("setup.admin", "First administrator"),
+    ("setup.collective", "Your collective"),
+    ("setup.intro", "This page creates your collective and its first administrator account."),
+    ("setup.once", "This setup link works only once."),
+    ("setup.platform_domain_hint", "The domain this Ruche instance runs on, for example ruche.example.org."),
+    ("setup.submit", "Create the collective"),
+    ("setup.title", "Set up Ruche"),
+    ("totp_login.hint", "Enter the 6-digit code from your authenticator app. A recovery code also works."),
+    ("totp_login.submit", "Verify"),
+    ("totp_login.title", "Two-factor authentication"),
+    ("unit.mib", "MiB"),
+    ("usage.aliases", "Aliases"),
+    ("usage.bar", "Share used"),
+    ("usage.caption", "Usage against the plan"),
+    ("usage.domains", "Domains"),
+    ("usage.mailboxes", "Mailboxes"),
+    ("usage.resource", "Resource"),
+    ("usage.storage", "Storage (MiB)"),
+    ("usage.used_of_max", "Used / allowed"),
+    ("usage.xmpp", "XMPP accounts"),
+];
+
+/// French catalog, same keys in the same order. `\u{a0}` is the no-break space French
+/// typography puts before `:` `?` `!` and inside « ».
+static FR: &[(&str, &str)] = &[
+    ("account.add_domain", "Ajouter un domaine"),
+    ("account.add_domain_submit", "Ajouter le domaine"),
+    ("account.domain_hint", "Un domaine qui vous appartient, par exemple example.org. Vous prouverez ensuite qu’il est à vous avec un enregistrement DNS."),
+    ("account.domains", "Vos domaines"),
+    ("account.no_domains", "Vous n’avez encore aucun domaine."),
+    ("account.no_plan", "Aucune formule n’est encore attribuée à votre compte. Adressez-vous aux administrateurs de votre collectif."),
+    ("account.plan", "Votre formule"),
+    ("account.title", "Votre compte"),
+    ("admin.audit", "Journal d’audit"),
+    ("admin.invitations", "Invitations"),
+    ("admin.members", "Membres"),
+    ("admin.pending_invitations", "Invitations en attente"),
+    ("admin.plans", "Formules"),
+    ("admin.title", "Administration"),
+    ("audit.action", "Action"),
+    ("audit.actor", "Par"),
+    ("audit.at", "Date"),
+    ("audit.details", "Détails"),
+    ("audit.ip", "Adresse IP"),
+    ("audit.none", "Aucune entrée."),
+    ("audit.older", "Entrées plus anciennes"),
+    ("audit.pagination", "Pages du journal d’audit"),
+    ("common.actions", "Actions"),
+    ("common.created", "Création"),
+    ("common.delete", "Supprimer"),
+    ("common.no", "Non"),
+    ("common.revoke", "Révoquer"),
+    ("common.yes", "Oui"),
+    ("domain.add_alias", "Ajouter un alias"),
+    ("domain.add_alias_submit", "Créer l’alias"),
+    ("domain.add_mailbox", "Ajouter une boîte mail"),
+    ("domain.add_mailbox_submit", "Créer la boîte mail"),
+    ("domain.add_xmpp", "Ajouter un compte XMPP"),
+    ("domain.add_xmpp_submit", "Créer le compte XMPP"),
+    ("domain.address", "Adresse"),
+    ("domain.aliases", "Alias"),
+    ("domain.delete", "Supprimer ce domaine"),
+    ("domain.delete_submit", "Supprimer ce domaine"),
+    ("domain.delete_warning", "La suppression du domaine supprime aussi toutes ses boîtes mail et leurs messages, ses alias et ses comptes XMPP. Cette action est irréversible."),
+    ("domain.jid", "Adresse XMPP"),
+    ("domain.mailboxes", "Boîtes mail"),
+    ("domain.no_aliases", "Aucun alias pour l’instant."),
+    ("domain.no_mailboxes", "Aucune boîte mail pour l’instant."),
+    ("domain.no_xmpp", "Aucun compte XMPP pour l’instant."),
+    ("domain.ownership", "Propriété du domaine"),
+    ("domain.ownership_delay", "Les modifications DNS peuvent mettre un certain temps à se propager. Ruche vérifie régulièrement l’enregistrement et active le domaine dès qu’elle le trouve."),
+    ("domain.ownership_intro", "Pour prouver que ce domaine vous appartient, ajoutez l’enregistrement TXT suivant à sa zone DNS (chez votre bureau d’enregistrement ou votre hébergeur DNS)."),
+    ("domain.ownership_verified", "La propriété de ce domaine a été vérifiée grâce à l’enregistrement TXT suivant."),
+    ("domain.quota", "Quota"),
+    ("domain.record_name", "Nom"),
+    ("domain.record_type", "Type"),
+    ("domain.record_value", "Valeur"),
+    ("domain.source_hint", "Seulement la partie avant le @. Saisissez * pour recevoir le courrier de toutes les adresses du domaine qui n’ont ni boîte mail ni alias."),
+    ("domain.status", "État\u{a0}:"),
+    ("domain.status.active", "Actif"),
+    ("domain.status.pending_verification", "En attente de vérification"),
+    ("domain.targets", "Redirigé vers"),
+    ("domain.targets_hint", "Une adresse par ligne, ou séparées par des virgules."),
+    ("domain.xmpp", "Comptes XMPP"),
+    ("done.alias_created", "Alias créé."),
+    ("done.alias_deleted", "Alias supprimé."),
+    ("done.api_token_revoked", "Jeton d’API révoqué."),
+    ("done.app_password_revoked", "Mot de passe d’application révoqué."),
+    ("done.domain_created", "Domaine ajouté. Prouvez maintenant qu’il vous appartient avec l’enregistrement DNS ci-dessous."),
+    ("done.domain_deleted", "Domaine supprimé."),
+    ("done.invitation_revoked", "Invitation révoquée."),
+    ("done.logged_out", "Déconnexion effectuée."),
+    ("done.mailbox_created", "Boîte mail créée."),
+    ("done.mailbox_deleted", "Boîte mail supprimée."),
+    ("done.member_updated", "Membre mis à jour."),
+    ("done.password_changed", "Votre mot de passe a été modifié."),
+    ("done.password_reset", "Votre mot de passe a été réinitialisé. Vous pouvez maintenant vous connecter."),
+    ("done.plan_created", "Formule créée."),
+    ("done.saved", "Enregistré."),
+    ("done.totp_disabled", "La double authentification est désormais désactivée."),
+    ("done.totp_enabled", "La double authentification est désormais activée."),
+    ("done.xmpp_created", "Compte XMPP créé."),
+    ("done.xmpp_deleted", "Compte XMPP supprimé."),
+    ("error.csrf", "Ce formulaire a expiré. Veuillez recharger la page et réessayer."),
+    ("error.forbidden", "Vous n’avez pas l’autorisation de faire cela."),
+    ("error.gone", "Ce lien n’est plus valide. Il a peut-être déjà été utilisé ou il a expiré."),
+    ("error.home", "Retour à l’accueil"),
+    ("error.internal", "Une erreur s’est produite de notre côté. Veuillez réessayer plus tard."),
+    ("error.not_found", "Cette page n’existe pas."),
+    ("error.rate_limited", "Trop de tentatives. Veuillez patienter quelques minutes puis réessayer."),
+    ("error.status", "Code d’erreur"),
+    ("error.title", "Un problème est survenu"),
+    ("error.unauthorized", "Veuillez vous connecter pour continuer."),
+    ("error.unavailable", "Le service est momentanément indisponible. Veuillez réessayer dans un instant."),
+    ("field.code", "Code"),
+    ("field.collective_name", "Nom du collectif"),
+    ("field.csrf", "Jeton de formulaire"),
+    ("field.current_password", "Mot de passe actuel"),
+    ("field.display_name", "Votre nom"),
+    ("field.domain", "Domaine"),
+    ("field.email", "Adresse e-mail"),
+    ("field.label", "Libellé"),
+    ("field.local_part", "Adresse"),
+    ("field.max_aliases", "Alias"),
+    ("field.max_domains", "Domaines"),
+    ("field.max_mailboxes", "Boîtes mail"),
+    ("field.max_xmpp_accounts", "Comptes XMPP"),
+    ("field.name", "Nom"),
+    ("field.node", "Adresse XMPP"),
+    ("field.password", "Mot de passe"),
+    ("field.password_confirm", "Confirmation du mot de passe"),
+    ("field.plan", "Formule"),
+    ("field.platform_domain", "Domaine de la plateforme"),
+    ("field.q", "Recherche"),
+    ("field.quota_mib", "Quota (Mio)"),
+    ("field.scope", "Utilisation"),
+    ("field.source", "Adresse de l’alias"),
+    ("field.storage_mib", "Stockage (Mio)"),
+    ("field.targets", "Rediriger vers"),
+    ("field.token", "Lien"),
+    ("footer.text", "Ruche — auto-hébergement coopératif"),
+    ("forgot.back", "Retour à la connexion"),
+    ("forgot.intro", "Saisissez l’adresse e-mail de votre compte. Nous vous enverrons un lien pour choisir un nouveau mot de passe."),
+    ("forgot.sent", "Si un compte existe pour cette adresse, un e-mail contenant un lien de réinitialisation vous a été envoyé. Ce lien est valable pendant une durée limitée."),
+    ("forgot.submit", "Envoyer le lien"),
+    ("forgot.title", "Mot de passe oublié"),
+    ("invitations.expires", "Expiration"),
+    ("invitations.link_also", "Vous pouvez aussi transmettre vous-même ce lien d’invitation\u{a0}:"),
+    ("invitations.link_no_mail", "L’invitation n’a pas pu être envoyée par e-mail (aucun relais de courrier n’est configuré, ou l’envoi a échoué). Transmettez vous-même ce lien à la personne, par un moyen de confiance\u{a0}:"),
+    ("invitations.link_once", "Le lien ne fonctionne qu’une seule fois et expire au bout d’un certain temps. Il ne sera plus affiché."),
+    ("invitations.mail_sent", "L’invitation a été envoyée par e-mail."),
+    ("invitations.new", "Inviter une personne"),
+    ("invitations.none", "Aucune invitation en attente."),
+    ("invitations.pending", "Invitations en attente"),
+    ("invitations.submit", "Envoyer l’invitation"),
+    ("invite.intro", "Vous avez reçu une invitation à rejoindre ce collectif. Choisissez votre nom et un mot de passe pour créer votre compte."),
+    ("invite.submit", "Créer mon compte"),
+    ("invite.title", "Rejoindre le collectif"),
+    ("login.forgot", "Mot de passe oublié\u{a0}?"),
+    ("login.submit", "Se connecter"),
+    ("login.title", "Connexion"),
+    ("member.actions", "Actions sur le compte"),
+    ("member.admin_protected", "Les administrateurs ne peuvent pas être suspendus ni supprimés depuis cette page."),
+    ("member.cancel_delete", "Annuler la suppression"),
+    ("member.change_plan", "Formule"),
+    ("member.change_plan_submit", "Changer de formule"),
+    ("member.created", "Membre depuis"),
+    ("member.delete", "Supprimer ce membre"),
+    ("member.delete_after", "Suppression prévue après"),
+    ("member.delete_warning", "Le compte est suspendu immédiatement, puis supprimé avec tous ses domaines, boîtes mail et messages à l’issue d’un délai de grâce. Vous pouvez annuler d’ici là."),
+    ("member.deleting_notice", "Ce compte sera supprimé après le"),
+    ("member.recent_activity", "Activité récente"),
+    ("member.status.active", "Actif"),
+    ("member.status.deleting", "Suppression programmée"),
+    ("member.status.suspended", "Suspendu"),
+    ("member.suspend", "Suspendre"),
+    ("member.suspend_hint", "Un membre suspendu ne peut plus se connecter, et ses boîtes mail et comptes XMPP cessent de fonctionner jusqu’à la levée de la suspension."),
+    ("member.totp", "Double authentification"),
+    ("member.unsuspend", "Lever la suspension"),
+    ("member.usage", "Consommation"),
+    ("members.admin_badge", "Admin"),
+    ("members.count", "membres"),
+    ("members.display_name", "Nom"),
+    ("members.none", "Aucun membre trouvé."),
+    ("members.pagination", "Pages de la liste des membres"),
+    ("members.search", "Rechercher par adresse e-mail ou par nom"),
+    ("members.search_submit", "Rechercher"),
+    ("members.status", "État"),
+    ("nav.account", "Compte"),
+    ("nav.admin", "Administration"),
+    ("nav.label", "Menu principal"),
+    ("nav.language", "Langue"),
+    ("nav.logout", "Se déconnecter"),
+    ("nav.security", "Sécurité"),
+    ("nav.signed_in_as", "Connecté en tant que"),
+    ("nav.skip", "Aller au contenu"),
+    ("pager.next", "Page suivante"),
+    ("pager.of", "sur"),
+    ("pager.page", "Page"),
+    ("pager.prev", "Page précédente"),
+    ("password.hint", "Au moins 12 caractères. Quelques mots sans rapport entre eux font un mot de passe solide et facile à retenir."),
+    ("plans.add", "Nouvelle formule"),
+    ("plans.add_submit", "Créer la formule"),
+    ("plans.none", "Aucune formule pour l’instant."),
+    ("reset.submit", "Changer mon mot de passe"),
+    ("reset.title", "Choisir un nouveau mot de passe"),
+    ("scope.dav", "Agendas et contacts (CalDAV/CardDAV)"),
+    ("scope.imap", "Lecture du courrier (IMAP)"),
+    ("scope.smtp", "Envoi du courrier (SMTP)"),
+    ("scope.xmpp", "Messagerie instantanée (XMPP)"),
+    ("security.add_api_token", "Nouveau jeton d’API"),
+    ("security.add_api_token_submit", "Créer le jeton"),
+    ("security.add_app_password", "Nouveau mot de passe d’application"),
+    ("security.add_app_password_submit", "Créer le mot de passe d’application"),
+    ("security.api_tokens", "Jetons d’API"),
+    ("security.api_tokens_intro", "Les jetons d’API permettent à vos propres scripts de gérer votre compte. L’API est décrite ici\u{a0}:"),
+    ("security.app_password_label_hint", "Pour le reconnaître plus tard, par exemple «\u{a0}Téléphone\u{a0}»."),
+    ("security.app_passwords", "Mots de passe d’application"),
+    ("security.app_passwords_intro", "Donnez à chaque application de courrier, de messagerie ou d’agenda son propre mot de passe, limité à un seul service. Vous pouvez le révoquer à tout moment sans changer votre mot de passe principal."),
+    ("security.last_used", "Dernière utilisation"),
+    ("security.never_used", "Jamais"),
+    ("security.new_api_token", "Votre nouveau jeton d’API\u{a0}:"),
+    ("security.new_app_password", "Nouveau mot de passe d’application pour"),
+    ("security.new_password", "Nouveau mot de passe"),
+    ("security.no_api_tokens", "Aucun jeton d’API."),
+    ("security.no_app_passwords", "Aucun mot de passe d’application."),
+    ("security.password", "Changer de mot de passe"),
+    ("security.password_submit", "Changer le mot de passe"),
+    ("security.recovery_codes_warning", "Conservez dès maintenant ces codes de secours en lieu sûr\u{a0}: ils ne sont affichés qu’une seule fois. Chacun permet de vous connecter une fois si vous perdez votre application d’authentification."),
+    ("security.shown_once", "Copiez-le maintenant\u{a0}: il n’est affiché qu’une seule fois."),
+    ("security.title", "Sécurité"),
+    ("security.totp", "Double authentification"),
+    ("security.totp_confirm_submit", "Confirmer et activer"),
+    ("security.totp_disable", "Désactiver la double authentification"),
+    ("security.totp_disable_submit", "Désactiver"),
+    ("security.totp_disabled", "La double authentification n’est pas activée."),
+    ("security.totp_enabled", "La double authentification est activée."),
+    ("security.totp_enrol_hint", "Saisissez ensuite le code à 6 chiffres affiché par votre application pour terminer."),
+    ("security.totp_enrol_intro", "Ajoutez ce compte à votre application d’authentification\u{a0}: saisissez la clé secrète, ou collez le lien de configuration si votre application l’accepte."),
+    ("security.totp_explain", "Avec la double authentification, la connexion demande aussi un code fourni par une application sur votre téléphone\u{a0}: un mot de passe volé ne suffit plus."),
+    ("security.totp_secret", "Clé secrète"),
+    ("security.totp_start_submit", "Activer la double authentification"),
+    ("security.totp_uri", "Lien de configuration"),
+    ("setup.admin", "Premier administrateur"),
+    ("setup.collective", "Votre collectif"),
+    ("setup.intro", "Cette page crée votre collectif et son premier compte administrateur."),
+    ("setup.once", "Ce lien d’installation ne fonctionne qu’une seule fois."),
+    ("setup.platform_domain_hint", "Le domaine sur lequel fonctionne cette instance de Ruche, par exemple ruche.example.org."),
+    ("setup.submit", "Créer le collectif"),
+    ("setup.title", "Installer Ruche"),
+    ("totp_login.hint", "Saisissez le code à 6 chiffres de votre application d’authentification. Un code de secours fonctionne aussi."),
+    ("totp_login.submit", "Vérifier"),
+    ("totp_login.title", "Double authentification"),
+    ("unit.mib", "Mio"),
+    ("usage.aliases", "Alias"),
+    ("usage.bar", "Part utilisée"),
+    ("usage.caption", "Consommation par rapport à la formule"),
+    ("usage.domains", "Domaines"),
+    ("usage.mailboxes", "Boîtes mail"),
+    ("usage.resource", "Ressource"),
+    ("usage.storage", "Stockage (Mio)"),
+    ("usage.used_of_max", "Utilisé / autorisé"),
+    ("usage.xmpp", "Comptes XMPP"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    /// `*_key` values and notices the control plane passes to the pages.
+    const CONTROL_PLANE_KEYS: &[&str] = &[
+        "usage.domains",
+        "usage.mailboxes",
+        "usage.aliases",
+        "usage.xmpp",
+        "usage.storage",
+        "domain.status.pending_verification",
+        "domain.status.active",
+        "member.status.active",
+        "member.status.suspended",
+        "member.status.deleting",
+        "done.saved",
+        "done.domain_created",
+        "done.domain_deleted",
+        "done.mailbox_created",
+        "done.mailbox_deleted",
+        "done.alias_created",
+        "done.alias_deleted",
+        "done.xmpp_created",
+        "done.xmpp_deleted",
+        "done.app_password_revoked",
+        "done.api_token_revoked",
+        "done.totp_disabled",
+        "done.password_changed",
+        "done.password_reset",
+        "done.plan_created",
+        "done.member_updated",
+        "done.invitation_revoked",
+        "done.logged_out",
+        "error.title",
+        "error.gone",
+        "error.not_found",
+        "error.rate_limited",
+        "error.unavailable",
+        "error.internal",
+        "error.forbidden",
+    ];
+
+    /// Every form field name; the control plane shows `field.<name>` next to an error.
+    const FIELDS: &[&str] = &[
+        "token",
+        "collective_name",
+        "platform_domain",
+        "email",
+        "password",
+        "password_confirm",
+        "code",
+        "display_name",
+        "domain",
+        "local_part",
+        "quota_mib",
+        "source",
+        "targets",
+        "node",
+        "current_password",
+        "label",
+        "scope",
+        "name",
+        "max_domains",
+        "max_mailboxes",
+        "max_aliases",
+        "max_xmpp_accounts",
+        "storage_mib",
+        "q",
+        "plan",
+    ];
+
+    fn has(catalog: &[(&str, &str)], key: &str) -> bool {
+        catalog.binary_search_by(|(k, _)| (*k).cmp(key)).is_ok()
+    }
+
+    fn templates() -> Vec<(PathBuf, String)> {
+        fn walk(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "html") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    out.push((path, text));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"),
+            &mut out,
+        );
+        assert!(out.len() >= 17, "templates not found: {out:?}");
+        out
+    }
+
+    /// Literal keys of `….get("key")` calls on a translator (`t.get(` or `ctx.t.get(`).
+    fn template_keys(text: &str) -> Vec<String> {
+        const OPEN: &str = "t.get(\"";
+        let mut keys = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find(OPEN) {
+            rest = &rest[start + OPEN.len()..];
+            let end = rest.find("\")").expect("unterminated t.get(\"…\") call");
+            keys.push(rest[..end].to_owned());
+            rest = &rest[end..];
+        }
+        keys
+    }
+
+    #[test]
+    fn catalogs_are_sorted_without_duplicates() {
+        for catalog in [EN, FR] {
+            for pair in catalog.windows(2) {
+                assert!(pair[0].0 < pair[1].0, "{:?} >= {:?}", pair[0].0, pair[1].0);
+            }
+        }
+    }
+
+    #[test]
+    fn both_languages_have_the_same_keys_and_real_text() {
+        let en: Vec<&str> = EN.iter().map(|(k, _)| *k).collect();
+        let fr: Vec<&str> = FR.iter().map(|(k, _)| *k).collect();
+        assert_eq!(en, fr);
+        for (key, text) in EN.iter().chain(FR) {
+            assert!(!text.trim().is_empty(), "{key} is empty");
+            assert!(!text.contains("TODO"), "{key} is a placeholder");
+        }
+        // French is a translation, not a copy: only short words shared by both may match.
+        let same = EN
+            .iter()
+            .zip(FR)
+            .filter(|((_, e), (_, f))| e == f && e.len() > 16)
+            .count();
+        assert_eq!(same, 0, "French entries copied from English");
+    }
+
+    #[test]
+    fn every_key_a_template_uses_exists() {
+        let mut count = 0;
+        for (path, text) in templates() {
+            for key in template_keys(&text) {
+                count += 1;
+                assert!(has(EN, &key), "{}: {key} missing in EN", path.display());
+                assert!(has(FR, &key), "{}: {key} missing in FR", path.display());
+            }
+        }
+        assert!(count > 100, "the key scanner found only {count} keys");
+    }
+
+    #[test]
+    fn every_key_the_control_plane_passes_exists() {
+        let fields: Vec<String> = FIELDS.iter().map(|f| format!("field.{f}")).collect();
+        for key in CONTROL_PLANE_KEYS
+            .iter()
+            .copied()
+            .chain(fields.iter().map(String::as_str))
+        {
+            assert!(has(EN, key), "{key} missing in EN");
+            assert!(has(FR, key), "{key} missing in FR");
+        }
+        assert!(Tr::new(Lang::En)
+            .get("error.gone")
+            .contains("no longer valid"));
+    }
+
+    #[test]
+    fn lookup_falls_back_to_the_key() {
+        assert_eq!(Tr::new(Lang::En).get("nav.account"), "Account");
+        assert_eq!(Tr::new(Lang::Fr).get("nav.account"), "Compte");
+        assert_eq!(Tr::new(Lang::Fr).get("no.such.key"), "no.such.key");
+        assert_eq!(Tr::new(Lang::En).get(""), "");
+    }
+
+    #[test]
+    fn templates_have_no_script_style_external_resource_or_safe_filter() {
+        for (path, text) in templates() {
+            let lower = text.to_lowercase();
+            for banned in [
+                "<script",
+                "<style",
+                " style=",
+                "|safe",
+                "://",
+                " on",
+                "javascript:",
+            ] {
+                if banned == " on" {
+                    // Inline event handlers: ` onclick=`, ` onsubmit=`…
+                    let handler = lower.match_indices(" on").any(|(i, _)| {
+                        let tail = &lower[i + 3..];
+                        let name_len = tail.bytes().take_while(u8::is_ascii_lowercase).count();
+                        name_len > 0 && tail[name_len..].starts_with('=')
+                    });
+                    assert!(!handler, "{}: inline event handler", path.display());
+                } else {
+                    assert!(!lower.contains(banned), "{}: {banned}", path.display());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_post_form_carries_the_csrf_token() {
+        for (path, text) in templates() {
+            let mut rest = text.as_str();
+            while let Some(start) = rest.find("<form method=\"post\"") {
+                let form = &rest[start..];
+                let end = form.find("</form>").expect("unclosed form");
+                assert!(
+                    form[..end]
+                        .contains("<input type=\"hidden\" name=\"csrf\" value=\"{{ ctx.csrf }}\">"),
+                    "{}: a POST form without the csrf input",
+                    path.display()
+                );
+                rest = &form[end..];
+            }
+            assert!(
+                !text.contains("method=\"POST\""),
+                "{}: use lowercase method",
+                path.display()
+            );
+        }
+    }
+
+    #[test]
+    fn lang_codes_round_trip() {
+        for lang in Lang::ALL {
+            assert_eq!(Lang::parse(lang.code()), Some(lang));
+        }
+        assert_eq!(Lang::parse("FR"), Some(Lang::Fr));
+        assert_eq!(Lang::parse("En"), Some(Lang::En));
+        assert_eq!(Lang::parse("de"), None);
+        assert_eq!(Lang::parse(""), None);
+        assert_eq!(Lang::parse("fr-CH"), None);
+    }
+
+    #[test]
+    fn accept_language_honours_order_and_q_values() {
+        let cases = [
+            ("fr-CH, fr;q=0.9, en;q=0.8", Lang::Fr),
+            ("de, en;q=0.5", Lang::En),
+            ("de, fr;q=0.5, en;q=0.4", Lang::Fr),
+            ("en;q=0.4, fr;q=0.6", Lang::Fr),
+            ("en, fr", Lang::En),
+            ("fr, en", Lang::Fr),
+            ("FR-fr", Lang::Fr),
+            ("fr_FR", Lang::Fr),
+            ("en;q=0, fr;q=0.1", Lang::Fr),
+            ("fr;q=0", Lang::En),
+            ("fr;q=0.000", Lang::En),
+            ("fr;q=1.000, en", Lang::Fr),
+            ("en;q=0.999, fr", Lang::Fr),
+            ("fr;q=2, en;q=0.1", Lang::En),
+            ("fr;q=abc, en;q=0.1", Lang::En),
+            ("fr;q=0.5555, en;q=0.1", Lang::En),
+            ("fr ; Q = 0.7 , en ; q=0.3", Lang::Fr),
+            ("fr;level=1;q=0.8, en;q=0.7", Lang::Fr),
+            ("*", Lang::En),
+            ("*, fr;q=0.5", Lang::Fr),
+            ("", Lang::En),
+            ("de-DE, it", Lang::En),
+            (",,;;==,q=,;q=;", Lang::En),
+            ("français", Lang::En),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(Lang::from_accept_language(header), expected, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn accept_language_never_panics() {
+        let pieces = [
+            "fr", "en", "-", "_", ";", ",", "q", "=", ".", "0", "1", " ", "é", "\u{0}", "9",
+        ];
+        // Every string of up to four pieces.
+        let mut inputs = vec![String::new()];
+        for _ in 0..4 {
+            let next: Vec<String> = inputs
+                .iter()
+                .flat_map(|s| pieces.iter().map(move |p| format!("{s}{p}")))
+                .collect();
+            inputs.extend(next);
+            inputs.dedup();
+        }
+        for input in &inputs {
+            let _ = Lang::from_accept_language(input);
+        }
+        let _ = Lang::from_accept_language(&"fr;q=0.5,".repeat(10_000));
+    }
+}
+
+/// Renders every page with hostile sample data in both languages.
+#[cfg(test)]
+mod render_tests {
+    use askama::Template;
+
+    use super::{Lang, Tr};
+    use crate::pages::*;
+
+    const EVIL: &str = "<script>alert(1)</script>\"'&";
+
+    fn ctx(lang: Lang, admin: bool) -> Ctx {
+        Ctx {
+            t: Tr::new(lang),
+            csrf: "CSRF-TOKEN".to_owned(),
+            user: Some(NavUser {
+                email: format!("{EVIL}@example.org"),
+                is_admin: admin,
+            }),
+            path: "/admin/members?q=a b&page=2".to_owned(),
+            notice: Some(Tr::new(lang).get("done.saved")),
+        }
+    }
+
+    fn errors(fields: &[&str]) -> Errors {
+        Errors(
+            fields
+                .iter()
+                .map(|f| ((*f).to_owned(), format!("{EVIL} bad {f}")))
+                .collect(),
+        )
+    }
+
+    fn usage() -> Vec<UsageRow> {
+        vec![
+            UsageRow {
+                label_key: "usage.mailboxes",
+                id: "usage-mailboxes",
+                used: "3".to_owned(),
+                max: "10".to_owned(),
+                percent: 30,
+            },
+            UsageRow {
+                label_key: "usage.storage",
+                id: "usage-storage",
+                used: "900".to_owned(),
+                max: "1000".to_owned(),
+                percent: 90,
+            },
+        ]
+    }
+
+    /// Checks that apply to every rendered page.
+    fn check(html: &str) {
+        assert!(html.starts_with("<!doctype html>"), "{html}");
+        assert!(!html.contains("<script"), "unescaped user data: {html}");
+        assert!(!html.contains("alert(1)</"), "unescaped user data: {html}");
+        assert!(
+            html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+            "escaped sample missing"
+        );
+        assert!(html.contains("<link rel=\"stylesheet\" href=\"/static/style.css\">"));
+        assert!(
+            html.contains("/lang/fr?back=%2Fadmin%2Fmembers%3Fq%3Da%20b%26page%3D2")
+                || html.contains("/lang/fr?back=/admin/members%3Fq%3Da%20b%26page%3D2")
+        );
+        assert!(html.contains("<div class=\"flash\" role=\"status\">"));
+        assert_eq!(
+            html.contains("<form method=\"post\" action=\"/logout\""),
+            html.contains("class=\"user-email\"")
+        );
+        let posts = html.matches("<form method=\"post\"").count();
+        let csrf = html
+            .matches("<input type=\"hidden\" name=\"csrf\" value=\"CSRF-TOKEN\">")
+            .count();
+        assert_eq!(posts, csrf, "every POST form carries the token");
+        // Labels point to inputs that exist.
+        let mut rest = html;
+        while let Some(i) = rest.find("<label for=\"") {
+            rest = &rest[i + 12..];
+            let id = &rest[..rest.find('"').unwrap_or(0)];
+            assert!(
+                html.contains(&format!(" id=\"{id}\"")),
+                "label for missing id {id}"
+            );
+        }
+    }
+
+    fn render(page: &impl Template) -> String {
+        let html = page.render().unwrap();
+        check(&html);
+        html
+    }
+
+    #[test]
+    fn public_pages() {
+        for lang in Lang::ALL {
+            let html = render(&SetupPage {
+                ctx: ctx(lang, false),
+                token: "tok".to_owned(),
+                errors: errors(&["", "platform_domain", "password"]),
+                collective_name: EVIL.to_owned(),
+                platform_domain: "example.org".to_owned(),
+                email: "a@example.org".to_owned(),
+            });
+            assert!(html.contains("action=\"/setup\""));
+            assert!(html.contains("name=\"token\" value=\"tok\""));
+            assert!(html.contains("<p class=\"error\" role=\"alert\" id=\"error-password\">"));
+            assert!(html.contains("<div class=\"error\" role=\"alert\">"));
+            for name in [
+                "collective_name",
+                "platform_domain",
+                "email",
+                "password_confirm",
+            ] {
+                assert!(html.contains(&format!("name=\"{name}\"")), "{name}");
+            }
+
+            for reset_available in [true, false] {
+                let html = render(&LoginPage {
+                    ctx: ctx(lang, false),
+                    errors: errors(&[""]),
+                    email: EVIL.to_owned(),
+                    reset_available,
+                });
+                assert_eq!(html.contains("href=\"/forgot\""), reset_available);
+                assert!(html.contains("autocomplete=\"current-password\""));
+            }
+
+            let html = render(&LoginTotpPage {
+                ctx: ctx(lang, false),
+                errors: errors(&["code"]),
+            });
+            assert!(html.contains("action=\"/login/totp\""));
+            assert!(html.contains("autocomplete=\"one-time-code\""));
+
+            for sent in [true, false] {
+                let html = render(&ForgotPage {
+                    ctx: ctx(lang, false),
+                    errors: errors(&["email"]),
+                    email: EVIL.to_owned(),
+                    sent,
+                });
+                assert_eq!(html.contains("action=\"/forgot\""), !sent);
+            }
+
+            render(&ResetPage {
+                ctx: ctx(lang, false),
+                token: EVIL.to_owned(),
+                errors: errors(&["password_confirm"]),
+            });
+
+            let html = render(&InvitePage {
+                ctx: ctx(lang, false),
+                token: "tok".to_owned(),
+                email: "new@example.org".to_owned(),
+                display_name: EVIL.to_owned(),
+                errors: errors(&["display_name"]),
+            });
+            assert!(html.contains("new@example.org"));
+
+            let html = render(&ErrorPage {
+                ctx: ctx(lang, false),
+                status: 410,
+                message: format!("{} {EVIL}", Tr::new(lang).get("error.gone")),
+            });
+            assert!(html.contains("<p id=\"error-message\">"));
+        }
+        let html = render(&ErrorPage {
+            ctx: Ctx {
+                user: None,
+                ..ctx(Lang::En, false)
+            },
+            status: 404,
+            message: EVIL.to_owned(),
+        });
+        assert!(html.contains("<a class=\"brand\" href=\"/login\">"));
+        assert!(!html.contains("action=\"/logout\""));
+    }
+
+    #[test]
+    fn account_and_domain_pages() {
+        for lang in Lang::ALL {
+            let html = render(&AccountPage {
+                ctx: ctx(lang, true),
+                display_name: EVIL.to_owned(),
+                plan_name: Some("Basic".to_owned()),
+                usage: usage(),
+                domains: vec![DomainRow {
+                    id: "d1".to_owned(),
+                    name: "example.org".to_owned(),
+                    status_key: "domain.status.pending_verification",
+                }],
+                errors: errors(&["domain"]),
+                domain_input: EVIL.to_owned(),
+            });
+            assert!(html.contains("<td id=\"usage-mailboxes\">3 / 10</td>"));
+            assert!(html.contains("href=\"/account/domains/d1\""));
+            assert!(html.contains("href=\"/admin\""));
+            assert!(html.contains(Tr::new(lang).get("domain.status.pending_verification")));
+
+            for form in [
+                DomainForm::None,
+                DomainForm::Mailbox,
+                DomainForm::Alias,
+                DomainForm::Xmpp,
+            ] {
+                let html = render(&DomainPage {
+                    ctx: ctx(lang, false),
+                    id: "d1".to_owned(),
+                    name: "example.org".to_owned(),
+                    status_key: "domain.status.active",
+                    challenge_name: "_ruche.example.org".to_owned(),
+                    challenge_value: "ruche-verify=abc".to_owned(),
+                    mailboxes: vec![MailboxRow {
+                        id: "m1".to_owned(),
+                        address: format!("{EVIL}@example.org"),
+                        quota_mib: 1024,
+                    }],
+                    aliases: vec![AliasRow {
+                        id: "a1".to_owned(),
+                        address: "*@example.org".to_owned(),
+                        targets: "x@example.net".to_owned(),
+                    }],
+                    xmpp_accounts: vec![XmppRow {
+                        id: "x1".to_owned(),
+                        jid: "bob@example.org".to_owned(),
+                    }],
+                    form,
+                    errors: errors(&["", "password", "local_part", "source", "node"]),
+                    local_part: "alice".to_owned(),
+                    quota_mib: "512".to_owned(),
+                    alias_source: "sales".to_owned(),
+                    alias_targets: "a@example.net\nb@example.net".to_owned(),
+                    xmpp_node: "bob".to_owned(),
+                });
+                let shown = html.matches("id=\"error-password\"").count();
+                assert_eq!(
+                    shown,
+                    usize::from(form != DomainForm::None && form != DomainForm::Alias)
+                );
+                assert_eq!(
+                    html.contains("id=\"error-local_part\""),
+                    form == DomainForm::Mailbox
+                );
+                assert_eq!(
+                    html.contains("id=\"error-source\""),
+                    form == DomainForm::Alias
+                );
+                assert_eq!(html.contains("id=\"error-node\""), form == DomainForm::Xmpp);
+                let general = html.matches("<div class=\"error\" role=\"alert\">").count();
+                assert_eq!(general, usize::from(form != DomainForm::None));
+                for needle in [
+                    "action=\"/account/mailboxes/m1/delete\"",
+                    "action=\"/account/aliases/a1/delete\"",
+                    "action=\"/account/xmpp/x1/delete\"",
+                    "action=\"/account/domains/d1/mailboxes\"",
+                    "action=\"/account/domains/d1/aliases\"",
+                    "action=\"/account/domains/d1/xmpp\"",
+                    "action=\"/account/domains/d1/delete\"",
+                    "<code id=\"challenge-value\">ruche-verify=abc</code>",
+                    "id=\"domain-status\"",
+                    "name=\"quota_mib\" value=\"512\"",
+                    "a@example.net\nb@example.net</textarea>",
+                ] {
+                    assert!(html.contains(needle), "{needle}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn security_page_states() {
+        for lang in Lang::ALL {
+            for (totp_enabled, enrolment) in [(false, false), (false, true), (true, false)] {
+                let html = render(&SecurityPage {
+                    ctx: ctx(lang, false),
+                    totp_enabled,
+                    enrolment: enrolment.then(|| Enrolment {
+                        secret_base32: "JBSWY3DPEHPK3PXP".to_owned(),
+                        otpauth_uri: "otpauth://totp/Ruche:a?secret=JBSWY3DPEHPK3PXP&issuer=Ruche"
+                            .to_owned(),
+                    }),
+                    recovery_codes: if totp_enabled {
+                        vec!["aaaa-bbbb".to_owned()]
+                    } else {
+                        vec![]
+                    },
+                    app_passwords: vec![AppPasswordRow {
+                        id: "p1".to_owned(),
+                        label: EVIL.to_owned(),
+                        scope: "imap".to_owned(),
+                        created: "2024-01-01".to_owned(),
+                    }],
+                    new_app_password: Some(("Phone".to_owned(), "pw-123".to_owned())),
+                    api_tokens: vec![ApiTokenRow {
+                        id: "t1".to_owned(),
+                        label: "script".to_owned(),
+                        created: "2024-01-01".to_owned(),
+                        last_used: String::new(),
+                    }],
+                    new_api_token: Some("tok-456".to_owned()),
+                    errors: errors(&["current_password"]),
+                });
+                assert_eq!(
+                    html.contains("action=\"/account/totp/disable\""),
+                    totp_enabled
+                );
+                assert_eq!(html.contains("action=\"/account/totp/confirm\""), enrolment);
+                assert_eq!(
+                    html.contains("action=\"/account/totp/start\""),
+                    !totp_enabled && !enrolment
+                );
+                assert_eq!(html.contains("<code id=\"totp-secret\">"), enrolment);
+                assert_eq!(html.contains("<ul id=\"recovery-codes\""), totp_enabled);
+                for needle in [
+                    "<code id=\"new-app-password\">pw-123</code>",
+                    "<code id=\"new-api-token\">tok-456</code>",
+                    "action=\"/account/app-passwords/p1/revoke\"",
+                    "action=\"/account/api-tokens/t1/revoke\"",
+                    "action=\"/account/password\"",
+                    "<option value=\"dav\">",
+                    "href=\"/api/v1/openapi.json\"",
+                ] {
+                    assert!(html.contains(needle), "{needle}");
+                }
+            }
+        }
+    }
+
+    fn plans() -> Vec<PlanOption> {
+        vec![
+            PlanOption {
+                id: "p1".to_owned(),
+                name: EVIL.to_owned(),
+                selected: false,
+            },
+            PlanOption {
+                id: "p2".to_owned(),
+                name: "Large".to_owned(),
+                selected: true,
+            },
+        ]
+    }
+
+    fn audit() -> Vec<AuditRow> {
+        vec![AuditRow {
+            at: "2024-01-01 12:00".to_owned(),
+            actor: EVIL.to_owned(),
+            ip: "192.0.2.1".to_owned(),
+            action: "member.suspend".to_owned(),
+            details: "{}".to_owned(),
+        }]
+    }
+
+    #[test]
+    fn admin_pages() {
+        for lang in Lang::ALL {
+            let html = render(&AdminHomePage {
+                ctx: ctx(lang, true),
+                collective_name: EVIL.to_owned(),
+                platform_domain: "example.org".to_owned(),
+                member_count: 3,
+                plan_count: 2,
+                pending_invitations: 1,
+            });
+            for href in [
+                "/admin/members",
+                "/admin/plans",
+                "/admin/invitations",
+                "/admin/audit",
+            ] {
+                assert!(html.contains(&format!("href=\"{href}\"")), "{href}");
+            }
+
+            let html = render(&PlansPage {
+                ctx: ctx(lang, true),
+                plans: vec![PlanRow {
+                    id: "p1".to_owned(),
+                    name: EVIL.to_owned(),
+                    max_domains: 1,
+                    max_mailboxes: 5,
+                    max_aliases: 10,
+                    max_xmpp_accounts: 2,
+                    storage_mib: 2048,
+                }],
+                errors: errors(&["storage_mib"]),
+                form: [
+                    "n".into(),
+                    "1".into(),
+                    "2".into(),
+                    "3".into(),
+                    "4".into(),
+                    "5".into(),
+                ],
+            });
+            assert!(html.contains("name=\"storage_mib\" value=\"5\""));
+            assert!(html.contains("name=\"max_domains\" value=\"1\""));
+            assert!(html.contains("<table id=\"plans\">"));
+
+            let html = render(&MembersPage {
+                ctx: ctx(lang, true),
+                members: vec![MemberRow {
+                    id: "u1".to_owned(),
+                    email: "a@example.org".to_owned(),
+                    display_name: EVIL.to_owned(),
+                    plan: "Basic".to_owned(),
+                    status_key: "member.status.suspended",
+                    is_admin: true,
+                }],
+                q: EVIL.to_owned(),
+                page: 2,
+                pages: 3,
+                total: 42,
+                prev_href: Some("/admin/members?q=a&page=1".to_owned()),
+                next_href: None,
+            });
+            assert!(html.contains("href=\"/admin/members/u1\""));
+            assert!(html.contains("href=\"/admin/members?q=a&#38;page=1\""));
+            assert!(!html.contains("rel=\"next\""));
+            assert!(html.contains(Tr::new(lang).get("member.status.suspended")));
+
+            for (status_key, is_admin) in [
+                ("member.status.active", false),
+                ("member.status.active", true),
+                ("member.status.suspended", false),
+                ("member.status.deleting", false),
+            ] {
+                let html = render(&MemberPage {
+                    ctx: ctx(lang, true),
+                    member: MemberRow {
+                        id: "u1".to_owned(),
+                        email: "a@example.org".to_owned(),
+                        display_name: EVIL.to_owned(),
+                        plan: "Basic".to_owned(),
+                        status_key,
+                        is_admin,
+                    },
+                    created: "2024-01-01".to_owned(),
+                    delete_after: (status_key == "member.status.deleting")
+                        .then(|| "2024-02-01".to_owned()),
+                    totp_enabled: true,
+                    plans: plans(),
+                    usage: usage(),
+                    audit: audit(),
+                    errors: errors(&["plan"]),
+                });
+                let has =
+                    |action: &str| html.contains(&format!("action=\"/admin/members/u1/{action}\""));
+                assert!(has("plan"));
+                assert_eq!(
+                    has("suspend"),
+                    status_key == "member.status.active" && !is_admin
+                );
+                assert_eq!(has("unsuspend"), status_key == "member.status.suspended");
+                assert_eq!(
+                    has("delete"),
+                    status_key != "member.status.deleting" && !is_admin
+                );
+                assert_eq!(has("cancel-delete"), status_key == "member.status.deleting");
+                assert!(html.contains("<option value=\"p2\" selected>Large</option>"));
+                assert!(html.contains("<table id=\"usage\">"));
+            }
+
+            for (created_link, mail_sent) in [
+                (None, false),
+                (None, true),
+                (
+                    Some("https://example.org/invite?token=x&y=1".to_owned()),
+                    false,
+                ),
+            ] {
+                let html = render(&InvitationsPage {
+                    ctx: ctx(lang, true),
+                    pending: vec![InvitationRow {
+                        id: "i1".to_owned(),
+                        email: EVIL.to_owned(),
+                        expires: "2024-01-08".to_owned(),
+                    }],
+                    plans: plans(),
+                    errors: errors(&["email"]),
+                    email: EVIL.to_owned(),
+                    created_link: created_link.clone(),
+                    mail_sent,
+                });
+                assert_eq!(
+                    html.contains("<code id=\"invitation-link\">"),
+                    created_link.is_some()
+                );
+                assert_eq!(html.contains("id=\"invitation-sent\""), mail_sent);
+                assert!(html.contains("action=\"/admin/invitations/i1/revoke\""));
+                assert!(html.contains("<select id=\"plan\" name=\"plan\""));
+            }
+
+            let html = render(&AuditPage {
+                ctx: ctx(lang, true),
+                entries: audit(),
+                next_href: Some("/admin/audit?before=5".to_owned()),
+            });
+            assert!(html.contains("<table id=\"audit\">"));
+            assert!(html.contains("href=\"/admin/audit?before=5\""));
+        }
+    }
+}

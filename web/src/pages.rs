@@ -1,0 +1,345 @@
+//! View models, one per page. Every page has a [`Ctx`] with the language, the CSRF token its
+//! forms carry, and who is signed in.
+
+use askama::Template;
+
+use crate::i18n::Tr;
+
+/// What every page needs.
+pub struct Ctx {
+    pub t: Tr,
+    /// Value of the hidden `csrf` input every POST form carries.
+    pub csrf: String,
+    pub user: Option<NavUser>,
+    /// The current path, for the language switcher's return link.
+    pub path: String,
+    /// A translated confirmation shown at the top ("Mailbox created."), from a `done` key.
+    pub notice: Option<&'static str>,
+}
+
+pub struct NavUser {
+    pub email: String,
+    pub is_admin: bool,
+}
+
+/// Problems with the submitted form, by field name.
+#[derive(Default, Clone)]
+pub struct Errors(pub Vec<(String, String)>);
+
+impl Errors {
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Errors that belong to no field of the form (e.g. "this address is already taken").
+    pub fn general(&self) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(f, _)| f.is_empty())
+            .map(|(_, m)| m.as_str())
+            .collect()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub ctx: Ctx,
+    pub status: u16,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+pub struct SetupPage {
+    pub ctx: Ctx,
+    pub token: String,
+    pub errors: Errors,
+    pub collective_name: String,
+    pub platform_domain: String,
+    pub email: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub ctx: Ctx,
+    pub errors: Errors,
+    pub email: String,
+    /// Password reset by mail is offered only when a mail relay is configured.
+    pub reset_available: bool,
+}
+
+#[derive(Template)]
+#[template(path = "login_totp.html")]
+pub struct LoginTotpPage {
+    pub ctx: Ctx,
+    pub errors: Errors,
+}
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+pub struct ForgotPage {
+    pub ctx: Ctx,
+    pub errors: Errors,
+    pub email: String,
+    /// After a request: the page says a mail is on its way if the account exists.
+    pub sent: bool,
+}
+
+#[derive(Template)]
+#[template(path = "reset.html")]
+pub struct ResetPage {
+    pub ctx: Ctx,
+    pub token: String,
+    pub errors: Errors,
+}
+
+#[derive(Template)]
+#[template(path = "invite.html")]
+pub struct InvitePage {
+    pub ctx: Ctx,
+    pub token: String,
+    pub email: String,
+    pub display_name: String,
+    pub errors: Errors,
+}
+
+/// One line of "usage against your plan".
+pub struct UsageRow {
+    /// Catalog key of the resource's name, e.g. `usage.mailboxes`.
+    pub label_key: &'static str,
+    /// Element id, e.g. `usage-mailboxes`.
+    pub id: &'static str,
+    /// Shown as `used / max`, already formatted (storage in MiB).
+    pub used: String,
+    pub max: String,
+    /// 0..=100, for the bar.
+    pub percent: u8,
+}
+
+pub struct DomainRow {
+    pub id: String,
+    pub name: String,
+    /// Catalog key: `domain.status.pending_verification` or `domain.status.active`.
+    pub status_key: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    pub ctx: Ctx,
+    pub display_name: String,
+    pub plan_name: Option<String>,
+    pub usage: Vec<UsageRow>,
+    pub domains: Vec<DomainRow>,
+    pub errors: Errors,
+    /// The value typed into the "add a domain" form, kept on error.
+    pub domain_input: String,
+}
+
+pub struct MailboxRow {
+    pub id: String,
+    pub address: String,
+    pub quota_mib: i64,
+}
+
+pub struct AliasRow {
+    pub id: String,
+    /// `alias@domain`, or `*@domain` for the catch-all.
+    pub address: String,
+    pub targets: String,
+}
+
+pub struct XmppRow {
+    pub id: String,
+    pub jid: String,
+}
+
+/// Which of the domain page's forms the errors belong to.
+#[derive(PartialEq, Eq, Clone, Copy)]
+pub enum DomainForm {
+    None,
+    Mailbox,
+    Alias,
+    Xmpp,
+}
+
+#[derive(Template)]
+#[template(path = "domain.html")]
+pub struct DomainPage {
+    pub ctx: Ctx,
+    pub id: String,
+    pub name: String,
+    pub status_key: &'static str,
+    /// TXT record that proves ownership: name and value.
+    pub challenge_name: String,
+    pub challenge_value: String,
+    pub mailboxes: Vec<MailboxRow>,
+    pub aliases: Vec<AliasRow>,
+    pub xmpp_accounts: Vec<XmppRow>,
+    pub form: DomainForm,
+    pub errors: Errors,
+    /// Values typed into the form that failed (passwords are never echoed back).
+    pub local_part: String,
+    pub quota_mib: String,
+    pub alias_source: String,
+    pub alias_targets: String,
+    pub xmpp_node: String,
+}
+
+pub struct AppPasswordRow {
+    pub id: String,
+    pub label: String,
+    pub scope: String,
+    pub created: String,
+}
+
+pub struct ApiTokenRow {
+    pub id: String,
+    pub label: String,
+    pub created: String,
+    pub last_used: String,
+}
+
+/// A TOTP enrolment in progress: the secret to type or the URI to scan.
+pub struct Enrolment {
+    pub secret_base32: String,
+    pub otpauth_uri: String,
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+pub struct SecurityPage {
+    pub ctx: Ctx,
+    pub totp_enabled: bool,
+    pub enrolment: Option<Enrolment>,
+    /// Shown once, right after enrolment.
+    pub recovery_codes: Vec<String>,
+    pub app_passwords: Vec<AppPasswordRow>,
+    /// Shown once, right after creation: (label, password).
+    pub new_app_password: Option<(String, String)>,
+    pub api_tokens: Vec<ApiTokenRow>,
+    /// Shown once, right after creation.
+    pub new_api_token: Option<String>,
+    pub errors: Errors,
+}
+
+#[derive(Template)]
+#[template(path = "admin/home.html")]
+pub struct AdminHomePage {
+    pub ctx: Ctx,
+    pub collective_name: String,
+    pub platform_domain: String,
+    pub member_count: i64,
+    pub plan_count: usize,
+    pub pending_invitations: usize,
+}
+
+pub struct PlanRow {
+    pub id: String,
+    pub name: String,
+    pub max_domains: i64,
+    pub max_mailboxes: i64,
+    pub max_aliases: i64,
+    pub max_xmpp_accounts: i64,
+    pub storage_mib: i64,
+}
+
+#[derive(Template)]
+#[template(path = "admin/plans.html")]
+pub struct PlansPage {
+    pub ctx: Ctx,
+    pub plans: Vec<PlanRow>,
+    pub errors: Errors,
+    /// Values of the "new plan" form, kept on error: name, domains, mailboxes, aliases, xmpp, storage MiB.
+    pub form: [String; 6],
+}
+
+pub struct MemberRow {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub plan: String,
+    /// Catalog key: `member.status.active|suspended|deleting`.
+    pub status_key: &'static str,
+    pub is_admin: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/members.html")]
+pub struct MembersPage {
+    pub ctx: Ctx,
+    pub members: Vec<MemberRow>,
+    pub q: String,
+    pub page: i64,
+    pub pages: i64,
+    pub total: i64,
+    /// Links to the previous and next page, query string included.
+    pub prev_href: Option<String>,
+    pub next_href: Option<String>,
+}
+
+pub struct PlanOption {
+    pub id: String,
+    pub name: String,
+    pub selected: bool,
+}
+
+pub struct AuditRow {
+    pub at: String,
+    pub actor: String,
+    pub ip: String,
+    pub action: String,
+    pub details: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/member.html")]
+pub struct MemberPage {
+    pub ctx: Ctx,
+    pub member: MemberRow,
+    pub created: String,
+    /// Set while the member is scheduled for deletion.
+    pub delete_after: Option<String>,
+    pub totp_enabled: bool,
+    pub plans: Vec<PlanOption>,
+    pub usage: Vec<UsageRow>,
+    pub audit: Vec<AuditRow>,
+    pub errors: Errors,
+}
+
+pub struct InvitationRow {
+    pub id: String,
+    pub email: String,
+    pub expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/invitations.html")]
+pub struct InvitationsPage {
+    pub ctx: Ctx,
+    pub pending: Vec<InvitationRow>,
+    pub plans: Vec<PlanOption>,
+    pub errors: Errors,
+    pub email: String,
+    /// After creating one: the link, shown to the admin when no mail relay is configured
+    /// (or sending failed), so the admin can pass it on another way.
+    pub created_link: Option<String>,
+    pub mail_sent: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+pub struct AuditPage {
+    pub ctx: Ctx,
+    pub entries: Vec<AuditRow>,
+    pub next_href: Option<String>,
+}

@@ -88,10 +88,10 @@ async fn login(
 ) -> Response {
     let fail = |e: Error| {
         render_status(
-            if matches!(e, Error::RateLimited) {
-                StatusCode::TOO_MANY_REQUESTS
-            } else {
-                StatusCode::UNAUTHORIZED
+            match e {
+                Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+                Error::Forbidden(_) => StatusCode::FORBIDDEN,
+                _ => StatusCode::UNAUTHORIZED,
             },
             LoginPage {
                 ctx: page.ctx(),

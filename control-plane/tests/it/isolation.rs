@@ -1,0 +1,374 @@
+//! Tenant isolation: every route and API endpoint, called as anonymous, as member B on member
+//! A's objects, as a member on admin routes, and as the admin on members' objects. Nobody reads
+//! or changes what is not theirs, and other members' objects are 404 (not 403), so their
+//! existence does not leak. The walk also checks that it covers every endpoint of the OpenAPI
+//! document, so a new endpoint cannot skip it.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+
+use super::support::*;
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Kind {
+    MemberPage,
+    AdminPage,
+    MemberApi,
+    AdminApi,
+}
+
+use Kind::*;
+
+/// (method, path template, kind). Placeholders are filled with member A's objects.
+const ROUTES: &[(&str, &str, Kind)] = &[
+    ("GET", "/account", MemberPage),
+    ("POST", "/account/domains", MemberPage),
+    ("GET", "/account/domains/{domain}", MemberPage),
+    ("POST", "/account/domains/{domain}/delete", MemberPage),
+    ("POST", "/account/domains/{domain}/mailboxes", MemberPage),
+    ("POST", "/account/mailboxes/{mailbox}/delete", MemberPage),
+    ("POST", "/account/domains/{domain}/aliases", MemberPage),
+    ("POST", "/account/aliases/{alias}/delete", MemberPage),
+    ("POST", "/account/domains/{domain}/xmpp", MemberPage),
+    ("POST", "/account/xmpp/{xmpp}/delete", MemberPage),
+    ("GET", "/account/security", MemberPage),
+    ("POST", "/account/password", MemberPage),
+    ("POST", "/account/totp/start", MemberPage),
+    ("POST", "/account/totp/confirm", MemberPage),
+    ("POST", "/account/totp/disable", MemberPage),
+    ("POST", "/account/app-passwords", MemberPage),
+    (
+        "POST",
+        "/account/app-passwords/{app_password}/revoke",
+        MemberPage,
+    ),
+    ("POST", "/account/api-tokens", MemberPage),
+    ("POST", "/account/api-tokens/{api_token}/revoke", MemberPage),
+    ("GET", "/admin", AdminPage),
+    ("GET", "/admin/plans", AdminPage),
+    ("POST", "/admin/plans", AdminPage),
+    ("GET", "/admin/members", AdminPage),
+    ("GET", "/admin/members/{member}", AdminPage),
+    ("POST", "/admin/members/{member}/plan", AdminPage),
+    ("POST", "/admin/members/{member}/suspend", AdminPage),
+    ("POST", "/admin/members/{member}/unsuspend", AdminPage),
+    ("POST", "/admin/members/{member}/delete", AdminPage),
+    ("POST", "/admin/members/{member}/cancel-delete", AdminPage),
+    ("GET", "/admin/invitations", AdminPage),
+    ("POST", "/admin/invitations", AdminPage),
+    ("POST", "/admin/invitations/{invitation}/revoke", AdminPage),
+    ("GET", "/admin/audit", AdminPage),
+    ("GET", "/me", MemberApi),
+    ("GET", "/domains", MemberApi),
+    ("POST", "/domains", MemberApi),
+    ("GET", "/domains/{domain}", MemberApi),
+    ("DELETE", "/domains/{domain}", MemberApi),
+    ("GET", "/domains/{domain}/mailboxes", MemberApi),
+    ("POST", "/domains/{domain}/mailboxes", MemberApi),
+    ("DELETE", "/mailboxes/{mailbox}", MemberApi),
+    ("GET", "/domains/{domain}/aliases", MemberApi),
+    ("POST", "/domains/{domain}/aliases", MemberApi),
+    ("DELETE", "/aliases/{alias}", MemberApi),
+    ("GET", "/domains/{domain}/xmpp-accounts", MemberApi),
+    ("POST", "/domains/{domain}/xmpp-accounts", MemberApi),
+    ("DELETE", "/xmpp-accounts/{xmpp}", MemberApi),
+    ("GET", "/app-passwords", MemberApi),
+    ("POST", "/app-passwords", MemberApi),
+    ("DELETE", "/app-passwords/{app_password}", MemberApi),
+    ("GET", "/api-tokens", MemberApi),
+    ("POST", "/api-tokens", MemberApi),
+    ("DELETE", "/api-tokens/{api_token}", MemberApi),
+    ("GET", "/admin/plans", AdminApi),
+    ("POST", "/admin/plans", AdminApi),
+    ("PUT", "/admin/plans/{plan}", AdminApi),
+    ("GET", "/admin/members", AdminApi),
+    ("GET", "/admin/members/{member}", AdminApi),
+    ("PUT", "/admin/members/{member}/plan", AdminApi),
+    ("POST", "/admin/members/{member}/suspend", AdminApi),
+    ("GET", "/admin/invitations", AdminApi),
+    ("POST", "/admin/invitations", AdminApi),
+    ("DELETE", "/admin/invitations/{invitation}", AdminApi),
+    ("GET", "/admin/audit", AdminApi),
+];
+
+/// Does this route name a particular object (so that member B must get 404 on A's)?
+fn names_object(path: &str) -> bool {
+    path.contains('{')
+}
+
+fn fill(template: &str, ids: &HashMap<&str, String>) -> String {
+    let mut s = template.to_owned();
+    for (k, v) in ids {
+        s = s.replace(&format!("{{{k}}}"), v);
+    }
+    s
+}
+
+/// A valid form or body for each writing route, so that a refusal is about who asks, not
+/// about malformed input.
+fn form_for(path: &str) -> Vec<(&'static str, &'static str)> {
+    if path.ends_with("/mailboxes") {
+        vec![
+            ("local_part", "intruder"),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+            ("quota_mib", "10"),
+        ]
+    } else if path.ends_with("/aliases") {
+        vec![("source", "intruder"), ("targets", "x@example.net")]
+    } else if path.ends_with("/xmpp") {
+        vec![
+            ("node", "intruder"),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ]
+    } else if path == "/account/domains" {
+        vec![("domain", "intruder.test")]
+    } else {
+        vec![]
+    }
+}
+
+fn body_for(path: &str, plan: &str) -> Option<serde_json::Value> {
+    Some(if path.ends_with("/mailboxes") {
+        json!({"local_part": "intruder", "password": PASSWORD, "quota_mib": 10})
+    } else if path.ends_with("/aliases") {
+        json!({"source": "intruder", "targets": ["x@example.net"]})
+    } else if path.ends_with("/xmpp-accounts") {
+        json!({"node": "intruder", "password": PASSWORD})
+    } else if path == "/domains" {
+        json!({"name": "intruder.test"})
+    } else if path.ends_with("/plan") {
+        json!({"plan_id": plan})
+    } else if path.starts_with("/admin/plans") {
+        json!({"name": "Intruder", "max_domains": 1, "max_mailboxes": 1, "max_aliases": 1, "max_xmpp_accounts": 1, "storage_mib": 1})
+    } else if path == "/admin/invitations" {
+        json!({"email": "intruder@example.net", "plan_id": plan})
+    } else if path == "/app-passwords" {
+        json!({"label": "x", "scope": "imap"})
+    } else if path == "/api-tokens" {
+        json!({"label": "x"})
+    } else {
+        return None;
+    })
+}
+
+/// Gives a member one of everything through the API; returns the ids by placeholder name.
+async fn populate(api: &Client, domain: &str) -> HashMap<&'static str, String> {
+    let mut ids = HashMap::new();
+    let d = api
+        .api("POST", "/domains", Some(json!({"name": domain})))
+        .await;
+    assert_eq!(d.status, 201, "{}", d.body);
+    let d = d.json()["id"].as_str().unwrap().to_owned();
+    let m = api
+        .api(
+            "POST",
+            &format!("/domains/{d}/mailboxes"),
+            Some(json!({"local_part": "alice", "password": PASSWORD, "quota_mib": 100})),
+        )
+        .await;
+    assert_eq!(m.status, 201, "{}", m.body);
+    let a = api
+        .api(
+            "POST",
+            &format!("/domains/{d}/aliases"),
+            Some(json!({"source": "info", "targets": [format!("alice@{domain}")]})),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let x = api
+        .api(
+            "POST",
+            &format!("/domains/{d}/xmpp-accounts"),
+            Some(json!({"node": "alice", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(x.status, 201, "{}", x.body);
+    let p = api
+        .api(
+            "POST",
+            "/app-passwords",
+            Some(json!({"label": "phone", "scope": "imap"})),
+        )
+        .await;
+    assert_eq!(p.status, 201, "{}", p.body);
+    let t = api
+        .api("POST", "/api-tokens", Some(json!({"label": "second"})))
+        .await;
+    assert_eq!(t.status, 201, "{}", t.body);
+    ids.insert("domain", d);
+    ids.insert("mailbox", m.json()["id"].as_str().unwrap().to_owned());
+    ids.insert("alias", a.json()["id"].as_str().unwrap().to_owned());
+    ids.insert("xmpp", x.json()["id"].as_str().unwrap().to_owned());
+    ids.insert(
+        "app_password",
+        p.json()["app_password"]["id"].as_str().unwrap().to_owned(),
+    );
+    ids.insert(
+        "api_token",
+        t.json()["api_token"]["id"].as_str().unwrap().to_owned(),
+    );
+    ids
+}
+
+async fn call(client: &Client, method: &str, path: &str, kind: Kind, plan: &str) -> Resp {
+    match kind {
+        MemberPage | AdminPage if method == "GET" => client.get(path).await,
+        MemberPage | AdminPage => client.post(path, &form_for(path)).await,
+        MemberApi | AdminApi => {
+            let body = if method == "POST" || method == "PUT" {
+                body_for(path, plan)
+            } else {
+                None
+            };
+            client.api(method, path, body).await
+        }
+    }
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn nobody_reaches_what_is_not_theirs(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let admin = setup_admin(&app).await;
+    let alice = invite_member(&app, &admin, "alice@example.net").await;
+    let bob = invite_member(&app, &admin, "bob@example.net").await;
+    let alice_api = alice.with_bearer(&api_token(&alice).await);
+    let bob_api = bob.with_bearer(&api_token(&bob).await);
+    let admin_api = admin.with_bearer(&api_token(&admin).await);
+
+    let mut ids = populate(&alice_api, "alice.test").await;
+    populate(&bob_api, "bob.test").await;
+    let me = alice_api.api("GET", "/me", None).await.json();
+    ids.insert("member", me["member"]["id"].as_str().unwrap().to_owned());
+    let plan = plan_id(&app, "Standard").await;
+    ids.insert("plan", plan.clone());
+    let inv = admin_api
+        .api(
+            "POST",
+            "/admin/invitations",
+            Some(json!({"email": "carol@example.net", "plan_id": plan})),
+        )
+        .await;
+    assert_eq!(inv.status, 201, "{}", inv.body);
+    ids.insert(
+        "invitation",
+        inv.json()["invitation"]["id"].as_str().unwrap().to_owned(),
+    );
+
+    let anonymous = Client::new(&app);
+    let anonymous_api = Client::new(&app);
+    for &(method, template, kind) in ROUTES {
+        let path = fill(template, &ids);
+        let what = format!("{method} {path} ({kind:?})");
+
+        // Anonymous: pages send to the login page, the API answers 401.
+        let r = match kind {
+            MemberApi | AdminApi => call(&anonymous_api, method, &path, kind, &plan).await,
+            _ => call(&anonymous, method, &path, kind, &plan).await,
+        };
+        match kind {
+            MemberPage | AdminPage => {
+                assert_eq!(r.status, 303, "anonymous {what}: {}", r.body);
+                assert!(
+                    r.location().starts_with("/login"),
+                    "anonymous {what} -> {}",
+                    r.location()
+                );
+            }
+            MemberApi | AdminApi => assert_eq!(r.status, 401, "anonymous {what}"),
+        }
+
+        // A member on admin routes: 404, as if they did not exist.
+        if matches!(kind, AdminPage | AdminApi) {
+            let client = if kind == AdminApi { &bob_api } else { &bob };
+            let r = call(client, method, &path, kind, &plan).await;
+            assert_eq!(r.status, 404, "member on {what}: {}", r.body);
+        }
+
+        // Member B on member A's objects: 404.
+        if matches!(kind, MemberPage | MemberApi) && names_object(template) {
+            let client = if kind == MemberApi { &bob_api } else { &bob };
+            let r = call(client, method, &path, kind, &plan).await;
+            assert_eq!(r.status, 404, "bob on alice's {what}: {}", r.body);
+            // The admin is no exception: members' objects are theirs alone.
+            let client = if kind == MemberApi {
+                &admin_api
+            } else {
+                &admin
+            };
+            let r = call(client, method, &path, kind, &plan).await;
+            assert_eq!(r.status, 404, "admin on alice's {what}: {}", r.body);
+        }
+    }
+
+    // Nothing of Alice's was changed by all that.
+    let d = &ids["domain"];
+    let domains = alice_api.api("GET", "/domains", None).await.json();
+    assert_eq!(domains.as_array().unwrap().len(), 1);
+    for (list, n) in [("mailboxes", 1), ("aliases", 1), ("xmpp-accounts", 1)] {
+        let r = alice_api
+            .api("GET", &format!("/domains/{d}/{list}"), None)
+            .await;
+        assert_eq!(r.json().as_array().unwrap().len(), n, "{list}: {}", r.body);
+    }
+    assert_eq!(
+        alice_api
+            .api("GET", "/app-passwords", None)
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        alice_api
+            .api("GET", "/api-tokens", None)
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let me = alice_api.api("GET", "/me", None).await.json();
+    assert_eq!(me["member"]["status"], "active");
+    // And Bob's lists never show Alice's objects.
+    let bobs = bob_api.api("GET", "/domains", None).await.body;
+    assert!(!bobs.contains(&ids["domain"]) && !bobs.contains("alice.test"));
+
+    // The walk covers every endpoint of the API document.
+    let doc = anonymous_api.api("GET", "/openapi.json", None).await.json();
+    let walked: Vec<(String, String)> = ROUTES
+        .iter()
+        .filter(|(_, _, k)| matches!(k, MemberApi | AdminApi))
+        .map(|(m, p, _)| (m.to_lowercase(), (*p).to_owned()))
+        .collect();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            let generic = path.replace("{id}", "{x}").replace("{action}", "suspend");
+            let covered = walked.iter().any(|(m, p)| {
+                m == method && {
+                    let mut t = p.clone();
+                    for k in [
+                        "domain",
+                        "mailbox",
+                        "alias",
+                        "xmpp",
+                        "app_password",
+                        "api_token",
+                        "member",
+                        "plan",
+                        "invitation",
+                    ] {
+                        t = t.replace(&format!("{{{k}}}"), "{x}");
+                    }
+                    t == generic
+                }
+            });
+            assert!(covered, "the isolation walk does not cover {method} {path}");
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! HTTP tests of the control plane: the real router on a real TCP port, over a fresh Postgres
+//! database per test (`#[sqlx::test]`, on the cluster tests/run.sh starts). One test binary,
+//! one module per concern.
+
+mod api;
+mod auth;
+mod isolation;
+mod lifecycle;
+mod support;

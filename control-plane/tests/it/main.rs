@@ -2,6 +2,8 @@
 //! database per test (`#[sqlx::test]`, on the cluster tests/run.sh starts). One test binary,
 //! one module per concern.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod api;
 mod auth;
 mod isolation;

@@ -3,6 +3,7 @@
 
 use crate::domain::input::FieldError;
 use crate::domain::plan::LimitError;
+use crate::domain::text::{Describe, Text};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -10,7 +11,7 @@ pub enum Error {
     NotFound,
     /// A unique name is taken (409); the message says which.
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Text),
     /// Input failed its parser (422); one entry per field.
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
@@ -19,7 +20,7 @@ pub enum Error {
     Limit(#[from] LimitError),
     /// Authenticated, but the action is not allowed in this state (e.g. a suspended account).
     #[error("{0}")]
-    Forbidden(String),
+    Forbidden(Text),
     #[error("not signed in")]
     Unauthorized,
     #[error("too many attempts; please wait a few minutes and try again")]
@@ -35,8 +36,17 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn field(field: &str, message: impl std::fmt::Display) -> Self {
-        Self::Invalid(vec![FieldError::new(field, message)])
+    pub fn field(field: &str, problem: impl Describe) -> Self {
+        Self::Invalid(vec![FieldError::new(field, problem)])
+    }
+
+    /// The sentence for a person, in both languages, for the errors that have one of their own.
+    pub fn describe(&self) -> Option<Text> {
+        match self {
+            Error::Conflict(t) | Error::Forbidden(t) => Some(t.clone()),
+            Error::Limit(l) => Some(l.describe()),
+            _ => None,
+        }
     }
 }
 
@@ -48,7 +58,7 @@ impl From<sqlx::Error> for Error {
                 Error::Unavailable(e)
             }
             sqlx::Error::Database(db) if db.is_unique_violation() => {
-                Error::Conflict(conflict_message(db.constraint().unwrap_or("")).to_owned())
+                Error::Conflict(conflict_message(db.constraint().unwrap_or("")))
             }
             // Connection-level failures (admin shutdown, crash recovery) also mean "try again".
             sqlx::Error::Database(db)
@@ -76,18 +86,35 @@ impl From<tokio::task::JoinError> for Error {
 }
 
 /// Unique constraints, named by Postgres' defaults in the migrations, as a sentence for users.
-fn conflict_message(constraint: &str) -> &'static str {
-    match constraint {
-        "members_email_key" => "an account with this email address already exists",
-        "domains_name_key" => "this domain is already registered in this collective",
-        "mailboxes_domain_id_local_part_key" | "aliases_domain_id_source_key" => {
-            "this address is already taken"
-        }
-        "xmpp_accounts_domain_id_node_key" => "this XMPP address is already taken",
-        "plans_name_key" => "a plan with this name already exists",
-        "collective_pkey" => "the collective is already set up",
-        _ => "this already exists",
-    }
+fn conflict_message(constraint: &str) -> Text {
+    let (en, fr) = match constraint {
+        "members_email_key" => (
+            "an account with this email address already exists",
+            "un compte existe déjà avec cette adresse e-mail",
+        ),
+        "domains_name_key" => (
+            "this domain is already registered in this collective",
+            "ce domaine est déjà enregistré dans ce collectif",
+        ),
+        "mailboxes_domain_id_local_part_key" | "aliases_domain_id_source_key" => (
+            "this address is already taken",
+            "cette adresse est déjà prise",
+        ),
+        "xmpp_accounts_domain_id_node_key" => (
+            "this XMPP address is already taken",
+            "cette adresse XMPP est déjà prise",
+        ),
+        "plans_name_key" => (
+            "a plan with this name already exists",
+            "une formule porte déjà ce nom",
+        ),
+        "collective_pkey" => (
+            "the collective is already set up",
+            "le collectif est déjà configuré",
+        ),
+        _ => ("this already exists", "cela existe déjà"),
+    };
+    Text::new(en, fr)
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -10,6 +10,7 @@ use super::members;
 use crate::domain::ids::{DomainId, MemberId};
 use crate::domain::plan::Resource;
 use crate::domain::secret::Token;
+use crate::domain::text::Text;
 use crate::domain::DomainName;
 use crate::error::{Error, Result};
 
@@ -100,7 +101,10 @@ pub async fn address_free(conn: &mut PgConnection, id: DomainId, local: &str) ->
     .fetch_one(conn)
     .await?;
     if taken {
-        return Err(Error::Conflict("this address is already taken".to_owned()));
+        return Err(Error::Conflict(Text::new(
+            "this address is already taken",
+            "cette adresse est déjà prise",
+        )));
     }
     Ok(())
 }

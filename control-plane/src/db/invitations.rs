@@ -8,6 +8,7 @@ use super::audit::{self, Actor};
 use super::members;
 use crate::domain::ids::{InvitationId, MemberId, PlanId};
 use crate::domain::secret::{self, Token};
+use crate::domain::text::Text;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -35,9 +36,10 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await?;
     if exists {
-        return Err(Error::Conflict(
-            "an account with this email address already exists".to_owned(),
-        ));
+        return Err(Error::Conflict(Text::new(
+            "an account with this email address already exists",
+            "un compte existe déjà avec cette adresse e-mail",
+        )));
     }
     let id = InvitationId::new();
     let token = Token::generate();

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use super::audit::{self, Actor};
 use crate::domain::ids::{MemberId, PlanId};
 use crate::domain::plan::{Limits, Usage};
+use crate::domain::text::Text;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -203,9 +204,10 @@ pub async fn lock_limits(conn: &mut PgConnection, member: MemberId) -> Result<Li
     .fetch_one(&mut *conn)
     .await?;
     if r.status != "active" {
-        return Err(Error::Forbidden(
-            "this account is suspended; nothing can be created".to_owned(),
-        ));
+        return Err(Error::Forbidden(Text::new(
+            "this account is suspended; nothing can be created",
+            "ce compte est suspendu\u{a0}; rien ne peut être créé",
+        )));
     }
     Ok(match (r.d, r.m, r.a, r.x, r.s) {
         (Some(d), Some(m), Some(a), Some(x), Some(s)) => Limits {
@@ -318,8 +320,13 @@ pub async fn set_suspended(
     .await?
     .rows_affected();
     if n == 0 {
-        return Err(Error::Conflict(format!(
-            "only a non-admin member who is {from} can be made {to}"
+        return Err(Error::Conflict(Text::new(
+            format!("only a non-admin member who is {from} can be made {to}"),
+            if suspended {
+                "seul un membre actif, non administrateur, peut être suspendu"
+            } else {
+                "seul un membre suspendu peut être réactivé"
+            },
         )));
     }
     sqlx::query!("delete from sessions where member_id = $1", member.0)
@@ -361,7 +368,10 @@ pub async fn request_deletion(
     .await?
     .flatten()
     .ok_or_else(|| {
-        Error::Conflict("this member is an admin or is already being deleted".to_owned())
+        Error::Conflict(Text::new(
+            "this member is an admin or is already being deleted",
+            "ce membre est administrateur ou déjà en cours de suppression",
+        ))
     })?;
     sqlx::query!("delete from sessions where member_id = $1", member.0)
         .execute(&mut *tx)
@@ -395,9 +405,10 @@ pub async fn cancel_deletion(pool: &PgPool, actor: &Actor, member: MemberId) -> 
     .await?
     .rows_affected();
     if n == 0 {
-        return Err(Error::Conflict(
-            "this member is not being deleted".to_owned(),
-        ));
+        return Err(Error::Conflict(Text::new(
+            "this member is not being deleted",
+            "ce membre n’est pas en cours de suppression",
+        )));
     }
     audit::record(
         &mut *tx,

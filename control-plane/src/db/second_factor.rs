@@ -5,6 +5,7 @@ use sqlx::PgPool;
 use super::audit::{self, Actor};
 use crate::domain::ids::MemberId;
 use crate::domain::secret;
+use crate::domain::text::Text;
 use crate::domain::totp;
 use crate::error::{Error, Result};
 
@@ -19,9 +20,10 @@ pub async fn begin_enrolment(pool: &PgPool, member: MemberId, secret: &[u8]) -> 
     .await?
     .rows_affected();
     if n == 0 {
-        return Err(Error::Conflict(
-            "two-factor authentication is already enabled".to_owned(),
-        ));
+        return Err(Error::Conflict(Text::new(
+            "two-factor authentication is already enabled",
+            "la double authentification est déjà activée",
+        )));
     }
     Ok(())
 }
@@ -52,9 +54,21 @@ pub async fn confirm(
     .fetch_optional(&mut *tx)
     .await?
     .flatten()
-    .ok_or_else(|| Error::Conflict("start the set-up again".to_owned()))?;
-    let step = totp::verify(&secret, code, now_unix, None)
-        .ok_or_else(|| Error::field("code", "this code is not valid; check your device's clock"))?;
+    .ok_or_else(|| {
+        Error::Conflict(Text::new(
+            "start the set-up again",
+            "recommencez la mise en place",
+        ))
+    })?;
+    let step = totp::verify(&secret, code, now_unix, None).ok_or_else(|| {
+        Error::field(
+            "code",
+            Text::new(
+                "this code is not valid; check your device's clock",
+                "ce code n’est pas valide\u{a0}; vérifiez l’heure de votre appareil",
+            ),
+        )
+    })?;
     sqlx::query!(
         "update members set totp_enabled_at = now(), totp_last_step = $2 where id = $1",
         member.0,

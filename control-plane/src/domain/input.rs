@@ -2,21 +2,30 @@
 //! labels and display names (shown back in pages, so no control characters), sizes in MiB,
 //! and the per-field error a form or API call reports.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+
+use super::text::{Describe, Text};
 
 /// One problem with one field of a form or API request. `field` is the form field name, so
 /// the page can show the message next to the input and the API client knows what to fix.
+/// The API shows `message` in English; pages pick the reader's language.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
-    pub message: String,
+    #[serde(serialize_with = "english")]
+    #[schema(value_type = String)]
+    pub message: Text,
+}
+
+fn english<S: Serializer>(t: &Text, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.en)
 }
 
 impl FieldError {
-    pub fn new(field: &str, message: impl std::fmt::Display) -> Self {
+    pub fn new(field: &str, problem: impl Describe) -> Self {
         Self {
             field: field.to_owned(),
-            message: message.to_string(),
+            message: problem.describe(),
         }
     }
 }
@@ -61,23 +70,35 @@ impl Label {
 }
 
 /// A count typed in a form: a non-negative integer up to `max`.
-pub fn parse_count(input: &str, max: i64) -> Result<i64, String> {
+pub fn parse_count(input: &str, max: i64) -> Result<i64, Text> {
     match input.trim().parse::<i64>() {
         Ok(n) if (0..=max).contains(&n) => Ok(n),
-        Ok(_) => Err(format!("must be between 0 and {max}")),
-        Err(_) => Err("must be a whole number".to_owned()),
+        Ok(_) => Err(Text::new(
+            format!("must be between 0 and {max}"),
+            format!("doit être compris entre 0 et {max}"),
+        )),
+        Err(_) => Err(Text::new(
+            "must be a whole number",
+            "doit être un nombre entier",
+        )),
     }
 }
 
 pub const MIB: i64 = 1024 * 1024;
 
 /// A size typed in MiB (1 MiB .. 16 TiB), returned in bytes.
-pub fn parse_mib(input: &str) -> Result<i64, String> {
+pub fn parse_mib(input: &str) -> Result<i64, Text> {
     const MAX_MIB: i64 = 16 * 1024 * 1024;
     match input.trim().parse::<i64>() {
         Ok(n) if (1..=MAX_MIB).contains(&n) => Ok(n * MIB),
-        Ok(_) => Err(format!("must be between 1 and {MAX_MIB} MiB")),
-        Err(_) => Err("must be a whole number of MiB".to_owned()),
+        Ok(_) => Err(Text::new(
+            format!("must be between 1 and {MAX_MIB} MiB"),
+            format!("doit être compris entre 1 et {MAX_MIB} Mio"),
+        )),
+        Err(_) => Err(Text::new(
+            "must be a whole number of MiB",
+            "doit être un nombre entier de Mio",
+        )),
     }
 }
 

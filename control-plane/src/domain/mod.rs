@@ -10,6 +10,7 @@ pub mod password;
 pub mod plan;
 pub mod requests;
 pub mod secret;
+pub mod text;
 pub mod totp;
 
 pub use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart, NameError, XmppNode};

@@ -5,6 +5,7 @@
 use super::input::{parse_count, parse_mib, FieldError, Label};
 use super::password::NewPassword;
 use super::plan::Limits;
+use super::text::{Describe, Text};
 use super::{AliasSource, AppScope, DomainName, EmailAddress, LocalPart, XmppNode};
 use crate::error::Error;
 
@@ -13,7 +14,7 @@ use crate::error::Error;
 pub struct Fields(Vec<FieldError>);
 
 impl Fields {
-    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, r: Result<T, E>) -> Option<T> {
+    pub fn check<T, E: Describe>(&mut self, field: &str, r: Result<T, E>) -> Option<T> {
         match r {
             Ok(v) => Some(v),
             Err(e) => {
@@ -87,7 +88,7 @@ pub fn alias(source: &str, targets: &[&str]) -> Result<NewAlias, Error> {
     let mut f = Fields::default();
     let source = f.check("source", AliasSource::parse(source.trim()));
     let mut parsed = Vec::new();
-    let mut bad = None;
+    let mut bad: Option<Text> = None;
     for t in targets
         .iter()
         .flat_map(|t| t.split([',', '\n', '\r', ' ', '\t']))
@@ -100,19 +101,24 @@ pub fn alias(source: &str, targets: &[&str]) -> Result<NewAlias, Error> {
                 }
             }
             Err(e) => {
-                bad = Some(e.to_string());
+                bad = Some(e.describe());
                 break;
             }
         }
     }
     let targets = match (bad, parsed.len()) {
         (Some(e), _) => f.check::<Vec<EmailAddress>, _>("targets", Err(e)),
-        (None, 0) => {
-            f.check::<Vec<EmailAddress>, _>("targets", Err("must name at least one address"))
-        }
-        (None, n) if n > 50 => {
-            f.check::<Vec<EmailAddress>, _>("targets", Err("at most 50 addresses"))
-        }
+        (None, 0) => f.check::<Vec<EmailAddress>, _>(
+            "targets",
+            Err(Text::new(
+                "must name at least one address",
+                "doit indiquer au moins une adresse",
+            )),
+        ),
+        (None, n) if n > 50 => f.check::<Vec<EmailAddress>, _>(
+            "targets",
+            Err(Text::new("at most 50 addresses", "au plus 50 adresses")),
+        ),
         (None, _) => Some(parsed),
     };
     let value = match (source, targets) {

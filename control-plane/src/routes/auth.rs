@@ -17,6 +17,7 @@ use super::AppState;
 use crate::db;
 use crate::domain::ids::MemberId;
 use crate::domain::password::{self, NewPassword};
+use crate::domain::text::Text;
 use crate::error::Error;
 
 pub fn router() -> Router<AppState> {
@@ -95,7 +96,19 @@ async fn login(
             },
             LoginPage {
                 ctx: page.ctx(),
-                errors: Errors(vec![(String::new(), e.to_string())]),
+                errors: match e {
+                    // Never say which of the two was wrong.
+                    Error::Unauthorized => Errors(vec![(
+                        String::new(),
+                        Text::new(
+                            "wrong email address or password",
+                            "adresse e-mail ou mot de passe incorrect",
+                        )
+                        .get(page.french())
+                        .to_owned(),
+                    )]),
+                    e => page.errors(&e),
+                },
                 email: form.email.clone(),
                 reset_available: state.mailer.is_some(),
             },
@@ -161,9 +174,10 @@ pub async fn login_check(
     match creds {
         Some(c) if ok => {
             if c.status != db::members::Status::Active {
-                return Err(Error::Forbidden(
-                    "this account is suspended; please contact your collective".to_owned(),
-                ));
+                return Err(Error::Forbidden(Text::new(
+                    "this account is suspended; please contact your collective",
+                    "ce compte est suspendu\u{a0}; veuillez contacter votre collectif",
+                )));
             }
             Ok((c.id, c.totp_enabled))
         }
@@ -221,7 +235,7 @@ async fn totp(
             StatusCode::UNAUTHORIZED,
             LoginTotpPage {
                 ctx: page.ctx(),
-                errors: Errors(vec![(String::from("code"), e.to_string())]),
+                errors: page.errors(&e),
             },
         )
     };
@@ -252,7 +266,10 @@ async fn totp(
             if let Err(e) = db::rate_limit::record(&state.pool, &key).await {
                 return HtmlError(page, e).into_response();
             }
-            again(Error::field("code", "this code is not valid"))
+            again(Error::field(
+                "code",
+                Text::new("this code is not valid", "ce code n’est pas valide"),
+            ))
         }
         Err(e) => HtmlError(page, e).into_response(),
     }
@@ -283,11 +300,10 @@ async fn logout(
 
 async fn forgot_page(State(state): State<AppState>, page: PageCtx) -> Response {
     let errors = if state.mailer.is_none() {
-        Errors(vec![(
-            String::new(),
-            "password reset by mail is not available here; please ask your collective's admin"
-                .to_owned(),
-        )])
+        page.errors(&Error::Forbidden(Text::new(
+            "password reset by mail is not available here; please ask your collective's admin",
+            "la réinitialisation du mot de passe par e-mail n’est pas disponible ici\u{a0}; demandez à l’administrateur de votre collectif",
+        )))
     } else {
         Errors::default()
     };
@@ -316,7 +332,7 @@ async fn forgot(
             StatusCode::TOO_MANY_REQUESTS,
             ForgotPage {
                 ctx: page.ctx(),
-                errors: Errors(vec![(String::new(), e.to_string())]),
+                errors: page.errors(&e),
                 email: form.email.clone(),
                 sent: false,
             },
@@ -337,9 +353,10 @@ async fn forgot(
 /// Sends a reset link if the account exists; says nothing either way (no account discovery).
 async fn request_reset(state: &AppState, email: &str, ip: Option<&str>) -> Result<(), Error> {
     let Some(mailer) = &state.mailer else {
-        return Err(Error::Forbidden(
-            "password reset by mail is not available here".to_owned(),
-        ));
+        return Err(Error::Forbidden(Text::new(
+            "password reset by mail is not available here",
+            "la réinitialisation du mot de passe par e-mail n’est pas disponible ici",
+        )));
     };
     let sec = &state.config.security;
     let account_key = format!("reset-account:{email}");
@@ -414,7 +431,7 @@ async fn reset(
                 ResetPage {
                     ctx: page.ctx(),
                     token: form.token,
-                    errors: Errors(vec![("password".to_owned(), e.to_string())]),
+                    errors: page.errors(&Error::field("password", e)),
                 },
             )
         }

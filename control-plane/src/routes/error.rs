@@ -48,24 +48,6 @@ fn code(err: &Error) -> &'static str {
     }
 }
 
-/// The sentence shown in a page, translated where it is one of ours.
-fn message(page: &PageCtx, err: &Error) -> String {
-    let t = page.tr();
-    match err {
-        Error::NotFound => t.get("error.not_found").to_owned(),
-        Error::Gone => t.get("error.gone").to_owned(),
-        Error::RateLimited => t.get("error.rate_limited").to_owned(),
-        Error::Unavailable(_) => t.get("error.unavailable").to_owned(),
-        Error::Internal(_) => t.get("error.internal").to_owned(),
-        Error::Invalid(fields) => fields
-            .iter()
-            .map(|f| format!("{}: {}", t.get(&format!("field.{}", f.field)), f.message))
-            .collect::<Vec<_>>()
-            .join("; "),
-        other => other.to_string(),
-    }
-}
-
 pub fn render_html(page: &PageCtx, err: &Error) -> Response {
     log(err);
     if matches!(err, Error::Unauthorized) {
@@ -76,7 +58,7 @@ pub fn render_html(page: &PageCtx, err: &Error) -> Response {
         web::pages::ErrorPage {
             ctx: page.ctx(),
             status: status(err).as_u16(),
-            message: message(page, err),
+            message: page.sentence(err),
         },
     )
 }

@@ -81,7 +81,7 @@ async fn accept(
                 token: form.token,
                 email: invitation.email,
                 display_name: form.display_name,
-                errors: super::page::errors(&Error::Invalid(errs)),
+                errors: page.errors(&Error::Invalid(errs)),
             },
         );
     };

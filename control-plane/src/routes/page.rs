@@ -126,16 +126,52 @@ pub fn render_status(status: axum::http::StatusCode, page: impl askama::Template
     res
 }
 
-/// Turns field errors into the view's error list, with translated field names for general ones.
-pub fn errors(err: &crate::error::Error) -> web::pages::Errors {
-    use crate::error::Error;
-    match err {
-        Error::Invalid(fields) => web::pages::Errors(
-            fields
+impl PageCtx {
+    pub fn french(&self) -> bool {
+        self.lang == Lang::Fr
+    }
+
+    /// The error as the page's error list, in the reader's language: one entry per field for
+    /// invalid input, otherwise one general entry.
+    pub fn errors(&self, err: &crate::error::Error) -> web::pages::Errors {
+        use crate::error::Error;
+        match err {
+            Error::Invalid(fields) => web::pages::Errors(
+                fields
+                    .iter()
+                    .map(|f| (f.field.clone(), f.message.get(self.french()).to_owned()))
+                    .collect(),
+            ),
+            other => web::pages::Errors(vec![(String::new(), self.sentence(other))]),
+        }
+    }
+
+    /// One sentence for an error that is not about a particular field.
+    pub fn sentence(&self, err: &crate::error::Error) -> String {
+        use crate::error::Error;
+        let t = self.tr();
+        match err {
+            Error::NotFound => t.get("error.not_found").to_owned(),
+            Error::Gone => t.get("error.gone").to_owned(),
+            Error::RateLimited => t.get("error.rate_limited").to_owned(),
+            Error::Unavailable(_) => t.get("error.unavailable").to_owned(),
+            Error::Internal(_) => t.get("error.internal").to_owned(),
+            Error::Unauthorized => t.get("error.unauthorized").to_owned(),
+            Error::Invalid(fields) => fields
                 .iter()
-                .map(|f| (f.field.clone(), f.message.clone()))
-                .collect(),
-        ),
-        other => web::pages::Errors(vec![(String::new(), other.to_string())]),
+                .map(|f| {
+                    format!(
+                        "{}: {}",
+                        t.get(&format!("field.{}", f.field)),
+                        f.message.get(self.french())
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            other => other
+                .describe()
+                .map(|d| d.get(self.french()).to_owned())
+                .unwrap_or_else(|| other.to_string()),
+        }
     }
 }

@@ -11,7 +11,7 @@ use web::pages::{Errors, SetupPage};
 use super::auth::start_session;
 use super::error::HtmlError;
 use super::extract::{ClientIp, Form};
-use super::page::{errors, render, render_status, PageCtx};
+use super::page::{render, render_status, PageCtx};
 use super::AppState;
 use crate::db;
 use crate::domain::input::FieldError;
@@ -93,7 +93,7 @@ async fn submit(
             SetupPage {
                 ctx: page.ctx(),
                 token: form.token.clone(),
-                errors: errors(e),
+                errors: page.errors(e),
                 collective_name: form.collective_name.clone(),
                 platform_domain: form.platform_domain.clone(),
                 email: form.email.clone(),

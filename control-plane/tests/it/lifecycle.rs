@@ -381,6 +381,26 @@ async fn pages_speak_french_when_asked(pool: sqlx::PgPool) {
     let fr = c.get("/login").await;
     assert!(fr.body.contains("lang=\"fr\""));
     assert!(fr.body.contains("Mot de passe"), "{}", fr.body);
+    // Errors speak the reader's language too, down to what was wrong with the value.
+    let admin = setup_admin(&app).await;
+    admin.get("/lang/fr?back=/account").await;
+    let r = admin
+        .post("/account/domains", &[("domain", "exa mple.org")])
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("n’est pas autorisé"), "{}", r.body);
+    let r = admin.post("/logout", &[]).await;
+    assert_eq!(r.status, 303);
+    let r = admin
+        .post(
+            "/login",
+            &[
+                ("email", "admin@abeilles.test"),
+                ("password", "not the password"),
+            ],
+        )
+        .await;
+    assert!(r.body.contains("mot de passe incorrect"), "{}", r.body);
     // An off-site return address is not followed.
     assert_eq!(
         c.get("/lang/en?back=//evil.example").await.location(),

@@ -18,7 +18,7 @@ use web::pages::{
 
 use super::error::HtmlError;
 use super::extract::{Form, Member};
-use super::page::{errors, render, render_status, PageCtx};
+use super::page::{render, render_status, PageCtx};
 use super::{hash_password, AppState};
 use crate::db;
 use crate::domain::ids::{AliasId, DomainId, MailboxId, XmppAccountId};
@@ -156,7 +156,7 @@ async fn add_domain(
         }
         Err(
             e @ (Error::Invalid(_) | Error::Conflict(_) | Error::Limit(_) | Error::Forbidden(_)),
-        ) => match account_page(&state, &page, &m, errors(&e), form.domain).await {
+        ) => match account_page(&state, &page, &m, page.errors(&e), form.domain).await {
             Ok(p) => render_status(StatusCode::UNPROCESSABLE_ENTITY, p),
             Err(e) => HtmlError(page, e).into_response(),
         },
@@ -296,7 +296,7 @@ async fn after_create<T>(
         ) => {
             let retry = Retry {
                 form,
-                errors: errors(&e),
+                errors: page.errors(&e),
                 values,
             };
             match render_domain(state, &page, m, domain, retry).await {

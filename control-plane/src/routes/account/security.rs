@@ -12,12 +12,13 @@ use web::pages::{ApiTokenRow, AppPasswordRow, Enrolment, Errors, SecurityPage};
 
 use super::super::error::HtmlError;
 use super::super::extract::{Form, Member};
-use super::super::page::{errors, render_status, PageCtx};
+use super::super::page::{render_status, PageCtx};
 use super::super::{hash_password, AppState};
 use super::Empty;
 use crate::db;
 use crate::domain::ids::{ApiTokenId, AppPasswordId};
 use crate::domain::password::{self, NewPassword};
+use crate::domain::text::Text;
 use crate::domain::{requests, totp};
 use crate::error::Error;
 
@@ -111,7 +112,7 @@ async fn respond_err(state: &AppState, page: PageCtx, m: &Member, e: Error) -> R
         | Error::Forbidden(_)
         | Error::Unauthorized => {
             let extra = Extra {
-                errors: errors(&e),
+                errors: page.errors(&e),
                 ..Extra::default()
             };
             respond(state, page, m, extra).await
@@ -158,7 +159,13 @@ async fn check_current(
     if tokio::task::spawn_blocking(move || password::verify(&given, &stored)).await? {
         Ok(())
     } else {
-        Err(Error::field(field, "this is not your current password"))
+        Err(Error::field(
+            field,
+            Text::new(
+                "this is not your current password",
+                "ce n’est pas votre mot de passe actuel",
+            ),
+        ))
     }
 }
 
@@ -241,7 +248,7 @@ async fn totp_confirm(
                 .map(|s| enrolment_of(&s, &m));
             let extra = Extra {
                 enrolment,
-                errors: errors(&e),
+                errors: page.errors(&e),
                 ..Extra::default()
             };
             respond(&state, page, &m, extra).await

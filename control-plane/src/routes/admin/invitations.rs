@@ -10,11 +10,12 @@ use web::pages::{Errors, InvitationRow, InvitationsPage, PlanOption};
 
 use super::super::error::HtmlError;
 use super::super::extract::{Admin, Form};
-use super::super::page::{errors, render, render_status, PageCtx};
+use super::super::page::{render, render_status, PageCtx};
 use super::super::AppState;
 use crate::db;
 use crate::domain::ids::{InvitationId, PlanId};
 use crate::domain::requests::Fields;
+use crate::domain::text::Text;
 use crate::domain::EmailAddress;
 use crate::error::Error;
 
@@ -129,12 +130,14 @@ async fn create(
         let email = fields.check("email", EmailAddress::parse(f.email.trim()));
         let plan = fields.check(
             "plan",
-            f.plan.parse::<PlanId>().map_err(|_| "choose a plan"),
+            f.plan
+                .parse::<PlanId>()
+                .map_err(|_| Text::new("choose a plan", "choisissez une formule")),
         );
         let (email, plan) = fields.finish(email.zip(plan))?;
-        db::plans::get(&state.pool, plan)
-            .await
-            .map_err(|_| Error::field("plan", "choose a plan"))?;
+        db::plans::get(&state.pool, plan).await.map_err(|_| {
+            Error::field("plan", Text::new("choose a plan", "choisissez une formule"))
+        })?;
         invite(&state, &a.actor(), &email, plan).await
     }
     .await;
@@ -146,7 +149,7 @@ async fn create(
             mail_sent: sent,
         },
         Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => Outcome {
-            errors: errors(&e),
+            errors: page.errors(&e),
             email: f.email.clone(),
             created_link: None,
             mail_sent: false,

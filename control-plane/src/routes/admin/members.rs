@@ -17,6 +17,7 @@ use super::audit_rows;
 use crate::db;
 use crate::db::members::{Member, Status};
 use crate::domain::ids::{MemberId, PlanId};
+use crate::domain::text::Text;
 use crate::error::Error;
 
 pub fn router() -> Router<AppState> {
@@ -149,10 +150,12 @@ async fn set_plan(
     let id: MemberId = id
         .parse()
         .map_err(|_| HtmlError(page.clone(), Error::NotFound))?;
-    let plan: PlanId = f
-        .plan
-        .parse()
-        .map_err(|_| HtmlError(page.clone(), Error::field("plan", "choose a plan")))?;
+    let plan: PlanId = f.plan.parse().map_err(|_| {
+        HtmlError(
+            page.clone(),
+            Error::field("plan", Text::new("choose a plan", "choisissez une formule")),
+        )
+    })?;
     db::members::set_plan(&state.pool, &a.actor(), id, plan)
         .await
         .map_err(|e| HtmlError(page.clone(), e))?;

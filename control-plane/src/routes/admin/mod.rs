@@ -16,7 +16,7 @@ use web::pages::{AdminHomePage, AuditPage, AuditRow, Errors, PlanRow, PlansPage}
 
 use super::error::HtmlError;
 use super::extract::{Admin, Form};
-use super::page::{errors, render, render_status, PageCtx};
+use super::page::{render, render_status, PageCtx};
 use super::AppState;
 use crate::db;
 use crate::domain::input::MIB;
@@ -135,7 +135,7 @@ async fn add_plan(
                 f.max_xmpp_accounts,
                 f.storage_mib,
             ];
-            match plans_page(&state, &page, errors(&e), form).await {
+            match plans_page(&state, &page, page.errors(&e), form).await {
                 Ok(p) => render_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY, p),
                 Err(e) => HtmlError(page, e).into_response(),
             }

@@ -19,6 +19,7 @@ use crate::db::members::Member;
 use crate::domain::ids::{InvitationId, MemberId, PlanId};
 use crate::domain::plan::{Limits, Plan, Usage};
 use crate::domain::requests::{self, Fields, PlanInput};
+use crate::domain::text::Text;
 use crate::domain::EmailAddress;
 use crate::error::Error;
 
@@ -189,13 +190,18 @@ async fn set_member_plan(
     Json(body): Json<SetPlan>,
 ) -> ApiResult<StatusCode> {
     let m: MemberId = id(&m)?;
-    let plan: PlanId = body
-        .plan_id
-        .parse()
-        .map_err(|_| Error::field("plan_id", "is not a plan id"))?;
-    db::plans::get(&state.pool, plan)
-        .await
-        .map_err(|_| Error::field("plan_id", "no such plan"))?;
+    let plan: PlanId = body.plan_id.parse().map_err(|_| {
+        Error::field(
+            "plan_id",
+            Text::new("is not a plan id", "n’est pas un identifiant de formule"),
+        )
+    })?;
+    db::plans::get(&state.pool, plan).await.map_err(|_| {
+        Error::field(
+            "plan_id",
+            Text::new("no such plan", "cette formule n’existe pas"),
+        )
+    })?;
     db::members::set_plan(&state.pool, &a.actor(), m, plan).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -268,12 +274,15 @@ async fn create_invitation(
         "plan_id",
         body.plan_id
             .parse::<PlanId>()
-            .map_err(|_| "is not a plan id"),
+            .map_err(|_| Text::new("is not a plan id", "n’est pas un identifiant de formule")),
     );
     let (email, plan) = f.finish(email.zip(plan))?;
-    db::plans::get(&state.pool, plan)
-        .await
-        .map_err(|_| Error::field("plan_id", "no such plan"))?;
+    db::plans::get(&state.pool, plan).await.map_err(|_| {
+        Error::field(
+            "plan_id",
+            Text::new("no such plan", "cette formule n’existe pas"),
+        )
+    })?;
     let (invitation, link, sent) = invite(&state, &a.actor(), &email, plan).await?;
     Ok((
         StatusCode::CREATED,

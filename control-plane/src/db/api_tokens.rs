@@ -78,20 +78,30 @@ pub async fn create(
     ))
 }
 
-/// The member owning a presented, unrevoked token, if they are active. Records the use (at most
-/// once a minute, to keep API calls from writing on every request).
+/// The member owning a presented, unrevoked token, if they are active. Records the use at
+/// most once a minute: writing on every call would serialise a client's parallel requests on
+/// the token's row.
 pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<MemberId>> {
-    let r = sqlx::query!(
-        "update api_tokens t set last_used_at = now()
-         from members m
-         where t.token_hash = $1 and t.revoked_at is null and m.id = t.member_id
-           and m.status = 'active'
-         returning t.member_id",
+    let Some(r) = sqlx::query!(
+        "select t.id, t.member_id, coalesce(t.last_used_at > now() - interval '1 minute', false) as \"fresh!\"
+         from api_tokens t join members m on m.id = t.member_id
+         where t.token_hash = $1 and t.revoked_at is null and m.status = 'active'",
         secret::digest(token)
     )
     .fetch_optional(pool)
-    .await?;
-    Ok(r.map(|r| MemberId(r.member_id)))
+    .await?
+    else {
+        return Ok(None);
+    };
+    if !r.fresh {
+        sqlx::query!(
+            "update api_tokens set last_used_at = now() where id = $1",
+            r.id
+        )
+        .execute(pool)
+        .await?;
+    }
+    Ok(Some(MemberId(r.member_id)))
 }
 
 pub async fn revoke(pool: &PgPool, actor: &Actor, member: MemberId, id: ApiTokenId) -> Result<()> {

@@ -130,6 +130,9 @@ pub enum ConfigError {
 }
 
 const ENV_PREFIX: &str = "RUCHE_";
+/// `RUCHE_` variables that are not configuration keys: the config file's path (read by the
+/// command line) and the ones `deploy/run.sh` reads for itself.
+const NOT_KEYS: &[&str] = &["RUCHE_CONFIG", "RUCHE_LISTEN", "RUCHE_PG_PORT"];
 
 impl Config {
     /// Loads the configuration from an optional file and the process environment.
@@ -155,6 +158,8 @@ impl Config {
         for (key, value) in env {
             let (path, value) = if key == "DATABASE_URL" {
                 (vec!["database".to_owned(), "url".to_owned()], value)
+            } else if NOT_KEYS.contains(&key.as_str()) {
+                continue;
             } else if let Some(rest) = key.strip_prefix(ENV_PREFIX) {
                 let (rest, value) = match rest.strip_suffix("_FILE") {
                     Some(rest) => {
@@ -261,6 +266,8 @@ mod tests {
         let err = Config::from_sources("", env(&[("RUCHE_MAIL__FORM", "x")])).unwrap_err();
         assert!(err.to_string().contains("form"), "{err}");
         assert!(Config::from_sources("", env(&[("RUCHE_NOPE", "x")])).is_err());
+        // The config file's own variable is not a key.
+        assert!(Config::from_sources("", env(&[("RUCHE_CONFIG", "/etc/ruche.toml")])).is_ok());
     }
 
     #[test]

@@ -74,13 +74,12 @@ impl Application {
     }
 }
 
-/// The shared state, for the server and for CLI commands. Without a configured public URL,
-/// links point at `addr`.
+/// The shared state, for the server and for CLI commands.
 pub fn state(config: Config, addr: SocketAddr) -> anyhow::Result<AppState> {
     let pool = db::pool(&config.database)?;
     let public_url = match &config.http.public_url {
         Some(u) => u.clone(),
-        None => Url::parse(&format!("http://{addr}"))?,
+        None => default_public_url(addr)?,
     };
     let mailer = Mailer::from_config(&config.mail)?;
     Ok(AppState {
@@ -89,6 +88,17 @@ pub fn state(config: Config, addr: SocketAddr) -> anyhow::Result<AppState> {
         public_url,
         mailer,
     })
+}
+
+/// Without a configured public URL, links point at the bound address, spelled `localhost` for
+/// loopback: browsers keep `Secure` cookies over plain HTTP only for `localhost`.
+fn default_public_url(addr: SocketAddr) -> anyhow::Result<Url> {
+    let url = if addr.ip().is_loopback() {
+        format!("http://localhost:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    };
+    Ok(Url::parse(&url)?)
 }
 
 /// Migrations run at start-up. Postgres may still be starting (e.g. booted together with us),

@@ -104,8 +104,16 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("max-age=63072000; includeSubDomains"),
         ));
     }
-    app.layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+    // Spans carry the method and path only: query strings hold one-time tokens (setup,
+    // invitation, reset links), which must never reach a log.
+    app.layer(
+        tower_http::trace::TraceLayer::new_for_http().make_span_with(
+            |req: &axum::http::Request<axum::body::Body>| {
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            },
+        ),
+    )
+    .with_state(state)
 }
 
 async fn style() -> impl IntoResponse {

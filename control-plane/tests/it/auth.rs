@@ -304,6 +304,18 @@ async fn changing_the_password_ends_other_sessions(pool: sqlx::PgPool) {
         )
         .await;
     assert_eq!(wrong.status, 422);
+    assert!(
+        wrong.body.contains("id=\"error-current_password\""),
+        "shown by its field"
+    );
+    // Turning off two-factor with a wrong password is reported at the top, not under the
+    // change-password form's field of the same name.
+    let r = alice
+        .post("/account/totp/disable", &[("password", "nope nope nope")])
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(!r.body.contains("id=\"error-password\""), "{}", r.body);
+    assert!(r.body.contains("not your current password"));
     let r = alice
         .post(
             "/account/password",

@@ -103,16 +103,36 @@ async fn respond(state: &AppState, page: PageCtx, m: &Member, extra: Extra) -> R
     }
 }
 
+/// Where on the page an error is shown. Two pairs of forms here share field names (`password`
+/// in "change password" and "turn off two-factor", `label` for app passwords and API tokens);
+/// errors of the second form of each pair go at the top of the page, named in full.
+#[derive(Clone, Copy, PartialEq)]
+enum Place {
+    ByField,
+    Top,
+}
+
 /// Shows the page again with the error when it is the member's to fix; otherwise an error page.
-async fn respond_err(state: &AppState, page: PageCtx, m: &Member, e: Error) -> Response {
+async fn respond_err(
+    state: &AppState,
+    page: PageCtx,
+    m: &Member,
+    e: Error,
+    place: Place,
+) -> Response {
     match e {
         Error::Invalid(_)
         | Error::Conflict(_)
         | Error::Limit(_)
         | Error::Forbidden(_)
         | Error::Unauthorized => {
+            let errors = if place == Place::Top {
+                web::pages::Errors(vec![(String::new(), page.sentence(&e))])
+            } else {
+                page.errors(&e)
+            };
             let extra = Extra {
-                errors: page.errors(&e),
+                errors,
                 ..Extra::default()
             };
             respond(state, page, m, extra).await
@@ -193,7 +213,7 @@ async fn change_password(
     .await;
     match result {
         Ok(()) => Redirect::to("/account/security?done=password_changed").into_response(),
-        Err(e) => respond_err(&state, page, &m, e).await,
+        Err(e) => respond_err(&state, page, &m, e, Place::ByField).await,
     }
 }
 
@@ -212,7 +232,7 @@ async fn totp_start(
             };
             respond(&state, page, &m, extra).await
         }
-        Err(e) => respond_err(&state, page, &m, e).await,
+        Err(e) => respond_err(&state, page, &m, e, Place::ByField).await,
     }
 }
 
@@ -274,7 +294,7 @@ async fn totp_disable(
     .await;
     match result {
         Ok(()) => Redirect::to("/account/security?done=totp_disabled").into_response(),
-        Err(e) => respond_err(&state, page, &m, e).await,
+        Err(e) => respond_err(&state, page, &m, e, Place::Top).await,
     }
 }
 
@@ -314,7 +334,7 @@ async fn add_app_password(
             };
             respond(&state, page, &m, extra).await
         }
-        Err(e) => respond_err(&state, page, &m, e).await,
+        Err(e) => respond_err(&state, page, &m, e, Place::ByField).await,
     }
 }
 
@@ -358,7 +378,7 @@ async fn add_api_token(
             };
             respond(&state, page, &m, extra).await
         }
-        Err(e) => respond_err(&state, page, &m, e).await,
+        Err(e) => respond_err(&state, page, &m, e, Place::Top).await,
     }
 }
 

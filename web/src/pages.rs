@@ -209,6 +209,17 @@ pub struct ApiTokenRow {
     pub last_used: String,
 }
 
+/// A signed-in browser of the member.
+pub struct SessionRow {
+    /// Browser and system, read from the user agent ("Firefox on Linux").
+    pub device: String,
+    pub ip: String,
+    pub created: String,
+    pub last_seen: String,
+    /// The session this page is shown in.
+    pub current: bool,
+}
+
 /// A TOTP enrolment in progress: the secret to type or the URI to scan.
 pub struct Enrolment {
     pub secret_base32: String,
@@ -229,6 +240,7 @@ pub struct SecurityPage {
     pub api_tokens: Vec<ApiTokenRow>,
     /// Shown once, right after creation.
     pub new_api_token: Option<String>,
+    pub sessions: Vec<SessionRow>,
     pub errors: Errors,
 }
 

@@ -85,3 +85,52 @@ pub async fn prune(pool: &PgPool) -> Result<u64> {
             .rows_affected(),
     )
 }
+
+pub struct SessionInfo {
+    pub token_hash: Vec<u8>,
+    pub created_at: OffsetDateTime,
+    pub last_seen_at: OffsetDateTime,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The member's live, fully signed-in sessions, most recently active first.
+pub async fn list(pool: &PgPool, member: MemberId) -> Result<Vec<SessionInfo>> {
+    Ok(sqlx::query_as!(
+        SessionInfo,
+        "select token_hash, created_at, last_seen_at, ip, user_agent from sessions
+         where member_id = $1 and not mfa_pending and expires_at > now()
+         order by last_seen_at desc",
+        member.0
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Signs the member out everywhere but the session `keep` (its token digest).
+pub async fn revoke_others(
+    pool: &PgPool,
+    actor: &super::Actor,
+    member: MemberId,
+    keep: &[u8],
+) -> Result<u64> {
+    let mut tx = pool.begin().await?;
+    let n = sqlx::query!(
+        "delete from sessions where member_id = $1 and token_hash <> $2",
+        member.0,
+        keep
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    super::audit::record(
+        &mut *tx,
+        actor,
+        "session.revoke_others",
+        Some(member),
+        serde_json::json!({ "sessions": n }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(n)
+}

@@ -41,6 +41,7 @@ const NOTICES: &[&str] = &[
     "done.member_updated",
     "done.invitation_revoked",
     "done.logged_out",
+    "done.sessions_revoked",
 ];
 
 impl FromRequestParts<AppState> for PageCtx {

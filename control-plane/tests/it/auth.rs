@@ -337,6 +337,37 @@ async fn changing_the_password_ends_other_sessions(pool: sqlx::PgPool) {
         303,
         "the other one ended"
     );
+    // Signing out everywhere else, from the list of sessions.
+    let third = Client::new(&app);
+    third
+        .post(
+            "/login",
+            &[("email", "alice@example.net"), ("password", new)],
+        )
+        .await;
+    let page = alice.get("/account/security").await;
+    let table = page
+        .body
+        .split("id=\"sessions\"")
+        .nth(1)
+        .unwrap()
+        .split("</table>")
+        .next()
+        .unwrap();
+    assert_eq!(
+        table.matches("<tr>").count() - 1,
+        2,
+        "two sessions listed (plus the header row)"
+    );
+    assert_eq!(
+        table.matches("class=\"badge\"").count(),
+        1,
+        "one marked as this browser"
+    );
+    let r = alice.post("/account/sessions/revoke-others", &[]).await;
+    assert_eq!(r.location(), "/account/security?done=sessions_revoked");
+    assert_eq!(third.get("/account").await.status, 303);
+    assert_eq!(alice.get("/account").await.status, 200);
     // Logging out ends this one too.
     alice.post("/logout", &[]).await;
     assert_eq!(alice.get("/account").await.status, 303);

@@ -45,6 +45,7 @@ const ROUTES: &[(&str, &str, Kind)] = &[
     ),
     ("POST", "/account/api-tokens", MemberPage),
     ("POST", "/account/api-tokens/{api_token}/revoke", MemberPage),
+    ("POST", "/account/sessions/revoke-others", MemberPage),
     ("GET", "/admin", AdminPage),
     ("GET", "/admin/plans", AdminPage),
     ("POST", "/admin/plans", AdminPage),

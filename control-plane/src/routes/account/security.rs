@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
-use web::pages::{ApiTokenRow, AppPasswordRow, Enrolment, Errors, SecurityPage};
+use web::pages::{ApiTokenRow, AppPasswordRow, Enrolment, Errors, SecurityPage, SessionRow};
 
 use super::super::error::HtmlError;
 use super::super::extract::{Form, Member};
@@ -36,6 +36,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/account/api-tokens", post(add_api_token))
         .route("/account/api-tokens/{id}/revoke", post(revoke_api_token))
+        .route(
+            "/account/sessions/revoke-others",
+            post(revoke_other_sessions),
+        )
 }
 
 /// What a particular response adds to the page.
@@ -62,6 +66,8 @@ async fn page_of(
     let member = db::members::get(&state.pool, m.id()).await?;
     let app_passwords = db::app_passwords::list(&state.pool, m.id()).await?;
     let api_tokens = db::api_tokens::list(&state.pool, m.id()).await?;
+    let sessions = db::sessions::list(&state.pool, m.id()).await?;
+    let current = crate::domain::secret::digest(&m.session);
     Ok(SecurityPage {
         ctx: page.clone().with_member(m).ctx(),
         totp_enabled: member.totp_enabled,
@@ -83,10 +89,21 @@ async fn page_of(
                 id: t.id.to_string(),
                 label: t.label,
                 created: date(t.created_at),
-                last_used: t.last_used_at.map(date).unwrap_or_else(|| "—".to_owned()),
+                // Empty reads "never" in the page.
+                last_used: t.last_used_at.map(date).unwrap_or_default(),
             })
             .collect(),
         new_api_token: extra.new_api_token,
+        sessions: sessions
+            .into_iter()
+            .map(|s| SessionRow {
+                device: device(s.user_agent.as_deref().unwrap_or("")),
+                ip: s.ip.unwrap_or_default(),
+                created: date(s.created_at),
+                last_seen: date(s.last_seen_at),
+                current: s.token_hash == current,
+            })
+            .collect(),
         errors: extra.errors,
     })
 }
@@ -395,5 +412,59 @@ async fn revoke_api_token(
     match db::api_tokens::revoke(&state.pool, &m.actor(), m.id(), id).await {
         Ok(()) => Redirect::to("/account/security?done=api_token_revoked").into_response(),
         Err(e) => HtmlError(page, e).into_response(),
+    }
+}
+
+/// "Firefox on Linux": enough to recognise one's own browsers, from the user agent.
+fn device(user_agent: &str) -> String {
+    // Order matters: Edge and Chrome claim to be Safari, Edge claims to be Chrome.
+    let browser = [
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chromium"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .iter()
+    .find(|(needle, _)| user_agent.contains(needle))
+    .map_or("?", |(_, name)| name);
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| user_agent.contains(needle))
+    .map_or("?", |(_, name)| name);
+    format!("{browser} / {system}")
+}
+
+async fn revoke_other_sessions(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Form(_): Form<Empty>,
+) -> Response {
+    let keep = crate::domain::secret::digest(&m.session);
+    match db::sessions::revoke_others(&state.pool, &m.actor(), m.id(), &keep).await {
+        Ok(_) => Redirect::to("/account/security?done=sessions_revoked").into_response(),
+        Err(e) => HtmlError(page, e).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::device;
+
+    #[test]
+    fn devices_are_recognised() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        assert_eq!(device(firefox), "Firefox / Linux");
+        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
+        assert_eq!(device(chrome), "Chromium / Windows");
+        assert_eq!(device(""), "? / ?");
     }
 }

@@ -294,7 +294,12 @@ static EN: &[(&str, &str)] = &[
     ("password.hint", "At least 12 characters. A few unrelated words make a strong password that is easy to remember."),
     ("plans.add", "New plan"),
     ("plans.add_submit", "Create plan"),
+    ("plans.cancel", "Cancel"),
+    ("plans.edit", "Edit"),
+    ("plans.edit_hint", "Lowering a limit never deletes anything: members above it keep what they have but cannot create more."),
+    ("plans.edit_title", "Edit plan"),
     ("plans.none", "No plan yet."),
+    ("plans.save", "Save"),
     ("reset.submit", "Change my password"),
     ("reset.title", "Choose a new password"),
     ("scope.dav", "Calendars and contacts (CalDAV/CardDAV)"),
@@ -545,7 +550,12 @@ static FR: &[(&str, &str)] = &[
     ("password.hint", "Au moins 12 caractères. Quelques mots sans rapport entre eux font un mot de passe solide et facile à retenir."),
     ("plans.add", "Nouvelle formule"),
     ("plans.add_submit", "Créer la formule"),
+    ("plans.cancel", "Annuler"),
+    ("plans.edit", "Modifier"),
+    ("plans.edit_hint", "Baisser une limite ne supprime rien\u{a0}: les membres au-dessus gardent ce qu’ils ont mais ne peuvent plus rien créer de plus."),
+    ("plans.edit_title", "Modifier la formule"),
     ("plans.none", "Aucune formule pour l’instant."),
+    ("plans.save", "Enregistrer"),
     ("reset.submit", "Changer mon mot de passe"),
     ("reset.title", "Choisir un nouveau mot de passe"),
     ("scope.dav", "Agendas et contacts (CalDAV/CardDAV)"),
@@ -1309,7 +1319,9 @@ mod render_tests {
                     "4".into(),
                     "5".into(),
                 ],
+                editing: Some("p1".to_owned()),
             });
+            assert!(html.contains("action=\"/admin/plans/p1\""));
             assert!(html.contains("name=\"storage_mib\" value=\"5\""));
             assert!(html.contains("name=\"max_domains\" value=\"1\""));
             assert!(html.contains("<table id=\"plans\">"));

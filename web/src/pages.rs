@@ -271,8 +271,10 @@ pub struct PlansPage {
     pub ctx: Ctx,
     pub plans: Vec<PlanRow>,
     pub errors: Errors,
-    /// Values of the "new plan" form, kept on error: name, domains, mailboxes, aliases, xmpp, storage MiB.
+    /// Values of the form, kept on error: name, domains, mailboxes, aliases, xmpp, storage MiB.
     pub form: [String; 6],
+    /// The id of the plan the form edits; `None` when it creates one.
+    pub editing: Option<String>,
 }
 
 pub struct MemberRow {

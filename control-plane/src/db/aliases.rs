@@ -90,16 +90,23 @@ pub async fn create(
     })
 }
 
-pub async fn delete(pool: &PgPool, actor: &Actor, member: MemberId, id: AliasId) -> Result<()> {
+/// Returns the domain the alias was on.
+pub async fn delete(
+    pool: &PgPool,
+    actor: &Actor,
+    member: MemberId,
+    id: AliasId,
+) -> Result<DomainId> {
     let mut tx = pool.begin().await?;
-    let source = sqlx::query_scalar!(
-        "delete from aliases where id = $1 and member_id = $2 returning source",
+    let row = sqlx::query!(
+        "delete from aliases where id = $1 and member_id = $2 returning source, domain_id",
         id.0,
         member.0
     )
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound)?;
+    let source = row.source;
     audit::record(
         &mut *tx,
         actor,
@@ -109,5 +116,5 @@ pub async fn delete(pool: &PgPool, actor: &Actor, member: MemberId, id: AliasId)
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(DomainId(row.domain_id))
 }

@@ -94,16 +94,23 @@ pub async fn create(
     })
 }
 
-pub async fn delete(pool: &PgPool, actor: &Actor, member: MemberId, id: MailboxId) -> Result<()> {
+/// Returns the domain the mailbox was on.
+pub async fn delete(
+    pool: &PgPool,
+    actor: &Actor,
+    member: MemberId,
+    id: MailboxId,
+) -> Result<DomainId> {
     let mut tx = pool.begin().await?;
-    let local = sqlx::query_scalar!(
-        "delete from mailboxes where id = $1 and member_id = $2 returning local_part",
+    let row = sqlx::query!(
+        "delete from mailboxes where id = $1 and member_id = $2 returning local_part, domain_id",
         id.0,
         member.0
     )
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound)?;
+    let local = row.local_part;
     audit::record(
         &mut *tx,
         actor,
@@ -113,5 +120,5 @@ pub async fn delete(pool: &PgPool, actor: &Actor, member: MemberId, id: MailboxI
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(DomainId(row.domain_id))
 }

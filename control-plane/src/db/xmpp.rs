@@ -93,16 +93,17 @@ pub async fn delete(
     actor: &Actor,
     member: MemberId,
     id: XmppAccountId,
-) -> Result<()> {
+) -> Result<DomainId> {
     let mut tx = pool.begin().await?;
-    let node = sqlx::query_scalar!(
-        "delete from xmpp_accounts where id = $1 and member_id = $2 returning node",
+    let row = sqlx::query!(
+        "delete from xmpp_accounts where id = $1 and member_id = $2 returning node, domain_id",
         id.0,
         member.0
     )
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound)?;
+    let node = row.node;
     audit::record(
         &mut *tx,
         actor,
@@ -112,5 +113,5 @@ pub async fn delete(
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(DomainId(row.domain_id))
 }

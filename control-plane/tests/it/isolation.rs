@@ -49,6 +49,8 @@ const ROUTES: &[(&str, &str, Kind)] = &[
     ("GET", "/admin", AdminPage),
     ("GET", "/admin/plans", AdminPage),
     ("POST", "/admin/plans", AdminPage),
+    ("GET", "/admin/plans/{plan}", AdminPage),
+    ("POST", "/admin/plans/{plan}", AdminPage),
     ("GET", "/admin/members", AdminPage),
     ("GET", "/admin/members/{member}", AdminPage),
     ("POST", "/admin/members/{member}/plan", AdminPage),

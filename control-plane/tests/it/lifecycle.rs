@@ -28,6 +28,29 @@ async fn plan_limits_are_enforced_on_the_server(pool: sqlx::PgPool) {
         .await;
     assert_eq!(r.status, 204, "{}", r.body);
 
+    // The admin can change a plan in the pages too; a bad value keeps the form and says why.
+    let edit = admin.get(&format!("/admin/plans/{tiny}")).await;
+    assert!(edit.body.contains("value=\"Tiny\""));
+    let fields = |storage: &'static str| {
+        vec![
+            ("name", "Tiny"),
+            ("max_domains", "1"),
+            ("max_mailboxes", "1"),
+            ("max_aliases", "0"),
+            ("max_xmpp_accounts", "1"),
+            ("storage_mib", storage),
+        ]
+    };
+    let r = admin
+        .post(&format!("/admin/plans/{tiny}"), &fields("lots"))
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("id=\"error-storage_mib\""));
+    let r = admin
+        .post(&format!("/admin/plans/{tiny}"), &fields("100"))
+        .await;
+    assert_eq!(r.location(), "/admin/plans?done=saved");
+
     let d = add_domain(&alice, "alice.test").await;
     // Second domain: refused with a message saying why, in the page.
     let r = alice

@@ -449,7 +449,7 @@ async fn add_xmpp(
     .await)
 }
 
-/// Deleting returns to the domain the object was on; the db call is scoped by member.
+/// Deleting returns to the page of the domain the object was on.
 async fn delete_mailbox(
     State(state): State<AppState>,
     page: PageCtx,
@@ -458,10 +458,10 @@ async fn delete_mailbox(
     Form(_): Form<Empty>,
 ) -> Result<Response, HtmlError> {
     let id: MailboxId = parse_id(&page, &id)?;
-    db::mailboxes::delete(&state.pool, &m.actor(), m.id(), id)
+    let domain = db::mailboxes::delete(&state.pool, &m.actor(), m.id(), id)
         .await
         .map_err(|e| HtmlError(page, e))?;
-    Ok(Redirect::to("/account?done=mailbox_deleted").into_response())
+    Ok(Redirect::to(&format!("/account/domains/{domain}?done=mailbox_deleted")).into_response())
 }
 
 async fn delete_alias(
@@ -472,10 +472,10 @@ async fn delete_alias(
     Form(_): Form<Empty>,
 ) -> Result<Response, HtmlError> {
     let id: AliasId = parse_id(&page, &id)?;
-    db::aliases::delete(&state.pool, &m.actor(), m.id(), id)
+    let domain = db::aliases::delete(&state.pool, &m.actor(), m.id(), id)
         .await
         .map_err(|e| HtmlError(page, e))?;
-    Ok(Redirect::to("/account?done=alias_deleted").into_response())
+    Ok(Redirect::to(&format!("/account/domains/{domain}?done=alias_deleted")).into_response())
 }
 
 async fn delete_xmpp(
@@ -486,8 +486,8 @@ async fn delete_xmpp(
     Form(_): Form<Empty>,
 ) -> Result<Response, HtmlError> {
     let id: XmppAccountId = parse_id(&page, &id)?;
-    db::xmpp::delete(&state.pool, &m.actor(), m.id(), id)
+    let domain = db::xmpp::delete(&state.pool, &m.actor(), m.id(), id)
         .await
         .map_err(|e| HtmlError(page, e))?;
-    Ok(Redirect::to("/account?done=xmpp_deleted").into_response())
+    Ok(Redirect::to(&format!("/account/domains/{domain}?done=xmpp_deleted")).into_response())
 }

@@ -7,7 +7,7 @@ mod members;
 pub use invitations::invite;
 pub const MEMBERS_PAGE_SIZE: i64 = members::PAGE_SIZE;
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
@@ -15,10 +15,11 @@ use serde::Deserialize;
 use web::pages::{AdminHomePage, AuditPage, AuditRow, Errors, PlanRow, PlansPage};
 
 use super::error::HtmlError;
-use super::extract::{Admin, Form};
+use super::extract::{Admin, Form, Member};
 use super::page::{render, render_status, PageCtx};
 use super::AppState;
 use crate::db;
+use crate::domain::ids::PlanId;
 use crate::domain::input::MIB;
 use crate::domain::requests::{self, PlanInput};
 use crate::error::Error;
@@ -27,6 +28,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin", get(home))
         .route("/admin/plans", get(plans).post(add_plan))
+        .route("/admin/plans/{id}", get(edit_plan).post(update_plan))
         .route("/admin/audit", get(audit))
         .merge(members::router())
         .merge(invitations::router())
@@ -62,6 +64,7 @@ async fn plans_page(
     page: &PageCtx,
     errors: Errors,
     form: [String; 6],
+    editing: Option<PlanId>,
 ) -> Result<PlansPage, Error> {
     let plans = db::plans::list(&state.pool).await?;
     Ok(PlansPage {
@@ -80,12 +83,13 @@ async fn plans_page(
             .collect(),
         errors,
         form,
+        editing: editing.map(|id| id.to_string()),
     })
 }
 
 async fn plans(State(state): State<AppState>, page: PageCtx, Admin(a): Admin) -> Response {
     let page = page.with_member(&a);
-    match plans_page(&state, &page, Errors::default(), Default::default()).await {
+    match plans_page(&state, &page, Errors::default(), Default::default(), None).await {
         Ok(p) => render(p),
         Err(e) => HtmlError(page, e).into_response(),
     }
@@ -101,6 +105,68 @@ struct PlanForm {
     storage_mib: String,
 }
 
+impl PlanForm {
+    fn parse(&self) -> Result<db::plans::NewPlan, Error> {
+        let (name, limits) = requests::plan(&PlanInput {
+            name: &self.name,
+            max_domains: &self.max_domains,
+            max_mailboxes: &self.max_mailboxes,
+            max_aliases: &self.max_aliases,
+            max_xmpp_accounts: &self.max_xmpp_accounts,
+            storage_mib: &self.storage_mib,
+        })?;
+        Ok(db::plans::NewPlan {
+            name: name.into_string(),
+            limits,
+        })
+    }
+
+    /// What was typed, to show the form again.
+    fn values(self) -> [String; 6] {
+        [
+            self.name,
+            self.max_domains,
+            self.max_mailboxes,
+            self.max_aliases,
+            self.max_xmpp_accounts,
+            self.storage_mib,
+        ]
+    }
+}
+
+/// Creates a plan (`editing` None) or changes one, then back to the list; on bad input, the
+/// form again with the errors.
+async fn save_plan(
+    state: &AppState,
+    page: PageCtx,
+    a: &Member,
+    editing: Option<PlanId>,
+    f: PlanForm,
+) -> Response {
+    let result = async {
+        let plan = f.parse()?;
+        match editing {
+            None => db::plans::create(&state.pool, &a.actor(), &plan)
+                .await
+                .map(|_| "plan_created"),
+            Some(id) => db::plans::update(&state.pool, &a.actor(), id, &plan)
+                .await
+                .map(|()| "saved"),
+        }
+    }
+    .await;
+    match result {
+        Ok(done) => Redirect::to(&format!("/admin/plans?done={done}")).into_response(),
+        Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => {
+            match plans_page(state, &page, page.errors(&e), f.values(), editing).await {
+                Ok(p) => render_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY, p),
+                Err(e) => HtmlError(page, e).into_response(),
+            }
+        }
+        Err(e) => HtmlError(page, e).into_response(),
+    }
+}
+
 async fn add_plan(
     State(state): State<AppState>,
     page: PageCtx,
@@ -108,40 +174,46 @@ async fn add_plan(
     Form(f): Form<PlanForm>,
 ) -> Response {
     let page = page.with_member(&a);
-    let result = async {
-        let (name, limits) = requests::plan(&PlanInput {
-            name: &f.name,
-            max_domains: &f.max_domains,
-            max_mailboxes: &f.max_mailboxes,
-            max_aliases: &f.max_aliases,
-            max_xmpp_accounts: &f.max_xmpp_accounts,
-            storage_mib: &f.storage_mib,
-        })?;
-        let plan = db::plans::NewPlan {
-            name: name.into_string(),
-            limits,
-        };
-        db::plans::create(&state.pool, &a.actor(), &plan).await
-    }
-    .await;
-    match result {
-        Ok(_) => Redirect::to("/admin/plans?done=plan_created").into_response(),
-        Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => {
-            let form = [
-                f.name,
-                f.max_domains,
-                f.max_mailboxes,
-                f.max_aliases,
-                f.max_xmpp_accounts,
-                f.storage_mib,
-            ];
-            match plans_page(&state, &page, page.errors(&e), form).await {
-                Ok(p) => render_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY, p),
-                Err(e) => HtmlError(page, e).into_response(),
-            }
-        }
-        Err(e) => HtmlError(page, e).into_response(),
-    }
+    save_plan(&state, page, &a, None, f).await
+}
+
+/// The plans page with the form filled with one plan, to change it.
+async fn edit_plan(
+    State(state): State<AppState>,
+    page: PageCtx,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+) -> Result<Response, HtmlError> {
+    let page = page.with_member(&a);
+    let load = async {
+        let id: PlanId = id.parse().map_err(|_| Error::NotFound)?;
+        let p = db::plans::get(&state.pool, id).await?;
+        let l = p.limits;
+        let form = [
+            p.name,
+            l.max_domains.to_string(),
+            l.max_mailboxes.to_string(),
+            l.max_aliases.to_string(),
+            l.max_xmpp_accounts.to_string(),
+            (l.storage_bytes / MIB).to_string(),
+        ];
+        plans_page(&state, &page, Errors::default(), form, Some(id)).await
+    };
+    Ok(render(load.await.map_err(|e| HtmlError(page.clone(), e))?))
+}
+
+async fn update_plan(
+    State(state): State<AppState>,
+    page: PageCtx,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+    Form(f): Form<PlanForm>,
+) -> Response {
+    let page = page.with_member(&a);
+    let Ok(id) = id.parse::<PlanId>() else {
+        return HtmlError(page, Error::NotFound).into_response();
+    };
+    save_plan(&state, page, &a, Some(id), f).await
 }
 
 pub fn audit_rows(entries: Vec<db::audit::Entry>) -> Vec<AuditRow> {

@@ -181,6 +181,61 @@ impl Browser {
             .with_context(|| format!("type into field {name}"))
     }
 
+    /// Types `value` into the field named `name` inside the first element matching the CSS
+    /// selector `scope` (a form, when a page has several fields of that name).
+    pub async fn fill_in(&self, scope: &str, name: &str, value: &str) -> Result<()> {
+        let selector = format!("{scope} [name={}]", css_string(name));
+        let field = self.find(&selector).await?;
+        field
+            .clear()
+            .await
+            .with_context(|| format!("clear field {selector}"))?;
+        field
+            .send_keys(value)
+            .await
+            .with_context(|| format!("type into field {selector}"))
+    }
+
+    /// The current value of the form field matching the CSS selector `css` (what is typed in
+    /// it, not its `value` attribute).
+    pub async fn value_of(&self, css: &str) -> Result<String> {
+        let field = self.find(css).await?;
+        Ok(field
+            .prop("value")
+            .await
+            .with_context(|| format!("value of {css}"))?
+            .unwrap_or_default())
+    }
+
+    /// The attribute `name` of the first element matching `css`, if it has it.
+    pub async fn attr(&self, css: &str, name: &str) -> Result<Option<String>> {
+        let element = self.find(css).await?;
+        element
+            .attr(name)
+            .await
+            .with_context(|| format!("attribute {name} of {css}"))
+    }
+
+    /// Clicks the element matching the CSS selector `css` (a link, or a form's button) and waits
+    /// until the browser has loaded the next page.
+    pub async fn click(&self, css: &str) -> Result<()> {
+        let element = self.find(css).await?;
+        let old_root = self.find("html").await?;
+        element
+            .click()
+            .await
+            .with_context(|| format!("click {css}"))?;
+        // The old document's root goes stale once the browser has moved to the next page.
+        let deadline = Instant::now() + DEFAULT_TIMEOUT;
+        while old_root.tag_name().await.is_ok() {
+            if Instant::now() >= deadline {
+                bail!("clicking {css} loaded no new page");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.wait_until_loaded().await
+    }
+
     /// Clicks the button (`<button>`, or `<input type=submit|button>`) whose text or value
     /// contains `text`. When the click submits a form, chromedriver waits for the next page.
     pub async fn click_button(&self, text: &str) -> Result<()> {
@@ -272,6 +327,25 @@ impl Browser {
             .text()
             .await
             .with_context(|| format!("text of {css}"))
+    }
+
+    /// The rendered texts of every element matching `css`, in document order (no waiting).
+    pub async fn texts_of(&self, css: &str) -> Result<Vec<String>> {
+        let elements = self
+            .client()?
+            .find_all(Locator::Css(css))
+            .await
+            .with_context(|| format!("look for {css}"))?;
+        let mut texts = Vec::with_capacity(elements.len());
+        for element in elements {
+            texts.push(
+                element
+                    .text()
+                    .await
+                    .with_context(|| format!("text of {css}"))?,
+            );
+        }
+        Ok(texts)
     }
 
     /// The rendered text of the whole page (`<body>`).

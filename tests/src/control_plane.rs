@@ -15,6 +15,8 @@ use crate::process::Process;
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long after `listening on` the setup link may take to be printed.
 const SETUP_LINK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a CLI command may run.
+const CLI_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Directory holding the workspace's binaries: `RUCHE_BIN_DIR`, else the directory above the test
 /// executable's `deps/` (cargo puts `target/debug/deps/e2e-HASH` and `target/debug/control-plane`
@@ -52,27 +54,68 @@ pub struct ControlPlane {
     db_url: String,
     smtp_port: u16,
     port: u16,
+    extra_env: Vec<(String, String)>,
     process: Option<Process>,
+}
+
+/// What a `control-plane` command (not the server) did; see [`ControlPlane::run_cli`].
+#[derive(Clone, Debug)]
+pub struct CliOutput {
+    /// `Some(code)` when it exited normally.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
 }
 
 impl ControlPlane {
     /// Starts `control-plane serve` on a free port of 127.0.0.1 with the database `db_url`, sending
     /// mail to `smtp://127.0.0.1:<smtp_port>`, and waits until it logs `listening on`.
     pub async fn start(db_url: &str, smtp_port: u16) -> Result<ControlPlane> {
+        Self::start_with_env(db_url, smtp_port, std::iter::empty::<(String, String)>()).await
+    }
+
+    /// Like [`ControlPlane::start`], with more environment variables for the control plane (e.g.
+    /// `RUCHE_DATABASE__ACQUIRE_TIMEOUT_SECONDS`); they win over the harness's own and are kept
+    /// by [`ControlPlane::restart`] and [`ControlPlane::run_cli`].
+    pub async fn start_with_env<I, K, V>(
+        db_url: &str,
+        smtp_port: u16,
+        extra_env: I,
+    ) -> Result<ControlPlane>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
         let mut control_plane = ControlPlane {
             db_url: db_url.to_owned(),
             smtp_port,
             port: free_port()?,
+            extra_env: extra_env
+                .into_iter()
+                .map(|(key, value)| (key.into(), value.into()))
+                .collect(),
             process: None,
         };
         control_plane.spawn().await?;
         Ok(control_plane)
     }
 
-    async fn spawn(&mut self) -> Result<()> {
+    /// A command running the control-plane binary with `args` and this control plane's
+    /// configuration (database, public URL, mail relay, extra environment).
+    fn command<I, S>(&self, args: I) -> Result<tokio::process::Command>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
         let bin = binary("control-plane")?;
-        let listen = format!("127.0.0.1:{}", self.port);
-        let mut command = Process::command(&bin, ["serve", "--listen", &listen]);
+        let mut command = Process::command(&bin, args);
         // Only the configuration below: the control plane rejects unknown RUCHE_* variables
         // (RUCHE_BIN_DIR is the harness's) and a developer's RUCHE_CONFIG must not leak in.
         for (key, _) in std::env::vars_os() {
@@ -90,6 +133,15 @@ impl ControlPlane {
             .env("RUCHE_MAIL__FROM", "Ruche <noreply@ruche.test>")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1");
+        for (key, value) in &self.extra_env {
+            command.env(key, value);
+        }
+        Ok(command)
+    }
+
+    async fn spawn(&mut self) -> Result<()> {
+        let listen = format!("127.0.0.1:{}", self.port);
+        let command = self.command(["serve", "--listen", &listen])?;
         let process = Process::spawn("control-plane", command)?;
         process
             .wait_for_line(|line| line.contains("listening on"), START_TIMEOUT)
@@ -147,6 +199,30 @@ impl ControlPlane {
     pub async fn restart(&mut self) -> Result<()> {
         self.stop().await;
         self.spawn().await
+    }
+
+    /// Runs `control-plane ARGS…` (a CLI command such as `invite` or `members`, not the server)
+    /// with this control plane's configuration, and waits for it to exit.
+    pub async fn run_cli<I, S>(&self, args: I) -> Result<CliOutput>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut command = self.command(args)?;
+        command
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let what = format!("{:?}", command.as_std());
+        let output = tokio::time::timeout(CLI_TIMEOUT, command.output())
+            .await
+            .with_context(|| format!("{what} did not exit within {CLI_TIMEOUT:?}"))?
+            .with_context(|| format!("run {what}"))?;
+        let strip = |bytes: &[u8]| crate::process::strip_ansi(&String::from_utf8_lossy(bytes));
+        Ok(CliOutput {
+            code: output.status.code(),
+            stdout: strip(&output.stdout),
+            stderr: strip(&output.stderr),
+        })
     }
 }
 

@@ -4,22 +4,28 @@
 //!
 //! - [`process`]: children in their own process group, output captured, killed on drop;
 //! - [`postgres`]: throw-away databases on the cluster `tests/run.sh` starts (`DATABASE_URL`);
+//! - [`cluster`]: a private Postgres cluster a test may stop and start (`deploy/pg.sh`);
 //! - [`control_plane`]: the `control-plane` binary on a free loopback port;
 //! - [`smtp_sink`]: an SMTP server (python3-aiosmtpd) that keeps every message for the test;
 //! - [`browser`]: headless Chromium through chromedriver;
+//! - [`http`]: a plain HTTP client of the portal and the API that keeps `__Host-` cookies;
 //! - [`net`]: free ports and waiting for them.
 //!
 //! Everything listens on 127.0.0.1 only; nothing here talks to any other address.
 
 pub mod browser;
+pub mod cluster;
 pub mod control_plane;
+pub mod http;
 pub mod net;
 pub mod postgres;
 pub mod process;
 pub mod smtp_sink;
 
 pub use browser::Browser;
-pub use control_plane::ControlPlane;
+pub use cluster::PgCluster;
+pub use control_plane::{CliOutput, ControlPlane};
+pub use http::HttpClient;
 pub use postgres::TestDatabase;
 pub use process::Process;
 pub use smtp_sink::{Mail, SmtpSink};

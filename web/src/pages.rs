@@ -11,7 +11,7 @@ pub struct Ctx {
     /// Value of the hidden `csrf` input every POST form carries.
     pub csrf: String,
     pub user: Option<NavUser>,
-    /// The current path, for the language switcher's return link.
+    /// Where the language switch returns to (path and query).
     pub path: String,
     /// A translated confirmation shown at the top ("Mailbox created."), from a `done` key.
     pub notice: Option<&'static str>,

@@ -75,11 +75,36 @@ impl FromRequestParts<AppState> for PageCtx {
         Ok(PageCtx {
             lang,
             csrf,
-            path: parts.uri.path().to_owned(),
+            path: return_path(parts, state),
             notice,
             user: None,
         })
     }
+}
+
+/// Where the language switch returns to: this page, query included (a one-time link keeps its
+/// token). A page answering a form post has no address of its own; the switch then returns to
+/// the page the form was on (the same-origin `Referer`, which our referrer policy sends).
+fn return_path(parts: &Parts, state: &AppState) -> String {
+    let here = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
+    if parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD {
+        return here;
+    }
+    parts
+        .headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| url::Url::parse(r).ok())
+        .filter(|r| r.origin() == state.public_url.origin())
+        .map(|r| match r.query() {
+            Some(q) => format!("{}?{q}", r.path()),
+            None => r.path().to_owned(),
+        })
+        .unwrap_or_else(|| "/account".to_owned())
 }
 
 impl PageCtx {

@@ -78,6 +78,23 @@ async fn a_member_manages_everything_through_the_api(pool: sqlx::PgPool) {
     // The same objects show in the portal.
     let page = alice.get(&format!("/account/domains/{id}")).await;
     assert!(page.body.contains("alice@alice.test") && page.body.contains("*@alice.test"));
+    // Deleting from the page returns to the domain.
+    let alias_id = catch_all.json()["id"].as_str().unwrap().to_owned();
+    let r = alice
+        .post(&format!("/account/aliases/{alias_id}/delete"), &[])
+        .await;
+    assert_eq!(
+        r.location(),
+        format!("/account/domains/{id}?done=alias_deleted")
+    );
+    assert_eq!(
+        api.api("GET", "/me", None).await.json()["usage"]["aliases"],
+        0
+    );
+    let r = alice
+        .post(&format!("/account/nonsense/{alias_id}/delete"), &[])
+        .await;
+    assert_eq!(r.status, 404);
     // Deleting the domain removes what is on it.
     assert_eq!(
         api.api("DELETE", &format!("/domains/{id}"), None)

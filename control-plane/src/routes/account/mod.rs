@@ -34,11 +34,10 @@ pub fn router() -> Router<AppState> {
         .route("/account/domains/{id}", get(domain_page))
         .route("/account/domains/{id}/delete", post(delete_domain))
         .route("/account/domains/{id}/mailboxes", post(add_mailbox))
-        .route("/account/mailboxes/{id}/delete", post(delete_mailbox))
         .route("/account/domains/{id}/aliases", post(add_alias))
-        .route("/account/aliases/{id}/delete", post(delete_alias))
         .route("/account/domains/{id}/xmpp", post(add_xmpp))
-        .route("/account/xmpp/{id}/delete", post(delete_xmpp))
+        // Static segments win over `{kind}`: /account/domains/{id}/delete is delete_domain.
+        .route("/account/{kind}/{id}/delete", post(delete_on_domain))
         .merge(security::router())
 }
 
@@ -449,45 +448,40 @@ async fn add_xmpp(
     .await)
 }
 
-/// Deleting returns to the page of the domain the object was on.
-async fn delete_mailbox(
+/// Deletes a mailbox, an alias or an XMPP account (`kind` is `mailboxes`, `aliases` or
+/// `xmpp`) and returns to the page of the domain it was on.
+async fn delete_on_domain(
     State(state): State<AppState>,
     page: PageCtx,
     m: Member,
-    Path(id): Path<String>,
+    Path((kind, id)): Path<(String, String)>,
     Form(_): Form<Empty>,
 ) -> Result<Response, HtmlError> {
-    let id: MailboxId = parse_id(&page, &id)?;
-    let domain = db::mailboxes::delete(&state.pool, &m.actor(), m.id(), id)
-        .await
-        .map_err(|e| HtmlError(page, e))?;
-    Ok(Redirect::to(&format!("/account/domains/{domain}?done=mailbox_deleted")).into_response())
-}
-
-async fn delete_alias(
-    State(state): State<AppState>,
-    page: PageCtx,
-    m: Member,
-    Path(id): Path<String>,
-    Form(_): Form<Empty>,
-) -> Result<Response, HtmlError> {
-    let id: AliasId = parse_id(&page, &id)?;
-    let domain = db::aliases::delete(&state.pool, &m.actor(), m.id(), id)
-        .await
-        .map_err(|e| HtmlError(page, e))?;
-    Ok(Redirect::to(&format!("/account/domains/{domain}?done=alias_deleted")).into_response())
-}
-
-async fn delete_xmpp(
-    State(state): State<AppState>,
-    page: PageCtx,
-    m: Member,
-    Path(id): Path<String>,
-    Form(_): Form<Empty>,
-) -> Result<Response, HtmlError> {
-    let id: XmppAccountId = parse_id(&page, &id)?;
-    let domain = db::xmpp::delete(&state.pool, &m.actor(), m.id(), id)
-        .await
-        .map_err(|e| HtmlError(page, e))?;
-    Ok(Redirect::to(&format!("/account/domains/{domain}?done=xmpp_deleted")).into_response())
+    let (pool, actor) = (&state.pool, m.actor());
+    let (result, done) = match kind.as_str() {
+        "mailboxes" => {
+            let id: MailboxId = parse_id(&page, &id)?;
+            (
+                db::mailboxes::delete(pool, &actor, m.id(), id).await,
+                "mailbox_deleted",
+            )
+        }
+        "aliases" => {
+            let id: AliasId = parse_id(&page, &id)?;
+            (
+                db::aliases::delete(pool, &actor, m.id(), id).await,
+                "alias_deleted",
+            )
+        }
+        "xmpp" => {
+            let id: XmppAccountId = parse_id(&page, &id)?;
+            (
+                db::xmpp::delete(pool, &actor, m.id(), id).await,
+                "xmpp_deleted",
+            )
+        }
+        _ => return Err(HtmlError(page, Error::NotFound)),
+    };
+    let domain = result.map_err(|e| HtmlError(page, e))?;
+    Ok(Redirect::to(&format!("/account/domains/{domain}?done={done}")).into_response())
 }

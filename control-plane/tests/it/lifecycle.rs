@@ -442,3 +442,84 @@ async fn the_openapi_document_is_generated_and_served(pool: sqlx::PgPool) {
     assert!(doc["components"]["securitySchemes"]["token"].is_object());
     assert!(doc["components"]["schemas"]["Mailbox"].is_object());
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn invitations_expire_and_work_once(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let admin = setup_admin(&app).await;
+    let plan = plan_id(&app, "Standard").await;
+    let r = admin
+        .post(
+            "/admin/invitations",
+            &[("email", "late@example.net"), ("plan", &plan)],
+        )
+        .await;
+    let link = r.text_of("invitation-link").unwrap();
+    let path = link.strip_prefix(&app.base).unwrap().to_owned();
+    sqlx::query("update invitations set expires_at = now() - interval '1 minute'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let r = Client::new(&app).get(&path).await;
+    assert_eq!(r.status, 410);
+    assert!(r.body.contains("no longer valid"));
+    // A used invitation is dead too.
+    let member = invite_member(&app, &admin, "alice@example.net").await;
+    assert_eq!(member.get("/account").await.status, 200);
+    let used = sqlx::query_scalar::<_, i64>(
+        "select count(*) from invitations where accepted_at is not null",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(used, 1);
+    // Inviting an address that already has an account is refused.
+    let r = admin
+        .post(
+            "/admin/invitations",
+            &[("email", "ALICE@example.net"), ("plan", &plan)],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("already exists"));
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn admins_search_and_page_through_members(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let admin = setup_admin(&app).await;
+    sqlx::query(
+        "insert into members (id, email, display_name, password_hash)
+         select gen_random_uuid(), 'member' || n || '@example.net', 'Member ' || n, 'x'
+         from generate_series(1, 120) n",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let page1 = admin.get("/admin/members").await;
+    let rows = |body: &str| {
+        body.split("id=\"members\"")
+            .nth(1)
+            .unwrap()
+            .split("</table>")
+            .next()
+            .unwrap()
+            .matches("href=\"/admin/members/")
+            .count()
+    };
+    assert_eq!(rows(&page1.body), 50);
+    let page3 = admin.get("/admin/members?q=&page=3").await;
+    assert_eq!(rows(&page3.body), 21, "121 members: 50 + 50 + 21");
+    let found = admin.get("/admin/members?q=member11").await;
+    // member11, member110 .. member119
+    assert_eq!(rows(&found.body), 11);
+    // Search text is data, not a pattern.
+    assert_eq!(rows(&admin.get("/admin/members?q=%25").await.body), 0);
+    let api = admin.with_bearer(&api_token(&admin).await);
+    let list = api
+        .api("GET", "/admin/members?q=Member%201&page=1", None)
+        .await
+        .json();
+    assert_eq!(list["total"], 32, "Member 1, 10-19, 100-120");
+    assert_eq!(list["pages"], 1);
+}

@@ -101,6 +101,12 @@ trap cleanup EXIT
 mkdir -p "$out/queries"
 if [ "${#crates[@]}" -gt 0 ]; then
 	echo "query macros in: ${crates[*]}"
+	# Only the crates with queries are compiled (with their dependencies), so a crate being
+	# written elsewhere in the workspace does not stand in the way.
+	packages=()
+	for crate in "${crates[@]}"; do
+		packages+=(-p "$crate")
+	done
 	if [ -z "${DATABASE_URL:-}" ]; then
 		pg_ensure_installed
 		own_pg="$(mktemp -d /tmp/ruche-sqlx-pg.XXXXXX)"
@@ -121,7 +127,7 @@ if [ "${#crates[@]}" -gt 0 ]; then
 		find "$crate" -name target -prune -o -name '*.rs' -exec touch {} +
 	done
 	SQLX_OFFLINE=false SQLX_OFFLINE_DIR="$out/queries" DATABASE_URL="$db_url" \
-		cargo check --workspace --all-targets
+		cargo check --all-targets "${packages[@]}"
 fi
 
 generated="$(find "$out/queries" -name 'query-*.json' | wc -l)"

@@ -12,4 +12,5 @@
 //! The crate does no I/O.
 
 pub mod names;
+pub mod node;
 pub mod scope;

@@ -357,3 +357,30 @@ pub struct AuditPage {
     pub entries: Vec<AuditRow>,
     pub next_href: Option<String>,
 }
+
+pub struct NodeRow {
+    pub id: String,
+    pub name: String,
+    /// Catalog key: `nodes.state.waiting` or `nodes.state.joined`.
+    pub state_key: &'static str,
+    pub host_name: String,
+    pub addresses: String,
+    pub version: String,
+    /// e.g. "2 CPUs, 4096 MiB memory, 100 GiB disk"; empty before the join.
+    pub capacity: String,
+    pub last_heartbeat: String,
+    /// Catalog key: `nodes.health.ok`, `nodes.health.problem` or `nodes.health.unknown`.
+    pub health_key: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "admin/nodes.html")]
+pub struct NodesPage {
+    pub ctx: Ctx,
+    pub nodes: Vec<NodeRow>,
+    pub errors: Errors,
+    /// The name typed in the form, kept on error.
+    pub name: String,
+    /// Right after adding a node: the command to run on it (holds the one-time join token).
+    pub join_command: Option<String>,
+}

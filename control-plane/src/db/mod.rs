@@ -13,6 +13,7 @@ pub mod domains;
 pub mod invitations;
 pub mod mailboxes;
 pub mod members;
+pub mod nodes;
 pub mod plans;
 pub mod rate_limit;
 pub mod resets;

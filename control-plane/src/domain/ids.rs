@@ -39,6 +39,7 @@ macro_rules! id_type {
 
 id_type!(
     MemberId,
+    NodeId,
     PlanId,
     InvitationId,
     DomainId,

@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod invite;
+pub mod node_api;
 pub mod page;
 pub mod setup;
 
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .merge(account::router())
         .merge(admin::router())
         .nest("/api/v1", api::router())
+        .nest(protocol::node::API_PREFIX, node_api::router())
         .route("/static/style.css", get(style))
         .route(
             "/",

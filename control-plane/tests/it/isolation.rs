@@ -62,6 +62,8 @@ const ROUTES: &[(&str, &str, Kind)] = &[
     ("POST", "/admin/invitations", AdminPage),
     ("POST", "/admin/invitations/{invitation}/revoke", AdminPage),
     ("GET", "/admin/audit", AdminPage),
+    ("GET", "/admin/nodes", AdminPage),
+    ("POST", "/admin/nodes", AdminPage),
     ("GET", "/me", MemberApi),
     ("GET", "/domains", MemberApi),
     ("POST", "/domains", MemberApi),
@@ -93,6 +95,8 @@ const ROUTES: &[(&str, &str, Kind)] = &[
     ("POST", "/admin/invitations", AdminApi),
     ("DELETE", "/admin/invitations/{invitation}", AdminApi),
     ("GET", "/admin/audit", AdminApi),
+    ("GET", "/admin/nodes", AdminApi),
+    ("POST", "/admin/nodes", AdminApi),
 ];
 
 /// Does this route name a particular object (so that member B must get 404 on A's)?
@@ -150,6 +154,8 @@ fn body_for(path: &str, plan: &str) -> Option<serde_json::Value> {
         json!({"email": "intruder@example.net", "plan_id": plan})
     } else if path == "/app-passwords" {
         json!({"label": "x", "scope": "imap"})
+    } else if path == "/admin/nodes" {
+        json!({"name": "intruder"})
     } else if path == "/api-tokens" {
         json!({"label": "x"})
     } else {

@@ -8,4 +8,5 @@ mod api;
 mod auth;
 mod isolation;
 mod lifecycle;
+mod nodes;
 mod support;

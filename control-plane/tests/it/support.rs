@@ -183,8 +183,14 @@ impl Client {
         .await
     }
 
+    /// A call to the member and admin API (`/api/v1` + `path`).
     pub async fn api(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Resp {
-        let url = format!("{}/api/v1{path}", self.base);
+        self.json(method, &format!("/api/v1{path}"), body).await
+    }
+
+    /// A JSON call to any path.
+    pub async fn json(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Resp {
+        let url = format!("{}{path}", self.base);
         let mut req = self.http.request(method.parse().unwrap(), url);
         if let Some(b) = body {
             req = req.json(&b);

@@ -3,8 +3,10 @@
 
 pub(super) mod invitations;
 mod members;
+mod nodes;
 
 pub use invitations::invite;
+pub use nodes::create_node;
 pub const MEMBERS_PAGE_SIZE: i64 = members::PAGE_SIZE;
 
 use axum::extract::{Path, Query, State};
@@ -32,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/audit", get(audit))
         .merge(members::router())
         .merge(invitations::router())
+        .merge(nodes::router())
 }
 
 async fn home(

@@ -16,6 +16,7 @@ use crate::db;
 use crate::db::audit::Entry;
 use crate::db::invitations::Invitation;
 use crate::db::members::Member;
+use crate::db::nodes::Node;
 use crate::domain::ids::{InvitationId, MemberId, PlanId};
 use crate::domain::plan::{Limits, Plan, Usage};
 use crate::domain::requests::{self, Fields, PlanInput};
@@ -34,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_invitations, create_invitation))
         .routes(routes!(revoke_invitation))
         .routes(routes!(audit))
+        .routes(routes!(list_nodes, create_node))
 }
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -320,4 +322,46 @@ async fn audit(
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Vec<Entry>>> {
     Ok(Json(db::audit::list(&state.pool, q.before, 100).await?))
+}
+
+#[utoipa::path(get, path = "/admin/nodes", tag = "admin", security(("token" = [])),
+    responses((status = 200, body = Vec<Node>)))]
+async fn list_nodes(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<Json<Vec<Node>>> {
+    Ok(Json(db::nodes::list(&state.pool).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewNode {
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedNode {
+    pub node: Node,
+    /// For `node-agent join <portal URL> <token>`: works once, for 24 hours. Only a hash is kept.
+    pub join_token: String,
+}
+
+/// Adds a node waiting to join, and returns its one-time join token.
+#[utoipa::path(post, path = "/admin/nodes", tag = "admin", security(("token" = [])), request_body = NewNode,
+    responses((status = 201, body = CreatedNode), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_node(
+    State(state): State<AppState>,
+    ApiAdmin(a): ApiAdmin,
+    Json(body): Json<NewNode>,
+) -> ApiResult<(StatusCode, Json<CreatedNode>)> {
+    let name = requests::label("name", &body.name)?;
+    let (id, token) = super::super::admin::create_node(&state, &a, name.as_str()).await?;
+    let node = db::nodes::list(&state.pool)
+        .await?
+        .into_iter()
+        .find(|n| n.id == id)
+        .ok_or(Error::NotFound)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedNode {
+            node,
+            join_token: token.expose().to_owned(),
+        }),
+    ))
 }

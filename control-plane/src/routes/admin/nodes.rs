@@ -1,0 +1,143 @@
+//! Admin: the collective's nodes, and adding one (which yields its one-time join command).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use web::pages::{Errors, NodeRow, NodesPage};
+
+use super::super::error::HtmlError;
+use super::super::extract::{Admin, Form, Member};
+use super::super::page::{render_status, PageCtx};
+use super::super::AppState;
+use crate::db;
+use crate::db::nodes::Node;
+use crate::domain::ids::NodeId;
+use crate::domain::input::MIB;
+use crate::domain::requests;
+use crate::domain::secret::Token;
+use crate::error::Error;
+
+/// How long a node's join token works.
+pub const JOIN_HOURS: i64 = 24;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/admin/nodes", get(show).post(create))
+}
+
+/// Adds a node waiting to join; shared by the page and the API.
+pub async fn create_node(
+    state: &AppState,
+    admin: &Member,
+    name: &str,
+) -> Result<(NodeId, Token), Error> {
+    db::nodes::create(&state.pool, &admin.actor(), name, JOIN_HOURS).await
+}
+
+fn row(n: Node) -> NodeRow {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    NodeRow {
+        id: n.id.to_string(),
+        name: n.name,
+        state_key: if n.joined {
+            "nodes.state.joined"
+        } else {
+            "nodes.state.waiting"
+        },
+        host_name: n.host_name.unwrap_or_default(),
+        addresses: n.addresses.join(", "),
+        version: n.version.unwrap_or_default(),
+        capacity: n
+            .capacity
+            .map(|c| {
+                format!(
+                    "{} CPU, {} MiB RAM, {} GiB disk",
+                    c.cpus,
+                    c.memory_bytes / MIB,
+                    c.disk_bytes / (1024 * MIB)
+                )
+            })
+            .unwrap_or_default(),
+        last_heartbeat: n
+            .last_heartbeat_at
+            .map(|t| t.format(&f).unwrap_or_default())
+            .unwrap_or_default(),
+        health_key: match n.healthy {
+            Some(true) => "nodes.health.ok",
+            Some(false) => "nodes.health.problem",
+            None => "nodes.health.unknown",
+        },
+    }
+}
+
+async fn page_of(
+    state: &AppState,
+    page: &PageCtx,
+    errors: Errors,
+    name: String,
+    join_command: Option<String>,
+) -> Result<NodesPage, Error> {
+    let nodes = db::nodes::list(&state.pool).await?;
+    Ok(NodesPage {
+        ctx: page.ctx(),
+        nodes: nodes.into_iter().map(row).collect(),
+        errors,
+        name,
+        join_command,
+    })
+}
+
+async fn show(State(state): State<AppState>, page: PageCtx, Admin(a): Admin) -> Response {
+    let page = page.with_member(&a);
+    match page_of(&state, &page, Errors::default(), String::new(), None).await {
+        Ok(p) => render_status(StatusCode::OK, p),
+        Err(e) => HtmlError(page, e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct NodeForm {
+    name: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    page: PageCtx,
+    Admin(a): Admin,
+    Form(f): Form<NodeForm>,
+) -> Response {
+    let page = page.with_member(&a);
+    let result = async {
+        let name = requests::label("name", &f.name)?;
+        create_node(&state, &a, name.as_str()).await
+    }
+    .await;
+    let (status, errors, name, command) = match result {
+        Ok((_, token)) => {
+            let command = format!(
+                "node-agent join {} {} --address <this node's IP address>",
+                state.public_url.as_str().trim_end_matches('/'),
+                token.expose()
+            );
+            (
+                StatusCode::OK,
+                Errors::default(),
+                String::new(),
+                Some(command),
+            )
+        }
+        Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            page.errors(&e),
+            f.name,
+            None,
+        ),
+        Err(e) => return HtmlError(page, e).into_response(),
+    };
+    match page_of(&state, &page, errors, name, command).await {
+        Ok(p) => render_status(status, p),
+        Err(e) => HtmlError(page, e).into_response(),
+    }
+}

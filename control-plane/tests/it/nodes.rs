@@ -1,0 +1,118 @@
+//! Nodes: an admin adds one, its agent joins with the one-time token and reports in.
+
+use serde_json::json;
+
+use super::support::*;
+
+fn join_body(token: &str) -> serde_json::Value {
+    json!({
+        "token": token,
+        "name": "node-a.example.org",
+        "addresses": ["127.0.0.2", "::1"],
+        "capacity": {"cpus": 2, "memory_bytes": 4294967296u64, "disk_bytes": 107374182400u64},
+        "version": "0.1.0"
+    })
+}
+
+async fn node_api(client: &Client, path: &str, body: serde_json::Value) -> Resp {
+    client
+        .json("POST", &format!("/node-api/v1{path}"), Some(body))
+        .await
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_node_joins_once_and_reports_in(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let admin = setup_admin(&app).await;
+    let api = admin.with_bearer(&api_token(&admin).await);
+    let r = api
+        .api("POST", "/admin/nodes", Some(json!({"name": "node-a"})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let created = r.json();
+    assert_eq!(created["node"]["joined"], false);
+    let token = created["join_token"].as_str().unwrap().to_owned();
+    // Only a digest of the token is stored.
+    let raw: i64 = sqlx::query_scalar("select count(*) from nodes where join_token_hash = $1")
+        .bind(token.as_bytes())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(raw, 0);
+
+    let anonymous = Client::new(&app);
+    // Bad input is refused with the field named, and the token is not used up by it.
+    let mut bad = join_body(&token);
+    bad["addresses"] = json!(["not-an-ip"]);
+    let r = node_api(&anonymous, "/join", bad).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.json()["error"]["fields"][0]["field"], "addresses");
+
+    let r = node_api(&anonymous, "/join", join_body(&token)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let credential = r.json()["credential"].as_str().unwrap().to_owned();
+    // Once.
+    let r = node_api(&anonymous, "/join", join_body(&token)).await;
+    assert_eq!(r.status, 410);
+
+    let nodes = api.api("GET", "/admin/nodes", None).await.json();
+    let node = &nodes[0];
+    assert_eq!(node["joined"], true);
+    assert_eq!(node["addresses"], json!(["127.0.0.2", "::1"]));
+    assert_eq!(node["capacity"]["cpus"], 2);
+    assert_eq!(node["version"], "0.1.0");
+    assert!(node["last_heartbeat_at"].is_string());
+
+    let node_client = anonymous.with_bearer(&credential);
+    let hb = json!({"version": "0.1.1", "services": [{"name": "postfix", "healthy": false, "message": "not running"}]});
+    let r = node_api(&node_client, "/heartbeat", hb).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let nodes = api.api("GET", "/admin/nodes", None).await.json();
+    assert_eq!(nodes[0]["version"], "0.1.1");
+    assert_eq!(nodes[0]["healthy"], false);
+    // The admin page shows it.
+    let page = admin.get("/admin/nodes").await;
+    assert!(page.body.contains("node-a.example.org") && page.body.contains("127.0.0.2"));
+
+    // Unknown credentials are refused; a member's API token is not a node credential.
+    let r = node_api(
+        &anonymous.with_bearer("nope"),
+        "/heartbeat",
+        json!({"version": "x"}),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    let member_token = api_token(&admin).await;
+    let r = node_api(
+        &anonymous.with_bearer(&member_token),
+        "/heartbeat",
+        json!({"version": "x"}),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    // And the join is in the audit log.
+    let audit = api.api("GET", "/admin/audit", None).await.body;
+    assert!(audit.contains("node.create") && audit.contains("node.join"));
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn join_tokens_expire_and_the_page_shows_the_command(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let admin = setup_admin(&app).await;
+    let r = admin.post("/admin/nodes", &[("name", "node-b")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let command = r.text_of("join-command").unwrap();
+    assert!(
+        command.starts_with(&format!("node-agent join {} ", app.base)),
+        "{command}"
+    );
+    let token = command.split(' ').nth(3).unwrap().to_owned();
+    let r = admin.post("/admin/nodes", &[("name", "node-b")]).await;
+    assert_eq!(r.status, 422, "names are unique");
+    sqlx::query("update nodes set join_expires_at = now() - interval '1 second'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let r = node_api(&Client::new(&app), "/join", join_body(&token)).await;
+    assert_eq!(r.status, 410);
+}

@@ -1,0 +1,90 @@
+//! The node API: how a node joins the collective and reports in.
+//!
+//! Changes here are additive only (new optional fields, new types): a node agent one version
+//! behind the control plane must keep working. Every request after the join carries the node's
+//! credential as `Authorization: Bearer <credential>`.
+
+use serde::{Deserialize, Serialize};
+
+/// Path prefix of the node API on the control plane.
+pub const API_PREFIX: &str = "/node-api/v1";
+
+/// `POST /node-api/v1/join`: exchanges a one-time join token (created by an admin) for the
+/// node's long-lived credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    pub token: String,
+    /// A short name the admin will recognise, e.g. the machine's host name.
+    pub name: String,
+    /// Addresses the node serves on (IPv4 or IPv6, as text).
+    pub addresses: Vec<String>,
+    pub capacity: Capacity,
+    /// The agent's version.
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Capacity {
+    pub cpus: u32,
+    pub memory_bytes: u64,
+    pub disk_bytes: u64,
+}
+
+/// The answer to a join. The credential is shown this once; the control plane keeps a hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinResponse {
+    pub node_id: String,
+    pub credential: String,
+}
+
+/// `POST /node-api/v1/heartbeat`: the node is alive, runs this version, and its services are in
+/// this state. Answered with 204.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub version: String,
+    /// The generation of desired state the node has applied, once it applies any.
+    #[serde(default)]
+    pub observed_generation: Option<u64>,
+    #[serde(default)]
+    pub services: Vec<ServiceHealth>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceHealth {
+    /// e.g. "postfix", "dovecot".
+    pub name: String,
+    pub healthy: bool,
+    /// What is wrong, when unhealthy. Never contains a secret.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_fields_added_later_are_optional() {
+        // An agent that knows only `version` still talks to a newer control plane.
+        let h: Heartbeat = serde_json::from_str(r#"{"version":"0.1.0"}"#).unwrap();
+        assert_eq!(h.observed_generation, None);
+        assert!(h.services.is_empty());
+    }
+
+    #[test]
+    fn join_round_trips() {
+        let r = JoinRequest {
+            token: "t".into(),
+            name: "node-a".into(),
+            addresses: vec!["127.0.0.2".into()],
+            capacity: Capacity {
+                cpus: 2,
+                memory_bytes: 1 << 30,
+                disk_bytes: 1 << 40,
+            },
+            version: "0.1.0".into(),
+        };
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<JoinRequest>(&json).unwrap(), r);
+    }
+}

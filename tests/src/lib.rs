@@ -6,6 +6,7 @@
 //! - [`postgres`]: throw-away databases on the cluster `tests/run.sh` starts (`DATABASE_URL`);
 //! - [`cluster`]: a private Postgres cluster a test may stop and start (`deploy/pg.sh`);
 //! - [`control_plane`]: the `control-plane` binary on a free loopback port;
+//! - [`node_agent`]: the `node-agent` binary, joining and reporting to a control plane;
 //! - [`smtp_sink`]: an SMTP server (python3-aiosmtpd) that keeps every message for the test;
 //! - [`browser`]: headless Chromium through chromedriver;
 //! - [`http`]: a plain HTTP client of the portal and the API that keeps `__Host-` cookies;
@@ -18,6 +19,7 @@ pub mod cluster;
 pub mod control_plane;
 pub mod http;
 pub mod net;
+pub mod node_agent;
 pub mod postgres;
 pub mod process;
 pub mod smtp_sink;

@@ -6,5 +6,7 @@
 
 #[path = "e2e/harness.rs"]
 mod harness;
+#[path = "e2e/node.rs"]
+mod node;
 #[path = "e2e/portal.rs"]
 mod portal;

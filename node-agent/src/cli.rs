@@ -1,0 +1,177 @@
+//! The command line: `node-agent join …` and `node-agent run …`.
+
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use url::Url;
+
+use crate::agent;
+use crate::capacity::Host;
+use crate::client::{parse_base_url, NodeClient};
+use crate::join::{join, JoinOptions};
+use crate::secret::Secret;
+use crate::state::{StateDir, DEFAULT_STATE_DIR};
+
+/// The Ruche node agent.
+#[derive(Debug, Parser)]
+#[command(name = "node-agent", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Join the collective with a one-time join token an admin created for this node.
+    Join(JoinArgs),
+    /// Report to the control plane until stopped (SIGTERM or SIGINT).
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The control plane's URL, e.g. https://ruche.example.org
+    #[arg(value_parser = parse_base_url)]
+    pub control_plane_url: Url,
+    /// The one-time join token (valid 24 hours)
+    #[arg(value_parser = parse_secret)]
+    pub join_token: Secret,
+    /// The node's name as admins see it [default: the host name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// An address the node serves on (IPv4 or IPv6); repeat for several
+    #[arg(long = "address", value_name = "IP", required = true)]
+    pub addresses: Vec<IpAddr>,
+    /// Where the agent keeps its state (created with mode 0700)
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+    /// Replace an existing node.json (this machine joins as a new node)
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Where the agent keeps its state (node.json, written by `join`)
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+    /// Seconds between two heartbeats
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = agent::DEFAULT_INTERVAL.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub interval_seconds: u64,
+}
+
+fn parse_secret(text: &str) -> Result<Secret, Infallible> {
+    Ok(Secret::new(text))
+}
+
+/// Runs the command. What a successful `join` prints goes to stdout; logs go to stderr.
+pub async fn execute(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Join(args) => {
+            let options = JoinOptions {
+                control_plane_url: args.control_plane_url,
+                token: args.join_token,
+                name: args.name,
+                addresses: args.addresses,
+                force: args.force,
+            };
+            let state = join(&options, &StateDir::new(args.state_dir), &Host::default()).await?;
+            println!("joined as {}", state.node_id);
+            Ok(())
+        }
+        Command::Run(args) => {
+            let state = StateDir::new(args.state_dir).load()?;
+            let client = NodeClient::new(&state)?;
+            let interval = Duration::from_secs(args.interval_seconds);
+            let shutdown = agent::shutdown_signal()?;
+            tracing::info!(
+                node_id = state.node_id,
+                control_plane = %state.control_plane_url,
+                ?interval,
+                "reporting to the control plane"
+            );
+            agent::run(&client, interval, rand::random::<f64>, shutdown).await;
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_join() {
+        let cli = Cli::try_parse_from([
+            "node-agent",
+            "join",
+            "https://cp.example.org",
+            "tok",
+            "--address",
+            "192.0.2.1",
+            "--address",
+            "2001:db8::1",
+        ])
+        .unwrap();
+        let Command::Join(args) = cli.command else {
+            panic!("not a join");
+        };
+        assert_eq!(args.join_token.expose(), "tok");
+        assert_eq!(args.addresses.len(), 2);
+        assert_eq!(args.state_dir, PathBuf::from("/var/lib/ruche-agent"));
+        assert!(!args.force);
+        // The token does not show in the arguments' Debug form.
+        assert!(!format!("{args:?}").contains("tok\""));
+    }
+
+    #[test]
+    fn refuses_bad_join_arguments() {
+        for args in [
+            // No address.
+            &["node-agent", "join", "https://cp.example.org", "tok"][..],
+            &[
+                "node-agent",
+                "join",
+                "https://cp.example.org",
+                "tok",
+                "--address",
+                "not-an-ip",
+            ],
+            &[
+                "node-agent",
+                "join",
+                "cp.example.org",
+                "tok",
+                "--address",
+                "192.0.2.1",
+            ],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn parses_run() {
+        let cli = Cli::try_parse_from(["node-agent", "run"]).unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not a run");
+        };
+        assert_eq!(args.interval_seconds, 30);
+        let zero = Cli::try_parse_from(["node-agent", "run", "--interval-seconds", "0"]);
+        assert!(zero.is_err());
+    }
+}

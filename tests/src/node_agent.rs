@@ -1,0 +1,100 @@
+//! The real `node-agent` binary, run as an operator would: `join` as a command that exits, `run`
+//! as a daemon ([`Process`]).
+//!
+//! The binary is found like the control plane's ([`crate::control_plane::binary`]). The agent
+//! gets no proxy settings, so it only ever talks to the loopback URL it is given.
+
+use std::ffi::OsStr;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use rustix::process::{Pid, Signal};
+
+use crate::control_plane::{binary, CliOutput};
+use crate::process::Process;
+
+/// How long `node-agent join` may run.
+const CLI_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Proxy variables the agent's HTTP client would honour.
+const PROXY_VARIABLES: [&str; 8] = [
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+];
+
+/// A command running the node-agent binary with `args`, logging at `info` without colours.
+pub fn command<I, S>(args: I) -> Result<tokio::process::Command>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut command = Process::command(binary("node-agent")?, args);
+    for variable in PROXY_VARIABLES {
+        command.env_remove(variable);
+    }
+    command.env("RUST_LOG", "info").env("NO_COLOR", "1");
+    Ok(command)
+}
+
+/// Runs `node-agent ARGS…` (e.g. `join …`) and waits for it to exit.
+pub async fn run_cli<I, S>(args: I) -> Result<CliOutput>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut command = command(args)?;
+    command
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let what = format!("{:?}", command.as_std());
+    let output = tokio::time::timeout(CLI_TIMEOUT, command.output())
+        .await
+        .with_context(|| format!("{what} did not exit within {CLI_TIMEOUT:?}"))?
+        .with_context(|| format!("run {what}"))?;
+    let strip = |bytes: &[u8]| crate::process::strip_ansi(&String::from_utf8_lossy(bytes));
+    Ok(CliOutput {
+        code: output.status.code(),
+        stdout: strip(&output.stdout),
+        stderr: strip(&output.stderr),
+    })
+}
+
+/// Starts `node-agent ARGS…` (e.g. `run …`) as the process `name`.
+pub fn spawn<I, S>(name: &str, args: I) -> Result<Process>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Process::spawn(name, command(args)?)
+}
+
+/// Sends SIGTERM to the process itself (not its group, unlike [`Process::stop`]) and waits up to
+/// `timeout` for it to exit; returns how it exited ("exit status 0", …).
+pub async fn terminate(process: &Process, timeout: Duration) -> Result<String> {
+    let pid = i32::try_from(process.pid())
+        .ok()
+        .and_then(Pid::from_raw)
+        .with_context(|| format!("{}: invalid pid", process.name()))?;
+    rustix::process::kill_process(pid, Signal::TERM)
+        .with_context(|| format!("{}: send SIGTERM", process.name()))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(exit) = process.exit_status()? {
+            return Ok(exit);
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{} did not exit within {timeout:?} of SIGTERM; output:\n{}",
+                process.name(),
+                process.output()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

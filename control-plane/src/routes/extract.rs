@@ -262,6 +262,16 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
+/// The secret of an `Authorization: Bearer <secret>` header; an API call without one is 401.
+pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(ApiError(Error::Unauthorized))
+}
+
 /// A caller of the JSON API, authenticated with `Authorization: Bearer <personal API token>`.
 /// Cookies are ignored on the API, so it needs no CSRF protection.
 #[derive(Debug, Clone)]
@@ -274,14 +284,7 @@ impl FromRequestParts<AppState> for ApiMember {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or(ApiError(Error::Unauthorized))?;
-        let member = db::api_tokens::authenticate(&state.pool, token)
+        let member = db::api_tokens::authenticate(&state.pool, bearer(&parts.headers)?)
             .await?
             .ok_or(ApiError(Error::Unauthorized))?;
         let member = db::members::get(&state.pool, member).await?;

@@ -6,13 +6,13 @@ use std::net::IpAddr;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use protocol::node::{Heartbeat, JoinRequest, JoinResponse};
 
 use super::error::ApiError;
-use super::extract::ClientIp;
+use super::extract::{bearer, ClientIp};
 use super::AppState;
 use crate::db;
 use crate::db::nodes::{Capacity, Joining};
@@ -38,14 +38,7 @@ impl FromRequestParts<AppState> for Node {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let credential = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or(ApiError(Error::Unauthorized))?;
-        let node = db::nodes::authenticate(&state.pool, credential)
+        let node = db::nodes::authenticate(&state.pool, bearer(&parts.headers)?)
             .await?
             .ok_or(ApiError(Error::Unauthorized))?;
         Ok(Node(node))

@@ -60,7 +60,12 @@ impl Application {
     /// Serves until ctrl-c / SIGTERM, then finishes requests in flight.
     pub async fn run(self) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let jobs = tokio::spawn(crate::jobs::run(self.state.pool.clone(), stop_rx));
+        let jobs = tokio::spawn(crate::jobs::run(self.state.pool.clone(), stop_rx.clone()));
+        let listener = tokio::spawn(routes::node_api::listen(
+            self.state.pool.clone(),
+            self.state.desired_changes.clone(),
+            stop_rx,
+        ));
         let app = routes::router(self.state);
         axum::serve(
             self.listener,
@@ -70,6 +75,7 @@ impl Application {
         .await?;
         let _ = stop_tx.send(true);
         let _ = jobs.await;
+        let _ = listener.await;
         Ok(())
     }
 }
@@ -87,6 +93,7 @@ pub fn state(config: Config, addr: SocketAddr) -> anyhow::Result<AppState> {
         config: Arc::new(config),
         public_url,
         mailer,
+        desired_changes: tokio::sync::broadcast::channel(1024).0,
     })
 }
 

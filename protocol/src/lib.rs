@@ -11,6 +11,7 @@
 //!
 //! The crate does no I/O.
 
+pub mod desired;
 pub mod names;
 pub mod node;
 pub mod scope;

@@ -166,7 +166,8 @@ pub async fn count(pool: &PgPool) -> Result<i64> {
         .unwrap_or(0))
 }
 
-/// Inserts a member inside a caller's transaction (setup, invitation acceptance).
+/// Inserts a member inside a caller's transaction (setup, invitation acceptance). The member
+/// is placed on the joined node hosting the fewest members, if any node has joined yet.
 pub async fn insert(
     conn: &mut PgConnection,
     id: MemberId,
@@ -177,8 +178,11 @@ pub async fn insert(
     plan: Option<PlanId>,
 ) -> Result<()> {
     sqlx::query!(
-        "insert into members (id, email, display_name, password_hash, is_admin, plan_id)
-         values ($1, $2, $3, $4, $5, $6)",
+        "insert into members (id, email, display_name, password_hash, is_admin, plan_id, node_id)
+         values ($1, $2, $3, $4, $5, $6,
+                 (select n.id from nodes n where n.credential_hash is not null
+                  order by (select count(*) from members m where m.node_id = n.id), n.created_at, n.id
+                  limit 1))",
         id.0,
         email,
         display_name,

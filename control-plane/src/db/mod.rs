@@ -9,6 +9,7 @@ pub mod aliases;
 pub mod api_tokens;
 pub mod app_passwords;
 pub mod audit;
+pub mod desired;
 pub mod domains;
 pub mod invitations;
 pub mod mailboxes;

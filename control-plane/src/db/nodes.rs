@@ -135,6 +135,14 @@ pub async fn join(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::Gone)?;
+    // Members created while no node existed (the first admin of a new box) go to the first
+    // node that joins.
+    sqlx::query!(
+        "update members set node_id = $1 where node_id is null",
+        r.id
+    )
+    .execute(&mut *tx)
+    .await?;
     audit::record(
         &mut *tx,
         &Actor {
@@ -169,14 +177,17 @@ pub async fn heartbeat(
     version: &str,
     healthy: bool,
     services: serde_json::Value,
+    observed_generation: Option<i64>,
 ) -> Result<()> {
     sqlx::query!(
-        "update nodes set last_heartbeat_at = now(), version = $2, healthy = $3, services = $4
+        "update nodes set last_heartbeat_at = now(), version = $2, healthy = $3, services = $4,
+                observed_generation = coalesce($5, observed_generation)
          where id = $1",
         node.0,
         version,
         healthy,
-        services
+        services,
+        observed_generation
     )
     .execute(pool)
     .await?;

@@ -39,6 +39,9 @@ pub struct AppState {
     /// Where members reach the portal; links in mails start with it.
     pub public_url: Url,
     pub mailer: Option<Mailer>,
+    /// Ids of nodes whose desired state changed, from Postgres `NOTIFY` (see
+    /// `node_api::listen`); long polls wait on it.
+    pub desired_changes: tokio::sync::broadcast::Sender<uuid::Uuid>,
 }
 
 impl AppState {

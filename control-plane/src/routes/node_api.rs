@@ -4,12 +4,17 @@
 
 use std::net::IpAddr;
 
-use axum::extract::{FromRequestParts, State};
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
-use axum::routing::post;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use protocol::node::{Heartbeat, JoinRequest, JoinResponse};
+use serde::Deserialize;
+use tokio::sync::broadcast;
 
 use super::error::ApiError;
 use super::extract::{bearer, ClientIp};
@@ -26,6 +31,104 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/join", post(join))
         .route("/heartbeat", post(heartbeat))
+        .route("/desired", get(desired))
+}
+
+/// The Postgres channel the migrations' triggers notify with a node id.
+pub const CHANNEL: &str = "ruche_desired";
+
+/// Forwards `NOTIFY ruche_desired` to the waiting long polls until shutdown. Reconnects with
+/// backoff when Postgres goes away; polls re-check on their own meanwhile.
+pub async fn listen(
+    pool: sqlx::PgPool,
+    changes: broadcast::Sender<uuid::Uuid>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let run = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen(CHANNEL).await?;
+            loop {
+                let n = listener.recv().await?;
+                if let Ok(id) = n.payload().parse::<uuid::Uuid>() {
+                    // Nobody waiting is fine.
+                    let _ = changes.send(id);
+                }
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        tokio::select! {
+            r = run => {
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "desired-state listener lost its connection; retrying");
+                }
+            }
+            _ = shutdown.changed() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.changed() => return,
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// How long a long poll waits at most, and how often it re-reads the generation anyway.
+const LONG_POLL: Duration = Duration::from_secs(25);
+const RECHECK: Duration = Duration::from_secs(5);
+
+#[derive(Deserialize)]
+struct DesiredQuery {
+    /// The generation the node already has.
+    after: Option<u64>,
+    /// Seconds to wait for a newer one (at most 25, the default).
+    wait: Option<u64>,
+}
+
+/// The node's desired state as soon as its generation passes `after`, or 204 when nothing
+/// changed within the wait.
+async fn desired(
+    State(state): State<AppState>,
+    Node(node): Node,
+    Query(q): Query<DesiredQuery>,
+) -> Result<Response, ApiError> {
+    let after = q.after.unwrap_or(0);
+    let wait = q.wait.map_or(LONG_POLL, Duration::from_secs).min(LONG_POLL);
+    let deadline = tokio::time::Instant::now() + wait;
+    // Subscribe before reading, so a change between the read and the wait is not missed.
+    let mut changes = state.desired_changes.subscribe();
+    loop {
+        let generation =
+            u64::try_from(db::desired::generation(&state.pool, node).await?).unwrap_or(0);
+        if generation > after {
+            let doc = db::desired::build(&state.pool, node).await?;
+            let etag = format!("\"{}\"", doc.generation);
+            return Ok(([(header::ETAG, etag)], Json(doc)).into_response());
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        let _ = tokio::time::timeout(
+            (deadline - now).min(RECHECK),
+            next_change(&mut changes, node),
+        )
+        .await;
+    }
+}
+
+async fn next_change(changes: &mut broadcast::Receiver<uuid::Uuid>, node: NodeId) {
+    loop {
+        match changes.recv().await {
+            Ok(id) if id == node.0 => return,
+            Ok(_) => {}
+            // Missed some: re-read the generation.
+            Err(broadcast::error::RecvError::Lagged(_)) => return,
+            Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
 }
 
 /// A node, authenticated by its credential.
@@ -114,6 +217,17 @@ async fn heartbeat(
     let healthy = hb.services.iter().all(|s| s.healthy);
     let services =
         serde_json::to_value(&hb.services).map_err(|e| Error::Internal(anyhow::Error::new(e)))?;
-    db::nodes::heartbeat(&state.pool, node, version.as_str(), healthy, services).await?;
+    let observed = hb
+        .observed_generation
+        .map(|g| i64::try_from(g).unwrap_or(i64::MAX));
+    db::nodes::heartbeat(
+        &state.pool,
+        node,
+        version.as_str(),
+        healthy,
+        services,
+        observed,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

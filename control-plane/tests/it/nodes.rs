@@ -116,3 +116,116 @@ async fn join_tokens_expire_and_the_page_shows_the_command(pool: sqlx::PgPool) {
     let r = node_api(&Client::new(&app), "/join", join_body(&token)).await;
     assert_eq!(r.status, 410);
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_node_long_polls_its_desired_state(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let admin = setup_admin(&app).await;
+    let api = admin.with_bearer(&api_token(&admin).await);
+    let token = api
+        .api("POST", "/admin/nodes", Some(json!({"name": "node-a"})))
+        .await
+        .json()["join_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let credential = node_api(&Client::new(&app), "/join", join_body(&token))
+        .await
+        .json()["credential"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let node = Client::new(&app).with_bearer(&credential);
+    // The admin existed before any node: the first node to join hosts them.
+    let first = node.json("GET", "/node-api/v1/desired?after=0", None).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let doc = first.json();
+    let g1 = doc["generation"].as_u64().unwrap();
+    assert_eq!(first.headers["etag"], format!("\"{g1}\""));
+    assert_eq!(doc["schema"], 1);
+    assert_eq!(doc["tenants"].as_array().unwrap().len(), 1);
+    // Nothing new: the poll ends empty.
+    let r = node
+        .json(
+            "GET",
+            &format!("/node-api/v1/desired?after={g1}&wait=1"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    // A change wakes a waiting poll, and the document carries it.
+    let waiting = {
+        let node = node.clone();
+        tokio::spawn(async move {
+            node.json("GET", &format!("/node-api/v1/desired?after={g1}"), None)
+                .await
+        })
+    };
+    let d = api
+        .api("POST", "/domains", Some(json!({"name": "box.test"})))
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = waiting.await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()["generation"].as_u64().unwrap() > g1);
+    api.api(
+        "POST",
+        &format!("/domains/{d}/mailboxes"),
+        Some(json!({"local_part": "me", "password": PASSWORD, "quota_mib": 64})),
+    )
+    .await;
+    api.api(
+        "POST",
+        &format!("/domains/{d}/aliases"),
+        Some(json!({"source": "*", "targets": ["me@box.test"]})),
+    )
+    .await;
+    api.api(
+        "POST",
+        "/app-passwords",
+        Some(json!({"label": "phone", "scope": "imap"})),
+    )
+    .await;
+    let doc = node
+        .json("GET", "/node-api/v1/desired?after=0", None)
+        .await
+        .json();
+    let tenant = &doc["tenants"][0];
+    assert_eq!(tenant["active"], true);
+    let domain = &tenant["domains"][0];
+    assert_eq!(domain["name"], "box.test");
+    assert_eq!(domain["verified"], false);
+    assert_eq!(domain["mailboxes"][0]["local_part"], "me");
+    assert!(domain["mailboxes"][0]["password_hash"]
+        .as_str()
+        .unwrap()
+        .starts_with("$argon2id$"));
+    assert_eq!(domain["mailboxes"][0]["quota_bytes"], 64 * 1024 * 1024);
+    assert_eq!(domain["aliases"][0]["source"], "*");
+    assert_eq!(tenant["app_passwords"][0]["scope"], "imap");
+    // No secret in clear anywhere in the document.
+    assert!(!doc.to_string().contains(PASSWORD));
+    // The heartbeat reports what the node applied.
+    let g = doc["generation"].as_u64().unwrap();
+    let r = node_api(
+        &node,
+        "/heartbeat",
+        json!({"version": "0.1.0", "observed_generation": g}),
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let observed: Option<i64> = sqlx::query_scalar("select observed_generation from nodes")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(observed, Some(i64::try_from(g).unwrap()));
+    // A member's API token is not a node credential.
+    let r = Client::new(&app)
+        .with_bearer(&api_token(&admin).await)
+        .json("GET", "/node-api/v1/desired", None)
+        .await;
+    assert_eq!(r.status, 401);
+}

@@ -30,7 +30,16 @@ pub async fn spawn_with(pool: PgPool, config: Config) -> TestApp {
         config: Arc::new(config),
         public_url: format!("http://{addr}").parse().unwrap(),
         mailer: None,
+        desired_changes: tokio::sync::broadcast::channel(64).0,
     };
+    // The listener lives as long as the test: its shutdown sender is leaked on purpose.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    std::mem::forget(stop);
+    tokio::spawn(control_plane::routes::node_api::listen(
+        pool.clone(),
+        state.desired_changes.clone(),
+        stopped,
+    ));
     let app = router(state);
     tokio::spawn(async move {
         axum::serve(

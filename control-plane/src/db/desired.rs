@@ -1,0 +1,169 @@
+//! A node's desired state, built from the database in one snapshot so that the generation in
+//! the document matches its content.
+
+use std::collections::BTreeMap;
+
+use protocol::desired::{self, DesiredState, Tenant};
+use sqlx::PgPool;
+
+use crate::domain::ids::NodeId;
+use crate::error::{Error, Result};
+
+/// Stored values were parsed before they were stored; failing to parse them again means the
+/// database was changed behind our back, which is worth a loud error rather than a bad config.
+fn reparse<T, E: std::fmt::Display>(what: &str, r: std::result::Result<T, E>) -> Result<T> {
+    r.map_err(|e| Error::Internal(anyhow::anyhow!("stored {what} does not parse: {e}")))
+}
+
+pub async fn generation(pool: &PgPool, node: NodeId) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar!("select desired_generation from nodes where id = $1", node.0)
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+pub async fn build(pool: &PgPool, node: NodeId) -> Result<DesiredState> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!("set transaction isolation level repeatable read, read only")
+        .execute(&mut *tx)
+        .await?;
+    let generation =
+        sqlx::query_scalar!("select desired_generation from nodes where id = $1", node.0)
+            .fetch_one(&mut *tx)
+            .await?;
+    let members = sqlx::query!(
+        "select id, status from members where node_id = $1 order by id",
+        node.0
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut tenants: BTreeMap<uuid::Uuid, Tenant> = members
+        .into_iter()
+        .map(|m| {
+            (
+                m.id,
+                Tenant {
+                    member_id: m.id.to_string(),
+                    active: m.status == "active",
+                    domains: Vec::new(),
+                    app_passwords: Vec::new(),
+                },
+            )
+        })
+        .collect();
+
+    let domains = sqlx::query!(
+        "select d.id, d.member_id, d.name, d.status from domains d join members m on m.id = d.member_id
+         where m.node_id = $1 order by d.name",
+        node.0
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut by_domain: BTreeMap<uuid::Uuid, desired::Domain> = BTreeMap::new();
+    let mut domain_owner: BTreeMap<uuid::Uuid, uuid::Uuid> = BTreeMap::new();
+    for d in domains {
+        domain_owner.insert(d.id, d.member_id);
+        by_domain.insert(
+            d.id,
+            desired::Domain {
+                name: reparse("domain", protocol::names::DomainName::parse(&d.name))?,
+                verified: d.status == "active",
+                mailboxes: Vec::new(),
+                aliases: Vec::new(),
+                xmpp_accounts: Vec::new(),
+            },
+        );
+    }
+    for r in sqlx::query!(
+        "select mb.domain_id, mb.local_part, mb.password_hash, mb.quota_bytes from mailboxes mb
+         join members m on m.id = mb.member_id where m.node_id = $1 order by mb.local_part",
+        node.0
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    {
+        if let Some(d) = by_domain.get_mut(&r.domain_id) {
+            d.mailboxes.push(desired::Mailbox {
+                local_part: reparse(
+                    "local part",
+                    protocol::names::LocalPart::parse(&r.local_part),
+                )?,
+                password_hash: r.password_hash,
+                quota_bytes: u64::try_from(r.quota_bytes).unwrap_or(0),
+            });
+        }
+    }
+    for r in sqlx::query!(
+        "select a.domain_id, a.source, a.targets from aliases a
+         join members m on m.id = a.member_id where m.node_id = $1 order by a.source",
+        node.0
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    {
+        if let Some(d) = by_domain.get_mut(&r.domain_id) {
+            let targets = r
+                .targets
+                .iter()
+                .map(|t| reparse("alias target", protocol::names::EmailAddress::parse(t)))
+                .collect::<Result<Vec<_>>>()?;
+            d.aliases.push(desired::Alias {
+                source: reparse(
+                    "alias source",
+                    protocol::names::AliasSource::parse(&r.source),
+                )?,
+                targets,
+            });
+        }
+    }
+    for r in sqlx::query!(
+        "select x.domain_id, x.node, x.password_hash from xmpp_accounts x
+         join members m on m.id = x.member_id where m.node_id = $1 order by x.node",
+        node.0
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    {
+        if let Some(d) = by_domain.get_mut(&r.domain_id) {
+            d.xmpp_accounts.push(desired::XmppAccount {
+                node: reparse("XMPP node", protocol::names::XmppNode::parse(&r.node))?,
+                password_hash: r.password_hash,
+            });
+        }
+    }
+    for r in sqlx::query!(
+        "select p.id, p.member_id, p.scope, p.password_hash from app_passwords p
+         join members m on m.id = p.member_id
+         where m.node_id = $1 and p.revoked_at is null order by p.id",
+        node.0
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    {
+        if let Some(t) = tenants.get_mut(&r.member_id) {
+            t.app_passwords.push(desired::AppPassword {
+                id: r.id.to_string(),
+                scope: reparse("scope", r.scope.parse::<protocol::scope::AppScope>())?,
+                password_hash: r.password_hash,
+            });
+        }
+    }
+    tx.commit().await?;
+    // Domains were read in name order; keep that order inside each tenant.
+    for (id, domain) in by_domain {
+        let owner = domain_owner.get(&id).copied();
+        if let Some(t) = owner.and_then(|o| tenants.get_mut(&o)) {
+            t.domains.push(domain);
+        }
+    }
+    for t in tenants.values_mut() {
+        t.domains.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    Ok(DesiredState {
+        schema: desired::SCHEMA,
+        generation: u64::try_from(generation).unwrap_or(0),
+        node_id: node.to_string(),
+        tenants: tenants.into_values().collect(),
+    })
+}

@@ -1,0 +1,92 @@
+//! The desired state of one node: everything it should serve, as one versioned document.
+//!
+//! The control plane builds it from its database; the agent fetches it with
+//! `GET /node-api/v1/desired?after=<generation>` (a long poll: the answer comes as soon as the
+//! node's generation passes `after`, or `204 No Content` after a while), keeps the last one on
+//! disk and renders daemon configs from it. Every name in it is a typed value, so an agent
+//! re-validates all of it while deserializing. Secrets appear only as argon2id verifiers.
+//!
+//! Changes are additive only: new optional fields (`#[serde(default)]`), never renamed ones.
+
+use serde::{Deserialize, Serialize};
+
+use crate::names::{AliasSource, DomainName, EmailAddress, LocalPart, XmppNode};
+use crate::scope::AppScope;
+
+/// The document's format; bumped only if a change could not be additive.
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredState {
+    pub schema: u32,
+    /// Grows whenever anything on this node changes; never goes back.
+    pub generation: u64,
+    pub node_id: String,
+    /// The members hosted on this node, in a stable order.
+    pub tenants: Vec<Tenant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub member_id: String,
+    /// A suspended member's services stop: logins are refused, mail is not accepted.
+    pub active: bool,
+    pub domains: Vec<Domain>,
+    pub app_passwords: Vec<AppPassword>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Domain {
+    pub name: DomainName,
+    /// Ownership verified (DNS). Until then the domain is provisioned but not announced.
+    pub verified: bool,
+    pub mailboxes: Vec<Mailbox>,
+    pub aliases: Vec<Alias>,
+    pub xmpp_accounts: Vec<XmppAccount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mailbox {
+    pub local_part: LocalPart,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub quota_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alias {
+    pub source: AliasSource,
+    pub targets: Vec<EmailAddress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XmppAccount {
+    pub node: XmppNode,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// A member's app password, usable for one protocol on any of their mailboxes and accounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppPassword {
+    pub id: String,
+    pub scope: AppScope,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hostile_name_in_the_document_is_refused_by_the_agent() {
+        let json = r#"{"schema":1,"generation":3,"node_id":"n","tenants":[{"member_id":"m",
+            "active":true,"app_passwords":[],"domains":[{"name":"example.org\nx","verified":false,
+            "mailboxes":[],"aliases":[],"xmpp_accounts":[]}]}]}"#;
+        assert!(serde_json::from_str::<DesiredState>(json).is_err());
+        let ok = json.replace("example.org\\nx", "example.org");
+        let doc: DesiredState = serde_json::from_str(&ok).unwrap();
+        assert_eq!(doc.tenants[0].domains[0].name.as_str(), "example.org");
+    }
+}

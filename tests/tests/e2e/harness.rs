@@ -124,7 +124,12 @@ async fn process_group_is_killed_on_drop() -> Result<()> {
     let pid = process.pid();
     assert!(alive(grandchild));
     drop(process);
-    // Killed: gone, or a zombie waiting for init to reap it.
+    // Killed: gone, or a zombie waiting for init to reap it. The signal reaches the grandchild
+    // asynchronously, so give it a bounded while to die rather than sampling once.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while (alive(grandchild) || alive(pid)) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(!alive(grandchild), "grandchild {grandchild} survived");
     assert!(!alive(pid), "process {pid} survived");
     Ok(())

@@ -58,21 +58,6 @@ pub struct ControlPlane {
     process: Option<Process>,
 }
 
-/// What a `control-plane` command (not the server) did; see [`ControlPlane::run_cli`].
-#[derive(Clone, Debug)]
-pub struct CliOutput {
-    /// `Some(code)` when it exited normally.
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl CliOutput {
-    pub fn success(&self) -> bool {
-        self.code == Some(0)
-    }
-}
-
 impl ControlPlane {
     /// Starts `control-plane serve` on a free port of 127.0.0.1 with the database `db_url`, sending
     /// mail to `smtp://127.0.0.1:<smtp_port>`, and waits until it logs `listening on`.
@@ -203,26 +188,12 @@ impl ControlPlane {
 
     /// Runs `control-plane ARGS…` (a CLI command such as `invite` or `members`, not the server)
     /// with this control plane's configuration, and waits for it to exit.
-    pub async fn run_cli<I, S>(&self, args: I) -> Result<CliOutput>
+    pub async fn run_cli<I, S>(&self, args: I) -> Result<crate::process::CliOutput>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let mut command = self.command(args)?;
-        command
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true);
-        let what = format!("{:?}", command.as_std());
-        let output = tokio::time::timeout(CLI_TIMEOUT, command.output())
-            .await
-            .with_context(|| format!("{what} did not exit within {CLI_TIMEOUT:?}"))?
-            .with_context(|| format!("run {what}"))?;
-        let strip = |bytes: &[u8]| crate::process::strip_ansi(&String::from_utf8_lossy(bytes));
-        Ok(CliOutput {
-            code: output.status.code(),
-            stdout: strip(&output.stdout),
-            stderr: strip(&output.stderr),
-        })
+        crate::process::run_to_end(self.command(args)?, CLI_TIMEOUT).await
     }
 }
 

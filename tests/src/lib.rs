@@ -26,8 +26,8 @@ pub mod smtp_sink;
 
 pub use browser::Browser;
 pub use cluster::PgCluster;
-pub use control_plane::{CliOutput, ControlPlane};
+pub use control_plane::ControlPlane;
 pub use http::HttpClient;
 pub use postgres::TestDatabase;
-pub use process::Process;
+pub use process::{CliOutput, Process};
 pub use smtp_sink::{Mail, SmtpSink};

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use rustix::process::{Pid, Signal};
 
-use crate::control_plane::{binary, CliOutput};
-use crate::process::Process;
+use crate::control_plane::binary;
+use crate::process::{CliOutput, Process};
 
 /// How long `node-agent join` may run.
 const CLI_TIMEOUT: Duration = Duration::from_secs(60);
@@ -48,21 +48,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut command = command(args)?;
-    command
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    let what = format!("{:?}", command.as_std());
-    let output = tokio::time::timeout(CLI_TIMEOUT, command.output())
-        .await
-        .with_context(|| format!("{what} did not exit within {CLI_TIMEOUT:?}"))?
-        .with_context(|| format!("run {what}"))?;
-    let strip = |bytes: &[u8]| crate::process::strip_ansi(&String::from_utf8_lossy(bytes));
-    Ok(CliOutput {
-        code: output.status.code(),
-        stdout: strip(&output.stdout),
-        stderr: strip(&output.stderr),
-    })
+    crate::process::run_to_end(command(args)?, CLI_TIMEOUT).await
 }
 
 /// Starts `node-agent ARGS…` (e.g. `run …`) as the process `name`.

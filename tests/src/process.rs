@@ -311,6 +311,40 @@ where
     });
 }
 
+/// What a command run to completion (not a daemon) did; see [`run_to_end`].
+#[derive(Clone, Debug)]
+pub struct CliOutput {
+    /// `Some(code)` when it exited normally.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// Runs `command` with no input until it exits (killed if it outlasts `timeout`), and returns
+/// its status and output with terminal colours removed. For CLI commands, not daemons.
+pub async fn run_to_end(mut command: Command, timeout: Duration) -> Result<CliOutput> {
+    command
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let what = format!("{:?}", command.as_std());
+    let output = tokio::time::timeout(timeout, command.output())
+        .await
+        .with_context(|| format!("{what} did not exit within {timeout:?}"))?
+        .with_context(|| format!("run {what}"))?;
+    let strip = |bytes: &[u8]| strip_ansi(&String::from_utf8_lossy(bytes));
+    Ok(CliOutput {
+        code: output.status.code(),
+        stdout: strip(&output.stdout),
+        stderr: strip(&output.stderr),
+    })
+}
+
 /// Removes ANSI escape sequences (colours of tracing's formatter and the like).
 pub fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -132,6 +132,18 @@ impl PageCtx {
     }
 }
 
+/// A time as pages show it, to the minute ("2026-11-26 19:08 UTC").
+pub fn minute(t: time::OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    t.format(&f).unwrap_or_default()
+}
+
+/// A time to the second, where order within a minute matters (audit log, heartbeats).
+pub fn second(t: time::OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    t.format(&f).unwrap_or_default()
+}
+
 /// Renders a page, or a plain 500 if the template fails (it cannot, for well-formed models).
 pub fn render(page: impl askama::Template) -> Response {
     match page.render() {

@@ -12,7 +12,7 @@ use web::pages::{ApiTokenRow, AppPasswordRow, Enrolment, Errors, SecurityPage, S
 
 use super::super::error::HtmlError;
 use super::super::extract::{Form, Member};
-use super::super::page::{render_status, PageCtx};
+use super::super::page::{minute, render_status, PageCtx};
 use super::super::{hash_password, AppState};
 use super::Empty;
 use crate::db;
@@ -52,11 +52,6 @@ struct Extra {
     errors: Errors,
 }
 
-fn date(t: time::OffsetDateTime) -> String {
-    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    t.format(&f).unwrap_or_default()
-}
-
 async fn page_of(
     state: &AppState,
     page: &PageCtx,
@@ -79,7 +74,7 @@ async fn page_of(
                 id: p.id.to_string(),
                 label: p.label,
                 scope: p.scope.as_str().to_owned(),
-                created: date(p.created_at),
+                created: minute(p.created_at),
             })
             .collect(),
         new_app_password: extra.new_app_password,
@@ -88,9 +83,9 @@ async fn page_of(
             .map(|t| ApiTokenRow {
                 id: t.id.to_string(),
                 label: t.label,
-                created: date(t.created_at),
+                created: minute(t.created_at),
                 // Empty reads "never" in the page.
-                last_used: t.last_used_at.map(date).unwrap_or_default(),
+                last_used: t.last_used_at.map(minute).unwrap_or_default(),
             })
             .collect(),
         new_api_token: extra.new_api_token,
@@ -99,8 +94,8 @@ async fn page_of(
             .map(|s| SessionRow {
                 device: device(s.user_agent.as_deref().unwrap_or("")),
                 ip: s.ip.unwrap_or_default(),
-                created: date(s.created_at),
-                last_seen: date(s.last_seen_at),
+                created: minute(s.created_at),
+                last_seen: minute(s.last_seen_at),
                 current: s.token_hash == current,
             })
             .collect(),

@@ -10,7 +10,7 @@ use web::pages::{Errors, InvitationRow, InvitationsPage, PlanOption};
 
 use super::super::error::HtmlError;
 use super::super::extract::{Admin, Form};
-use super::super::page::{render, render_status, PageCtx};
+use super::super::page::{minute, render, render_status, PageCtx};
 use super::super::AppState;
 use crate::db;
 use crate::domain::ids::{InvitationId, PlanId};
@@ -35,7 +35,6 @@ struct Outcome {
 async fn page_of(state: &AppState, page: &PageCtx, o: Outcome) -> Result<InvitationsPage, Error> {
     let pending = db::invitations::pending(&state.pool).await?;
     let plans = db::plans::list(&state.pool).await?;
-    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     Ok(InvitationsPage {
         ctx: page.ctx(),
         pending: pending
@@ -43,7 +42,7 @@ async fn page_of(state: &AppState, page: &PageCtx, o: Outcome) -> Result<Invitat
             .map(|i| InvitationRow {
                 id: i.id.to_string(),
                 email: i.email,
-                expires: i.expires_at.format(&f).unwrap_or_default(),
+                expires: minute(i.expires_at),
             })
             .collect(),
         plans: plans

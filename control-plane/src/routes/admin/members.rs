@@ -11,7 +11,7 @@ use web::pages::{Errors, MemberPage, MemberRow, MembersPage, PlanOption};
 use super::super::account::usage_rows;
 use super::super::error::HtmlError;
 use super::super::extract::{Admin, Form};
-use super::super::page::{render, PageCtx};
+use super::super::page::{minute, render, PageCtx};
 use super::super::AppState;
 use super::audit_rows;
 use crate::db;
@@ -111,11 +111,10 @@ async fn show(
         let plans = db::plans::list(&state.pool).await?;
         let (usage, limits) = db::members::usage_and_limits(&state.pool, id).await?;
         let audit = db::audit::list_for_member(&state.pool, id, 50).await?;
-        let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
         Ok::<_, Error>(MemberPage {
             ctx: page.ctx(),
-            created: m.created_at.format(&f).unwrap_or_default(),
-            delete_after: m.delete_after.map(|d| d.format(&f).unwrap_or_default()),
+            created: minute(m.created_at),
+            delete_after: m.delete_after.map(minute),
             totp_enabled: m.totp_enabled,
             plans: plans
                 .into_iter()

@@ -18,7 +18,7 @@ use web::pages::{AdminHomePage, AuditPage, AuditRow, Errors, PlanRow, PlansPage}
 
 use super::error::HtmlError;
 use super::extract::{Admin, Form, Member};
-use super::page::{render, render_status, PageCtx};
+use super::page::{render, render_status, second, PageCtx};
 use super::AppState;
 use crate::db;
 use crate::domain::ids::PlanId;
@@ -220,11 +220,10 @@ async fn update_plan(
 }
 
 pub fn audit_rows(entries: Vec<db::audit::Entry>) -> Vec<AuditRow> {
-    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
     entries
         .into_iter()
         .map(|e| AuditRow {
-            at: e.at.format(&f).unwrap_or_default(),
+            at: second(e.at),
             actor: e.actor_email.unwrap_or_else(|| "—".to_owned()),
             ip: e.ip.unwrap_or_else(|| "—".to_owned()),
             action: e.action,

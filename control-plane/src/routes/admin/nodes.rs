@@ -10,7 +10,7 @@ use web::pages::{Errors, NodeRow, NodesPage};
 
 use super::super::error::HtmlError;
 use super::super::extract::{Admin, Form, Member};
-use super::super::page::{render_status, PageCtx};
+use super::super::page::{render_status, second, PageCtx};
 use super::super::AppState;
 use crate::db;
 use crate::db::nodes::Node;
@@ -37,7 +37,6 @@ pub async fn create_node(
 }
 
 fn row(n: Node) -> NodeRow {
-    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
     NodeRow {
         id: n.id.to_string(),
         name: n.name,
@@ -60,10 +59,7 @@ fn row(n: Node) -> NodeRow {
                 )
             })
             .unwrap_or_default(),
-        last_heartbeat: n
-            .last_heartbeat_at
-            .map(|t| t.format(&f).unwrap_or_default())
-            .unwrap_or_default(),
+        last_heartbeat: n.last_heartbeat_at.map(second).unwrap_or_default(),
         health_key: match n.healthy {
             Some(true) => "nodes.health.ok",
             Some(false) => "nodes.health.problem",

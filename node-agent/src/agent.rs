@@ -40,6 +40,8 @@ pub fn heartbeat() -> Heartbeat {
         version: VERSION.to_owned(),
         observed_generation: None,
         services: Vec::new(),
+        dkim_keys: Vec::new(),
+        usage: Vec::new(),
     }
 }
 

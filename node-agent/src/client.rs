@@ -444,6 +444,8 @@ mod tests {
             version: "0.1.0".to_owned(),
             observed_generation: None,
             services: vec![],
+            dkim_keys: vec![],
+            usage: vec![],
         };
         node.heartbeat(&heartbeat).await.unwrap();
 
@@ -503,6 +505,8 @@ mod tests {
             version: "0.1.0".to_owned(),
             observed_generation: None,
             services: vec![],
+            dkim_keys: vec![],
+            usage: vec![],
         };
         let err = node.heartbeat(&heartbeat).await.unwrap_err();
         assert!(matches!(err, ClientError::Unauthorized { .. }), "{err}");
@@ -525,6 +529,8 @@ mod tests {
             version: "0.1.0".to_owned(),
             observed_generation: None,
             services: vec![],
+            dkim_keys: vec![],
+            usage: vec![],
         };
         let err = node.heartbeat(&heartbeat).await.unwrap_err();
         assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");

@@ -33,6 +33,10 @@ pub struct Tenant {
     pub active: bool,
     pub domains: Vec<Domain>,
     pub app_passwords: Vec<AppPassword>,
+    /// The member's own address (given at sign-up; may be elsewhere). Mail to `postmaster@` and
+    /// `abuse@` goes here when the member has no mailbox on the node to receive it.
+    #[serde(default)]
+    pub contact: Option<EmailAddress>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::names::{DomainName, EmailAddress};
+
 /// Path prefix of the node API on the control plane.
 pub const API_PREFIX: &str = "/node-api/v1";
 
@@ -47,6 +49,32 @@ pub struct Heartbeat {
     pub observed_generation: Option<u64>,
     #[serde(default)]
     pub services: Vec<ServiceHealth>,
+    /// The DKIM public keys of the domains this node signs for, generated on the node (the
+    /// private halves never leave it). The control plane publishes them in DNS.
+    #[serde(default)]
+    pub dkim_keys: Vec<DkimKey>,
+    /// Bytes stored per mailbox, as last measured. Mailboxes not listed were not measured.
+    #[serde(default)]
+    pub usage: Vec<MailboxUsage>,
+}
+
+/// One domain's DKIM public key: the record `<selector>._domainkey.<domain> TXT "v=DKIM1; k=rsa;
+/// p=<public_key>"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DkimKey {
+    pub domain: DomainName,
+    /// A DNS label: letters, digits and `-`.
+    pub selector: String,
+    /// The SubjectPublicKeyInfo, DER, base64 (the `p=` tag).
+    pub public_key: String,
+}
+
+/// How much one mailbox stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxUsage {
+    pub address: EmailAddress,
+    pub bytes: u64,
+    pub messages: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

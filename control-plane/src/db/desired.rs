@@ -33,7 +33,7 @@ pub async fn build(pool: &PgPool, node: NodeId) -> Result<DesiredState> {
             .fetch_one(&mut *tx)
             .await?;
     let members = sqlx::query!(
-        "select id, status from members where node_id = $1 order by id",
+        "select id, status, email from members where node_id = $1 order by id",
         node.0
     )
     .fetch_all(&mut *tx)
@@ -41,17 +41,21 @@ pub async fn build(pool: &PgPool, node: NodeId) -> Result<DesiredState> {
     let mut tenants: BTreeMap<uuid::Uuid, Tenant> = members
         .into_iter()
         .map(|m| {
-            (
+            Ok((
                 m.id,
                 Tenant {
                     member_id: m.id.to_string(),
                     active: m.status == "active",
                     domains: Vec::new(),
                     app_passwords: Vec::new(),
+                    contact: Some(reparse(
+                        "member address",
+                        protocol::names::EmailAddress::parse(&m.email),
+                    )?),
                 },
-            )
+            ))
         })
-        .collect();
+        .collect::<Result<_>>()?;
 
     let domains = sqlx::query!(
         "select d.id, d.member_id, d.name, d.status from domains d join members m on m.id = d.member_id

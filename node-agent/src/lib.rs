@@ -14,13 +14,19 @@
 //! - [`secret`]: a string that never reaches a log.
 
 pub mod agent;
+pub mod apply;
+pub mod atomic;
 pub mod backoff;
 pub mod capacity;
 pub mod cli;
 pub mod client;
+pub mod config;
 pub mod join;
+pub mod plan;
+pub mod render;
 pub mod secret;
 pub mod state;
+pub mod store;
 
 /// `err` and its sources, on one line (`a: b: c`), without repeating a source whose text the
 /// previous message already holds.

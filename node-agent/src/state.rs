@@ -7,14 +7,15 @@
 //! created with mode `0700`.
 
 use std::fmt;
-use std::fs::{DirBuilder, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs::{DirBuilder, File};
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::atomic;
 use crate::secret::Secret;
 
 /// Where the agent keeps its state unless told otherwise.
@@ -201,30 +202,28 @@ impl StateDir {
 /// part of one.
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8], replace: bool) -> Result<(), StateError> {
     let target = dir.join(name);
-    let temp = dir.join(format!(
-        ".{name}.{}.{:016x}.tmp",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    let result = write_new_file(&temp, bytes).and_then(|()| {
-        if replace {
-            std::fs::rename(&temp, &target).map_err(io("rename into place", &temp))
-        } else {
-            match std::fs::hard_link(&temp, &target) {
-                Ok(()) => Ok(()),
-                Err(err) if err.kind() == ErrorKind::AlreadyExists => {
-                    Err(StateError::AlreadyJoined {
-                        path: target.clone(),
-                    })
+    let temp = atomic::temporary_name(&target);
+    let result = atomic::write_new_file(&temp, bytes, 0o600)
+        .map_err(io("write", &temp))
+        .and_then(|()| {
+            if replace {
+                std::fs::rename(&temp, &target).map_err(io("rename into place", &temp))
+            } else {
+                match std::fs::hard_link(&temp, &target) {
+                    Ok(()) => Ok(()),
+                    Err(err) if err.kind() == ErrorKind::AlreadyExists => {
+                        Err(StateError::AlreadyJoined {
+                            path: target.clone(),
+                        })
+                    }
+                    Err(source) => Err(StateError::Io {
+                        action: "link into place",
+                        path: temp.clone(),
+                        source,
+                    }),
                 }
-                Err(source) => Err(StateError::Io {
-                    action: "link into place",
-                    path: temp.clone(),
-                    source,
-                }),
             }
-        }
-    });
+        });
     // After a rename the temporary name is gone; after a link or a failure it must go.
     if let Err(err) = std::fs::remove_file(&temp) {
         if err.kind() != ErrorKind::NotFound {
@@ -232,20 +231,7 @@ fn write_atomically(dir: &Path, name: &str, bytes: &[u8], replace: bool) -> Resu
         }
     }
     result?;
-    File::open(dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(io("sync the directory", dir))
-}
-
-fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io("create", path))?;
-    file.write_all(bytes).map_err(io("write", path))?;
-    file.sync_all().map_err(io("sync", path))
+    atomic::sync_dir(dir).map_err(io("sync the directory", dir))
 }
 
 #[cfg(test)]
@@ -371,7 +357,7 @@ mod tests {
         assert!(matches!(err, StateError::NotJoined { .. }), "{err}");
         assert!(err.to_string().contains("node-agent join"), "{err}");
 
-        write_new_file(&dir.node_file(), b"{\"node_id\": 1").unwrap();
+        atomic::write_new_file(&dir.node_file(), b"{\"node_id\": 1", 0o600).unwrap();
         assert!(matches!(dir.load(), Err(StateError::Invalid { .. })));
 
         std::fs::remove_file(dir.node_file()).unwrap();

@@ -1,0 +1,458 @@
+//! Applying a [`Plan`]: the only place that writes the daemons' files and runs their commands.
+//!
+//! 1. The journal records the tables to rebuild and the services to reload, before any file
+//!    changes (an apply killed after this point is finished by the next one).
+//! 2. Each file is replaced atomically (temporary file, fsync, rename, fsync of the directory).
+//! 3. Each service with a changed file runs its own configuration check. A failed check puts
+//!    that service's last good files back (rendered from the last applied state, or what was on
+//!    disk before) and reports the error; the service is not reloaded.
+//! 4. Changed lookup tables are rebuilt in place (`postmap lmdb:<table>`).
+//! 5. Services whose main configuration changed are reloaded; nothing else is.
+//! 6. The journal is cleared. A reload that failed (say the daemon is not running yet) stays in
+//!    it, so the next apply tries again.
+//!
+//! Blocking: run it on a blocking thread.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::atomic;
+use crate::config::{Argv, Commands};
+use crate::plan::{OnDisk, Plan};
+use crate::render::{Files, RelPath, Service};
+use crate::store::{Journal, Store, StoreError};
+
+/// How long a check, a postmap or a reload may take before it is killed.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+/// How much of a failed command's output is reported.
+const OUTPUT_CHARS: usize = 2000;
+
+/// What happened to one service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceOutcome {
+    /// Nothing to do, or everything done.
+    Ok,
+    /// Its check refused the new files: the last good ones are back.
+    CheckFailed(String),
+    /// A table rebuild failed.
+    PostmapFailed(String),
+    /// The files are in place and checked but the daemon did not reload; retried next time.
+    ReloadFailed(String),
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub services: BTreeMap<Service, ServiceOutcome>,
+    /// Files written (and kept).
+    pub written: usize,
+}
+
+impl Outcome {
+    /// Everything rendered is in place and every daemon runs it.
+    pub fn complete(&self) -> bool {
+        self.services.values().all(|s| *s == ServiceOutcome::Ok)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write {path}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where the files go and which commands to run.
+pub struct Target<'a> {
+    pub root: &'a Path,
+    pub commands: &'a Commands,
+    pub store: &'a Store,
+}
+
+/// Applies `plan`. `on_disk` is what the plan was computed against (the previous contents, put
+/// back if a check fails and `last_good` has no better version); `last_good` is the rendering of
+/// the last applied state.
+pub fn apply(
+    target: &Target<'_>,
+    plan: &Plan,
+    on_disk: &OnDisk,
+    last_good: Option<&Files>,
+) -> Result<Outcome, ApplyError> {
+    let mut journal = target.store.load_journal()?;
+    journal.merge(Journal {
+        postmap: plan.postmap.clone(),
+        reload: plan.reload.clone(),
+    });
+    let mut outcome = Outcome::default();
+    for service in Service::ALL {
+        outcome.services.insert(service, ServiceOutcome::Ok);
+    }
+    if journal.is_empty() && plan.writes.is_empty() {
+        return Ok(outcome);
+    }
+    target.store.save_journal(&journal)?;
+    step("journal");
+
+    for (path, file) in &plan.writes {
+        let full = target.root.join(path.as_str());
+        atomic::write(&full, &file.contents, file.mode).map_err(|source| ApplyError::Write {
+            path: full.display().to_string(),
+            source,
+        })?;
+        outcome.written += 1;
+        step("write");
+    }
+
+    for service in &plan.check {
+        let result = run(&target.commands.of(*service).check);
+        step("check");
+        if let Err(message) = result {
+            tracing::error!(%service, error = %message, "configuration check failed; restoring the last good files");
+            restore(target, plan, on_disk, last_good, *service)?;
+            // The running daemon keeps the configuration it has; the restored tables are
+            // rebuilt below (their compiled form may already hold the refused version).
+            journal.reload.remove(service);
+            outcome.written -= plan
+                .writes
+                .iter()
+                .filter(|(_, f)| f.service == *service)
+                .count();
+            outcome
+                .services
+                .insert(*service, ServiceOutcome::CheckFailed(message));
+        }
+    }
+
+    let mut postmap_failed = BTreeSet::new();
+    for table in &journal.postmap {
+        let mut argv = target.commands.postmap.clone();
+        argv.push(format!(
+            "lmdb:{}",
+            target.root.join(table.as_str()).display()
+        ));
+        let result = run(&argv);
+        step("postmap");
+        if let Err(message) = result {
+            tracing::error!(%table, error = %message, "rebuilding a lookup table failed");
+            postmap_failed.insert(table.clone());
+            if outcome.services.get(&Service::Postfix) == Some(&ServiceOutcome::Ok) {
+                outcome
+                    .services
+                    .insert(Service::Postfix, ServiceOutcome::PostmapFailed(message));
+            }
+        }
+    }
+    journal.postmap = postmap_failed;
+
+    let mut reload_failed = BTreeSet::new();
+    for service in &journal.reload {
+        let result = run(&target.commands.of(*service).reload);
+        step("reload");
+        if let Err(message) = result {
+            tracing::warn!(%service, error = %message, "reload failed; the files are in place and will be read when the daemon starts, retrying at the next apply");
+            reload_failed.insert(*service);
+            if outcome.services.get(service) == Some(&ServiceOutcome::Ok) {
+                outcome
+                    .services
+                    .insert(*service, ServiceOutcome::ReloadFailed(message));
+            }
+        }
+    }
+    journal.reload = reload_failed;
+
+    if journal.is_empty() {
+        target.store.clear_journal()?;
+    } else {
+        target.store.save_journal(&journal)?;
+    }
+    step("done");
+    Ok(outcome)
+}
+
+/// Puts `service`'s files back as they were before `plan` (preferring the last good rendering).
+fn restore(
+    target: &Target<'_>,
+    plan: &Plan,
+    on_disk: &OnDisk,
+    last_good: Option<&Files>,
+    service: Service,
+) -> Result<(), ApplyError> {
+    for (path, _) in plan.writes.iter().filter(|(_, f)| f.service == service) {
+        let full = target.root.join(path.as_str());
+        let previous = last_good
+            .and_then(|files| files.get(path))
+            .map(|f| (f.contents.clone(), f.mode))
+            .or_else(|| on_disk.get(path).cloned().flatten());
+        let result = match previous {
+            Some((contents, mode)) => atomic::write(&full, &contents, mode),
+            None => atomic::remove(&full),
+        };
+        result.map_err(|source| ApplyError::Write {
+            path: full.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs `argv`, no shell, output captured; an error carries the exit status and the output.
+pub fn run(argv: &Argv) -> Result<(), String> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err("empty command".to_owned());
+    };
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| format!("cannot run {program}: {err}"))?;
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() > COMMAND_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{program} did not finish in {COMMAND_TIMEOUT:?}"));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(err) => return Err(format!("cannot wait for {program}: {err}")),
+        }
+    };
+    if status.success() {
+        return Ok(());
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stdout));
+    let text: String = text.trim().chars().take(OUTPUT_CHARS).collect();
+    Err(format!("{program} failed ({status}): {text}"))
+}
+
+/// Marks a step of an apply in the log, and with `RUCHE_AGENT_TEST_PAUSE_MS` set, pauses after
+/// it so that a test can kill the agent at a chosen point.
+fn step(name: &str) {
+    match test_pause() {
+        Some(pause) => {
+            tracing::info!(step = name, "apply step");
+            std::thread::sleep(pause);
+        }
+        None => tracing::debug!(step = name, "apply step"),
+    }
+}
+
+fn test_pause() -> Option<Duration> {
+    std::env::var("RUCHE_AGENT_TEST_PAUSE_MS")
+        .ok()?
+        .parse()
+        .ok()
+        .map(Duration::from_millis)
+}
+
+/// What is on disk at each rendered path, and which lookup tables have no compiled form at least
+/// as new as their source.
+pub fn read_disk(root: &Path, rendered: &Files) -> std::io::Result<(OnDisk, BTreeSet<RelPath>)> {
+    let mut on_disk = OnDisk::new();
+    let mut stale = BTreeSet::new();
+    for (path, file) in rendered {
+        let full = root.join(path.as_str());
+        let current = atomic::read(&full)?;
+        if file.on_change == crate::render::OnChange::Postmap && current.is_some() {
+            let compiled = full.with_file_name(format!(
+                "{}.lmdb",
+                full.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            ));
+            let source_time = std::fs::metadata(&full)?.modified()?;
+            let fresh = std::fs::metadata(&compiled)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= source_time);
+            if !fresh {
+                stale.insert(path.clone());
+            }
+        }
+        on_disk.insert(path.clone(), current);
+    }
+    Ok((on_disk, stale))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServiceCommands;
+    use crate::plan::plan;
+    use crate::render::{File, OnChange};
+
+    fn path(p: &str) -> RelPath {
+        RelPath::new(p).unwrap()
+    }
+
+    /// Real commands: `sh` checks that no file of the service says "bad"; reloads append to a
+    /// log file so the test sees which ran.
+    fn commands(root: &Path) -> Commands {
+        let service = |name: &str| ServiceCommands {
+            check: vec![
+                "sh".into(),
+                "-c".into(),
+                format!("! grep -rq bad {}/etc/{name}", root.display()),
+            ],
+            reload: vec![
+                "sh".into(),
+                "-c".into(),
+                format!("echo {name} >> {}/reloads", root.display()),
+            ],
+        };
+        Commands {
+            postmap: vec![
+                "sh".into(),
+                "-c".into(),
+                format!("echo \"$0\" >> {}/postmaps", root.display()),
+            ],
+            dkim_group: "root".into(),
+            postfix: service("postfix"),
+            dovecot: service("dovecot"),
+            rspamd: service("rspamd"),
+        }
+    }
+
+    fn files(main: &str, table: &str, users: &str) -> Files {
+        let f = |service, on_change, text: &str| File {
+            service,
+            mode: 0o644,
+            on_change,
+            contents: text.as_bytes().to_vec(),
+        };
+        Files::from([
+            (
+                path("etc/postfix/main.cf"),
+                f(Service::Postfix, OnChange::Reload, main),
+            ),
+            (
+                path("etc/postfix/ruche/mailboxes"),
+                f(Service::Postfix, OnChange::Postmap, table),
+            ),
+            (
+                path("etc/dovecot/users"),
+                f(Service::Dovecot, OnChange::Nothing, users),
+            ),
+        ])
+    }
+
+    fn lines(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn apply_files(
+        root: &Path,
+        store: &Store,
+        rendered: &Files,
+        last_good: Option<&Files>,
+    ) -> Outcome {
+        let commands = commands(root);
+        let target = Target {
+            root,
+            commands: &commands,
+            store,
+        };
+        let (on_disk, stale) = read_disk(root, rendered).unwrap();
+        let plan = plan(rendered, &on_disk, &stale);
+        apply(&target, &plan, &on_disk, last_good).unwrap()
+    }
+
+    #[test]
+    fn applies_then_does_nothing_the_second_time() {
+        let root = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let store = Store::new(state.path());
+        let rendered = files("main", "a@x x/a/", "a@x:::");
+        let outcome = apply_files(root.path(), &store, &rendered, None);
+        assert!(outcome.complete(), "{outcome:?}");
+        assert_eq!(outcome.written, 3);
+        assert_eq!(lines(&root.path().join("reloads")), ["postfix"]);
+        assert_eq!(lines(&root.path().join("postmaps")).len(), 1);
+        assert!(store.load_journal().unwrap().is_empty());
+        // Level-triggered: the same rendering again changes nothing and reloads nothing.
+        // (The fake postmap writes no .lmdb: make one so the table is not seen as stale.)
+        std::fs::write(root.path().join("etc/postfix/ruche/mailboxes.lmdb"), b"").unwrap();
+        let again = apply_files(root.path(), &store, &rendered, None);
+        assert_eq!(again.written, 0);
+        assert_eq!(lines(&root.path().join("reloads")), ["postfix"]);
+    }
+
+    #[test]
+    fn a_failed_check_restores_the_last_good_files_of_that_service_only() {
+        let root = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let store = Store::new(state.path());
+        let good = files("main", "a@x x/a/", "a@x:::");
+        assert!(apply_files(root.path(), &store, &good, None).complete());
+        std::fs::write(root.path().join("etc/postfix/ruche/mailboxes.lmdb"), b"").unwrap();
+
+        let bad = files("bad main", "a@x x/a/\nb@x x/b/", "a@x:::\nb@x:::");
+        let outcome = apply_files(root.path(), &store, &bad, Some(&good));
+        assert!(matches!(
+            outcome.services[&Service::Postfix],
+            ServiceOutcome::CheckFailed(_)
+        ));
+        assert_eq!(outcome.services[&Service::Dovecot], ServiceOutcome::Ok);
+        let read = |p: &str| std::fs::read_to_string(root.path().join(p)).unwrap();
+        assert_eq!(read("etc/postfix/main.cf"), "main");
+        assert_eq!(read("etc/postfix/ruche/mailboxes"), "a@x x/a/");
+        // Dovecot's change passed its own check and stays.
+        assert_eq!(read("etc/dovecot/users"), "a@x:::\nb@x:::");
+        // Postfix was not reloaded with the refused files.
+        assert_eq!(lines(&root.path().join("reloads")), ["postfix"]);
+    }
+
+    #[test]
+    fn a_failed_reload_stays_in_the_journal_and_is_retried() {
+        let root = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let store = Store::new(state.path());
+        let mut commands = commands(root.path());
+        commands.postfix.reload = vec!["false".into()];
+        let rendered = files("main", "a@x x/a/", "a@x:::");
+        let target = Target {
+            root: root.path(),
+            commands: &commands,
+            store: &store,
+        };
+        let (on_disk, stale) = read_disk(root.path(), &rendered).unwrap();
+        let outcome = apply(&target, &plan(&rendered, &on_disk, &stale), &on_disk, None).unwrap();
+        assert!(matches!(
+            outcome.services[&Service::Postfix],
+            ServiceOutcome::ReloadFailed(_)
+        ));
+        assert_eq!(
+            store.load_journal().unwrap().reload,
+            BTreeSet::from([Service::Postfix])
+        );
+        // Nothing changed since, but the journal still owes postfix a reload.
+        let commands = self::commands(root.path());
+        let target = Target {
+            root: root.path(),
+            commands: &commands,
+            store: &store,
+        };
+        std::fs::write(root.path().join("etc/postfix/ruche/mailboxes.lmdb"), b"").unwrap();
+        let (on_disk, stale) = read_disk(root.path(), &rendered).unwrap();
+        let plan = plan(&rendered, &on_disk, &stale);
+        assert!(plan.is_empty());
+        let outcome = apply(&target, &plan, &on_disk, None).unwrap();
+        assert!(outcome.complete());
+        assert_eq!(lines(&root.path().join("reloads")), ["postfix"]);
+        assert!(store.load_journal().unwrap().is_empty());
+    }
+}

@@ -34,7 +34,7 @@ impl Report for NodeClient {
     }
 }
 
-/// What this node reports: for now that it is alive and which version it runs.
+/// A heartbeat that says only that the node is alive and which version it runs.
 pub fn heartbeat() -> Heartbeat {
     Heartbeat {
         version: VERSION.to_owned(),
@@ -108,17 +108,23 @@ pub fn after(
 }
 
 /// Reports to `control_plane` every `interval` until `shutdown` completes. `random` gives
-/// numbers in `[0, 1)` for the backoff's jitter.
-pub async fn run<R, F, S>(control_plane: &R, interval: Duration, mut random: F, shutdown: S)
-where
+/// numbers in `[0, 1)` for the backoff's jitter; `report` says what to report, each time.
+pub async fn run<R, F, H, S>(
+    control_plane: &R,
+    interval: Duration,
+    mut random: F,
+    mut report: H,
+    shutdown: S,
+) where
     R: Report,
     F: FnMut() -> f64,
+    H: FnMut() -> Heartbeat,
     S: Future<Output = ()>,
 {
     tokio::pin!(shutdown);
     let mut backoff = Backoff::new();
-    let heartbeat = heartbeat();
     loop {
+        let heartbeat = report();
         let result = tokio::select! {
             biased;
             () = &mut shutdown => break,
@@ -214,6 +220,7 @@ mod tests {
             control_plane,
             interval,
             || 0.0,
+            heartbeat,
             tokio::time::sleep(for_how_long),
         )
         .await;
@@ -279,6 +286,7 @@ mod tests {
                     f64::from(i % 10) / 10.0
                 }
             },
+            heartbeat,
             tokio::time::sleep(Duration::from_secs(3600)),
         )
         .await;
@@ -314,9 +322,15 @@ mod tests {
             }
         }
         let started = Instant::now();
-        run(&Hanging, Duration::from_secs(30), || 0.0, async {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        })
+        run(
+            &Hanging,
+            Duration::from_secs(30),
+            || 0.0,
+            heartbeat,
+            async {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            },
+        )
         .await;
         assert_eq!(started.elapsed(), Duration::from_secs(2));
     }

@@ -11,6 +11,8 @@ use url::Url;
 use crate::agent;
 use crate::capacity::Host;
 use crate::client::{parse_base_url, NodeClient};
+use crate::config::{Config, DEFAULT_CONFIG};
+use crate::daemon;
 use crate::join::{join, JoinOptions};
 use crate::secret::Secret;
 use crate::state::{StateDir, DEFAULT_STATE_DIR};
@@ -27,8 +29,18 @@ pub struct Cli {
 pub enum Command {
     /// Join the collective with a one-time join token an admin created for this node.
     Join(JoinArgs),
-    /// Report to the control plane until stopped (SIGTERM or SIGINT).
+    /// Serve: apply the desired state, answer logins, report to the control plane, until
+    /// stopped (SIGTERM or SIGINT).
     Run(RunArgs),
+    /// Apply the desired state once (from the control plane, or the copy on disk) and exit.
+    Reconcile(ReconcileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// The agent's configuration
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -55,9 +67,13 @@ pub struct JoinArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Where the agent keeps its state (node.json, written by `join`)
-    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
-    pub state_dir: PathBuf,
+    /// The agent's configuration (daemons, paths, commands). Without it the agent only reports
+    /// to the control plane: a node that serves nothing yet.
+    #[arg(long, value_name = "FILE", conflicts_with = "state_dir")]
+    pub config: Option<PathBuf>,
+    /// Where the agent keeps its state (node.json, written by `join`), when run without --config
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Seconds between two heartbeats
     #[arg(
         long,
@@ -87,8 +103,20 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("joined as {}", state.node_id);
             Ok(())
         }
+        Command::Run(RunArgs {
+            config: Some(path),
+            interval_seconds,
+            ..
+        }) => {
+            let config = Config::load(&path)?;
+            daemon::run(config, Duration::from_secs(interval_seconds)).await
+        }
+        Command::Reconcile(args) => daemon::reconcile_once(Config::load(&args.config)?).await,
         Command::Run(args) => {
-            let state = StateDir::new(args.state_dir).load()?;
+            let state_dir = args
+                .state_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+            let state = StateDir::new(state_dir).load()?;
             let client = NodeClient::new(&state)?;
             let interval = Duration::from_secs(args.interval_seconds);
             let shutdown = agent::shutdown_signal()?;
@@ -98,7 +126,14 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 ?interval,
                 "reporting to the control plane"
             );
-            agent::run(&client, interval, rand::random::<f64>, shutdown).await;
+            agent::run(
+                &client,
+                interval,
+                rand::random::<f64>,
+                agent::heartbeat,
+                shutdown,
+            )
+            .await;
             Ok(())
         }
     }

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use protocol::desired::DesiredState;
 use protocol::node::{Heartbeat, JoinRequest, JoinResponse, API_PREFIX};
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -185,6 +186,52 @@ impl NodeClient {
         if status.is_success() {
             // 204 is the contract; any 2xx means the heartbeat was taken.
             return Ok(());
+        }
+        let message = error_message(response).await;
+        Err(match status {
+            StatusCode::UNAUTHORIZED => ClientError::Unauthorized { message },
+            _ => refused(status, message),
+        })
+    }
+}
+
+impl NodeClient {
+    /// `GET /node-api/v1/desired?after=<after>&wait=<wait>`: the node's desired state once its
+    /// generation passes `after`, or `None` when nothing changed within `wait` (a long poll).
+    #[tracing::instrument(skip_all)]
+    pub async fn desired(
+        &self,
+        after: u64,
+        wait: Duration,
+    ) -> Result<Option<DesiredState>, ClientError> {
+        let mut url = endpoint(&self.client.base, "desired")?;
+        url.query_pairs_mut()
+            .append_pair("after", &after.to_string())
+            .append_pair("wait", &wait.as_secs().to_string());
+        let request = self
+            .client
+            .http
+            .get(url.clone())
+            .bearer_auth(self.credential.expose())
+            // The long poll itself lasts up to `wait`.
+            .timeout(wait + REQUEST_TIMEOUT);
+        let response = send(request, &url).await?;
+        let status = response.status();
+        if status == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        if status == StatusCode::OK {
+            let body = response
+                .bytes()
+                .await
+                .map_err(|source| unreachable(&url, source))?;
+            // Every name is parsed again here: a hostile or broken document is refused whole.
+            return serde_json::from_slice(&body).map(Some).map_err(|err| {
+                ClientError::Unexpected {
+                    status: status.as_u16(),
+                    detail: format!("the desired state does not parse: {err}"),
+                }
+            });
         }
         let message = error_message(response).await;
         Err(match status {

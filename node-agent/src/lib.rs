@@ -17,16 +17,21 @@ pub mod agent;
 pub mod apply;
 pub mod atomic;
 pub mod backoff;
+pub mod broker;
 pub mod capacity;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod daemon;
+pub mod dkim;
 pub mod join;
 pub mod plan;
+pub mod reconcile;
 pub mod render;
 pub mod secret;
 pub mod state;
 pub mod store;
+pub mod usage;
 
 /// `err` and its sources, on one line (`a: b: c`), without repeating a source whose text the
 /// previous message already holds.

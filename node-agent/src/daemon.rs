@@ -1,0 +1,252 @@
+//! `node-agent run --config …`: everything a node does, as concurrent tasks until SIGTERM.
+//!
+//! - the **auth broker** answers Dovecot from the last applied state;
+//! - the **reconcile worker** applies the latest desired state, one reconcile at a time; it
+//!   starts with the one saved on disk, so the node serves at once with or without the control
+//!   plane; failures are retried with backoff, and every ten minutes it runs again anyway
+//!   (level-triggered: drift on disk is put right);
+//! - the **poller** long-polls the control plane for the next generation and saves each one;
+//! - the **usage** task measures the mail store every minute;
+//! - the **heartbeat** reports version, observed generation, health, DKIM keys and usage.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::desired::DesiredState;
+use protocol::node::Heartbeat;
+use tokio::sync::watch;
+
+use crate::agent::{self, VERSION};
+use crate::backoff::Backoff;
+use crate::broker;
+use crate::client::{ClientError, NodeClient};
+use crate::config::Config;
+use crate::error_chain;
+use crate::reconcile::{ReconcileError, Reconciler};
+use crate::state::StateDir;
+
+/// How long one long poll waits for a change.
+const POLL_WAIT: Duration = Duration::from_secs(25);
+/// A reconcile runs at least this often, changes or not.
+const RESYNC: Duration = Duration::from_secs(600);
+/// How often the mail store is measured.
+const USAGE_EVERY: Duration = Duration::from_secs(60);
+
+pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
+    let node = StateDir::new(&config.state_dir).load()?;
+    let client = NodeClient::new(&node)?;
+    let broker_address = config.layout.broker;
+    let reconciler = Arc::new(Reconciler::new(config)?);
+    let saved = reconciler.store.load_desired()?.map(Arc::new);
+    tracing::info!(
+        node_id = node.node_id,
+        control_plane = %node.control_plane_url,
+        saved_generation = saved.as_ref().map(|d| d.generation),
+        "starting"
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+
+    let listener = broker::bind(broker_address).await?;
+    tracing::info!(address = %broker_address, "auth broker listening");
+    let router = broker::router(reconciler.credentials());
+    let broker_stopped = stopped();
+    let broker = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(broker_stopped)
+            .await
+    });
+
+    let (desired_tx, desired_rx) = watch::channel(saved.clone());
+    let worker = tokio::spawn(reconcile_worker(reconciler.clone(), desired_rx, stopped()));
+    let poller = tokio::spawn(poll(
+        client.clone(),
+        reconciler.clone(),
+        saved.map_or(0, |d| d.generation),
+        desired_tx,
+        stopped(),
+    ));
+    let usage = tokio::spawn(measure_usage(reconciler.clone(), stopped()));
+
+    let shutdown = agent::shutdown_signal()?;
+    let status = reconciler.status.clone();
+    let report = move || {
+        let status = status.lock().unwrap_or_else(|e| e.into_inner());
+        Heartbeat {
+            version: VERSION.to_owned(),
+            observed_generation: status.observed_generation,
+            services: status.health(),
+            dkim_keys: status.dkim_keys.clone(),
+            usage: status.usage.clone(),
+        }
+    };
+    agent::run(&client, interval, rand::random::<f64>, report, shutdown).await;
+    let _ = stop_tx.send(true);
+    for task in [worker, poller, usage] {
+        let _ = task.await;
+    }
+    let _ = broker.await;
+    Ok(())
+}
+
+/// Applies the latest desired state whenever it changes, on failure after a backoff, and every
+/// [`RESYNC`] anyway.
+async fn reconcile_worker(
+    reconciler: Arc<Reconciler>,
+    mut desired: watch::Receiver<Option<Arc<DesiredState>>>,
+    stopped: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stopped);
+    let mut backoff = Backoff::new();
+    loop {
+        let latest = desired.borrow_and_update().clone();
+        let delay = match latest {
+            None => RESYNC,
+            Some(doc) => {
+                let r = reconciler.clone();
+                let result = tokio::task::spawn_blocking(move || r.reconcile(&doc)).await;
+                match result {
+                    Ok(Ok(_)) => {
+                        backoff.reset();
+                        RESYNC
+                    }
+                    Ok(Err(err)) => {
+                        let delay = backoff.next_delay(rand::random());
+                        let level_error = !matches!(err, ReconcileError::Incomplete { .. });
+                        if level_error {
+                            tracing::error!(error = %error_chain(&err), retry_in = ?delay, "reconcile failed");
+                        } else {
+                            tracing::warn!(error = %error_chain(&err), retry_in = ?delay, "reconcile incomplete");
+                        }
+                        delay
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "the reconcile task panicked");
+                        backoff.next_delay(rand::random())
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            biased;
+            () = &mut stopped => return,
+            changed = desired.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// Long-polls the control plane for generations after `after`, saving each before handing it
+/// to the worker (so a restart serves it at once).
+async fn poll(
+    client: NodeClient,
+    reconciler: Arc<Reconciler>,
+    mut after: u64,
+    desired: watch::Sender<Option<Arc<DesiredState>>>,
+    stopped: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stopped);
+    let mut backoff = Backoff::new();
+    loop {
+        let result = tokio::select! {
+            biased;
+            () = &mut stopped => return,
+            result = client.desired(after, POLL_WAIT) => result,
+        };
+        let delay = match result {
+            Ok(Some(doc)) => {
+                backoff.reset();
+                tracing::info!(generation = doc.generation, "new desired state");
+                after = doc.generation;
+                if let Err(err) = reconciler.store.save_desired(&doc) {
+                    tracing::error!(error = %error_chain(&err), "cannot save the desired state");
+                }
+                desired.send_replace(Some(Arc::new(doc)));
+                Duration::ZERO
+            }
+            Ok(None) => {
+                backoff.reset();
+                Duration::ZERO
+            }
+            Err(err) => {
+                let delay = backoff.next_delay(rand::random());
+                let unauthorized = matches!(err, ClientError::Unauthorized { .. });
+                tracing::warn!(error = %error_chain(&err), retry_in = ?delay, unauthorized, "cannot fetch the desired state");
+                delay
+            }
+        };
+        tokio::select! {
+            biased;
+            () = &mut stopped => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+async fn measure_usage(
+    reconciler: Arc<Reconciler>,
+    stopped: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stopped);
+    loop {
+        let r = reconciler.clone();
+        let measured = tokio::task::spawn_blocking(move || {
+            let applied = r.store.load_applied().ok().flatten()?;
+            Some(crate::usage::measure(&r.config.layout.root, &applied))
+        })
+        .await;
+        if let Ok(Some(usage)) = measured {
+            let mut status = reconciler.status.lock().unwrap_or_else(|e| e.into_inner());
+            status.usage = usage;
+        }
+        tokio::select! {
+            biased;
+            () = &mut stopped => return,
+            () = tokio::time::sleep(USAGE_EVERY) => {}
+        }
+    }
+}
+
+/// `node-agent reconcile`: one pass. The desired state comes from the control plane when it
+/// answers, else from the copy on disk. A reload that failed (the daemon is not running yet) is
+/// not an error here: it stays in the journal for `run`.
+pub async fn reconcile_once(config: Config) -> anyhow::Result<()> {
+    let node = StateDir::new(&config.state_dir).load()?;
+    let client = NodeClient::new(&node)?;
+    let reconciler = Reconciler::new(config)?;
+    let desired = match client.desired(0, Duration::ZERO).await {
+        Ok(Some(doc)) => {
+            reconciler.store.save_desired(&doc)?;
+            doc
+        }
+        Ok(None) => anyhow::bail!("the control plane has no desired state for this node"),
+        Err(err) => {
+            tracing::warn!(error = %error_chain(&err), "using the desired state saved on disk");
+            reconciler.store.load_desired()?.ok_or_else(|| {
+                anyhow::anyhow!("the control plane is away and no desired state is saved yet")
+            })?
+        }
+    };
+    let result = tokio::task::spawn_blocking(move || reconciler.reconcile(&desired)).await?;
+    match result {
+        Ok(outcome) => {
+            println!("applied: {} files written", outcome.written);
+            Ok(())
+        }
+        Err(ReconcileError::Incomplete {
+            generation,
+            summary,
+            reloads_only: true,
+        }) => {
+            println!("written, reloads pending (generation {generation}): {summary}");
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
+}

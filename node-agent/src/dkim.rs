@@ -1,0 +1,243 @@
+//! DKIM keys, made on the node: one RSA-2048 key per domain, whose private half never leaves the
+//! node. rspamd signs with `<dir>/<domain>.<selector>.key`; the public half (`.pub`, the DNS
+//! record's `p=` value) is reported to the control plane, which publishes it.
+//!
+//! A key is written before its domain enters rspamd's selector map: rspamd sends mail unsigned
+//! (with only a log line) when the map names a key file that does not exist.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use protocol::names::DomainName;
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+
+use crate::atomic;
+
+/// Where the keys live, under the layout's root.
+pub const DIR: &str = "var/lib/ruche-agent/dkim";
+const BITS: usize = 2048;
+
+/// A domain's signing key, as far as anyone but rspamd needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub selector: String,
+    /// base64 of the DER SubjectPublicKeyInfo.
+    pub public_key: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DkimError {
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot make a DKIM key: {0}")]
+    Generate(String),
+    #[error("there is no group {0:?} (rspamd's, which must read the DKIM keys)")]
+    NoGroup(String),
+}
+
+pub struct Keys {
+    dir: PathBuf,
+    gid: u32,
+}
+
+impl Keys {
+    /// The keys under `root`, readable by the group `group`.
+    pub fn new(root: &Path, group: &str) -> Result<Keys, DkimError> {
+        let gid = group_id(group)?;
+        Ok(Keys {
+            dir: root.join(DIR),
+            gid,
+        })
+    }
+
+    /// The key of each of `domains`, making the missing ones with `new_selector` (a DNS label).
+    pub fn ensure<'a>(
+        &self,
+        domains: impl IntoIterator<Item = &'a DomainName>,
+        new_selector: &str,
+    ) -> Result<BTreeMap<DomainName, Key>, DkimError> {
+        let existing = self.existing()?;
+        let mut keys = BTreeMap::new();
+        for domain in domains {
+            let key = match existing.get(domain.as_str()) {
+                Some(key) => key.clone(),
+                None => self.generate(domain, new_selector)?,
+            };
+            keys.insert(domain.clone(), key);
+        }
+        Ok(keys)
+    }
+
+    /// The keys on disk, by domain: the latest selector of each (selectors sort by date).
+    fn existing(&self) -> Result<BTreeMap<String, Key>, DkimError> {
+        let mut keys = BTreeMap::new();
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(keys),
+            Err(source) => return Err(self.io("read", &self.dir, source)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|source| self.io("read", &self.dir, source))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(stem) = name.strip_suffix(".pub") else {
+                continue;
+            };
+            let Some((domain, selector)) = stem.rsplit_once('.') else {
+                continue;
+            };
+            // Only a key whose private half is there counts.
+            if !self.dir.join(format!("{stem}.key")).exists() {
+                continue;
+            }
+            let path = entry.path();
+            let public_key = std::fs::read_to_string(&path)
+                .map_err(|source| self.io("read", &path, source))?
+                .trim()
+                .to_owned();
+            let newer = keys
+                .get(domain)
+                .is_none_or(|k: &Key| k.selector.as_str() < selector);
+            if newer {
+                keys.insert(
+                    domain.to_owned(),
+                    Key {
+                        selector: selector.to_owned(),
+                        public_key,
+                    },
+                );
+            }
+        }
+        Ok(keys)
+    }
+
+    fn generate(&self, domain: &DomainName, selector: &str) -> Result<Key, DkimError> {
+        let started = std::time::Instant::now();
+        let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, BITS)
+            .map_err(|e| DkimError::Generate(e.to_string()))?;
+        let pem = private
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| DkimError::Generate(e.to_string()))?;
+        let der = private
+            .to_public_key()
+            .to_public_key_der()
+            .map_err(|e| DkimError::Generate(e.to_string()))?;
+        let public_key = base64::engine::general_purpose::STANDARD.encode(der.as_bytes());
+
+        let stem = format!("{}.{selector}", domain.as_str());
+        let key_path = self.dir.join(format!("{stem}.key"));
+        atomic::write(&key_path, pem.as_bytes(), 0o640)
+            .map_err(|source| self.io("write", &key_path, source))?;
+        std::os::unix::fs::chown(&key_path, None, Some(self.gid))
+            .map_err(|source| self.io("set the group of", &key_path, source))?;
+        // The public half last: its presence says the key is complete.
+        let pub_path = self.dir.join(format!("{stem}.pub"));
+        atomic::write(&pub_path, public_key.as_bytes(), 0o644)
+            .map_err(|source| self.io("write", &pub_path, source))?;
+        tracing::info!(domain = domain.as_str(), selector, elapsed = ?started.elapsed(), "made a DKIM key");
+        Ok(Key {
+            selector: selector.to_owned(),
+            public_key,
+        })
+    }
+
+    fn io(&self, action: &'static str, path: &Path, source: std::io::Error) -> DkimError {
+        DkimError::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// The selector for keys made now: `r` and the year and month, so a later rotation sorts after.
+pub fn selector_for(now: std::time::SystemTime) -> String {
+    let days = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0);
+    let (year, month) = civil_year_month(days);
+    format!("r{year:04}{month:02}")
+}
+
+/// Year and month of a day count since 1970-01-01 (Howard Hinnant's civil-from-days).
+fn civil_year_month(days: u64) -> (u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month)
+}
+
+/// The id of group `name`, from `/etc/group`.
+fn group_id(name: &str) -> Result<u32, DkimError> {
+    let text = std::fs::read_to_string("/etc/group").map_err(|source| DkimError::Io {
+        action: "read",
+        path: PathBuf::from("/etc/group"),
+        source,
+    })?;
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let group = fields.next()?;
+            let gid = fields.nth(1)?.parse().ok()?;
+            (group == name).then_some(gid)
+        })
+        .next()
+        .ok_or_else(|| DkimError::NoGroup(name.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn selectors_follow_the_calendar() {
+        let at = |secs| selector_for(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+        assert_eq!(at(0), "r197001");
+        // 2026-11-26
+        assert_eq!(at(1_795_651_200), "r202611");
+        // 2024-02-29 and 2024-03-01
+        assert_eq!(at(1_709_164_800), "r202402");
+        assert_eq!(at(1_709_251_200), "r202403");
+    }
+
+    #[test]
+    fn makes_a_key_once_then_reuses_it() {
+        let root = tempfile::tempdir().unwrap();
+        let keys = Keys::new(root.path(), "root").unwrap();
+        let domain = DomainName::parse("example.org").unwrap();
+        let first = keys.ensure([&domain], "r202611").unwrap();
+        let key = &first[&domain];
+        assert_eq!(key.selector, "r202611");
+        // A DER SubjectPublicKeyInfo of RSA-2048 is 294 bytes: 392 base64 characters.
+        assert_eq!(key.public_key.len(), 392);
+        let path = root.path().join(DIR).join("example.org.r202611.key");
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o640);
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .starts_with("-----BEGIN PRIVATE KEY-----"));
+        let again = keys.ensure([&domain], "r202612").unwrap();
+        assert_eq!(again, first);
+    }
+
+    #[test]
+    fn an_unknown_group_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Keys::new(root.path(), "no-such-group-here"),
+            Err(DkimError::NoGroup(_))
+        ));
+    }
+}

@@ -1,0 +1,265 @@
+//! One reconcile: desired state in, daemons converged (or the reason why not) out.
+//!
+//! Level-triggered: it never learns why it runs, and running it twice changes nothing. It reads
+//! the node's own material (the TLS certificate, the DKIM keys, making missing keys first),
+//! renders every file, plans against the disk, applies, and on success records the state as
+//! applied and hands the auth broker the new verifiers. Blocking: run it on a blocking thread,
+//! one at a time.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::{Arc, Mutex};
+
+use protocol::desired::DesiredState;
+use protocol::node::{DkimKey, MailboxUsage, ServiceHealth};
+use tokio::sync::watch;
+
+use crate::apply::{self, ApplyError, Outcome, ServiceOutcome, Target};
+use crate::broker::Credentials;
+use crate::config::Config;
+use crate::dkim::{self, DkimError, Keys};
+use crate::plan;
+use crate::render::{self, NodeMaterial, Service, TlsPair};
+use crate::store::{Store, StoreError};
+
+/// What the agent reports: overwritten after each reconcile with what was observed.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    /// The generation fully applied, if any.
+    pub observed_generation: Option<u64>,
+    pub services: BTreeMap<Service, ServiceOutcome>,
+    /// Why the last reconcile failed before reaching the daemons.
+    pub error: Option<String>,
+    pub dkim_keys: Vec<DkimKey>,
+    pub usage: Vec<MailboxUsage>,
+}
+
+impl Status {
+    pub fn health(&self) -> Vec<ServiceHealth> {
+        let mut health: Vec<ServiceHealth> = self
+            .services
+            .iter()
+            .map(|(service, outcome)| ServiceHealth {
+                name: service.name().to_owned(),
+                healthy: *outcome == ServiceOutcome::Ok,
+                message: match outcome {
+                    ServiceOutcome::Ok => None,
+                    ServiceOutcome::CheckFailed(m) => {
+                        Some(format!("configuration check failed: {m}"))
+                    }
+                    ServiceOutcome::PostmapFailed(m) => {
+                        Some(format!("a table rebuild failed: {m}"))
+                    }
+                    ServiceOutcome::ReloadFailed(m) => Some(format!("reload failed: {m}")),
+                },
+            })
+            .collect();
+        if let Some(error) = &self.error {
+            health.push(ServiceHealth {
+                name: "agent".to_owned(),
+                healthy: false,
+                message: Some(error.clone()),
+            });
+        }
+        health
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Dkim(#[from] DkimError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error("cannot read {what} {path}")]
+    Read {
+        what: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the daemons did not all take generation {generation}: {summary}")]
+    Incomplete {
+        generation: u64,
+        summary: String,
+        /// Every file is in place and checked; only reloads failed (a daemon not running yet).
+        reloads_only: bool,
+    },
+}
+
+pub struct Reconciler {
+    pub config: Config,
+    pub store: Store,
+    keys: Keys,
+    credentials: watch::Sender<Arc<Credentials>>,
+    pub status: Arc<Mutex<Status>>,
+}
+
+impl Reconciler {
+    /// Sets up from `config`; the broker's credentials start from the last applied state.
+    pub fn new(config: Config) -> Result<Reconciler, ReconcileError> {
+        let store = Store::new(&config.state_dir);
+        let keys = Keys::new(&config.layout.root, &config.commands.dkim_group)?;
+        let applied = store.load_applied()?;
+        let credentials = applied
+            .as_ref()
+            .map(Credentials::from_desired)
+            .unwrap_or_default();
+        let status = Status {
+            observed_generation: applied.as_ref().map(|a| a.generation),
+            ..Status::default()
+        };
+        Ok(Reconciler {
+            config,
+            store,
+            keys,
+            credentials: watch::Sender::new(Arc::new(credentials)),
+            status: Arc::new(Mutex::new(status)),
+        })
+    }
+
+    /// The broker's view of who may log in: follows every successful reconcile.
+    pub fn credentials(&self) -> watch::Receiver<Arc<Credentials>> {
+        self.credentials.subscribe()
+    }
+
+    /// Brings the node to `desired`, recording the outcome in [`Reconciler::status`].
+    pub fn reconcile(&self, desired: &DesiredState) -> Result<Outcome, ReconcileError> {
+        let result = self.reconcile_inner(desired);
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        match &result {
+            Ok(outcome) => {
+                status.services = outcome.services.clone();
+                status.error = None;
+            }
+            Err(ReconcileError::Incomplete { .. }) => {}
+            Err(err) => status.error = Some(crate::error_chain(err)),
+        }
+        result
+    }
+
+    fn reconcile_inner(&self, desired: &DesiredState) -> Result<Outcome, ReconcileError> {
+        let started = std::time::Instant::now();
+        let layout = &self.config.layout;
+        let material = self.material(desired)?;
+        let rendered = render::render(desired, layout, &material);
+        let last_good = self
+            .store
+            .load_applied()?
+            .map(|applied| render::render(&applied, layout, &material));
+        let (on_disk, stale) =
+            apply::read_disk(&layout.root, &rendered).map_err(|source| ReconcileError::Read {
+                what: "the files under",
+                path: layout.root.display().to_string(),
+                source,
+            })?;
+        let plan = plan::plan(&rendered, &on_disk, &stale);
+        self.prepare_mail_store()?;
+        let target = Target {
+            root: &layout.root,
+            commands: &self.config.commands,
+            store: &self.store,
+        };
+        let outcome = apply::apply(&target, &plan, &on_disk, last_good.as_ref())?;
+        {
+            let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+            status.services = outcome.services.clone();
+        }
+        tracing::info!(
+            generation = desired.generation,
+            files = rendered.len(),
+            written = outcome.written,
+            postmap = plan.postmap.len(),
+            reload = ?plan.reload,
+            complete = outcome.complete(),
+            elapsed = ?started.elapsed(),
+            "reconciled"
+        );
+        if !outcome.complete() {
+            let summary = outcome
+                .services
+                .iter()
+                .filter(|(_, o)| **o != ServiceOutcome::Ok)
+                .map(|(s, o)| format!("{s}: {o:?}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let reloads_only = outcome
+                .services
+                .values()
+                .all(|o| matches!(o, ServiceOutcome::Ok | ServiceOutcome::ReloadFailed(_)));
+            return Err(ReconcileError::Incomplete {
+                generation: desired.generation,
+                summary,
+                reloads_only,
+            });
+        }
+        self.store.save_applied(desired)?;
+        self.credentials
+            .send_replace(Arc::new(Credentials::from_desired(desired)));
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        status.observed_generation = Some(desired.generation);
+        Ok(outcome)
+    }
+
+    /// The certificate as given, and a DKIM key for every domain of an active member.
+    fn material(&self, desired: &DesiredState) -> Result<NodeMaterial, ReconcileError> {
+        let tls = match &self.config.tls {
+            Some(files) => {
+                let read = |what, path: &std::path::Path| {
+                    std::fs::read(path).map_err(|source| ReconcileError::Read {
+                        what,
+                        path: path.display().to_string(),
+                        source,
+                    })
+                };
+                Some(TlsPair {
+                    chain_pem: read("the certificate chain", &files.chain)?,
+                    key_pem: read("the private key", &files.key)?,
+                })
+            }
+            None => None,
+        };
+        let domains = desired
+            .tenants
+            .iter()
+            .filter(|t| t.active)
+            .flat_map(|t| t.domains.iter().map(|d| &d.name));
+        let keys = self
+            .keys
+            .ensure(domains, &dkim::selector_for(std::time::SystemTime::now()))?;
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        status.dkim_keys = keys
+            .iter()
+            .map(|(domain, key)| DkimKey {
+                domain: domain.clone(),
+                selector: key.selector.clone(),
+                public_key: key.public_key.clone(),
+            })
+            .collect();
+        Ok(NodeMaterial {
+            tls,
+            dkim_selectors: keys
+                .into_iter()
+                .map(|(domain, key)| (domain, key.selector))
+                .collect(),
+        })
+    }
+
+    /// The mail store's top directory, owned by the mail user (Dovecot creates the rest).
+    fn prepare_mail_store(&self) -> Result<(), ReconcileError> {
+        let layout = &self.config.layout;
+        let store = layout.root.join(crate::usage::MAIL_STORE);
+        let io = |source| ReconcileError::Read {
+            what: "the mail store",
+            path: store.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&store).map_err(io)?;
+        std::os::unix::fs::chown(&store, Some(layout.vmail_uid), Some(layout.vmail_gid))
+            .map_err(io)?;
+        std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o750)).map_err(io)?;
+        Ok(())
+    }
+}

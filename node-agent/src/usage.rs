@@ -1,0 +1,120 @@
+//! How much each mailbox stores: the messages in its Maildir (every folder's `cur` and `new`),
+//! counted by walking the mail store. Run on a blocking thread, every few heartbeats.
+
+use std::path::Path;
+
+use protocol::desired::DesiredState;
+use protocol::names::EmailAddress;
+use protocol::node::MailboxUsage;
+
+/// The mail store under the layout's root: `<domain>/<local part>/Maildir`.
+pub const MAIL_STORE: &str = "var/vmail";
+
+/// The usage of every mailbox of an active member in `desired`. A mailbox never delivered to has
+/// no directory yet and uses nothing.
+pub fn measure(root: &Path, desired: &DesiredState) -> Vec<MailboxUsage> {
+    let store = root.join(MAIL_STORE);
+    let mut usage = Vec::new();
+    for tenant in desired.tenants.iter().filter(|t| t.active) {
+        for domain in &tenant.domains {
+            for mailbox in &domain.mailboxes {
+                let Ok(address) = EmailAddress::new(&mailbox.local_part, &domain.name) else {
+                    continue;
+                };
+                let maildir = store
+                    .join(domain.name.as_str())
+                    .join(mailbox.local_part.as_str())
+                    .join("Maildir");
+                let (bytes, messages) = maildir_size(&maildir);
+                usage.push(MailboxUsage {
+                    address,
+                    bytes,
+                    messages,
+                });
+            }
+        }
+    }
+    usage
+}
+
+/// Bytes and count of the messages in a Maildir and its folders (`.Folder/cur`, …).
+fn maildir_size(maildir: &Path) -> (u64, u64) {
+    let mut bytes = 0;
+    let mut messages = 0;
+    let mut folders = vec![maildir.to_owned()];
+    if let Ok(entries) = std::fs::read_dir(maildir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') && entry.path().is_dir() {
+                folders.push(entry.path());
+            }
+        }
+    }
+    for folder in folders {
+        for sub in ["cur", "new"] {
+            let Ok(entries) = std::fs::read_dir(folder.join(sub)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if let Ok(meta) = entry.metadata() {
+                    if meta.is_file() {
+                        bytes += meta.len();
+                        messages += 1;
+                    }
+                }
+            }
+        }
+    }
+    (bytes, messages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::desired::{Domain, Mailbox, Tenant};
+    use protocol::names::{DomainName, LocalPart};
+
+    #[test]
+    fn counts_messages_in_every_folder_and_nothing_else() {
+        let root = tempfile::tempdir().unwrap();
+        let maildir = root.path().join("var/vmail/example.org/alice/Maildir");
+        for (dir, name, size) in [
+            ("cur", "1:2,S", 100),
+            ("new", "2", 50),
+            (".Sent/cur", "3:2,S", 25),
+            ("tmp", "4", 1000),
+        ] {
+            std::fs::create_dir_all(maildir.join(dir)).unwrap();
+            std::fs::write(maildir.join(dir).join(name), vec![b'x'; size]).unwrap();
+        }
+        std::fs::write(maildir.join("dovecot.index"), vec![0; 500]).unwrap();
+        let mailbox = |local: &str| Mailbox {
+            local_part: LocalPart::parse(local).unwrap(),
+            password_hash: String::new(),
+            quota_bytes: 1000,
+        };
+        let desired = DesiredState {
+            schema: 1,
+            generation: 1,
+            node_id: "n".into(),
+            tenants: vec![Tenant {
+                member_id: "m".into(),
+                active: true,
+                domains: vec![Domain {
+                    name: DomainName::parse("example.org").unwrap(),
+                    verified: true,
+                    mailboxes: vec![mailbox("alice"), mailbox("bob")],
+                    aliases: vec![],
+                    xmpp_accounts: vec![],
+                }],
+                app_passwords: vec![],
+                contact: None,
+            }],
+        };
+        let usage = measure(root.path(), &desired);
+        assert_eq!(usage.len(), 2);
+        assert_eq!(usage[0].address.as_str(), "alice@example.org");
+        assert_eq!((usage[0].bytes, usage[0].messages), (175, 3));
+        assert_eq!((usage[1].bytes, usage[1].messages), (0, 0));
+    }
+}

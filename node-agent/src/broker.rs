@@ -106,6 +106,8 @@ impl Credentials {
             return Verdict::Refuse;
         }
         let Some(login) = self.logins.get(&user.to_ascii_lowercase()) else {
+            // Spend the time a known user costs, so answers do not tell who exists.
+            matches(dummy_hash(), password);
             return Verdict::Refuse;
         };
         let member = &self.members[login.member];
@@ -141,6 +143,20 @@ fn scope_of(service: &str) -> Option<AppScope> {
         "dav" => Some(AppScope::Dav),
         _ => None,
     }
+}
+
+/// A verifier of a random password with the default parameters, made once.
+fn dummy_hash() -> &'static str {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let password: [u8; 16] = rand::random();
+        Argon2::default()
+            .hash_password(&password, &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
 }
 
 fn matches(hash: &str, password: &str) -> bool {

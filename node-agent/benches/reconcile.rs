@@ -1,0 +1,176 @@
+//! Reconcile cost on a node holding 1,000 members with 10 mailboxes each (10,000 mailboxes,
+//! 1,000 domains, an alias per domain): render only; a full reconcile onto an empty root; and a
+//! one-mailbox change against a root that holds the rest. Real `postmap` (lmdb) rebuilds the
+//! changed tables when Postfix is installed; the daemons' checks and reloads are `true` here
+//! (their cost is the daemons', measured end to end in tests/bench/mail.sh).
+//!
+//! `cargo bench -p node-agent --bench reconcile`; figures in tests/bench/README.md.
+
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use node_agent::apply::{apply, read_disk, Target};
+use node_agent::config::{Commands, ServiceCommands};
+use node_agent::plan::plan;
+use node_agent::render::{self, Layout, NodeMaterial, Ports, SendLimit};
+use node_agent::store::Store;
+use protocol::desired::{Alias, DesiredState, Domain, Mailbox, Tenant};
+use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart};
+
+const MEMBERS: usize = 1_000;
+const MAILBOXES: usize = 10;
+/// Any argon2id PHC string: rendering never verifies it.
+const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+fn desired(extra_mailbox: bool) -> DesiredState {
+    let tenants = (0..MEMBERS)
+        .map(|m| {
+            let name = DomainName::parse(&format!("member{m}.example")).unwrap();
+            let mut mailboxes: Vec<Mailbox> = (0..MAILBOXES)
+                .map(|i| Mailbox {
+                    local_part: LocalPart::parse(&format!("user{i}")).unwrap(),
+                    password_hash: HASH.to_owned(),
+                    quota_bytes: 1 << 30,
+                })
+                .collect();
+            if extra_mailbox && m == MEMBERS / 2 {
+                mailboxes.push(Mailbox {
+                    local_part: LocalPart::parse("newcomer").unwrap(),
+                    password_hash: HASH.to_owned(),
+                    quota_bytes: 1 << 30,
+                });
+            }
+            Tenant {
+                member_id: format!("00000000-0000-0000-0000-{m:012}"),
+                active: true,
+                domains: vec![Domain {
+                    aliases: vec![Alias {
+                        source: AliasSource::parse("info").unwrap(),
+                        targets: vec![EmailAddress::parse(&format!("user0@{name}")).unwrap()],
+                    }],
+                    name,
+                    verified: true,
+                    mailboxes,
+                    xmpp_accounts: vec![],
+                }],
+                app_passwords: vec![],
+                contact: None,
+            }
+        })
+        .collect();
+    DesiredState {
+        schema: 1,
+        generation: if extra_mailbox { 2 } else { 1 },
+        node_id: "bench".to_owned(),
+        tenants,
+    }
+}
+
+fn layout(root: &Path) -> Layout {
+    Layout {
+        root: root.to_owned(),
+        hostname: DomainName::parse("mail.bench.example").unwrap(),
+        listen: "127.0.0.1".parse().unwrap(),
+        internal: "127.0.0.1".parse().unwrap(),
+        ports: Ports::default(),
+        broker: "127.0.0.1:10080".parse().unwrap(),
+        vmail_uid: 5000,
+        vmail_gid: 5000,
+        send_limit: SendLimit::default(),
+    }
+}
+
+fn commands() -> Commands {
+    let noop = || ServiceCommands {
+        check: vec!["true".into()],
+        reload: vec!["true".into()],
+    };
+    let postmap = if Path::new("/usr/sbin/postmap").exists() {
+        vec!["/usr/sbin/postmap".into()]
+    } else {
+        vec!["true".into()]
+    };
+    Commands {
+        postmap,
+        dkim_group: "root".into(),
+        postfix: noop(),
+        dovecot: noop(),
+        rspamd: noop(),
+    }
+}
+
+fn material(desired: &DesiredState) -> NodeMaterial {
+    NodeMaterial {
+        tls: None,
+        dkim_selectors: desired
+            .tenants
+            .iter()
+            .flat_map(|t| t.domains.iter().map(|d| (d.name.clone(), "r202611".to_owned())))
+            .collect(),
+    }
+}
+
+/// render + read the disk + plan + apply, as `Reconciler::reconcile` does.
+fn reconcile(root: &Path, store: &Store, desired: &DesiredState) -> usize {
+    let layout = layout(root);
+    let rendered = render::render(desired, &layout, &material(desired));
+    let (on_disk, stale) = read_disk(root, &rendered).unwrap();
+    let plan = plan(&rendered, &on_disk, &stale);
+    let commands = commands();
+    let target = Target {
+        root,
+        commands: &commands,
+        store,
+    };
+    apply(&target, &plan, &on_disk, None).unwrap().written
+}
+
+fn benches(c: &mut Criterion) {
+    let base = desired(false);
+    let changed = desired(true);
+    let mut group = c.benchmark_group("reconcile_10k_mailboxes");
+    group.sample_size(10);
+
+    group.bench_function("render", |b| {
+        let root = tempfile::tempdir().unwrap();
+        let layout = layout(root.path());
+        let material = material(&base);
+        b.iter(|| render::render(&base, &layout, &material).len());
+    });
+
+    group.bench_function("full_onto_empty_root", |b| {
+        b.iter_batched(
+            || (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()),
+            |(root, state)| reconcile(root.path(), &Store::new(state.path()), &base),
+            BatchSize::PerIteration,
+        );
+    });
+
+    group.bench_function("one_mailbox_added", |b| {
+        let root = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let store = Store::new(state.path());
+        reconcile(root.path(), &store, &base);
+        let mut flip = false;
+        b.iter(|| {
+            // Alternate between the two states: each iteration is one mailbox added or removed.
+            flip = !flip;
+            reconcile(root.path(), &store, if flip { &changed } else { &base })
+        });
+    });
+
+    group.bench_function("nothing_changed", |b| {
+        let root = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let store = Store::new(state.path());
+        reconcile(root.path(), &store, &base);
+        b.iter(|| {
+            let written = reconcile(root.path(), &store, &base);
+            assert_eq!(written, 0);
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(reconcile_benches, benches);
+criterion_main!(reconcile_benches);

@@ -6,6 +6,9 @@
 //!
 //! `cargo bench -p node-agent --bench reconcile`; figures in tests/bench/README.md.
 
+// A benchmark panics on any failure, like a test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -80,13 +83,18 @@ fn layout(root: &Path) -> Layout {
     }
 }
 
-fn commands() -> Commands {
+fn commands(root: &Path) -> Commands {
     let noop = || ServiceCommands {
         check: vec!["true".into()],
         reload: vec!["true".into()],
     };
+    // `-c`: postmap reads main.cf, and this machine need not have /etc/postfix/main.cf.
     let postmap = if Path::new("/usr/sbin/postmap").exists() {
-        vec!["/usr/sbin/postmap".into()]
+        vec![
+            "/usr/sbin/postmap".into(),
+            "-c".into(),
+            root.join("etc/postfix").display().to_string(),
+        ]
     } else {
         vec!["true".into()]
     };
@@ -116,7 +124,7 @@ fn reconcile(root: &Path, store: &Store, desired: &DesiredState) -> usize {
     let rendered = render::render(desired, &layout, &material(desired));
     let (on_disk, stale) = read_disk(root, &rendered).unwrap();
     let plan = plan(&rendered, &on_disk, &stale);
-    let commands = commands();
+    let commands = commands(root);
     let target = Target {
         root,
         commands: &commands,

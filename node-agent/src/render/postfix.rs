@@ -1,0 +1,788 @@
+//! Postfix: `main.cf`, `master.cf`, five lookup tables (sources for `postmap lmdb:`) and a copy
+//! of the mail host's TLS certificate and key.
+//!
+//! Mail routing, as the tables say it:
+//! - every domain of every tenant (verified or not, suspended or not) is a virtual mailbox
+//!   domain, and every mailbox is listed, so the tables do not change when a member is suspended;
+//! - `aliases` (virtual_alias_maps): explicit aliases, the catch-all `@domain`, each mailbox to
+//!   itself on a domain that has a catch-all (else the catch-all would swallow the mailbox), and
+//!   the RFC 2142 `postmaster@` and `abuse@` of every domain, unless the tenant has a mailbox or
+//!   an alias of that name there: to the tenant's first mailbox on that domain, else its first
+//!   mailbox anywhere, else its contact address; with none of these the address is left out and
+//!   mail to it is refused as unknown (there is nobody to deliver it to);
+//! - `senders` (smtpd_sender_login_maps): every address an active tenant owns, and `@domain` for
+//!   each of its domains, to all its mailbox addresses (the SASL login is a mailbox address);
+//! - `recipients` (check_recipient_access): each domain of a suspended tenant answers a temporary
+//!   `450 4.2.1`, so senders retry and nothing is lost while the member is suspended. The key is
+//!   the domain (which covers the catch-all too); `parent_domain_matches_subdomains` leaves out
+//!   `smtpd_access_maps` so that it does not also match another member's subdomain.
+//!
+//! Submission (587 STARTTLS, 465 implicit TLS) is only offered when the node has TLS material:
+//! without a certificate there would be no way to send a password safely, so the services are
+//! not rendered at all, and port 25 runs without STARTTLS.
+//!
+//! Every table line goes through `Table::insert`, whose keys are built from typed names only and
+//! whose values are checked once more; a value Postfix could misread is left out and counted in
+//! a comment at the end of the file.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use protocol::desired::{Alias, DesiredState, Domain, Tenant};
+use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart};
+
+use super::{File, Files, Layout, NodeMaterial, OnChange, RelPath, Service};
+
+pub const MAIN_CF: &str = "etc/postfix/main.cf";
+pub const MASTER_CF: &str = "etc/postfix/master.cf";
+pub const DOMAINS: &str = "etc/postfix/ruche/domains";
+pub const MAILBOXES: &str = "etc/postfix/ruche/mailboxes";
+pub const ALIASES: &str = "etc/postfix/ruche/aliases";
+pub const SENDERS: &str = "etc/postfix/ruche/senders";
+pub const RECIPIENTS: &str = "etc/postfix/ruche/recipients";
+pub const TLS_CHAIN: &str = "etc/postfix/tls/chain.pem";
+pub const TLS_KEY: &str = "etc/postfix/tls/key.pem";
+
+/// Not rendered: created by whoever starts Postfix.
+pub const QUEUE_DIRECTORY: &str = "var/spool/postfix";
+pub const DATA_DIRECTORY: &str = "var/lib/postfix";
+pub const LOG_DIRECTORY: &str = "var/log";
+pub const MAILLOG_FILE: &str = "var/log/postfix.log";
+
+/// The answer to mail for a suspended member: temporary, so the sender keeps it and retries.
+pub const SUSPENDED_REPLY: &str = "450 4.2.1 Mailbox temporarily disabled";
+
+/// The RFC 2142 mailboxes every domain has.
+pub const ROLE_ADDRESSES: [&str; 2] = ["postmaster", "abuse"];
+
+const HEADER: &str =
+    "# Rendered by the Ruche node agent; do not edit: it is rewritten on every change.\n";
+
+pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, files: &mut Files) {
+    if let Err(problem) = layout.check() {
+        tracing::error!(%problem, "postfix: the layout cannot be written into a config file");
+        return;
+    }
+    let tls = material.tls.is_some();
+    put(files, MAIN_CF, config(main_cf(layout, tls)));
+    put(files, MASTER_CF, config(master_cf(layout, tls)));
+    let tables = Tables::build(desired);
+    put(files, DOMAINS, table(tables.domains.text()));
+    put(files, MAILBOXES, table(tables.mailboxes.text()));
+    put(files, ALIASES, table(tables.aliases.text()));
+    put(files, SENDERS, table(tables.senders.text()));
+    put(files, RECIPIENTS, table(tables.recipients.text()));
+    if let Some(pair) = &material.tls {
+        put(files, TLS_CHAIN, tls_file(0o644, pair.chain_pem.clone()));
+        put(files, TLS_KEY, tls_file(0o600, pair.key_pem.clone()));
+    }
+}
+
+fn put(files: &mut Files, path: &str, file: File) {
+    match RelPath::new(path) {
+        Ok(path) => {
+            files.insert(path, file);
+        }
+        // Only constants reach here; a test renders every one of them.
+        Err(problem) => tracing::error!(%problem, "postfix: bad path"),
+    }
+}
+
+fn config(text: String) -> File {
+    File {
+        service: Service::Postfix,
+        mode: 0o644,
+        on_change: OnChange::Reload,
+        contents: text.into_bytes(),
+    }
+}
+
+fn table(text: String) -> File {
+    File {
+        service: Service::Postfix,
+        mode: 0o644,
+        on_change: OnChange::Postmap,
+        contents: text.into_bytes(),
+    }
+}
+
+fn tls_file(mode: u32, contents: Vec<u8>) -> File {
+    File {
+        service: Service::Postfix,
+        mode,
+        on_change: OnChange::Reload,
+        contents,
+    }
+}
+
+/// `host:port` as Postfix writes it (`[::1]:24` for IPv6).
+fn endpoint(ip: IpAddr, port: u16) -> String {
+    SocketAddr::new(ip, port).to_string()
+}
+
+fn lmdb(layout: &Layout, table: &str) -> String {
+    format!("lmdb:{}", layout.path_text(table))
+}
+
+fn main_cf(layout: &Layout, tls: bool) -> String {
+    let recipients = lmdb(layout, RECIPIENTS);
+    let quota_policy = format!(
+        "check_policy_service inet:{}",
+        endpoint(layout.internal, layout.ports.quota_status)
+    );
+    let mut lines =
+        vec![
+        HEADER.trim_end().to_owned(),
+        "compatibility_level = 3.6".to_owned(),
+        format!("myhostname = {}", layout.hostname),
+        "myorigin = $myhostname".to_owned(),
+        "# No local delivery and no trusted networks: every address is virtual, and sending"
+            .to_owned(),
+        "# through this host needs a SASL login.".to_owned(),
+        "mydestination =".to_owned(),
+        "mynetworks =".to_owned(),
+        "alias_maps =".to_owned(),
+        "alias_database =".to_owned(),
+        "local_recipient_maps =".to_owned(),
+        "local_transport = error:5.1.1 local delivery is disabled".to_owned(),
+        // Each listener names its address in master.cf. A single address here would have to
+        // be configured on an interface (127.0.0.2 on a test machine is not: postfix refuses).
+        "inet_interfaces = all".to_owned(),
+        "inet_protocols = all".to_owned(),
+        format!("queue_directory = {}", layout.path_text(QUEUE_DIRECTORY)),
+        format!("data_directory = {}", layout.path_text(DATA_DIRECTORY)),
+        format!("maillog_file = {}", layout.path_text(MAILLOG_FILE)),
+        format!("maillog_file_prefixes = {}", layout.path_text(LOG_DIRECTORY)),
+        "biff = no".to_owned(),
+        "append_dot_mydomain = no".to_owned(),
+        "readme_directory = no".to_owned(),
+        "smtpd_banner = $myhostname ESMTP".to_owned(),
+        "disable_vrfy_command = yes".to_owned(),
+        "smtpd_helo_required = yes".to_owned(),
+        // `alice+lists@` is delivered to `alice@` (LocalPart has no `+`).
+        "recipient_delimiter = +".to_owned(),
+        "# smtpd_access_maps left out: a suspended member's domain in the recipients table must"
+            .to_owned(),
+        "# not match another member's subdomain.".to_owned(),
+        "parent_domain_matches_subdomains = debug_peer_list, fast_flush_domains, mynetworks, \
+         permit_mx_backup_networks, qmqpd_authorized_clients, relay_domains"
+            .to_owned(),
+        String::new(),
+        "# Every member domain, mailbox and alias, from the desired state.".to_owned(),
+        format!("virtual_mailbox_domains = {}", lmdb(layout, DOMAINS)),
+        format!("virtual_mailbox_maps = {}", lmdb(layout, MAILBOXES)),
+        format!("virtual_alias_maps = {}", lmdb(layout, ALIASES)),
+        format!(
+            "virtual_transport = lmtp:inet:{}",
+            endpoint(layout.internal, layout.ports.lmtp)
+        ),
+        format!("smtpd_sender_login_maps = {}", lmdb(layout, SENDERS)),
+        String::new(),
+        "# Port 25: mail for our domains only. Suspended members are deferred, full mailboxes"
+            .to_owned(),
+        "# refused at RCPT by Dovecot's quota-status.".to_owned(),
+        "smtpd_relay_restrictions = reject_unauth_destination".to_owned(),
+        format!(
+            "smtpd_recipient_restrictions = check_recipient_access {recipients}, \
+             reject_unlisted_recipient, {quota_policy}"
+        ),
+        "# Inbound mail is scanned by rspamd (spam filtering). If rspamd is down, mail is"
+            .to_owned(),
+        "# accepted unscanned rather than refused.".to_owned(),
+        format!(
+            "smtpd_milters = inet:{}",
+            endpoint(layout.internal, layout.ports.milter)
+        ),
+        "milter_default_action = accept".to_owned(),
+        "milter_protocol = 6".to_owned(),
+        String::new(),
+        "# SASL through Dovecot's auth service, enabled on submission only.".to_owned(),
+        "smtpd_sasl_type = dovecot".to_owned(),
+        format!(
+            "smtpd_sasl_path = inet:{}",
+            endpoint(layout.internal, layout.ports.sasl)
+        ),
+        "smtpd_sasl_auth_enable = no".to_owned(),
+        "smtpd_sasl_security_options = noanonymous, noplaintext".to_owned(),
+        "smtpd_sasl_tls_security_options = noanonymous".to_owned(),
+        "smtpd_sasl_authenticated_header = no".to_owned(),
+    ];
+    if tls {
+        lines.extend([
+            String::new(),
+            "# TLS: offered on port 25, required on submission.".to_owned(),
+            format!("smtpd_tls_cert_file = {}", layout.path_text(TLS_CHAIN)),
+            format!("smtpd_tls_key_file = {}", layout.path_text(TLS_KEY)),
+            "smtpd_tls_security_level = may".to_owned(),
+            "smtpd_tls_auth_only = yes".to_owned(),
+            "smtpd_tls_protocols = >=TLSv1.2".to_owned(),
+            "smtpd_tls_mandatory_protocols = >=TLSv1.2".to_owned(),
+            "smtp_tls_security_level = may".to_owned(),
+            String::new(),
+            "# Submission's restrictions, referenced from master.cf.".to_owned(),
+            "ruche_submission_sender_restrictions = reject_non_fqdn_sender, \
+             reject_sender_login_mismatch, permit_sasl_authenticated, reject"
+                .to_owned(),
+            "ruche_submission_relay_restrictions = permit_sasl_authenticated, reject".to_owned(),
+            format!(
+                "ruche_submission_recipient_restrictions = reject_non_fqdn_recipient, \
+                 check_recipient_access {recipients}, {quota_policy}, permit"
+            ),
+            format!(
+                "ruche_submission_milters = inet:{}",
+                endpoint(layout.internal, layout.ports.milter)
+            ),
+        ]);
+    } else {
+        lines.extend([
+            String::new(),
+            "# No TLS material on this node: no STARTTLS and no submission service.".to_owned(),
+            "smtp_tls_security_level = may".to_owned(),
+        ]);
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    text
+}
+
+/// The standard Postfix services, none chrooted (the tables, sockets and TLS files live under
+/// the layout's root, outside any chroot).
+const MASTER_SERVICES: &str = "\
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+  -o syslog_name=postfix/$service_name
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+";
+
+fn master_cf(layout: &Layout, tls: bool) -> String {
+    let mut text = String::from(HEADER);
+    text.push_str("# service type  private unpriv  chroot  wakeup  maxproc command + args\n");
+    text.push_str(&format!(
+        "{} inet n - n - - smtpd\n",
+        endpoint(layout.listen, layout.ports.smtp)
+    ));
+    if tls {
+        for (port, name, wrapper) in [
+            (layout.ports.submission, "submission", "no"),
+            (layout.ports.submissions, "submissions", "yes"),
+        ] {
+            text.push_str(&format!(
+                "{} inet n - n - - smtpd\n\
+                 \x20 -o syslog_name=postfix/{name}\n\
+                 \x20 -o smtpd_tls_wrappermode={wrapper}\n\
+                 \x20 -o smtpd_tls_security_level=encrypt\n\
+                 \x20 -o smtpd_sasl_auth_enable=yes\n\
+                 \x20 -o smtpd_client_restrictions=\n\
+                 \x20 -o smtpd_helo_restrictions=\n\
+                 \x20 -o smtpd_sender_restrictions=$ruche_submission_sender_restrictions\n\
+                 \x20 -o smtpd_relay_restrictions=$ruche_submission_relay_restrictions\n\
+                 \x20 -o smtpd_recipient_restrictions=$ruche_submission_recipient_restrictions\n\
+                 \x20 -o smtpd_milters=$ruche_submission_milters\n\
+                 \x20 -o milter_macro_daemon_name=ORIGINATING\n",
+                endpoint(layout.listen, port)
+            ));
+        }
+    }
+    text.push_str(MASTER_SERVICES);
+    text
+}
+
+/// A key of a lookup table, built from typed names only: their stored forms have no whitespace,
+/// no `#` and no `,`.
+enum Key<'a> {
+    /// `local@domain`.
+    Address(&'a LocalPart, &'a DomainName),
+    /// `@domain`: every address of the domain (virtual_alias_maps, smtpd_sender_login_maps).
+    AnyAt(&'a DomainName),
+    /// `domain` (virtual_mailbox_domains, access tables).
+    Domain(&'a DomainName),
+}
+
+impl Key<'_> {
+    fn text(&self) -> String {
+        match self {
+            Key::Address(local, domain) => format!("{local}@{domain}"),
+            Key::AnyAt(domain) => format!("@{domain}"),
+            Key::Domain(domain) => domain.to_string(),
+        }
+    }
+}
+
+/// The right-hand side of a table line.
+enum Value<'a> {
+    /// Any value: for tables where only the key matters.
+    Ok,
+    /// `domain/local/` in virtual_mailbox_maps.
+    Maildir(&'a LocalPart, &'a DomainName),
+    /// A comma-separated list of addresses.
+    Addresses(Vec<String>),
+    /// A fixed access-table answer (may hold spaces; a constant).
+    Reply(&'static str),
+}
+
+impl Value<'_> {
+    /// The text, or `None` when Postfix could misread it.
+    fn text(&self) -> Option<String> {
+        match self {
+            Value::Ok => Some("OK".to_owned()),
+            Value::Maildir(local, domain) => Some(format!("{domain}/{local}/")),
+            Value::Addresses(addresses) => {
+                let all_plain = !addresses.is_empty()
+                    && addresses
+                        .iter()
+                        .all(|a| is_table_token(a) && !a.contains(','));
+                all_plain.then(|| addresses.join(","))
+            }
+            Value::Reply(reply) => {
+                let plain = !reply.is_empty()
+                    && reply.chars().all(|c| c == ' ' || c.is_ascii_graphic())
+                    && !reply.starts_with(' ');
+                plain.then(|| (*reply).to_owned())
+            }
+        }
+    }
+}
+
+/// One token of a table line: printable ASCII without whitespace, not starting a comment.
+fn is_table_token(s: &str) -> bool {
+    !s.is_empty() && !s.starts_with('#') && s.chars().all(|c| c.is_ascii_graphic())
+}
+
+/// The source text of one lookup table: one `key value` line per key, sorted by key. The first
+/// insert of a key wins (postmap would keep the first duplicate too, with a warning).
+#[derive(Default)]
+struct Table {
+    entries: BTreeMap<String, String>,
+    refused: usize,
+}
+
+impl Table {
+    fn insert(&mut self, key: Key<'_>, value: Value<'_>) {
+        let key = key.text();
+        match value.text() {
+            Some(value) if is_table_token(&key) => {
+                self.entries.entry(key).or_insert(value);
+            }
+            _ => self.refused += 1,
+        }
+    }
+
+    fn contains(&self, key: Key<'_>) -> bool {
+        self.entries.contains_key(&key.text())
+    }
+
+    fn text(&self) -> String {
+        let mut text = String::from(HEADER);
+        for (key, value) in &self.entries {
+            text.push_str(key);
+            text.push(' ');
+            text.push_str(value);
+            text.push('\n');
+        }
+        if self.refused > 0 {
+            tracing::warn!(refused = self.refused, "postfix: table entries left out");
+            text.push_str(&format!(
+                "# {} entries left out: a value Postfix could misread\n",
+                self.refused
+            ));
+        }
+        text
+    }
+}
+
+struct Tables {
+    domains: Table,
+    mailboxes: Table,
+    aliases: Table,
+    senders: Table,
+    recipients: Table,
+}
+
+impl Tables {
+    fn build(desired: &DesiredState) -> Tables {
+        let mut tables = Tables {
+            domains: Table::default(),
+            mailboxes: Table::default(),
+            aliases: Table::default(),
+            senders: Table::default(),
+            recipients: Table::default(),
+        };
+        for tenant in &desired.tenants {
+            tables.add_tenant(tenant);
+        }
+        tables
+    }
+
+    fn add_tenant(&mut self, tenant: &Tenant) {
+        for domain in &tenant.domains {
+            self.domains.insert(Key::Domain(&domain.name), Value::Ok);
+            for mailbox in &domain.mailboxes {
+                self.mailboxes.insert(
+                    Key::Address(&mailbox.local_part, &domain.name),
+                    Value::Maildir(&mailbox.local_part, &domain.name),
+                );
+            }
+            self.add_aliases(tenant, domain);
+            if !tenant.active {
+                self.recipients
+                    .insert(Key::Domain(&domain.name), Value::Reply(SUSPENDED_REPLY));
+            }
+        }
+        if tenant.active {
+            self.add_senders(tenant);
+        }
+    }
+
+    fn add_aliases(&mut self, tenant: &Tenant, domain: &Domain) {
+        let name = &domain.name;
+        for alias in domain.aliases.iter().filter(|a| !a.targets.is_empty()) {
+            let targets = Value::Addresses(addresses(&alias.targets));
+            match &alias.source {
+                AliasSource::Local(local) => {
+                    self.aliases.insert(Key::Address(local, name), targets)
+                }
+                AliasSource::CatchAll => self.aliases.insert(Key::AnyAt(name), targets),
+            }
+        }
+        // With `@domain` in virtual_alias_maps, every mailbox must resolve to itself first, or
+        // the catch-all would take its mail too.
+        if has_catch_all(domain) {
+            for mailbox in &domain.mailboxes {
+                let key = Key::Address(&mailbox.local_part, name);
+                let itself = vec![format!("{}@{name}", mailbox.local_part)];
+                self.aliases.insert(key, Value::Addresses(itself));
+            }
+        }
+        for role in ROLE_ADDRESSES {
+            let Ok(role) = LocalPart::parse(role) else {
+                continue;
+            };
+            if has_local_part(domain, &role) || self.aliases.contains(Key::Address(&role, name)) {
+                continue;
+            }
+            if let Some(target) = role_target(tenant, domain) {
+                self.aliases
+                    .insert(Key::Address(&role, name), Value::Addresses(vec![target]));
+            }
+        }
+    }
+
+    fn add_senders(&mut self, tenant: &Tenant) {
+        let owners: Vec<String> = tenant
+            .domains
+            .iter()
+            .flat_map(|d| {
+                d.mailboxes
+                    .iter()
+                    .map(|m| format!("{}@{}", m.local_part, d.name))
+            })
+            .collect();
+        if owners.is_empty() {
+            // Nobody could log in to send as these addresses.
+            return;
+        }
+        for domain in &tenant.domains {
+            let name = &domain.name;
+            let owned = Value::Addresses(owners.clone());
+            self.senders.insert(Key::AnyAt(name), owned);
+            for mailbox in &domain.mailboxes {
+                let owned = Value::Addresses(owners.clone());
+                self.senders
+                    .insert(Key::Address(&mailbox.local_part, name), owned);
+            }
+            for alias in &domain.aliases {
+                if let AliasSource::Local(local) = &alias.source {
+                    let owned = Value::Addresses(owners.clone());
+                    self.senders.insert(Key::Address(local, name), owned);
+                }
+            }
+            for role in ROLE_ADDRESSES {
+                if let Ok(role) = LocalPart::parse(role) {
+                    let owned = Value::Addresses(owners.clone());
+                    self.senders.insert(Key::Address(&role, name), owned);
+                }
+            }
+        }
+    }
+}
+
+fn addresses(targets: &[EmailAddress]) -> Vec<String> {
+    targets.iter().map(|t| t.as_str().to_owned()).collect()
+}
+
+fn has_catch_all(domain: &Domain) -> bool {
+    domain
+        .aliases
+        .iter()
+        .any(|a: &Alias| a.source == AliasSource::CatchAll && !a.targets.is_empty())
+}
+
+/// A mailbox, or an alias with targets, named `local` on `domain`.
+fn has_local_part(domain: &Domain, local: &LocalPart) -> bool {
+    domain.mailboxes.iter().any(|m| &m.local_part == local)
+        || domain.aliases.iter().any(|a| {
+            !a.targets.is_empty() && matches!(&a.source, AliasSource::Local(l) if l == local)
+        })
+}
+
+/// Where `postmaster@` and `abuse@` of `domain` go when the tenant did not say: its first
+/// mailbox on that domain, else its first mailbox anywhere, else its contact address.
+fn role_target(tenant: &Tenant, domain: &Domain) -> Option<String> {
+    let first_mailbox = |d: &Domain| {
+        d.mailboxes
+            .first()
+            .map(|m| format!("{}@{}", m.local_part, d.name))
+    };
+    first_mailbox(domain)
+        .or_else(|| tenant.domains.iter().find_map(first_mailbox))
+        .or_else(|| tenant.contact.as_ref().map(|c| c.as_str().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::desired::{Mailbox, Tenant};
+
+    fn domain(name: &str) -> DomainName {
+        DomainName::parse(name).unwrap()
+    }
+
+    fn local(name: &str) -> LocalPart {
+        LocalPart::parse(name).unwrap()
+    }
+
+    fn mailbox(name: &str) -> Mailbox {
+        Mailbox {
+            local_part: local(name),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+            quota_bytes: 1_000_000,
+        }
+    }
+
+    fn alias(source: &str, targets: &[&str]) -> Alias {
+        Alias {
+            source: AliasSource::parse(source).unwrap(),
+            targets: targets
+                .iter()
+                .map(|t| EmailAddress::parse(t).unwrap())
+                .collect(),
+        }
+    }
+
+    fn tenant(active: bool, domains: Vec<Domain>, contact: Option<&str>) -> Tenant {
+        Tenant {
+            member_id: "m1".to_owned(),
+            active,
+            domains,
+            app_passwords: Vec::new(),
+            contact: contact.map(|c| EmailAddress::parse(c).unwrap()),
+        }
+    }
+
+    fn dom(name: &str, mailboxes: &[&str], aliases: Vec<Alias>) -> Domain {
+        Domain {
+            name: domain(name),
+            verified: true,
+            mailboxes: mailboxes.iter().map(|m| mailbox(m)).collect(),
+            aliases,
+            xmpp_accounts: Vec::new(),
+        }
+    }
+
+    fn tables(tenants: Vec<Tenant>) -> Tables {
+        Tables::build(&DesiredState {
+            schema: 1,
+            generation: 1,
+            node_id: "n".to_owned(),
+            tenants,
+        })
+    }
+
+    fn get<'a>(table: &'a Table, key: &str) -> Option<&'a str> {
+        table.entries.get(key).map(String::as_str)
+    }
+
+    #[test]
+    fn a_catch_all_keeps_mailboxes_delivering_to_themselves() {
+        let t = tables(vec![tenant(
+            true,
+            vec![dom(
+                "example.org",
+                &["alice"],
+                vec![alias("*", &["alice@example.org"])],
+            )],
+            None,
+        )]);
+        assert_eq!(get(&t.aliases, "@example.org"), Some("alice@example.org"));
+        assert_eq!(
+            get(&t.aliases, "alice@example.org"),
+            Some("alice@example.org")
+        );
+        // Without a catch-all there is no self entry.
+        let t = tables(vec![tenant(
+            true,
+            vec![dom("example.org", &["alice"], vec![])],
+            None,
+        )]);
+        assert_eq!(get(&t.aliases, "alice@example.org"), None);
+    }
+
+    #[test]
+    fn an_explicit_alias_wins_over_the_catch_all_self_entry() {
+        let t = tables(vec![tenant(
+            true,
+            vec![dom(
+                "example.org",
+                &["alice", "bob"],
+                vec![
+                    alias("bob", &["alice@example.org"]),
+                    alias("*", &["alice@example.org"]),
+                ],
+            )],
+            None,
+        )]);
+        assert_eq!(
+            get(&t.aliases, "bob@example.org"),
+            Some("alice@example.org")
+        );
+    }
+
+    #[test]
+    fn role_addresses_fall_back_in_order() {
+        // Own mailbox on the domain: nothing added for postmaster; abuse to the first mailbox.
+        let t = tables(vec![tenant(
+            true,
+            vec![
+                dom("a.example", &[], vec![]),
+                dom(
+                    "b.example",
+                    &["zed", "postmaster"],
+                    vec![alias("abuse", &["x@elsewhere.example"])],
+                ),
+            ],
+            Some("owner@contact.example"),
+        )]);
+        assert_eq!(get(&t.aliases, "postmaster@b.example"), None);
+        assert_eq!(
+            get(&t.aliases, "abuse@b.example"),
+            Some("x@elsewhere.example")
+        );
+        // No mailbox on a.example: the tenant's first mailbox anywhere.
+        assert_eq!(
+            get(&t.aliases, "postmaster@a.example"),
+            Some("zed@b.example")
+        );
+        assert_eq!(get(&t.aliases, "abuse@a.example"), Some("zed@b.example"));
+
+        let t = tables(vec![tenant(
+            true,
+            vec![dom("a.example", &[], vec![])],
+            Some("o'brien+x@contact.example"),
+        )]);
+        assert_eq!(
+            get(&t.aliases, "postmaster@a.example"),
+            Some("o'brien+x@contact.example")
+        );
+
+        // Nobody at all: left out (refused as unknown) rather than sent nowhere.
+        let t = tables(vec![tenant(
+            true,
+            vec![dom("a.example", &[], vec![])],
+            None,
+        )]);
+        assert_eq!(get(&t.aliases, "postmaster@a.example"), None);
+    }
+
+    #[test]
+    fn senders_map_every_owned_address_to_every_mailbox() {
+        let t = tables(vec![tenant(
+            true,
+            vec![
+                dom(
+                    "a.example",
+                    &["alice"],
+                    vec![alias("sales", &["alice@a.example"])],
+                ),
+                dom("b.example", &["bob"], vec![]),
+            ],
+            None,
+        )]);
+        let owners = Some("alice@a.example,bob@b.example");
+        for key in [
+            "@a.example",
+            "alice@a.example",
+            "sales@a.example",
+            "postmaster@a.example",
+            "abuse@a.example",
+            "@b.example",
+            "bob@b.example",
+        ] {
+            assert_eq!(get(&t.senders, key), owners, "{key}");
+        }
+    }
+
+    #[test]
+    fn a_suspended_tenant_is_deferred_and_cannot_send() {
+        let t = tables(vec![tenant(
+            false,
+            vec![dom("a.example", &["alice"], vec![])],
+            None,
+        )]);
+        assert_eq!(get(&t.recipients, "a.example"), Some(SUSPENDED_REPLY));
+        assert!(t.senders.entries.is_empty());
+        // Still provisioned, so nothing is bounced as unknown.
+        assert_eq!(get(&t.domains, "a.example"), Some("OK"));
+        assert_eq!(
+            get(&t.mailboxes, "alice@a.example"),
+            Some("a.example/alice/")
+        );
+    }
+
+    #[test]
+    fn values_postfix_could_misread_are_left_out_and_counted() {
+        let mut table = Table::default();
+        let d = domain("a.example");
+        let l = local("alice");
+        table.insert(
+            Key::Address(&l, &d),
+            Value::Addresses(vec!["a b@x.example".to_owned()]),
+        );
+        table.insert(
+            Key::AnyAt(&d),
+            Value::Addresses(vec!["a,b@x.example".to_owned()]),
+        );
+        table.insert(Key::Domain(&d), Value::Addresses(Vec::new()));
+        assert!(table.entries.is_empty());
+        assert_eq!(table.refused, 3);
+        assert!(table
+            .text()
+            .ends_with("# 3 entries left out: a value Postfix could misread\n"));
+    }
+
+    #[test]
+    fn the_suspended_reply_is_a_temporary_refusal() {
+        assert!(SUSPENDED_REPLY.starts_with("450 4.2.1 "));
+        assert!(Value::Reply(SUSPENDED_REPLY).text().is_some());
+    }
+}

@@ -1,0 +1,460 @@
+//! rspamd: the milter Postfix's submission services use, for DKIM signing and the per-member
+//! outbound rate limit.
+//!
+//! rspamd runs with Debian's `/etc/rspamd/rspamd.conf` and `--var=LOCAL_CONFDIR=<root>/etc/rspamd`
+//! (and DBDIR, RUNDIR, LOGDIR under the root), so everything here is a `local.d` (merged) or
+//! `override.d` (replacing) file:
+//! - workers on the layout's internal address; the milter proxy scans by itself (`self_scan`);
+//! - nothing phones home: DNS goes to the local resolver only, and the modules that fetch
+//!   remote maps or ask third parties (fuzzy_check, multimap, url_redirector, asn, phishing,
+//!   whitelist, rbl, mid) are disabled; `mime_types` keeps its local map only;
+//! - DKIM: authenticated mail only, signed when the header From domain is the envelope sender's
+//!   (which Postfix already checked the login owns) and that domain is in `selectors.map`: a
+//!   domain of an active tenant whose key the agent holds;
+//! - rate limit: one bucket per member (`layout.send_limit`), counted in messages, whatever the
+//!   number of recipients; `rspamd.local.lua` registers the `ruche_member` selector, which maps
+//!   the login to its member through `members.map`.
+//!
+//! Addresses appear only in the two maps, written through `MapFile::insert`; `.conf`, `.inc`
+//! and Lua files hold layout values only (paths, addresses of the node, ports).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+use protocol::desired::DesiredState;
+use protocol::names::{DomainName, LocalPart};
+
+use super::{File, Files, Layout, NodeMaterial, OnChange, RelPath, Service};
+
+pub const WORKER_PROXY: &str = "etc/rspamd/override.d/worker-proxy.inc";
+pub const WORKER_CONTROLLER: &str = "etc/rspamd/override.d/worker-controller.inc";
+pub const WORKER_NORMAL: &str = "etc/rspamd/override.d/worker-normal.inc";
+pub const OPTIONS: &str = "etc/rspamd/local.d/options.inc";
+pub const REDIS: &str = "etc/rspamd/local.d/redis.conf";
+pub const DKIM_SIGNING: &str = "etc/rspamd/local.d/dkim_signing.conf";
+pub const RATELIMIT: &str = "etc/rspamd/local.d/ratelimit.conf";
+pub const MIME_TYPES: &str = "etc/rspamd/override.d/mime_types.conf";
+pub const LOCAL_LUA: &str = "etc/rspamd/rspamd.local.lua";
+pub const SELECTORS_MAP: &str = "etc/rspamd/ruche/selectors.map";
+pub const MEMBERS_MAP: &str = "etc/rspamd/ruche/members.map";
+
+/// Modules that fetch remote maps or send message data to third parties; each gets a
+/// `local.d/<module>.conf` with `enabled = false;`.
+pub const DISABLED_MODULES: [&str; 8] = [
+    "asn",
+    "fuzzy_check",
+    "mid",
+    "multimap",
+    "phishing",
+    "rbl",
+    "url_redirector",
+    "whitelist",
+];
+
+/// Where the agent's key manager writes DKIM private keys (`<domain>.<selector>.key`).
+pub const DKIM_DIRECTORY: &str = "var/lib/ruche-agent/dkim";
+/// The RUNDIR given to rspamd. rspamd writes its pid file there only when it daemonizes: with
+/// `-f` (foreground) the process that started it must signal the pid it knows.
+pub const RUN_DIRECTORY: &str = "run/rspamd";
+
+/// The resolver rspamd asks: a local one, so nothing but DNS leaves the node, and only through
+/// the operator's resolver.
+pub const NAMESERVER: &str = "127.0.0.1:53";
+
+const HEADER: &str =
+    "# Rendered by the Ruche node agent; do not edit: it is rewritten on every change.\n";
+
+pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, files: &mut Files) {
+    if let Err(problem) = layout.check() {
+        tracing::error!(%problem, "rspamd: the layout cannot be written into a config file");
+        return;
+    }
+    let internal = layout.internal;
+    let ports = &layout.ports;
+    let conf = OnChange::Reload;
+    put(
+        files,
+        WORKER_PROXY,
+        conf,
+        worker_proxy(internal, ports.milter),
+    );
+    put(
+        files,
+        WORKER_CONTROLLER,
+        conf,
+        worker_controller(internal, ports.rspamd_controller),
+    );
+    put(
+        files,
+        WORKER_NORMAL,
+        conf,
+        worker("normal", internal, ports.rspamd_normal),
+    );
+    put(files, OPTIONS, conf, options(layout));
+    put(files, REDIS, conf, redis(internal, ports.redis));
+    put(files, DKIM_SIGNING, conf, dkim_signing(layout));
+    put(files, RATELIMIT, conf, ratelimit(layout));
+    put(files, MIME_TYPES, conf, mime_types());
+    for module in DISABLED_MODULES {
+        let text =
+            format!("{HEADER}# Fetches remote data or asks a third party.\nenabled = false;\n");
+        put(
+            files,
+            &format!("etc/rspamd/local.d/{module}.conf"),
+            conf,
+            text,
+        );
+    }
+    put(files, LOCAL_LUA, conf, local_lua(layout));
+    put(
+        files,
+        SELECTORS_MAP,
+        OnChange::Nothing,
+        selectors_map(desired, material),
+    );
+    put(files, MEMBERS_MAP, OnChange::Nothing, members_map(desired));
+}
+
+fn put(files: &mut Files, path: &str, on_change: OnChange, text: String) {
+    match RelPath::new(path) {
+        Ok(path) => {
+            let file = File {
+                service: Service::Rspamd,
+                mode: 0o644,
+                on_change,
+                contents: text.into_bytes(),
+            };
+            files.insert(path, file);
+        }
+        // Only constants and module names reach here; a test renders every one of them.
+        Err(problem) => tracing::error!(%problem, "rspamd: bad path"),
+    }
+}
+
+/// A UCL double-quoted string. Values are layout paths and socket addresses (checked by
+/// `Layout::check`, or printed by the standard library); anything that could end the string
+/// or be expanded (`$VAR`) is dropped rather than written.
+fn quoted(value: &str) -> String {
+    format!("\"{}\"", plain(value))
+}
+
+fn plain(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "/._-:[]".contains(*c))
+        .collect()
+}
+
+fn endpoint(ip: IpAddr, port: u16) -> String {
+    quoted(&SocketAddr::new(ip, port).to_string())
+}
+
+fn worker_proxy(internal: IpAddr, port: u16) -> String {
+    format!(
+        "{HEADER}# The milter Postfix's submission services use. It scans by itself: no normal\n\
+         # worker is needed on the way.\n\
+         bind_socket = {};\n\
+         milter = yes;\n\
+         timeout = 120s;\n\
+         count = 1;\n\
+         upstream \"local\" {{\n  default = yes;\n  self_scan = yes;\n}}\n",
+        endpoint(internal, port)
+    )
+}
+
+/// The controller (web UI, learning, statistics) is off: Debian's default gives it the password
+/// "q1" and trusts every local process, and nothing on a node needs it yet. No default
+/// passwords, ever.
+fn worker_controller(internal: IpAddr, port: u16) -> String {
+    format!(
+        "{HEADER}# The controller worker: disabled (no default password; nothing needs it yet).\n\
+         enabled = false;\n\
+         bind_socket = {};\n\
+         count = 1;\n",
+        endpoint(internal, port)
+    )
+}
+
+fn worker(name: &str, internal: IpAddr, port: u16) -> String {
+    format!(
+        "{HEADER}# The {name} worker, on the node's internal address only.\n\
+         bind_socket = {};\n\
+         count = 1;\n",
+        endpoint(internal, port)
+    )
+}
+
+fn options(layout: &Layout) -> String {
+    format!(
+        "{HEADER}# Written only when rspamd daemonizes (not with -f).\n\
+         pidfile = {};\n\
+         # fuzzy_check is left out of the C filters (it asks rspamd.com's fuzzy servers).\n\
+         filters = \"chartable,dkim,regexp\";\n\
+         dns {{\n  nameserver = [{}];\n}}\n",
+        quoted(&layout.path_text(&format!("{RUN_DIRECTORY}/rspamd.pid"))),
+        quoted(NAMESERVER)
+    )
+}
+
+fn redis(internal: IpAddr, port: u16) -> String {
+    format!("{HEADER}servers = {};\n", endpoint(internal, port))
+}
+
+fn dkim_signing(layout: &Layout) -> String {
+    let path = layout.path_text(DKIM_DIRECTORY);
+    format!(
+        "{HEADER}# Authenticated mail only, for the domains in the selector map (active tenants\n\
+         # whose key exists), when the header From domain is the envelope sender's domain:\n\
+         # Postfix's reject_sender_login_mismatch already checked the login owns the latter.\n\
+         enabled = true;\n\
+         sign_authenticated = true;\n\
+         sign_local = false;\n\
+         sign_inbound = false;\n\
+         use_domain = \"header\";\n\
+         use_esld = false;\n\
+         allow_hdrfrom_mismatch = false;\n\
+         allow_hdrfrom_multiple = false;\n\
+         allow_username_mismatch = true;\n\
+         try_fallback = false;\n\
+         use_redis = false;\n\
+         path = {};\n\
+         selector_map = {};\n",
+        // `$domain` and `$selector` are rspamd's, expanded per message.
+        format_args!("\"{}/$domain.$selector.key\"", plain(&path)),
+        quoted(&layout.path_text(SELECTORS_MAP)),
+    )
+}
+
+fn ratelimit(layout: &Layout) -> String {
+    let limit = layout.send_limit;
+    format!(
+        "{HEADER}# One bucket per member: every mailbox of the member counts in it.\n\
+         rates {{\n  member {{\n    selector = \"ruche_member\";\n    bucket {{\n      \
+         burst = {messages};\n      rate = \"{messages} / {minutes}m\";\n      \
+         skip_recipients = true;\n    }}\n  }}\n}}\n\
+         # The limit is the operator's: do not let it grow with a sender's ham history.\n\
+         max_rate_mult = 1;\n\
+         max_bucket_mult = 1;\n",
+        messages = limit.messages,
+        minutes = limit.minutes.max(1),
+    )
+}
+
+fn mime_types() -> String {
+    format!(
+        "{HEADER}# Debian's local map only, not maps.rspamd.com.\n\
+         file = [\"${{CONFDIR}}/maps.d/mime_types.inc\"];\n"
+    )
+}
+
+/// Registers the `ruche_member` selector the rate limit uses. The map is a file the agent
+/// rewrites; rspamd re-reads it by itself.
+fn local_lua(layout: &Layout) -> String {
+    format!(
+        "-- Rendered by the Ruche node agent; do not edit: it is rewritten on every change.\n\
+         --\n\
+         -- The `ruche_member` selector: the member of the authenticated mailbox, from\n\
+         -- members.map, so that the outbound rate limit counts every mailbox of a member in\n\
+         -- one bucket. A login missing from the map (a mailbox created a moment ago) is\n\
+         -- limited on its own rather than not at all. Unauthenticated mail has no value, so\n\
+         -- the limit does not apply to it.\n\
+         local lua_selectors = require \"lua_selectors\"\n\
+         \n\
+         local members = rspamd_config:add_map({{\n  \
+         type = \"map\",\n  \
+         url = {},\n  \
+         description = \"Ruche: mailbox address to member id\",\n\
+         }})\n\
+         \n\
+         lua_selectors.register_extractor(rspamd_config, \"ruche_member\", {{\n  \
+         get_value = function(task)\n    \
+         local user = task:get_user()\n    \
+         if not user then\n      return nil\n    end\n    \
+         user = string.lower(user)\n    \
+         local member = members and members:get_key(user)\n    \
+         if member then\n      return \"member:\" .. member, \"string\"\n    end\n    \
+         return \"mailbox:\" .. user, \"string\"\n  \
+         end,\n  \
+         description = \"Ruche member of the authenticated mailbox\",\n\
+         }})\n",
+        quoted(&layout.path_text(MEMBERS_MAP))
+    )
+}
+
+/// A DKIM selector: one DNS label (`[a-z0-9]`, inner `-`, at most 63), the same rule the
+/// control plane stores.
+pub fn is_selector(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes.first() != Some(&b'-')
+        && bytes.last() != Some(&b'-')
+}
+
+/// A member id as the maps hold it: `[A-Za-z0-9_-]`, 1..=128 (ids are UUIDs today).
+pub fn is_member_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The key of a map line, from typed names only: lowercase, no whitespace, no `#`.
+enum MapKey<'a> {
+    Domain(&'a DomainName),
+    Mailbox(&'a LocalPart, &'a DomainName),
+}
+
+/// An rspamd map file: `key value` lines, sorted, first insert of a key wins. A value outside
+/// its allowed characters is left out and counted.
+#[derive(Default)]
+struct MapFile {
+    entries: BTreeMap<String, String>,
+    refused: usize,
+}
+
+impl MapFile {
+    fn insert(&mut self, key: MapKey<'_>, value: &str, allowed: fn(&str) -> bool) {
+        let key = match key {
+            MapKey::Domain(domain) => domain.to_string(),
+            MapKey::Mailbox(local, domain) => format!("{local}@{domain}"),
+        };
+        let plain_key = !key.is_empty() && key.chars().all(|c| c.is_ascii_graphic() && c != '#');
+        if plain_key && allowed(value) {
+            self.entries.entry(key).or_insert_with(|| value.to_owned());
+        } else {
+            self.refused += 1;
+        }
+    }
+
+    fn text(&self, what: &str) -> String {
+        let mut text = String::from(HEADER);
+        for (key, value) in &self.entries {
+            let _ = writeln!(text, "{key} {value}");
+        }
+        if self.refused > 0 {
+            tracing::warn!(
+                refused = self.refused,
+                map = what,
+                "rspamd: map entries left out"
+            );
+            let _ = writeln!(
+                text,
+                "# {} entries left out: not a valid {what}",
+                self.refused
+            );
+        }
+        text
+    }
+}
+
+fn selectors_map(desired: &DesiredState, material: &NodeMaterial) -> String {
+    let mut map = MapFile::default();
+    let active_domains = desired
+        .tenants
+        .iter()
+        .filter(|t| t.active)
+        .flat_map(|t| t.domains.iter().map(|d| &d.name));
+    for domain in active_domains {
+        if let Some(selector) = material.dkim_selectors.get(domain) {
+            map.insert(MapKey::Domain(domain), selector, is_selector);
+        }
+    }
+    map.text("selector")
+}
+
+fn members_map(desired: &DesiredState) -> String {
+    let mut map = MapFile::default();
+    for tenant in desired.tenants.iter().filter(|t| t.active) {
+        for domain in &tenant.domains {
+            for mailbox in &domain.mailboxes {
+                let key = MapKey::Mailbox(&mailbox.local_part, &domain.name);
+                map.insert(key, &tenant.member_id, is_member_id);
+            }
+        }
+    }
+    map.text("member id")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_are_dns_labels() {
+        for ok in ["s1", "ruche-2026", "a", &"a".repeat(63)] {
+            assert!(is_selector(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "A",
+            "a.b",
+            "a b",
+            "a\n",
+            "a#",
+            &"a".repeat(64),
+            "é",
+        ] {
+            assert!(!is_selector(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn member_ids_are_plain() {
+        assert!(is_member_id("0b6f4f0e-2d6a-4c53-9f55-3c1c1e0a9b7d"));
+        for bad in ["", "a b", "a#b", "a\nb", "a\"b", &"a".repeat(129)] {
+            assert!(!is_member_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_is_left_out_and_counted() {
+        let mut map = MapFile::default();
+        let d = DomainName::parse("example.org").unwrap();
+        map.insert(MapKey::Domain(&d), "bad selector", is_selector);
+        map.insert(MapKey::Domain(&d), "good", is_selector);
+        assert_eq!(
+            map.entries.get("example.org").map(String::as_str),
+            Some("good")
+        );
+        assert_eq!(map.refused, 1);
+        assert!(map
+            .text("selector")
+            .ends_with("# 1 entries left out: not a valid selector\n"));
+    }
+
+    #[test]
+    fn quoted_values_cannot_end_the_string_or_expand() {
+        assert_eq!(quoted("/srv/a\"b$VAR\\;"), "\"/srv/abVAR\"");
+        assert_eq!(quoted("[::1]:11332"), "\"[::1]:11332\"");
+    }
+
+    #[test]
+    fn the_rate_is_messages_per_minutes() {
+        let mut layout = crate::render::Layout {
+            root: "/srv/r".into(),
+            hostname: DomainName::parse("mail.example.net").unwrap(),
+            listen: "127.0.0.9".parse().unwrap(),
+            internal: "127.0.0.9".parse().unwrap(),
+            ports: crate::render::Ports::default(),
+            broker: "127.0.0.9:1".parse().unwrap(),
+            vmail_uid: 1,
+            vmail_gid: 1,
+            send_limit: crate::render::SendLimit {
+                messages: 5,
+                minutes: 1,
+            },
+        };
+        let text = ratelimit(&layout);
+        assert!(text.contains("burst = 5;"));
+        assert!(text.contains("rate = \"5 / 1m\";"));
+        layout.send_limit.minutes = 0;
+        assert!(ratelimit(&layout).contains("rate = \"5 / 1m\";"));
+    }
+}

@@ -1,0 +1,783 @@
+//! The mail renderers (Postfix, Dovecot, rspamd) as a whole: golden files, properties over
+//! arbitrary desired states, and the real daemons' own config checks.
+//!
+//! Everything is inside `mod render` so that `cargo test -p node-agent render::` selects it;
+//! `RUCHE_BLESS=1 cargo test -p node-agent render::` rewrites the golden files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod render {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    use node_agent::render::{
+        self, dovecot, postfix, rspamd, Files, Layout, NodeMaterial, Ports, SendLimit, Service,
+        TlsPair,
+    };
+    use proptest::prelude::*;
+    use protocol::desired::{Alias, DesiredState, Domain, Mailbox, Tenant};
+    use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart};
+
+    fn fixture_desired() -> DesiredState {
+        // Through serde, as the agent receives it: every name goes through its parser.
+        let json = serde_json::json!({
+            "schema": 1,
+            "generation": 42,
+            "node_id": "node-a",
+            "tenants": [
+                {
+                    "member_id": "0b6f4f0e-2d6a-4c53-9f55-3c1c1e0a9b7d",
+                    "active": true,
+                    "contact": "owner@contact.example",
+                    "app_passwords": [
+                        {"id": "ap1", "scope": "imap", "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"}
+                    ],
+                    "domains": [
+                        {
+                            "name": "example.org",
+                            "verified": true,
+                            "mailboxes": [
+                                {"local_part": "alice", "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$YWxpY2U", "quota_bytes": 1073741824},
+                                {"local_part": "bob", "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$Ym9i", "quota_bytes": 104857600}
+                            ],
+                            "aliases": [
+                                {"source": "sales", "targets": ["alice@example.org", "o'brien+x@partner.example"]},
+                                {"source": "*", "targets": ["alice@example.org"]}
+                            ],
+                            "xmpp_accounts": []
+                        },
+                        {
+                            "name": "bücher.example",
+                            "verified": false,
+                            "mailboxes": [],
+                            "aliases": [
+                                {"source": "kontakt", "targets": ["bob@example.org"]}
+                            ],
+                            "xmpp_accounts": []
+                        }
+                    ]
+                },
+                {
+                    "member_id": "5d0c3a6e-8f1b-4e2a-b7c9-0a1b2c3d4e5f",
+                    "active": false,
+                    "contact": "carol@elsewhere.example",
+                    "app_passwords": [],
+                    "domains": [
+                        {
+                            "name": "suspended.example",
+                            "verified": true,
+                            "mailboxes": [
+                                {"local_part": "carol", "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$Y2Fyb2w", "quota_bytes": 5000000}
+                            ],
+                            "aliases": [
+                                {"source": "*", "targets": ["carol@suspended.example"]}
+                            ],
+                            "xmpp_accounts": []
+                        }
+                    ]
+                }
+            ]
+        });
+        serde_json::from_value(json).expect("the fixture parses")
+    }
+
+    fn layout_at(root: &Path) -> Layout {
+        Layout {
+            root: root.to_path_buf(),
+            hostname: DomainName::parse("mail.example.net").expect("hostname"),
+            listen: "203.0.113.25".parse().expect("listen"),
+            internal: "127.0.0.1".parse().expect("internal"),
+            ports: Ports::default(),
+            broker: "127.0.0.1:8025".parse().expect("broker"),
+            vmail_uid: 5000,
+            vmail_gid: 5000,
+            send_limit: SendLimit::default(),
+        }
+    }
+
+    fn fixture_material() -> NodeMaterial {
+        let mut dkim_selectors = BTreeMap::new();
+        for domain in ["example.org", "xn--bcher-kva.example", "suspended.example"] {
+            dkim_selectors.insert(
+                DomainName::parse(domain).expect("domain"),
+                "ruche2026".to_owned(),
+            );
+        }
+        NodeMaterial {
+            tls: Some(TlsPair {
+                chain_pem: b"-----BEGIN CERTIFICATE-----\nZml4dHVyZSBjaGFpbg==\n-----END CERTIFICATE-----\n".to_vec(),
+                key_pem: b"-----BEGIN PRIVATE KEY-----\nZml4dHVyZSBrZXk=\n-----END PRIVATE KEY-----\n".to_vec(),
+            }),
+            dkim_selectors,
+        }
+    }
+
+    fn text(files: &Files, path: &str) -> String {
+        let file = files
+            .iter()
+            .find(|(p, _)| p.as_str() == path)
+            .unwrap_or_else(|| panic!("{path} is not rendered"))
+            .1;
+        String::from_utf8(file.contents.clone()).expect("UTF-8")
+    }
+
+    fn golden_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/render/golden")
+    }
+
+    fn golden_name(path: &str) -> String {
+        path.replace('/', "__")
+    }
+
+    /// Compares one service's files with the golden ones (or rewrites them with RUCHE_BLESS=1).
+    fn check_golden(service: Service) {
+        let files = render::render(
+            &fixture_desired(),
+            &layout_at(Path::new("/srv/ruche")),
+            &fixture_material(),
+        );
+        let dir = golden_dir();
+        let bless = std::env::var_os("RUCHE_BLESS").is_some();
+        let mut expected_names = BTreeSet::new();
+        for (path, file) in files.iter().filter(|(_, f)| f.service == service) {
+            let name = golden_name(path.as_str());
+            let golden = dir.join(&name);
+            expected_names.insert(name);
+            if bless {
+                std::fs::create_dir_all(&dir).expect("golden dir");
+                std::fs::write(&golden, &file.contents).expect("write golden");
+                continue;
+            }
+            let want = std::fs::read(&golden)
+                .unwrap_or_else(|e| panic!("{}: {e} (bless with RUCHE_BLESS=1)", golden.display()));
+            assert!(
+                want == file.contents,
+                "{path} differs from {}; if the change is intended, bless with RUCHE_BLESS=1\n--- rendered:\n{}",
+                golden.display(),
+                String::from_utf8_lossy(&file.contents)
+            );
+        }
+        // A golden file of this service that is no longer rendered is stale.
+        let prefix = format!("etc__{}", service.name());
+        for entry in std::fs::read_dir(&dir).expect("golden dir") {
+            let name = entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            if name.starts_with(&prefix) && !expected_names.contains(&name) {
+                if bless {
+                    std::fs::remove_file(dir.join(&name)).expect("remove stale golden");
+                } else {
+                    panic!(
+                        "golden file {name} is not rendered any more (bless with RUCHE_BLESS=1)"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn golden_postfix() {
+        check_golden(Service::Postfix);
+    }
+
+    #[test]
+    fn golden_dovecot() {
+        check_golden(Service::Dovecot);
+    }
+
+    #[test]
+    fn golden_rspamd() {
+        check_golden(Service::Rspamd);
+    }
+
+    #[test]
+    fn every_path_and_mode_of_the_brief() {
+        let files = render::render(
+            &fixture_desired(),
+            &layout_at(Path::new("/srv/ruche")),
+            &fixture_material(),
+        );
+        let modes: BTreeMap<&str, (Service, u32, render::OnChange)> = files
+            .iter()
+            .map(|(p, f)| (p.as_str(), (f.service, f.mode, f.on_change)))
+            .collect();
+        use render::OnChange::{Nothing, Postmap, Reload};
+        let expected = [
+            ("etc/postfix/main.cf", Service::Postfix, 0o644, Reload),
+            ("etc/postfix/master.cf", Service::Postfix, 0o644, Reload),
+            (
+                "etc/postfix/ruche/domains",
+                Service::Postfix,
+                0o644,
+                Postmap,
+            ),
+            (
+                "etc/postfix/ruche/mailboxes",
+                Service::Postfix,
+                0o644,
+                Postmap,
+            ),
+            (
+                "etc/postfix/ruche/aliases",
+                Service::Postfix,
+                0o644,
+                Postmap,
+            ),
+            (
+                "etc/postfix/ruche/senders",
+                Service::Postfix,
+                0o644,
+                Postmap,
+            ),
+            (
+                "etc/postfix/ruche/recipients",
+                Service::Postfix,
+                0o644,
+                Postmap,
+            ),
+            ("etc/postfix/tls/chain.pem", Service::Postfix, 0o644, Reload),
+            ("etc/postfix/tls/key.pem", Service::Postfix, 0o600, Reload),
+            ("etc/dovecot/dovecot.conf", Service::Dovecot, 0o644, Reload),
+            ("etc/dovecot/users", Service::Dovecot, 0o644, Nothing),
+            ("etc/dovecot/passdb.lua", Service::Dovecot, 0o644, Reload),
+            ("etc/dovecot/tls/chain.pem", Service::Dovecot, 0o644, Reload),
+            ("etc/dovecot/tls/key.pem", Service::Dovecot, 0o600, Reload),
+            (
+                "etc/rspamd/override.d/worker-proxy.inc",
+                Service::Rspamd,
+                0o644,
+                Reload,
+            ),
+            (
+                "etc/rspamd/override.d/worker-controller.inc",
+                Service::Rspamd,
+                0o644,
+                Reload,
+            ),
+            (
+                "etc/rspamd/override.d/worker-normal.inc",
+                Service::Rspamd,
+                0o644,
+                Reload,
+            ),
+            (
+                "etc/rspamd/local.d/options.inc",
+                Service::Rspamd,
+                0o644,
+                Reload,
+            ),
+            (
+                "etc/rspamd/local.d/redis.conf",
+                Service::Rspamd,
+                0o644,
+                Reload,
+            ),
+            (
+                "etc/rspamd/local.d/dkim_signing.conf",
+                Service::Rspamd,
+                0o644,
+                Reload,
+            ),
+            (
+                "etc/rspamd/local.d/ratelimit.conf",
+                Service::Rspamd,
+                0o644,
+                Reload,
+            ),
+            (
+                "etc/rspamd/rspamd.local.lua",
+                Service::Rspamd,
+                0o644,
+                Reload,
+            ),
+            (
+                "etc/rspamd/ruche/selectors.map",
+                Service::Rspamd,
+                0o644,
+                Nothing,
+            ),
+            (
+                "etc/rspamd/ruche/members.map",
+                Service::Rspamd,
+                0o644,
+                Nothing,
+            ),
+        ];
+        for (path, service, mode, on_change) in expected {
+            assert_eq!(modes.get(path), Some(&(service, mode, on_change)), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_fixture_routes_as_the_brief_says() {
+        let files = render::render(
+            &fixture_desired(),
+            &layout_at(Path::new("/srv/ruche")),
+            &fixture_material(),
+        );
+        let aliases = text(&files, postfix::ALIASES);
+        // Catch-all, and the mailboxes that must not fall into it.
+        assert!(aliases.contains("\n@example.org alice@example.org\n"));
+        assert!(aliases.contains("\nalice@example.org alice@example.org\n"));
+        assert!(aliases.contains("\nbob@example.org bob@example.org\n"));
+        assert!(
+            aliases.contains("\nsales@example.org alice@example.org,o'brien+x@partner.example\n")
+        );
+        // RFC 2142 on the IDN domain (no mailbox there): the tenant's first mailbox.
+        assert!(aliases.contains("\npostmaster@xn--bcher-kva.example alice@example.org\n"));
+        assert!(aliases.contains("\nabuse@xn--bcher-kva.example alice@example.org\n"));
+        let recipients = text(&files, postfix::RECIPIENTS);
+        assert!(recipients.contains("\nsuspended.example 450 4.2.1 "));
+        assert!(!recipients.contains("example.org"));
+        let senders = text(&files, postfix::SENDERS);
+        assert!(senders.contains("\n@xn--bcher-kva.example alice@example.org,bob@example.org\n"));
+        assert!(
+            senders.contains("\nkontakt@xn--bcher-kva.example alice@example.org,bob@example.org\n")
+        );
+        assert!(!senders.contains("suspended"));
+        let users = text(&files, dovecot::USERS);
+        assert!(users.contains("\nalice@example.org::5000:5000::/srv/ruche/var/vmail/example.org/alice::userdb_quota_rule=*:storage=1073741824B\n"));
+        assert!(!users.contains("carol"));
+        let selectors = text(&files, rspamd::SELECTORS_MAP);
+        assert!(selectors.contains("\nexample.org ruche2026\n"));
+        assert!(selectors.contains("\nxn--bcher-kva.example ruche2026\n"));
+        assert!(!selectors.contains("suspended"));
+        let members = text(&files, rspamd::MEMBERS_MAP);
+        assert!(members.contains("\nbob@example.org 0b6f4f0e-2d6a-4c53-9f55-3c1c1e0a9b7d\n"));
+        assert!(!members.contains("carol"));
+    }
+
+    #[test]
+    fn without_tls_material_there_is_no_submission_and_no_tls_file() {
+        let material = NodeMaterial {
+            tls: None,
+            ..fixture_material()
+        };
+        let files = render::render(
+            &fixture_desired(),
+            &layout_at(Path::new("/srv/ruche")),
+            &material,
+        );
+        assert!(files.keys().all(|p| !p.as_str().contains("/tls/")));
+        let master = text(&files, postfix::MASTER_CF);
+        assert!(!master.contains(":587 "));
+        assert!(!master.contains(":465 "));
+        assert!(master.contains("203.0.113.25:25 inet"));
+        let main = text(&files, postfix::MAIN_CF);
+        assert!(!main.contains("smtpd_tls_cert_file"));
+        assert!(!main.contains("ruche_submission"));
+    }
+
+    #[test]
+    fn a_layout_root_that_cannot_be_written_renders_nothing() {
+        let files = render::render(
+            &fixture_desired(),
+            &layout_at(Path::new("/srv/a b")),
+            &fixture_material(),
+        );
+        assert!(files.is_empty());
+    }
+
+    // ---- Properties -------------------------------------------------------------------------
+
+    /// Strings some parser refuses, and that must therefore never reach a file.
+    const HOSTILE: &[&str] = &[
+        "evil\nline",
+        "evil\rline",
+        "evil\0nul",
+        "evil line",
+        "evil\"quote",
+        "evil;semi",
+        "evil{brace",
+        "evil:colon",
+        "evil\\back",
+        "ex\u{430}mple.org",
+        "évil",
+        "evil..dots",
+        "#evil",
+        "$EVIL",
+    ];
+
+    fn local_part() -> impl Strategy<Value = LocalPart> {
+        prop_oneof![
+            Just("postmaster".to_owned()),
+            Just("abuse".to_owned()),
+            "[a-z0-9]([a-z0-9._-]{0,12}[a-z0-9])?",
+        ]
+        .prop_filter_map("a local part", |s| LocalPart::parse(&s).ok())
+    }
+
+    fn domain_name() -> impl Strategy<Value = DomainName> {
+        prop_oneof![
+            "[a-z0-9]{1,8}(-[a-z0-9]{1,4})?(\\.[a-z0-9]{1,8}){0,2}\\.(org|example|net)",
+            prop::sample::select(vec![
+                "bücher.example".to_owned(),
+                "café.example".to_owned(),
+                "例え.テスト".to_owned(),
+            ]),
+        ]
+        .prop_filter_map("a domain", |s| DomainName::parse(&s).ok())
+    }
+
+    fn email_address() -> impl Strategy<Value = EmailAddress> {
+        (
+            "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,10}(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,6})?",
+            domain_name(),
+        )
+            .prop_filter_map("an address", |(local, domain)| {
+                EmailAddress::parse(&format!("{local}@{domain}")).ok()
+            })
+    }
+
+    fn member_id() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => "[a-f0-9]{8}-[a-f0-9]{4}",
+            1 => prop::sample::select(HOSTILE.to_vec()).prop_map(str::to_owned),
+        ]
+    }
+
+    fn selector() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => "[a-z0-9]{1,10}",
+            1 => prop::sample::select(HOSTILE.to_vec()).prop_map(str::to_owned),
+        ]
+    }
+
+    fn domain() -> impl Strategy<Value = Domain> {
+        (
+            domain_name(),
+            any::<bool>(),
+            prop::collection::vec((local_part(), 0u64..5_000_000_000), 0..4),
+            prop::collection::vec(
+                (
+                    prop_oneof![
+                        1 => Just(AliasSource::CatchAll),
+                        3 => local_part().prop_map(AliasSource::Local),
+                    ],
+                    prop::collection::vec(email_address(), 0..3),
+                ),
+                0..4,
+            ),
+        )
+            .prop_map(|(name, verified, mailboxes, aliases)| Domain {
+                name,
+                verified,
+                mailboxes: mailboxes
+                    .into_iter()
+                    .map(|(local_part, quota_bytes)| Mailbox {
+                        local_part,
+                        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+                        quota_bytes,
+                    })
+                    .collect(),
+                aliases: aliases
+                    .into_iter()
+                    .map(|(source, targets)| Alias { source, targets })
+                    .collect(),
+                xmpp_accounts: Vec::new(),
+            })
+    }
+
+    fn tenant() -> impl Strategy<Value = Tenant> {
+        (
+            member_id(),
+            any::<bool>(),
+            prop::collection::vec(domain(), 0..3),
+            prop::option::of(email_address()),
+        )
+            .prop_map(|(member_id, active, domains, contact)| Tenant {
+                member_id,
+                active,
+                domains,
+                app_passwords: Vec::new(),
+                contact,
+            })
+    }
+
+    fn desired() -> impl Strategy<Value = DesiredState> {
+        prop::collection::vec(tenant(), 0..4).prop_map(|tenants| DesiredState {
+            schema: 1,
+            generation: 1,
+            node_id: "node".to_owned(),
+            tenants,
+        })
+    }
+
+    fn material_for(desired: &DesiredState, selectors: &[String], tls: bool) -> NodeMaterial {
+        let mut dkim_selectors = BTreeMap::new();
+        let domains = desired.tenants.iter().flat_map(|t| t.domains.iter());
+        for (domain, selector) in domains.zip(selectors.iter().cycle()) {
+            dkim_selectors.insert(domain.name.clone(), selector.clone());
+        }
+        NodeMaterial {
+            tls: tls.then(|| fixture_material().tls).flatten(),
+            dkim_selectors,
+        }
+    }
+
+    /// Whitespace-separated fields of each non-comment line of a Postfix table.
+    fn table_fields(path: &str) -> Option<usize> {
+        let reply_words = postfix::SUSPENDED_REPLY.split_whitespace().count();
+        match path {
+            postfix::DOMAINS | postfix::MAILBOXES | postfix::ALIASES | postfix::SENDERS => Some(2),
+            postfix::RECIPIENTS => Some(1 + reply_words),
+            rspamd::SELECTORS_MAP | rspamd::MEMBERS_MAP => Some(2),
+            _ => None,
+        }
+    }
+
+    /// Files that hold configuration or code, where no member value may appear.
+    fn is_config(path: &str) -> bool {
+        path.ends_with(".cf")
+            || path.ends_with(".conf")
+            || path.ends_with(".inc")
+            || path.ends_with(".lua")
+    }
+
+    fn check_invariants(desired: &DesiredState, files: &Files) {
+        let member_ids: Vec<&str> = desired
+            .tenants
+            .iter()
+            .map(|t| t.member_id.as_str())
+            .collect();
+        for (path, file) in files {
+            let path = path.as_str();
+            let text = std::str::from_utf8(&file.contents)
+                .unwrap_or_else(|e| panic!("{path} is not UTF-8: {e}"));
+            assert!(!text.contains('\r'), "{path} holds a CR");
+            assert!(!text.contains('\0'), "{path} holds a NUL");
+            // Secrets stay with the broker: no verifier is ever rendered.
+            assert!(!text.contains("argon2"), "{path} holds a password hash");
+            for hostile in HOSTILE {
+                assert!(!text.contains(hostile), "{path} holds {hostile:?}");
+            }
+            let lines = text.lines().filter(|l| !l.starts_with('#'));
+            if let Some(fields) = table_fields(path) {
+                for line in lines {
+                    assert_eq!(line.split_whitespace().count(), fields, "{path}: {line:?}");
+                    assert!(!line.starts_with(char::is_whitespace), "{path}: {line:?}");
+                }
+            } else if path == dovecot::USERS {
+                for line in lines {
+                    assert_eq!(line.matches(':').count(), 8, "{path}: {line:?}");
+                    assert!(!line.contains(char::is_whitespace), "{path}: {line:?}");
+                }
+            } else if is_config(path) {
+                // No address (nor anything else from a member) in configuration or code.
+                assert!(!text.contains('@'), "{path} holds an address");
+                for id in &member_ids {
+                    assert!(!text.contains(id), "{path} holds member id {id:?}");
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn rendering_is_injection_proof_and_deterministic(
+            desired in desired(),
+            selectors in prop::collection::vec(selector(), 1..4),
+            tls in any::<bool>(),
+        ) {
+            let layout = layout_at(Path::new("/srv/ruche"));
+            let material = material_for(&desired, &selectors, tls);
+            let files = render::render(&desired, &layout, &material);
+            check_invariants(&desired, &files);
+            prop_assert_eq!(&files, &render::render(&desired, &layout, &material));
+        }
+
+        #[test]
+        fn hostile_strings_never_pass_the_parsers(hostile in prop::sample::select(HOSTILE.to_vec()),
+                                                   valid in "[a-z]{1,8}") {
+            // The property above relies on these never becoming names.
+            prop_assert!(LocalPart::parse(hostile).is_err());
+            prop_assert!(DomainName::parse(hostile).is_err());
+            let as_local = EmailAddress::parse(&format!("{hostile}@{valid}.org"));
+            let outside_atext = hostile.contains(['\n', '\r', '\0', ' ', '"', ';', ':', '\\']);
+            prop_assert!(as_local.is_err() || !outside_atext);
+            let as_domain = EmailAddress::parse(&format!("{valid}@{hostile}"));
+            prop_assert!(as_domain.is_err());
+        }
+    }
+
+    // ---- The real daemons' own checks --------------------------------------------------------
+
+    /// Runs `command`, killing it after `limit`; returns (success, stdout + stderr).
+    fn run(command: &mut Command, limit: Duration) -> (bool, String) {
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+        let started = Instant::now();
+        loop {
+            match child.try_wait().expect("wait") {
+                Some(_) => break,
+                None if started.elapsed() > limit => {
+                    let _ = child.kill();
+                    break;
+                }
+                None => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+        let output = child.wait_with_output().expect("output");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
+    }
+
+    fn write_files(root: &Path, files: &Files) {
+        use std::os::unix::fs::PermissionsExt;
+        for (path, file) in files {
+            let target = root.join(path.as_str());
+            std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&target, &file.contents).expect("write");
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(file.mode))
+                .expect("chmod");
+        }
+    }
+
+    #[test]
+    fn postfix_dovecot_and_rspamd_accept_the_rendered_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let mut layout = layout_at(root);
+        // Loopback only, and an address no interface holds, as in the end-to-end tests.
+        layout.listen = "127.0.0.9".parse().expect("ip");
+        layout.internal = "127.0.0.9".parse().expect("ip");
+        let files = render::render(&fixture_desired(), &layout, &fixture_material());
+        assert!(
+            !files.is_empty(),
+            "the temporary root {} was refused",
+            root.display()
+        );
+        write_files(root, &files);
+
+        if !Path::new("/usr/sbin/postfix").exists() {
+            // Without the daemons, at least every main.cf line must be a parameter or a comment.
+            eprintln!("SKIPPED the daemons' checks: /usr/sbin/postfix is not installed");
+            let main = text(&files, postfix::MAIN_CF);
+            for line in main
+                .lines()
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            {
+                assert!(line.contains(" = ") || line.ends_with(" ="), "{line:?}");
+            }
+            return;
+        }
+        let limit = Duration::from_secs(60);
+        for dir in [
+            postfix::QUEUE_DIRECTORY,
+            postfix::DATA_DIRECTORY,
+            postfix::LOG_DIRECTORY,
+        ] {
+            std::fs::create_dir_all(root.join(dir)).expect("mkdir");
+        }
+        let (ok, out) = run(
+            Command::new("chown")
+                .arg("postfix")
+                .arg(root.join(postfix::DATA_DIRECTORY)),
+            limit,
+        );
+        assert!(ok, "chown: {out}");
+        for table in [
+            postfix::DOMAINS,
+            postfix::MAILBOXES,
+            postfix::ALIASES,
+            postfix::SENDERS,
+            postfix::RECIPIENTS,
+        ] {
+            let source = root.join(table);
+            let (ok, out) = run(
+                Command::new("postmap")
+                    .arg("-c")
+                    .arg(root.join("etc/postfix"))
+                    .arg(format!("lmdb:{}", source.display())),
+                limit,
+            );
+            assert!(ok && out.is_empty(), "postmap {table}: {out}");
+        }
+        let confdir = root.join("etc/postfix");
+        // postconf warns about unknown or unused parameters: there must be none.
+        let (ok, out) = run(
+            Command::new("postconf").arg("-c").arg(&confdir).arg("-n"),
+            limit,
+        );
+        assert!(ok && !out.contains("warning"), "postconf -n: {out}");
+        let (ok, out) = run(
+            Command::new("postfix").arg("-c").arg(&confdir).arg("check"),
+            limit,
+        );
+        assert!(ok, "postfix check: {out}");
+        // The tables answer as the routing rules say.
+        let query = |key: &str, table: &str| {
+            let (ok, out) = run(
+                Command::new("postmap")
+                    .arg("-c")
+                    .arg(root.join("etc/postfix"))
+                    .arg("-q")
+                    .arg(key)
+                    .arg(format!("lmdb:{}", root.join(table).display())),
+                limit,
+            );
+            ok.then(|| out.trim().to_owned())
+        };
+        assert_eq!(
+            query("alice@example.org", postfix::ALIASES).as_deref(),
+            Some("alice@example.org")
+        );
+        assert_eq!(
+            query("@example.org", postfix::ALIASES).as_deref(),
+            Some("alice@example.org")
+        );
+        assert_eq!(
+            query("suspended.example", postfix::RECIPIENTS).as_deref(),
+            Some(postfix::SUSPENDED_REPLY)
+        );
+
+        let conf = root.join(dovecot::DOVECOT_CONF);
+        let (ok, out) = run(
+            Command::new("doveconf").arg("-n").arg("-c").arg(&conf),
+            limit,
+        );
+        assert!(
+            ok && !out.contains("Warning") && !out.contains("Error"),
+            "doveconf -n: {out}"
+        );
+
+        let vars = [
+            format!("--var=LOCAL_CONFDIR={}", root.join("etc/rspamd").display()),
+            format!("--var=DBDIR={}", root.join("var/lib/rspamd").display()),
+            format!(
+                "--var=RUNDIR={}",
+                root.join(rspamd::RUN_DIRECTORY).display()
+            ),
+            format!("--var=LOGDIR={}", root.join("var/log/rspamd").display()),
+        ];
+        for dir in ["var/lib/rspamd", rspamd::RUN_DIRECTORY, "var/log/rspamd"] {
+            std::fs::create_dir_all(root.join(dir)).expect("mkdir");
+        }
+        let (ok, out) = run(
+            // `--var` is rspamadm's own option: before the command.
+            Command::new("rspamadm")
+                .args(&vars)
+                .arg("configtest")
+                .arg("-c")
+                .arg("/etc/rspamd/rspamd.conf"),
+            Duration::from_secs(120),
+        );
+        assert!(
+            ok && out.contains("syntax OK"),
+            "rspamadm configtest: {out}"
+        );
+    }
+}

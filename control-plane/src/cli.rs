@@ -50,6 +50,12 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         page: i64,
     },
+    /// Add a node: prints the one-time join token (valid 24 hours) for `node-agent join`.
+    AddNode {
+        /// The name admins will see.
+        #[arg(long)]
+        name: String,
+    },
     /// Print the OpenAPI document of the JSON API.
     Openapi,
 }
@@ -133,6 +139,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             eprintln!("{} members in all", list.total);
+            Ok(())
+        }
+        Command::AddNode { name } => {
+            let name = crate::domain::requests::label("name", &name)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let listen = config.http.listen;
+            let state = startup::state(config, listen)?;
+            startup::migrate_with_retry(&state.pool).await?;
+            let (id, token) = db::nodes::create(
+                &state.pool,
+                &db::Actor::cli(),
+                name.as_str(),
+                crate::routes::admin::JOIN_HOURS,
+            )
+            .await?;
+            eprintln!("node {id} added; on the node run: node-agent join {} <token> --address <ip>", state.link(""));
+            println!("{}", token.expose());
             Ok(())
         }
         Command::Openapi => {

@@ -155,11 +155,17 @@ static EN: &[(&str, &str)] = &[
     ("domain.delete", "Delete this domain"),
     ("domain.delete_submit", "Delete this domain"),
     ("domain.delete_warning", "Deleting the domain also deletes all its mailboxes with their mail, its aliases and its XMPP accounts. This cannot be undone."),
+    ("domain.dkim", "Mail signing (DKIM)"),
+    ("domain.dkim_intro", "Add this TXT record to the domain's DNS zone too. It lets receiving servers check that mail from your addresses really comes from your mailboxes, so it is less likely to be taken for spam."),
+    ("domain.dkim_waiting", "Waiting for the server that hosts your mail: it creates this domain's signing key and reports it within a minute or so. Reload the page to see the record to publish."),
+    ("domain.dkim_zone", "The same record as a line of a zone file (long values are split into several quoted strings):"),
     ("domain.jid", "XMPP address"),
     ("domain.mailboxes", "Mailboxes"),
+    ("domain.messages", "Messages"),
     ("domain.no_aliases", "No alias yet."),
     ("domain.no_mailboxes", "No mailbox yet."),
     ("domain.no_xmpp", "No XMPP account yet."),
+    ("domain.not_measured", "Not measured yet"),
     ("domain.ownership", "Domain ownership"),
     ("domain.ownership_delay", "DNS changes can take a while to propagate. Ruche checks the record regularly and activates the domain as soon as it finds it."),
     ("domain.ownership_intro", "To prove that this domain is yours, add the following TXT record to its DNS zone (at your registrar or DNS host)."),
@@ -174,6 +180,7 @@ static EN: &[(&str, &str)] = &[
     ("domain.status.pending_verification", "Waiting for verification"),
     ("domain.targets", "Delivered to"),
     ("domain.targets_hint", "One address per line, or separated by commas."),
+    ("domain.used", "Used"),
     ("domain.xmpp", "XMPP accounts"),
     ("done.alias_created", "Alias created."),
     ("done.alias_deleted", "Alias deleted."),
@@ -222,6 +229,7 @@ static EN: &[(&str, &str)] = &[
     ("field.max_xmpp_accounts", "XMPP accounts"),
     ("field.name", "Name"),
     ("field.node", "XMPP address"),
+    ("field.node_id", "Node"),
     ("field.password", "Password"),
     ("field.password_confirm", "Password again"),
     ("field.plan", "Plan"),
@@ -264,6 +272,11 @@ static EN: &[(&str, &str)] = &[
     ("member.delete_after", "Deleted after"),
     ("member.delete_warning", "The account is suspended at once and deleted, with all its domains, mailboxes and mail, after a grace period. You can cancel until then."),
     ("member.deleting_notice", "This account is scheduled for deletion after"),
+    ("member.move_hint", "The chosen node serves the member's domains, mailboxes and accounts from now on. Mail already stored on the previous node is not copied."),
+    ("member.move_submit", "Move / host here"),
+    ("member.no_joined_nodes", "No node has joined yet: add one on the Nodes page."),
+    ("member.node", "Node"),
+    ("member.node_none", "No node serves this member yet."),
     ("member.recent_activity", "Recent activity"),
     ("member.status.active", "Active"),
     ("member.status.deleting", "Scheduled for deletion"),
@@ -289,10 +302,16 @@ static EN: &[(&str, &str)] = &[
     ("nav.security", "Security"),
     ("nav.signed_in_as", "Signed in as"),
     ("nav.skip", "Skip to content"),
+    ("node.applying", "Applying changes…"),
+    ("node.applying_hint", "Reload the page in a moment to check."),
+    ("node.label", "Services:"),
+    ("node.live", "Live"),
+    ("node.waiting", "Waiting for a server"),
     ("nodes.add", "Add a node"),
     ("nodes.add_submit", "Create join command"),
     ("nodes.addresses", "Addresses"),
     ("nodes.capacity", "Capacity"),
+    ("nodes.generations", "Applied / desired"),
     ("nodes.health", "Health"),
     ("nodes.health.ok", "Healthy"),
     ("nodes.health.problem", "A service reports a problem"),
@@ -301,6 +320,7 @@ static EN: &[(&str, &str)] = &[
     ("nodes.join_command", "Run this on the new node, as root:"),
     ("nodes.join_once", "The command works once, within 24 hours. It is shown only now."),
     ("nodes.last_heartbeat", "Last seen"),
+    ("nodes.members", "Members"),
     ("nodes.none", "No node yet."),
     ("nodes.state", "State"),
     ("nodes.state.joined", "Joined"),
@@ -375,6 +395,7 @@ static EN: &[(&str, &str)] = &[
     ("totp_login.hint", "Enter the 6-digit code from your authenticator app. A recovery code also works."),
     ("totp_login.submit", "Verify"),
     ("totp_login.title", "Two-factor authentication"),
+    ("unit.kib", "KiB"),
     ("unit.mib", "MiB"),
     ("usage.aliases", "Aliases"),
     ("usage.bar", "Share used"),
@@ -383,6 +404,7 @@ static EN: &[(&str, &str)] = &[
     ("usage.mailboxes", "Mailboxes"),
     ("usage.resource", "Resource"),
     ("usage.storage", "Storage (MiB)"),
+    ("usage.stored", "Stored mail"),
     ("usage.used_of_max", "Used / allowed"),
     ("usage.xmpp", "XMPP accounts"),
 ];
@@ -430,11 +452,17 @@ static FR: &[(&str, &str)] = &[
     ("domain.delete", "Supprimer ce domaine"),
     ("domain.delete_submit", "Supprimer ce domaine"),
     ("domain.delete_warning", "La suppression du domaine supprime aussi toutes ses boîtes mail et leurs messages, ses alias et ses comptes XMPP. Cette action est irréversible."),
+    ("domain.dkim", "Signature du courrier (DKIM)"),
+    ("domain.dkim_intro", "Ajoutez aussi cet enregistrement TXT à la zone DNS du domaine. Il permet aux serveurs destinataires de vérifier que le courrier de vos adresses vient bien de vos boîtes mail, ce qui lui évite d’être pris pour du spam."),
+    ("domain.dkim_waiting", "En attente du serveur qui héberge votre courrier\u{a0}: il crée la clé de signature de ce domaine et la communique en une minute environ. Rechargez la page pour voir l’enregistrement à publier."),
+    ("domain.dkim_zone", "Le même enregistrement sous forme de ligne de fichier de zone (les valeurs longues sont découpées en plusieurs chaînes entre guillemets)\u{a0}:"),
     ("domain.jid", "Adresse XMPP"),
     ("domain.mailboxes", "Boîtes mail"),
+    ("domain.messages", "Messages"),
     ("domain.no_aliases", "Aucun alias pour l’instant."),
     ("domain.no_mailboxes", "Aucune boîte mail pour l’instant."),
     ("domain.no_xmpp", "Aucun compte XMPP pour l’instant."),
+    ("domain.not_measured", "Pas encore mesuré"),
     ("domain.ownership", "Propriété du domaine"),
     ("domain.ownership_delay", "Les modifications DNS peuvent mettre un certain temps à se propager. Ruche vérifie régulièrement l’enregistrement et active le domaine dès qu’elle le trouve."),
     ("domain.ownership_intro", "Pour prouver que ce domaine vous appartient, ajoutez l’enregistrement TXT suivant à sa zone DNS (chez votre bureau d’enregistrement ou votre hébergeur DNS)."),
@@ -449,6 +477,7 @@ static FR: &[(&str, &str)] = &[
     ("domain.status.pending_verification", "En attente de vérification"),
     ("domain.targets", "Redirigé vers"),
     ("domain.targets_hint", "Une adresse par ligne, ou séparées par des virgules."),
+    ("domain.used", "Utilisé"),
     ("domain.xmpp", "Comptes XMPP"),
     ("done.alias_created", "Alias créé."),
     ("done.alias_deleted", "Alias supprimé."),
@@ -497,6 +526,7 @@ static FR: &[(&str, &str)] = &[
     ("field.max_xmpp_accounts", "Comptes XMPP"),
     ("field.name", "Nom"),
     ("field.node", "Adresse XMPP"),
+    ("field.node_id", "Nœud"),
     ("field.password", "Mot de passe"),
     ("field.password_confirm", "Confirmation du mot de passe"),
     ("field.plan", "Formule"),
@@ -539,6 +569,11 @@ static FR: &[(&str, &str)] = &[
     ("member.delete_after", "Suppression prévue après"),
     ("member.delete_warning", "Le compte est suspendu immédiatement, puis supprimé avec tous ses domaines, boîtes mail et messages à l’issue d’un délai de grâce. Vous pouvez annuler d’ici là."),
     ("member.deleting_notice", "Ce compte sera supprimé après le"),
+    ("member.move_hint", "Le nœud choisi sert désormais les domaines, boîtes mail et comptes du membre. Le courrier déjà stocké sur le nœud précédent n’est pas copié."),
+    ("member.move_submit", "Déplacer / héberger ici"),
+    ("member.no_joined_nodes", "Aucun nœud n’est encore connecté\u{a0}: ajoutez-en un sur la page Nœuds."),
+    ("member.node", "Nœud"),
+    ("member.node_none", "Aucun nœud ne sert encore ce membre."),
     ("member.recent_activity", "Activité récente"),
     ("member.status.active", "Actif"),
     ("member.status.deleting", "Suppression programmée"),
@@ -564,10 +599,16 @@ static FR: &[(&str, &str)] = &[
     ("nav.security", "Sécurité"),
     ("nav.signed_in_as", "Connecté en tant que"),
     ("nav.skip", "Aller au contenu"),
+    ("node.applying", "Application des changements…"),
+    ("node.applying_hint", "Rechargez la page dans un instant pour vérifier."),
+    ("node.label", "Services\u{a0}:"),
+    ("node.live", "En service"),
+    ("node.waiting", "En attente d’un serveur"),
     ("nodes.add", "Ajouter un nœud"),
     ("nodes.add_submit", "Créer la commande de connexion"),
     ("nodes.addresses", "Adresses"),
     ("nodes.capacity", "Capacité"),
+    ("nodes.generations", "Génération appliquée / voulue"),
     ("nodes.health", "Santé"),
     ("nodes.health.ok", "En bonne santé"),
     ("nodes.health.problem", "Un service signale un problème"),
@@ -576,6 +617,7 @@ static FR: &[(&str, &str)] = &[
     ("nodes.join_command", "Lancez ceci sur le nouveau nœud, en tant que root\u{a0}:"),
     ("nodes.join_once", "La commande fonctionne une seule fois, dans les 24\u{a0}heures. Elle n’est affichée que maintenant."),
     ("nodes.last_heartbeat", "Vu pour la dernière fois"),
+    ("nodes.members", "Membres"),
     ("nodes.none", "Aucun nœud pour l’instant."),
     ("nodes.state", "État"),
     ("nodes.state.joined", "Connecté"),
@@ -650,6 +692,7 @@ static FR: &[(&str, &str)] = &[
     ("totp_login.hint", "Saisissez le code à 6 chiffres de votre application d’authentification. Un code de secours fonctionne aussi."),
     ("totp_login.submit", "Vérifier"),
     ("totp_login.title", "Double authentification"),
+    ("unit.kib", "Kio"),
     ("unit.mib", "Mio"),
     ("usage.aliases", "Alias"),
     ("usage.bar", "Part utilisée"),
@@ -658,6 +701,7 @@ static FR: &[(&str, &str)] = &[
     ("usage.mailboxes", "Boîtes mail"),
     ("usage.resource", "Ressource"),
     ("usage.storage", "Stockage (Mio)"),
+    ("usage.stored", "Courrier stocké"),
     ("usage.used_of_max", "Utilisé / autorisé"),
     ("usage.xmpp", "Comptes XMPP"),
 ];
@@ -674,6 +718,12 @@ mod tests {
         "usage.aliases",
         "usage.xmpp",
         "usage.storage",
+        "usage.stored",
+        "unit.kib",
+        "unit.mib",
+        "node.applying",
+        "node.live",
+        "node.waiting",
         "domain.status.pending_verification",
         "domain.status.active",
         "member.status.active",
@@ -733,6 +783,7 @@ mod tests {
         "storage_mib",
         "q",
         "plan",
+        "node_id",
     ];
 
     fn has(catalog: &[(&str, &str)], key: &str) -> bool {
@@ -1140,6 +1191,7 @@ mod render_tests {
         for lang in Lang::ALL {
             let html = render(&AccountPage {
                 ctx: ctx(lang, true),
+                node_status_key: "node.applying",
                 display_name: EVIL.to_owned(),
                 plan_name: Some("Basic".to_owned()),
                 usage: usage(),
@@ -1155,12 +1207,38 @@ mod render_tests {
             assert!(html.contains("href=\"/account/domains/d1\""));
             assert!(html.contains("href=\"/admin\""));
             assert!(html.contains(Tr::new(lang).get("domain.status.pending_verification")));
+            assert_eq!(
+                html.matches(&format!(
+                    "<span class=\"status\" id=\"node-status\">{}</span>",
+                    Tr::new(lang).get("node.applying")
+                ))
+                .count(),
+                1
+            );
+            assert!(html.contains(Tr::new(lang).get("node.applying_hint")));
+            // No automatic reload, no script: the line is plain text.
+            assert!(!html.contains("http-equiv"));
 
-            for form in [
-                DomainForm::None,
-                DomainForm::Mailbox,
-                DomainForm::Alias,
-                DomainForm::Xmpp,
+            for (key, hint) in [("node.live", false), ("node.waiting", false)] {
+                let html = render(&AccountPage {
+                    ctx: ctx(lang, false),
+                    node_status_key: key,
+                    display_name: EVIL.to_owned(),
+                    plan_name: None,
+                    usage: usage(),
+                    domains: vec![],
+                    errors: Errors::default(),
+                    domain_input: String::new(),
+                });
+                assert!(html.contains(Tr::new(lang).get(key)));
+                assert_eq!(html.contains(Tr::new(lang).get("node.applying_hint")), hint);
+            }
+
+            for (form, with_dkim) in [
+                (DomainForm::None, true),
+                (DomainForm::Mailbox, false),
+                (DomainForm::Alias, true),
+                (DomainForm::Xmpp, false),
             ] {
                 let html = render(&DomainPage {
                     ctx: ctx(lang, false),
@@ -1169,11 +1247,33 @@ mod render_tests {
                     status_key: "domain.status.active",
                     challenge_name: "_ruche.example.org".to_owned(),
                     challenge_value: "ruche-verify=abc".to_owned(),
-                    mailboxes: vec![MailboxRow {
-                        id: "m1".to_owned(),
-                        address: format!("{EVIL}@example.org"),
-                        quota_mib: 1024,
-                    }],
+                    dkim: with_dkim.then(|| DkimRow {
+                        name: format!("s1._domainkey.{EVIL}"),
+                        value: "v=DKIM1; k=rsa; p=MIIB".to_owned(),
+                        zone_line: format!(
+                            "s1._domainkey.{EVIL}. IN TXT \"v=DKIM1; k=rsa; p=MIIB\""
+                        ),
+                    }),
+                    node_status_key: "node.live",
+                    mailboxes: vec![
+                        MailboxRow {
+                            id: "m1".to_owned(),
+                            address: format!("{EVIL}@example.org"),
+                            quota_mib: 1024,
+                            used: Some(MailboxUsed {
+                                amount: "12".to_owned(),
+                                unit_key: "unit.mib",
+                                messages: 34,
+                                percent: 1,
+                            }),
+                        },
+                        MailboxRow {
+                            id: "m2".to_owned(),
+                            address: "new@example.org".to_owned(),
+                            quota_mib: 10,
+                            used: None,
+                        },
+                    ],
                     aliases: vec![AliasRow {
                         id: "a1".to_owned(),
                         address: "*@example.org".to_owned(),
@@ -1219,8 +1319,33 @@ mod render_tests {
                     "id=\"domain-status\"",
                     "name=\"quota_mib\" value=\"512\"",
                     "a@example.net\nb@example.net</textarea>",
+                    "<td class=\"num\" id=\"messages-m1\">34</td>",
+                    "<td class=\"num\" id=\"messages-m2\">—</td>",
+                    "id=\"node-status\"",
                 ] {
                     assert!(html.contains(needle), "{needle}");
+                }
+                let t = Tr::new(lang);
+                assert!(html.contains(&format!("12 {}", t.get("unit.mib"))));
+                assert!(html.contains(&format!(
+                    "<td class=\"num hint\" id=\"used-m2\">{}</td>",
+                    t.get("domain.not_measured")
+                )));
+                assert!(html.contains(t.get("node.live")));
+                assert_eq!(
+                    html.contains(
+                        "<code id=\"dkim-value\" class=\"wrap\">v=DKIM1; k=rsa; p=MIIB</code>"
+                    ),
+                    with_dkim
+                );
+                assert_eq!(html.contains("id=\"dkim-zone\""), with_dkim);
+                assert_eq!(html.contains("id=\"dkim-waiting\""), !with_dkim);
+                if with_dkim {
+                    // The record's name and the zone line carry the escaped sample, quotes included.
+                    assert!(html.contains(
+                        "<code id=\"dkim-name\">s1._domainkey.&#60;script&#62;alert(1)&#60;/script&#62;&#34;&#39;&#38;</code>"
+                    ));
+                    assert!(html.contains("IN TXT &#34;v=DKIM1; k=rsa; p=MIIB&#34;</code>"));
                 }
             }
         }
@@ -1407,9 +1532,31 @@ mod render_tests {
                         .then(|| "2024-02-01".to_owned()),
                     totp_enabled: true,
                     plans: plans(),
+                    node_name: is_admin.then(|| EVIL.to_owned()),
+                    node_status_key: if is_admin {
+                        "node.live"
+                    } else {
+                        "node.waiting"
+                    },
+                    nodes: if status_key == "member.status.deleting" {
+                        vec![]
+                    } else {
+                        vec![
+                            NodeOption {
+                                id: "n1".to_owned(),
+                                name: EVIL.to_owned(),
+                                selected: false,
+                            },
+                            NodeOption {
+                                id: "n2".to_owned(),
+                                name: "node-b".to_owned(),
+                                selected: true,
+                            },
+                        ]
+                    },
                     usage: usage(),
                     audit: audit(),
-                    errors: errors(&["plan"]),
+                    errors: errors(&["plan", "node_id"]),
                 });
                 let has =
                     |action: &str| html.contains(&format!("action=\"/admin/members/u1/{action}\""));
@@ -1426,6 +1573,15 @@ mod render_tests {
                 assert_eq!(has("cancel-delete"), status_key == "member.status.deleting");
                 assert!(html.contains("<option value=\"p2\" selected>Large</option>"));
                 assert!(html.contains("<table id=\"usage\">"));
+                let joined = status_key != "member.status.deleting";
+                assert_eq!(has("node"), joined);
+                assert_eq!(html.contains("id=\"no-joined-nodes\""), !joined);
+                if joined {
+                    assert!(html.contains("<option value=\"n2\" selected>node-b</option>"));
+                    assert!(html.contains("id=\"error-node_id\""));
+                    assert!(html.contains("aria-describedby=\"node-hint error-node_id\""));
+                }
+                assert!(html.contains("id=\"node-status\""));
             }
 
             for (created_link, mail_sent) in [
@@ -1457,6 +1613,28 @@ mod render_tests {
                 assert!(html.contains("action=\"/admin/invitations/i1/revoke\""));
                 assert!(html.contains("<select id=\"plan\" name=\"plan\""));
             }
+
+            let html = render(&NodesPage {
+                ctx: ctx(lang, true),
+                nodes: vec![NodeRow {
+                    id: "n1".to_owned(),
+                    name: EVIL.to_owned(),
+                    state_key: "nodes.state.joined",
+                    host_name: "node-a.example.org".to_owned(),
+                    addresses: "127.0.0.2".to_owned(),
+                    version: "0.1.0".to_owned(),
+                    capacity: "2 CPU".to_owned(),
+                    last_heartbeat: "2024-01-01 12:00:00 UTC".to_owned(),
+                    health_key: "nodes.health.ok",
+                    members: 3,
+                    generations: "41 / 42".to_owned(),
+                }],
+                errors: errors(&["name"]),
+                name: EVIL.to_owned(),
+                join_command: Some("node-agent join https://example.org tok".to_owned()),
+            });
+            assert!(html.contains("<td class=\"num nowrap\" id=\"generations-n1\">41 / 42</td>"));
+            assert!(html.contains("<td class=\"num\">3</td>"));
 
             let html = render(&AuditPage {
                 ctx: ctx(lang, true),

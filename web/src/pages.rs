@@ -132,10 +132,16 @@ pub struct DomainRow {
     pub status_key: &'static str,
 }
 
+/// Where the member's changes stand on the node that serves them, as a catalog key:
+/// `node.applying` (the node has not caught up yet), `node.live`, or `node.waiting` (no node
+/// serves the member yet). A plain line of text: no script, no automatic reload.
+pub type NodeStatusKey = &'static str;
+
 #[derive(Template)]
 #[template(path = "account.html")]
 pub struct AccountPage {
     pub ctx: Ctx,
+    pub node_status_key: NodeStatusKey,
     pub display_name: String,
     pub plan_name: Option<String>,
     pub usage: Vec<UsageRow>,
@@ -149,6 +155,30 @@ pub struct MailboxRow {
     pub id: String,
     pub address: String,
     pub quota_mib: i64,
+    /// What the node last measured; `None` until it has.
+    pub used: Option<MailboxUsed>,
+}
+
+/// A mailbox's stored mail, already formatted.
+pub struct MailboxUsed {
+    /// The number, e.g. "12" or "0.4".
+    pub amount: String,
+    /// Catalog key of its unit: `unit.kib` or `unit.mib`.
+    pub unit_key: &'static str,
+    pub messages: i64,
+    /// Share of the quota, 0..=100, for the meter.
+    pub percent: u8,
+}
+
+/// The DNS record that publishes a domain's DKIM key.
+pub struct DkimRow {
+    /// `<selector>._domainkey.<domain>`.
+    pub name: String,
+    /// `v=DKIM1; k=rsa; p=…`.
+    pub value: String,
+    /// The same as one line of a zone file, the value split into quoted strings of at most
+    /// 255 characters as DNS requires.
+    pub zone_line: String,
 }
 
 pub struct AliasRow {
@@ -182,6 +212,9 @@ pub struct DomainPage {
     /// TXT record that proves ownership: name and value.
     pub challenge_name: String,
     pub challenge_value: String,
+    /// `None` until the node that serves the domain has reported its key.
+    pub dkim: Option<DkimRow>,
+    pub node_status_key: NodeStatusKey,
     pub mailboxes: Vec<MailboxRow>,
     pub aliases: Vec<AliasRow>,
     pub xmpp_accounts: Vec<XmppRow>,
@@ -307,6 +340,13 @@ pub struct PlanOption {
     pub selected: bool,
 }
 
+/// A joined node an admin can host a member on.
+pub struct NodeOption {
+    pub id: String,
+    pub name: String,
+    pub selected: bool,
+}
+
 pub struct AuditRow {
     pub at: String,
     pub actor: String,
@@ -325,6 +365,11 @@ pub struct MemberPage {
     pub delete_after: Option<String>,
     pub totp_enabled: bool,
     pub plans: Vec<PlanOption>,
+    /// The node that serves the member, by name; `None` while none does.
+    pub node_name: Option<String>,
+    pub node_status_key: NodeStatusKey,
+    /// Joined nodes, the member's own selected.
+    pub nodes: Vec<NodeOption>,
     pub usage: Vec<UsageRow>,
     pub audit: Vec<AuditRow>,
     pub errors: Errors,
@@ -371,6 +416,10 @@ pub struct NodeRow {
     pub last_heartbeat: String,
     /// Catalog key: `nodes.health.ok`, `nodes.health.problem` or `nodes.health.unknown`.
     pub health_key: &'static str,
+    /// Members it serves.
+    pub members: i64,
+    /// "applied / desired" generations, e.g. "41 / 42"; "— / 42" before the first apply.
+    pub generations: String,
 }
 
 #[derive(Template)]

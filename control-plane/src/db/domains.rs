@@ -9,6 +9,7 @@ use super::audit::{self, Actor};
 use super::members;
 use crate::domain::ids::{DomainId, MemberId};
 use crate::domain::plan::Resource;
+use crate::domain::report::DkimRecord;
 use crate::domain::secret::Token;
 use crate::domain::text::Text;
 use crate::domain::DomainName;
@@ -25,9 +26,21 @@ pub struct Domain {
     pub status: String,
     /// Value of the TXT record `_ruche-challenge.<domain>` that proves ownership.
     pub verification_token: String,
+    /// The DKIM record to publish: a TXT record `name` with `value`. Null until the node that
+    /// hosts the domain has made its key and reported it.
+    pub dkim: Option<DkimRecord>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
+}
+
+/// The DKIM key is shown only when the node that reported it hosts the member now: after a
+/// move, the old node's key no longer signs anything.
+fn dkim(name: &str, selector: Option<String>, public_key: Option<String>) -> Option<DkimRecord> {
+    match (selector, public_key) {
+        (Some(s), Some(k)) => Some(DkimRecord::new(&s, name, &k)),
+        _ => None,
+    }
 }
 
 fn display(name: &str) -> String {
@@ -38,8 +51,11 @@ fn display(name: &str) -> String {
 
 pub async fn list(pool: &PgPool, member: MemberId) -> Result<Vec<Domain>> {
     let rows = sqlx::query!(
-        "select id, name, status, verification_token, created_at from domains
-         where member_id = $1 order by name",
+        "select d.id, d.name, d.status, d.verification_token, d.created_at,
+                k.selector as \"selector?\", k.public_key as \"public_key?\"
+         from domains d join members m on m.id = d.member_id
+         left join dkim_keys k on k.domain_id = d.id and k.node_id = m.node_id
+         where d.member_id = $1 order by d.name",
         member.0
     )
     .fetch_all(pool)
@@ -49,6 +65,7 @@ pub async fn list(pool: &PgPool, member: MemberId) -> Result<Vec<Domain>> {
         .map(|r| Domain {
             id: DomainId(r.id),
             display_name: display(&r.name),
+            dkim: dkim(&r.name, r.selector, r.public_key),
             name: r.name,
             status: r.status,
             verification_token: r.verification_token,
@@ -60,8 +77,11 @@ pub async fn list(pool: &PgPool, member: MemberId) -> Result<Vec<Domain>> {
 /// A member's own domain; another member's domain is simply not found.
 pub async fn get(pool: &PgPool, member: MemberId, id: DomainId) -> Result<Domain> {
     let r = sqlx::query!(
-        "select id, name, status, verification_token, created_at from domains
-         where id = $1 and member_id = $2",
+        "select d.id, d.name, d.status, d.verification_token, d.created_at,
+                k.selector as \"selector?\", k.public_key as \"public_key?\"
+         from domains d join members m on m.id = d.member_id
+         left join dkim_keys k on k.domain_id = d.id and k.node_id = m.node_id
+         where d.id = $1 and d.member_id = $2",
         id.0,
         member.0
     )
@@ -70,6 +90,7 @@ pub async fn get(pool: &PgPool, member: MemberId, id: DomainId) -> Result<Domain
     Ok(Domain {
         id: DomainId(r.id),
         display_name: display(&r.name),
+        dkim: dkim(&r.name, r.selector, r.public_key),
         name: r.name,
         status: r.status,
         verification_token: r.verification_token,
@@ -146,6 +167,7 @@ pub async fn create(
         display_name: name.to_unicode(),
         status: "pending_verification".to_owned(),
         verification_token: challenge,
+        dkim: None,
         created_at,
     })
 }

@@ -18,6 +18,14 @@ pub struct Mailbox {
     pub address: String,
     pub local_part: String,
     pub quota_bytes: i64,
+    /// What the hosting node last measured; null until it has.
+    pub used_bytes: Option<i64>,
+    pub used_messages: Option<i64>,
+    /// When the measurement was last reported (re-confirmed at least every ten minutes while
+    /// the node reports in).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>)]
+    pub usage_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
@@ -25,7 +33,8 @@ pub struct Mailbox {
 
 pub async fn list(pool: &PgPool, member: MemberId, domain: DomainId) -> Result<Vec<Mailbox>> {
     let rows = sqlx::query!(
-        "select mb.id, mb.domain_id, mb.local_part, d.name, mb.quota_bytes, mb.created_at
+        "select mb.id, mb.domain_id, mb.local_part, d.name, mb.quota_bytes, mb.used_bytes,
+                mb.used_messages, mb.usage_at, mb.created_at
          from mailboxes mb join domains d on d.id = mb.domain_id
          where mb.member_id = $1 and mb.domain_id = $2 order by mb.local_part",
         member.0,
@@ -41,6 +50,9 @@ pub async fn list(pool: &PgPool, member: MemberId, domain: DomainId) -> Result<V
             address: format!("{}@{}", r.local_part, r.name),
             local_part: r.local_part,
             quota_bytes: r.quota_bytes,
+            used_bytes: r.used_bytes,
+            used_messages: r.used_messages,
+            usage_at: r.usage_at,
             created_at: r.created_at,
         })
         .collect())
@@ -90,6 +102,9 @@ pub async fn create(
         address,
         local_part: local.as_str().to_owned(),
         quota_bytes,
+        used_bytes: None,
+        used_messages: None,
+        usage_at: None,
         created_at,
     })
 }

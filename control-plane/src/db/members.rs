@@ -6,7 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use super::audit::{self, Actor};
-use crate::domain::ids::{MemberId, PlanId};
+use crate::domain::ids::{MemberId, NodeId, PlanId};
 use crate::domain::plan::{Limits, Usage};
 use crate::domain::text::Text;
 use crate::error::{Error, Result};
@@ -51,6 +51,8 @@ pub struct Member {
     pub delete_after: Option<OffsetDateTime>,
     pub totp_enabled: bool,
     pub locale: Option<String>,
+    /// The node that serves the member's mail; null until a node has joined.
+    pub node_id: Option<NodeId>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
@@ -70,6 +72,7 @@ macro_rules! to_member {
             delete_after: $r.delete_after,
             totp_enabled: $r.totp_enabled,
             locale: $r.locale,
+            node_id: $r.node_id.map(NodeId),
             created_at: $r.created_at,
         }
     };
@@ -79,7 +82,7 @@ pub async fn get(pool: &PgPool, id: MemberId) -> Result<Member> {
     let r = sqlx::query!(
         "select m.id, m.email, m.display_name, m.is_admin, m.plan_id, p.name as \"plan_name?\",
                 m.status, m.delete_after, m.totp_enabled_at is not null as \"totp_enabled!\",
-                m.locale, m.created_at
+                m.locale, m.node_id, m.created_at
          from members m left join plans p on p.id = m.plan_id where m.id = $1",
         id.0
     )
@@ -137,7 +140,7 @@ pub async fn list(pool: &PgPool, query: &str, offset: i64, limit: i64) -> Result
     let rows = sqlx::query!(
         "select m.id, m.email, m.display_name, m.is_admin, m.plan_id, p.name as \"plan_name?\",
                 m.status, m.delete_after, m.totp_enabled_at is not null as \"totp_enabled!\",
-                m.locale, m.created_at
+                m.locale, m.node_id, m.created_at
          from members m left join plans p on p.id = m.plan_id where m.email ilike $1 or m.display_name ilike $1
          order by lower(m.email) offset $2 limit $3",
         pattern,
@@ -232,7 +235,8 @@ pub async fn usage(db: &mut PgConnection, member: MemberId) -> Result<Usage> {
             (select count(*) from mailboxes where member_id = $1) as \"mailboxes!\",
             (select count(*) from aliases where member_id = $1) as \"aliases!\",
             (select count(*) from xmpp_accounts where member_id = $1) as \"xmpp!\",
-            (select coalesce(sum(quota_bytes), 0)::bigint from mailboxes where member_id = $1) as \"storage!\"",
+            (select coalesce(sum(quota_bytes), 0)::bigint from mailboxes where member_id = $1) as \"storage!\",
+            (select sum(used_bytes)::bigint from mailboxes where member_id = $1) as stored",
         member.0
     )
     .fetch_one(db)
@@ -243,6 +247,7 @@ pub async fn usage(db: &mut PgConnection, member: MemberId) -> Result<Usage> {
         aliases: r.aliases,
         xmpp_accounts: r.xmpp,
         storage_bytes: r.storage,
+        stored_bytes: r.stored,
     })
 }
 
@@ -294,6 +299,60 @@ pub async fn set_plan(pool: &PgPool, actor: &Actor, member: MemberId, plan: Plan
         "member.plan",
         Some(member),
         serde_json::json!({ "plan": plan }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Moves the member to another node (or hosts them there for the first time). Only a node that
+/// has joined can host anyone. The placement trigger bumps both nodes' generations: the old one
+/// stops serving the member, the new one starts.
+pub async fn set_node(pool: &PgPool, actor: &Actor, member: MemberId, node: NodeId) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    // Share-locked so the node cannot vanish before the member row points at it.
+    let joined = sqlx::query_scalar!(
+        "select credential_hash is not null as \"joined!\" from nodes where id = $1 for share",
+        node.0
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    match joined {
+        None => {
+            return Err(Error::field(
+                "node_id",
+                Text::new("no such node", "ce nœud n’existe pas"),
+            ))
+        }
+        Some(false) => return Err(Error::field(
+            "node_id",
+            Text::new(
+                "this node has not joined yet; run its join command first",
+                "ce nœud n’est pas encore connecté\u{a0}; lancez d’abord sa commande de connexion",
+            ),
+        )),
+        Some(true) => {}
+    }
+    let from = sqlx::query_scalar!(
+        "select node_id from members where id = $1 for update",
+        member.0
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound)?;
+    sqlx::query!(
+        "update members set node_id = $2 where id = $1",
+        member.0,
+        node.0
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        "member.node",
+        Some(member),
+        serde_json::json!({ "from": from, "to": node }),
     )
     .await?;
     tx.commit().await?;

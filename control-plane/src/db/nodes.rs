@@ -6,7 +6,8 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::audit::{self, Actor};
-use crate::domain::ids::NodeId;
+use crate::domain::ids::{MemberId, NodeId};
+use crate::domain::report::Report;
 use crate::domain::secret::{self, Token};
 use crate::error::{Error, Result};
 
@@ -31,6 +32,12 @@ pub struct Node {
     pub last_heartbeat_at: Option<OffsetDateTime>,
     /// False when a service reported a problem in the last heartbeat.
     pub healthy: Option<bool>,
+    /// Grows with every change to what the node serves.
+    pub desired_generation: i64,
+    /// The generation the node last reported as applied; null until it applies one.
+    pub observed_generation: Option<i64>,
+    /// How many members it hosts.
+    pub members: i64,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
@@ -38,9 +45,11 @@ pub struct Node {
 
 pub async fn list(pool: &PgPool) -> Result<Vec<Node>> {
     let rows = sqlx::query!(
-        "select id, name, credential_hash is not null as \"joined!\", host_name, addresses,
-                version, cpus, memory_bytes, disk_bytes, last_heartbeat_at, healthy, created_at
-         from nodes order by name"
+        "select n.id, n.name, n.credential_hash is not null as \"joined!\", n.host_name,
+                n.addresses, n.version, n.cpus, n.memory_bytes, n.disk_bytes, n.last_heartbeat_at,
+                n.healthy, n.desired_generation, n.observed_generation, n.created_at,
+                (select count(*) from members m where m.node_id = n.id) as \"members!\"
+         from nodes n order by n.name"
     )
     .fetch_all(pool)
     .await?;
@@ -63,6 +72,9 @@ pub async fn list(pool: &PgPool) -> Result<Vec<Node>> {
             },
             last_heartbeat_at: r.last_heartbeat_at,
             healthy: r.healthy,
+            desired_generation: r.desired_generation,
+            observed_generation: r.observed_generation,
+            members: r.members,
             created_at: r.created_at,
         })
         .collect())
@@ -170,26 +182,163 @@ pub async fn authenticate(pool: &PgPool, credential: &str) -> Result<Option<Node
     .map(NodeId))
 }
 
-/// Records a heartbeat. Not audited: it changes only what the node observes, every few seconds.
+/// What a heartbeat carried that the node may not write: entries for domains or mailboxes it
+/// does not host (another node's member, or deleted since), by name, for the log.
+#[derive(Debug, Default)]
+pub struct Ignored {
+    pub domains: Vec<String>,
+    pub addresses: Vec<String>,
+}
+
+/// Records a heartbeat: health, the applied generation, DKIM keys and mailbox usage, in one
+/// transaction. Not audited: it changes only what the node observes, every few seconds.
+///
+/// Keys and usage are stored only for domains and mailboxes of members this node hosts; the
+/// rest is returned as ignored. One statement per list whatever its length (a node may report
+/// 10,000 mailboxes every 30 s), and a row is written only when its value changed or was last
+/// confirmed more than ten minutes ago, so steady reports cost reads, not writes. None of these
+/// writes bumps the desired generation (see migrations/*_mail_status.sql).
 pub async fn heartbeat(
     pool: &PgPool,
     node: NodeId,
-    version: &str,
-    healthy: bool,
-    services: serde_json::Value,
-    observed_generation: Option<i64>,
-) -> Result<()> {
+    beat: &Beat<'_>,
+    report: &Report,
+) -> Result<Ignored> {
+    let mut tx = pool.begin().await?;
     sqlx::query!(
         "update nodes set last_heartbeat_at = now(), version = $2, healthy = $3, services = $4,
                 observed_generation = coalesce($5, observed_generation)
          where id = $1",
         node.0,
-        version,
-        healthy,
-        services,
-        observed_generation
+        beat.version,
+        beat.healthy,
+        beat.services,
+        beat.observed_generation
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    let mut ignored = Ignored::default();
+    if !report.keys.is_empty() {
+        let mut domains = Vec::with_capacity(report.keys.len());
+        let mut selectors = Vec::with_capacity(report.keys.len());
+        let mut keys = Vec::with_capacity(report.keys.len());
+        for k in &report.keys {
+            domains.push(k.domain.as_str());
+            selectors.push(k.selector.as_str());
+            keys.push(k.public_key.as_str());
+        }
+        ignored.domains = sqlx::query_scalar!(
+            "with k as (
+                 select * from unnest($2::text[], $3::text[], $4::text[])
+                     as k(domain, selector, public_key)
+             ), owned as (
+                 select d.id, k.domain, k.selector, k.public_key from k
+                 join domains d on d.name = k.domain
+                 join members m on m.id = d.member_id
+                 where m.node_id = $1
+             ), stored as (
+                 insert into dkim_keys as dk (domain_id, selector, public_key, node_id)
+                 select id, selector, public_key, $1 from owned
+                 on conflict (domain_id) do update
+                     set selector = excluded.selector, public_key = excluded.public_key,
+                         node_id = excluded.node_id, reported_at = now()
+                     where (dk.selector, dk.public_key, dk.node_id)
+                               is distinct from (excluded.selector, excluded.public_key, excluded.node_id)
+                        or dk.reported_at < now() - interval '10 minutes'
+             )
+             select k.domain as \"domain!\" from k
+             where not exists (select 1 from owned o where o.domain = k.domain)",
+            node.0,
+            &domains as &[&str],
+            &selectors as &[&str],
+            &keys as &[&str]
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+    }
+    if !report.usage.is_empty() {
+        let mut domains = Vec::with_capacity(report.usage.len());
+        let mut locals = Vec::with_capacity(report.usage.len());
+        let mut bytes = Vec::with_capacity(report.usage.len());
+        let mut messages = Vec::with_capacity(report.usage.len());
+        for u in &report.usage {
+            domains.push(u.domain.as_str());
+            locals.push(u.local_part.as_str());
+            bytes.push(u.bytes);
+            messages.push(u.messages);
+        }
+        ignored.addresses = sqlx::query_scalar!(
+            "with u as (
+                 select * from unnest($2::text[], $3::text[], $4::int8[], $5::int8[])
+                     as u(domain, local_part, bytes, messages)
+             ), owned as (
+                 select mb.id, u.domain, u.local_part, u.bytes, u.messages from u
+                 join domains d on d.name = u.domain
+                 join mailboxes mb on mb.domain_id = d.id and mb.local_part = u.local_part
+                 join members m on m.id = mb.member_id
+                 where m.node_id = $1
+             ), stored as (
+                 update mailboxes mb
+                 set used_bytes = o.bytes, used_messages = o.messages, usage_at = now()
+                 from owned o
+                 where mb.id = o.id
+                   and ((mb.used_bytes, mb.used_messages) is distinct from (o.bytes, o.messages)
+                        or mb.usage_at is null
+                        or mb.usage_at < now() - interval '10 minutes')
+             )
+             select u.local_part || '@' || u.domain as \"address!\" from u
+             where not exists
+                 (select 1 from owned o where o.domain = u.domain and o.local_part = u.local_part)",
+            node.0,
+            &domains as &[&str],
+            &locals as &[&str],
+            &bytes,
+            &messages
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(ignored)
+}
+
+/// A heartbeat's own fields, validated.
+pub struct Beat<'a> {
+    pub version: &'a str,
+    pub healthy: bool,
+    pub services: serde_json::Value,
+    pub observed_generation: Option<i64>,
+}
+
+/// Where a member's changes stand on their node: applied once the node reports a generation at
+/// least the desired one. The generation is the node's, not the member's, so "applying" may
+/// also mean another member's change is on its way; that errs on the side of caution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct NodeStatus {
+    pub desired_generation: i64,
+    /// Null until the node applies its first desired state.
+    pub observed_generation: Option<i64>,
+    pub applied: bool,
+}
+
+impl NodeStatus {
+    pub fn new(desired_generation: i64, observed_generation: Option<i64>) -> Self {
+        NodeStatus {
+            desired_generation,
+            observed_generation,
+            applied: observed_generation.is_some_and(|o| o >= desired_generation),
+        }
+    }
+}
+
+/// The status of the node hosting the member; `None` while no node hosts them.
+pub async fn status_for_member(pool: &PgPool, member: MemberId) -> Result<Option<NodeStatus>> {
+    let r = sqlx::query!(
+        "select n.desired_generation, n.observed_generation from members m
+         join nodes n on n.id = m.node_id where m.id = $1",
+        member.0
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(r.map(|r| NodeStatus::new(r.desired_generation, r.observed_generation)))
 }

@@ -8,6 +8,7 @@ pub mod ids;
 pub mod input;
 pub mod password;
 pub mod plan;
+pub mod report;
 pub mod requests;
 pub mod secret;
 pub mod text;

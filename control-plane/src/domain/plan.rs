@@ -40,6 +40,8 @@ pub struct Usage {
     pub aliases: i64,
     pub xmpp_accounts: i64,
     pub storage_bytes: i64,
+    /// What the mailboxes store, as their node last measured it; null until it has measured any.
+    pub stored_bytes: Option<i64>,
 }
 
 /// The kinds of thing a plan limits.

@@ -67,7 +67,6 @@ pub fn router(state: AppState) -> Router {
         .merge(account::router())
         .merge(admin::router())
         .nest("/api/v1", api::router())
-        .nest(protocol::node::API_PREFIX, node_api::router())
         .route("/static/style.css", get(style))
         .route(
             "/",
@@ -76,6 +75,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         .layer(axum::middleware::from_fn(extract::csrf_cookie))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        // Added after the two layers above: nodes send no forms and need no CSRF cookie, and a
+        // heartbeat listing every mailbox is larger than any form (node_api::BODY_LIMIT).
+        .nest(protocol::node::API_PREFIX, node_api::router())
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(

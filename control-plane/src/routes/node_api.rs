@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use std::time::Duration;
 
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,18 +20,24 @@ use super::error::ApiError;
 use super::extract::{bearer, ClientIp};
 use super::AppState;
 use crate::db;
-use crate::db::nodes::{Capacity, Joining};
+use crate::db::nodes::{Beat, Capacity, Joining};
 use crate::domain::ids::NodeId;
 use crate::domain::input::Label;
+use crate::domain::report;
 use crate::domain::requests::Fields;
 use crate::domain::text::Text;
 use crate::error::Error;
+
+/// Largest request body the node API takes. A heartbeat lists every mailbox's usage: 10,000
+/// mailboxes with long addresses come to about 3 MiB of JSON. The portal keeps its 64 KiB.
+pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/join", post(join))
         .route("/heartbeat", post(heartbeat))
         .route("/desired", get(desired))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
 /// The Postgres channel the migrations' triggers notify with a node id.
@@ -208,6 +214,10 @@ async fn join(
     ))
 }
 
+/// Checks what the node says and stores it. Entries that fail their check, or that name a
+/// domain or mailbox the node does not host, are skipped with a warning naming the node: one
+/// bad entry must not stop a node reporting in, and a node must never publish a key for a
+/// domain it does not serve.
 async fn heartbeat(
     State(state): State<AppState>,
     Node(node): Node,
@@ -220,14 +230,37 @@ async fn heartbeat(
     let observed = hb
         .observed_generation
         .map(|g| i64::try_from(g).unwrap_or(i64::MAX));
-    db::nodes::heartbeat(
-        &state.pool,
-        node,
-        version.as_str(),
+    let report = report::check(&hb.dkim_keys, &hb.usage);
+    if !report.skipped.is_empty() {
+        tracing::warn!(
+            node = %node,
+            count = report.skipped.len(),
+            first = %report.skipped.iter().take(5).cloned().collect::<Vec<_>>().join("; "),
+            "heartbeat entries failed their checks; skipped"
+        );
+    }
+    let beat = Beat {
+        version: version.as_str(),
         healthy,
         services,
-        observed,
-    )
-    .await?;
+        observed_generation: observed,
+    };
+    let ignored = db::nodes::heartbeat(&state.pool, node, &beat, &report).await?;
+    if !ignored.domains.is_empty() {
+        tracing::warn!(
+            node = %node,
+            count = ignored.domains.len(),
+            first = %ignored.domains.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+            "heartbeat carried DKIM keys for domains this node does not host; ignored"
+        );
+    }
+    if !ignored.addresses.is_empty() {
+        tracing::warn!(
+            node = %node,
+            count = ignored.addresses.len(),
+            first = %ignored.addresses.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+            "heartbeat carried usage for mailboxes this node does not host; ignored"
+        );
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -54,6 +54,7 @@ const ROUTES: &[(&str, &str, Kind)] = &[
     ("GET", "/admin/members", AdminPage),
     ("GET", "/admin/members/{member}", AdminPage),
     ("POST", "/admin/members/{member}/plan", AdminPage),
+    ("POST", "/admin/members/{member}/node", AdminPage),
     ("POST", "/admin/members/{member}/suspend", AdminPage),
     ("POST", "/admin/members/{member}/unsuspend", AdminPage),
     ("POST", "/admin/members/{member}/delete", AdminPage),
@@ -90,6 +91,7 @@ const ROUTES: &[(&str, &str, Kind)] = &[
     ("GET", "/admin/members", AdminApi),
     ("GET", "/admin/members/{member}", AdminApi),
     ("PUT", "/admin/members/{member}/plan", AdminApi),
+    ("PUT", "/admin/members/{member}/node", AdminApi),
     ("POST", "/admin/members/{member}/suspend", AdminApi),
     ("GET", "/admin/invitations", AdminApi),
     ("POST", "/admin/invitations", AdminApi),
@@ -98,6 +100,9 @@ const ROUTES: &[(&str, &str, Kind)] = &[
     ("GET", "/admin/nodes", AdminApi),
     ("POST", "/admin/nodes", AdminApi),
 ];
+
+/// A well-formed node id for the node routes (the walk is about who asks, not which node).
+const NO_NODE: &str = "00000000-0000-4000-8000-000000000000";
 
 /// Does this route name a particular object (so that member B must get 404 on A's)?
 fn names_object(path: &str) -> bool {
@@ -132,6 +137,8 @@ fn form_for(path: &str) -> Vec<(&'static str, &'static str)> {
         ]
     } else if path == "/account/domains" {
         vec![("domain", "intruder.test")]
+    } else if path.ends_with("/node") {
+        vec![("node_id", NO_NODE)]
     } else {
         vec![]
     }
@@ -148,6 +155,8 @@ fn body_for(path: &str, plan: &str) -> Option<serde_json::Value> {
         json!({"name": "intruder.test"})
     } else if path.ends_with("/plan") {
         json!({"plan_id": plan})
+    } else if path.ends_with("/node") {
+        json!({"node_id": NO_NODE})
     } else if path.starts_with("/admin/plans") {
         json!({"name": "Intruder", "max_domains": 1, "max_mailboxes": 1, "max_aliases": 1, "max_xmpp_accounts": 1, "storage_mib": 1})
     } else if path == "/admin/invitations" {
@@ -347,6 +356,59 @@ async fn nobody_reaches_what_is_not_theirs(pool: sqlx::PgPool) {
     // And Bob's lists never show Alice's objects.
     let bobs = bob_api.api("GET", "/domains", None).await.body;
     assert!(!bobs.contains(&ids["domain"]) && !bobs.contains("alice.test"));
+
+    // What a node reports about Alice (her DKIM key, her mailbox's usage, her status) shows in
+    // her views and in nobody else's.
+    let (_, node) = join_node(&app, &admin_api, "node-a").await;
+    let alice_key = public_key(7);
+    let r = heartbeat(
+        &node,
+        json!({"version": "0.1.0", "observed_generation": 1,
+               "dkim_keys": [{"domain": "alice.test", "selector": "alicesel", "public_key": alice_key}],
+               "usage": [{"address": "alice@alice.test", "bytes": 777_777, "messages": 77}]}),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let alices = alice_api
+        .api("GET", &format!("/domains/{d}"), None)
+        .await
+        .body;
+    assert!(alices.contains("alicesel") && alices.contains(&alice_key));
+    let alices = alice_api
+        .api("GET", &format!("/domains/{d}/mailboxes"), None)
+        .await
+        .body;
+    assert!(alices.contains("777777"));
+    let bob_domain = bob_api.api("GET", "/domains", None).await.json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (client, path) in [
+        (&bob_api, "/domains".to_owned()),
+        (&bob_api, "/me".to_owned()),
+        (&bob_api, format!("/domains/{bob_domain}")),
+        (&bob_api, format!("/domains/{bob_domain}/mailboxes")),
+        (&admin_api, "/domains".to_owned()),
+        (&admin_api, "/me".to_owned()),
+    ] {
+        let body = client.api("GET", &path, None).await.body;
+        for secret in ["alicesel", alice_key.as_str(), "777777", "alice.test"] {
+            assert!(!body.contains(secret), "{path} shows {secret}: {body}");
+        }
+    }
+    for (client, path) in [
+        (&bob, "/account".to_owned()),
+        (&bob, format!("/account/domains/{bob_domain}")),
+    ] {
+        let body = client.get(&path).await.body;
+        for secret in ["alicesel", alice_key.as_str(), "alice.test"] {
+            assert!(!body.contains(secret), "{path} shows {secret}");
+        }
+    }
+    for path in [format!("/domains/{d}"), format!("/domains/{d}/mailboxes")] {
+        let r = bob_api.api("GET", &path, None).await;
+        assert_eq!(r.status, 404, "{path}");
+    }
 
     // The walk covers every endpoint of the API document.
     let doc = anonymous_api.api("GET", "/openapi.json", None).await.json();

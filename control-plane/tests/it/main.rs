@@ -8,5 +8,6 @@ mod api;
 mod auth;
 mod isolation;
 mod lifecycle;
+mod mail_status;
 mod nodes;
 mod support;

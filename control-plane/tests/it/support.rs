@@ -84,13 +84,19 @@ impl Resp {
     }
 }
 
+/// Undoes askama's escaping (numeric entities) and the named ones; `&` last, so an escaped
+/// entity stays text.
 pub fn html_unescape(s: &str) -> String {
-    s.replace("&amp;", "&")
-        .replace("&lt;", "<")
+    s.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
         .replace("&#x27;", "'")
         .replace("&#39;", "'")
+        .replace("&#34;", "\"")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&amp;", "&")
+        .replace("&#38;", "&")
 }
 
 #[derive(Clone)]
@@ -294,4 +300,63 @@ pub async fn add_domain(client: &Client, name: &str) -> String {
         .next()
         .unwrap()
         .to_owned()
+}
+
+/// Adds a node through the admin API and joins it the way an agent does; returns the node's id
+/// and a client that presents its credential.
+pub async fn join_node(app: &TestApp, admin_api: &Client, name: &str) -> (String, Client) {
+    let r = admin_api
+        .api(
+            "POST",
+            "/admin/nodes",
+            Some(serde_json::json!({"name": name})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let created = r.json();
+    let id = created["node"]["id"].as_str().unwrap().to_owned();
+    let token = created["join_token"].as_str().unwrap().to_owned();
+    let r = Client::new(app)
+        .json(
+            "POST",
+            "/node-api/v1/join",
+            Some(serde_json::json!({
+                "token": token,
+                "name": format!("{name}.example.org"),
+                "addresses": ["127.0.0.2"],
+                "capacity": {"cpus": 2, "memory_bytes": 1u64 << 32, "disk_bytes": 1u64 << 36},
+                "version": "0.1.0"
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let credential = r.json()["credential"].as_str().unwrap().to_owned();
+    (id, Client::new(app).with_bearer(&credential))
+}
+
+pub async fn heartbeat(node: &Client, body: serde_json::Value) -> Resp {
+    node.json("POST", "/node-api/v1/heartbeat", Some(body))
+        .await
+}
+
+/// A stand-in for a base64 SubjectPublicKeyInfo of a 2048-bit RSA key (294 bytes, 392
+/// characters); `seed` makes different keys.
+pub fn public_key(seed: u8) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode([0x30, seed].repeat(147))
+}
+
+/// A node's desired and observed generations, as the admin API shows them.
+pub async fn generations(admin_api: &Client, node: &str) -> (i64, Option<i64>) {
+    let nodes = admin_api.api("GET", "/admin/nodes", None).await.json();
+    let n = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == node)
+        .unwrap_or_else(|| panic!("node {node} not listed: {nodes}"));
+    (
+        n["desired_generation"].as_i64().unwrap(),
+        n["observed_generation"].as_i64(),
+    )
 }

@@ -13,7 +13,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use web::pages::{
-    AccountPage, AliasRow, DomainForm, DomainPage, DomainRow, Errors, MailboxRow, UsageRow, XmppRow,
+    AccountPage, AliasRow, DkimRow, DomainForm, DomainPage, DomainRow, Errors, MailboxRow,
+    MailboxUsed, NodeStatusKey, UsageRow, XmppRow,
 };
 
 use super::error::HtmlError;
@@ -21,6 +22,7 @@ use super::extract::{Form, Member};
 use super::page::{render, render_status, PageCtx};
 use super::{hash_password, AppState};
 use crate::db;
+use crate::db::nodes::NodeStatus;
 use crate::domain::ids::{AliasId, DomainId, MailboxId, XmppAccountId};
 use crate::domain::input::MIB;
 use crate::domain::plan::{Limits, Usage};
@@ -89,7 +91,63 @@ pub fn usage_rows(usage: &Usage, limits: &Limits) -> Vec<UsageRow> {
             max: format!("{} MiB", limits.storage_bytes / MIB),
             percent: percent(usage.storage_bytes, limits.storage_bytes),
         },
+        // What the mail actually takes, as the node measured it, against the same allowance.
+        UsageRow {
+            label_key: "usage.stored",
+            id: "usage-stored",
+            used: usage.stored_bytes.map_or_else(
+                || "—".to_owned(),
+                |b| {
+                    let (amount, unit) = size(b);
+                    format!(
+                        "{amount} {}",
+                        if unit == "unit.kib" { "KiB" } else { "MiB" }
+                    )
+                },
+            ),
+            max: format!("{} MiB", limits.storage_bytes / MIB),
+            percent: percent(usage.stored_bytes.unwrap_or(0), limits.storage_bytes),
+        },
     ]
+}
+
+/// A size as pages show it: whole KiB below one MiB (rounded up, so a few bytes never show as
+/// nothing), whole MiB above; with the catalog key of its unit.
+pub fn size(bytes: i64) -> (String, &'static str) {
+    const KIB: i64 = 1024;
+    if bytes < MIB {
+        let kib = bytes.max(0).saturating_add(KIB - 1) / KIB;
+        (kib.to_string(), "unit.kib")
+    } else {
+        (
+            (bytes.saturating_add(MIB / 2) / MIB).to_string(),
+            "unit.mib",
+        )
+    }
+}
+
+/// The status line: applying until the node reports the generation it was asked for.
+pub fn node_status_key(status: Option<NodeStatus>) -> NodeStatusKey {
+    match status {
+        None => "node.waiting",
+        Some(s) if s.applied => "node.live",
+        Some(_) => "node.applying",
+    }
+}
+
+fn mailbox_used(
+    used_bytes: Option<i64>,
+    used_messages: Option<i64>,
+    quota: i64,
+) -> Option<MailboxUsed> {
+    let bytes = used_bytes?;
+    let (amount, unit_key) = size(bytes);
+    Some(MailboxUsed {
+        amount,
+        unit_key,
+        messages: used_messages.unwrap_or(0),
+        percent: percent(bytes, quota),
+    })
 }
 
 pub fn domain_status_key(status: &str) -> &'static str {
@@ -109,8 +167,10 @@ async fn account_page(
 ) -> Result<AccountPage, Error> {
     let (usage, limits) = db::members::usage_and_limits(&state.pool, m.id()).await?;
     let domains = db::domains::list(&state.pool, m.id()).await?;
+    let node = db::nodes::status_for_member(&state.pool, m.id()).await?;
     Ok(AccountPage {
         ctx: page.clone().with_member(m).ctx(),
+        node_status_key: node_status_key(node),
         display_name: m.member.display_name.clone(),
         plan_name: m.member.plan_name.clone(),
         usage: usage_rows(&usage, &limits),
@@ -191,6 +251,7 @@ async fn render_domain(
     let mailboxes = db::mailboxes::list(&state.pool, m.id(), id).await?;
     let aliases = db::aliases::list(&state.pool, m.id(), id).await?;
     let xmpp = db::xmpp::list(&state.pool, m.id(), id).await?;
+    let node = db::nodes::status_for_member(&state.pool, m.id()).await?;
     let status = if retry.form == DomainForm::None {
         StatusCode::OK
     } else {
@@ -205,6 +266,12 @@ async fn render_domain(
             status_key: domain_status_key(&d.status),
             challenge_name: format!("_ruche-challenge.{}", d.name),
             challenge_value: d.verification_token,
+            dkim: d.dkim.map(|k| DkimRow {
+                zone_line: k.zone_line(),
+                name: k.name,
+                value: k.value,
+            }),
+            node_status_key: node_status_key(node),
             name: d.display_name.clone(),
             mailboxes: mailboxes
                 .into_iter()
@@ -212,6 +279,7 @@ async fn render_domain(
                     id: mb.id.to_string(),
                     address: mb.address,
                     quota_mib: mb.quota_bytes / MIB,
+                    used: mailbox_used(mb.used_bytes, mb.used_messages, mb.quota_bytes),
                 })
                 .collect(),
             aliases: aliases
@@ -484,4 +552,51 @@ async fn delete_on_domain(
     };
     let domain = result.map_err(|e| HtmlError(page, e))?;
     Ok(Redirect::to(&format!("/account/domains/{domain}?done={done}")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_readable() {
+        assert_eq!(size(0), ("0".to_owned(), "unit.kib"));
+        assert_eq!(size(1), ("1".to_owned(), "unit.kib"));
+        assert_eq!(size(1024), ("1".to_owned(), "unit.kib"));
+        assert_eq!(size(1025), ("2".to_owned(), "unit.kib"));
+        assert_eq!(size(MIB - 1), ("1024".to_owned(), "unit.kib"));
+        assert_eq!(size(MIB), ("1".to_owned(), "unit.mib"));
+        assert_eq!(size(3 * MIB / 2), ("2".to_owned(), "unit.mib"));
+        assert_eq!(size(-5), ("0".to_owned(), "unit.kib"));
+        assert_eq!(size(i64::MAX).1, "unit.mib");
+    }
+
+    #[test]
+    fn the_status_line_follows_the_generations() {
+        assert_eq!(node_status_key(None), "node.waiting");
+        assert_eq!(
+            node_status_key(Some(NodeStatus::new(5, None))),
+            "node.applying"
+        );
+        assert_eq!(
+            node_status_key(Some(NodeStatus::new(5, Some(4)))),
+            "node.applying"
+        );
+        assert_eq!(
+            node_status_key(Some(NodeStatus::new(5, Some(5)))),
+            "node.live"
+        );
+        assert_eq!(
+            node_status_key(Some(NodeStatus::new(5, Some(6)))),
+            "node.live"
+        );
+    }
+
+    #[test]
+    fn unmeasured_mailboxes_show_no_usage() {
+        assert!(mailbox_used(None, None, MIB).is_none());
+        let u = mailbox_used(Some(MIB / 2), Some(7), MIB).unwrap();
+        assert_eq!((u.amount.as_str(), u.unit_key), ("512", "unit.kib"));
+        assert_eq!((u.messages, u.percent), (7, 50));
+    }
 }

@@ -2,21 +2,22 @@
 //! two steps (scheduled purge after a grace period, cancellable until then).
 
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
-use web::pages::{Errors, MemberPage, MemberRow, MembersPage, PlanOption};
+use web::pages::{Errors, MemberPage, MemberRow, MembersPage, NodeOption, PlanOption};
 
-use super::super::account::usage_rows;
+use super::super::account::{node_status_key, usage_rows};
 use super::super::error::HtmlError;
 use super::super::extract::{Admin, Form};
-use super::super::page::{minute, render, PageCtx};
+use super::super::page::{minute, render, render_status, PageCtx};
 use super::super::AppState;
 use super::audit_rows;
 use crate::db;
 use crate::db::members::{Member, Status};
-use crate::domain::ids::{MemberId, PlanId};
+use crate::domain::ids::{MemberId, NodeId, PlanId};
 use crate::domain::text::Text;
 use crate::error::Error;
 
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/members", get(list))
         .route("/admin/members/{id}", get(show))
         .route("/admin/members/{id}/plan", post(set_plan))
+        .route("/admin/members/{id}/node", post(set_node))
         .route("/admin/members/{id}/{action}", post(act))
 }
 
@@ -96,6 +98,53 @@ async fn list(
     }))
 }
 
+async fn member_page(
+    state: &AppState,
+    page: &PageCtx,
+    id: MemberId,
+    errors: Errors,
+) -> Result<MemberPage, Error> {
+    let m = db::members::get(&state.pool, id).await?;
+    let plans = db::plans::list(&state.pool).await?;
+    let nodes = db::nodes::list(&state.pool).await?;
+    let status = db::nodes::status_for_member(&state.pool, id).await?;
+    let (usage, limits) = db::members::usage_and_limits(&state.pool, id).await?;
+    let audit = db::audit::list_for_member(&state.pool, id, 50).await?;
+    Ok(MemberPage {
+        ctx: page.ctx(),
+        created: minute(m.created_at),
+        delete_after: m.delete_after.map(minute),
+        totp_enabled: m.totp_enabled,
+        plans: plans
+            .into_iter()
+            .map(|p| PlanOption {
+                selected: Some(p.id) == m.plan_id,
+                id: p.id.to_string(),
+                name: p.name,
+            })
+            .collect(),
+        node_name: nodes
+            .iter()
+            .find(|n| Some(n.id) == m.node_id)
+            .map(|n| n.name.clone()),
+        node_status_key: node_status_key(status),
+        // Only joined nodes can host anyone; the database refuses the others too.
+        nodes: nodes
+            .into_iter()
+            .filter(|n| n.joined)
+            .map(|n| NodeOption {
+                selected: Some(n.id) == m.node_id,
+                id: n.id.to_string(),
+                name: n.name,
+            })
+            .collect(),
+        usage: usage_rows(&usage, &limits),
+        audit: audit_rows(audit),
+        errors,
+        member: row(m),
+    })
+}
+
 async fn show(
     State(state): State<AppState>,
     page: PageCtx,
@@ -106,31 +155,49 @@ async fn show(
     let id: MemberId = id
         .parse()
         .map_err(|_| HtmlError(page.clone(), Error::NotFound))?;
-    let load = async {
-        let m = db::members::get(&state.pool, id).await?;
-        let plans = db::plans::list(&state.pool).await?;
-        let (usage, limits) = db::members::usage_and_limits(&state.pool, id).await?;
-        let audit = db::audit::list_for_member(&state.pool, id, 50).await?;
-        Ok::<_, Error>(MemberPage {
-            ctx: page.ctx(),
-            created: minute(m.created_at),
-            delete_after: m.delete_after.map(minute),
-            totp_enabled: m.totp_enabled,
-            plans: plans
-                .into_iter()
-                .map(|p| PlanOption {
-                    selected: Some(p.id) == m.plan_id,
-                    id: p.id.to_string(),
-                    name: p.name,
-                })
-                .collect(),
-            usage: usage_rows(&usage, &limits),
-            audit: audit_rows(audit),
-            errors: Errors::default(),
-            member: row(m),
-        })
+    let p = member_page(&state, &page, id, Errors::default())
+        .await
+        .map_err(|e| HtmlError(page.clone(), e))?;
+    Ok(render(p))
+}
+
+#[derive(Deserialize)]
+struct NodeForm {
+    node_id: String,
+}
+
+/// Hosts the member on the chosen node (audited); a node that has not joined is refused with
+/// the page shown again.
+async fn set_node(
+    State(state): State<AppState>,
+    page: PageCtx,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+    Form(f): Form<NodeForm>,
+) -> Result<Response, HtmlError> {
+    let page = page.with_member(&a);
+    let id: MemberId = id
+        .parse()
+        .map_err(|_| HtmlError(page.clone(), Error::NotFound))?;
+    let result = match f.node_id.parse::<NodeId>() {
+        Ok(node) => db::members::set_node(&state.pool, &a.actor(), id, node).await,
+        Err(_) => Err(Error::field(
+            "node_id",
+            Text::new("choose a node", "choisissez un nœud"),
+        )),
     };
-    Ok(render(load.await.map_err(|e| HtmlError(page.clone(), e))?))
+    match result {
+        Ok(()) => {
+            Ok(Redirect::to(&format!("/admin/members/{id}?done=member_updated")).into_response())
+        }
+        Err(e @ Error::Invalid(_)) => {
+            let p = member_page(&state, &page, id, page.errors(&e))
+                .await
+                .map_err(|e| HtmlError(page.clone(), e))?;
+            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, p))
+        }
+        Err(e) => Err(HtmlError(page, e)),
+    }
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,7 @@ mod members;
 mod nodes;
 
 pub use invitations::invite;
-pub use nodes::create_node;
+pub use nodes::{create_node, JOIN_HOURS};
 pub const MEMBERS_PAGE_SIZE: i64 = members::PAGE_SIZE;
 
 use axum::extract::{Path, Query, State};

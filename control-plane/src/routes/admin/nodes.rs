@@ -65,6 +65,13 @@ fn row(n: Node) -> NodeRow {
             Some(false) => "nodes.health.problem",
             None => "nodes.health.unknown",
         },
+        members: n.members,
+        generations: format!(
+            "{} / {}",
+            n.observed_generation
+                .map_or_else(|| "—".to_owned(), |g| g.to_string()),
+            n.desired_generation
+        ),
     }
 }
 

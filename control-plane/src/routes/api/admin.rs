@@ -16,8 +16,8 @@ use crate::db;
 use crate::db::audit::Entry;
 use crate::db::invitations::Invitation;
 use crate::db::members::Member;
-use crate::db::nodes::Node;
-use crate::domain::ids::{InvitationId, MemberId, PlanId};
+use crate::db::nodes::{Node, NodeStatus};
+use crate::domain::ids::{InvitationId, MemberId, NodeId, PlanId};
 use crate::domain::plan::{Limits, Plan, Usage};
 use crate::domain::requests::{self, Fields, PlanInput};
 use crate::domain::text::Text;
@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_members))
         .routes(routes!(get_member))
         .routes(routes!(set_member_plan))
+        .routes(routes!(set_member_node))
         .routes(routes!(member_action))
         .routes(routes!(list_invitations, create_invitation))
         .routes(routes!(revoke_invitation))
@@ -158,6 +159,8 @@ pub struct MemberDetail {
     pub member: Member,
     pub usage: Usage,
     pub limits: Limits,
+    /// The generations of the node that serves the member (`member.node_id`); null while none.
+    pub node: Option<NodeStatus>,
 }
 
 #[utoipa::path(get, path = "/admin/members/{id}", tag = "admin", security(("token" = [])),
@@ -170,11 +173,41 @@ async fn get_member(
     let m: MemberId = id(&m)?;
     let member = db::members::get(&state.pool, m).await?;
     let (usage, limits) = db::members::usage_and_limits(&state.pool, m).await?;
+    let node = db::nodes::status_for_member(&state.pool, m).await?;
     Ok(Json(MemberDetail {
         member,
         usage,
         limits,
+        node,
     }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SetNode {
+    /// A node that has joined.
+    pub node_id: String,
+}
+
+/// Hosts the member on this node, moving them off the one that served them before. Both
+/// nodes' desired generations grow: the old one stops serving the member, the new one starts.
+#[utoipa::path(put, path = "/admin/members/{id}/node", tag = "admin", security(("token" = [])),
+    params(("id" = String, Path)), request_body = SetNode,
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_member_node(
+    State(state): State<AppState>,
+    ApiAdmin(a): ApiAdmin,
+    Path(m): Path<String>,
+    Json(body): Json<SetNode>,
+) -> ApiResult<StatusCode> {
+    let m: MemberId = id(&m)?;
+    let node: NodeId = body.node_id.parse().map_err(|_| {
+        Error::field(
+            "node_id",
+            Text::new("is not a node id", "n’est pas un identifiant de nœud"),
+        )
+    })?;
+    db::members::set_node(&state.pool, &a.actor(), m, node).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -19,6 +19,7 @@ use crate::db::app_passwords::AppPassword;
 use crate::db::domains::Domain;
 use crate::db::mailboxes::Mailbox;
 use crate::db::members::Member;
+use crate::db::nodes::NodeStatus;
 use crate::db::xmpp::XmppAccount;
 use crate::domain::ids::{AliasId, ApiTokenId, AppPasswordId, DomainId, MailboxId, XmppAccountId};
 use crate::domain::password::NewPassword;
@@ -54,17 +55,22 @@ pub struct Me {
     pub member: Member,
     pub usage: Usage,
     pub limits: Limits,
+    /// Whether the member's last changes are live on the node that serves them (`applied`) or
+    /// still being applied. Null while no node serves the member yet.
+    pub node: Option<NodeStatus>,
 }
 
-/// The calling member, with usage against their plan.
+/// The calling member, with usage against their plan and whether their changes are live.
 #[utoipa::path(get, path = "/me", tag = "member", security(("token" = [])),
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 async fn me(State(state): State<AppState>, ApiMember(m): ApiMember) -> ApiResult<Json<Me>> {
     let (usage, limits) = db::members::usage_and_limits(&state.pool, m.id()).await?;
+    let node = db::nodes::status_for_member(&state.pool, m.id()).await?;
     Ok(Json(Me {
         member: m.member,
         usage,
         limits,
+        node,
     }))
 }
 

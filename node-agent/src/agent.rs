@@ -108,12 +108,14 @@ pub fn after(
 }
 
 /// Reports to `control_plane` every `interval` until `shutdown` completes. `random` gives
-/// numbers in `[0, 1)` for the backoff's jitter; `report` says what to report, each time.
+/// numbers in `[0, 1)` for the backoff's jitter; `report` says what to report, each time;
+/// `wake` cuts a normal interval short (a reconcile finished: the portal should know now).
 pub async fn run<R, F, H, S>(
     control_plane: &R,
     interval: Duration,
     mut random: F,
     mut report: H,
+    wake: &tokio::sync::Notify,
     shutdown: S,
 ) where
     R: Report,
@@ -131,10 +133,18 @@ pub async fn run<R, F, H, S>(
             result = control_plane.heartbeat(&heartbeat) => result,
         };
         let next = after(&result, interval, &mut backoff, random());
+        // Only a normal wait is cut short: a failing control plane keeps its backoff.
+        let woken = async {
+            match next {
+                Next::Interval(_) => wake.notified().await,
+                Next::Retry(_) | Next::Unauthorized(_) => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             () = &mut shutdown => break,
             () = tokio::time::sleep(next.delay()) => {}
+            () = woken => {}
         }
     }
     tracing::info!("stopped");
@@ -221,6 +231,7 @@ mod tests {
             interval,
             || 0.0,
             heartbeat,
+            &tokio::sync::Notify::new(),
             tokio::time::sleep(for_how_long),
         )
         .await;
@@ -287,6 +298,7 @@ mod tests {
                 }
             },
             heartbeat,
+            &tokio::sync::Notify::new(),
             tokio::time::sleep(Duration::from_secs(3600)),
         )
         .await;
@@ -295,6 +307,30 @@ mod tests {
         for pair in asked.windows(2) {
             assert!(pair[1] - pair[0] <= backoff::MAX);
         }
+    }
+
+    /// A finished reconcile is reported at once, not at the end of the interval.
+    #[tokio::test(start_paused = true)]
+    async fn a_wake_reports_before_the_interval_ends() {
+        let control_plane = Scripted::new(vec![]);
+        let wake = tokio::sync::Notify::new();
+        let waker = async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            wake.notify_one();
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            () = run(
+                &control_plane,
+                Duration::from_secs(30),
+                || 0.0,
+                heartbeat,
+                &wake,
+                tokio::time::sleep(Duration::from_secs(40)),
+            ) => {}
+            () = waker => {}
+        }
+        assert_eq!(control_plane.gaps(), [3, 30]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -327,6 +363,7 @@ mod tests {
             Duration::from_secs(30),
             || 0.0,
             heartbeat,
+            &tokio::sync::Notify::new(),
             async {
                 tokio::time::sleep(Duration::from_secs(2)).await;
             },

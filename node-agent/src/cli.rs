@@ -131,6 +131,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
                 interval,
                 rand::random::<f64>,
                 agent::heartbeat,
+                &tokio::sync::Notify::new(),
                 shutdown,
             )
             .await;

@@ -64,7 +64,13 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
     });
 
     let (desired_tx, desired_rx) = watch::channel(saved.clone());
-    let worker = tokio::spawn(reconcile_worker(reconciler.clone(), desired_rx, stopped()));
+    let applied = Arc::new(tokio::sync::Notify::new());
+    let worker = tokio::spawn(reconcile_worker(
+        reconciler.clone(),
+        desired_rx,
+        applied.clone(),
+        stopped(),
+    ));
     let poller = tokio::spawn(poll(
         client.clone(),
         reconciler.clone(),
@@ -86,7 +92,15 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
             usage: status.usage.clone(),
         }
     };
-    agent::run(&client, interval, rand::random::<f64>, report, shutdown).await;
+    agent::run(
+        &client,
+        interval,
+        rand::random::<f64>,
+        report,
+        &applied,
+        shutdown,
+    )
+    .await;
     let _ = stop_tx.send(true);
     for task in [worker, poller, usage] {
         let _ = task.await;
@@ -100,6 +114,7 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
 async fn reconcile_worker(
     reconciler: Arc<Reconciler>,
     mut desired: watch::Receiver<Option<Arc<DesiredState>>>,
+    applied: Arc<tokio::sync::Notify>,
     stopped: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(stopped);
@@ -114,6 +129,8 @@ async fn reconcile_worker(
                 match result {
                     Ok(Ok(_)) => {
                         backoff.reset();
+                        // Report the new observed generation now, not at the next interval.
+                        applied.notify_one();
                         RESYNC
                     }
                     Ok(Err(err)) => {

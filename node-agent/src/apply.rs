@@ -6,7 +6,8 @@
 //! 3. Each service with a changed file runs its own configuration check. A failed check puts
 //!    that service's last good files back (rendered from the last applied state, or what was on
 //!    disk before) and reports the error; the service is not reloaded.
-//! 4. Changed lookup tables are rebuilt in place (`postmap lmdb:<table>`).
+//! 4. Changed lookup tables are updated in place: only their changed entries (`postmap -i`,
+//!    `postmap -d`) when the compiled form is current, else rebuilt whole (`postmap`).
 //! 5. Services whose main configuration changed are reloaded; nothing else is.
 //! 6. The journal is cleared. A reload that failed (say the daemon is not running yet) stays in
 //!    it, so the next apply tries again.
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::atomic;
 use crate::config::{Argv, Commands};
-use crate::plan::{OnDisk, Plan};
+use crate::plan::{OnDisk, Plan, TableEdit};
 use crate::render::{Files, RelPath, Service};
 use crate::store::{Journal, Store, StoreError};
 
@@ -85,8 +86,17 @@ pub fn apply(
     last_good: Option<&Files>,
 ) -> Result<Outcome, ApplyError> {
     let mut journal = target.store.load_journal()?;
+    // Tables an interrupted apply owed are rebuilt whole: what it wrote is not known.
+    let owed = journal.postmap.clone();
+    // The journal asks for whole rebuilds of edited tables too: if this apply is killed, the
+    // next one cannot know which entries were edited.
     journal.merge(Journal {
-        postmap: plan.postmap.clone(),
+        postmap: plan
+            .postmap
+            .iter()
+            .chain(plan.table_edits.keys())
+            .cloned()
+            .collect(),
         reload: plan.reload.clone(),
     });
     let mut outcome = Outcome::default();
@@ -129,14 +139,24 @@ pub fn apply(
         }
     }
 
+    let postfix_refused = matches!(
+        outcome.services.get(&Service::Postfix),
+        Some(ServiceOutcome::CheckFailed(_))
+    );
     let mut postmap_failed = BTreeSet::new();
     for table in &journal.postmap {
-        let mut argv = target.commands.postmap.clone();
-        argv.push(format!(
-            "lmdb:{}",
-            target.root.join(table.as_str()).display()
-        ));
-        let result = run(&argv);
+        let database = format!("lmdb:{}", target.root.join(table.as_str()).display());
+        // An edit applies only on top of the compiled form the plan saw; after a refused check
+        // (sources restored) or an interrupted apply, rebuild whole.
+        let edit = plan
+            .table_edits
+            .get(table)
+            .filter(|_| !postfix_refused && !owed.contains(table));
+        let result = match edit {
+            Some(edit) => edit_table(&target.commands.postmap, &database, edit)
+                .or_else(|_| run(&with(&target.commands.postmap, &[&database]))),
+            None => run(&with(&target.commands.postmap, &[&database])),
+        };
         step("postmap");
         if let Err(message) = result {
             tracing::error!(%table, error = %message, "rebuilding a lookup table failed");
@@ -201,18 +221,61 @@ fn restore(
     Ok(())
 }
 
+/// `argv` with `extra` arguments appended.
+fn with(argv: &Argv, extra: &[&str]) -> Argv {
+    let mut argv = argv.clone();
+    argv.extend(extra.iter().map(|a| (*a).to_owned()));
+    argv
+}
+
+/// Puts and deletes the entries of `edit` in the compiled table `database`, in place.
+fn edit_table(postmap: &Argv, database: &str, edit: &TableEdit) -> Result<(), String> {
+    if !edit.put.is_empty() {
+        // -i: incremental, entries from stdin; -r: replace an existing key's value.
+        let input = edit.put.join("\n") + "\n";
+        run_with_input(&with(postmap, &["-i", "-r", database]), input.as_bytes())?;
+    }
+    if !edit.delete.is_empty() {
+        // -d -: the keys to delete come from stdin. Exit status 1 means "not found", which is
+        // fine for a key that is gone already.
+        let input = edit.delete.join("\n") + "\n";
+        match run_with_input(&with(postmap, &["-d", "-", database]), input.as_bytes()) {
+            Ok(()) => {}
+            Err(message) if message.contains("exit status: 1") => {}
+            Err(message) => return Err(message),
+        }
+    }
+    Ok(())
+}
+
 /// Runs `argv`, no shell, output captured; an error carries the exit status and the output.
 pub fn run(argv: &Argv) -> Result<(), String> {
+    run_with_input(argv, b"")
+}
+
+/// [`run`], with `input` on the command's standard input.
+pub fn run_with_input(argv: &Argv, input: &[u8]) -> Result<(), String> {
     let Some((program, args)) = argv.split_first() else {
         return Err("empty command".to_owned());
     };
     let mut child = Command::new(program)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(if input.is_empty() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|err| format!("cannot run {program}: {err}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        // Dropped at the end of this statement: the command sees the end of its input.
+        stdin
+            .write_all(input)
+            .map_err(|err| format!("cannot write to {program}: {err}"))?;
+    }
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -454,5 +517,54 @@ mod tests {
         assert!(outcome.complete());
         assert_eq!(lines(&root.path().join("reloads")), ["postfix"]);
         assert!(store.load_journal().unwrap().is_empty());
+    }
+
+    /// With Debian's postmap: an edit changes exactly the entries it names, in place.
+    #[test]
+    fn edits_a_real_lmdb_table_in_place() {
+        if !Path::new("/usr/sbin/postmap").exists() {
+            eprintln!("postmap is not installed (package postfix-lmdb): skipped");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.cf"), "").unwrap();
+        let postmap: Argv = vec![
+            "/usr/sbin/postmap".into(),
+            "-c".into(),
+            dir.path().display().to_string(),
+        ];
+        let source = dir.path().join("mailboxes");
+        std::fs::write(&source, "a@x x/a/\nb@x x/b/\nc@x x/c/\n").unwrap();
+        let database = format!("lmdb:{}", source.display());
+        run(&with(&postmap, &[&database])).unwrap();
+        let edit = crate::plan::table_edit(
+            b"a@x x/a/\nb@x x/b/\nc@x x/c/\n",
+            b"a@x x/a/\nb@x moved/\nd@x x/d/\n",
+        )
+        .unwrap();
+        edit_table(&postmap, &database, &edit).unwrap();
+        let query = |key: &str| {
+            let out = Command::new("/usr/sbin/postmap")
+                .args([
+                    "-c",
+                    &dir.path().display().to_string(),
+                    "-q",
+                    key,
+                    &database,
+                ])
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        };
+        assert_eq!(query("a@x"), "x/a/");
+        assert_eq!(query("b@x"), "moved/");
+        assert_eq!(query("c@x"), "");
+        assert_eq!(query("d@x"), "x/d/");
+        // Deleting a key that is already gone is not an error.
+        let again = TableEdit {
+            put: vec![],
+            delete: vec!["c@x".into()],
+        };
+        edit_table(&postmap, &database, &again).unwrap();
     }
 }

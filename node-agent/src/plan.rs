@@ -12,8 +12,12 @@ pub type OnDisk = BTreeMap<RelPath, Option<(Vec<u8>, u32)>>;
 pub struct Plan {
     /// Files whose contents or mode differ from the rendering, in path order.
     pub writes: Vec<(RelPath, File)>,
-    /// Lookup tables to rebuild (`postmap`) after the writes.
+    /// Lookup tables to rebuild whole (`postmap`) after the writes: new, or with a compiled
+    /// form older than their source.
     pub postmap: BTreeSet<RelPath>,
+    /// Lookup tables whose compiled form is current: only the entries that changed are put or
+    /// deleted (`postmap -i`, `postmap -d`), so a one-mailbox change costs one entry.
+    pub table_edits: BTreeMap<RelPath, TableEdit>,
     /// Services to reload after their check passed.
     pub reload: BTreeSet<Service>,
     /// Services with any written file: their configuration check runs.
@@ -22,8 +26,56 @@ pub struct Plan {
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty() && self.postmap.is_empty() && self.reload.is_empty()
+        self.writes.is_empty()
+            && self.postmap.is_empty()
+            && self.table_edits.is_empty()
+            && self.reload.is_empty()
     }
+}
+
+/// The entries of a lookup table that changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TableEdit {
+    /// Source lines (`key value`) whose key is new or whose value changed.
+    pub put: Vec<String>,
+    /// Keys no longer in the table.
+    pub delete: Vec<String>,
+}
+
+/// The entries of a Postfix lookup table source: key (up to the first whitespace) -> line.
+/// `None` if a key appears twice (the table is then rebuilt whole rather than guessed at).
+fn table_entries(source: &[u8]) -> Option<BTreeMap<&str, &str>> {
+    let text = std::str::from_utf8(source).ok()?;
+    let mut entries = BTreeMap::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let key = trimmed.split_whitespace().next()?;
+        if entries.insert(key, trimmed).is_some() {
+            return None;
+        }
+    }
+    Some(entries)
+}
+
+/// What changed between two versions of a table's source, or `None` when they cannot be
+/// compared entry by entry.
+pub fn table_edit(old: &[u8], new: &[u8]) -> Option<TableEdit> {
+    let old = table_entries(old)?;
+    let new = table_entries(new)?;
+    let put = new
+        .iter()
+        .filter(|(key, line)| old.get(*key) != Some(*line))
+        .map(|(_, line)| (*line).to_owned())
+        .collect();
+    let delete = old
+        .keys()
+        .filter(|key| !new.contains_key(*key))
+        .map(|key| (*key).to_owned())
+        .collect();
+    Some(TableEdit { put, delete })
 }
 
 /// Compares `rendered` with `on_disk`. `stale_tables` are lookup tables whose compiled form is
@@ -35,9 +87,26 @@ pub fn plan(rendered: &Files, on_disk: &OnDisk, stale_tables: &BTreeSet<RelPath>
         let current = on_disk.get(path).and_then(Option::as_ref);
         let same = current
             .is_some_and(|(contents, mode)| *contents == file.contents && *mode == file.mode);
-        let table = file.on_change == OnChange::Postmap;
-        if table && (!same || stale_tables.contains(path)) {
-            plan.postmap.insert(path.clone());
+        if file.on_change == OnChange::Postmap {
+            let edit = match current {
+                Some((contents, _)) if !stale_tables.contains(path) => {
+                    if same {
+                        None
+                    } else {
+                        table_edit(contents, &file.contents)
+                    }
+                }
+                _ => None,
+            };
+            match edit {
+                Some(edit) => {
+                    plan.table_edits.insert(path.clone(), edit);
+                }
+                None if !same || stale_tables.contains(path) => {
+                    plan.postmap.insert(path.clone());
+                }
+                None => {}
+            }
         }
         if same {
             continue;
@@ -54,6 +123,17 @@ pub fn plan(rendered: &Files, on_disk: &OnDisk, stale_tables: &BTreeSet<RelPath>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_table_edit_holds_only_what_changed() {
+        let old = b"# rendered\na@x x/a/\nb@x x/b/\nc@x x/c/\n";
+        let new = b"# rendered\na@x x/a/\nb@x elsewhere/\nd@x x/d/\n";
+        let edit = table_edit(old, new).unwrap();
+        assert_eq!(edit.put, ["b@x elsewhere/", "d@x x/d/"]);
+        assert_eq!(edit.delete, ["c@x"]);
+        // A duplicated key cannot be edited entry by entry.
+        assert_eq!(table_edit(b"a x\na y\n", b"a x\n"), None);
+    }
 
     fn file(service: Service, on_change: OnChange, contents: &str) -> File {
         File {
@@ -129,7 +209,15 @@ mod tests {
         let plan = plan(&after, &disk_of(&before), &BTreeSet::new());
         assert_eq!(plan.writes.len(), 2);
         assert!(plan.reload.is_empty());
-        assert_eq!(plan.postmap.len(), 1);
+        // The compiled table is current: one entry is put, nothing is rebuilt.
+        assert!(plan.postmap.is_empty());
+        assert_eq!(
+            plan.table_edits[&path("etc/postfix/ruche/mailboxes")],
+            TableEdit {
+                put: vec!["b@x x/b/".to_owned()],
+                delete: vec![],
+            }
+        );
     }
 
     #[test]

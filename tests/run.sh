@@ -3,7 +3,8 @@
 # of CI (.ci/run) and of the developer loop.
 #
 # On a fresh Debian 12 (as root) it installs what is missing (PostgreSQL 15, python3-aiosmtpd,
-# chromium, chromium-driver), starts a private PostgreSQL cluster on a free port of 127.0.0.1
+# chromium, chromium-driver, and the mail daemons: postfix, dovecot, rspamd, redis, python3-dkim;
+# it also creates the vmail user), starts a private PostgreSQL cluster on a free port of 127.0.0.1
 # (data in a temporary directory, fsync off, stopped and removed on exit), exports
 # DATABASE_URL=postgres://postgres@127.0.0.1:PORT/ruche_test (a superuser URL: #[sqlx::test] and
 # the end-to-end harness create their own databases on that server), then runs, stopping at the
@@ -43,6 +44,22 @@ step() {
 banner "Debian packages"
 pg_ensure_installed
 deb_ensure python3-aiosmtpd chromium chromium-driver ca-certificates
+# The mail node's daemons (the end-to-end mail tests run them on 127.0.0.x). Postfix asks how to
+# configure the system's own instance: not at all, the tests bring their own configuration.
+if [ "$(id -u)" -eq 0 ]; then
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+fi
+deb_ensure postfix postfix-lmdb dovecot-imapd dovecot-lmtpd dovecot-auth-lua lua-cjson rspamd \
+	redis-server python3-dkim openssl
+# The owner of the mail store (Debian has no such user).
+if ! id vmail >/dev/null 2>&1; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "the vmail user is missing; create it as root:" >&2
+		echo "  useradd --system --no-create-home --shell /usr/sbin/nologin vmail" >&2
+		exit 1
+	fi
+	useradd --system --no-create-home --shell /usr/sbin/nologin vmail
+fi
 
 if [ "${CI:-}" = true ]; then
 	banner "Versions"

@@ -10,24 +10,35 @@
 //! - [`smtp_sink`]: an SMTP server (python3-aiosmtpd) that keeps every message for the test;
 //! - [`browser`]: headless Chromium through chromedriver;
 //! - [`http`]: a plain HTTP client of the portal and the API that keeps `__Host-` cookies;
-//! - [`net`]: free ports and waiting for them.
+//! - [`net`]: free ports and waiting for them;
+//! - [`mail_node`]: a whole mail node (agent, Postfix, Dovecot, rspamd, Redis) on one 127.0.0.x;
+//! - [`tls`]: a throw-away CA and server certificates (`openssl`);
+//! - [`imap`], [`submission`]: real IMAP and SMTP clients that trust only the test CA;
+//! - [`dkim`]: DKIM verification against a given TXT record (python3-dkim).
 //!
-//! Everything listens on 127.0.0.1 only; nothing here talks to any other address.
+//! Everything listens on loopback only (127.0.0.1, and 127.0.0.x for mail nodes); nothing here
+//! talks to any other address.
 
 pub mod browser;
 pub mod cluster;
 pub mod control_plane;
+pub mod dkim;
 pub mod http;
+pub mod imap;
+pub mod mail_node;
 pub mod net;
 pub mod node_agent;
 pub mod postgres;
 pub mod process;
 pub mod smtp_sink;
+pub mod submission;
+pub mod tls;
 
 pub use browser::Browser;
 pub use cluster::PgCluster;
 pub use control_plane::ControlPlane;
 pub use http::HttpClient;
+pub use mail_node::MailNode;
 pub use postgres::TestDatabase;
 pub use process::{CliOutput, Process};
 pub use smtp_sink::{Mail, SmtpSink};

@@ -6,6 +6,8 @@
 
 #[path = "e2e/harness.rs"]
 mod harness;
+#[path = "e2e/mail.rs"]
+mod mail;
 #[path = "e2e/node.rs"]
 mod node;
 #[path = "e2e/portal.rs"]

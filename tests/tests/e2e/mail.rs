@@ -1,0 +1,1041 @@
+//! Mail, end to end: a control plane, a node whose agent renders Postfix, Dovecot and rspamd, and
+//! real clients (IMAP, submission, SMTP) that trust only the test CA. One test per acceptance
+//! item; each starts its own control plane and node on its own 127.0.0.x, so they are
+//! independent (and may run in parallel).
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use reqwest::Method;
+use serde_json::{json, Value};
+use tests::http::Setup;
+use tests::imap::{self, Login};
+use tests::mail_node::{self, MailNode};
+use tests::submission::{self, Envelope, Outcome, Stage};
+use tests::{dkim, ControlPlane, HttpClient, SmtpSink, TestDatabase};
+
+const SETUP: Setup<'static> = Setup {
+    collective_name: "Les Abeilles Libres",
+    platform_domain: "abeilles.test",
+    email: "admin@abeilles.test",
+    password: "correct horse battery staple",
+};
+/// A member's portal password (not a mail password).
+const MEMBER_PASSWORD: &str = "member portal password 1";
+const ALICE_PASSWORD: &str = "alice-mail-password-1";
+const BOB_PASSWORD: &str = "bob-mail-password-22";
+/// How long a change may take to reach the node (API → long poll → render → reload →
+/// heartbeat). Generous: after an outage the agent's backoff may be up to a minute.
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a message may take to show up in a mailbox.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a mail to the control plane's SMTP sink may take.
+const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where rspamd's compiled data is kept between node starts: inside the tests' own directory.
+fn rspamd_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ruche-rspamd-dbdir")
+}
+
+/// A collective with one mail node.
+struct Collective {
+    // Field order is drop order: the node (its agent talks to the control plane) first, the
+    // database last.
+    node: MailNode,
+    control_plane: ControlPlane,
+    /// The admin's API client (bearer token).
+    admin: HttpClient,
+    plan_id: String,
+    smtp: SmtpSink,
+    _db: TestDatabase,
+    started: Instant,
+}
+
+/// A member, signed up through an invitation, with an API token.
+struct Member {
+    api: HttpClient,
+}
+
+impl Collective {
+    async fn start(ip: Ipv4Addr, name: &str) -> Result<Collective> {
+        let started = Instant::now();
+        let db = TestDatabase::create().await?;
+        let smtp = SmtpSink::start().await?;
+        let control_plane = ControlPlane::start(db.url(), smtp.port()).await?;
+        let setup_link = control_plane.setup_link().await?;
+        let operator = HttpClient::new(&control_plane.base_url())?;
+        operator.complete_setup(&setup_link, &SETUP).await?;
+        let admin = operator.with_bearer(&operator.create_api_token("mail tests").await?);
+
+        let plan = created(
+            admin
+                .api(
+                    Method::POST,
+                    "/api/v1/admin/plans",
+                    Some(&json!({
+                        "name": "Mail tests",
+                        "max_domains": 5,
+                        "max_mailboxes": 20,
+                        "max_aliases": 20,
+                        "max_xmpp_accounts": 5,
+                        "storage_mib": 10240,
+                    })),
+                )
+                .await?,
+            "create a plan",
+        )?;
+        let plan_id = string(&plan, "id")?;
+
+        // The node joins before any member exists, so every member is placed on it.
+        let node = MailNode::start(
+            &control_plane,
+            &admin,
+            &mail_node::Options {
+                ip,
+                name: name.to_owned(),
+                rspamd_cache: Some(rspamd_cache()),
+            },
+        )
+        .await?;
+        Ok(Collective {
+            node,
+            control_plane,
+            admin,
+            plan_id,
+            smtp,
+            _db: db,
+            started,
+        })
+    }
+
+    /// Invites `email`, accepts the invitation from its mail as a new person, and returns the
+    /// member with a personal API token.
+    async fn member(&self, email: &str) -> Result<Member> {
+        let invited = self
+            .admin
+            .api(
+                Method::POST,
+                "/api/v1/admin/invitations",
+                Some(&json!({ "email": email, "plan_id": self.plan_id })),
+            )
+            .await?;
+        created(invited, "invite a member")?;
+        let mail = self
+            .smtp
+            .wait_for_message(|mail| mail.is_to(email), MAIL_TIMEOUT)
+            .await?;
+        let link = mail
+            .first_link_containing("/invite?token=")
+            .with_context(|| format!("no invitation link in the mail:\n{}", mail.body))?;
+        let token = url::Url::parse(&link)?
+            .query_pairs()
+            .find(|(key, _)| key == "token")
+            .map(|(_, value)| value.into_owned())
+            .context("the invitation link has no token")?;
+        let person = self.admin.fresh();
+        let page = person.get(&link).await?;
+        ensure!(
+            page.status == 200,
+            "the invitation link: {}",
+            page.describe()
+        );
+        let accepted = person
+            .post_form(
+                "/invite",
+                &[
+                    ("token", &token),
+                    ("display_name", "Test member"),
+                    ("password", MEMBER_PASSWORD),
+                    ("password_confirm", MEMBER_PASSWORD),
+                ],
+            )
+            .await?;
+        ensure!(
+            accepted.status == 303,
+            "accepting the invitation: {}",
+            accepted.describe()
+        );
+        let token = person.create_api_token("mail tests").await?;
+        Ok(Member {
+            api: self.admin.with_bearer(&token),
+        })
+    }
+
+    /// Waits until the node has applied every change made so far.
+    async fn converged(&self) -> Result<()> {
+        self.node.wait_until_converged(CONVERGE_TIMEOUT).await
+    }
+
+    /// Attaches the node's logs to a failure; keeps rspamd's compiled data for the next test.
+    async fn finish(self, result: Result<()>) -> Result<()> {
+        if let Err(e) = self.node.save_rspamd_cache().await {
+            eprintln!("[mail] could not keep rspamd's DBDIR: {e:#}");
+        }
+        eprintln!(
+            "[mail] test ran {:.1} s (control plane, node and clients)",
+            self.started.elapsed().as_secs_f64()
+        );
+        result.map_err(|e| self.node.explain(e))
+    }
+}
+
+impl Member {
+    async fn domain(&self, name: &str) -> Result<String> {
+        let domain = created(
+            self.api
+                .api(
+                    Method::POST,
+                    "/api/v1/domains",
+                    Some(&json!({ "name": name })),
+                )
+                .await?,
+            &format!("create the domain {name}"),
+        )?;
+        string(&domain, "id")
+    }
+
+    async fn mailbox(
+        &self,
+        domain_id: &str,
+        local_part: &str,
+        password: &str,
+        quota_mib: i64,
+    ) -> Result<String> {
+        let mailbox = created(
+            self.api
+                .api(
+                    Method::POST,
+                    &format!("/api/v1/domains/{domain_id}/mailboxes"),
+                    Some(&json!({
+                        "local_part": local_part,
+                        "password": password,
+                        "quota_mib": quota_mib,
+                    })),
+                )
+                .await?,
+            &format!("create the mailbox {local_part}"),
+        )?;
+        string(&mailbox, "id")
+    }
+
+    async fn alias(&self, domain_id: &str, source: &str, targets: &[&str]) -> Result<String> {
+        let alias = created(
+            self.api
+                .api(
+                    Method::POST,
+                    &format!("/api/v1/domains/{domain_id}/aliases"),
+                    Some(&json!({ "source": source, "targets": targets })),
+                )
+                .await?,
+            &format!("create the alias {source}"),
+        )?;
+        string(&alias, "id")
+    }
+
+    /// The DKIM record the API tells the member to publish for `domain`, once the node has made
+    /// its key: `(selector, value)`.
+    async fn wait_for_dkim(&self, domain: &str, node: &MailNode) -> Result<(String, String)> {
+        let deadline = Instant::now() + CONVERGE_TIMEOUT;
+        loop {
+            let response = self.api.api(Method::GET, "/api/v1/domains", None).await?;
+            ensure!(
+                response.status == 200,
+                "list domains: {}",
+                response.describe()
+            );
+            let domains = response.json()?;
+            let listed = domains
+                .as_array()
+                .and_then(|all| all.iter().find(|d| d["name"] == domain))
+                .with_context(|| format!("{domain} is not listed: {domains}"))?;
+            let dkim = &listed["dkim"];
+            if !dkim.is_null() {
+                let selector = string(dkim, "selector")?;
+                let name = string(dkim, "name")?;
+                ensure!(
+                    name == format!("{selector}._domainkey.{domain}"),
+                    "the DKIM record's name is {name:?}"
+                );
+                return Ok((selector, string(dkim, "value")?));
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "the API shows no DKIM record for {domain} after {CONVERGE_TIMEOUT:?}: \
+                     {listed}\n{}",
+                    node.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// The JSON of a `201 Created` answer.
+fn created(response: tests::http::Response, what: &str) -> Result<Value> {
+    ensure!(response.status == 201, "{what}: {}", response.describe());
+    response.json()
+}
+
+fn string(value: &Value, key: &str) -> Result<String> {
+    value[key]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("no string {key:?} in {value}"))
+}
+
+/// Submits one message over submission (authenticated) and returns the server's answer.
+async fn submit(
+    node: &MailNode,
+    security: submission::Security,
+    login: (&str, &str),
+    from: &str,
+    to: &[&str],
+    subject: &str,
+) -> Result<Outcome> {
+    let content = submission::message(from, &to.join(", "), subject, "Bonjour !\nÀ bientôt.");
+    submission::send(
+        &node.smtp(security),
+        Some(login),
+        &Envelope {
+            from,
+            to,
+            declare_size: true,
+        },
+        &content,
+    )
+    .await
+}
+
+/// Delivers one message over plain SMTP on port 25, as another mail server would.
+async fn deliver(node: &MailNode, from: &str, to: &str, subject: &str) -> Result<Outcome> {
+    let content = submission::message(from, to, subject, "Inbound mail from elsewhere.");
+    submission::send(
+        &node.smtp(submission::Security::Plain),
+        None,
+        &Envelope {
+            from,
+            to: &[to],
+            declare_size: false,
+        },
+        &content,
+    )
+    .await
+}
+
+async fn imap_login(
+    node: &MailNode,
+    security: imap::Security,
+    user: &str,
+    password: &str,
+) -> Result<Login> {
+    imap::login(&node.imap(security), user, password).await
+}
+
+/// Waits until `user`'s INBOX holds a message with each of `subjects`; returns the messages.
+async fn wait_for_subjects(
+    node: &MailNode,
+    user: &str,
+    password: &str,
+    subjects: &[&str],
+) -> Result<Vec<Vec<u8>>> {
+    let mut session = imap_login(node, imap::Security::Implicit, user, password)
+        .await?
+        .session()?;
+    let wanted: BTreeSet<String> = subjects.iter().map(|s| (*s).to_owned()).collect();
+    let messages = session
+        .wait_for_inbox(
+            |messages| {
+                let have: BTreeSet<String> = messages.iter().map(|m| imap::subject_of(m)).collect();
+                wanted.is_subset(&have)
+            },
+            DELIVERY_TIMEOUT,
+        )
+        .await
+        .with_context(|| format!("{user} did not receive {subjects:?}"))?;
+    session.logout().await?;
+    Ok(messages)
+}
+
+fn find_subject<'a>(messages: &'a [Vec<u8>], subject: &str) -> Result<&'a [u8]> {
+    messages
+        .iter()
+        .find(|m| imap::subject_of(m) == subject)
+        .map(Vec::as_slice)
+        .with_context(|| format!("no message with subject {subject:?}"))
+}
+
+/// Acceptance 2 and 3: a member sets up a domain, mailboxes and an alias through the API; mail
+/// submitted by one mailbox (STARTTLS and implicit TLS, SASL) reaches the other directly and
+/// through the alias, is read over IMAP (both TLS modes), and is DKIM-signed with the key the
+/// API publishes.
+#[tokio::test]
+async fn mail_accounts_delivery_and_dkim() -> Result<()> {
+    let c = Collective::start(Ipv4Addr::new(127, 0, 0, 21), "node-21").await?;
+    let result = accounts_delivery_and_dkim(&c).await;
+    c.finish(result).await
+}
+
+async fn accounts_delivery_and_dkim(c: &Collective) -> Result<()> {
+    let domain = "ruches.test";
+    let (alice, bob) = ("alice@ruches.test", "bob@ruches.test");
+    let member = c.member("member-one@people.test").await?;
+    let domain_id = member.domain(domain).await?;
+    member
+        .mailbox(&domain_id, "alice", ALICE_PASSWORD, 100)
+        .await?;
+    member.mailbox(&domain_id, "bob", BOB_PASSWORD, 100).await?;
+    member.alias(&domain_id, "team", &[bob]).await?;
+    let (selector, txt) = member.wait_for_dkim(domain, &c.node).await?;
+    c.converged().await?;
+    c.node.check_configs().await?;
+
+    submit(
+        &c.node,
+        submission::Security::StartTls,
+        (alice, ALICE_PASSWORD),
+        alice,
+        &[bob],
+        "Direct over 587",
+    )
+    .await?
+    .accepted()?;
+    submit(
+        &c.node,
+        submission::Security::Implicit,
+        (alice, ALICE_PASSWORD),
+        alice,
+        &["team@ruches.test"],
+        "Alias over 465",
+    )
+    .await?
+    .accepted()?;
+
+    let messages = wait_for_subjects(
+        &c.node,
+        bob,
+        BOB_PASSWORD,
+        &["Direct over 587", "Alias over 465"],
+    )
+    .await?;
+    for subject in ["Direct over 587", "Alias over 465"] {
+        let message = find_subject(&messages, subject)?;
+        let verified = dkim::verify(message, domain, &selector, &txt).await?;
+        ensure!(
+            verified.verified,
+            "the message {subject:?} does not verify against the published DKIM key: {}\n{}",
+            verified.report,
+            String::from_utf8_lossy(message)
+        );
+    }
+
+    // The check is not vacuous: a message changed in transit no longer verifies.
+    let original = find_subject(&messages, "Direct over 587")?;
+    let tampered = String::from_utf8_lossy(original)
+        .replacen("Subject: Direct over 587", "Subject: Direct over 588", 1)
+        .into_bytes();
+    ensure!(tampered != original, "no Subject header to tamper with");
+    let verified = dkim::verify(&tampered, domain, &selector, &txt).await?;
+    ensure!(
+        !verified.verified,
+        "a tampered message still verifies: {}",
+        verified.report
+    );
+
+    // IMAP with STARTTLS on the plain port too.
+    let mut session = imap_login(&c.node, imap::Security::StartTls, bob, BOB_PASSWORD)
+        .await?
+        .session()?;
+    let inbox = session.inbox().await?;
+    ensure!(
+        inbox.len() == 2,
+        "bob's INBOX over STARTTLS holds {} messages",
+        inbox.len()
+    );
+    session.logout().await?;
+    Ok(())
+}
+
+/// Acceptance 4: what must be refused is refused, with the right answer. Every check runs; the
+/// failures are reported together.
+#[tokio::test]
+async fn mail_refusals() -> Result<()> {
+    let c = Collective::start(Ipv4Addr::new(127, 0, 0, 22), "node-22").await?;
+    let result = refusals(&c).await;
+    c.finish(result).await
+}
+
+async fn refusals(c: &Collective) -> Result<()> {
+    let (alice, bob, tiny) = ("alice@alpha.test", "bob@alpha.test", "tiny@alpha.test");
+    let zoe = "zoe@zeta.test";
+    let zoe_password = "zoe-mail-password-333";
+    let tiny_password = "tiny-mail-password-4444";
+    let one = c.member("member-one@people.test").await?;
+    let alpha = one.domain("alpha.test").await?;
+    one.mailbox(&alpha, "alice", ALICE_PASSWORD, 100).await?;
+    one.mailbox(&alpha, "bob", BOB_PASSWORD, 100).await?;
+    one.mailbox(&alpha, "tiny", tiny_password, 1).await?;
+    let two = c.member("member-two@people.test").await?;
+    let zeta = two.domain("zeta.test").await?;
+    two.mailbox(&zeta, "zoe", zoe_password, 100).await?;
+    c.converged().await?;
+
+    let mut problems = Vec::new();
+
+    // A wrong password: IMAP says NO, submission says 535.
+    let login = imap_login(&c.node, imap::Security::Implicit, bob, "not-bobs-password").await?;
+    eprintln!("[mail] IMAP LOGIN with a wrong password: {login:?}");
+    match login {
+        Login::Refused(text) if text.starts_with("NO") => {}
+        Login::Refused(text) => problems.push(format!("IMAP wrong password: {text}")),
+        Login::LoggedIn(_) => problems.push("IMAP accepted a wrong password".to_owned()),
+    }
+    let outcome = submit(
+        &c.node,
+        submission::Security::StartTls,
+        (alice, "not-alices-password"),
+        alice,
+        &[bob],
+        "Wrong password",
+    )
+    .await?;
+    eprintln!("[mail] AUTH PLAIN with a wrong password: {outcome:?}");
+    if !matches!(
+        &outcome,
+        Outcome::Refused {
+            stage: Stage::Auth,
+            code: 535,
+            ..
+        }
+    ) {
+        problems.push(format!("SMTP AUTH with a wrong password: {outcome:?}"));
+    }
+
+    // Another member's address as the sender.
+    let outcome = submit(
+        &c.node,
+        submission::Security::StartTls,
+        (alice, ALICE_PASSWORD),
+        zoe,
+        &[bob],
+        "Not my address",
+    )
+    .await?;
+    eprintln!("[mail] another member's address as the sender: {outcome:?}");
+    match &outcome {
+        Outcome::Refused {
+            stage: Stage::Mail | Stage::Rcpt(_),
+            code: 553,
+            text,
+        } if text.starts_with("5.7.1") => {}
+        other => problems.push(format!("sending as another member's address: {other:?}")),
+    }
+
+    // A recipient whose quota the message would exceed, refused at RCPT (SIZE= declared).
+    let big = "x".repeat(76);
+    let body: String = std::iter::repeat_n(big.as_str(), 20_000)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let content = submission::message(alice, tiny, "Too big", &body);
+    let outcome = submission::send(
+        &c.node.smtp(submission::Security::StartTls),
+        Some((alice, ALICE_PASSWORD)),
+        &Envelope {
+            from: alice,
+            to: &[tiny],
+            declare_size: true,
+        },
+        &content,
+    )
+    .await?;
+    eprintln!(
+        "[mail] {} bytes to a 1 MiB mailbox: {outcome:?}",
+        content.len()
+    );
+    match &outcome {
+        Outcome::Refused {
+            stage: Stage::Rcpt(_),
+            code: 552,
+            text,
+        } if text.starts_with("5.2.2") => {}
+        other => problems.push(format!(
+            "a {} byte message to a 1 MiB mailbox: {other:?}",
+            content.len()
+        )),
+    }
+
+    // An app password for IMAP works until it is revoked.
+    match app_password_revocation(c, &one, alice).await {
+        Ok(()) => {}
+        Err(e) => problems.push(format!("app password: {e:#}")),
+    }
+
+    // The member's sixth message within a minute is deferred (limit: 5 per minute).
+    let mut outcomes = Vec::new();
+    for n in 1..=6 {
+        let outcome = submit(
+            &c.node,
+            submission::Security::Implicit,
+            (zoe, zoe_password),
+            zoe,
+            &[zoe],
+            &format!("Rate {n}"),
+        )
+        .await?;
+        outcomes.push(outcome);
+    }
+    eprintln!("[mail] six messages in a minute: {outcomes:?}");
+    let accepted = outcomes[..5]
+        .iter()
+        .all(|o| matches!(o, Outcome::Accepted(_)));
+    let limited = matches!(
+        &outcomes[5],
+        Outcome::Refused { code: 451, text, .. } if text.starts_with("4.7.1")
+    );
+    if !accepted || !limited {
+        problems.push(format!("six messages in a minute (limit 5): {outcomes:#?}"));
+    }
+
+    ensure!(
+        problems.is_empty(),
+        "{} refusal check(s) failed:\n- {}",
+        problems.len(),
+        problems.join("\n- ")
+    );
+    Ok(())
+}
+
+async fn app_password_revocation(c: &Collective, member: &Member, address: &str) -> Result<()> {
+    let made = created(
+        member
+            .api
+            .api(
+                Method::POST,
+                "/api/v1/app-passwords",
+                Some(&json!({ "label": "phone", "scope": "imap" })),
+            )
+            .await?,
+        "create an app password",
+    )?;
+    let secret = string(&made, "password")?;
+    let id = string(&made["app_password"], "id")?;
+    c.converged().await?;
+    imap_login(&c.node, imap::Security::Implicit, address, &secret)
+        .await?
+        .session()
+        .context("the new app password")?
+        .logout()
+        .await?;
+
+    let revoked = member
+        .api
+        .api(Method::DELETE, &format!("/api/v1/app-passwords/{id}"), None)
+        .await?;
+    ensure!(revoked.status == 204, "revoke: {}", revoked.describe());
+    c.converged().await?;
+    let refusal = imap_login(&c.node, imap::Security::Implicit, address, &secret)
+        .await?
+        .refusal()
+        .await
+        .context("the revoked app password")?;
+    eprintln!("[mail] IMAP LOGIN with a revoked app password: {refusal}");
+    ensure!(
+        refusal.starts_with("NO"),
+        "the revoked app password: {refusal}"
+    );
+    Ok(())
+}
+
+/// Acceptance 5: the node keeps serving while the control plane is away, and nothing is lost
+/// when it comes back.
+#[tokio::test]
+async fn mail_survives_control_plane_outage() -> Result<()> {
+    let mut c = Collective::start(Ipv4Addr::new(127, 0, 0, 23), "node-23").await?;
+    let result = control_plane_outage(&mut c).await;
+    c.finish(result).await
+}
+
+async fn control_plane_outage(c: &mut Collective) -> Result<()> {
+    let (alice, bob) = ("alice@outage.test", "bob@outage.test");
+    let member = c.member("member-one@people.test").await?;
+    let domain = member.domain("outage.test").await?;
+    member
+        .mailbox(&domain, "alice", ALICE_PASSWORD, 100)
+        .await?;
+    member.mailbox(&domain, "bob", BOB_PASSWORD, 100).await?;
+    c.converged().await?;
+    submit(
+        &c.node,
+        submission::Security::StartTls,
+        (alice, ALICE_PASSWORD),
+        alice,
+        &[bob],
+        "Before the outage",
+    )
+    .await?
+    .accepted()?;
+    wait_for_subjects(&c.node, bob, BOB_PASSWORD, &["Before the outage"]).await?;
+
+    c.control_plane.stop().await;
+    imap_login(&c.node, imap::Security::StartTls, bob, BOB_PASSWORD)
+        .await?
+        .session()
+        .context("IMAP login while the control plane is away")?
+        .logout()
+        .await?;
+    deliver(&c.node, "friend@elsewhere.test", bob, "During the outage")
+        .await?
+        .accepted()
+        .context("inbound mail while the control plane is away")?;
+    wait_for_subjects(
+        &c.node,
+        bob,
+        BOB_PASSWORD,
+        &["Before the outage", "During the outage"],
+    )
+    .await?;
+
+    c.control_plane.restart().await?;
+    // A change made after the return reaches the node.
+    let carol_password = "carol-mail-password-55555";
+    member
+        .mailbox(&domain, "carol", carol_password, 100)
+        .await?;
+    c.converged().await?;
+    imap_login(
+        &c.node,
+        imap::Security::Implicit,
+        "carol@outage.test",
+        carol_password,
+    )
+    .await?
+    .session()
+    .context("a mailbox created after the control plane came back")?
+    .logout()
+    .await?;
+    deliver(
+        &c.node,
+        "friend@elsewhere.test",
+        "carol@outage.test",
+        "After the outage",
+    )
+    .await?
+    .accepted()?;
+    wait_for_subjects(
+        &c.node,
+        "carol@outage.test",
+        carol_password,
+        &["After the outage"],
+    )
+    .await?;
+    // Nothing was lost.
+    let messages = wait_for_subjects(
+        &c.node,
+        bob,
+        BOB_PASSWORD,
+        &["Before the outage", "During the outage"],
+    )
+    .await?;
+    ensure!(
+        messages.len() == 2,
+        "bob holds {} messages, not 2",
+        messages.len()
+    );
+    c.node.check_configs().await?;
+    Ok(())
+}
+
+/// Acceptance 6: the agent killed (SIGKILL) at each step of an apply converges after a restart,
+/// and leaves configurations the daemons accept.
+#[tokio::test]
+async fn mail_agent_converges_after_sigkill() -> Result<()> {
+    let mut c = Collective::start(Ipv4Addr::new(127, 0, 0, 24), "node-24").await?;
+    let result = agent_sigkill(&mut c).await;
+    c.finish(result).await
+}
+
+/// Whether `line` is the agent's log of the apply step `step`.
+fn is_step(line: &str, step: &str) -> bool {
+    line.contains("apply step")
+        && (line.contains(&format!("step={step}")) || line.contains(&format!("step=\"{step}\"")))
+}
+
+async fn agent_sigkill(c: &mut Collective) -> Result<()> {
+    let member = c.member("member-one@people.test").await?;
+    let domain = member.domain("crash.test").await?;
+    member
+        .mailbox(&domain, "alice", ALICE_PASSWORD, 100)
+        .await?;
+    c.converged().await?;
+
+    for step in ["write", "check", "postmap", "reload"] {
+        // An agent that dawdles at every step, caught up with everything so far.
+        c.node.kill_agent().await?;
+        c.node
+            .spawn_agent(&[("RUCHE_AGENT_TEST_PAUSE_MS", "300")])?;
+        c.converged()
+            .await
+            .with_context(|| format!("before the kill at {step}"))?;
+        let seen = c.node.agent()?.lines().len();
+
+        // A change, and the agent killed at `step` of applying it. No member's change makes a
+        // daemon reload (tables are postmapped, maps re-read), so for `reload` the certificate
+        // is renewed as well: the agent installs the new one with that same apply.
+        let renewed = if step == "reload" {
+            Some(c.node.renew_certificate().await?)
+        } else {
+            None
+        };
+        let local = format!("new-{step}");
+        let password = format!("{local}-mail-password");
+        member.mailbox(&domain, &local, &password, 100).await?;
+        let deadline = Instant::now() + CONVERGE_TIMEOUT;
+        loop {
+            let agent = c.node.agent()?;
+            if agent.lines()[seen..].iter().any(|l| is_step(&l.text, step)) {
+                break;
+            }
+            if let Some(exit) = agent.exit_status()? {
+                bail!("the agent exited ({exit}) before step {step}");
+            }
+            if Instant::now() >= deadline {
+                bail!("the agent never logged `apply step step={step}` for the change");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        c.node.kill_agent().await?;
+
+        // A plain restart converges: the change works and every daemon accepts its files.
+        c.node.start_agent(&[]).await?;
+        c.converged()
+            .await
+            .with_context(|| format!("after a SIGKILL at {step}"))?;
+        c.node
+            .check_configs()
+            .await
+            .with_context(|| format!("after a SIGKILL at {step}"))?;
+        let address = format!("{local}@crash.test");
+        imap_login(&c.node, imap::Security::Implicit, &address, &password)
+            .await?
+            .session()
+            .with_context(|| format!("the mailbox created during the SIGKILL at {step}"))?
+            .logout()
+            .await?;
+        deliver(
+            &c.node,
+            "friend@elsewhere.test",
+            &address,
+            &format!("After {step}"),
+        )
+        .await?
+        .accepted()
+        .with_context(|| format!("delivery after the SIGKILL at {step}"))?;
+        wait_for_subjects(&c.node, &address, &password, &[&format!("After {step}")]).await?;
+        if let Some(renewed) = renewed {
+            // The reload the killed agent never finished happened after the restart: Dovecot
+            // presents the new certificate.
+            let deadline = Instant::now() + Duration::from_secs(15);
+            let imaps = c.node.imap(imap::Security::Implicit);
+            while imap::server_certificate(&imaps).await? != renewed {
+                ensure!(
+                    Instant::now() < deadline,
+                    "IMAPS still presents the old certificate after the SIGKILL at {step}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+
+    // `node-agent reconcile` after a kill converges too, and is idempotent. Logins need the
+    // agent's broker (`run`), but delivery needs only the tables and Dovecot's userdb.
+    c.node.kill_agent().await?;
+    let late_password = "late-mail-password-1";
+    member.mailbox(&domain, "late", late_password, 100).await?;
+    for _ in 0..2 {
+        let out = c.node.reconcile().await?;
+        ensure!(out.success(), "node-agent reconcile: {out:?}");
+    }
+    c.node.check_configs().await?;
+    deliver(
+        &c.node,
+        "friend@elsewhere.test",
+        "late@crash.test",
+        "After reconcile",
+    )
+    .await?
+    .accepted()
+    .context("delivery to a mailbox applied by node-agent reconcile")?;
+    c.node.start_agent(&[]).await?;
+    c.converged().await?;
+    wait_for_subjects(
+        &c.node,
+        "late@crash.test",
+        late_password,
+        &["After reconcile"],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Acceptance 7: hostile names are refused by the API with a clear 4xx error, and none of them
+/// reaches any file the node renders.
+#[tokio::test]
+async fn mail_refuses_hostile_input() -> Result<()> {
+    let c = Collective::start(Ipv4Addr::new(127, 0, 0, 25), "node-25").await?;
+    let result = hostile_input(&c).await;
+    c.finish(result).await
+}
+
+async fn hostile_input(c: &Collective) -> Result<()> {
+    let member = c.member("member-one@people.test").await?;
+    let domain = member.domain("hostile-ok.test").await?;
+    member
+        .mailbox(&domain, "alice", ALICE_PASSWORD, 100)
+        .await?;
+
+    let long_local = format!("longmarker{}", "l".repeat(3990));
+    let long_domain = format!("longmarker{}.test", "d".repeat(3985));
+    let homoglyph = "ex\u{430}mple.org";
+    let mailboxes = format!("/api/v1/domains/{domain}/mailboxes");
+    let aliases = format!("/api/v1/domains/{domain}/aliases");
+    let attempts: Vec<(&str, String, Value)> = vec![
+        (
+            "/api/v1/domains",
+            "name".to_owned(),
+            json!({ "name": "example.org\nx" }),
+        ),
+        (
+            "/api/v1/domains",
+            "name".to_owned(),
+            json!({ "name": homoglyph }),
+        ),
+        (
+            "/api/v1/domains",
+            "name".to_owned(),
+            json!({ "name": long_domain }),
+        ),
+        (
+            &mailboxes,
+            "local_part".to_owned(),
+            json!({ "local_part": "nl\nmarker", "password": ALICE_PASSWORD, "quota_mib": 10 }),
+        ),
+        (
+            &mailboxes,
+            "local_part".to_owned(),
+            json!({ "local_part": "quote\"marker", "password": ALICE_PASSWORD, "quota_mib": 10 }),
+        ),
+        (
+            &mailboxes,
+            "local_part".to_owned(),
+            json!({ "local_part": long_local, "password": ALICE_PASSWORD, "quota_mib": 10 }),
+        ),
+        (
+            &aliases,
+            "source".to_owned(),
+            json!({ "source": "alias\nmarker", "targets": ["alice@hostile-ok.test"] }),
+        ),
+        (
+            &aliases,
+            "targets".to_owned(),
+            json!({ "source": "team", "targets": ["alice@hostile-ok.test\ntarget-marker"] }),
+        ),
+    ];
+    let mut problems = Vec::new();
+    for (path, field, body) in &attempts {
+        let response = member.api.api(Method::POST, path, Some(body)).await?;
+        let error = response.json().ok();
+        let message = error
+            .as_ref()
+            .and_then(|e| e["error"]["message"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let fields = error
+            .as_ref()
+            .map(|e| e["error"]["fields"].to_string())
+            .unwrap_or_default();
+        let shown: String = body.to_string().chars().take(120).collect();
+        eprintln!(
+            "[mail] POST {path} {shown}: HTTP {} {message:?} {fields}",
+            response.status
+        );
+        if !(400..500).contains(&response.status) {
+            problems.push(format!("POST {path} {shown}: {}", response.describe()));
+        } else if message.trim().is_empty() || !fields.contains(field.as_str()) {
+            problems.push(format!(
+                "POST {path} {shown}: refused ({}) without a clear error naming {field:?}: {}",
+                response.status,
+                response.describe()
+            ));
+        }
+    }
+    c.converged().await?;
+
+    // Nothing of them in any rendered file (the Postfix lookup tables' databases included).
+    let needles: Vec<Vec<u8>> = [
+        "example.org",
+        "marker",
+        homoglyph,
+        "xn--exmple-4nf",
+        &"l".repeat(100),
+        &"d".repeat(100),
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    let mut files = Vec::new();
+    collect_files(c.node.root(), &mut files)?;
+    ensure!(
+        !files.is_empty(),
+        "nothing rendered under {}",
+        c.node.root().display()
+    );
+    ensure!(
+        files
+            .iter()
+            .any(|f| std::fs::read(f).is_ok_and(|b| contains(&b, b"hostile-ok.test"))),
+        "the legitimate domain hostile-ok.test is in no rendered file: the search would prove \
+         nothing"
+    );
+    for file in &files {
+        let Ok(bytes) = std::fs::read(file) else {
+            continue;
+        };
+        for needle in &needles {
+            if contains(&bytes, needle) {
+                problems.push(format!(
+                    "{} contains {:?}",
+                    file.display(),
+                    String::from_utf8_lossy(needle)
+                ));
+            }
+        }
+    }
+    ensure!(
+        problems.is_empty(),
+        "{} problem(s) with hostile input:\n- {}",
+        problems.len(),
+        problems.join("\n- ")
+    );
+    Ok(())
+}
+
+/// Every regular file below `dir` (the mail store and daemon logs included: hostile strings
+/// have no business there either).
+fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            collect_files(&entry.path(), files)?;
+        } else if kind.is_file() {
+            files.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # deploy/run.sh — runs Ruche on this machine: the run command of the README.
 #
-# Installs PostgreSQL if it is missing, builds the control plane (cargo build --release), starts
-# a private PostgreSQL cluster kept in var/pg at the repository root (database `ruche`, on
-# 127.0.0.1 only, trust authentication: a development setup, not a production one), and runs
-# `control-plane serve` in the foreground. The control plane prints the portal URL and, until the
-# first admin exists, the one-time setup link. Ctrl-C stops the control plane, then the cluster;
-# the data stays in var/pg for the next run.
+# Installs PostgreSQL if it is missing, builds the control plane and the node agent (cargo build
+# --release), starts a private PostgreSQL cluster kept in var/pg at the repository root (database
+# `ruche`, on 127.0.0.1 only, trust authentication: a development setup, not a production one),
+# and runs `control-plane serve`. The control plane prints the portal URL and, until the first
+# admin exists, the one-time setup link.
+#
+# Run as root, it also starts a local node (deploy/node.sh): installs Postfix, Dovecot, rspamd and
+# Redis, joins the node to the control plane once, and runs the daemons and `node-agent run`, with
+# everything in var/node. Members are placed on it, and their mail works.
+#
+# Ctrl-C stops the node, the control plane, then the cluster; the data stays in var/ for the next
+# run.
 #
 # Environment:
 #   RUCHE_LISTEN    address the portal listens on (default 127.0.0.1:8080)
@@ -15,6 +21,8 @@
 #   RUCHE_CONFIG    a TOML configuration file (see deploy/control-plane.example.toml)
 #   RUCHE_<SECTION>__<KEY>   any configuration key, e.g. RUCHE_HTTP__PUBLIC_URL or
 #                   RUCHE_MAIL__SMTP_URL; passed to the control plane as they are
+#   RUCHE_NODE      0 to start no local node (default 1 when run as root)
+#   RUCHE_NODE_LISTEN, RUCHE_NODE_HOSTNAME, RUCHE_NODE_STANDARD_PORTS: see deploy/node.sh
 #   CARGO_TARGET_DIR  where cargo builds (default target/)
 set -euo pipefail
 
@@ -22,17 +30,34 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 # shellcheck source=deploy/pg.sh
 source "$root/deploy/pg.sh"
+# shellcheck source=deploy/node.sh
+source "$root/deploy/node.sh"
 
 listen="${RUCHE_LISTEN:-127.0.0.1:8080}"
 pg_port="${RUCHE_PG_PORT:-55433}"
 
+with_node=0
+if [ "$(id -u)" = 0 ] && [ "${RUCHE_NODE:-1}" = 1 ]; then
+	with_node=1
+elif [ "${RUCHE_NODE:-1}" = 1 ]; then
+	echo "not root: starting the control plane only (a local node needs root for Postfix)" >&2
+fi
+
 pg_ensure_installed
-cargo build --release -p control-plane
-bin="${CARGO_TARGET_DIR:-$root/target}/release/control-plane"
+if [ "$with_node" = 1 ]; then node_install; fi
+cargo build --release -p control-plane -p node-agent
+bin_dir="${CARGO_TARGET_DIR:-$root/target}/release"
+bin="$bin_dir/control-plane"
 
 pg_dir=""
+child=""
 # shellcheck disable=SC2317 # called by the EXIT trap
 stop_cluster() {
+	node_stop
+	if [ -n "$child" ]; then
+		kill -TERM "$child" 2>/dev/null || true
+		wait "$child" 2>/dev/null || true
+	fi
 	if [ -n "$pg_dir" ]; then
 		echo "stopping PostgreSQL ($pg_dir)" >&2
 		pg_stop "$pg_dir" || true
@@ -53,8 +78,16 @@ fi
 
 # The control plane rejects RUCHE_* variables that are not RUCHE_<SECTION>__<KEY>: the two above
 # are this script's own. Run it as a child (not exec) so that the trap stops the cluster after it.
-env -u RUCHE_LISTEN -u RUCHE_PG_PORT "$bin" serve --listen "$listen" &
+env -u RUCHE_LISTEN -u RUCHE_PG_PORT -u RUCHE_NODE -u RUCHE_NODE_LISTEN -u RUCHE_NODE_HOSTNAME \
+	-u RUCHE_NODE_STANDARD_PORTS "$bin" serve --listen "$listen" &
 child=$!
+if [ "$with_node" = 1 ]; then
+	for _ in $(seq 1 100); do
+		if (exec 3<>"/dev/tcp/${listen%:*}/${listen##*:}") 2>/dev/null; then break; fi
+		sleep 0.1
+	done
+	node_start "$bin_dir" "$root/var/node" "http://$listen"
+fi
 # Background jobs of a script ignore SIGINT: pass Ctrl-C and SIGTERM on as SIGTERM.
 trap 'kill -TERM "$child" 2>/dev/null || true' INT TERM
 status=0

@@ -48,6 +48,10 @@ pub struct Outcome {
     pub services: BTreeMap<Service, ServiceOutcome>,
     /// Files written (and kept).
     pub written: usize,
+    /// Lookup tables updated, whole or entry by entry.
+    pub tables: usize,
+    /// Services reloaded (including reloads an interrupted apply owed).
+    pub reloaded: BTreeSet<Service>,
 }
 
 impl Outcome {
@@ -158,6 +162,7 @@ pub fn apply(
             None => run(&with(&target.commands.postmap, &[&database])),
         };
         step("postmap");
+        outcome.tables += 1;
         if let Err(message) = result {
             tracing::error!(%table, error = %message, "rebuilding a lookup table failed");
             postmap_failed.insert(table.clone());
@@ -174,6 +179,9 @@ pub fn apply(
     for service in &journal.reload {
         let result = run(&target.commands.of(*service).reload);
         step("reload");
+        if result.is_ok() {
+            outcome.reloaded.insert(*service);
+        }
         if let Err(message) = result {
             tracing::warn!(%service, error = %message, "reload failed; the files are in place and will be read when the daemon starts, retrying at the next apply");
             reload_failed.insert(*service);

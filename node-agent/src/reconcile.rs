@@ -171,8 +171,8 @@ impl Reconciler {
             generation = desired.generation,
             files = rendered.len(),
             written = outcome.written,
-            postmap = plan.postmap.len(),
-            reload = ?plan.reload,
+            tables = outcome.tables,
+            reloaded = ?outcome.reloaded,
             complete = outcome.complete(),
             elapsed = ?started.elapsed(),
             "reconciled"

@@ -1039,3 +1039,150 @@ fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+mod bench {
+    //! Benchmarks of a mail node, end to end (not part of the suite: `#[ignore]`; run by
+    //! tests/bench/mail.sh, which builds release binaries). No thresholds: it prints figures.
+    //!
+    //! - a node holding 1,000 members with 10 mailboxes each (seeded with SQL: the verifiers are the
+    //!   copy of one real argon2id hash, so seeding takes seconds), its full reconcile timed from the
+    //!   agent's own log line and its resident memory sampled during it;
+    //! - provisioning latency: `POST /api/v1/domains/{id}/mailboxes` → the first IMAP login that
+    //!   succeeds, 20 times, p50/p95;
+    //! - the agent's resident memory at idle.
+
+    use std::net::Ipv4Addr;
+    use std::time::{Duration, Instant};
+
+    use anyhow::{ensure, Context, Result};
+
+    use super::{imap_login, Collective, ALICE_PASSWORD};
+    use tests::imap::{self, Login};
+
+    const MEMBERS: usize = 1_000;
+    const MAILBOXES: usize = 10;
+    // The test plan allows 20 mailboxes: alice and 18 more (and one spare).
+    const SAMPLES: usize = 18;
+
+    /// 1,000 members on the bench node, each with a verified domain `seed<n>.test` and mailboxes
+    /// `user1..user10`, all with alice's verifier (a real argon2id hash). `$1` members, `$2`
+    /// mailboxes each.
+    const SEED: &str = "
+    with hash as (select password_hash from mailboxes limit 1),
+         plan as (select id from plans order by name limit 1),
+         node as (select node_id as id from members where node_id is not null limit 1),
+         new_members as (
+            insert into members (id, email, display_name, password_hash, plan_id, node_id)
+            select gen_random_uuid(), 'seed' || g || '@elsewhere.test', 'Seed ' || g,
+                   (select password_hash from hash), (select id from plan), (select id from node)
+            from generate_series(1, $1::int) g
+            returning id, email),
+         new_domains as (
+            insert into domains (id, member_id, name, status, verification_token)
+            select gen_random_uuid(), id, split_part(email, '@', 1) || '.test', 'active', 'seed'
+            from new_members
+            returning id, member_id)
+    insert into mailboxes (id, member_id, domain_id, local_part, password_hash, quota_bytes)
+    select gen_random_uuid(), d.member_id, d.id, 'user' || i, (select password_hash from hash),
+           1073741824
+    from new_domains d, generate_series(1, $2::int) i";
+
+    /// The agent's resident set, from /proc.
+    fn rss_kib(pid: u32) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .context("no VmRSS")
+    }
+
+    fn percentile(sorted: &[Duration], p: f64) -> Duration {
+        let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted[index.min(sorted.len() - 1)]
+    }
+
+    #[tokio::test]
+    #[ignore = "a benchmark: run tests/bench/mail.sh"]
+    async fn mail_bench_provisioning() -> Result<()> {
+        let c = Collective::start(Ipv4Addr::new(127, 0, 0, 40), "bench-node").await?;
+        let result = bench(&c).await;
+        c.finish(result).await
+    }
+
+    async fn bench(c: &Collective) -> Result<()> {
+        let member = c.member("bench@elsewhere.test").await?;
+        let domain_id = member.domain("bench.test").await?;
+        member
+            .mailbox(&domain_id, "alice", ALICE_PASSWORD, 10)
+            .await?;
+        c.converged().await?;
+        let agent_pid = c.node.agent()?.pid();
+        let idle_before = rss_kib(agent_pid)?;
+
+        // Seed 1,000 members × 10 mailboxes on this node with SQL, reusing alice's verifier.
+        let pool = sqlx::PgPool::connect(c._db.url()).await?;
+        let seeded = Instant::now();
+        sqlx::query(SEED)
+            .bind(MEMBERS as i64)
+            .bind(MAILBOXES as i64)
+            .execute(&pool)
+            .await?;
+        eprintln!(
+            "[bench] seeded {MEMBERS} members × {MAILBOXES} mailboxes in {:.1} s",
+            seeded.elapsed().as_secs_f64()
+        );
+
+        // Sample the agent's memory while it takes the big change in.
+        let full = Instant::now();
+        let mut peak = 0;
+        let deadline = Instant::now() + Duration::from_secs(1800);
+        loop {
+            peak = peak.max(rss_kib(agent_pid)?);
+            let (desired, observed) = c.node.generations().await?;
+            if observed.is_some_and(|o| o >= desired) {
+                break;
+            }
+            ensure!(Instant::now() < deadline, "the node did not converge");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let full_elapsed = full.elapsed();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let idle_after = rss_kib(agent_pid)?;
+
+        // Provisioning latency on the full node.
+        let mut latencies = Vec::new();
+        for i in 0..SAMPLES {
+            let local = format!("new{i}");
+            let address = format!("{local}@bench.test");
+            let started = Instant::now();
+            member
+                .mailbox(&domain_id, &local, ALICE_PASSWORD, 10)
+                .await?;
+            loop {
+                if let Ok(Login::LoggedIn(session)) =
+                    imap_login(&c.node, imap::Security::Implicit, &address, ALICE_PASSWORD).await
+                {
+                    session.logout().await?;
+                    break;
+                }
+                ensure!(
+                    started.elapsed() < Duration::from_secs(120),
+                    "{address} never logged in"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            latencies.push(started.elapsed());
+        }
+        latencies.sort();
+        eprintln!("[bench] RESULT node: {MEMBERS} members x {MAILBOXES} mailboxes");
+        eprintln!("[bench] RESULT full convergence after seeding (DKIM keys for {MEMBERS} new domains included): {:.1} s", full_elapsed.as_secs_f64());
+        eprintln!("[bench] RESULT provisioning (API create mailbox -> first IMAP login), n={SAMPLES}: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms",
+            percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+            percentile(&latencies, 0.95).as_secs_f64() * 1e3,
+            latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3));
+        eprintln!("[bench] RESULT agent RSS: idle (1 member) {idle_before} KiB; peak during full reconcile {peak} KiB; idle (1,000 members) {idle_after} KiB");
+        Ok(())
+    }
+}

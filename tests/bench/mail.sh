@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# tests/bench/mail.sh — benchmark of a mail node, end to end. Not part of the test suite; no
+# thresholds, it only measures. Runs the ignored test `mail::bench` of tests/tests/e2e/mail.rs
+# with release binaries:
+#
+#   - a node holding 1,000 members × 10 mailboxes (seeded with SQL), its full convergence time
+#     and the agent's resident memory at idle, at its peak during that reconcile, and after;
+#   - provisioning latency: API "create mailbox" -> first successful IMAP login, p50/p95.
+#
+# The reconcile cost without daemons (render, plan, apply with real postmap) is the criterion
+# benchmark `cargo bench -p node-agent --bench reconcile`.
+#
+# Needs what tests/run.sh installs (mail packages, the vmail user; run that once first). Starts
+# its own PostgreSQL cluster in a temporary directory; everything listens on 127.0.0.x.
+# Results are printed and written to tests/bench/results/mail-<date>.md.
+set -Eeuo pipefail
+trap 'printf "FAILED (line %s): %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+# shellcheck source=deploy/pg.sh
+source "$root/deploy/pg.sh"
+
+pg_ensure_installed
+cargo build --release -p control-plane -p node-agent
+pg_dir="$(mktemp -d /tmp/ruche-bench-pg.XXXXXX)"
+cleanup() {
+	pg_stop "$pg_dir" || true
+	rm -rf "$pg_dir"
+}
+trap cleanup EXIT
+pg_port="$(pg_free_port)"
+pg_start "$pg_dir" "$pg_port" fsync=off full_page_writes=off max_connections=200
+export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+
+log="$(mktemp /tmp/ruche-bench-mail.XXXXXX)"
+RUCHE_BIN_DIR="${CARGO_TARGET_DIR:-$root/target}/release" \
+	cargo test --release -p tests --test e2e mail::bench -- --ignored --nocapture 2>&1 | tee "$log"
+
+mkdir -p tests/bench/results
+out="tests/bench/results/mail-$(date -u +%Y-%m-%d).md"
+{
+	echo "# Mail node benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
+	echo
+	echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); PostgreSQL with fsync=off (benchmark only); release binaries."
+	echo
+	grep -F '[bench] RESULT' "$log" | sed 's/^.*RESULT /- /'
+} >"$out"
+rm -f "$log"
+echo "written to $out"

@@ -154,7 +154,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::routes::admin::JOIN_HOURS,
             )
             .await?;
-            eprintln!("node {id} added; on the node run: node-agent join {} <token> --address <ip>", state.link(""));
+            eprintln!(
+                "node {id} added; on the node run: node-agent join {} <token> --address <ip>",
+                state.link("")
+            );
             println!("{}", token.expose());
             Ok(())
         }

@@ -23,7 +23,8 @@ use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart};
 const MEMBERS: usize = 1_000;
 const MAILBOXES: usize = 10;
 /// Any argon2id PHC string: rendering never verifies it.
-const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+const HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
 fn desired(extra_mailbox: bool) -> DesiredState {
     let tenants = (0..MEMBERS)
@@ -113,7 +114,11 @@ fn material(desired: &DesiredState) -> NodeMaterial {
         dkim_selectors: desired
             .tenants
             .iter()
-            .flat_map(|t| t.domains.iter().map(|d| (d.name.clone(), "r202611".to_owned())))
+            .flat_map(|t| {
+                t.domains
+                    .iter()
+                    .map(|d| (d.name.clone(), "r202611".to_owned()))
+            })
             .collect(),
     }
 }

@@ -135,7 +135,7 @@ fn reconcile(root: &Path, store: &Store, desired: &DesiredState) -> usize {
         commands: &commands,
         store,
     };
-    apply(&target, &plan, &on_disk, None).unwrap().written
+    apply(&target, &plan, &on_disk, || None).unwrap().written
 }
 
 fn benches(c: &mut Criterion) {

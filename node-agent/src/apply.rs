@@ -81,14 +81,17 @@ pub struct Target<'a> {
 }
 
 /// Applies `plan`. `on_disk` is what the plan was computed against (the previous contents, put
-/// back if a check fails and `last_good` has no better version); `last_good` is the rendering of
+/// back if a check fails and `last_good` has no better version); `last_good` makes the rendering of
 /// the last applied state.
 pub fn apply(
     target: &Target<'_>,
     plan: &Plan,
     on_disk: &OnDisk,
-    last_good: Option<&Files>,
+    last_good: impl FnOnce() -> Option<Files>,
 ) -> Result<Outcome, ApplyError> {
+    // Rendered only if a check fails: most applies never need it.
+    let mut last_good = Some(last_good);
+    let mut last_good_files: Option<Option<Files>> = None;
     let mut journal = target.store.load_journal()?;
     // Tables an interrupted apply owed are rebuilt whole: what it wrote is not known.
     let owed = journal.postmap.clone();
@@ -128,7 +131,9 @@ pub fn apply(
         step("check");
         if let Err(message) = result {
             tracing::error!(%service, error = %message, "configuration check failed; restoring the last good files");
-            restore(target, plan, on_disk, last_good, *service)?;
+            let files =
+                last_good_files.get_or_insert_with(|| last_good.take().and_then(|make| make()));
+            restore(target, plan, on_disk, files.as_ref(), *service)?;
             // The running daemon keeps the configuration it has; the restored tables are
             // rebuilt below (their compiled form may already hold the refused version).
             journal.reload.remove(service);
@@ -439,7 +444,7 @@ mod tests {
         };
         let (on_disk, stale) = read_disk(root, rendered).unwrap();
         let plan = plan(rendered, &on_disk, &stale);
-        apply(&target, &plan, &on_disk, last_good).unwrap()
+        apply(&target, &plan, &on_disk, || last_good.cloned()).unwrap()
     }
 
     #[test]
@@ -501,7 +506,13 @@ mod tests {
             store: &store,
         };
         let (on_disk, stale) = read_disk(root.path(), &rendered).unwrap();
-        let outcome = apply(&target, &plan(&rendered, &on_disk, &stale), &on_disk, None).unwrap();
+        let outcome = apply(
+            &target,
+            &plan(&rendered, &on_disk, &stale),
+            &on_disk,
+            || None,
+        )
+        .unwrap();
         assert!(matches!(
             outcome.services[&Service::Postfix],
             ServiceOutcome::ReloadFailed(_)
@@ -521,7 +532,7 @@ mod tests {
         let (on_disk, stale) = read_disk(root.path(), &rendered).unwrap();
         let plan = plan(&rendered, &on_disk, &stale);
         assert!(plan.is_empty());
-        let outcome = apply(&target, &plan, &on_disk, None).unwrap();
+        let outcome = apply(&target, &plan, &on_disk, || None).unwrap();
         assert!(outcome.complete());
         assert_eq!(lines(&root.path().join("reloads")), ["postfix"]);
         assert!(store.load_journal().unwrap().is_empty());

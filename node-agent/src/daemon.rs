@@ -214,7 +214,7 @@ async fn measure_usage(
     loop {
         let r = reconciler.clone();
         let measured = tokio::task::spawn_blocking(move || {
-            let applied = r.store.load_applied().ok().flatten()?;
+            let applied = r.applied()?;
             Some(crate::usage::measure(&r.config.layout.root, &applied))
         })
         .await;

@@ -44,6 +44,8 @@ pub enum DkimError {
 pub struct Keys {
     dir: PathBuf,
     gid: u32,
+    /// The keys on disk, read once (the agent is the only writer of the directory).
+    known: std::sync::Mutex<Option<BTreeMap<String, Key>>>,
 }
 
 impl Keys {
@@ -53,6 +55,7 @@ impl Keys {
         Ok(Keys {
             dir: root.join(DIR),
             gid,
+            known: std::sync::Mutex::new(None),
         })
     }
 
@@ -62,12 +65,20 @@ impl Keys {
         domains: impl IntoIterator<Item = &'a DomainName>,
         new_selector: &str,
     ) -> Result<BTreeMap<DomainName, Key>, DkimError> {
-        let existing = self.existing()?;
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.is_none() {
+            *known = Some(self.existing()?);
+        }
+        let existing = known.get_or_insert_with(BTreeMap::new);
         let mut keys = BTreeMap::new();
         for domain in domains {
             let key = match existing.get(domain.as_str()) {
                 Some(key) => key.clone(),
-                None => self.generate(domain, new_selector)?,
+                None => {
+                    let key = self.generate(domain, new_selector)?;
+                    existing.insert(domain.as_str().to_owned(), key.clone());
+                    key
+                }
             };
             keys.insert(domain.clone(), key);
         }

@@ -95,6 +95,8 @@ pub struct Reconciler {
     keys: Keys,
     credentials: watch::Sender<Arc<Credentials>>,
     pub status: Arc<Mutex<Status>>,
+    /// `applied.json`, kept in memory: read once at start, replaced after each full apply.
+    applied: Mutex<Option<Arc<DesiredState>>>,
 }
 
 impl Reconciler {
@@ -117,7 +119,16 @@ impl Reconciler {
             keys,
             credentials: watch::Sender::new(Arc::new(credentials)),
             status: Arc::new(Mutex::new(status)),
+            applied: Mutex::new(applied.map(Arc::new)),
         })
+    }
+
+    /// The last fully applied desired state.
+    pub fn applied(&self) -> Option<Arc<DesiredState>> {
+        self.applied
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The broker's view of who may log in: follows every successful reconcile.
@@ -145,10 +156,12 @@ impl Reconciler {
         let layout = &self.config.layout;
         let material = self.material(desired)?;
         let rendered = render::render(desired, layout, &material);
-        let last_good = self
-            .store
-            .load_applied()?
-            .map(|applied| render::render(&applied, layout, &material));
+        let applied = self
+            .applied
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let last_good = || applied.map(|applied| render::render(&applied, layout, &material));
         let (on_disk, stale) =
             apply::read_disk(&layout.root, &rendered).map_err(|source| ReconcileError::Read {
                 what: "the files under",
@@ -162,7 +175,7 @@ impl Reconciler {
             commands: &self.config.commands,
             store: &self.store,
         };
-        let outcome = apply::apply(&target, &plan, &on_disk, last_good.as_ref())?;
+        let outcome = apply::apply(&target, &plan, &on_disk, last_good)?;
         {
             let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
             status.services = outcome.services.clone();
@@ -196,6 +209,7 @@ impl Reconciler {
             });
         }
         self.store.save_applied(desired)?;
+        *self.applied.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(desired.clone()));
         self.credentials
             .send_replace(Arc::new(Credentials::from_desired(desired)));
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());

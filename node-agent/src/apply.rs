@@ -95,6 +95,8 @@ pub fn apply(
     let mut journal = target.store.load_journal()?;
     // Tables an interrupted apply owed are rebuilt whole: what it wrote is not known.
     let owed = journal.postmap.clone();
+    // Configurations an interrupted apply wrote but never checked are checked now.
+    let unchecked = journal.check.clone();
     // The journal asks for whole rebuilds of edited tables too: if this apply is killed, the
     // next one cannot know which entries were edited.
     journal.merge(Journal {
@@ -105,6 +107,7 @@ pub fn apply(
             .cloned()
             .collect(),
         reload: plan.reload.clone(),
+        check: plan.check.clone(),
     });
     let mut outcome = Outcome::default();
     for service in Service::ALL {
@@ -126,14 +129,19 @@ pub fn apply(
         step("write");
     }
 
-    for service in &plan.check {
-        let result = run(&target.commands.of(*service).check);
+    for service in &plan.check | &unchecked {
+        let result = run(&target.commands.of(service).check);
         step("check");
         if let Err(message) = result {
             tracing::error!(%service, error = %message, "configuration check failed; restoring the last good files");
             let files =
                 last_good_files.get_or_insert_with(|| last_good.take().and_then(|make| make()));
-            restore(target, plan, on_disk, files.as_ref(), *service)?;
+            restore(target, plan, on_disk, files.as_ref(), service)?;
+            if unchecked.contains(&service) {
+                // Written by an interrupted apply: only the last good rendering can undo it.
+                restore_all(target, files.as_ref(), service)?;
+            }
+            let service = &service;
             // The running daemon keeps the configuration it has; the restored tables are
             // rebuilt below (their compiled form may already hold the refused version).
             journal.reload.remove(service);
@@ -198,6 +206,7 @@ pub fn apply(
         }
     }
     journal.reload = reload_failed;
+    journal.check.clear();
 
     if journal.is_empty() {
         target.store.clear_journal()?;
@@ -257,6 +266,26 @@ fn edit_table(postmap: &Argv, database: &str, edit: &TableEdit) -> Result<(), St
             Err(message) if message.contains("exit status: 1") => {}
             Err(message) => return Err(message),
         }
+    }
+    Ok(())
+}
+
+/// Writes every file of `service` from the last good rendering.
+fn restore_all(
+    target: &Target<'_>,
+    last_good: Option<&Files>,
+    service: Service,
+) -> Result<(), ApplyError> {
+    for (path, file) in last_good
+        .into_iter()
+        .flatten()
+        .filter(|(_, f)| f.service == service)
+    {
+        let full = target.root.join(path.as_str());
+        atomic::write(&full, &file.contents, file.mode).map_err(|source| ApplyError::Write {
+            path: full.display().to_string(),
+            source,
+        })?;
     }
     Ok(())
 }
@@ -536,6 +565,41 @@ mod tests {
         assert!(outcome.complete());
         assert_eq!(lines(&root.path().join("reloads")), ["postfix"]);
         assert!(store.load_journal().unwrap().is_empty());
+    }
+
+    /// An apply killed after writing but before checking: the next one checks what it finds,
+    /// and puts the last good files back when the check refuses them.
+    #[test]
+    fn files_left_unchecked_by_a_killed_apply_are_checked_next_time() {
+        let root = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let store = Store::new(state.path());
+        let good = files("main", "a@x x/a/", "a@x:::");
+        assert!(apply_files(root.path(), &store, &good, None).complete());
+        std::fs::write(root.path().join("etc/postfix/ruche/mailboxes.lmdb"), b"").unwrap();
+        // What the killed apply left: a refused file on disk and the journal.
+        let bad = files("bad main", "a@x x/a/", "a@x:::");
+        for (path, file) in &bad {
+            atomic::write(&root.path().join(path.as_str()), &file.contents, file.mode).unwrap();
+        }
+        store
+            .save_journal(&Journal {
+                postmap: BTreeSet::new(),
+                reload: BTreeSet::from([Service::Postfix]),
+                check: BTreeSet::from([Service::Postfix]),
+            })
+            .unwrap();
+        // The next apply is asked for the same refused rendering: nothing differs on disk.
+        let outcome = apply_files(root.path(), &store, &bad, Some(&good));
+        assert!(matches!(
+            outcome.services[&Service::Postfix],
+            ServiceOutcome::CheckFailed(_)
+        ));
+        let main = std::fs::read_to_string(root.path().join("etc/postfix/main.cf")).unwrap();
+        assert_eq!(main, "main");
+        assert!(store.load_journal().unwrap().is_empty());
+        // Postfix was not reloaded with the refused file.
+        assert_eq!(lines(&root.path().join("reloads")), ["postfix"]);
     }
 
     /// With Debian's postmap: an edit changes exactly the entries it names, in place.

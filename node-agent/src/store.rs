@@ -29,16 +29,20 @@ const JOURNAL: &str = "journal.json";
 pub struct Journal {
     pub postmap: BTreeSet<RelPath>,
     pub reload: BTreeSet<Service>,
+    /// Services whose new configuration is on disk but was not checked yet.
+    #[serde(default)]
+    pub check: BTreeSet<Service>,
 }
 
 impl Journal {
     pub fn is_empty(&self) -> bool {
-        self.postmap.is_empty() && self.reload.is_empty()
+        self.postmap.is_empty() && self.reload.is_empty() && self.check.is_empty()
     }
 
     pub fn merge(&mut self, other: Journal) {
         self.postmap.extend(other.postmap);
         self.reload.extend(other.reload);
+        self.check.extend(other.check);
     }
 }
 

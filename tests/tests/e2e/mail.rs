@@ -780,10 +780,11 @@ async fn agent_sigkill(c: &mut Collective) -> Result<()> {
             .with_context(|| format!("before the kill at {step}"))?;
         let seen = c.node.agent()?.lines().len();
 
-        // A change, and the agent killed at `step` of applying it. No member's change makes a
-        // daemon reload (tables are postmapped, maps re-read), so for `reload` the certificate
-        // is renewed as well: the agent installs the new one with that same apply.
-        let renewed = if step == "reload" {
+        // A change, and the agent killed at `step` of applying it. A member's change touches
+        // only data (tables, the user list, maps): no daemon check or reload. So for `check`
+        // and `reload` the certificate is renewed as well: the agent installs the new one, a
+        // configuration change, with that same apply.
+        let renewed = if matches!(step, "check" | "reload") {
             Some(c.node.renew_certificate().await?)
         } else {
             None
@@ -834,8 +835,8 @@ async fn agent_sigkill(c: &mut Collective) -> Result<()> {
         .with_context(|| format!("delivery after the SIGKILL at {step}"))?;
         wait_for_subjects(&c.node, &address, &password, &[&format!("After {step}")]).await?;
         if let Some(renewed) = renewed {
-            // The reload the killed agent never finished happened after the restart: Dovecot
-            // presents the new certificate.
+            // The check and reload the killed agent never finished happened after the restart:
+            // Dovecot presents the new certificate.
             let deadline = Instant::now() + Duration::from_secs(15);
             let imaps = c.node.imap(imap::Security::Implicit);
             while imap::server_certificate(&imaps).await? != renewed {

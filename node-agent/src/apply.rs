@@ -119,12 +119,21 @@ pub fn apply(
     target.store.save_journal(&journal)?;
     step("journal");
 
+    let mut polled_files_changed = false;
     for (path, file) in &plan.writes {
         let full = target.root.join(path.as_str());
+        let before = std::fs::metadata(&full).and_then(|m| m.modified()).ok();
         atomic::write(&full, &file.contents, file.mode).map_err(|source| ApplyError::Write {
             path: full.display().to_string(),
             source,
         })?;
+        if file.on_change == crate::render::OnChange::Nothing {
+            newer_than(&full, before).map_err(|source| ApplyError::Write {
+                path: full.display().to_string(),
+                source,
+            })?;
+            polled_files_changed = true;
+        }
         outcome.written += 1;
         step("write");
     }
@@ -208,6 +217,9 @@ pub fn apply(
     journal.reload = reload_failed;
     journal.check.clear();
 
+    if polled_files_changed {
+        settle();
+    }
     if journal.is_empty() {
         target.store.clear_journal()?;
     } else {
@@ -268,6 +280,41 @@ fn edit_table(postmap: &Argv, database: &str, edit: &TableEdit) -> Result<(), St
         }
     }
     Ok(())
+}
+
+/// Daemons that re-read a file by themselves notice a change by its modification time, in whole
+/// seconds (Dovecot's passwd-file compares `st_mtime` and size): a file replaced twice in one
+/// second with the same size would go unnoticed. Make its time later than the one it replaced.
+fn newer_than(path: &Path, before: Option<std::time::SystemTime>) -> std::io::Result<()> {
+    let Some(before) = before else {
+        return Ok(());
+    };
+    let seconds = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    };
+    let now = std::fs::metadata(path)?.modified()?;
+    if seconds(now) <= seconds(before) {
+        let later = std::time::UNIX_EPOCH + Duration::from_secs(seconds(before) + 1);
+        std::fs::File::options()
+            .write(true)
+            .open(path)?
+            .set_modified(later)?;
+    }
+    Ok(())
+}
+
+/// Waits for the next whole second: Dovecot looks at its passwd-file at most once a second, so
+/// a lookup earlier in the second of the write may have found the old one. Only after this is
+/// the change seen by every lookup, and may be reported applied.
+fn settle() {
+    let into_second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let rest = Duration::from_secs(1).saturating_sub(Duration::from_nanos(u64::from(into_second)));
+    std::thread::sleep(rest + Duration::from_millis(10));
 }
 
 /// Writes every file of `service` from the last good rendering.
@@ -600,6 +647,29 @@ mod tests {
         assert!(store.load_journal().unwrap().is_empty());
         // Postfix was not reloaded with the refused file.
         assert_eq!(lines(&root.path().join("reloads")), ["postfix"]);
+    }
+
+    /// Two versions of the same size written within one second still differ in mtime seconds,
+    /// so a daemon comparing mtime and size sees the second.
+    #[test]
+    fn a_rewritten_polled_file_gets_a_later_mtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        let secs = |p: &Path| {
+            std::fs::metadata(p)
+                .unwrap()
+                .modified()
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        };
+        atomic::write(&path, b"a:1", 0o644).unwrap();
+        let first = secs(&path);
+        let before = std::fs::metadata(&path).unwrap().modified().ok();
+        atomic::write(&path, b"a:2", 0o644).unwrap();
+        newer_than(&path, before).unwrap();
+        assert!(secs(&path) > first);
     }
 
     /// With Debian's postmap: an edit changes exactly the entries it names, in place.

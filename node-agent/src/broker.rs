@@ -12,7 +12,6 @@
 //! - `POST /v1/passdb/lookup` `{"user"}` → 200 `{"user": <address>}` or 404.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
@@ -206,11 +205,6 @@ pub fn router(credentials: watch::Receiver<Arc<Credentials>>) -> Router {
         })
 }
 
-/// Binds `address` (which must be loopback: see the config check) and serves until `shutdown`.
-pub async fn bind(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(address).await
-}
-
 #[tracing::instrument(skip_all)]
 async fn verify(State(state): State<BrokerState>, Json(request): Json<VerifyRequest>) -> Response {
     let Ok(_permit) = state.permits.acquire().await else {
@@ -372,7 +366,7 @@ mod tests {
     #[tokio::test]
     async fn serves_over_http_from_the_latest_credentials() {
         let (sender, receiver) = watch::channel(Arc::new(Credentials::default()));
-        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router(receiver)).await });
         let http = reqwest::Client::new();

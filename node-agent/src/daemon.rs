@@ -53,7 +53,8 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
         }
     };
 
-    let listener = broker::bind(broker_address).await?;
+    // Loopback only: Config::parse refuses any other broker address.
+    let listener = tokio::net::TcpListener::bind(broker_address).await?;
     tracing::info!(address = %broker_address, "auth broker listening");
     let router = broker::router(reconciler.credentials());
     let broker_stopped = stopped();

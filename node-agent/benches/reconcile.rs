@@ -63,6 +63,7 @@ fn desired(extra_mailbox: bool) -> DesiredState {
         })
         .collect();
     DesiredState {
+        dns: None,
         schema: 1,
         generation: if extra_mailbox { 2 } else { 1 },
         node_id: "bench".to_owned(),

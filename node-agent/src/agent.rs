@@ -42,6 +42,7 @@ pub fn heartbeat() -> Heartbeat {
         services: Vec::new(),
         dkim_keys: Vec::new(),
         usage: Vec::new(),
+        dns: None,
     }
 }
 

@@ -303,6 +303,7 @@ mod tests {
 
     fn credentials() -> Credentials {
         Credentials::from_desired(&DesiredState {
+            dns: None,
             schema: 1,
             generation: 1,
             node_id: "n".into(),

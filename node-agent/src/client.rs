@@ -493,6 +493,7 @@ mod tests {
             services: vec![],
             dkim_keys: vec![],
             usage: vec![],
+            dns: None,
         };
         node.heartbeat(&heartbeat).await.unwrap();
 
@@ -554,6 +555,7 @@ mod tests {
             services: vec![],
             dkim_keys: vec![],
             usage: vec![],
+            dns: None,
         };
         let err = node.heartbeat(&heartbeat).await.unwrap_err();
         assert!(matches!(err, ClientError::Unauthorized { .. }), "{err}");
@@ -578,6 +580,7 @@ mod tests {
             services: vec![],
             dkim_keys: vec![],
             usage: vec![],
+            dns: None,
         };
         let err = node.heartbeat(&heartbeat).await.unwrap_err();
         assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");

@@ -91,6 +91,7 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
             services: status.health(),
             dkim_keys: status.dkim_keys.clone(),
             usage: status.usage.clone(),
+            dns: None,
         }
     };
     agent::run(

@@ -145,6 +145,7 @@ mod tests {
 
     fn desired(generation: u64) -> DesiredState {
         DesiredState {
+            dns: None,
             schema: protocol::desired::SCHEMA,
             generation,
             node_id: "n".to_owned(),

@@ -94,6 +94,7 @@ mod tests {
             quota_bytes: 1000,
         };
         let desired = DesiredState {
+            dns: None,
             schema: 1,
             generation: 1,
             node_id: "n".into(),

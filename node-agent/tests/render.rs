@@ -500,6 +500,7 @@ mod render {
 
     fn desired() -> impl Strategy<Value = DesiredState> {
         prop::collection::vec(tenant(), 0..4).prop_map(|tenants| DesiredState {
+            dns: None,
             schema: 1,
             generation: 1,
             node_id: "node".to_owned(),

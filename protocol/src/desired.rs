@@ -4,7 +4,8 @@
 //! `GET /node-api/v1/desired?after=<generation>` (a long poll: the answer comes as soon as the
 //! node's generation passes `after`, or `204 No Content` after a while), keeps the last one on
 //! disk and renders daemon configs from it. Every name in it is a typed value, so an agent
-//! re-validates all of it while deserializing. Secrets appear only as argon2id verifiers.
+//! re-validates all of it while deserializing. Passwords appear only as argon2id verifiers; the
+//! one plain secret is the TSIG keys the node shares with its DNS peers, which both ends must hold.
 //!
 //! Changes are additive only: new optional fields (`#[serde(default)]`), never renamed ones.
 
@@ -24,6 +25,55 @@ pub struct DesiredState {
     pub node_id: String,
     /// The members hosted on this node, in a stable order.
     pub tenants: Vec<Tenant>,
+    /// The node's part in the collective's DNS; absent until the control plane assigns one.
+    #[serde(default)]
+    pub dns: Option<Dns>,
+}
+
+/// What this node's name server serves: primary for its members' verified domains, secondary
+/// for the zones of the nodes in `primaries`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dns {
+    /// This node's name server name (`ns<N>.<platform domain>`).
+    pub nameserver: DomainName,
+    /// The RFC 9432 catalog zone this node produces of the zones it is primary for.
+    pub catalog: DomainName,
+    /// The NS records of every zone this node is primary for: its own name first.
+    pub zone_nameservers: Vec<DomainName>,
+    /// The zones this node is primary for, in a stable order.
+    pub zones: Vec<Zone>,
+    /// Servers that transfer this node's zones and catalog (and get NOTIFY): peer nodes and
+    /// external secondaries.
+    pub secondaries: Vec<DnsPeer>,
+    /// Nodes whose catalog this node consumes, serving their zones as a secondary.
+    pub primaries: Vec<DnsPrimary>,
+    /// Certificate authorities the zones' CAA records allow.
+    pub caa_issuers: Vec<DomainName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Zone {
+    pub name: DomainName,
+    /// The member's own records (already checked against the platform's); the agent adds the
+    /// platform's records.
+    pub records: Vec<crate::dns::Record>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsPeer {
+    /// Unique among peers; the remote's name in the name server's configuration.
+    pub nameserver: DomainName,
+    pub address: std::net::SocketAddr,
+    pub tsig: crate::dns::TsigKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsPrimary {
+    pub nameserver: DomainName,
+    pub address: std::net::SocketAddr,
+    /// The catalog zone to consume from it.
+    pub catalog: DomainName,
+    pub tsig: crate::dns::TsigKey,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@
 //! The crate does no I/O.
 
 pub mod desired;
+pub mod dns;
 pub mod names;
 pub mod node;
 pub mod scope;

@@ -56,6 +56,16 @@ pub struct Heartbeat {
     /// Bytes stored per mailbox, as last measured. Mailboxes not listed were not measured.
     #[serde(default)]
     pub usage: Vec<MailboxUsage>,
+    /// The node's name server, once it runs one.
+    #[serde(default)]
+    pub dns: Option<DnsReport>,
+}
+
+/// Where the node's name server answers (UDP and TCP): peers transfer zones from it and the
+/// control plane checks it there. Port 53 on a real node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsReport {
+    pub address: std::net::SocketAddr,
 }
 
 /// One domain's DKIM public key: the record `<selector>._domainkey.<domain> TXT "v=DKIM1; k=rsa;

@@ -169,5 +169,6 @@ pub async fn build(pool: &PgPool, node: NodeId) -> Result<DesiredState> {
         generation: u64::try_from(generation).unwrap_or(0),
         node_id: node.to_string(),
         tenants: tenants.into_values().collect(),
+        dns: None,
     })
 }

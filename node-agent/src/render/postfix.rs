@@ -612,6 +612,7 @@ mod tests {
 
     fn tables(tenants: Vec<Tenant>) -> Tables {
         Tables::build(&DesiredState {
+            dns: None,
             schema: 1,
             generation: 1,
             node_id: "n".to_owned(),

@@ -1,0 +1,1008 @@
+//! Members' DNS records and the TSIG keys nodes share, as typed values.
+//!
+//! A member types a record as four strings (name, type, TTL, value), the way registrars' forms
+//! ask for them. [`Record::parse`] turns them into a [`Record`] whose parts can only hold what a
+//! zone file may contain for that type, and whose [`Display`](std::fmt::Display) forms are the
+//! canonical presentation text: the control plane stores that text, the agent renders it into
+//! zone files, and deserializing parses it again. A value that could break out of its field in a
+//! zone file (a line break, a `;` comment, an unbalanced quote, `$INCLUDE`) cannot be built.
+//!
+//! [`platform_owned`] lists the (name, type) pairs the platform writes itself; member records
+//! there are refused, so no member record can break mail, DNSSEC or delegation.
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::names::DomainName;
+
+/// `Display`, `FromStr`, `TryFrom<String>` and `From<T> for String` for a string type with a
+/// `parse` and an `as_str`; serde goes through `TryFrom<String>`, so deserializing re-parses.
+macro_rules! string_impls {
+    ($t:ty, $e:ty) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl std::str::FromStr for $t {
+            type Err = $e;
+            fn from_str(s: &str) -> Result<Self, $e> {
+                Self::parse(s)
+            }
+        }
+        impl TryFrom<String> for $t {
+            type Error = $e;
+            fn try_from(s: String) -> Result<Self, $e> {
+                Self::parse(&s)
+            }
+        }
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.as_str().to_owned()
+            }
+        }
+    };
+}
+
+/// Why a record was refused. Messages start in lowercase and never echo the input, so callers
+/// can prefix the field: "Value: must be an IPv4 address like 192.0.2.1".
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RecordError {
+    #[error("is empty")]
+    Empty,
+    #[error("is too long (at most {max} characters)")]
+    TooLong { max: usize },
+    #[error("contains the character '{}' which is not allowed", .ch.escape_debug())]
+    InvalidCharacter { ch: char },
+    #[error("has an empty label (a leading dot or two dots in a row)")]
+    EmptyLabel,
+    #[error("has a label longer than 63 characters")]
+    LabelTooLong,
+    #[error("has a label that starts or ends with a hyphen")]
+    Hyphen,
+    #[error("may use * only as the whole first label, like *.dev")]
+    Wildcard,
+    #[error("must be the name inside the domain (like www or @), not a full name ending in a dot")]
+    Absolute,
+    #[error("is not a record type members can add (A, AAAA, CNAME, MX, TXT, SRV, CAA)")]
+    UnsupportedType,
+    #[error("must be a number of seconds between {min} and {max}")]
+    Ttl { min: u32, max: u32 },
+    #[error("must be {expected}")]
+    Value { expected: &'static str },
+    #[error("names a host that is not a valid domain name")]
+    Target,
+}
+
+/// Where a member's record lives, relative to the zone apex: `@` for the apex, else one or more
+/// labels such as `www`, `_sip._tcp` or `*.dev`.
+///
+/// Stored form: `@`, or lowercase labels of `[a-z0-9_-]` (1..=63 characters, no leading or
+/// trailing hyphen), the first of which may be exactly `*`; at most 200 characters, so that with
+/// any member domain the full name still has room in the 253 a name may have (checked again
+/// against the zone by [`Owner::fits_in`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Owner(String);
+
+impl Owner {
+    pub const MAX_LEN: usize = 200;
+
+    pub fn apex() -> Owner {
+        Owner("@".to_owned())
+    }
+
+    /// Never panics; never trims. Accepts any case; `@` or an empty string is the apex.
+    pub fn parse(input: &str) -> Result<Owner, RecordError> {
+        if input.is_empty() || input == "@" {
+            return Ok(Owner::apex());
+        }
+        if input.len() > Self::MAX_LEN {
+            return Err(RecordError::TooLong { max: Self::MAX_LEN });
+        }
+        if input.ends_with('.') {
+            return Err(RecordError::Absolute);
+        }
+        let lower = input.to_ascii_lowercase();
+        for (i, label) in lower.split('.').enumerate() {
+            if label == "*" {
+                if i == 0 {
+                    continue;
+                }
+                return Err(RecordError::Wildcard);
+            }
+            check_label(label, true)?;
+        }
+        Ok(Owner(lower))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_apex(&self) -> bool {
+        self.0 == "@"
+    }
+
+    pub fn is_wildcard(&self) -> bool {
+        self.0 == "*" || self.0.starts_with("*.")
+    }
+
+    /// The absolute name in `zone`, without the root dot.
+    pub fn in_zone(&self, zone: &DomainName) -> String {
+        if self.is_apex() {
+            zone.as_str().to_owned()
+        } else {
+            format!("{}.{}", self.0, zone.as_str())
+        }
+    }
+
+    /// Whether the absolute name stays within the 253 characters a name may have.
+    pub fn fits_in(&self, zone: &DomainName) -> bool {
+        self.in_zone(zone).len() <= DomainName::MAX_LEN
+    }
+}
+
+/// A label of an owner or a target: `[a-z0-9_-]`, 1..=63, no hyphen at either end. Underscores
+/// are allowed because service names (`_sip._tcp`, `s1._domainkey`) need them.
+fn check_label(label: &str, lowercase_only: bool) -> Result<(), RecordError> {
+    if label.is_empty() {
+        return Err(RecordError::EmptyLabel);
+    }
+    if label.len() > 63 {
+        return Err(RecordError::LabelTooLong);
+    }
+    if let Some(ch) = label.chars().find(|c| {
+        !(c.is_ascii_lowercase()
+            || c.is_ascii_digit()
+            || *c == '-'
+            || *c == '_'
+            || (!lowercase_only && c.is_ascii_uppercase()))
+    }) {
+        return Err(if ch == '*' {
+            RecordError::Wildcard
+        } else {
+            RecordError::InvalidCharacter { ch }
+        });
+    }
+    if label.starts_with('-') || label.ends_with('-') {
+        return Err(RecordError::Hyphen);
+    }
+    Ok(())
+}
+
+string_impls!(Owner, RecordError);
+
+/// A host a record points at (CNAME, MX, SRV targets): a domain name, which may contain
+/// underscores (DKIM delegations such as `s1._domainkey.mailer.example` are CNAME targets).
+/// Internationalized input is converted to A-labels by [`DomainName`]. Stored lowercase, without
+/// the root dot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Target(String);
+
+impl Target {
+    pub fn parse(input: &str) -> Result<Target, RecordError> {
+        if input.is_empty() {
+            return Err(RecordError::Empty);
+        }
+        if input.len() > 1024 {
+            return Err(RecordError::TooLong { max: 253 });
+        }
+        if let Ok(name) = DomainName::parse(input) {
+            return Ok(Target(name.as_str().to_owned()));
+        }
+        let name = input.strip_suffix('.').unwrap_or(input);
+        if !name.is_ascii() {
+            return Err(RecordError::Target);
+        }
+        let lower = name.to_ascii_lowercase();
+        if lower.len() > DomainName::MAX_LEN {
+            return Err(RecordError::TooLong {
+                max: DomainName::MAX_LEN,
+            });
+        }
+        let labels: Vec<&str> = lower.split('.').collect();
+        if labels.len() < 2 {
+            return Err(RecordError::Target);
+        }
+        for label in &labels {
+            check_label(label, true)?;
+        }
+        if labels.last().is_some_and(|l| l.contains('_')) {
+            return Err(RecordError::Target);
+        }
+        Ok(Target(lower))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+string_impls!(Target, RecordError);
+
+/// Seconds a resolver may cache a record: 60 s to 1 day, default 1 hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct Ttl(u32);
+
+impl Ttl {
+    pub const MIN: u32 = 60;
+    pub const MAX: u32 = 86_400;
+    pub const DEFAULT: Ttl = Ttl(3600);
+
+    pub fn new(seconds: u32) -> Result<Ttl, RecordError> {
+        if (Self::MIN..=Self::MAX).contains(&seconds) {
+            Ok(Ttl(seconds))
+        } else {
+            Err(RecordError::Ttl {
+                min: Self::MIN,
+                max: Self::MAX,
+            })
+        }
+    }
+
+    /// Form input: empty means the default.
+    pub fn parse(input: &str) -> Result<Ttl, RecordError> {
+        if input.is_empty() {
+            return Ok(Self::DEFAULT);
+        }
+        let err = RecordError::Ttl {
+            min: Self::MIN,
+            max: Self::MAX,
+        };
+        if input.len() > 10 || !input.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err);
+        }
+        Ttl::new(input.parse().map_err(|_| err)?)
+    }
+
+    pub fn seconds(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<u32> for Ttl {
+    type Error = RecordError;
+    fn try_from(v: u32) -> Result<Ttl, RecordError> {
+        Ttl::new(v)
+    }
+}
+
+impl From<Ttl> for u32 {
+    fn from(t: Ttl) -> u32 {
+        t.0
+    }
+}
+
+/// The record types members may add. NS, SOA, DNSKEY, DS and the rest belong to the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecordType {
+    A,
+    Aaaa,
+    Cname,
+    Mx,
+    Txt,
+    Srv,
+    Caa,
+}
+
+impl RecordType {
+    pub const ALL: [RecordType; 7] = [
+        RecordType::A,
+        RecordType::Aaaa,
+        RecordType::Cname,
+        RecordType::Mx,
+        RecordType::Txt,
+        RecordType::Srv,
+        RecordType::Caa,
+    ];
+
+    pub fn parse(input: &str) -> Result<RecordType, RecordError> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(input))
+            .ok_or(RecordError::UnsupportedType)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordType::A => "A",
+            RecordType::Aaaa => "AAAA",
+            RecordType::Cname => "CNAME",
+            RecordType::Mx => "MX",
+            RecordType::Txt => "TXT",
+            RecordType::Srv => "SRV",
+            RecordType::Caa => "CAA",
+        }
+    }
+}
+
+impl fmt::Display for RecordType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Text of a TXT record: printable ASCII (space to `~`), 1..=2048 characters. Rendered as
+/// quoted strings of at most 255 bytes, with `"` and `\` escaped.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TxtData(String);
+
+impl TxtData {
+    pub const MAX_LEN: usize = 2048;
+
+    pub fn parse(input: &str) -> Result<TxtData, RecordError> {
+        if input.is_empty() {
+            return Err(RecordError::Empty);
+        }
+        if input.len() > Self::MAX_LEN {
+            return Err(RecordError::TooLong { max: Self::MAX_LEN });
+        }
+        if let Some(ch) = input.chars().find(|c| !(' '..='~').contains(c)) {
+            return Err(RecordError::InvalidCharacter { ch });
+        }
+        Ok(TxtData(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Zone-file form: `"…" "…"`, each string at most 255 bytes, `"` and `\` escaped.
+    pub fn zone_text(&self) -> String {
+        let bytes = self.0.as_bytes();
+        bytes
+            .chunks(255)
+            .map(|chunk| {
+                let mut s = String::with_capacity(chunk.len() + 2);
+                s.push('"');
+                for &b in chunk {
+                    if b == b'"' || b == b'\\' {
+                        s.push('\\');
+                    }
+                    s.push(char::from(b));
+                }
+                s.push('"');
+                s
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The tag of a CAA record (RFC 8659).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CaaTag {
+    Issue,
+    IssueWild,
+    Iodef,
+}
+
+impl CaaTag {
+    fn as_str(self) -> &'static str {
+        match self {
+            CaaTag::Issue => "issue",
+            CaaTag::IssueWild => "issuewild",
+            CaaTag::Iodef => "iodef",
+        }
+    }
+}
+
+/// The data of a member record; each variant holds only valid values for its type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecordData {
+    A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
+    Cname(Target),
+    Mx {
+        preference: u16,
+        exchange: Target,
+    },
+    Txt(TxtData),
+    /// `target` is `None` for "." (the service is decidedly not available, RFC 2782).
+    Srv {
+        priority: u16,
+        weight: u16,
+        port: u16,
+        target: Option<Target>,
+    },
+    /// `value` is printable ASCII without `"` or `\`, at most 255 characters.
+    Caa {
+        critical: bool,
+        tag: CaaTag,
+        value: String,
+    },
+}
+
+impl RecordData {
+    /// Parses the value a member typed for a record of type `kind`. Numbers are plain decimal;
+    /// fields are separated by single spaces or runs of spaces.
+    pub fn parse(kind: RecordType, input: &str) -> Result<RecordData, RecordError> {
+        if input.is_empty() {
+            return Err(RecordError::Empty);
+        }
+        if input.len() > TxtData::MAX_LEN {
+            return Err(RecordError::TooLong {
+                max: TxtData::MAX_LEN,
+            });
+        }
+        match kind {
+            RecordType::A => input
+                .parse()
+                .map(RecordData::A)
+                .map_err(|_| RecordError::Value {
+                    expected: "an IPv4 address like 192.0.2.1",
+                }),
+            RecordType::Aaaa => {
+                input
+                    .parse()
+                    .map(RecordData::Aaaa)
+                    .map_err(|_| RecordError::Value {
+                        expected: "an IPv6 address like 2001:db8::1",
+                    })
+            }
+            RecordType::Cname => Target::parse(input).map(RecordData::Cname),
+            RecordType::Mx => {
+                const EXPECTED: &str = "a preference and a host, like 10 mail.example.org";
+                let [pref, host] = fields(input, EXPECTED)?;
+                Ok(RecordData::Mx {
+                    preference: number(pref, EXPECTED)?,
+                    exchange: Target::parse(host)?,
+                })
+            }
+            RecordType::Txt => TxtData::parse(input).map(RecordData::Txt),
+            RecordType::Srv => {
+                const EXPECTED: &str =
+                    "priority, weight, port and host, like 10 5 5060 sip.example.org";
+                let [priority, weight, port, host] = fields(input, EXPECTED)?;
+                Ok(RecordData::Srv {
+                    priority: number(priority, EXPECTED)?,
+                    weight: number(weight, EXPECTED)?,
+                    port: number(port, EXPECTED)?,
+                    target: if host == "." {
+                        None
+                    } else {
+                        Some(Target::parse(host)?)
+                    },
+                })
+            }
+            RecordType::Caa => {
+                const EXPECTED: &str = "flags, tag and value, like 0 issue \"letsencrypt.org\"";
+                let mut parts = input.splitn(3, ' ');
+                let (Some(flags), Some(tag), Some(value)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(RecordError::Value { expected: EXPECTED });
+                };
+                let critical = match flags {
+                    "0" => false,
+                    "128" => true,
+                    _ => return Err(RecordError::Value { expected: EXPECTED }),
+                };
+                let tag = match tag.to_ascii_lowercase().as_str() {
+                    "issue" => CaaTag::Issue,
+                    "issuewild" => CaaTag::IssueWild,
+                    "iodef" => CaaTag::Iodef,
+                    _ => return Err(RecordError::Value { expected: EXPECTED }),
+                };
+                let value = value
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(value);
+                if value.is_empty() || value.len() > 255 {
+                    return Err(RecordError::Value { expected: EXPECTED });
+                }
+                if let Some(ch) = value
+                    .chars()
+                    .find(|c| !(' '..='~').contains(c) || *c == '"' || *c == '\\')
+                {
+                    return Err(RecordError::InvalidCharacter { ch });
+                }
+                Ok(RecordData::Caa {
+                    critical,
+                    tag,
+                    value: value.to_owned(),
+                })
+            }
+        }
+    }
+
+    pub fn kind(&self) -> RecordType {
+        match self {
+            RecordData::A(_) => RecordType::A,
+            RecordData::Aaaa(_) => RecordType::Aaaa,
+            RecordData::Cname(_) => RecordType::Cname,
+            RecordData::Mx { .. } => RecordType::Mx,
+            RecordData::Txt(_) => RecordType::Txt,
+            RecordData::Srv { .. } => RecordType::Srv,
+            RecordData::Caa { .. } => RecordType::Caa,
+        }
+    }
+
+    /// The RDATA as it goes into a zone file: host names absolute (with the root dot), TXT
+    /// quoted and escaped.
+    pub fn zone_text(&self) -> String {
+        match self {
+            RecordData::A(a) => a.to_string(),
+            RecordData::Aaaa(a) => a.to_string(),
+            RecordData::Cname(t) => format!("{}.", t.as_str()),
+            RecordData::Mx {
+                preference,
+                exchange,
+            } => format!("{preference} {}.", exchange.as_str()),
+            RecordData::Txt(t) => t.zone_text(),
+            RecordData::Srv {
+                priority,
+                weight,
+                port,
+                target,
+            } => format!(
+                "{priority} {weight} {port} {}.",
+                target.as_ref().map(Target::as_str).unwrap_or("")
+            ),
+            RecordData::Caa {
+                critical,
+                tag,
+                value,
+            } => format!(
+                "{} {} \"{value}\"",
+                if *critical { 128 } else { 0 },
+                tag.as_str()
+            ),
+        }
+    }
+}
+
+/// The canonical form a member would type: what [`RecordData::parse`] reads back.
+impl fmt::Display for RecordData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordData::Txt(t) => f.write_str(t.as_str()),
+            RecordData::Cname(t) => f.write_str(t.as_str()),
+            RecordData::Mx {
+                preference,
+                exchange,
+            } => write!(f, "{preference} {}", exchange.as_str()),
+            RecordData::Srv {
+                priority,
+                weight,
+                port,
+                target,
+            } => write!(
+                f,
+                "{priority} {weight} {port} {}",
+                target.as_ref().map(Target::as_str).unwrap_or(".")
+            ),
+            other => f.write_str(&other.zone_text()),
+        }
+    }
+}
+
+/// Splits on runs of spaces into exactly `N` fields.
+fn fields<'a, const N: usize>(
+    input: &'a str,
+    expected: &'static str,
+) -> Result<[&'a str; N], RecordError> {
+    let parts: Vec<&str> = input.split(' ').filter(|p| !p.is_empty()).collect();
+    parts
+        .try_into()
+        .map_err(|_| RecordError::Value { expected })
+}
+
+fn number(input: &str, expected: &'static str) -> Result<u16, RecordError> {
+    if input.is_empty() || input.len() > 5 || !input.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RecordError::Value { expected });
+    }
+    input.parse().map_err(|_| RecordError::Value { expected })
+}
+
+/// A member's record, in the zone of the domain it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "RecordText", into = "RecordText")]
+pub struct Record {
+    pub owner: Owner,
+    pub ttl: Ttl,
+    pub data: RecordData,
+}
+
+/// Which input field a record error is about, for forms and API answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordField {
+    Name,
+    Type,
+    Ttl,
+    Value,
+}
+
+impl RecordField {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordField::Name => "name",
+            RecordField::Type => "type",
+            RecordField::Ttl => "ttl",
+            RecordField::Value => "value",
+        }
+    }
+}
+
+impl Record {
+    /// Parses the four fields of a record form. The error names the field it is about.
+    pub fn parse(
+        name: &str,
+        kind: &str,
+        ttl: &str,
+        value: &str,
+    ) -> Result<Record, (RecordField, RecordError)> {
+        let owner = Owner::parse(name).map_err(|e| (RecordField::Name, e))?;
+        let kind = RecordType::parse(kind).map_err(|e| (RecordField::Type, e))?;
+        let ttl = Ttl::parse(ttl).map_err(|e| (RecordField::Ttl, e))?;
+        let data = RecordData::parse(kind, value).map_err(|e| (RecordField::Value, e))?;
+        Ok(Record { owner, ttl, data })
+    }
+
+    /// The zone-file line, relative owner names as they are (the file sets `$ORIGIN`).
+    pub fn zone_line(&self) -> String {
+        format!(
+            "{} {} IN {} {}",
+            self.owner.as_str(),
+            self.ttl.seconds(),
+            self.data.kind(),
+            self.data.zone_text()
+        )
+    }
+}
+
+/// The wire form of a [`Record`]: the same four fields a member types.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordText {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub ttl: u32,
+    pub value: String,
+}
+
+impl TryFrom<RecordText> for Record {
+    type Error = String;
+    fn try_from(t: RecordText) -> Result<Record, String> {
+        Record::parse(&t.name, &t.kind, &t.ttl.to_string(), &t.value)
+            .map_err(|(field, e)| format!("{}: {e}", field.as_str()))
+    }
+}
+
+impl From<Record> for RecordText {
+    fn from(r: Record) -> RecordText {
+        RecordText {
+            name: r.owner.as_str().to_owned(),
+            kind: r.data.kind().as_str().to_owned(),
+            ttl: r.ttl.seconds(),
+            value: r.data.to_string(),
+        }
+    }
+}
+
+/// What the platform itself writes at `owner`, for a member record of type `kind` to be refused.
+///
+/// The platform owns: every type at names it manages for mail, web, autoconfiguration and
+/// service discovery (below), except that a member may add TXT records (site verifications) and
+/// CAA records at the apex as long as the TXT is not a second SPF policy. Any CNAME at the apex or
+/// at a platform name is refused (a CNAME may have no other record beside it, RFC 1034 §3.6.2).
+/// DKIM selectors the platform uses (`r` + six digits) are its own; other `_domainkey` selectors
+/// are the member's (a mailing service's key).
+pub fn platform_owned(owner: &Owner, data: &RecordData) -> Option<&'static str> {
+    const NAMES: &[&str] = &[
+        "www",
+        "autoconfig",
+        "mta-sts",
+        "_dmarc",
+        "_mta-sts",
+        "_smtp._tls",
+        "_submission._tcp",
+        "_submissions._tcp",
+        "_imap._tcp",
+        "_imaps._tcp",
+        "_pop3._tcp",
+        "_pop3s._tcp",
+        "_xmpp-client._tcp",
+        "_xmpp-server._tcp",
+        "_caldav._tcp",
+        "_caldavs._tcp",
+        "_carddav._tcp",
+        "_carddavs._tcp",
+        "_ruche-challenge",
+    ];
+    let name = owner.as_str();
+    if owner.is_apex() {
+        return match data {
+            RecordData::Txt(t) if !t.as_str().to_ascii_lowercase().starts_with("v=spf1") => None,
+            RecordData::Caa { .. } => None,
+            RecordData::Txt(_) => Some("the domain's SPF policy is managed by the platform"),
+            RecordData::Cname(_) => Some("a CNAME cannot be at the domain itself"),
+            _ => Some("this record at the domain itself is managed by the platform"),
+        };
+    }
+    if NAMES.contains(&name) {
+        return Some("this name is managed by the platform");
+    }
+    if let Some(selector) = name.strip_suffix("._domainkey") {
+        if is_platform_selector(selector) {
+            return Some("this DKIM selector is the platform's");
+        }
+    }
+    None
+}
+
+/// The platform's DKIM selectors are `r<yyyymm>`.
+pub fn is_platform_selector(selector: &str) -> bool {
+    selector.len() == 7
+        && selector.starts_with('r')
+        && selector[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Refuses `new` if it conflicts with the member's other records in the zone (`existing`, which
+/// must not contain `new` itself): a CNAME must be alone at its name (RFC 1034 §3.6.2).
+pub fn conflicts_with(new: &Record, existing: &[Record]) -> Option<&'static str> {
+    let same_name = existing.iter().filter(|r| r.owner == new.owner);
+    for other in same_name {
+        if matches!(new.data, RecordData::Cname(_)) {
+            return Some("a CNAME must be the only record at its name");
+        }
+        if matches!(other.data, RecordData::Cname(_)) {
+            return Some("this name already has a CNAME, which must be alone");
+        }
+        if other.data == new.data {
+            return Some("this record already exists");
+        }
+    }
+    None
+}
+
+/// A TSIG key shared by two servers (RFC 8945). Only hmac-sha256 is issued.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsigKey {
+    /// The key's name; both servers must use the same.
+    pub name: DomainName,
+    pub algorithm: TsigAlgorithm,
+    pub secret: TsigSecret,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TsigAlgorithm {
+    #[serde(rename = "hmac-sha256")]
+    HmacSha256,
+}
+
+impl TsigAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        "hmac-sha256"
+    }
+}
+
+/// A TSIG secret in standard base64 (`[A-Za-z0-9+/]`, `=` padding), 16 to 128 characters.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TsigSecret(String);
+
+impl TsigSecret {
+    pub fn parse(input: &str) -> Result<TsigSecret, RecordError> {
+        const EXPECTED: &str = "a base64 key of 16 to 128 characters";
+        let body = input.trim_end_matches('=');
+        if !(16..=128).contains(&input.len())
+            || input.len() - body.len() > 2
+            || input.len() % 4 != 0
+            || !body
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+        {
+            return Err(RecordError::Value { expected: EXPECTED });
+        }
+        Ok(TsigSecret(input.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Never prints the secret.
+impl fmt::Debug for TsigSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TsigSecret(..)")
+    }
+}
+
+string_impls!(TsigSecret, RecordError);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rec(name: &str, kind: &str, value: &str) -> Result<Record, (RecordField, RecordError)> {
+        Record::parse(name, kind, "", value)
+    }
+
+    #[test]
+    fn parses_each_type_to_its_canonical_text() {
+        let cases = [
+            ("www", "a", "192.0.2.1", "www 3600 IN A 192.0.2.1"),
+            ("@", "AAAA", "2001:DB8::1", "@ 3600 IN AAAA 2001:db8::1"),
+            (
+                "Blog",
+                "CNAME",
+                "Host.Example.NET.",
+                "blog 3600 IN CNAME host.example.net.",
+            ),
+            (
+                "s1._domainkey",
+                "CNAME",
+                "s1._domainkey.mailer.example",
+                "s1._domainkey 3600 IN CNAME s1._domainkey.mailer.example.",
+            ),
+            (
+                "lists",
+                "MX",
+                "10  mx.example.org",
+                "lists 3600 IN MX 10 mx.example.org.",
+            ),
+            (
+                "_sip._tcp",
+                "SRV",
+                "10 5 5060 sip.example.org",
+                "_sip._tcp 3600 IN SRV 10 5 5060 sip.example.org.",
+            ),
+            (
+                "_sip._udp",
+                "SRV",
+                "0 0 0 .",
+                "_sip._udp 3600 IN SRV 0 0 0 .",
+            ),
+            (
+                "@",
+                "CAA",
+                "0 issue \"sectigo.com\"",
+                "@ 3600 IN CAA 0 issue \"sectigo.com\"",
+            ),
+            ("*.dev", "A", "192.0.2.9", "*.dev 3600 IN A 192.0.2.9"),
+            (
+                "@",
+                "TXT",
+                "say \"hi\" \\o/",
+                "@ 3600 IN TXT \"say \\\"hi\\\" \\\\o/\"",
+            ),
+        ];
+        for (name, kind, value, line) in cases {
+            let r = rec(name, kind, value).unwrap();
+            assert_eq!(r.zone_line(), line);
+            let again: Record = serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
+            assert_eq!(again, r);
+        }
+    }
+
+    #[test]
+    fn refuses_hostile_and_malformed_input_naming_the_field() {
+        let cases: &[(&str, &str, &str, RecordField)] = &[
+            ("www\nevil", "A", "192.0.2.1", RecordField::Name),
+            ("a;b", "A", "192.0.2.1", RecordField::Name),
+            ("a.*.b", "A", "192.0.2.1", RecordField::Name),
+            ("**", "A", "192.0.2.1", RecordField::Name),
+            ("*foo", "A", "192.0.2.1", RecordField::Name),
+            ("www.example.org.", "A", "192.0.2.1", RecordField::Name),
+            (&"a".repeat(64), "A", "192.0.2.1", RecordField::Name),
+            ("$INCLUDE", "A", "192.0.2.1", RecordField::Name),
+            ("www", "NS", "ns.example.org", RecordField::Type),
+            ("www", "A\n", "192.0.2.1", RecordField::Type),
+            (
+                "www",
+                "A",
+                "192.0.2.1\n@ IN NS evil.example.",
+                RecordField::Value,
+            ),
+            ("www", "A", "999.0.2.1", RecordField::Value),
+            ("www", "TXT", "line\nbreak", RecordField::Value),
+            ("www", "TXT", "caf\u{e9}", RecordField::Value),
+            ("www", "CNAME", "evil.example.org. ; x", RecordField::Value),
+            ("www", "MX", "10", RecordField::Value),
+            ("www", "MX", "70000 mx.example.org", RecordField::Value),
+            ("www", "SRV", "1 2 3", RecordField::Value),
+            ("@", "CAA", "0 issue \"a\" \"b\"", RecordField::Value),
+            ("@", "CAA", "5 issue \"a\"", RecordField::Value),
+        ];
+        for (name, kind, value, field) in cases {
+            let err = rec(name, kind, value).unwrap_err();
+            assert_eq!(err.0, *field, "{name:?} {kind:?} {value:?}: {err:?}");
+        }
+        assert!(Record::parse("www", "A", "30", "192.0.2.1").is_err());
+        assert!(Record::parse("www", "A", "1e3", "192.0.2.1").is_err());
+    }
+
+    #[test]
+    fn platform_names_are_refused_but_members_keep_their_own() {
+        let r = |n, k, v| rec(n, k, v).unwrap();
+        assert!(platform_owned(
+            &r("@", "MX", "10 mx.example.org").owner,
+            &r("@", "MX", "10 mx.example.org").data
+        )
+        .is_some());
+        assert!(platform_owned(
+            &r("@", "CNAME", "x.example.org").owner,
+            &r("@", "CNAME", "x.example.org").data
+        )
+        .is_some());
+        let spf = r("@", "TXT", "v=spf1 include:x -all");
+        assert!(platform_owned(&spf.owner, &spf.data).is_some());
+        let verification = r("@", "TXT", "google-site-verification=abc");
+        assert!(platform_owned(&verification.owner, &verification.data).is_none());
+        let dmarc = r("_dmarc", "TXT", "v=DMARC1; p=none");
+        assert!(platform_owned(&dmarc.owner, &dmarc.data).is_some());
+        let ours = r("r202611._domainkey", "TXT", "v=DKIM1; p=x");
+        assert!(platform_owned(&ours.owner, &ours.data).is_some());
+        let theirs = r("s1._domainkey", "CNAME", "s1.mailer.example");
+        assert!(platform_owned(&theirs.owner, &theirs.data).is_none());
+        let blog = r("blog", "CNAME", "host.example.net");
+        assert!(platform_owned(&blog.owner, &blog.data).is_none());
+        let a = r("blog", "A", "192.0.2.1");
+        assert!(conflicts_with(&blog, &[a.clone()]).is_some());
+        assert!(conflicts_with(&a, &[blog]).is_some());
+        assert!(conflicts_with(&a, &[a.clone()]).is_some());
+    }
+
+    #[test]
+    fn tsig_secrets_are_base64_and_never_printed() {
+        let s = TsigSecret::parse("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==").unwrap();
+        assert_eq!(format!("{s:?}"), "TsigSecret(..)");
+        for bad in [
+            "short",
+            "not base64 at all!!",
+            "abc\"def\nghijklmnop==",
+            "AAAAAAAAAAAAAAAAA",
+        ] {
+            assert!(TsigSecret::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest! {
+        /// Whatever is typed, a record that parses renders to one zone-file line whose only
+        /// quotes are balanced TXT/CAA quoting, with no comment, directive or line break, and
+        /// reads back to itself.
+        #[test]
+        fn any_parsed_record_renders_one_safe_line(
+            name in "\\PC{0,80}|[a-z_*.@-]{0,40}",
+            kind in "A|AAAA|CNAME|MX|TXT|SRV|CAA|NS|\\PC{0,6}",
+            ttl in "[0-9]{0,6}|\\PC{0,4}",
+            value in "\\PC{0,300}|[0-9 .a-z:\"\\\\;()$*_-]{0,80}",
+        ) {
+            if let Ok(r) = Record::parse(&name, &kind, &ttl, &value) {
+                let line = r.zone_line();
+                prop_assert!(!line.contains('\n') && !line.contains('\r') && !line.contains('\0'));
+                prop_assert!(!r.owner.as_str().starts_with('$'));
+                // Outside quoted strings there is no ';' (comment), '(' or ')' (multi-line).
+                let mut quoted = false;
+                let mut escaped = false;
+                for c in line.chars() {
+                    if escaped { escaped = false; continue; }
+                    match c {
+                        '\\' if quoted => escaped = true,
+                        '"' => quoted = !quoted,
+                        ';' | '(' | ')' | '$' if !quoted => prop_assert!(false, "{line}"),
+                        _ => {}
+                    }
+                }
+                prop_assert!(!quoted, "unbalanced quotes: {line}");
+                let back: Record = RecordText::from(r.clone()).try_into().unwrap();
+                prop_assert_eq!(back, r);
+            }
+        }
+    }
+}

@@ -796,7 +796,7 @@ impl TsigSecret {
         let body = input.trim_end_matches('=');
         if !(16..=128).contains(&input.len())
             || input.len() - body.len() > 2
-            || input.len() % 4 != 0
+            || !input.len().is_multiple_of(4)
             || !body
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
@@ -953,9 +953,9 @@ mod tests {
         let blog = r("blog", "CNAME", "host.example.net");
         assert!(platform_owned(&blog.owner, &blog.data).is_none());
         let a = r("blog", "A", "192.0.2.1");
-        assert!(conflicts_with(&blog, &[a.clone()]).is_some());
+        assert!(conflicts_with(&blog, std::slice::from_ref(&a)).is_some());
         assert!(conflicts_with(&a, &[blog]).is_some());
-        assert!(conflicts_with(&a, &[a.clone()]).is_some());
+        assert!(conflicts_with(&a, std::slice::from_ref(&a)).is_some());
     }
 
     #[test]

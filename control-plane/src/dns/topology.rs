@@ -1,0 +1,183 @@
+//! Who serves a node's zones: the node itself (primary), the nodes assigned as its secondaries
+//! (`dns_secondaries`), and every external secondary. Names are derived, never stored: node N is
+//! `ns<N>.<platform domain>` and produces the catalog `catalog.ns<N>.<platform domain>`.
+
+use std::net::SocketAddr;
+
+use protocol::names::DomainName;
+use sqlx::PgConnection;
+
+use crate::config::DnsConfig;
+use crate::domain::ids::NodeId;
+use crate::error::{Error, Result};
+
+/// Node `number`'s name server name.
+pub fn nameserver(config: &DnsConfig, number: i32) -> Result<DomainName> {
+    derived(&format!("ns{number}.{}", config.platform_domain))
+}
+
+/// The catalog zone node `number` produces (RFC 9432).
+pub fn catalog(config: &DnsConfig, number: i32) -> Result<DomainName> {
+    derived(&format!("catalog.ns{number}.{}", config.platform_domain))
+}
+
+/// A name built from the platform domain can only fail to parse if the platform domain is so
+/// long that the prefix pushes it past 253 characters: a configuration error worth saying.
+fn derived(name: &str) -> Result<DomainName> {
+    DomainName::parse(name).map_err(|e| {
+        Error::Internal(anyhow::anyhow!(
+            "[dns] platform_domain is too long to build the name server names: {e}"
+        ))
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    Secondary,
+    External,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Secondary => "secondary",
+            Role::External => "external",
+        }
+    }
+}
+
+/// One server of a node's zones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub nameserver: DomainName,
+    /// Where it answers; `None` for a node that has not reported its name server yet.
+    pub address: Option<SocketAddr>,
+    pub role: Role,
+    /// The node, for the primary and node secondaries.
+    pub node_id: Option<NodeId>,
+    /// A node secondary's state: `pending`, `active` or `retiring`.
+    pub state: Option<String>,
+}
+
+impl Server {
+    /// Whether it is in the zones' NS records: the primary, active secondaries, externals.
+    pub fn in_ns_set(&self) -> bool {
+        match self.role {
+            Role::Primary | Role::External => true,
+            Role::Secondary => self.state.as_deref() == Some("active"),
+        }
+    }
+}
+
+/// Every server of `primary`'s zones: the primary first, then its node secondaries in name-server
+/// order (every state: pending and retiring ones serve too), then the external secondaries.
+pub async fn servers_of_node(
+    conn: &mut PgConnection,
+    config: &DnsConfig,
+    primary: NodeId,
+) -> Result<Vec<Server>> {
+    let me = sqlx::query!(
+        "select ns_number, dns_address from nodes where id = $1",
+        primary.0
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let mut servers = vec![Server {
+        nameserver: nameserver(config, me.ns_number)?,
+        address: address(me.dns_address.as_deref()),
+        role: Role::Primary,
+        node_id: Some(primary),
+        state: None,
+    }];
+    let secondaries = sqlx::query!(
+        "select n.id, n.ns_number, n.dns_address, s.state
+         from dns_secondaries s join nodes n on n.id = s.secondary_node_id
+         where s.primary_node_id = $1 order by n.ns_number",
+        primary.0
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for s in secondaries {
+        servers.push(Server {
+            nameserver: nameserver(config, s.ns_number)?,
+            address: address(s.dns_address.as_deref()),
+            role: Role::Secondary,
+            node_id: Some(NodeId(s.id)),
+            state: Some(s.state),
+        });
+    }
+    for e in externals(conn).await? {
+        servers.push(Server {
+            nameserver: e.nameserver,
+            address: Some(e.address),
+            role: Role::External,
+            node_id: None,
+            state: None,
+        });
+    }
+    Ok(servers)
+}
+
+/// The NS records of `primary`'s zones.
+pub async fn zone_nameservers(
+    conn: &mut PgConnection,
+    config: &DnsConfig,
+    primary: NodeId,
+) -> Result<Vec<DomainName>> {
+    Ok(servers_of_node(conn, config, primary)
+        .await?
+        .into_iter()
+        .filter(Server::in_ns_set)
+        .map(|s| s.nameserver)
+        .collect())
+}
+
+/// An external secondary, as stored (every field was parsed before it was stored).
+#[derive(Debug, Clone)]
+pub struct External {
+    pub id: uuid::Uuid,
+    pub nameserver: DomainName,
+    pub address: SocketAddr,
+    pub tsig: protocol::dns::TsigKey,
+}
+
+pub async fn externals(conn: &mut PgConnection) -> Result<Vec<External>> {
+    let rows = sqlx::query!(
+        "select id, nameserver, address, tsig_name, tsig_secret
+         from dns_external_secondaries order by nameserver"
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(External {
+                id: r.id,
+                nameserver: reparse("nameserver", DomainName::parse(&r.nameserver))?,
+                address: reparse("address", r.address.parse::<SocketAddr>())?,
+                tsig: protocol::dns::TsigKey {
+                    name: reparse("TSIG key name", DomainName::parse(&r.tsig_name))?,
+                    algorithm: protocol::dns::TsigAlgorithm::HmacSha256,
+                    secret: reparse(
+                        "TSIG secret",
+                        protocol::dns::TsigSecret::parse(&r.tsig_secret),
+                    )?,
+                },
+            })
+        })
+        .collect()
+}
+
+/// A node's reported address; one that does not parse is treated as not reported (the node API
+/// parsed it before storing it, so this only happens if the row was edited by hand).
+pub fn address(stored: Option<&str>) -> Option<SocketAddr> {
+    stored.and_then(|s| s.parse().ok())
+}
+
+pub(crate) fn reparse<T, E: std::fmt::Display>(
+    what: &str,
+    r: std::result::Result<T, E>,
+) -> Result<T> {
+    r.map_err(|e| Error::Internal(anyhow::anyhow!("stored {what} does not parse: {e}")))
+}

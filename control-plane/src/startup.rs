@@ -61,6 +61,11 @@ impl Application {
     pub async fn run(self) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let jobs = tokio::spawn(crate::jobs::run(self.state.pool.clone(), stop_rx.clone()));
+        let dns = tokio::spawn(crate::dns::run(
+            self.state.pool.clone(),
+            self.state.config.dns.clone(),
+            stop_rx.clone(),
+        ));
         let listener = tokio::spawn(routes::node_api::listen(
             self.state.pool.clone(),
             self.state.desired_changes.clone(),
@@ -75,6 +80,7 @@ impl Application {
         .await?;
         let _ = stop_tx.send(true);
         let _ = jobs.await;
+        let _ = dns.await;
         let _ = listener.await;
         Ok(())
     }

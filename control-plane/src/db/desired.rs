@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use protocol::desired::{self, DesiredState, Tenant};
 use sqlx::PgPool;
 
+use crate::config::DnsConfig;
+use crate::dns::{keys, topology};
 use crate::domain::ids::NodeId;
 use crate::error::{Error, Result};
 
@@ -23,7 +25,7 @@ pub async fn generation(pool: &PgPool, node: NodeId) -> Result<i64> {
     )
 }
 
-pub async fn build(pool: &PgPool, node: NodeId) -> Result<DesiredState> {
+pub async fn build(pool: &PgPool, dns_config: &DnsConfig, node: NodeId) -> Result<DesiredState> {
     let mut tx = pool.begin().await?;
     sqlx::query!("set transaction isolation level repeatable read, read only")
         .execute(&mut *tx)
@@ -153,6 +155,7 @@ pub async fn build(pool: &PgPool, node: NodeId) -> Result<DesiredState> {
             });
         }
     }
+    let dns = dns(&mut tx, dns_config, node).await?;
     tx.commit().await?;
     // Domains were read in name order; keep that order inside each tenant.
     for (id, domain) in by_domain {
@@ -169,6 +172,125 @@ pub async fn build(pool: &PgPool, node: NodeId) -> Result<DesiredState> {
         generation: u64::try_from(generation).unwrap_or(0),
         node_id: node.to_string(),
         tenants: tenants.into_values().collect(),
-        dns: None,
+        dns: Some(dns),
+    })
+}
+
+/// The node's part in the collective's DNS: the zones it is primary for (its members' verified
+/// domains, with their own records), who transfers them, and whose catalogs it consumes. Peers
+/// that have not reported their name server's address yet, or with no key yet (placement makes
+/// one in the same transaction as the pairing), are left out until they have.
+async fn dns(
+    conn: &mut sqlx::PgConnection,
+    config: &DnsConfig,
+    node: NodeId,
+) -> Result<desired::Dns> {
+    let number = sqlx::query_scalar!("select ns_number from nodes where id = $1", node.0)
+        .fetch_one(&mut *conn)
+        .await?;
+    let servers = topology::servers_of_node(conn, config, node).await?;
+    let zone_nameservers = servers
+        .iter()
+        .filter(|s| s.in_ns_set())
+        .map(|s| s.nameserver.clone())
+        .collect();
+
+    let mut zones: BTreeMap<uuid::Uuid, desired::Zone> = BTreeMap::new();
+    for d in sqlx::query!(
+        "select d.id, d.name from domains d join members m on m.id = d.member_id
+         where m.node_id = $1 and d.status = 'active' order by d.name",
+        node.0
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        zones.insert(
+            d.id,
+            desired::Zone {
+                name: reparse("domain", protocol::names::DomainName::parse(&d.name))?,
+                records: Vec::new(),
+            },
+        );
+    }
+    for r in sqlx::query!(
+        "select r.domain_id, r.name, r.type, r.ttl, r.value from dns_records r
+         join domains d on d.id = r.domain_id join members m on m.id = d.member_id
+         where m.node_id = $1 and d.status = 'active'
+         order by r.name, r.type, r.value",
+        node.0
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        if let Some(z) = zones.get_mut(&r.domain_id) {
+            z.records.push(reparse(
+                "DNS record",
+                protocol::dns::Record::try_from(protocol::dns::RecordText {
+                    name: r.name,
+                    kind: r.r#type,
+                    ttl: u32::try_from(r.ttl).unwrap_or(0),
+                    value: r.value,
+                }),
+            )?);
+        }
+    }
+    let mut zones: Vec<desired::Zone> = zones.into_values().collect();
+    zones.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut secondaries = Vec::new();
+    for s in &servers {
+        let (Some(address), Some(peer)) = (s.address, s.node_id) else {
+            continue;
+        };
+        if s.role != topology::Role::Secondary {
+            continue;
+        }
+        if let Some(tsig) = keys::existing_pair_key(conn, node, peer).await? {
+            secondaries.push(desired::DnsPeer {
+                nameserver: s.nameserver.clone(),
+                address,
+                tsig,
+            });
+        }
+    }
+    for e in topology::externals(conn).await? {
+        secondaries.push(desired::DnsPeer {
+            nameserver: e.nameserver,
+            address: e.address,
+            tsig: e.tsig,
+        });
+    }
+
+    let mut primaries = Vec::new();
+    for p in sqlx::query!(
+        "select n.id, n.ns_number, n.dns_address from dns_secondaries s
+         join nodes n on n.id = s.primary_node_id
+         where s.secondary_node_id = $1 order by n.ns_number",
+        node.0
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        let Some(address) = topology::address(p.dns_address.as_deref()) else {
+            continue;
+        };
+        if let Some(tsig) = keys::existing_pair_key(conn, node, NodeId(p.id)).await? {
+            primaries.push(desired::DnsPrimary {
+                nameserver: topology::nameserver(config, p.ns_number)?,
+                address,
+                catalog: topology::catalog(config, p.ns_number)?,
+                tsig,
+            });
+        }
+    }
+
+    Ok(desired::Dns {
+        nameserver: topology::nameserver(config, number)?,
+        catalog: topology::catalog(config, number)?,
+        zone_nameservers,
+        zones,
+        secondaries,
+        primaries,
+        caa_issuers: config.caa_issuers.clone(),
     })
 }

@@ -207,13 +207,15 @@ pub async fn heartbeat(
     let mut tx = pool.begin().await?;
     sqlx::query!(
         "update nodes set last_heartbeat_at = now(), version = $2, healthy = $3, services = $4,
-                observed_generation = coalesce($5, observed_generation)
+                observed_generation = coalesce($5, observed_generation),
+                dns_address = coalesce($6, dns_address)
          where id = $1",
         node.0,
         beat.version,
         beat.healthy,
         beat.services,
-        beat.observed_generation
+        beat.observed_generation,
+        beat.dns_address
     )
     .execute(&mut *tx)
     .await?;
@@ -308,6 +310,9 @@ pub struct Beat<'a> {
     pub healthy: bool,
     pub services: serde_json::Value,
     pub observed_generation: Option<i64>,
+    /// Where the node's name server answers, when it runs one. A change bumps the generation of
+    /// the node and of its DNS peers (migrations/*_dns.sql), which must reach it there.
+    pub dns_address: Option<String>,
 }
 
 /// Where a member's changes stand on their node: applied once the node reports a generation at

@@ -5,6 +5,7 @@
 
 pub mod keys;
 pub mod monitor;
+pub mod placement;
 pub mod topology;
 pub mod verify;
 
@@ -18,7 +19,9 @@ use crate::config::DnsConfig;
 /// One round: verify pending domains, check every server, then move secondaries (which reads
 /// what the checks just saw). Each part logs its own failure and the others still run.
 pub async fn run_once(pool: &PgPool, config: &DnsConfig) {
-    let _ = (pool, config);
+    if let Err(e) = placement::run_once(pool, config).await {
+        tracing::warn!(error = %e, "DNS secondary placement failed; will retry");
+    }
 }
 
 /// Runs [`run_once`] every `check_interval_seconds` until shutdown.

@@ -109,7 +109,7 @@ async fn desired(
         let generation =
             u64::try_from(db::desired::generation(&state.pool, node).await?).unwrap_or(0);
         if generation > after {
-            let doc = db::desired::build(&state.pool, node).await?;
+            let doc = db::desired::build(&state.pool, &state.config.dns, node).await?;
             let etag = format!("\"{}\"", doc.generation);
             return Ok(([(header::ETAG, etag)], Json(doc)).into_response());
         }
@@ -244,6 +244,7 @@ async fn heartbeat(
         healthy,
         services,
         observed_generation: observed,
+        dns_address: hb.dns.map(|d| d.address.to_string()),
     };
     let ignored = db::nodes::heartbeat(&state.pool, node, &beat, &report).await?;
     if !ignored.domains.is_empty() {

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# A local node next to the control plane, for deploy/run.sh: Postfix, Dovecot, rspamd and Redis
-# from Debian's packages, configured by the real `node-agent`, each started by this script as a
+# A local node next to the control plane, for deploy/run.sh: Postfix, Dovecot, rspamd, Redis and
+# Knot DNS from Debian's packages, configured by the real `node-agent`, each started by this script as a
 # child (these machines have no systemd). Source it after deploy/pg.sh; it defines functions only:
 #
 #   node_install               install the mail packages and create the vmail user
@@ -9,13 +9,16 @@
 #   node_stop                  stop what node_start started (agent first, then the daemons)
 #
 # Ports: with RUCHE_NODE_STANDARD_PORTS=1 the node takes the standard ones (25, 587, 465, 143,
-# 993); otherwise 2525, 2587, 2465, 2143, 2993, so a development machine's own mail is left alone.
-# RUCHE_NODE_LISTEN (default 127.0.0.1) is where those listen; RUCHE_NODE_HOSTNAME (default
+# 993, and 53 for DNS); otherwise 2525, 2587, 2465, 2143, 2993 and 5300, so a development
+# machine's own mail and resolver are left alone.
+# RUCHE_NODE_LISTEN (default 127.0.0.1) is where those listen; RUCHE_NODE_ADDRESS (default: the
+# same) the node's public address, where its name server answers and its domains point (required
+# when RUCHE_NODE_LISTEN is 0.0.0.0); RUCHE_NODE_HOSTNAME (default
 # mail.localhost) the name on the node's self-signed certificate (kept in DIR/tls; replace it
 # with a real one, same file names).
 
 NODE_PACKAGES=(postfix postfix-lmdb dovecot-imapd dovecot-lmtpd dovecot-auth-lua lua-cjson
-	rspamd redis-server openssl)
+	rspamd redis-server openssl knot knot-dnsutils knot-dnssecutils)
 node_pids=()
 node_postfix_dir=""
 
@@ -49,10 +52,15 @@ _node_wait_port() {
 node_start() {
 	local bin_dir="$1" dir="$2" url="$3"
 	local listen="${RUCHE_NODE_LISTEN:-127.0.0.1}" host="${RUCHE_NODE_HOSTNAME:-mail.localhost}"
+	local public="${RUCHE_NODE_ADDRESS:-$listen}"
 	local root="$dir/root" state="$dir/state" tls="$dir/tls"
-	local smtp=2525 submission=2587 submissions=2465 imap=2143 imaps=2993
+	if [ "$public" = 0.0.0.0 ]; then
+		echo "node: set RUCHE_NODE_ADDRESS to this machine's public address (DNS answers there)" >&2
+		return 1
+	fi
+	local smtp=2525 submission=2587 submissions=2465 imap=2143 imaps=2993 dns=5300
 	if [ "${RUCHE_NODE_STANDARD_PORTS:-0}" = 1 ]; then
-		smtp=25 submission=587 submissions=465 imap=143 imaps=993
+		smtp=25 submission=587 submissions=465 imap=143 imaps=993 dns=53
 	fi
 	_node_dir "$dir" 0755
 	_node_dir "$tls" 0700
@@ -66,7 +74,7 @@ node_start() {
 		local token
 		# The control plane refuses RUCHE_* variables that are not its own keys.
 		token="$(env -u RUCHE_LISTEN -u RUCHE_PG_PORT -u RUCHE_NODE -u RUCHE_NODE_LISTEN \
-			-u RUCHE_NODE_HOSTNAME -u RUCHE_NODE_STANDARD_PORTS \
+			-u RUCHE_NODE_HOSTNAME -u RUCHE_NODE_STANDARD_PORTS -u RUCHE_NODE_ADDRESS \
 			"$bin_dir/control-plane" add-node --name "$(hostname)")"
 		"$bin_dir/node-agent" join "$url" "$token" --address "$listen" --state-dir "$state"
 	fi
@@ -102,6 +110,9 @@ node_start() {
 		[layout.send_limit]
 		messages = 200
 		minutes = 60
+		[dns]
+		listen = "$public:$dns"
+		addresses = ["$public"]
 		[tls]
 		chain = "$tls/mail.pem"
 		key = "$tls/mail.key"
@@ -117,6 +128,9 @@ node_start() {
 		[commands.rspamd]
 		check = ["rspamadm", $(printf '"%s", ' "${rspamd_vars[@]}")"configtest", "-c", "/etc/rspamd/rspamd.conf"]
 		reload = ["sh", "-c", "kill -HUP \$(cat $dir/rspamd.pid)"]
+		[commands.knot]
+		knotc = ["knotc", "-c", "$root/etc/knot/knot.conf"]
+		kzonecheck = ["kzonecheck"]
 	TOML
 	chmod 600 "$dir/agent.toml"
 
@@ -135,6 +149,8 @@ node_start() {
 	_node_dir "$root/run/rspamd" 0750 _rspamd:_rspamd
 	_node_dir "$root/var/log/rspamd" 0750 _rspamd:_rspamd
 	_node_dir "$root/var/lib/redis" 0700
+	_node_dir "$root/var/lib/knot" 0750
+	_node_dir "$root/run/knot" 0750
 
 	"$bin_dir/node-agent" reconcile --config "$dir/agent.toml"
 
@@ -148,10 +164,14 @@ node_start() {
 	node_pids+=($!)
 	postfix -c "$postfix_dir" start
 	node_postfix_dir="$postfix_dir"
+	knotd -c "$root/etc/knot/knot.conf" &
+	node_pids+=($!)
 
 	local port
-	for port in "$smtp" "$submission" "$imap" "$imaps" 24024 24014; do
-		if ! _node_wait_port "${listen/0.0.0.0/127.0.0.1}" "$port"; then
+	for port in "$smtp" "$submission" "$imap" "$imaps" 24024 24014 "$dns"; do
+		local host_to_try="${listen/0.0.0.0/127.0.0.1}"
+		if [ "$port" = "$dns" ]; then host_to_try="$public"; fi
+		if ! _node_wait_port "$host_to_try" "$port"; then
 			echo "node: nothing listens on port $port: see the logs in $root/var/log" >&2
 			return 1
 		fi
@@ -160,7 +180,7 @@ node_start() {
 	"$bin_dir/node-agent" run --config "$dir/agent.toml" &
 	# The agent first in the list: node_stop stops it before the daemons.
 	node_pids=("$!" "${node_pids[@]}")
-	echo "node: mail for $host on $listen — SMTP $smtp, submission $submission/$submissions, IMAP $imap/$imaps" >&2
+	echo "node: mail for $host on $listen — SMTP $smtp, submission $submission/$submissions, IMAP $imap/$imaps, DNS $dns" >&2
 }
 
 node_stop() {

@@ -22,7 +22,8 @@
 #   RUCHE_<SECTION>__<KEY>   any configuration key, e.g. RUCHE_HTTP__PUBLIC_URL or
 #                   RUCHE_MAIL__SMTP_URL; passed to the control plane as they are
 #   RUCHE_NODE      0 to start no local node (default 1 when run as root)
-#   RUCHE_NODE_LISTEN, RUCHE_NODE_HOSTNAME, RUCHE_NODE_STANDARD_PORTS: see deploy/node.sh
+#   RUCHE_NODE_LISTEN, RUCHE_NODE_ADDRESS, RUCHE_NODE_HOSTNAME, RUCHE_NODE_STANDARD_PORTS: see
+#                   deploy/node.sh
 #   CARGO_TARGET_DIR  where cargo builds (default target/)
 set -euo pipefail
 
@@ -79,7 +80,7 @@ fi
 # The control plane rejects RUCHE_* variables that are not RUCHE_<SECTION>__<KEY>: the two above
 # are this script's own. Run it as a child (not exec) so that the trap stops the cluster after it.
 env -u RUCHE_LISTEN -u RUCHE_PG_PORT -u RUCHE_NODE -u RUCHE_NODE_LISTEN -u RUCHE_NODE_HOSTNAME \
-	-u RUCHE_NODE_STANDARD_PORTS "$bin" serve --listen "$listen" &
+	-u RUCHE_NODE_STANDARD_PORTS -u RUCHE_NODE_ADDRESS "$bin" serve --listen "$listen" &
 child=$!
 if [ "$with_node" = 1 ]; then
 	for _ in $(seq 1 100); do

@@ -4,6 +4,9 @@
 //! changed tables when Postfix is installed; the daemons' checks and reloads are `true` here
 //! (their cost is the daemons', measured end to end in tests/bench/mail.sh).
 //!
+//! A node's name server with 1,000 zones: one member record changed (one zone file rewritten,
+//! checked by the real `kzonecheck` when Knot is installed; `knotc` is `true`).
+//!
 //! `cargo bench -p node-agent --bench reconcile`; figures in tests/bench/README.md.
 
 // A benchmark panics on any failure, like a test.
@@ -13,11 +16,14 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use node_agent::apply::{apply, read_disk, Target};
-use node_agent::config::{Commands, ServiceCommands};
+use node_agent::config::{Commands, KnotCommands, ServiceCommands};
+use node_agent::dkim::Key;
 use node_agent::plan::plan;
+use node_agent::render::knot::DnsSettings;
 use node_agent::render::{self, Layout, NodeMaterial, Ports, SendLimit};
 use node_agent::store::Store;
-use protocol::desired::{Alias, DesiredState, Domain, Mailbox, Tenant};
+use protocol::desired::{Alias, DesiredState, Dns, DnsPeer, Domain, Mailbox, Tenant, Zone};
+use protocol::dns::{Record, TsigAlgorithm, TsigKey, TsigSecret};
 use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart};
 
 const MEMBERS: usize = 1_000;
@@ -71,6 +77,56 @@ fn desired(extra_mailbox: bool) -> DesiredState {
     }
 }
 
+/// 1,000 zones (no mailboxes: the mail side is measured above), each with a few member
+/// records; with `extra_record`, one more in one zone.
+fn dns_desired(extra_record: bool) -> DesiredState {
+    let record =
+        |owner: &str, kind: &str, value: &str| Record::parse(owner, kind, "", value).unwrap();
+    let zones = (0..MEMBERS)
+        .map(|m| {
+            let mut records = vec![
+                record("blog", "CNAME", "host.example.net"),
+                record("@", "TXT", "site-verification=abcdef"),
+                record("files", "A", "192.0.2.10"),
+            ];
+            if extra_record && m == MEMBERS / 2 {
+                records.push(record("new", "A", "192.0.2.77"));
+            }
+            Zone {
+                name: DomainName::parse(&format!("member{m}.example")).unwrap(),
+                records,
+            }
+        })
+        .collect();
+    let peer = |n: u32| DnsPeer {
+        nameserver: DomainName::parse(&format!("ns{n}.bench.example")).unwrap(),
+        address: format!("127.0.0.{n}:53").parse().unwrap(),
+        tsig: TsigKey {
+            name: DomainName::parse(&format!("ns1-ns{n}.tsig.bench.example")).unwrap(),
+            algorithm: TsigAlgorithm::HmacSha256,
+            secret: TsigSecret::parse("YmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtMTI=").unwrap(),
+        },
+    };
+    DesiredState {
+        dns: Some(Dns {
+            nameserver: DomainName::parse("ns1.bench.example").unwrap(),
+            catalog: DomainName::parse("catalog.ns1.bench.example").unwrap(),
+            zone_nameservers: ["ns1", "ns2", "ns3"]
+                .iter()
+                .map(|n| DomainName::parse(&format!("{n}.bench.example")).unwrap())
+                .collect(),
+            zones,
+            secondaries: vec![peer(2), peer(3)],
+            primaries: vec![],
+            caa_issuers: vec![DomainName::parse("letsencrypt.org").unwrap()],
+        }),
+        schema: 1,
+        generation: if extra_record { 4 } else { 3 },
+        node_id: "bench".to_owned(),
+        tenants: vec![],
+    }
+}
+
 fn layout(root: &Path) -> Layout {
     Layout {
         root: root.to_owned(),
@@ -106,11 +162,39 @@ fn commands(root: &Path) -> Commands {
         postfix: noop(),
         dovecot: noop(),
         rspamd: noop(),
+        knot: Some(KnotCommands {
+            knotc: vec!["true".into()],
+            kzonecheck: if Path::new("/usr/bin/kzonecheck").exists() {
+                vec!["/usr/bin/kzonecheck".into()]
+            } else {
+                vec!["true".into()]
+            },
+        }),
     }
 }
 
 fn material(desired: &DesiredState) -> NodeMaterial {
+    let dkim_keys = desired
+        .dns
+        .iter()
+        .flat_map(|d| d.zones.iter())
+        .map(|z| {
+            let key = Key {
+                selector: "r202611".to_owned(),
+                public_key: format!(
+                    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA{}",
+                    "A".repeat(348)
+                ),
+            };
+            (z.name.clone(), key)
+        })
+        .collect();
     NodeMaterial {
+        dkim_keys,
+        dns: desired.dns.as_ref().map(|_| DnsSettings {
+            listen: "127.0.0.1:53".parse().unwrap(),
+            addresses: vec!["192.0.2.1".parse().unwrap()],
+        }),
         tls: None,
         dkim_selectors: desired
             .tenants
@@ -181,6 +265,27 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let written = reconcile(root.path(), &store, &base);
             assert_eq!(written, 0);
+        });
+    });
+    group.finish();
+
+    let base = dns_desired(false);
+    let changed = dns_desired(true);
+    let mut group = c.benchmark_group("reconcile_1000_zones");
+    group.sample_size(10);
+    // Set up once: the first reconcile checks 1,000 zone files (criterion calls the closure
+    // below once per sample).
+    let root = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let store = Store::new(state.path());
+    reconcile(root.path(), &store, &base);
+    let mut flip = false;
+    group.bench_function("one_record_changed", |b| {
+        b.iter(|| {
+            // Alternate: each iteration adds or removes one record in one zone.
+            flip = !flip;
+            let written = reconcile(root.path(), &store, if flip { &changed } else { &base });
+            assert_eq!(written, 1);
         });
     });
     group.finish();

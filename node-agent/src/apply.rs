@@ -9,8 +9,14 @@
 //! 4. Changed lookup tables are updated in place: only their changed entries (`postmap -i`,
 //!    `postmap -d`) when the compiled form is current, else rebuilt whole (`postmap`).
 //! 5. Services whose main configuration changed are reloaded; nothing else is.
-//! 6. The journal is cleared. A reload that failed (say the daemon is not running yet) stays in
-//!    it, so the next apply tries again.
+//! 6. Knot: a zone file is data. It is checked with `kzonecheck` before it replaces the old one
+//!    (a refused zone is never on disk, so never loaded: the old file stays and the service
+//!    reports the refusal), then loaded alone with `knotc zone-reload <zone>` once knotd runs
+//!    the configuration that holds the zone. A zone that left knot.conf is purged after the
+//!    reload that removed it (`knotc -f -b zone-purge <zone> +orphan`: journal, timers, DNSSEC
+//!    keys, and for a catalog the member zones it brought) and its zone file deleted.
+//! 7. The journal is cleared. A reload that failed (say the daemon is not running yet) stays in
+//!    it, so the next apply tries again; so do zone reloads and purges.
 //!
 //! Blocking: run it on a blocking thread.
 
@@ -19,16 +25,20 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use protocol::names::DomainName;
+
 use crate::atomic;
-use crate::config::{Argv, Commands};
+use crate::config::{Argv, Commands, KnotCommands};
 use crate::plan::{OnDisk, Plan, TableEdit};
-use crate::render::{Files, RelPath, Service};
+use crate::render::{knot, zone, File, Files, OnChange, RelPath, Service};
 use crate::store::{Journal, Store, StoreError};
 
 /// How long a check, a postmap or a reload may take before it is killed.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 /// How much of a failed command's output is reported.
 const OUTPUT_CHARS: usize = 2000;
+/// Zones per `knotc zone-reload` or `zone-purge` command.
+const ZONES_PER_COMMAND: usize = 200;
 
 /// What happened to one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +62,10 @@ pub struct Outcome {
     pub tables: usize,
     /// Services reloaded (including reloads an interrupted apply owed).
     pub reloaded: BTreeSet<Service>,
+    /// Knot zones loaded from their new zone file.
+    pub zones_reloaded: usize,
+    /// Knot zones purged (and their zone files deleted).
+    pub zones_purged: usize,
 }
 
 impl Outcome {
@@ -108,10 +122,15 @@ pub fn apply(
             .collect(),
         reload: plan.reload.clone(),
         check: plan.check.clone(),
+        zone_reload: plan.zone_reload.clone(),
+        purge: plan.purge.clone(),
     });
     let mut outcome = Outcome::default();
     for service in Service::ALL {
-        outcome.services.insert(service, ServiceOutcome::Ok);
+        // A node without [dns] has no name server to report on.
+        if service != Service::Knot || target.commands.knot.is_some() {
+            outcome.services.insert(service, ServiceOutcome::Ok);
+        }
     }
     if journal.is_empty() && plan.writes.is_empty() {
         return Ok(outcome);
@@ -120,20 +139,33 @@ pub fn apply(
     step("journal");
 
     let mut polled_files_changed = false;
+    let mut written: BTreeMap<Service, usize> = BTreeMap::new();
     for (path, file) in &plan.writes {
         let full = target.root.join(path.as_str());
+        if file.on_change == OnChange::ZoneReload {
+            if let Err(message) = write_zone(target, path, file)? {
+                tracing::error!(%path, error = %message, "zone refused; the last good zone file stays");
+                if let Some(zone) = zone::zone_of(path.as_str()) {
+                    journal.zone_reload.remove(&zone);
+                }
+                check_failed(&mut outcome, file.service, message);
+                continue;
+            }
+            *written.entry(file.service).or_default() += 1;
+            outcome.written += 1;
+            step("write");
+            continue;
+        }
         let before = std::fs::metadata(&full).and_then(|m| m.modified()).ok();
-        atomic::write(&full, &file.contents, file.mode).map_err(|source| ApplyError::Write {
-            path: full.display().to_string(),
-            source,
-        })?;
-        if file.on_change == crate::render::OnChange::Nothing {
+        write_file(target.root, path, file.service, &file.contents, file.mode)?;
+        if file.on_change == OnChange::Nothing {
             newer_than(&full, before).map_err(|source| ApplyError::Write {
                 path: full.display().to_string(),
                 source,
             })?;
             polled_files_changed = true;
         }
+        *written.entry(file.service).or_default() += 1;
         outcome.written += 1;
         step("write");
     }
@@ -154,14 +186,12 @@ pub fn apply(
             // The running daemon keeps the configuration it has; the restored tables are
             // rebuilt below (their compiled form may already hold the refused version).
             journal.reload.remove(service);
-            outcome.written -= plan
-                .writes
-                .iter()
-                .filter(|(_, f)| f.service == *service)
-                .count();
-            outcome
-                .services
-                .insert(*service, ServiceOutcome::CheckFailed(message));
+            if *service == Service::Knot {
+                // The zone files are back to what knotd runs.
+                journal.zone_reload.clear();
+            }
+            outcome.written -= written.remove(service).unwrap_or(0);
+            check_failed(&mut outcome, *service, message);
         }
     }
 
@@ -216,6 +246,12 @@ pub fn apply(
     }
     journal.reload = reload_failed;
     journal.check.clear();
+    if let Some(knot) = &target.commands.knot {
+        // Only once knotd runs the configuration on disk: zones load in it, purges follow it.
+        if !journal.reload.contains(&Service::Knot) {
+            knot_zones(target, knot, &mut journal, &mut outcome)?;
+        }
+    }
 
     if polled_files_changed {
         settle();
@@ -227,6 +263,176 @@ pub fn apply(
     }
     step("done");
     Ok(outcome)
+}
+
+/// Records a refused check of `service`, after any earlier one.
+fn check_failed(outcome: &mut Outcome, service: Service, message: String) {
+    let entry = outcome
+        .services
+        .entry(service)
+        .or_insert(ServiceOutcome::Ok);
+    *entry = match std::mem::replace(entry, ServiceOutcome::Ok) {
+        ServiceOutcome::CheckFailed(earlier) => {
+            ServiceOutcome::CheckFailed(format!("{earlier}; {message}"))
+        }
+        _ => ServiceOutcome::CheckFailed(message),
+    };
+}
+
+/// Writes one file atomically. Knot's files take the group of their directory: knotd runs as
+/// `knot` in production and reads knot.conf (mode 0640, it holds TSIG keys) through the group
+/// Debian gives /etc/knot.
+fn write_file(
+    root: &Path,
+    path: &RelPath,
+    service: Service,
+    contents: &[u8],
+    mode: u32,
+) -> Result<(), ApplyError> {
+    let full = root.join(path.as_str());
+    let io = |source| ApplyError::Write {
+        path: full.display().to_string(),
+        source,
+    };
+    atomic::write(&full, contents, mode).map_err(io)?;
+    if service == Service::Knot {
+        directory_group(&full).map_err(io)?;
+    }
+    Ok(())
+}
+
+fn directory_group(full: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(dir) = full.parent() else {
+        return Ok(());
+    };
+    let gid = std::fs::metadata(dir)?.gid();
+    std::os::unix::fs::chown(full, None, Some(gid))
+}
+
+/// Writes a zone file only if `kzonecheck` accepts it: the new contents go to a temporary file
+/// next to it, which is checked, then renamed over the old one. `Ok(Err(_))`: refused, the old
+/// file is untouched.
+fn write_zone(
+    target: &Target<'_>,
+    path: &RelPath,
+    file: &File,
+) -> Result<Result<(), String>, ApplyError> {
+    let full = target.root.join(path.as_str());
+    let io = |source| ApplyError::Write {
+        path: full.display().to_string(),
+        source,
+    };
+    let Some(zone) = zone::zone_of(path.as_str()) else {
+        return Ok(Err(format!("{path} is not a zone file")));
+    };
+    let Some(knot) = &target.commands.knot else {
+        return Ok(Err("[commands.knot] is not configured".to_owned()));
+    };
+    let dir = full
+        .parent()
+        .ok_or_else(|| io(std::io::Error::other("no parent directory")))?;
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let temp = atomic::temporary_name(&full);
+    let checked = atomic::write_new_file(&temp, &file.contents, file.mode)
+        .map_err(io)
+        .map(|()| {
+            let temp_text = temp.to_string_lossy();
+            run(&with(&knot.kzonecheck, &["-o", zone.as_str(), &temp_text]))
+        });
+    let result = match checked {
+        Ok(Ok(())) => std::fs::rename(&temp, &full)
+            .and_then(|()| directory_group(&full))
+            .and_then(|()| atomic::sync_dir(dir))
+            .map_err(io),
+        Ok(Err(message)) => {
+            let _ = std::fs::remove_file(&temp);
+            return Ok(Err(format!("zone {} refused: {message}", zone.as_str())));
+        }
+        Err(err) => Err(err),
+    };
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.map(Ok)
+}
+
+/// Loads the zones whose file changed and purges the zones that left knot.conf, as the journal
+/// says, against the knot.conf on disk (which knotd runs): a zone it configures is never purged
+/// and a zone it does not is never reloaded (both would fail, or worse). What fails stays in the
+/// journal.
+fn knot_zones(
+    target: &Target<'_>,
+    knot: &KnotCommands,
+    journal: &mut Journal,
+    outcome: &mut Outcome,
+) -> Result<(), ApplyError> {
+    if journal.zone_reload.is_empty() && journal.purge.is_empty() {
+        return Ok(());
+    }
+    let conf = target.root.join(knot::KNOT_CONF);
+    let configured = atomic::read(&conf)
+        .map_err(|source| ApplyError::Write {
+            path: conf.display().to_string(),
+            source,
+        })?
+        .map(|(contents, _)| knot::configured_zones(&contents))
+        .unwrap_or_default();
+    let mut failure: Option<String> = None;
+
+    journal.zone_reload.retain(|z| configured.contains(z));
+    let reload: Vec<DomainName> = journal.zone_reload.iter().cloned().collect();
+    for zones in reload.chunks(ZONES_PER_COMMAND) {
+        let mut args = vec!["zone-reload"];
+        args.extend(zones.iter().map(DomainName::as_str));
+        let result = run(&knot.knotc(&args));
+        step("zone-reload");
+        match result {
+            Ok(()) => {
+                outcome.zones_reloaded += zones.len();
+                for zone in zones {
+                    journal.zone_reload.remove(zone);
+                }
+            }
+            Err(message) => {
+                failure.get_or_insert(format!("zone-reload: {message}"));
+            }
+        }
+    }
+
+    journal.purge.retain(|z| !configured.contains(z));
+    let purge: Vec<DomainName> = journal.purge.iter().cloned().collect();
+    for zones in purge.chunks(ZONES_PER_COMMAND) {
+        // -f: purging always needs it; -b: wait until the zones are gone.
+        let mut args = vec!["-f", "-b", "zone-purge"];
+        args.extend(zones.iter().map(DomainName::as_str));
+        args.push("+orphan");
+        let result = run(&knot.knotc(&args));
+        step("zone-purge");
+        if let Err(message) = result {
+            failure.get_or_insert(format!("zone-purge: {message}"));
+            continue;
+        }
+        for zone in zones {
+            let file = target.root.join(zone::path_of(zone));
+            atomic::remove(&file).map_err(|source| ApplyError::Write {
+                path: file.display().to_string(),
+                source,
+            })?;
+            journal.purge.remove(zone);
+        }
+        outcome.zones_purged += zones.len();
+    }
+
+    if let Some(message) = failure {
+        tracing::warn!(error = %message, "knotd did not take every zone change; retrying at the next apply");
+        if outcome.services.get(&Service::Knot) == Some(&ServiceOutcome::Ok) {
+            outcome
+                .services
+                .insert(Service::Knot, ServiceOutcome::ReloadFailed(message));
+        }
+    }
+    Ok(())
 }
 
 /// Puts `service`'s files back as they were before `plan` (preferring the last good rendering).
@@ -243,14 +449,13 @@ fn restore(
             .and_then(|files| files.get(path))
             .map(|f| (f.contents.clone(), f.mode))
             .or_else(|| on_disk.get(path).cloned().flatten());
-        let result = match previous {
-            Some((contents, mode)) => atomic::write(&full, &contents, mode),
-            None => atomic::remove(&full),
-        };
-        result.map_err(|source| ApplyError::Write {
-            path: full.display().to_string(),
-            source,
-        })?;
+        match previous {
+            Some((contents, mode)) => write_file(target.root, path, service, &contents, mode)?,
+            None => atomic::remove(&full).map_err(|source| ApplyError::Write {
+                path: full.display().to_string(),
+                source,
+            })?,
+        }
     }
     Ok(())
 }
@@ -328,11 +533,7 @@ fn restore_all(
         .flatten()
         .filter(|(_, f)| f.service == service)
     {
-        let full = target.root.join(path.as_str());
-        atomic::write(&full, &file.contents, file.mode).map_err(|source| ApplyError::Write {
-            path: full.display().to_string(),
-            source,
-        })?;
+        write_file(target.root, path, service, &file.contents, file.mode)?;
     }
     Ok(())
 }
@@ -409,14 +610,15 @@ fn test_pause() -> Option<Duration> {
 }
 
 /// What is on disk at each rendered path, and which lookup tables have no compiled form at least
-/// as new as their source.
+/// as new as their source. When Knot is rendered, zone files no longer rendered are included too
+/// (their zones are purged).
 pub fn read_disk(root: &Path, rendered: &Files) -> std::io::Result<(OnDisk, BTreeSet<RelPath>)> {
     let mut on_disk = OnDisk::new();
     let mut stale = BTreeSet::new();
     for (path, file) in rendered {
         let full = root.join(path.as_str());
         let current = atomic::read(&full)?;
-        if file.on_change == crate::render::OnChange::Postmap && current.is_some() {
+        if file.on_change == OnChange::Postmap && current.is_some() {
             let compiled = full.with_file_name(format!(
                 "{}.lmdb",
                 full.file_name()
@@ -433,13 +635,43 @@ pub fn read_disk(root: &Path, rendered: &Files) -> std::io::Result<(OnDisk, BTre
         }
         on_disk.insert(path.clone(), current);
     }
+    let knot_rendered = RelPath::new(knot::KNOT_CONF).is_ok_and(|p| rendered.contains_key(&p));
+    if knot_rendered {
+        for path in zone_files(root)? {
+            if !rendered.contains_key(&path) {
+                let current = atomic::read(&root.join(path.as_str()))?;
+                on_disk.insert(path, current);
+            }
+        }
+    }
     Ok((on_disk, stale))
+}
+
+/// The zone files in the zones directory (names that [`zone::zone_of`] recognizes).
+fn zone_files(root: &Path) -> std::io::Result<Vec<RelPath>> {
+    let dir = root.join(zone::ZONES_DIR);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err),
+    };
+    let mut paths = Vec::new();
+    for entry in entries {
+        let name = entry?.file_name();
+        let path = format!("{}/{}", zone::ZONES_DIR, name.to_string_lossy());
+        if zone::zone_of(&path).is_some() {
+            if let Ok(path) = RelPath::new(&path) {
+                paths.push(path);
+            }
+        }
+    }
+    Ok(paths)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ServiceCommands;
+    use crate::config::{KnotCommands, ServiceCommands};
     use crate::plan::plan;
     use crate::render::{File, OnChange};
 
@@ -472,6 +704,7 @@ mod tests {
             postfix: service("postfix"),
             dovecot: service("dovecot"),
             rspamd: service("rspamd"),
+            knot: None,
         }
     }
 
@@ -634,6 +867,7 @@ mod tests {
                 postmap: BTreeSet::new(),
                 reload: BTreeSet::from([Service::Postfix]),
                 check: BTreeSet::from([Service::Postfix]),
+                ..Journal::default()
             })
             .unwrap();
         // The next apply is asked for the same refused rendering: nothing differs on disk.
@@ -647,6 +881,133 @@ mod tests {
         assert!(store.load_journal().unwrap().is_empty());
         // Postfix was not reloaded with the refused file.
         assert_eq!(lines(&root.path().join("reloads")), ["postfix"]);
+    }
+
+    /// Knot with stand-ins that log their arguments: a zone file is checked before it replaces
+    /// the old one, reloaded alone, and a zone that left knot.conf is purged after the reload;
+    /// what knotd did not take stays in the journal.
+    #[test]
+    fn knot_zones_are_checked_reloaded_and_purged() {
+        let root = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let store = Store::new(state.path());
+        let log = root.path().join("knotc.log");
+        let knot = |knotc: Vec<String>| KnotCommands {
+            knotc,
+            // Refuses a zone file that says "refused"; $3 is the file (after -o <zone>).
+            kzonecheck: vec![
+                "sh".into(),
+                "-c".into(),
+                "! grep -q refused \"$3\"".into(),
+                "kzonecheck".into(),
+            ],
+        };
+        let logging = vec![
+            "sh".into(),
+            "-c".into(),
+            format!("echo \"$*\" >> {}", log.display()),
+            "knotc".into(),
+        ];
+        let mut commands = commands(root.path());
+        commands.knot = Some(knot(logging.clone()));
+        let conf = |zones: &[&str]| File {
+            service: Service::Knot,
+            mode: 0o640,
+            on_change: OnChange::Reload,
+            contents: zones
+                .iter()
+                .map(|z| format!("  - domain: {z}\n"))
+                .collect::<String>()
+                .into_bytes(),
+        };
+        let zone_file = |text: &str| File {
+            service: Service::Knot,
+            mode: 0o644,
+            on_change: OnChange::ZoneReload,
+            contents: text.as_bytes().to_vec(),
+        };
+        let apply_with = |commands: &Commands, rendered: &Files| {
+            let target = Target {
+                root: root.path(),
+                commands,
+                store: &store,
+            };
+            let (on_disk, stale) = read_disk(root.path(), rendered).unwrap();
+            apply(&target, &plan(rendered, &on_disk, &stale), &on_disk, || {
+                None
+            })
+            .unwrap()
+        };
+        let read = |p: &str| std::fs::read_to_string(root.path().join(p)).ok();
+        let a = "var/lib/knot/zones/a.example.zone";
+        let b = "var/lib/knot/zones/b.example.zone";
+
+        // New zones come with the configuration reload.
+        let first = Files::from([
+            (
+                path("etc/knot/knot.conf"),
+                conf(&["a.example", "b.example"]),
+            ),
+            (path(a), zone_file("a1")),
+            (path(b), zone_file("b1")),
+        ]);
+        let outcome = apply_with(&commands, &first);
+        assert!(outcome.complete(), "{outcome:?}");
+        assert_eq!(lines(&log), ["conf-check", "reload"]);
+
+        // a.example changes, b.example leaves: zone-reload a, purge b after the reload.
+        let second = Files::from([
+            (path("etc/knot/knot.conf"), conf(&["a.example"])),
+            (path(a), zone_file("a2")),
+        ]);
+        let outcome = apply_with(&commands, &second);
+        assert!(outcome.complete(), "{outcome:?}");
+        assert_eq!((outcome.zones_reloaded, outcome.zones_purged), (1, 1));
+        assert_eq!(
+            lines(&log)[2..],
+            [
+                "conf-check",
+                "reload",
+                "zone-reload a.example",
+                "-f -b zone-purge b.example +orphan"
+            ]
+        );
+        assert_eq!(read(a).as_deref(), Some("a2"));
+        assert_eq!(read(b), None);
+
+        // A refused zone never replaces the old file, and is not loaded.
+        let refused = Files::from([
+            (path("etc/knot/knot.conf"), conf(&["a.example"])),
+            (path(a), zone_file("refused")),
+        ]);
+        let outcome = apply_with(&commands, &refused);
+        assert!(matches!(
+            outcome.services[&Service::Knot],
+            ServiceOutcome::CheckFailed(_)
+        ));
+        assert_eq!(read(a).as_deref(), Some("a2"));
+        assert_eq!(lines(&log).len(), 6);
+
+        // knotd away: the zone reload is owed, then done once knotc works again.
+        let mut away = commands.clone();
+        away.knot = Some(knot(vec!["false".into()]));
+        let third = Files::from([
+            (path("etc/knot/knot.conf"), conf(&["a.example"])),
+            (path(a), zone_file("a3")),
+        ]);
+        let outcome = apply_with(&away, &third);
+        assert!(matches!(
+            outcome.services[&Service::Knot],
+            ServiceOutcome::ReloadFailed(_)
+        ));
+        assert_eq!(
+            store.load_journal().unwrap().zone_reload,
+            BTreeSet::from([DomainName::parse("a.example").unwrap()])
+        );
+        let outcome = apply_with(&commands, &third);
+        assert!(outcome.complete(), "{outcome:?}");
+        assert_eq!(lines(&log)[6..], ["zone-reload a.example"]);
+        assert!(store.load_journal().unwrap().is_empty());
     }
 
     /// Two versions of the same size written within one second still differ in mtime seconds,

@@ -1,12 +1,14 @@
 //! The agent's configuration file (`agent.toml`): where its state lives, where the daemons live
-//! and listen ([`Layout`]), the certificate to install, and the commands that check and reload each
-//! daemon. Production uses `/` and systemd; tests use a temporary root, high ports and the
-//! daemons' own commands.
+//! and listen ([`Layout`]), the certificate to install, the node's name server (`[dns]`), and the
+//! commands that check and reload each daemon. Production uses `/` and systemd; tests use a
+//! temporary root, high ports and the daemons' own commands.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::render::knot::DnsSettings;
 use crate::render::{Layout, Service};
 
 /// Where `run` and `reconcile` look for the configuration unless told otherwise.
@@ -21,7 +23,22 @@ pub struct Config {
     /// The certificate for the mail host name. Without it, nothing that needs TLS is offered.
     #[serde(default)]
     pub tls: Option<TlsFiles>,
+    /// The node's name server (Knot). Without it the agent renders no Knot file.
+    #[serde(default)]
+    pub dns: Option<DnsConfig>,
     pub commands: Commands,
+}
+
+/// `[dns]`: where this node's knotd answers, and the web addresses its zones point to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// UDP and TCP, reported to the control plane: peers transfer zones from it and the control
+    /// plane checks it there. Port 53 on a real node.
+    pub listen: SocketAddr,
+    /// A/AAAA records of the zones (apex, www, autoconfig, mta-sts). Default: `layout.listen`.
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,6 +63,20 @@ pub struct Commands {
     pub postfix: ServiceCommands,
     pub dovecot: ServiceCommands,
     pub rspamd: ServiceCommands,
+    /// Required with `[dns]`.
+    #[serde(default)]
+    pub knot: Option<KnotCommands>,
+}
+
+/// Knot's tools, as argv prefixes: the agent appends `conf-check`, `reload`,
+/// `zone-reload <zone>…`, `-f zone-purge <zone>… +orphan` to `knotc` (which finds the control
+/// socket in knot.conf, so pass `-c <root>/etc/knot/knot.conf`), and `-o <zone> <file>` to
+/// `kzonecheck`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnotCommands {
+    pub knotc: Argv,
+    pub kzonecheck: Argv,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,12 +89,33 @@ pub struct ServiceCommands {
 }
 
 impl Commands {
-    pub fn of(&self, service: Service) -> &ServiceCommands {
+    /// The check and reload of `service`. Knot's are `knotc conf-check` and `knotc reload`
+    /// (empty commands, which fail, without `[commands.knot]`).
+    pub fn of(&self, service: Service) -> ServiceCommands {
         match service {
-            Service::Postfix => &self.postfix,
-            Service::Dovecot => &self.dovecot,
-            Service::Rspamd => &self.rspamd,
+            Service::Postfix => self.postfix.clone(),
+            Service::Dovecot => self.dovecot.clone(),
+            Service::Rspamd => self.rspamd.clone(),
+            Service::Knot => match &self.knot {
+                Some(knot) => ServiceCommands {
+                    check: knot.knotc(&["conf-check"]),
+                    reload: knot.knotc(&["reload"]),
+                },
+                None => ServiceCommands {
+                    check: Vec::new(),
+                    reload: Vec::new(),
+                },
+            },
         }
+    }
+}
+
+impl KnotCommands {
+    /// `knotc` with `args` appended.
+    pub fn knotc(&self, args: &[&str]) -> Argv {
+        let mut argv = self.knotc.clone();
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        argv
     }
 }
 
@@ -109,6 +161,7 @@ impl Config {
                 ));
             }
         }
+        config.check_dns()?;
         if !config.layout.internal.is_loopback() || !config.layout.broker.ip().is_loopback() {
             return Err(
                 "layout.internal and layout.broker must be loopback addresses: LMTP, SASL, the \
@@ -117,6 +170,60 @@ impl Config {
             );
         }
         Ok(config)
+    }
+
+    fn check_dns(&self) -> Result<(), String> {
+        let (dns, knot) = match (&self.dns, &self.commands.knot) {
+            (None, None) => return Ok(()),
+            (Some(dns), Some(knot)) => (dns, knot),
+            (Some(_), None) => return Err("[dns] needs [commands.knot] (knotc, kzonecheck)".into()),
+            (None, Some(_)) => return Err("[commands.knot] is set but [dns] is not".into()),
+        };
+        for (name, argv) in [
+            ("commands.knot.knotc", &knot.knotc),
+            ("commands.knot.kzonecheck", &knot.kzonecheck),
+        ] {
+            if argv.first().is_none_or(|program| program.is_empty()) {
+                return Err(format!(
+                    "{name} is empty: give the program and its arguments"
+                ));
+            }
+        }
+        if dns.listen.ip().is_unspecified() || dns.listen.port() == 0 {
+            return Err(
+                "dns.listen must be the address and port where peers reach this node's name \
+                 server, not 0.0.0.0, :: or port 0"
+                    .to_owned(),
+            );
+        }
+        if dns.addresses.is_empty() && self.layout.listen.is_unspecified() {
+            return Err(
+                "set dns.addresses: layout.listen is 0.0.0.0 or ::, which zones cannot point to"
+                    .to_owned(),
+            );
+        }
+        if let Some(bad) = dns
+            .addresses
+            .iter()
+            .find(|a| a.is_unspecified() || a.is_multicast())
+        {
+            return Err(format!(
+                "dns.addresses holds {bad}, which zones cannot point to"
+            ));
+        }
+        Ok(())
+    }
+
+    /// `[dns]` with its defaults, for the renderers; `None` without `[dns]`.
+    pub fn dns_settings(&self) -> Option<DnsSettings> {
+        self.dns.as_ref().map(|dns| DnsSettings {
+            listen: dns.listen,
+            addresses: if dns.addresses.is_empty() {
+                vec![self.layout.listen]
+            } else {
+                dns.addresses.clone()
+            },
+        })
     }
 }
 
@@ -131,6 +238,61 @@ mod tests {
         let config = Config::parse(text).unwrap();
         assert_eq!(config.layout.root, PathBuf::from("/"));
         assert_eq!(config.layout.ports.submission, 587);
+        let dns = config.dns_settings().unwrap();
+        assert_eq!(dns.listen, "203.0.113.25:53".parse().unwrap());
+        assert_eq!(dns.addresses, ["203.0.113.25".parse::<IpAddr>().unwrap()]);
+        let knot = config.commands.knot.as_ref().unwrap();
+        assert_eq!(
+            knot.knotc(&["zone-reload", "example.org"]),
+            [
+                "knotc",
+                "-c",
+                "/etc/knot/knot.conf",
+                "zone-reload",
+                "example.org"
+            ]
+        );
+    }
+
+    /// The shape the end-to-end tests write; [dns] and [commands.knot] go together.
+    #[test]
+    fn dns_is_optional_and_checked() {
+        let text = include_str!("../../deploy/agent.example.toml");
+        let (before_dns, rest) = text.split_once("[dns]").unwrap();
+        let after_dns = &rest[rest.find("\n[").unwrap()..];
+        let (mail_only, _knot) = format!("{before_dns}{after_dns}")
+            .split_once("[commands.knot]")
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .unwrap();
+        let config = Config::parse(&mail_only).unwrap();
+        assert!(config.dns.is_none() && config.dns_settings().is_none());
+        assert!(config.commands.knot.is_none());
+
+        let knot = "[commands.knot]\nknotc = [\"knotc\", \"-c\", \"/r/etc/knot/knot.conf\"]\n\
+                    kzonecheck = [\"kzonecheck\"]\n";
+        let dns = "[dns]\nlisten = \"127.0.0.2:40053\"\n";
+        let with = |extra: &str| Config::parse(&format!("{mail_only}\n{extra}"));
+        // layout.listen is 0.0.0.0 in the example: addresses must be given.
+        assert!(with(&format!("{dns}{knot}"))
+            .unwrap_err()
+            .contains("dns.addresses"));
+        let config = with(&format!("{dns}addresses = [\"127.0.0.2\"]\n{knot}")).unwrap();
+        assert_eq!(
+            config.dns_settings().unwrap().listen,
+            "127.0.0.2:40053".parse().unwrap()
+        );
+        let own_listen = mail_only.replace("listen = \"0.0.0.0\"", "listen = \"192.0.2.7\"");
+        let config = Config::parse(&format!("{own_listen}\n{dns}{knot}")).unwrap();
+        assert_eq!(
+            config.dns_settings().unwrap().addresses,
+            ["192.0.2.7".parse::<IpAddr>().unwrap()]
+        );
+        assert!(with(dns).unwrap_err().contains("commands.knot"));
+        assert!(with(knot).is_err());
+        let unspecified = "[dns]\nlisten = \"0.0.0.0:53\"\naddresses = [\"192.0.2.1\"]\n";
+        assert!(with(&format!("{unspecified}{knot}")).is_err());
+        let unknown_key = format!("{dns}addresses = [\"192.0.2.1\"]\n{knot}knotd = [\"x\"]\n");
+        assert!(with(&unknown_key).is_err());
     }
 
     #[test]

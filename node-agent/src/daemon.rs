@@ -7,7 +7,8 @@
 //!   (level-triggered: drift on disk is put right);
 //! - the **poller** long-polls the control plane for the next generation and saves each one;
 //! - the **usage** task measures the mail store every minute;
-//! - the **heartbeat** reports version, observed generation, health, DKIM keys and usage.
+//! - the **heartbeat** reports version, observed generation, health, DKIM keys, usage and,
+//!   with `[dns]`, where the node's name server answers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +84,13 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
 
     let shutdown = agent::shutdown_signal()?;
     let status = reconciler.status.clone();
+    let dns = reconciler
+        .config
+        .dns
+        .as_ref()
+        .map(|dns| protocol::node::DnsReport {
+            address: dns.listen,
+        });
     let report = move || {
         let status = status.lock().unwrap_or_else(|e| e.into_inner());
         Heartbeat {
@@ -91,7 +99,7 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
             services: status.health(),
             dkim_keys: status.dkim_keys.clone(),
             usage: status.usage.clone(),
-            dns: None,
+            dns,
         }
     };
     agent::run(

@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::render::{File, Files, OnChange, RelPath, Service};
+use protocol::names::DomainName;
+
+use crate::render::{knot, zone, File, Files, OnChange, RelPath, Service};
 
 /// What is on disk at a rendered path: contents and mode, or nothing.
 pub type OnDisk = BTreeMap<RelPath, Option<(Vec<u8>, u32)>>;
@@ -22,6 +24,13 @@ pub struct Plan {
     pub reload: BTreeSet<Service>,
     /// Services whose configuration changed: their check runs.
     pub check: BTreeSet<Service>,
+    /// Knot zones whose zone file changed and that knotd already has (configured in the
+    /// knot.conf on disk and in the new one): `knotc zone-reload`. A new zone is loaded by the
+    /// reload of knot.conf.
+    pub zone_reload: BTreeSet<DomainName>,
+    /// Knot zones that leave knot.conf, or whose zone file is no longer rendered: purged after
+    /// the reload, their zone file deleted.
+    pub purge: BTreeSet<DomainName>,
 }
 
 impl Plan {
@@ -30,6 +39,8 @@ impl Plan {
             && self.postmap.is_empty()
             && self.table_edits.is_empty()
             && self.reload.is_empty()
+            && self.zone_reload.is_empty()
+            && self.purge.is_empty()
     }
 }
 
@@ -119,7 +130,45 @@ pub fn plan(rendered: &Files, on_disk: &OnDisk, stale_tables: &BTreeSet<RelPath>
         }
         plan.writes.push((path.clone(), file.clone()));
     }
+    plan_knot_zones(rendered, on_disk, &mut plan);
     plan
+}
+
+/// Which Knot zones to reload and which to purge: knot.conf on disk against the rendered one,
+/// and zone files on disk that are no longer rendered.
+fn plan_knot_zones(rendered: &Files, on_disk: &OnDisk, plan: &mut Plan) {
+    let Ok(conf_path) = RelPath::new(knot::KNOT_CONF) else {
+        return;
+    };
+    let Some(conf) = rendered.get(&conf_path) else {
+        return;
+    };
+    let new = knot::configured_zones(&conf.contents);
+    let old = on_disk
+        .get(&conf_path)
+        .and_then(Option::as_ref)
+        .map(|(contents, _)| knot::configured_zones(contents))
+        .unwrap_or_default();
+    for (path, file) in &plan.writes {
+        if file.on_change != OnChange::ZoneReload {
+            continue;
+        }
+        if let Some(zone) = zone::zone_of(path.as_str()) {
+            if old.contains(&zone) && new.contains(&zone) {
+                plan.zone_reload.insert(zone);
+            }
+        }
+    }
+    plan.purge.extend(old.difference(&new).cloned());
+    for (path, current) in on_disk {
+        if current.is_some() && !rendered.contains_key(path) {
+            if let Some(zone) = zone::zone_of(path.as_str()) {
+                if !new.contains(&zone) {
+                    plan.purge.insert(zone);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -219,6 +268,64 @@ mod tests {
                 delete: vec![],
             }
         );
+    }
+
+    /// knot.conf on disk against the rendered one: a changed zone knotd has is reloaded alone, a
+    /// new one comes with the configuration reload, one that left (or whose file is left over)
+    /// is purged.
+    #[test]
+    fn knot_zones_are_reloaded_or_purged_by_what_knot_conf_says() {
+        let conf = |zones: &[&str]| {
+            let items: String = zones
+                .iter()
+                .map(|z| format!("  - domain: {z}\n    template: primary\n"))
+                .collect();
+            file(Service::Knot, OnChange::Reload, &format!("zone:\n{items}"))
+        };
+        let zone_file = |text: &str| file(Service::Knot, OnChange::ZoneReload, text);
+        let name = |z: &str| DomainName::parse(z).unwrap();
+        let mut disk = OnDisk::new();
+        disk.insert(
+            path("etc/knot/knot.conf"),
+            Some((conf(&["kept.example", "gone.example"]).contents, 0o644)),
+        );
+        for (zone, text) in [
+            ("kept.example", "old"),
+            ("gone.example", "x"),
+            ("stray.example", "x"),
+        ] {
+            disk.insert(
+                path(&format!("var/lib/knot/zones/{zone}.zone")),
+                Some((text.as_bytes().to_vec(), 0o644)),
+            );
+        }
+        let rendered = Files::from([
+            (
+                path("etc/knot/knot.conf"),
+                conf(&["kept.example", "new.example"]),
+            ),
+            (
+                path("var/lib/knot/zones/kept.example.zone"),
+                zone_file("new"),
+            ),
+            (path("var/lib/knot/zones/new.example.zone"), zone_file("x")),
+        ]);
+        let plan = plan(&rendered, &disk, &BTreeSet::new());
+        assert_eq!(plan.zone_reload, BTreeSet::from([name("kept.example")]));
+        assert_eq!(
+            plan.purge,
+            BTreeSet::from([name("gone.example"), name("stray.example")])
+        );
+        assert_eq!(plan.reload, BTreeSet::from([Service::Knot]));
+        assert_eq!(plan.check, BTreeSet::from([Service::Knot]));
+        assert_eq!(plan.writes.len(), 3);
+        // The same rendering on disk: nothing to do.
+        let disk: OnDisk = disk_of(&rendered);
+        assert!(plan_of(&rendered, &disk).is_empty());
+    }
+
+    fn plan_of(rendered: &Files, disk: &OnDisk) -> Plan {
+        plan(rendered, disk, &BTreeSet::new())
     }
 
     #[test]

@@ -170,6 +170,7 @@ impl Reconciler {
             })?;
         let plan = plan::plan(&rendered, &on_disk, &stale);
         self.prepare_mail_store()?;
+        self.prepare_knot()?;
         let target = Target {
             root: &layout.root,
             commands: &self.config.commands,
@@ -186,6 +187,8 @@ impl Reconciler {
             written = outcome.written,
             tables = outcome.tables,
             reloaded = ?outcome.reloaded,
+            zones_reloaded = outcome.zones_reloaded,
+            zones_purged = outcome.zones_purged,
             complete = outcome.complete(),
             elapsed = ?started.elapsed(),
             "reconciled"
@@ -217,7 +220,8 @@ impl Reconciler {
         Ok(outcome)
     }
 
-    /// The certificate as given, and a DKIM key for every domain of an active member.
+    /// The certificate as given, a DKIM key for every domain of an active member and every zone
+    /// this node is primary for, and the name server's settings.
     fn material(&self, desired: &DesiredState) -> Result<NodeMaterial, ReconcileError> {
         let tls = match &self.config.tls {
             Some(files) => {
@@ -235,11 +239,18 @@ impl Reconciler {
             }
             None => None,
         };
+        let dns = self.config.dns_settings();
+        let zones = desired
+            .dns
+            .iter()
+            .filter(|_| dns.is_some())
+            .flat_map(|d| d.zones.iter().map(|z| &z.name));
         let domains = desired
             .tenants
             .iter()
             .filter(|t| t.active)
-            .flat_map(|t| t.domains.iter().map(|d| &d.name));
+            .flat_map(|t| t.domains.iter().map(|d| &d.name))
+            .chain(zones);
         let keys = self
             .keys
             .ensure(domains, &dkim::selector_for(std::time::SystemTime::now()))?;
@@ -255,10 +266,31 @@ impl Reconciler {
         Ok(NodeMaterial {
             tls,
             dkim_selectors: keys
-                .into_iter()
-                .map(|(domain, key)| (domain, key.selector))
+                .iter()
+                .map(|(domain, key)| (domain.clone(), key.selector.clone()))
                 .collect(),
+            dkim_keys: keys,
+            dns,
         })
+    }
+
+    /// knotd's run directory (it does not make it) and the zones directory. In production
+    /// systemd makes /run/knot for the `knot` user (`RuntimeDirectory=`, which also re-owns one
+    /// the agent made) and Debian's package /var/lib/knot.
+    fn prepare_knot(&self) -> Result<(), ReconcileError> {
+        if self.config.dns.is_none() {
+            return Ok(());
+        }
+        let root = &self.config.layout.root;
+        for dir in [render::knot::RUN_DIRECTORY, render::zone::ZONES_DIR] {
+            let path = root.join(dir);
+            std::fs::create_dir_all(&path).map_err(|source| ReconcileError::Read {
+                what: "Knot's directory",
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
+        Ok(())
     }
 
     /// The mail store's top directory, owned by the mail user (Dovecot creates the rest).

@@ -5,7 +5,7 @@
 //! - `applied.json`: the last desired state applied in full. A failed check restores the files
 //!   rendered from it (the last good files), and the auth broker answers from it.
 //! - `journal.json`: what an apply in progress still owes the daemons (tables to rebuild,
-//!   services to reload). Written before the first file changes, removed when the apply is done,
+//!   services to reload, Knot zones to reload or purge). Written before the first file changes, removed when the apply is done,
 //!   so an apply killed half-way is finished by the next start even where the files on disk
 //!   already match.
 //!
@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use protocol::desired::DesiredState;
+use protocol::names::DomainName;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic;
@@ -32,17 +33,31 @@ pub struct Journal {
     /// Services whose new configuration is on disk but was not checked yet.
     #[serde(default)]
     pub check: BTreeSet<Service>,
+    /// Knot zones whose new zone file must be loaded (`knotc zone-reload`).
+    #[serde(default)]
+    pub zone_reload: BTreeSet<DomainName>,
+    /// Knot zones that left knot.conf: once knotd runs the new configuration, their journal,
+    /// timers and DNSSEC keys are purged (`knotc zone-purge +orphan`) and their zone file
+    /// deleted.
+    #[serde(default)]
+    pub purge: BTreeSet<DomainName>,
 }
 
 impl Journal {
     pub fn is_empty(&self) -> bool {
-        self.postmap.is_empty() && self.reload.is_empty() && self.check.is_empty()
+        self.postmap.is_empty()
+            && self.reload.is_empty()
+            && self.check.is_empty()
+            && self.zone_reload.is_empty()
+            && self.purge.is_empty()
     }
 
     pub fn merge(&mut self, other: Journal) {
         self.postmap.extend(other.postmap);
         self.reload.extend(other.reload);
         self.check.extend(other.check);
+        self.zone_reload.extend(other.zone_reload);
+        self.purge.extend(other.purge);
     }
 }
 

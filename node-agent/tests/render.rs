@@ -1,5 +1,6 @@
-//! The mail renderers (Postfix, Dovecot, rspamd) as a whole: golden files, properties over
-//! arbitrary desired states, and the real daemons' own config checks.
+//! The renderers (Postfix, Dovecot, rspamd, Knot) as a whole: golden files, properties over
+//! arbitrary desired states, and the real daemons' own config checks (for Knot: `kzonecheck` on
+//! every zone and `knotc conf-check`).
 //!
 //! Everything is inside `mod render` so that `cargo test -p node-agent render::` selects it;
 //! `RUCHE_BLESS=1 cargo test -p node-agent render::` rewrites the golden files.
@@ -12,12 +13,17 @@ mod render {
     use std::process::Command;
     use std::time::{Duration, Instant};
 
+    use node_agent::dkim::Key;
+    use node_agent::render::knot::{self, DnsSettings};
     use node_agent::render::{
-        self, dovecot, postfix, rspamd, Files, Layout, NodeMaterial, Ports, SendLimit, Service,
-        TlsPair,
+        self, dovecot, postfix, rspamd, zone, Files, Layout, NodeMaterial, Ports, SendLimit,
+        Service, TlsPair,
     };
     use proptest::prelude::*;
-    use protocol::desired::{Alias, DesiredState, Domain, Mailbox, Tenant};
+    use protocol::desired::{
+        Alias, DesiredState, Dns, DnsPeer, DnsPrimary, Domain, Mailbox, Tenant, Zone,
+    };
+    use protocol::dns::{Record, TsigAlgorithm, TsigKey, TsigSecret};
     use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart};
 
     fn fixture_desired() -> DesiredState {
@@ -78,7 +84,49 @@ mod render {
                         }
                     ]
                 }
-            ]
+            ],
+            "dns": {
+                "nameserver": "ns1.ruche.test",
+                "catalog": "catalog.ns1.ruche.test",
+                "zone_nameservers": ["ns1.ruche.test", "ns2.ruche.test", "ns3.ruche.test"],
+                "zones": [
+                    {
+                        "name": "example.org",
+                        "records": [
+                            {"name": "blog", "type": "CNAME", "ttl": 300, "value": "host.example.net"},
+                            {"name": "@", "type": "TXT", "ttl": 300, "value": "google-site-verification=abc \"quoted\""},
+                            {"name": "@", "type": "CAA", "ttl": 3600, "value": "0 issue \"sectigo.com\""},
+                            {"name": "*.dev", "type": "A", "ttl": 3600, "value": "192.0.2.9"},
+                            {"name": "lists", "type": "MX", "ttl": 3600, "value": "10 mx.example.net"},
+                            {"name": "_sip._tcp", "type": "SRV", "ttl": 3600, "value": "10 5 5060 sip.example.net"},
+                            {"name": "s1._domainkey", "type": "CNAME", "ttl": 3600, "value": "s1._domainkey.mailer.example"},
+                            {"name": "v6", "type": "AAAA", "ttl": 3600, "value": "2001:db8::1"},
+                            {"name": "blog", "type": "A", "ttl": 3600, "value": "192.0.2.1"},
+                            {"name": "ruche2026._domainkey", "type": "TXT", "ttl": 3600, "value": "v=DKIM1; p=theirs"}
+                        ]
+                    },
+                    {"name": "xn--bcher-kva.example", "records": []}
+                ],
+                "secondaries": [
+                    {"nameserver": "ns2.ruche.test", "address": "203.0.113.2:53",
+                     "tsig": {"name": "ns1-ns2.tsig.ruche.test", "algorithm": "hmac-sha256",
+                              "secret": "cnVjaGUtZml4dHVyZS1rZXktbnMxLW5zMi0wMDAwMDE="}},
+                    {"nameserver": "ns.friends.example", "address": "[2001:db8::53]:53",
+                     "tsig": {"name": "ext-1.tsig.ruche.test", "algorithm": "hmac-sha256",
+                              "secret": "cnVjaGUtZml4dHVyZS1rZXktZXh0LTEtMDAwMDAwMDM="}}
+                ],
+                "primaries": [
+                    {"nameserver": "ns2.ruche.test", "address": "203.0.113.2:53",
+                     "catalog": "catalog.ns2.ruche.test",
+                     "tsig": {"name": "ns1-ns2.tsig.ruche.test", "algorithm": "hmac-sha256",
+                              "secret": "cnVjaGUtZml4dHVyZS1rZXktbnMxLW5zMi0wMDAwMDE="}},
+                    {"nameserver": "ns3.ruche.test", "address": "203.0.113.3:53",
+                     "catalog": "catalog.ns3.ruche.test",
+                     "tsig": {"name": "ns1-ns3.tsig.ruche.test", "algorithm": "hmac-sha256",
+                              "secret": "cnVjaGUtZml4dHVyZS1rZXktbnMxLW5zMy0wMDAwMDI="}}
+                ],
+                "caa_issuers": ["letsencrypt.org"]
+            }
         });
         serde_json::from_value(json).expect("the fixture parses")
     }
@@ -111,7 +159,34 @@ mod render {
                 key_pem: b"-----BEGIN PRIVATE KEY-----\nZml4dHVyZSBrZXk=\n-----END PRIVATE KEY-----\n".to_vec(),
             }),
             dkim_selectors,
+            dkim_keys: fixture_dkim_keys(),
+            dns: Some(DnsSettings {
+                listen: "203.0.113.25:53".parse().expect("listen"),
+                addresses: vec![
+                    "203.0.113.25".parse().expect("ip"),
+                    "2001:db8::25".parse().expect("ip"),
+                ],
+            }),
         }
+    }
+
+    fn fixture_dkim_keys() -> BTreeMap<DomainName, Key> {
+        let mut keys = BTreeMap::new();
+        for domain in ["example.org", "xn--bcher-kva.example"] {
+            keys.insert(
+                DomainName::parse(domain).expect("domain"),
+                Key {
+                    selector: "ruche2026".to_owned(),
+                    // A real RSA-2048 SubjectPublicKeyInfo is 392 characters: more than one
+                    // 255-byte TXT string.
+                    public_key: format!(
+                        "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA{}IDAQAB",
+                        "x".repeat(346)
+                    ),
+                },
+            );
+        }
+        keys
     }
 
     fn text(files: &Files, path: &str) -> String {
@@ -160,14 +235,18 @@ mod render {
             );
         }
         // A golden file of this service that is no longer rendered is stale.
-        let prefix = format!("etc__{}", service.name());
+        let mut prefixes = vec![format!("etc__{}", service.name())];
+        if service == Service::Knot {
+            prefixes.push(golden_name(zone::ZONES_DIR));
+        }
         for entry in std::fs::read_dir(&dir).expect("golden dir") {
             let name = entry
                 .expect("entry")
                 .file_name()
                 .to_string_lossy()
                 .into_owned();
-            if name.starts_with(&prefix) && !expected_names.contains(&name) {
+            let ours = prefixes.iter().any(|p| name.starts_with(p.as_str()));
+            if ours && !expected_names.contains(&name) {
                 if bless {
                     std::fs::remove_file(dir.join(&name)).expect("remove stale golden");
                 } else {
@@ -195,6 +274,76 @@ mod render {
     }
 
     #[test]
+    fn golden_knot() {
+        check_golden(Service::Knot);
+    }
+
+    #[test]
+    fn the_fixture_zone_holds_the_platform_and_member_records() {
+        let files = render::render(
+            &fixture_desired(),
+            &layout_at(Path::new("/srv/ruche")),
+            &fixture_material(),
+        );
+        let zone = text(&files, "var/lib/knot/zones/example.org.zone");
+        for line in [
+            "@ 3600 IN SOA ns1.ruche.test. postmaster.example.org. 1 3600 900 1209600 300",
+            "@ 3600 IN NS ns3.ruche.test.",
+            "@ 3600 IN MX 10 mail.example.net.",
+            "www 3600 IN AAAA 2001:db8::25",
+            "mta-sts 3600 IN A 203.0.113.25",
+            "_submissions._tcp 3600 IN SRV 0 1 465 mail.example.net.",
+            "_pop3._tcp 3600 IN SRV 0 0 0 .",
+            "@ 3600 IN CAA 0 iodef \"mailto:postmaster@example.org\"",
+            "@ 3600 IN CAA 0 issue \"letsencrypt.org\"",
+            "@ 3600 IN CAA 0 issue \"sectigo.com\"",
+            // The member's TXT joins the SPF record's RRset: one TTL, the smallest.
+            "@ 300 IN TXT \"v=spf1 mx -all\"",
+            "@ 300 IN TXT \"google-site-verification=abc \\\"quoted\\\"\"",
+            "blog 300 IN CNAME host.example.net.",
+            "s1._domainkey 3600 IN CNAME s1._domainkey.mailer.example.",
+            "*.dev 3600 IN A 192.0.2.9",
+        ] {
+            assert!(
+                zone.lines().any(|l| l == line),
+                "{line:?} missing from:\n{zone}"
+            );
+        }
+        // The DKIM key is split into 255-byte strings.
+        assert!(zone.contains("ruche2026._domainkey 3600 IN TXT \"v=DKIM1; k=rsa; p=MIIB"));
+        // An A beside the member's CNAME is left out (the first record wins), as is a TXT at
+        // a name the platform writes.
+        assert!(!zone.contains("192.0.2.1\n"));
+        assert!(!zone.contains("theirs"));
+        let conf = text(&files, knot::KNOT_CONF);
+        let zones: Vec<String> = knot::configured_zones(conf.as_bytes())
+            .into_iter()
+            .map(|z| z.as_str().to_owned())
+            .collect();
+        assert_eq!(
+            zones,
+            [
+                "catalog.ns1.ruche.test",
+                "catalog.ns2.ruche.test",
+                "catalog.ns3.ruche.test",
+                "example.org",
+                "xn--bcher-kva.example"
+            ]
+        );
+        // Without [dns] in agent.toml, nothing of Knot.
+        let material = NodeMaterial {
+            dns: None,
+            ..fixture_material()
+        };
+        let files = render::render(
+            &fixture_desired(),
+            &layout_at(Path::new("/srv/ruche")),
+            &material,
+        );
+        assert!(files.values().all(|f| f.service != Service::Knot));
+    }
+
+    #[test]
     fn every_path_and_mode_of_the_brief() {
         let files = render::render(
             &fixture_desired(),
@@ -205,7 +354,7 @@ mod render {
             .iter()
             .map(|(p, f)| (p.as_str(), (f.service, f.mode, f.on_change)))
             .collect();
-        use render::OnChange::{Nothing, Postmap, Reload};
+        use render::OnChange::{Nothing, Postmap, Reload, ZoneReload};
         let expected = [
             ("etc/postfix/main.cf", Service::Postfix, 0o644, Reload),
             ("etc/postfix/master.cf", Service::Postfix, 0o644, Reload),
@@ -305,6 +454,14 @@ mod render {
                 Service::Rspamd,
                 0o644,
                 Nothing,
+            ),
+            // TSIG secrets: readable by knotd's group only.
+            ("etc/knot/knot.conf", Service::Knot, 0o640, Reload),
+            (
+                "var/lib/knot/zones/example.org.zone",
+                Service::Knot,
+                0o644,
+                ZoneReload,
             ),
         ];
         for (path, service, mode, on_change) in expected {
@@ -517,6 +674,7 @@ mod render {
         NodeMaterial {
             tls: tls.then(|| fixture_material().tls).flatten(),
             dkim_selectors,
+            ..NodeMaterial::default()
         }
     }
 
@@ -604,6 +762,392 @@ mod render {
             prop_assert!(as_local.is_err() || !outside_atext);
             let as_domain = EmailAddress::parse(&format!("{valid}@{hostile}"));
             prop_assert!(as_domain.is_err());
+        }
+    }
+
+    // ---- DNS: hostile but valid desired states ------------------------------------------------
+
+    /// Owners a member might try, including the platform's names, names that only fit short
+    /// zones, and wildcards.
+    fn owner_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => prop::sample::select(vec![
+                "@", "www", "_dmarc", "mta-sts", "autoconfig", "_imap._tcp", "_tcp",
+                "r202611._domainkey", "ruche2026._domainkey", "_domainkey", "*", "*.dev",
+                "blog", "a.b.c", "_ruche-challenge", "WWW",
+            ])
+            .prop_map(str::to_owned),
+            3 => "[a-z0-9_]{1,10}(\\.[a-z0-9-]{1,10}){0,2}",
+            1 => "[a-z]{60,63}\\.[a-z]{60,63}\\.[a-z]{60,63}",
+        ]
+    }
+
+    fn host_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9]{1,8}\\.(example|org|net)",
+            "s1\\._domainkey\\.[a-z]{1,6}\\.example",
+            "[a-z]{60,63}\\.[a-z]{60,63}\\.[a-z]{60,63}\\.example",
+        ]
+    }
+
+    /// (type, value) pairs of every type members may add, values hostile where the type allows
+    /// free text.
+    fn typed_value() -> impl Strategy<Value = (&'static str, String)> {
+        prop_oneof![
+            "192\\.0\\.2\\.[0-9]{1,3}".prop_map(|v| ("A", v)),
+            "2001:db8::[0-9a-f]{1,4}".prop_map(|v| ("AAAA", v)),
+            host_text().prop_map(|v| ("CNAME", v)),
+            ("[0-9]{1,5}", host_text()).prop_map(|(p, h)| ("MX", format!("{p} {h}"))),
+            prop_oneof![
+                "[ -~]{1,300}",
+                Just("v=spf1 include:evil -all".to_owned()),
+                Just("x\" ; $INCLUDE /etc/shadow ( \\".to_owned()),
+            ]
+            .prop_map(|v| ("TXT", v)),
+            (
+                "[0-9]{1,5} [0-9]{1,5} [0-9]{1,5}",
+                prop_oneof![host_text(), Just(".".to_owned())]
+            )
+                .prop_map(|(n, h)| ("SRV", format!("{n} {h}"))),
+            ("0|128", "issue|issuewild|iodef", "[ !#-\\[\\]-~]{1,40}",)
+                .prop_map(|(f, t, v)| ("CAA", format!("{f} {t} \"{v}\""))),
+        ]
+    }
+
+    fn record() -> impl Strategy<Value = Record> {
+        (owner_text(), typed_value(), prop::option::of(60u32..86_400)).prop_filter_map(
+            "a valid record",
+            |(owner, (kind, value), ttl)| {
+                let ttl = ttl.map(|t| t.to_string()).unwrap_or_default();
+                Record::parse(&owner, kind, &ttl, &value).ok()
+            },
+        )
+    }
+
+    fn zone_name() -> impl Strategy<Value = DomainName> {
+        prop_oneof![
+            4 => domain_name(),
+            1 => "[a-z]{55,63}\\.[a-z]{55,63}\\.[a-z]{55,63}\\.example"
+                .prop_filter_map("a long domain", |s| DomainName::parse(&s).ok()),
+        ]
+    }
+
+    /// Name servers from a small set, so peers repeat, and sometimes this node itself.
+    fn nameserver() -> impl Strategy<Value = DomainName> {
+        prop::sample::select(vec![
+            "ns1.ruche.test",
+            "ns2.ruche.test",
+            "ns3.ruche.test",
+            "ns4.ruche.test",
+            "ns.friends.example",
+        ])
+        .prop_map(|s| DomainName::parse(s).expect("name server"))
+    }
+
+    fn tsig() -> impl Strategy<Value = TsigKey> {
+        (
+            prop::sample::select(vec!["ns1-ns2", "ns1-ns3", "ns1-ns4", "ext-1"]),
+            "[A-Za-z0-9+/]{43}=",
+        )
+            .prop_map(|(name, secret)| TsigKey {
+                name: DomainName::parse(&format!("{name}.tsig.ruche.test")).expect("key name"),
+                algorithm: TsigAlgorithm::HmacSha256,
+                secret: TsigSecret::parse(&secret).expect("secret"),
+            })
+    }
+
+    fn socket_address() -> impl Strategy<Value = std::net::SocketAddr> {
+        prop_oneof![
+            (1u8..250, 1u16..65535)
+                .prop_map(|(h, p)| std::net::SocketAddr::from(([127, 0, 0, h], p))),
+            (1u16..65535).prop_map(|p| std::net::SocketAddr::from((
+                "2001:db8::53".parse::<std::net::Ipv6Addr>().expect("ip"),
+                p
+            ))),
+        ]
+    }
+
+    fn dns() -> impl Strategy<Value = Dns> {
+        (
+            prop::collection::vec(nameserver(), 0..4),
+            prop::collection::vec((zone_name(), prop::collection::vec(record(), 0..12)), 0..4),
+            prop::collection::vec((nameserver(), socket_address(), tsig()), 0..4),
+            prop::collection::vec(
+                (nameserver(), socket_address(), tsig(), any::<bool>()),
+                0..3,
+            ),
+            prop::collection::vec(domain_name(), 0..3),
+        )
+            .prop_map(
+                |(zone_nameservers, zones, secondaries, primaries, caa_issuers)| {
+                    let catalog_of = |ns: &DomainName| {
+                        DomainName::parse(&format!("catalog.{}", ns.as_str())).expect("catalog")
+                    };
+                    Dns {
+                        nameserver: DomainName::parse("ns1.ruche.test").expect("ns"),
+                        catalog: DomainName::parse("catalog.ns1.ruche.test").expect("catalog"),
+                        zone_nameservers,
+                        zones: zones
+                            .into_iter()
+                            .map(|(name, records)| Zone { name, records })
+                            .collect(),
+                        secondaries: secondaries
+                            .into_iter()
+                            .map(|(nameserver, address, tsig)| DnsPeer {
+                                nameserver,
+                                address,
+                                tsig,
+                            })
+                            .collect(),
+                        primaries: primaries
+                            .into_iter()
+                            .map(|(nameserver, address, tsig, own_catalog)| DnsPrimary {
+                                // Sometimes a catalog named like this node's own.
+                                catalog: if own_catalog {
+                                    catalog_of(&nameserver)
+                                } else {
+                                    DomainName::parse("catalog.ns1.ruche.test").expect("catalog")
+                                },
+                                nameserver,
+                                address,
+                                tsig,
+                            })
+                            .collect(),
+                        caa_issuers,
+                    }
+                },
+            )
+    }
+
+    /// A DNS desired state and the node's material for it (DKIM keys, `[dns]`).
+    type DnsCase = (DesiredState, BTreeMap<DomainName, Key>, DnsSettings);
+
+    fn dns_material((_, dkim_keys, settings): &DnsCase) -> NodeMaterial {
+        NodeMaterial {
+            dkim_keys: dkim_keys.clone(),
+            dns: Some(settings.clone()),
+            ..NodeMaterial::default()
+        }
+    }
+
+    fn dns_desired() -> impl Strategy<Value = DnsCase> {
+        (
+            dns(),
+            prop::collection::vec(selector(), 1..3),
+            prop_oneof![
+                Just("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAxyz+/IDAQAB".to_owned()),
+                prop::sample::select(HOSTILE.to_vec()).prop_map(str::to_owned),
+            ],
+            prop::collection::vec(
+                prop_oneof!["192\\.0\\.2\\.[0-9]{1,3}", "2001:db8::[0-9a-f]{1,4}"]
+                    .prop_map(|s| s.parse::<std::net::IpAddr>().ok()),
+                1..3,
+            ),
+        )
+            .prop_map(|(dns, selectors, public_key, addresses)| {
+                let mut dkim_keys = BTreeMap::new();
+                for (zone, selector) in dns.zones.iter().zip(selectors.iter().cycle()) {
+                    dkim_keys.insert(
+                        zone.name.clone(),
+                        Key {
+                            selector: selector.clone(),
+                            public_key: public_key.clone(),
+                        },
+                    );
+                }
+                let desired = DesiredState {
+                    dns: Some(dns),
+                    schema: 1,
+                    generation: 1,
+                    node_id: "node".to_owned(),
+                    tenants: Vec::new(),
+                };
+                let settings = DnsSettings {
+                    listen: "127.0.0.2:40053".parse().expect("listen"),
+                    addresses: addresses.into_iter().flatten().collect(),
+                };
+                (desired, dkim_keys, settings)
+            })
+    }
+
+    /// knot.conf: sections, items and list items only; every value is a quoted path or a
+    /// token of names, addresses, numbers and base64.
+    fn check_knot_conf(text: &str) {
+        let token = |v: &str| {
+            !v.is_empty()
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-@:+/=[], ".contains(c))
+        };
+        let quoted = |v: &str| {
+            v.len() > 2
+                && v.starts_with('"')
+                && v.ends_with('"')
+                && v[1..v.len() - 1]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/._-%".contains(c))
+        };
+        for line in text.lines() {
+            if line.is_empty() || line.starts_with("# ") {
+                continue;
+            }
+            let item = line
+                .strip_prefix("  - ")
+                .or_else(|| line.strip_prefix("    "))
+                .unwrap_or(line);
+            let (key, value) = item
+                .split_once(':')
+                .unwrap_or_else(|| panic!("knot.conf: {line:?}"));
+            assert!(
+                !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "knot.conf key: {line:?}"
+            );
+            if item == line {
+                assert_eq!(value, "", "knot.conf section: {line:?}");
+                continue;
+            }
+            let value = value
+                .strip_prefix(' ')
+                .unwrap_or_else(|| panic!("knot.conf: {line:?}"));
+            assert!(token(value) || quoted(value), "knot.conf value: {line:?}");
+        }
+    }
+
+    /// A zone file: the header, `$ORIGIN`, `$TTL`, then one record per line: owner, TTL, IN,
+    /// type, data, where only balanced quoted strings may hold anything but names and numbers.
+    fn check_zone_file(path: &str, text: &str) {
+        let mut lines = text.lines();
+        assert!(
+            lines.next().is_some_and(|l| l.starts_with("; Rendered")),
+            "{path}"
+        );
+        assert!(
+            lines.next().is_some_and(|l| l.starts_with("; Knot")),
+            "{path}"
+        );
+        assert!(
+            lines.next().is_some_and(|l| l.starts_with("$ORIGIN ")),
+            "{path}"
+        );
+        assert!(
+            lines.next().is_some_and(|l| l.starts_with("$TTL ")),
+            "{path}"
+        );
+        for line in lines {
+            let mut fields = line.splitn(5, ' ');
+            let owner = fields.next().unwrap_or_default();
+            assert!(
+                owner == "@"
+                    || owner.split('.').enumerate().all(|(i, l)| {
+                        (i == 0 && l == "*")
+                            || (!l.is_empty()
+                                && l.chars().all(|c| {
+                                    c.is_ascii_lowercase() || c.is_ascii_digit() || "-_".contains(c)
+                                }))
+                    }),
+                "{path}: owner {line:?}"
+            );
+            assert!(
+                fields.next().is_some_and(|t| t.parse::<u32>().is_ok()),
+                "{path}: TTL {line:?}"
+            );
+            assert_eq!(fields.next(), Some("IN"), "{path}: {line:?}");
+            assert!(
+                fields.next().is_some_and(|t| [
+                    "SOA", "NS", "A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA"
+                ]
+                .contains(&t)),
+                "{path}: type {line:?}"
+            );
+            let mut quoted = false;
+            let mut escaped = false;
+            for c in fields.next().unwrap_or_default().chars() {
+                if escaped {
+                    escaped = false;
+                    continue;
+                }
+                match c {
+                    '\\' if quoted => escaped = true,
+                    '"' => quoted = !quoted,
+                    ';' | '(' | ')' | '$' | '\\' if !quoted => {
+                        panic!("{path}: {c:?} outside quotes: {line:?}")
+                    }
+                    _ => {}
+                }
+            }
+            assert!(!quoted, "{path}: unbalanced quotes: {line:?}");
+        }
+    }
+
+    fn check_dns_files(files: &Files) {
+        for (path, file) in files.iter().filter(|(_, f)| f.service == Service::Knot) {
+            let path = path.as_str();
+            let text = std::str::from_utf8(&file.contents)
+                .unwrap_or_else(|e| panic!("{path} is not UTF-8: {e}"));
+            assert!(!text.contains('\r') && !text.contains('\0'), "{path}");
+            for hostile in HOSTILE {
+                assert!(!text.contains(hostile), "{path} holds {hostile:?}");
+            }
+            if path == knot::KNOT_CONF {
+                check_knot_conf(text);
+            } else {
+                assert!(zone::zone_of(path).is_some(), "{path}");
+                check_zone_file(path, text);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn dns_rendering_is_injection_proof_and_deterministic(case in dns_desired()) {
+            let (desired, material) = (&case.0, dns_material(&case));
+            let layout = layout_at(Path::new("/srv/ruche"));
+            let files = render::render(desired, &layout, &material);
+            prop_assert!(files.contains_key(&render::RelPath::new(knot::KNOT_CONF).expect("path")));
+            check_dns_files(&files);
+            prop_assert_eq!(&files, &render::render(desired, &layout, &material));
+        }
+    }
+
+    proptest! {
+        // Real tools: a few dozen cases, several zones each.
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// Every rendered zone passes `kzonecheck`, and knot.conf passes `knotc conf-check`.
+        #[test]
+        fn knot_accepts_every_rendered_zone_and_configuration(case in dns_desired()) {
+            let (desired, material) = (&case.0, dns_material(&case));
+            if !Path::new("/usr/bin/kzonecheck").exists() {
+                eprintln!("SKIPPED: kzonecheck is not installed (package knot-dnsutils)");
+                return Ok(());
+            }
+            let dir = tempfile::tempdir().expect("tempdir");
+            let files = render::render(desired, &layout_at(dir.path()), &material);
+            write_files(dir.path(), &files);
+            let limit = Duration::from_secs(30);
+            for (path, file) in &files {
+                if let Some(zone) = zone::zone_of(path.as_str()) {
+                    let (ok, out) = run(
+                        Command::new("kzonecheck")
+                            .arg("-o")
+                            .arg(zone.as_str())
+                            .arg(dir.path().join(path.as_str())),
+                        limit,
+                    );
+                    prop_assert!(ok, "kzonecheck {}: {}\n{}", path, out,
+                                 String::from_utf8_lossy(&file.contents));
+                }
+            }
+            let (ok, out) = run(
+                Command::new("knotc")
+                    .arg("-c")
+                    .arg(dir.path().join(knot::KNOT_CONF))
+                    .arg("conf-check"),
+                limit,
+            );
+            prop_assert!(ok, "knotc conf-check: {}\n{}", out,
+                         String::from_utf8_lossy(&files[&render::RelPath::new(knot::KNOT_CONF).expect("path")].contents));
         }
     }
 

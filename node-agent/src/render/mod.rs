@@ -2,14 +2,18 @@
 //! writes the disk or runs a command; [`crate::apply`] does that.
 //!
 //! Every path is relative to the [`Layout`]'s root (`/` in production, a temporary directory in
-//! tests), and every value taken from the desired state is a typed name from `protocol::names`,
-//! whose stored form cannot hold a line break or a quote. Renderers still never concatenate
-//! free text: they write names through [`crate::render`]'s helpers only.
+//! tests), and every value taken from the desired state is a typed name from `protocol::names`
+//! or a typed DNS value from `protocol::dns` (records, TSIG keys), whose stored form cannot hold
+//! a line break or an unbalanced quote. Renderers still never concatenate free text: they write
+//! names through [`crate::render`]'s helpers only. Knot's files ([`knot`], [`zone`]) are rendered
+//! only when agent.toml has `[dns]` ([`NodeMaterial::dns`]).
 
 pub mod dovecot;
+pub mod knot;
 pub mod layout;
 pub mod postfix;
 pub mod rspamd;
+pub mod zone;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,16 +29,24 @@ pub enum Service {
     Postfix,
     Dovecot,
     Rspamd,
+    /// Knot DNS: rendered only when agent.toml has a `[dns]` section.
+    Knot,
 }
 
 impl Service {
-    pub const ALL: [Service; 3] = [Service::Postfix, Service::Dovecot, Service::Rspamd];
+    pub const ALL: [Service; 4] = [
+        Service::Postfix,
+        Service::Dovecot,
+        Service::Rspamd,
+        Service::Knot,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Service::Postfix => "postfix",
             Service::Dovecot => "dovecot",
             Service::Rspamd => "rspamd",
+            Service::Knot => "knot",
         }
     }
 }
@@ -58,6 +70,10 @@ pub enum OnChange {
     Postmap,
     /// The daemon re-reads the file by itself (Dovecot's passwd-file, rspamd's maps).
     Nothing,
+    /// A Knot zone file (`var/lib/knot/zones/<zone>.zone`): checked with `kzonecheck` before it
+    /// replaces the old one, then loaded with `knotc zone-reload <zone>` (no full reload).
+    #[serde(rename = "zone-reload")]
+    ZoneReload,
 }
 
 /// One file to put on disk.
@@ -141,6 +157,11 @@ pub struct NodeMaterial {
     /// key is not in the selector map (rspamd would send its mail unsigned with only a log
     /// line); the agent generates the key first.
     pub dkim_selectors: BTreeMap<protocol::names::DomainName, String>,
+    /// The DKIM key (selector and public half) of each domain whose key exists on disk: the
+    /// zones publish it.
+    pub dkim_keys: BTreeMap<protocol::names::DomainName, crate::dkim::Key>,
+    /// This node's name server, from agent.toml `[dns]`. `None`: no Knot file is rendered.
+    pub dns: Option<knot::DnsSettings>,
 }
 
 #[derive(Clone)]
@@ -159,5 +180,6 @@ pub fn render(
     postfix::render(desired, layout, material, &mut files);
     dovecot::render(desired, layout, material, &mut files);
     rspamd::render(desired, layout, material, &mut files);
+    knot::render(desired, layout, material, &mut files);
     files
 }

@@ -1,0 +1,429 @@
+//! Knot DNS: `etc/knot/knot.conf` and the zone files ([`super::zone`]) of the zones this node
+//! is primary for. Rendered only when agent.toml has a `[dns]` section; without a desired
+//! `dns` (the control plane has not assigned one yet) knot.conf holds the server alone, so
+//! knotd can start and answer REFUSED.
+//!
+//! What the rendered configuration does, and what was verified with knotd 3.2.6:
+//! - Everything lives under the layout's root: `rundir` `run/knot` (pid file; knotd does not
+//!   create it, the agent does), control socket `run/knot/knot.sock` (`knotc -c knot.conf` finds
+//!   it there), `storage` `var/lib/knot` (journal, KASP keys, timers, catalog database), zone
+//!   files in `var/lib/knot/zones`. knotd logs to stderr. No `user:` is rendered: in tests knotd
+//!   runs as root; in production systemd runs it as `knot` (Debian's knot.service), which needs
+//!   `/etc/knot` and `/var/lib/knot` group `knot` (the package's), knot.conf readable by that
+//!   group (the agent gives it the group of its directory, mode 0640: it holds TSIG secrets)
+//!   and `/run/knot` (systemd's `RuntimeDirectory=knot`).
+//! - Primary zones (template `primary`): `dnssec-signing: on` with policy `ruche` (one
+//!   combined key, single-type-signing, ECDSA P-256; signatures valid 14 days, refreshed 7 days
+//!   before they expire; CDS/CDNSKEY always published for the parent), `zonefile-load:
+//!   difference-no-serial` (the rendered file is the input; Knot applies the difference and
+//!   sets the serial, `serial-policy: unixtime`), `journal-content: all` and `zonefile-sync: -1`
+//!   (the signed zone and its serial live in the journal; Knot never writes the rendered file
+//!   back, which would fight the agent), NOTIFY to every secondary and a transfer ACL for each
+//!   secondary's TSIG key, and `catalog-role: member` of this node's catalog.
+//! - This node's catalog zone (RFC 9432): `catalog-role: generate`, with the same NOTIFY and
+//!   ACL, so a secondary configured with the catalog alone picks up every member zone.
+//! - For each node in `primaries`: its catalog with `catalog-role: interpret`, `master` that
+//!   node (remote named by its name server name, with the pair's key) and a NOTIFY ACL for the
+//!   key; its member zones get the template `secondary.<name server>`: same master and ACL,
+//!   kept in the journal only (`zonefile-load: none`). A member removed from that catalog is
+//!   purged by knotd itself. A catalog removed from the configuration leaves its members served
+//!   as orphans ("orphaned catalog database record") until the catalog is purged with
+//!   `knotc -f zone-purge <catalog> +orphan`, which deconfigures and purges them: the agent does
+//!   that for every zone that leaves knot.conf (see [`configured_zones`]).
+//! - ACLs name TSIG keys only, not addresses: a transfer arrives from whatever source address
+//!   the peer's kernel picks (on loopback 127.0.0.1, not the peer's listen address). A transfer
+//!   without the key is answered NOTAUTH, with a wrong key BADSIG.
+//! - Every section or item with no value is left out (`zone: []` does not parse). With no zone
+//!   at all, knotd starts and answers REFUSED.
+//! - A zone file change reaches a secondary in milliseconds: `knotc zone-reload <zone>` →
+//!   difference applied, re-signed, new unixtime serial, NOTIFY, IXFR. A full `knotc reload` also
+//!   re-reads zone files whose mtime changed. `zone-reload` of a zone knotd does not have fails
+//!   ("no such zone found"); `zone-purge` of one it never had succeeds.
+//! - A zone removed from knot.conf keeps its journal, timers and keys until
+//!   `knotc -f zone-purge <zone> +orphan` (3.2 accepts `+orphan` after the zones; `-f` is
+//!   required); after it `keymgr <zone> list` prints nothing. A re-added zone gets a new key.
+//! - Knot logs "KSK submission, waiting for confirmation" for each new key: no `ksk-submission`
+//!   is configured (the combined key never rolls over: `ksk-lifetime` 0) so nothing waits on it;
+//!   the parent's DS comes from the member's registrar (CDS/CDNSKEY show the key).
+//! - A zone configured here while it is also a member of a catalog this node consumes (a member
+//!   moving to this node) is served as configured (role master, its own new key); the old
+//!   primary then dropping it from its catalog leaves it alone ("catalog reloaded, 0 updates").
+//!   The DS at the registrar names the old primary's key until the member updates it.
+//!
+//! Every value written is typed: [`DomainName`] (zones, remotes, keys), [`SocketAddr`],
+//! [`protocol::dns::TsigKey`] (its secret is base64 by construction), the layout's paths (whose
+//! characters [`Layout::check`] restricts).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+use protocol::desired::{DesiredState, Dns};
+use protocol::dns::TsigKey;
+use protocol::names::DomainName;
+
+use super::zone::{self, ZONES_DIR};
+use super::{File, Files, Layout, NodeMaterial, OnChange, RelPath, Service};
+
+pub const KNOT_CONF: &str = "etc/knot/knot.conf";
+/// knotd's rundir (pid file); the control socket is in it.
+pub const RUN_DIRECTORY: &str = "run/knot";
+pub const CONTROL_SOCKET: &str = "run/knot/knot.sock";
+/// Journal, KASP database (DNSSEC keys), timers, catalog database.
+pub const STORAGE: &str = "var/lib/knot";
+/// The DNSSEC policy of every primary zone.
+pub const POLICY: &str = "ruche";
+/// The template of the zones this node is primary for.
+pub const PRIMARY_TEMPLATE: &str = "primary";
+
+const HEADER: &str =
+    "# Rendered by the Ruche node agent; do not edit: it is rewritten on every change.\n";
+/// How each zone starts in knot.conf; [`configured_zones`] reads it back.
+const ZONE_ITEM: &str = "  - domain: ";
+
+/// agent.toml `[dns]`, with its defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsSettings {
+    /// Where knotd answers (UDP and TCP); reported to the control plane.
+    pub listen: SocketAddr,
+    /// The web addresses the zones point to.
+    pub addresses: Vec<IpAddr>,
+}
+
+pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, files: &mut Files) {
+    let Some(settings) = &material.dns else {
+        return;
+    };
+    if let Err(problem) = layout.check() {
+        tracing::error!(%problem, "knot: the layout cannot be written into a config file");
+        return;
+    }
+    let config = Config::new(desired.dns.as_ref());
+    put(
+        files,
+        KNOT_CONF,
+        0o640,
+        OnChange::Reload,
+        knot_conf(&config, layout, settings),
+    );
+    let Some(dns) = desired.dns.as_ref() else {
+        return;
+    };
+    for zone in &config.zones {
+        let context = zone::Context {
+            dns,
+            hostname: &layout.hostname,
+            addresses: &settings.addresses,
+            dkim: material.dkim_keys.get(&zone.name),
+        };
+        put(
+            files,
+            &zone::path_of(&zone.name),
+            0o644,
+            OnChange::ZoneReload,
+            zone::zone_file(zone, &context),
+        );
+    }
+}
+
+fn put(files: &mut Files, path: &str, mode: u32, on_change: OnChange, contents: String) {
+    match RelPath::new(path) {
+        Ok(path) => {
+            files.insert(
+                path,
+                File {
+                    service: Service::Knot,
+                    mode,
+                    on_change,
+                    contents: contents.into_bytes(),
+                },
+            );
+        }
+        Err(problem) => tracing::error!(%problem, "knot: not rendered"),
+    }
+}
+
+/// The zones knot.conf (as rendered here) configures: every `- domain:` item. The agent
+/// compares the file on disk with the new one to know which zones to purge.
+pub fn configured_zones(knot_conf: &[u8]) -> BTreeSet<DomainName> {
+    String::from_utf8_lossy(knot_conf)
+        .lines()
+        .filter_map(|line| line.strip_prefix(ZONE_ITEM))
+        .filter_map(|name| DomainName::parse(name).ok())
+        .collect()
+}
+
+/// A remote server: its address and the key that signs what goes to it.
+struct Remote<'a> {
+    address: SocketAddr,
+    key: &'a DomainName,
+}
+
+/// The desired DNS state, checked for what would make knot.conf invalid (a name used twice, a
+/// key name with two secrets, this node as its own peer); what is left out is logged.
+struct Config<'a> {
+    catalog: Option<&'a DomainName>,
+    keys: BTreeMap<&'a DomainName, &'a TsigKey>,
+    remotes: BTreeMap<&'a DomainName, Remote<'a>>,
+    /// Secondaries (remote ids) and the keys they transfer with.
+    secondaries: BTreeSet<&'a DomainName>,
+    transfer_keys: BTreeSet<&'a DomainName>,
+    /// Catalogs to consume: catalog -> the primary's remote id and key.
+    catalogs: BTreeMap<&'a DomainName, (&'a DomainName, &'a DomainName)>,
+    zones: Vec<&'a protocol::desired::Zone>,
+}
+
+impl<'a> Config<'a> {
+    fn new(dns: Option<&'a Dns>) -> Config<'a> {
+        let mut config = Config {
+            catalog: None,
+            keys: BTreeMap::new(),
+            remotes: BTreeMap::new(),
+            secondaries: BTreeSet::new(),
+            transfer_keys: BTreeSet::new(),
+            catalogs: BTreeMap::new(),
+            zones: Vec::new(),
+        };
+        let Some(dns) = dns else {
+            return config;
+        };
+        let mut names: BTreeSet<&DomainName> = BTreeSet::new();
+        names.insert(&dns.catalog);
+        config.catalog = Some(&dns.catalog);
+
+        for peer in &dns.secondaries {
+            if config.add_peer(dns, &peer.nameserver, peer.address, &peer.tsig) {
+                config.secondaries.insert(&peer.nameserver);
+                config.transfer_keys.insert(&peer.tsig.name);
+            }
+        }
+        for primary in &dns.primaries {
+            if !names.insert(&primary.catalog) {
+                tracing::error!(
+                    catalog = primary.catalog.as_str(),
+                    "knot: a catalog to consume is named like another zone: left out"
+                );
+                continue;
+            }
+            if config.add_peer(dns, &primary.nameserver, primary.address, &primary.tsig) {
+                config
+                    .catalogs
+                    .insert(&primary.catalog, (&primary.nameserver, &primary.tsig.name));
+            }
+        }
+        for zone in &dns.zones {
+            if names.insert(&zone.name) {
+                config.zones.push(zone);
+            } else {
+                tracing::error!(
+                    zone = zone.name.as_str(),
+                    "knot: a zone is named like another zone or a catalog: left out"
+                );
+            }
+        }
+        config.zones.sort_by(|a, b| a.name.cmp(&b.name));
+        config
+    }
+
+    /// Adds a remote and its key; false if it cannot be configured as given.
+    fn add_peer(
+        &mut self,
+        dns: &Dns,
+        nameserver: &'a DomainName,
+        address: SocketAddr,
+        tsig: &'a TsigKey,
+    ) -> bool {
+        if *nameserver == dns.nameserver {
+            tracing::error!(
+                nameserver = nameserver.as_str(),
+                "knot: this node is listed as its own peer: left out"
+            );
+            return false;
+        }
+        if let Some(known) = self.keys.get(&tsig.name) {
+            if known.secret != tsig.secret || known.algorithm != tsig.algorithm {
+                tracing::error!(
+                    key = tsig.name.as_str(),
+                    "knot: a TSIG key name has two secrets: the peer using the second is left out"
+                );
+                return false;
+            }
+        }
+        if let Some(remote) = self.remotes.get(nameserver) {
+            if remote.address != address || remote.key != &tsig.name {
+                tracing::error!(
+                    nameserver = nameserver.as_str(),
+                    "knot: a peer is listed with two addresses or keys: the second is left out"
+                );
+                return false;
+            }
+        }
+        self.keys.insert(&tsig.name, tsig);
+        self.remotes.insert(
+            nameserver,
+            Remote {
+                address,
+                key: &tsig.name,
+            },
+        );
+        true
+    }
+}
+
+/// `ip@port`, Knot's form of a socket address.
+fn knot_address(address: SocketAddr) -> String {
+    format!("{}@{}", address.ip(), address.port())
+}
+
+/// `[a, b]` for a multi-valued item.
+fn list(names: impl IntoIterator<Item = String>) -> String {
+    let names: Vec<String> = names.into_iter().collect();
+    format!("[{}]", names.join(", "))
+}
+
+fn transfer_acl(key: &DomainName) -> String {
+    format!("transfer.{}", key.as_str())
+}
+
+fn notify_acl(key: &DomainName) -> String {
+    format!("notify.{}", key.as_str())
+}
+
+fn secondary_template(primary: &DomainName) -> String {
+    format!("secondary.{}", primary.as_str())
+}
+
+fn knot_conf(config: &Config<'_>, layout: &Layout, settings: &DnsSettings) -> String {
+    let mut out = String::from(HEADER);
+    let path = |p: &str| format!("\"{}\"", layout.path_text(p));
+    let zones_dir = path(ZONES_DIR);
+
+    let _ = write!(
+        out,
+        "\nserver:\n    rundir: {}\n    listen: {}\n",
+        path(RUN_DIRECTORY),
+        knot_address(settings.listen)
+    );
+    let _ = write!(out, "\ncontrol:\n    listen: {}\n", path(CONTROL_SOCKET));
+    out.push_str("\nlog:\n  - target: stderr\n    any: info\n");
+    let _ = write!(out, "\ndatabase:\n    storage: {}\n", path(STORAGE));
+
+    if !config.keys.is_empty() {
+        out.push_str("\nkey:\n");
+        for key in config.keys.values() {
+            let _ = write!(
+                out,
+                "  - id: {}\n    algorithm: {}\n    secret: {}\n",
+                key.name.as_str(),
+                key.algorithm.as_str(),
+                key.secret.expose()
+            );
+        }
+    }
+    if !config.remotes.is_empty() {
+        out.push_str("\nremote:\n");
+        for (id, remote) in &config.remotes {
+            let _ = write!(
+                out,
+                "  - id: {}\n    address: {}\n    key: {}\n",
+                id.as_str(),
+                knot_address(remote.address),
+                remote.key.as_str()
+            );
+        }
+    }
+    let notify_keys: BTreeSet<&DomainName> = config.catalogs.values().map(|(_, k)| *k).collect();
+    if !config.transfer_keys.is_empty() || !notify_keys.is_empty() {
+        out.push_str("\nacl:\n");
+        for key in &config.transfer_keys {
+            let _ = write!(
+                out,
+                "  - id: {}\n    key: {}\n    action: transfer\n",
+                transfer_acl(key),
+                key.as_str()
+            );
+        }
+        for key in &notify_keys {
+            let _ = write!(
+                out,
+                "  - id: {}\n    key: {}\n    action: notify\n",
+                notify_acl(key),
+                key.as_str()
+            );
+        }
+    }
+
+    let Some(catalog) = config.catalog else {
+        return out;
+    };
+    let _ = write!(
+        out,
+        "\npolicy:\n  - id: {POLICY}\n    algorithm: ecdsap256sha256\n    single-type-signing: on\n    \
+         rrsig-lifetime: 14d\n    rrsig-refresh: 7d\n    cds-cdnskey-publish: always\n"
+    );
+
+    // To the secondaries: NOTIFY, and transfers with their keys.
+    let mut outgoing = String::new();
+    if !config.secondaries.is_empty() {
+        let _ = write!(
+            outgoing,
+            "    notify: {}\n    acl: {}\n",
+            list(config.secondaries.iter().map(|s| s.as_str().to_owned())),
+            list(config.transfer_keys.iter().map(|k| transfer_acl(k)))
+        );
+    }
+    // Journal only, never a file: catalogs and secondary zones.
+    let journal_only = format!(
+        "    storage: {zones_dir}\n    zonefile-sync: -1\n    zonefile-load: none\n    journal-content: all\n"
+    );
+
+    out.push_str("\ntemplate:\n");
+    let _ = write!(out, "  - id: default\n{journal_only}");
+    let _ = write!(
+        out,
+        "  - id: {PRIMARY_TEMPLATE}\n    storage: {zones_dir}\n    file: \"%s.zone\"\n    \
+         zonefile-sync: -1\n    zonefile-load: difference-no-serial\n    journal-content: all\n    \
+         serial-policy: unixtime\n    dnssec-signing: on\n    dnssec-policy: {POLICY}\n\
+         {outgoing}    catalog-role: member\n    catalog-zone: {}\n",
+        catalog.as_str()
+    );
+    let mut primaries: BTreeMap<&DomainName, &DomainName> = BTreeMap::new();
+    for (primary, key) in config.catalogs.values() {
+        primaries.insert(*primary, *key);
+    }
+    for (primary, key) in &primaries {
+        let _ = write!(
+            out,
+            "  - id: {}\n{journal_only}    master: {}\n    acl: {}\n",
+            secondary_template(primary),
+            primary.as_str(),
+            notify_acl(key)
+        );
+    }
+
+    out.push_str("\nzone:\n");
+    let _ = write!(
+        out,
+        "{ZONE_ITEM}{}\n    catalog-role: generate\n{outgoing}",
+        catalog.as_str()
+    );
+    for (consumed, (primary, key)) in &config.catalogs {
+        let _ = write!(
+            out,
+            "{ZONE_ITEM}{}\n    master: {}\n    acl: {}\n    catalog-role: interpret\n    \
+             catalog-template: {}\n",
+            consumed.as_str(),
+            primary.as_str(),
+            notify_acl(key),
+            secondary_template(primary)
+        );
+    }
+    for zone in &config.zones {
+        let _ = write!(
+            out,
+            "{ZONE_ITEM}{}\n    template: {PRIMARY_TEMPLATE}\n",
+            zone.name.as_str()
+        );
+    }
+    out
+}

@@ -125,9 +125,12 @@ impl Default for SecurityConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DnsConfig {
-    /// Node N's name server is `ns<N>.<platform_domain>`, its catalog zone
-    /// `catalog.ns<N>.<platform_domain>`. The collective publishes the `ns<N>` addresses in its
-    /// own zone (glue at its registrar), so members' domains need no glue.
+    /// Node N's name server is `ns<N>.<platform domain>`, its catalog zone
+    /// `catalog.ns<N>.<platform domain>`. Not a configuration key: the platform domain is the one
+    /// named at setup (the `collective` row), filled in by [`crate::dns::config`] where needed.
+    /// The collective publishes the `ns<N>` addresses in its own zone, so members' domains need
+    /// no glue.
+    #[serde(skip)]
     pub platform_domain: DomainName,
     /// Resolvers that stand for "the world": ownership verification and the registrar checklist
     /// ask them. Empty: the system's (`/etc/resolv.conf`). A list, or one string of

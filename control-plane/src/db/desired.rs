@@ -25,7 +25,12 @@ pub async fn generation(pool: &PgPool, node: NodeId) -> Result<i64> {
     )
 }
 
-pub async fn build(pool: &PgPool, dns_config: &DnsConfig, node: NodeId) -> Result<DesiredState> {
+/// `dns_config` is `None` before setup (no platform domain, so no DNS part yet).
+pub async fn build(
+    pool: &PgPool,
+    dns_config: Option<&DnsConfig>,
+    node: NodeId,
+) -> Result<DesiredState> {
     let mut tx = pool.begin().await?;
     sqlx::query!("set transaction isolation level repeatable read, read only")
         .execute(&mut *tx)
@@ -155,7 +160,10 @@ pub async fn build(pool: &PgPool, dns_config: &DnsConfig, node: NodeId) -> Resul
             });
         }
     }
-    let dns = dns(&mut tx, dns_config, node).await?;
+    let dns = match dns_config {
+        Some(c) => Some(dns(&mut tx, c, node).await?),
+        None => None,
+    };
     tx.commit().await?;
     // Domains were read in name order; keep that order inside each tenant.
     for (id, domain) in by_domain {
@@ -172,7 +180,7 @@ pub async fn build(pool: &PgPool, dns_config: &DnsConfig, node: NodeId) -> Resul
         generation: u64::try_from(generation).unwrap_or(0),
         node_id: node.to_string(),
         tenants: tenants.into_values().collect(),
-        dns: Some(dns),
+        dns,
     })
 }
 

@@ -16,9 +16,34 @@ use tokio::sync::watch;
 
 use crate::config::DnsConfig;
 
+/// `base` with the collective's platform domain (named at setup); `None` before setup, when
+/// there is no collective, hence no name server names, yet.
+pub async fn config(pool: &PgPool, base: &DnsConfig) -> crate::error::Result<Option<DnsConfig>> {
+    let Some(collective) = crate::db::setup::collective(pool).await? else {
+        return Ok(None);
+    };
+    let platform_domain = protocol::names::DomainName::parse(&collective.platform_domain)
+        .map_err(|e| {
+            crate::error::Error::Internal(anyhow::anyhow!("stored platform domain: {e}"))
+        })?;
+    Ok(Some(DnsConfig {
+        platform_domain,
+        ..base.clone()
+    }))
+}
+
 /// One round: verify pending domains, check every server, then move secondaries (which reads
 /// what the checks just saw). Each part logs its own failure and the others still run.
-pub async fn run_once(pool: &PgPool, config: &DnsConfig) {
+pub async fn run_once(pool: &PgPool, base: &DnsConfig) {
+    let config = match config(pool, base).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "DNS round skipped: cannot read the collective");
+            return;
+        }
+    };
+    let config = &config;
     if let Err(e) = placement::run_once(pool, config).await {
         tracing::warn!(error = %e, "DNS secondary placement failed; will retry");
     }

@@ -109,7 +109,8 @@ async fn desired(
         let generation =
             u64::try_from(db::desired::generation(&state.pool, node).await?).unwrap_or(0);
         if generation > after {
-            let doc = db::desired::build(&state.pool, &state.config.dns, node).await?;
+            let dns = crate::dns::config(&state.pool, &state.config.dns).await?;
+            let doc = db::desired::build(&state.pool, dns.as_ref(), node).await?;
             let etag = format!("\"{}\"", doc.generation);
             return Ok(([(header::ETAG, etag)], Json(doc)).into_response());
         }

@@ -9,8 +9,8 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use protocol::names::DomainName;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

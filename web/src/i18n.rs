@@ -124,6 +124,7 @@ static EN: &[(&str, &str)] = &[
     ("account.plan", "Your plan"),
     ("account.title", "Your account"),
     ("admin.audit", "Audit log"),
+    ("admin.dns", "DNS"),
     ("admin.invitations", "Invitations"),
     ("admin.members", "Members"),
     ("admin.nodes", "Nodes"),
@@ -144,6 +145,33 @@ static EN: &[(&str, &str)] = &[
     ("common.no", "No"),
     ("common.revoke", "Revoke"),
     ("common.yes", "Yes"),
+    ("dns_admin.add_external", "Add an external secondary"),
+    ("dns_admin.add_submit", "Add secondary"),
+    ("dns_admin.address_hint", "Where it answers, as ip:port; port 53 when only an IP address is given."),
+    ("dns_admin.algorithm", "Algorithm"),
+    ("dns_admin.catalog", "Catalog zone"),
+    ("dns_admin.checked_at", "Checked"),
+    ("dns_admin.created", "Configure this key on the new secondary:"),
+    ("dns_admin.created_once", "The secret is shown only now. With this key, the server may transfer every node's catalog zone and every member zone."),
+    ("dns_admin.externals", "External secondaries"),
+    ("dns_admin.externals_intro", "Name servers of friendly collectives that copy every zone of every node (through the nodes' catalog zones, with a TSIG key) and are listed in every zone's NS records."),
+    ("dns_admin.fault", "Problem"),
+    ("dns_admin.faults", "Problems found by the last checks"),
+    ("dns_admin.intro", "Each node serves its members' domains on its own name server, and other nodes serve them as secondaries. Every server of every zone is checked regularly."),
+    ("dns_admin.no_externals", "No external secondary yet."),
+    ("dns_admin.no_faults", "Every server answered as expected."),
+    ("dns_admin.no_secondaries", "None yet"),
+    ("dns_admin.nodes", "Name servers"),
+    ("dns_admin.not_reported", "Not reported yet"),
+    ("dns_admin.operator_hint", "The operator is whoever runs the machine: secondaries are picked among other operators first."),
+    ("dns_admin.operator_submit", "Save"),
+    ("dns_admin.rotate", "Rotate TSIG keys"),
+    ("dns_admin.rotate_hint", "Rotating replaces every key the node shares with other nodes; zone transfers pause for a few seconds while both ends apply the new key."),
+    ("dns_admin.secondaries", "Secondaries"),
+    ("dns_admin.state.active", "active"),
+    ("dns_admin.state.pending", "pending (not yet in the NS records)"),
+    ("dns_admin.state.retiring", "retiring (left the NS records)"),
+    ("dns_admin.tsig_hint", "Leave the key name and secret empty to have them generated (hmac-sha256)."),
     ("domain.add_alias", "Add an alias"),
     ("domain.add_alias_submit", "Create alias"),
     ("domain.add_mailbox", "Add a mailbox"),
@@ -159,6 +187,42 @@ static EN: &[(&str, &str)] = &[
     ("domain.dkim_intro", "Add this TXT record to the domain's DNS zone too. It lets receiving servers check that mail from your addresses really comes from your mailboxes, so it is less likely to be taken for spam."),
     ("domain.dkim_waiting", "Waiting for the server that hosts your mail: it creates this domain's signing key and reports it within a minute or so. Reload the page to see the record to publish."),
     ("domain.dkim_zone", "The same record as a line of a zone file (long values are split into several quoted strings):"),
+    ("domain.dns.add_record", "Add a record"),
+    ("domain.dns.add_record_submit", "Add record"),
+    ("domain.dns.address", "Address"),
+    ("domain.dns.cancel", "Cancel"),
+    ("domain.dns.check_now", "Check now"),
+    ("domain.dns.checked", "Checked"),
+    ("domain.dns.ds", "DNSSEC (DS records)"),
+    ("domain.dns.ds_intro", "Give these DS records to your registrar to switch DNSSEC on for the domain. Registrars that ask for the parts separately want, in order: key tag, algorithm, digest type, digest."),
+    ("domain.dns.ds_waiting", "The zone is not signed yet. Its DS records appear here once the server that hosts it has signed it."),
+    ("domain.dns.edit", "Edit"),
+    ("domain.dns.edit_record", "Edit a record"),
+    ("domain.dns.edit_record_submit", "Save record"),
+    ("domain.dns.heading", "DNS"),
+    ("domain.dns.name_hint", "@ for the domain itself, or the name inside it, like www, blog or _sip._tcp. A * may be the whole first part, like *.dev."),
+    ("domain.dns.no_nameservers", "No server hosts your account yet: the name servers to set at your registrar appear here once one does."),
+    ("domain.dns.no_records", "No record of your own yet."),
+    ("domain.dns.no_servers", "The name servers have not been checked yet."),
+    ("domain.dns.ok", "OK"),
+    ("domain.dns.records", "Your records"),
+    ("domain.dns.records_intro", "Records you add are served next to the ones the platform manages (mail, web, signing, service discovery), which cannot be replaced."),
+    ("domain.dns.registrar", "At your registrar"),
+    ("domain.dns.registrar_intro", "Set these records at your registrar (the challenge at your current DNS host). The last column says whether the public DNS already shows them; Ruche looks again every minute or so."),
+    ("domain.dns.role", "Role"),
+    ("domain.dns.role.external", "External secondary"),
+    ("domain.dns.role.primary", "Primary"),
+    ("domain.dns.role.secondary", "Secondary"),
+    ("domain.dns.seen", "Seen by the world"),
+    ("domain.dns.seen.no", "Not yet"),
+    ("domain.dns.seen.unknown", "Not checked yet"),
+    ("domain.dns.seen.yes", "Seen"),
+    ("domain.dns.serial", "Serial"),
+    ("domain.dns.server", "Server"),
+    ("domain.dns.servers", "Name servers"),
+    ("domain.dns.state", "State"),
+    ("domain.dns.ttl_hint", "How long resolvers may keep the record, in seconds: 60 to 86400. Empty: 3600 (one hour)."),
+    ("domain.dns.value_hint", "As in a zone file, for example 192.0.2.1 (A), 10 mail.example.net (MX), 10 5 5060 sip.example.net (SRV), 0 issue \"letsencrypt.org\" (CAA). The text of a TXT record without quotes."),
     ("domain.jid", "XMPP address"),
     ("domain.mailboxes", "Mailboxes"),
     ("domain.messages", "Messages"),
@@ -181,6 +245,7 @@ static EN: &[(&str, &str)] = &[
     ("domain.targets", "Delivered to"),
     ("domain.targets_hint", "One address per line, or separated by commas."),
     ("domain.used", "Used"),
+    ("domain.verified_at", "Verified on"),
     ("domain.xmpp", "XMPP accounts"),
     ("done.alias_created", "Alias created."),
     ("done.alias_deleted", "Alias deleted."),
@@ -214,6 +279,7 @@ static EN: &[(&str, &str)] = &[
     ("error.title", "Something went wrong"),
     ("error.unauthorized", "Please sign in to continue."),
     ("error.unavailable", "The service is temporarily unavailable. Please try again in a moment."),
+    ("field.address", "Address (ip:port)"),
     ("field.code", "Code"),
     ("field.collective_name", "Collective name"),
     ("field.csrf", "Form token"),
@@ -228,8 +294,10 @@ static EN: &[(&str, &str)] = &[
     ("field.max_mailboxes", "Mailboxes"),
     ("field.max_xmpp_accounts", "XMPP accounts"),
     ("field.name", "Name"),
+    ("field.nameserver", "Name server"),
     ("field.node", "XMPP address"),
     ("field.node_id", "Node"),
+    ("field.operator", "Operator"),
     ("field.password", "Password"),
     ("field.password_confirm", "Password again"),
     ("field.plan", "Plan"),
@@ -241,6 +309,11 @@ static EN: &[(&str, &str)] = &[
     ("field.storage_mib", "Storage (MiB)"),
     ("field.targets", "Deliver to"),
     ("field.token", "Link"),
+    ("field.tsig_name", "TSIG key name"),
+    ("field.tsig_secret", "TSIG secret (base64)"),
+    ("field.ttl", "TTL"),
+    ("field.type", "Type"),
+    ("field.value", "Value"),
     ("footer.text", "Ruche — cooperative self-hosting"),
     ("forgot.back", "Back to sign in"),
     ("forgot.intro", "Enter the email address of your account. We will send you a link to choose a new password."),
@@ -421,6 +494,7 @@ static FR: &[(&str, &str)] = &[
     ("account.plan", "Votre formule"),
     ("account.title", "Votre compte"),
     ("admin.audit", "Journal d’audit"),
+    ("admin.dns", "DNS"),
     ("admin.invitations", "Invitations"),
     ("admin.members", "Membres"),
     ("admin.nodes", "Nœuds"),
@@ -441,6 +515,33 @@ static FR: &[(&str, &str)] = &[
     ("common.no", "Non"),
     ("common.revoke", "Révoquer"),
     ("common.yes", "Oui"),
+    ("dns_admin.add_external", "Ajouter un secondaire externe"),
+    ("dns_admin.add_submit", "Ajouter le secondaire"),
+    ("dns_admin.address_hint", "Où il répond, sous la forme ip:port\u{a0}; le port 53 si seule une adresse IP est donnée."),
+    ("dns_admin.algorithm", "Algorithme"),
+    ("dns_admin.catalog", "Zone catalogue"),
+    ("dns_admin.checked_at", "Vérifié le"),
+    ("dns_admin.created", "Configurez cette clé sur le nouveau secondaire\u{a0}:"),
+    ("dns_admin.created_once", "Le secret n’est affiché que maintenant. Avec cette clé, le serveur peut transférer la zone catalogue de chaque nœud et toutes les zones des membres."),
+    ("dns_admin.externals", "Secondaires externes"),
+    ("dns_admin.externals_intro", "Serveurs de noms de collectifs amis qui copient toutes les zones de tous les nœuds (par les zones catalogues des nœuds, avec une clé TSIG) et figurent dans les enregistrements NS de chaque zone."),
+    ("dns_admin.fault", "Problème"),
+    ("dns_admin.faults", "Problèmes trouvés par les dernières vérifications"),
+    ("dns_admin.intro", "Chaque nœud sert les domaines de ses membres sur son propre serveur de noms, et d’autres nœuds les servent en secondaires. Chaque serveur de chaque zone est vérifié régulièrement."),
+    ("dns_admin.no_externals", "Aucun secondaire externe pour l’instant."),
+    ("dns_admin.no_faults", "Tous les serveurs ont répondu comme prévu."),
+    ("dns_admin.no_secondaries", "Aucun pour l’instant"),
+    ("dns_admin.nodes", "Serveurs de noms"),
+    ("dns_admin.not_reported", "Pas encore signalée"),
+    ("dns_admin.operator_hint", "L’opérateur est celui qui fait tourner la machine\u{a0}: les secondaires sont choisis d’abord chez d’autres opérateurs."),
+    ("dns_admin.operator_submit", "Enregistrer"),
+    ("dns_admin.rotate", "Renouveler les clés TSIG"),
+    ("dns_admin.rotate_hint", "Le renouvellement remplace toutes les clés que le nœud partage avec d’autres nœuds\u{a0}; les transferts de zones s’interrompent quelques secondes, le temps que les deux côtés appliquent la nouvelle clé."),
+    ("dns_admin.secondaries", "Secondaires"),
+    ("dns_admin.state.active", "actif"),
+    ("dns_admin.state.pending", "en attente (pas encore dans les NS)"),
+    ("dns_admin.state.retiring", "en retrait (sorti des NS)"),
+    ("dns_admin.tsig_hint", "Laissez le nom et le secret de la clé vides pour qu’ils soient générés (hmac-sha256)."),
     ("domain.add_alias", "Ajouter un alias"),
     ("domain.add_alias_submit", "Créer l’alias"),
     ("domain.add_mailbox", "Ajouter une boîte mail"),
@@ -456,6 +557,42 @@ static FR: &[(&str, &str)] = &[
     ("domain.dkim_intro", "Ajoutez aussi cet enregistrement TXT à la zone DNS du domaine. Il permet aux serveurs destinataires de vérifier que le courrier de vos adresses vient bien de vos boîtes mail, ce qui lui évite d’être pris pour du spam."),
     ("domain.dkim_waiting", "En attente du serveur qui héberge votre courrier\u{a0}: il crée la clé de signature de ce domaine et la communique en une minute environ. Rechargez la page pour voir l’enregistrement à publier."),
     ("domain.dkim_zone", "Le même enregistrement sous forme de ligne de fichier de zone (les valeurs longues sont découpées en plusieurs chaînes entre guillemets)\u{a0}:"),
+    ("domain.dns.add_record", "Ajouter un enregistrement"),
+    ("domain.dns.add_record_submit", "Ajouter l’enregistrement"),
+    ("domain.dns.address", "Adresse"),
+    ("domain.dns.cancel", "Annuler"),
+    ("domain.dns.check_now", "Vérifier maintenant"),
+    ("domain.dns.checked", "Vérifié le"),
+    ("domain.dns.ds", "DNSSEC (enregistrements DS)"),
+    ("domain.dns.ds_intro", "Transmettez ces enregistrements DS à votre bureau d’enregistrement pour activer DNSSEC sur le domaine. Ceux qui demandent les parties séparément attendent, dans l’ordre\u{a0}: identifiant de clé, algorithme, type d’empreinte, empreinte."),
+    ("domain.dns.ds_waiting", "La zone n’est pas encore signée. Ses enregistrements DS apparaîtront ici dès que le serveur qui l’héberge l’aura signée."),
+    ("domain.dns.edit", "Modifier"),
+    ("domain.dns.edit_record", "Modifier un enregistrement"),
+    ("domain.dns.edit_record_submit", "Enregistrer les modifications"),
+    ("domain.dns.heading", "DNS"),
+    ("domain.dns.name_hint", "@ pour le domaine lui-même, ou le nom à l’intérieur, comme www, blog ou _sip._tcp. Un * peut former toute la première partie, comme *.dev."),
+    ("domain.dns.no_nameservers", "Aucun serveur n’héberge encore votre compte\u{a0}: les serveurs de noms à déclarer chez votre bureau d’enregistrement apparaîtront ici dès que ce sera le cas."),
+    ("domain.dns.no_records", "Aucun enregistrement à vous pour l’instant."),
+    ("domain.dns.no_servers", "Les serveurs de noms n’ont pas encore été vérifiés."),
+    ("domain.dns.ok", "OK"),
+    ("domain.dns.records", "Vos enregistrements"),
+    ("domain.dns.records_intro", "Les enregistrements que vous ajoutez sont servis à côté de ceux que gère la plateforme (courrier, web, signature, découverte des services), qui ne peuvent pas être remplacés."),
+    ("domain.dns.registrar", "Chez votre bureau d’enregistrement"),
+    ("domain.dns.registrar_intro", "Déclarez ces enregistrements chez votre bureau d’enregistrement (le défi chez votre hébergeur DNS actuel). La dernière colonne indique si le DNS public les montre déjà\u{a0}; Ruche vérifie de nouveau environ chaque minute."),
+    ("domain.dns.role", "Rôle"),
+    ("domain.dns.role.external", "Secondaire externe"),
+    ("domain.dns.role.primary", "Primaire"),
+    ("domain.dns.role.secondary", "Secondaire"),
+    ("domain.dns.seen", "Visible publiquement"),
+    ("domain.dns.seen.no", "Pas encore"),
+    ("domain.dns.seen.unknown", "Pas encore vérifié"),
+    ("domain.dns.seen.yes", "Visible"),
+    ("domain.dns.serial", "Numéro de série"),
+    ("domain.dns.server", "Serveur"),
+    ("domain.dns.servers", "Serveurs de noms"),
+    ("domain.dns.state", "État"),
+    ("domain.dns.ttl_hint", "Durée pendant laquelle les résolveurs peuvent garder l’enregistrement, en secondes\u{a0}: de 60 à 86400. Vide\u{a0}: 3600 (une heure)."),
+    ("domain.dns.value_hint", "Comme dans un fichier de zone, par exemple 192.0.2.1 (A), 10 mail.example.net (MX), 10 5 5060 sip.example.net (SRV), 0 issue \"letsencrypt.org\" (CAA). Le texte d’un enregistrement TXT sans guillemets."),
     ("domain.jid", "Adresse XMPP"),
     ("domain.mailboxes", "Boîtes mail"),
     ("domain.messages", "Messages"),
@@ -478,6 +615,7 @@ static FR: &[(&str, &str)] = &[
     ("domain.targets", "Redirigé vers"),
     ("domain.targets_hint", "Une adresse par ligne, ou séparées par des virgules."),
     ("domain.used", "Utilisé"),
+    ("domain.verified_at", "Vérifié le"),
     ("domain.xmpp", "Comptes XMPP"),
     ("done.alias_created", "Alias créé."),
     ("done.alias_deleted", "Alias supprimé."),
@@ -511,6 +649,7 @@ static FR: &[(&str, &str)] = &[
     ("error.title", "Un problème est survenu"),
     ("error.unauthorized", "Veuillez vous connecter pour continuer."),
     ("error.unavailable", "Le service est momentanément indisponible. Veuillez réessayer dans un instant."),
+    ("field.address", "Adresse (ip:port)"),
     ("field.code", "Code"),
     ("field.collective_name", "Nom du collectif"),
     ("field.csrf", "Jeton de formulaire"),
@@ -525,8 +664,10 @@ static FR: &[(&str, &str)] = &[
     ("field.max_mailboxes", "Boîtes mail"),
     ("field.max_xmpp_accounts", "Comptes XMPP"),
     ("field.name", "Nom"),
+    ("field.nameserver", "Serveur de noms"),
     ("field.node", "Adresse XMPP"),
     ("field.node_id", "Nœud"),
+    ("field.operator", "Opérateur"),
     ("field.password", "Mot de passe"),
     ("field.password_confirm", "Confirmation du mot de passe"),
     ("field.plan", "Formule"),
@@ -538,6 +679,11 @@ static FR: &[(&str, &str)] = &[
     ("field.storage_mib", "Stockage (Mio)"),
     ("field.targets", "Rediriger vers"),
     ("field.token", "Lien"),
+    ("field.tsig_name", "Nom de la clé TSIG"),
+    ("field.tsig_secret", "Secret TSIG (base64)"),
+    ("field.ttl", "TTL"),
+    ("field.type", "Type"),
+    ("field.value", "Valeur"),
     ("footer.text", "Ruche — auto-hébergement coopératif"),
     ("forgot.back", "Retour à la connexion"),
     ("forgot.intro", "Saisissez l’adresse e-mail de votre compte. Nous vous enverrons un lien pour choisir un nouveau mot de passe."),
@@ -732,6 +878,12 @@ mod tests {
         "done.saved",
         "done.domain_created",
         "done.domain_deleted",
+        "domain.dns.seen.yes",
+        "domain.dns.seen.no",
+        "domain.dns.seen.unknown",
+        "domain.dns.role.primary",
+        "domain.dns.role.secondary",
+        "domain.dns.role.external",
         "done.mailbox_created",
         "done.mailbox_deleted",
         "done.alias_created",
@@ -754,6 +906,9 @@ mod tests {
         "error.unavailable",
         "error.internal",
         "error.forbidden",
+        "dns_admin.state.pending",
+        "dns_admin.state.active",
+        "dns_admin.state.retiring",
     ];
 
     /// Every form field name; the control plane shows `field.<name>` next to an error.
@@ -784,6 +939,14 @@ mod tests {
         "q",
         "plan",
         "node_id",
+        "ttl",
+        "type",
+        "value",
+        "nameserver",
+        "address",
+        "tsig_name",
+        "tsig_secret",
+        "operator",
     ];
 
     fn has(catalog: &[(&str, &str)], key: &str) -> bool {
@@ -1239,12 +1402,18 @@ mod render_tests {
                 (DomainForm::Mailbox, false),
                 (DomainForm::Alias, true),
                 (DomainForm::Xmpp, false),
+                (DomainForm::Record, true),
+                (DomainForm::Verify, false),
             ] {
                 let html = render(&DomainPage {
                     ctx: ctx(lang, false),
                     id: "d1".to_owned(),
                     name: "example.org".to_owned(),
-                    status_key: "domain.status.active",
+                    status_key: if form == DomainForm::Verify {
+                        "domain.status.pending_verification"
+                    } else {
+                        "domain.status.active"
+                    },
                     challenge_name: "_ruche.example.org".to_owned(),
                     challenge_value: "ruche-verify=abc".to_owned(),
                     dkim: with_dkim.then(|| DkimRow {
@@ -1254,6 +1423,42 @@ mod render_tests {
                             "s1._domainkey.{EVIL}. IN TXT \"v=DKIM1; k=rsa; p=MIIB\""
                         ),
                     }),
+                    verified_at: with_dkim.then(|| "2026-11-26 19:08 UTC".to_owned()),
+                    registrar: vec![RegistrarRow {
+                        name: "example.org".to_owned(),
+                        kind: "NS".to_owned(),
+                        value: format!("ns1.{EVIL}"),
+                        mark: "✓",
+                        seen_key: "domain.dns.seen.yes",
+                    }],
+                    ds: if with_dkim {
+                        vec!["12345 13 2 ABCDEF".to_owned()]
+                    } else {
+                        vec![]
+                    },
+                    has_nameservers: with_dkim,
+                    dns_servers: vec![DnsServerRow {
+                        nameserver: "ns2.ruche.test".to_owned(),
+                        address: "127.0.0.3:40053".to_owned(),
+                        role_key: "domain.dns.role.secondary",
+                        serial: "1764180000".to_owned(),
+                        fault: Some(EVIL.to_owned()),
+                        checked: "2026-11-26 19:08 UTC".to_owned(),
+                    }],
+                    records: vec![DnsRecordRow {
+                        id: "r1".to_owned(),
+                        name: "blog".to_owned(),
+                        kind: "TXT".to_owned(),
+                        ttl: 3600,
+                        value: EVIL.to_owned(),
+                    }],
+                    record_form: RecordFormValues {
+                        editing: (form == DomainForm::Record).then(|| "r1".to_owned()),
+                        name: EVIL.to_owned(),
+                        kind: "MX".to_owned(),
+                        ttl: "600".to_owned(),
+                        value: "10 mx.example.net".to_owned(),
+                    },
                     node_status_key: "node.live",
                     mailboxes: vec![
                         MailboxRow {
@@ -1284,7 +1489,17 @@ mod render_tests {
                         jid: "bob@example.org".to_owned(),
                     }],
                     form,
-                    errors: errors(&["", "password", "local_part", "source", "node"]),
+                    errors: errors(&[
+                        "",
+                        "password",
+                        "local_part",
+                        "source",
+                        "node",
+                        "name",
+                        "type",
+                        "ttl",
+                        "value",
+                    ]),
                     local_part: "alice".to_owned(),
                     quota_mib: "512".to_owned(),
                     alias_source: "sales".to_owned(),
@@ -1294,7 +1509,44 @@ mod render_tests {
                 let shown = html.matches("id=\"error-password\"").count();
                 assert_eq!(
                     shown,
-                    usize::from(form != DomainForm::None && form != DomainForm::Alias)
+                    usize::from(form == DomainForm::Mailbox || form == DomainForm::Xmpp)
+                );
+                for field in ["name", "type", "ttl", "value"] {
+                    assert_eq!(
+                        html.contains(&format!("id=\"error-{field}\"")),
+                        form == DomainForm::Record,
+                        "{field}"
+                    );
+                }
+                let editing = form == DomainForm::Record;
+                assert_eq!(
+                    html.contains("action=\"/account/domains/d1/records/r1\""),
+                    editing
+                );
+                assert_eq!(
+                    html.contains("action=\"/account/domains/d1/records\""),
+                    !editing
+                );
+                for needle in [
+                    "action=\"/account/domains/d1/records/r1/delete\"",
+                    "href=\"/account/domains/d1?edit=r1#record-form\"",
+                    "<option value=\"MX\" selected>MX</option>",
+                    "name=\"ttl\" value=\"600\"",
+                    "10 mx.example.net</textarea>",
+                    "<table id=\"registrar\">",
+                    "<table id=\"dns-servers\">",
+                    "<code>ns2.ruche.test</code>",
+                ] {
+                    assert!(html.contains(needle), "{needle}");
+                }
+                assert_eq!(html.contains("<ul id=\"ds\">"), with_dkim);
+                assert_eq!(html.contains("id=\"ds-waiting\""), !with_dkim);
+                assert_eq!(html.contains("id=\"dns-no-nameservers\""), !with_dkim);
+                assert_eq!(html.contains("id=\"verified-at\""), with_dkim);
+                // "Check now" is offered while the domain is pending.
+                assert_eq!(
+                    html.contains("action=\"/account/domains/d1/verify\""),
+                    form == DomainForm::Verify
                 );
                 assert_eq!(
                     html.contains("id=\"error-local_part\""),
@@ -1458,6 +1710,7 @@ mod render_tests {
                 "/admin/plans",
                 "/admin/invitations",
                 "/admin/audit",
+                "/admin/dns",
             ] {
                 assert!(html.contains(&format!("href=\"{href}\"")), "{href}");
             }
@@ -1643,6 +1896,75 @@ mod render_tests {
             });
             assert!(html.contains("<table id=\"audit\">"));
             assert!(html.contains("href=\"/admin/audit?before=5\""));
+        }
+    }
+
+    #[test]
+    fn admin_dns_page() {
+        for lang in Lang::ALL {
+            for (error_node, created) in
+                [(None, true), (None, false), (Some("n1".to_owned()), false)]
+            {
+                let html = render(&DnsAdminPage {
+                    ctx: ctx(lang, true),
+                    nodes: vec![DnsNodeRow {
+                        id: "n1".to_owned(),
+                        name: EVIL.to_owned(),
+                        nameserver: "ns1.example.org".to_owned(),
+                        address: "127.0.0.2:40053".to_owned(),
+                        catalog: "catalog.ns1.example.org".to_owned(),
+                        operator: EVIL.to_owned(),
+                        secondaries: vec![DnsSecondaryRow {
+                            nameserver: "ns2.example.org".to_owned(),
+                            state_key: "dns_admin.state.pending",
+                        }],
+                    }],
+                    externals: vec![ExternalSecondaryRow {
+                        id: "e1".to_owned(),
+                        nameserver: EVIL.to_owned(),
+                        address: "192.0.2.1:53".to_owned(),
+                        tsig_name: "ext-1.tsig.example.org".to_owned(),
+                    }],
+                    faults: vec![DnsFaultRow {
+                        domain: EVIL.to_owned(),
+                        server: "ns2.example.org".to_owned(),
+                        fault: "unreachable".to_owned(),
+                        checked_at: "2024-01-01 12:00:00 UTC".to_owned(),
+                    }],
+                    errors: errors(&["nameserver", "operator"]),
+                    error_node: error_node.clone(),
+                    form: [EVIL.to_owned(), "192.0.2.9".to_owned(), String::new()],
+                    created: created.then(|| CreatedExternalRow {
+                        nameserver: "ns.friends.example".to_owned(),
+                        tsig_name: "ext-1.tsig.example.org".to_owned(),
+                        algorithm: "hmac-sha256",
+                        secret: "c2VjcmV0LXNlY3JldC1zZWNyZXQ=".to_owned(),
+                    }),
+                });
+                for needle in [
+                    "action=\"/admin/nodes/n1/operator\"",
+                    "action=\"/admin/nodes/n1/dns/rotate-keys\"",
+                    "action=\"/admin/dns/external-secondaries/e1/delete\"",
+                    "action=\"/admin/dns/external-secondaries\"",
+                    "<table id=\"dns-faults\">",
+                    "name=\"address\" value=\"192.0.2.9\"",
+                    Tr::new(lang).get("dns_admin.state.pending"),
+                ] {
+                    assert!(html.contains(needle), "{needle}");
+                }
+                assert_eq!(
+                    html.contains(
+                        "<code id=\"created-tsig-secret\">c2VjcmV0LXNlY3JldC1zZWNyZXQ=</code>"
+                    ),
+                    created
+                );
+                // The errors show on the form they belong to, once.
+                let on_node = error_node.is_some();
+                assert_eq!(html.contains("id=\"error-operator\""), on_node);
+                assert_eq!(html.contains("id=\"error-nameserver\""), !on_node);
+                // A typed secret is never sent back.
+                assert!(!html.contains("name=\"tsig_secret\" value"));
+            }
         }
     }
 }

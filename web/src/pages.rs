@@ -200,7 +200,59 @@ pub enum DomainForm {
     Mailbox,
     Alias,
     Xmpp,
+    /// The DNS record form (adding or editing).
+    Record,
+    /// "Check now" of the ownership challenge.
+    Verify,
 }
+
+/// One record to set at the registrar, and whether the world shows it.
+pub struct RegistrarRow {
+    pub name: String,
+    /// `TXT`, `NS` or `DS`.
+    pub kind: String,
+    pub value: String,
+    /// `✓`, `✗` or `—`.
+    pub mark: &'static str,
+    /// Catalog key: `domain.dns.seen.yes`, `domain.dns.seen.no` or `domain.dns.seen.unknown`.
+    pub seen_key: &'static str,
+}
+
+/// What the last check saw of one server of the domain's zone.
+pub struct DnsServerRow {
+    pub nameserver: String,
+    pub address: String,
+    /// Catalog key: `domain.dns.role.primary|secondary|external`.
+    pub role_key: &'static str,
+    /// The SOA serial, or "—".
+    pub serial: String,
+    /// `None` when all is well; else the monitor's short reason (English).
+    pub fault: Option<String>,
+    pub checked: String,
+}
+
+/// One of the member's own DNS records.
+pub struct DnsRecordRow {
+    pub id: String,
+    /// `@` or the name inside the domain.
+    pub name: String,
+    pub kind: String,
+    pub ttl: i32,
+    pub value: String,
+}
+
+/// The values of the record form: a new record, or the one being edited (`editing`, its id).
+#[derive(Clone, Default)]
+pub struct RecordFormValues {
+    pub editing: Option<String>,
+    pub name: String,
+    pub kind: String,
+    pub ttl: String,
+    pub value: String,
+}
+
+/// The record types members may add, in the order the form offers them.
+pub const RECORD_TYPES: [&str; 7] = ["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA"];
 
 #[derive(Template)]
 #[template(path = "domain.html")]
@@ -214,6 +266,17 @@ pub struct DomainPage {
     pub challenge_value: String,
     /// `None` until the node that serves the domain has reported its key.
     pub dkim: Option<DkimRow>,
+    /// When ownership was proven (to the minute); `None` while pending.
+    pub verified_at: Option<String>,
+    /// The registrar checklist: the challenge while pending, NS, then DS.
+    pub registrar: Vec<RegistrarRow>,
+    /// DS records to give the registrar; empty until the zone is signed.
+    pub ds: Vec<String>,
+    /// Whether a node hosts the member (so the name servers are known).
+    pub has_nameservers: bool,
+    pub dns_servers: Vec<DnsServerRow>,
+    pub records: Vec<DnsRecordRow>,
+    pub record_form: RecordFormValues,
     pub node_status_key: NodeStatusKey,
     pub mailboxes: Vec<MailboxRow>,
     pub aliases: Vec<AliasRow>,
@@ -432,4 +495,73 @@ pub struct NodesPage {
     pub name: String,
     /// Right after adding a node: the command to run on it (holds the one-time join token).
     pub join_command: Option<String>,
+}
+
+/// A node's name server on the admin DNS page.
+pub struct DnsNodeRow {
+    pub id: String,
+    pub name: String,
+    pub nameserver: String,
+    /// `ip:port`; empty until the node reports it.
+    pub address: String,
+    pub catalog: String,
+    /// Empty when not named.
+    pub operator: String,
+    pub secondaries: Vec<DnsSecondaryRow>,
+}
+
+pub struct DnsSecondaryRow {
+    pub nameserver: String,
+    /// Catalog key: `dns_admin.state.pending`, `.active` or `.retiring`.
+    pub state_key: &'static str,
+}
+
+pub struct ExternalSecondaryRow {
+    pub id: String,
+    pub nameserver: String,
+    pub address: String,
+    pub tsig_name: String,
+}
+
+/// A server of a zone found at fault by the last check; `fault` is short English text.
+pub struct DnsFaultRow {
+    pub domain: String,
+    pub server: String,
+    pub fault: String,
+    pub checked_at: String,
+}
+
+/// The key of an external secondary just added, to configure on that server (shown once).
+pub struct CreatedExternalRow {
+    pub nameserver: String,
+    pub tsig_name: String,
+    pub algorithm: &'static str,
+    pub secret: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/dns.html")]
+pub struct DnsAdminPage {
+    pub ctx: Ctx,
+    pub nodes: Vec<DnsNodeRow>,
+    pub externals: Vec<ExternalSecondaryRow>,
+    pub faults: Vec<DnsFaultRow>,
+    /// Errors of the add form, or of the operator form of `error_node`.
+    pub errors: Errors,
+    pub error_node: Option<String>,
+    /// The add form's nameserver, address and key name, kept on error (never the secret).
+    pub form: [String; 3],
+    pub created: Option<CreatedExternalRow>,
+}
+
+impl DnsAdminPage {
+    /// Whether the errors belong to the add form (not to a node's operator form).
+    pub fn on_add(&self) -> bool {
+        self.error_node.is_none()
+    }
+
+    /// Whether the errors belong to this node's operator form.
+    pub fn on_node(&self, id: &str) -> bool {
+        self.error_node.as_deref() == Some(id)
+    }
 }

@@ -1,13 +1,20 @@
 //! Member domains. A domain is unique across the collective and starts as
-//! `pending_verification`; the DNS issue adds the check that activates it.
+//! `pending_verification`; `dns::verify` activates it once the world shows its TXT challenge.
+//! Each domain carries its DNS picture: the name servers and DS records to give the registrar,
+//! which of them the world already sees, and what the last checks saw of each server.
+
+use std::collections::HashMap;
 
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use super::audit::{self, Actor};
 use super::members;
-use crate::domain::ids::{DomainId, MemberId};
+use crate::config::DnsConfig;
+use crate::dns::{topology, verify};
+use crate::domain::ids::{DomainId, MemberId, NodeId};
 use crate::domain::plan::Resource;
 use crate::domain::report::DkimRecord;
 use crate::domain::secret::Token;
@@ -26,12 +33,193 @@ pub struct Domain {
     pub status: String,
     /// Value of the TXT record `_ruche-challenge.<domain>` that proves ownership.
     pub verification_token: String,
+    /// When the challenge was seen; null while pending.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>)]
+    pub verified_at: Option<OffsetDateTime>,
     /// The DKIM record to publish: a TXT record `name` with `value`. Null until the node that
     /// hosts the domain has made its key and reported it.
     pub dkim: Option<DkimRecord>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
+    pub dns: DomainDns,
+}
+
+/// What to set at the registrar, what the world sees of it, and how the servers are doing.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct DomainDns {
+    /// The domain's name servers (its NS records), to give the registrar. Empty while no node
+    /// hosts the member.
+    pub nameservers: Vec<String>,
+    /// DS records to give the registrar (`<key tag> <algorithm> <digest type> <digest>`), once
+    /// the zone is signed. Empty before.
+    pub ds: Vec<String>,
+    /// Every record to set at the registrar or current DNS host, and whether the world sees it.
+    pub registrar: Vec<RegistrarRecord>,
+    /// The last check of each server that serves the zone, primary first.
+    pub servers: Vec<ServerStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RegistrarRecord {
+    /// Absolute name, without the final dot.
+    pub name: String,
+    /// `TXT`, `NS` or `DS`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+    /// Whether the public DNS shows it; null when not checked yet.
+    pub seen: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ServerStatus {
+    pub nameserver: String,
+    /// `ip:port` where it was asked.
+    pub address: String,
+    /// `primary`, `secondary` or `external`.
+    pub role: String,
+    /// The zone's SOA serial it serves; null when it did not answer.
+    pub serial: Option<i64>,
+    /// Null when all is well; else a short reason (lag, lame, unreachable, unsigned…).
+    pub fault: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub checked_at: OffsetDateTime,
+}
+
+/// What `dns::verify` last saw of a domain, and the DS records the monitor read.
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    ds: Vec<String>,
+    txt: Option<bool>,
+    ns: Option<bool>,
+    ds_seen: Option<bool>,
+}
+
+/// The registrar checklist: the ownership challenge while pending, the NS records always, the
+/// DS records once there are some.
+fn registrar(
+    name: &str,
+    pending: bool,
+    token: &str,
+    nameservers: &[String],
+    seen: &Seen,
+) -> Vec<RegistrarRecord> {
+    let row = |kind: &str, record_name: String, value: &str, seen| RegistrarRecord {
+        name: record_name,
+        kind: kind.to_owned(),
+        value: value.to_owned(),
+        seen,
+    };
+    let mut rows = Vec::new();
+    if pending {
+        rows.push(row("TXT", verify::challenge_name(name), token, seen.txt));
+    }
+    for ns in nameservers {
+        rows.push(row("NS", name.to_owned(), ns, seen.ns));
+    }
+    for ds in &seen.ds {
+        rows.push(row("DS", name.to_owned(), ds, seen.ds_seen));
+    }
+    rows
+}
+
+/// The DNS pictures of a member's domains (or of one of them), by domain id.
+async fn dns_of(
+    pool: &PgPool,
+    config: &DnsConfig,
+    member: MemberId,
+    only: Option<DomainId>,
+) -> Result<(
+    Vec<String>,
+    HashMap<Uuid, Seen>,
+    HashMap<Uuid, Vec<ServerStatus>>,
+)> {
+    let mut conn = pool.acquire().await?;
+    let node = sqlx::query_scalar!("select node_id from members where id = $1", member.0)
+        .fetch_one(&mut *conn)
+        .await?;
+    // The names derive from the collective's platform domain (none before setup).
+    let nameservers = match (node, crate::dns::config(pool, config).await?) {
+        (Some(n), Some(effective)) => topology::zone_nameservers(&mut conn, &effective, NodeId(n))
+            .await?
+            .into_iter()
+            .map(|n| n.as_str().to_owned())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let only = only.map(|d| d.0);
+    let seen = sqlx::query!(
+        "select s.domain_id, s.ds, s.txt_seen, s.ns_seen, s.ds_seen
+         from domain_dns_status s join domains d on d.id = s.domain_id
+         where d.member_id = $1 and ($2::uuid is null or d.id = $2)",
+        member.0,
+        only
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r| {
+        (
+            r.domain_id,
+            Seen {
+                ds: r.ds,
+                txt: r.txt_seen,
+                ns: r.ns_seen,
+                ds_seen: r.ds_seen,
+            },
+        )
+    })
+    .collect();
+    let mut servers: HashMap<Uuid, Vec<ServerStatus>> = HashMap::new();
+    let checks = sqlx::query!(
+        "select c.domain_id, c.server, c.address, c.role, c.serial_udp, c.serial_tcp, c.fault,
+                c.checked_at
+         from dns_checks c join domains d on d.id = c.domain_id
+         where d.member_id = $1 and ($2::uuid is null or d.id = $2)
+         order by case c.role when 'primary' then 0 when 'secondary' then 1 else 2 end, c.server",
+        member.0,
+        only
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for c in checks {
+        servers.entry(c.domain_id).or_default().push(ServerStatus {
+            nameserver: c.server,
+            address: c.address,
+            role: c.role,
+            // TCP first: it is what resolvers fall back to, and UDP can miss during a swap.
+            serial: c.serial_tcp.or(c.serial_udp),
+            fault: c.fault,
+            checked_at: c.checked_at,
+        });
+    }
+    Ok((nameservers, seen, servers))
+}
+
+fn domain_dns(
+    name: &str,
+    status: &str,
+    token: &str,
+    nameservers: &[String],
+    seen: Option<Seen>,
+    servers: Option<Vec<ServerStatus>>,
+) -> DomainDns {
+    let seen = seen.unwrap_or_default();
+    DomainDns {
+        nameservers: nameservers.to_vec(),
+        registrar: registrar(
+            name,
+            status == "pending_verification",
+            token,
+            nameservers,
+            &seen,
+        ),
+        ds: seen.ds,
+        servers: servers.unwrap_or_default(),
+    }
 }
 
 /// The DKIM key is shown only when the node that reported it hosts the member now: after a
@@ -49,9 +237,9 @@ fn display(name: &str) -> String {
         .unwrap_or_else(|_| name.to_owned())
 }
 
-pub async fn list(pool: &PgPool, member: MemberId) -> Result<Vec<Domain>> {
+pub async fn list(pool: &PgPool, config: &DnsConfig, member: MemberId) -> Result<Vec<Domain>> {
     let rows = sqlx::query!(
-        "select d.id, d.name, d.status, d.verification_token, d.created_at,
+        "select d.id, d.name, d.status, d.verification_token, d.verified_at, d.created_at,
                 k.selector as \"selector?\", k.public_key as \"public_key?\"
          from domains d join members m on m.id = d.member_id
          left join dkim_keys k on k.domain_id = d.id and k.node_id = m.node_id
@@ -60,24 +248,39 @@ pub async fn list(pool: &PgPool, member: MemberId) -> Result<Vec<Domain>> {
     )
     .fetch_all(pool)
     .await?;
+    let (nameservers, mut seen, mut servers) = dns_of(pool, config, member, None).await?;
     Ok(rows
         .into_iter()
         .map(|r| Domain {
             id: DomainId(r.id),
             display_name: display(&r.name),
             dkim: dkim(&r.name, r.selector, r.public_key),
+            dns: domain_dns(
+                &r.name,
+                &r.status,
+                &r.verification_token,
+                &nameservers,
+                seen.remove(&r.id),
+                servers.remove(&r.id),
+            ),
             name: r.name,
             status: r.status,
             verification_token: r.verification_token,
+            verified_at: r.verified_at,
             created_at: r.created_at,
         })
         .collect())
 }
 
 /// A member's own domain; another member's domain is simply not found.
-pub async fn get(pool: &PgPool, member: MemberId, id: DomainId) -> Result<Domain> {
+pub async fn get(
+    pool: &PgPool,
+    config: &DnsConfig,
+    member: MemberId,
+    id: DomainId,
+) -> Result<Domain> {
     let r = sqlx::query!(
-        "select d.id, d.name, d.status, d.verification_token, d.created_at,
+        "select d.id, d.name, d.status, d.verification_token, d.verified_at, d.created_at,
                 k.selector as \"selector?\", k.public_key as \"public_key?\"
          from domains d join members m on m.id = d.member_id
          left join dkim_keys k on k.domain_id = d.id and k.node_id = m.node_id
@@ -87,15 +290,37 @@ pub async fn get(pool: &PgPool, member: MemberId, id: DomainId) -> Result<Domain
     )
     .fetch_one(pool)
     .await?;
+    let (nameservers, mut seen, mut servers) = dns_of(pool, config, member, Some(id)).await?;
     Ok(Domain {
         id: DomainId(r.id),
         display_name: display(&r.name),
         dkim: dkim(&r.name, r.selector, r.public_key),
+        dns: domain_dns(
+            &r.name,
+            &r.status,
+            &r.verification_token,
+            &nameservers,
+            seen.remove(&r.id),
+            servers.remove(&r.id),
+        ),
         name: r.name,
         status: r.status,
         verification_token: r.verification_token,
+        verified_at: r.verified_at,
         created_at: r.created_at,
     })
+}
+
+/// Fails with not found unless the domain is the member's own.
+pub async fn owned(pool: &PgPool, member: MemberId, id: DomainId) -> Result<()> {
+    sqlx::query_scalar!(
+        "select id from domains where id = $1 and member_id = $2",
+        id.0,
+        member.0
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(())
 }
 
 /// Locks a member's own domain row for the transaction and returns its name. Creating an
@@ -132,6 +357,7 @@ pub async fn address_free(conn: &mut PgConnection, id: DomainId, local: &str) ->
 
 pub async fn create(
     pool: &PgPool,
+    config: &DnsConfig,
     actor: &Actor,
     member: MemberId,
     name: &DomainName,
@@ -142,15 +368,14 @@ pub async fn create(
     limits.check(&usage, Resource::Domain, 0)?;
     let id = DomainId::new();
     let challenge = format!("ruche-verify={}", Token::generate().expose());
-    let created_at = sqlx::query_scalar!(
-        "insert into domains (id, member_id, name, verification_token) values ($1, $2, $3, $4)
-         returning created_at",
+    sqlx::query!(
+        "insert into domains (id, member_id, name, verification_token) values ($1, $2, $3, $4)",
         id.0,
         member.0,
         name.as_str(),
         challenge
     )
-    .fetch_one(&mut *tx)
+    .execute(&mut *tx)
     .await?;
     audit::record(
         &mut *tx,
@@ -161,15 +386,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    Ok(Domain {
-        id,
-        name: name.as_str().to_owned(),
-        display_name: name.to_unicode(),
-        status: "pending_verification".to_owned(),
-        verification_token: challenge,
-        dkim: None,
-        created_at,
-    })
+    get(pool, config, member, id).await
 }
 
 /// Removes a domain with every mailbox, alias and XMPP account on it.
@@ -193,4 +410,50 @@ pub async fn delete(pool: &PgPool, actor: &Actor, member: MemberId, id: DomainId
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checklist_asks_for_the_challenge_only_while_pending() {
+        let ns = vec!["ns1.ruche.test".to_owned(), "ns2.ruche.test".to_owned()];
+        let seen = Seen {
+            ds: vec!["12345 13 2 ABCD".to_owned()],
+            txt: Some(false),
+            ns: Some(true),
+            ds_seen: None,
+        };
+        let rows = registrar("example.org", true, "ruche-verify=x", &ns, &seen);
+        let kinds: Vec<(&str, &str, &str, Option<bool>)> = rows
+            .iter()
+            .map(|r| (r.kind.as_str(), r.name.as_str(), r.value.as_str(), r.seen))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (
+                    "TXT",
+                    "_ruche-challenge.example.org",
+                    "ruche-verify=x",
+                    Some(false)
+                ),
+                ("NS", "example.org", "ns1.ruche.test", Some(true)),
+                ("NS", "example.org", "ns2.ruche.test", Some(true)),
+                ("DS", "example.org", "12345 13 2 ABCD", None),
+            ]
+        );
+        let rows = registrar(
+            "example.org",
+            false,
+            "ruche-verify=x",
+            &ns,
+            &Seen::default(),
+        );
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| r.kind == "NS" && r.seen.is_none()));
+        let json = serde_json::to_value(&rows[0]).unwrap();
+        assert_eq!(json["type"], "NS");
+    }
 }

@@ -10,6 +10,8 @@ pub mod api_tokens;
 pub mod app_passwords;
 pub mod audit;
 pub mod desired;
+pub mod dns_admin;
+pub mod dns_records;
 pub mod domains;
 pub mod invitations;
 pub mod mailboxes;

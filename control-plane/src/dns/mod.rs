@@ -22,8 +22,8 @@ pub async fn config(pool: &PgPool, base: &DnsConfig) -> crate::error::Result<Opt
     let Some(collective) = crate::db::setup::collective(pool).await? else {
         return Ok(None);
     };
-    let platform_domain = protocol::names::DomainName::parse(&collective.platform_domain)
-        .map_err(|e| {
+    let platform_domain =
+        protocol::names::DomainName::parse(&collective.platform_domain).map_err(|e| {
             crate::error::Error::Internal(anyhow::anyhow!("stored platform domain: {e}"))
         })?;
     Ok(Some(DnsConfig {
@@ -44,6 +44,12 @@ pub async fn run_once(pool: &PgPool, base: &DnsConfig) {
         }
     };
     let config = &config;
+    if let Err(e) = verify::run_once(pool, config).await {
+        tracing::warn!(error = %e, "DNS verification round failed; will retry");
+    }
+    if let Err(e) = monitor::run_once(pool, config).await {
+        tracing::warn!(error = %e, "DNS server checks failed; will retry");
+    }
     if let Err(e) = placement::run_once(pool, config).await {
         tracing::warn!(error = %e, "DNS secondary placement failed; will retry");
     }

@@ -32,6 +32,18 @@ const ROUTES: &[(&str, &str, Kind)] = &[
     ("POST", "/account/aliases/{alias}/delete", MemberPage),
     ("POST", "/account/domains/{domain}/xmpp", MemberPage),
     ("POST", "/account/xmpp/{xmpp}/delete", MemberPage),
+    ("POST", "/account/domains/{domain}/verify", MemberPage),
+    ("POST", "/account/domains/{domain}/records", MemberPage),
+    (
+        "POST",
+        "/account/domains/{domain}/records/{record}",
+        MemberPage,
+    ),
+    (
+        "POST",
+        "/account/domains/{domain}/records/{record}/delete",
+        MemberPage,
+    ),
     ("GET", "/account/security", MemberPage),
     ("POST", "/account/password", MemberPage),
     ("POST", "/account/totp/start", MemberPage),
@@ -65,11 +77,25 @@ const ROUTES: &[(&str, &str, Kind)] = &[
     ("GET", "/admin/audit", AdminPage),
     ("GET", "/admin/nodes", AdminPage),
     ("POST", "/admin/nodes", AdminPage),
+    ("GET", "/admin/dns", AdminPage),
+    ("POST", "/admin/dns/external-secondaries", AdminPage),
+    (
+        "POST",
+        "/admin/dns/external-secondaries/{external}/delete",
+        AdminPage,
+    ),
+    ("POST", "/admin/nodes/{node}/dns/rotate-keys", AdminPage),
+    ("POST", "/admin/nodes/{node}/operator", AdminPage),
     ("GET", "/me", MemberApi),
     ("GET", "/domains", MemberApi),
     ("POST", "/domains", MemberApi),
     ("GET", "/domains/{domain}", MemberApi),
     ("DELETE", "/domains/{domain}", MemberApi),
+    ("POST", "/domains/{domain}/verify", MemberApi),
+    ("GET", "/domains/{domain}/records", MemberApi),
+    ("POST", "/domains/{domain}/records", MemberApi),
+    ("PUT", "/domains/{domain}/records/{record}", MemberApi),
+    ("DELETE", "/domains/{domain}/records/{record}", MemberApi),
     ("GET", "/domains/{domain}/mailboxes", MemberApi),
     ("POST", "/domains/{domain}/mailboxes", MemberApi),
     ("DELETE", "/mailboxes/{mailbox}", MemberApi),
@@ -99,6 +125,15 @@ const ROUTES: &[(&str, &str, Kind)] = &[
     ("GET", "/admin/audit", AdminApi),
     ("GET", "/admin/nodes", AdminApi),
     ("POST", "/admin/nodes", AdminApi),
+    ("GET", "/admin/dns", AdminApi),
+    ("POST", "/admin/dns/external-secondaries", AdminApi),
+    (
+        "DELETE",
+        "/admin/dns/external-secondaries/{external}",
+        AdminApi,
+    ),
+    ("POST", "/admin/nodes/{node}/dns/rotate-keys", AdminApi),
+    ("PUT", "/admin/nodes/{node}/operator", AdminApi),
 ];
 
 /// A well-formed node id for the node routes (the walk is about who asks, not which node).
@@ -120,7 +155,14 @@ fn fill(template: &str, ids: &HashMap<&str, String>) -> String {
 /// A valid form or body for each writing route, so that a refusal is about who asks, not
 /// about malformed input.
 fn form_for(path: &str) -> Vec<(&'static str, &'static str)> {
-    if path.ends_with("/mailboxes") {
+    if path.contains("/records") && !path.ends_with("/delete") {
+        vec![
+            ("name", "intruder"),
+            ("type", "A"),
+            ("ttl", ""),
+            ("value", "192.0.2.66"),
+        ]
+    } else if path.ends_with("/mailboxes") {
         vec![
             ("local_part", "intruder"),
             ("password", PASSWORD),
@@ -139,13 +181,22 @@ fn form_for(path: &str) -> Vec<(&'static str, &'static str)> {
         vec![("domain", "intruder.test")]
     } else if path.ends_with("/node") {
         vec![("node_id", NO_NODE)]
+    } else if path.ends_with("/operator") {
+        vec![("operator", "intruder")]
+    } else if path == "/admin/dns/external-secondaries" {
+        vec![
+            ("nameserver", "ns.intruder.example"),
+            ("address", "192.0.2.66"),
+        ]
     } else {
         vec![]
     }
 }
 
 fn body_for(path: &str, plan: &str) -> Option<serde_json::Value> {
-    Some(if path.ends_with("/mailboxes") {
+    Some(if path.contains("/records") {
+        json!({"name": "intruder", "type": "A", "value": "192.0.2.66"})
+    } else if path.ends_with("/mailboxes") {
         json!({"local_part": "intruder", "password": PASSWORD, "quota_mib": 10})
     } else if path.ends_with("/aliases") {
         json!({"source": "intruder", "targets": ["x@example.net"]})
@@ -165,6 +216,10 @@ fn body_for(path: &str, plan: &str) -> Option<serde_json::Value> {
         json!({"label": "x", "scope": "imap"})
     } else if path == "/admin/nodes" {
         json!({"name": "intruder"})
+    } else if path.ends_with("/operator") {
+        json!({"operator": "intruder"})
+    } else if path == "/admin/dns/external-secondaries" {
+        json!({"nameserver": "ns.intruder.example", "address": "192.0.2.66"})
     } else if path == "/api-tokens" {
         json!({"label": "x"})
     } else {
@@ -216,6 +271,15 @@ async fn populate(api: &Client, domain: &str) -> HashMap<&'static str, String> {
         .api("POST", "/api-tokens", Some(json!({"label": "second"})))
         .await;
     assert_eq!(t.status, 201, "{}", t.body);
+    let r = api
+        .api(
+            "POST",
+            &format!("/domains/{d}/records"),
+            Some(json!({"name": "blog", "type": "TXT", "value": "mine"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    ids.insert("record", r.json()["id"].as_str().unwrap().to_owned());
     ids.insert("domain", d);
     ids.insert("mailbox", m.json()["id"].as_str().unwrap().to_owned());
     ids.insert("alias", a.json()["id"].as_str().unwrap().to_owned());
@@ -262,6 +326,9 @@ async fn nobody_reaches_what_is_not_theirs(pool: sqlx::PgPool) {
     ids.insert("member", me["member"]["id"].as_str().unwrap().to_owned());
     let plan = plan_id(&app, "Standard").await;
     ids.insert("plan", plan.clone());
+    // The admin-only node and external secondary routes: any well-formed id will do.
+    ids.insert("node", NO_NODE.to_owned());
+    ids.insert("external", NO_NODE.to_owned());
     let inv = admin_api
         .api(
             "POST",
@@ -325,7 +392,12 @@ async fn nobody_reaches_what_is_not_theirs(pool: sqlx::PgPool) {
     let d = &ids["domain"];
     let domains = alice_api.api("GET", "/domains", None).await.json();
     assert_eq!(domains.as_array().unwrap().len(), 1);
-    for (list, n) in [("mailboxes", 1), ("aliases", 1), ("xmpp-accounts", 1)] {
+    for (list, n) in [
+        ("mailboxes", 1),
+        ("aliases", 1),
+        ("xmpp-accounts", 1),
+        ("records", 1),
+    ] {
         let r = alice_api
             .api("GET", &format!("/domains/{d}/{list}"), None)
             .await;
@@ -419,7 +491,10 @@ async fn nobody_reaches_what_is_not_theirs(pool: sqlx::PgPool) {
         .collect();
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for method in ops.as_object().unwrap().keys() {
-            let generic = path.replace("{id}", "{x}").replace("{action}", "suspend");
+            let generic = path
+                .replace("{id}", "{x}")
+                .replace("{record_id}", "{x}")
+                .replace("{action}", "suspend");
             let covered = walked.iter().any(|(m, p)| {
                 m == method && {
                     let mut t = p.clone();
@@ -433,6 +508,9 @@ async fn nobody_reaches_what_is_not_theirs(pool: sqlx::PgPool) {
                         "member",
                         "plan",
                         "invitation",
+                        "node",
+                        "external",
+                        "record",
                     ] {
                         t = t.replace(&format!("{{{k}}}"), "{x}");
                     }

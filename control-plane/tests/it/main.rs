@@ -6,8 +6,10 @@
 
 mod api;
 mod auth;
+mod dns_admin;
 mod isolation;
 mod lifecycle;
 mod mail_status;
+mod member_dns;
 mod nodes;
 mod support;

@@ -1,27 +1,31 @@
-//! The member's portal: dashboard with usage, domains, and on each domain its mailboxes,
-//! aliases and XMPP accounts. Security settings live in `security.rs`.
+//! The member's portal: dashboard with usage, domains, and on each domain its DNS (registrar
+//! checklist, servers, the member's own records), mailboxes, aliases and XMPP accounts.
+//! Security settings live in `security.rs`.
 //!
 //! Every handler takes `Member`, and every db call gets `member.id()`: another member's
 //! domain or mailbox id simply isn't found (404), so nobody can even learn it exists.
 
 mod security;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use web::pages::{
-    AccountPage, AliasRow, DkimRow, DomainForm, DomainPage, DomainRow, Errors, MailboxRow,
-    MailboxUsed, NodeStatusKey, UsageRow, XmppRow,
+    AccountPage, AliasRow, DkimRow, DnsRecordRow, DnsServerRow, DomainForm, DomainPage, DomainRow,
+    Errors, MailboxRow, MailboxUsed, NodeStatusKey, RecordFormValues, RegistrarRow, UsageRow,
+    XmppRow,
 };
 
 use super::error::HtmlError;
 use super::extract::{Form, Member};
-use super::page::{render, render_status, PageCtx};
+use super::page::{minute, render, render_status, PageCtx};
 use super::{hash_password, AppState};
 use crate::db;
+use crate::db::dns_records::RecordId;
+use crate::db::domains::{RegistrarRecord, ServerStatus};
 use crate::db::nodes::NodeStatus;
 use crate::domain::ids::{AliasId, DomainId, MailboxId, XmppAccountId};
 use crate::domain::input::MIB;
@@ -38,6 +42,13 @@ pub fn router() -> Router<AppState> {
         .route("/account/domains/{id}/mailboxes", post(add_mailbox))
         .route("/account/domains/{id}/aliases", post(add_alias))
         .route("/account/domains/{id}/xmpp", post(add_xmpp))
+        .route("/account/domains/{id}/verify", post(verify_domain))
+        .route("/account/domains/{id}/records", post(add_record))
+        .route("/account/domains/{id}/records/{record}", post(edit_record))
+        .route(
+            "/account/domains/{id}/records/{record}/delete",
+            post(delete_record),
+        )
         // Static segments win over `{kind}`: /account/domains/{id}/delete is delete_domain.
         .route("/account/{kind}/{id}/delete", post(delete_on_domain))
         .merge(security::router())
@@ -166,7 +177,7 @@ async fn account_page(
     domain_input: String,
 ) -> Result<AccountPage, Error> {
     let (usage, limits) = db::members::usage_and_limits(&state.pool, m.id()).await?;
-    let domains = db::domains::list(&state.pool, m.id()).await?;
+    let domains = db::domains::list(&state.pool, &state.config.dns, m.id()).await?;
     let node = db::nodes::status_for_member(&state.pool, m.id()).await?;
     Ok(AccountPage {
         ctx: page.clone().with_member(m).ctx(),
@@ -206,7 +217,9 @@ async fn add_domain(
     Form(form): Form<DomainFormInput>,
 ) -> Response {
     let result = match requests::domain(&form.domain) {
-        Ok(name) => db::domains::create(&state.pool, &m.actor(), m.id(), &name).await,
+        Ok(name) => {
+            db::domains::create(&state.pool, &state.config.dns, &m.actor(), m.id(), &name).await
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -228,6 +241,10 @@ struct Retry {
     form: DomainForm,
     errors: Errors,
     values: [String; 5],
+    /// The record form's values (a new record, or the one being edited).
+    record: RecordFormValues,
+    /// 422 for a form with errors; 409 when the challenge was not found.
+    status: StatusCode,
 }
 
 impl Retry {
@@ -236,7 +253,46 @@ impl Retry {
             form: DomainForm::None,
             errors: Errors::default(),
             values: Default::default(),
+            record: new_record_form(),
+            status: StatusCode::OK,
         }
+    }
+}
+
+fn new_record_form() -> RecordFormValues {
+    RecordFormValues {
+        kind: "A".to_owned(),
+        ..RecordFormValues::default()
+    }
+}
+
+fn registrar_row(r: RegistrarRecord) -> RegistrarRow {
+    let (mark, seen_key) = match r.seen {
+        Some(true) => ("✓", "domain.dns.seen.yes"),
+        Some(false) => ("✗", "domain.dns.seen.no"),
+        None => ("—", "domain.dns.seen.unknown"),
+    };
+    RegistrarRow {
+        name: r.name,
+        kind: r.kind,
+        value: r.value,
+        mark,
+        seen_key,
+    }
+}
+
+fn server_row(s: ServerStatus) -> DnsServerRow {
+    DnsServerRow {
+        role_key: match s.role.as_str() {
+            "primary" => "domain.dns.role.primary",
+            "secondary" => "domain.dns.role.secondary",
+            _ => "domain.dns.role.external",
+        },
+        serial: s.serial.map_or_else(|| "—".to_owned(), |n| n.to_string()),
+        checked: minute(s.checked_at),
+        nameserver: s.nameserver,
+        address: s.address,
+        fault: s.fault,
     }
 }
 
@@ -247,16 +303,13 @@ async fn render_domain(
     id: DomainId,
     retry: Retry,
 ) -> Result<Response, Error> {
-    let d = db::domains::get(&state.pool, m.id(), id).await?;
+    let d = db::domains::get(&state.pool, &state.config.dns, m.id(), id).await?;
+    let records = db::dns_records::list(&state.pool, m.id(), id).await?;
     let mailboxes = db::mailboxes::list(&state.pool, m.id(), id).await?;
     let aliases = db::aliases::list(&state.pool, m.id(), id).await?;
     let xmpp = db::xmpp::list(&state.pool, m.id(), id).await?;
     let node = db::nodes::status_for_member(&state.pool, m.id()).await?;
-    let status = if retry.form == DomainForm::None {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = retry.status;
     let [local_part, quota_mib, alias_source, alias_targets, xmpp_node] = retry.values;
     Ok(render_status(
         status,
@@ -264,13 +317,29 @@ async fn render_domain(
             ctx: page.clone().with_member(m).ctx(),
             id: d.id.to_string(),
             status_key: domain_status_key(&d.status),
-            challenge_name: format!("_ruche-challenge.{}", d.name),
+            challenge_name: crate::dns::verify::challenge_name(&d.name),
             challenge_value: d.verification_token,
             dkim: d.dkim.map(|k| DkimRow {
                 zone_line: k.zone_line(),
                 name: k.name,
                 value: k.value,
             }),
+            verified_at: d.verified_at.map(minute),
+            has_nameservers: !d.dns.nameservers.is_empty(),
+            registrar: d.dns.registrar.into_iter().map(registrar_row).collect(),
+            ds: d.dns.ds,
+            dns_servers: d.dns.servers.into_iter().map(server_row).collect(),
+            records: records
+                .into_iter()
+                .map(|r| DnsRecordRow {
+                    id: r.id.to_string(),
+                    name: r.name,
+                    kind: r.kind,
+                    ttl: r.ttl,
+                    value: r.value,
+                })
+                .collect(),
+            record_form: retry.record,
             node_status_key: node_status_key(node),
             name: d.display_name.clone(),
             mailboxes: mailboxes
@@ -317,16 +386,175 @@ fn parse_id<T: std::str::FromStr>(page: &PageCtx, raw: &str) -> Result<T, HtmlEr
         .map_err(|_| HtmlError(page.clone(), Error::NotFound))
 }
 
+#[derive(Deserialize)]
+struct DomainQuery {
+    /// A record to show in the record form, for editing.
+    edit: Option<String>,
+}
+
 async fn domain_page(
     State(state): State<AppState>,
     page: PageCtx,
     m: Member,
     Path(id): Path<String>,
+    Query(query): Query<DomainQuery>,
 ) -> Result<Response, HtmlError> {
     let id: DomainId = parse_id(&page, &id)?;
-    render_domain(&state, &page, &m, id, Retry::none())
+    let mut retry = Retry::none();
+    // An edit link to a record that is gone (or not the member's) just shows the add form.
+    if let Some(rid) = query.edit.and_then(|r| r.parse::<RecordId>().ok()) {
+        if let Ok(r) = db::dns_records::get(&state.pool, m.id(), id, rid).await {
+            retry.record = RecordFormValues {
+                editing: Some(r.id.to_string()),
+                name: r.name,
+                kind: r.kind,
+                ttl: r.ttl.to_string(),
+                value: r.value,
+            };
+        }
+    }
+    render_domain(&state, &page, &m, id, retry)
         .await
         .map_err(|e| HtmlError(page, e))
+}
+
+/// "Check now": active → back to the page; not visible yet → the page with the reason (409).
+async fn verify_domain(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path(id): Path<String>,
+    Form(_): Form<Empty>,
+) -> Result<Response, HtmlError> {
+    let id: DomainId = parse_id(&page, &id)?;
+    let result =
+        crate::dns::verify::check_domain(&state.pool, &state.config.dns, &m.actor(), m.id(), id)
+            .await;
+    match result {
+        Ok(_) => Ok(Redirect::to(&format!("/account/domains/{id}")).into_response()),
+        Err(e @ (Error::Conflict(_) | Error::RateLimited)) => {
+            let retry = Retry {
+                form: DomainForm::Verify,
+                errors: page.errors(&e),
+                status: if matches!(e, Error::RateLimited) {
+                    StatusCode::TOO_MANY_REQUESTS
+                } else {
+                    StatusCode::CONFLICT
+                },
+                ..Retry::none()
+            };
+            render_domain(&state, &page, &m, id, retry)
+                .await
+                .map_err(|e| HtmlError(page, e))
+        }
+        Err(e) => Err(HtmlError(page, e)),
+    }
+}
+
+#[derive(Deserialize)]
+struct RecordForm {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    /// Empty or absent: one hour.
+    #[serde(default)]
+    ttl: String,
+    value: String,
+}
+
+/// Adds (`record` is `None`) or replaces one of the member's records, then back to the page; on
+/// a refusal, the page again with the typed values and the error next to its field.
+async fn save_record(
+    state: &AppState,
+    page: PageCtx,
+    m: &Member,
+    domain: DomainId,
+    record: Option<RecordId>,
+    form: RecordForm,
+) -> Response {
+    let result = async {
+        db::domains::owned(&state.pool, m.id(), domain).await?;
+        if let Some(r) = record {
+            db::dns_records::get(&state.pool, m.id(), domain, r).await?;
+        }
+        let parsed = db::dns_records::parse(&form.name, &form.kind, &form.ttl, &form.value)?;
+        match record {
+            Some(r) => {
+                db::dns_records::update(&state.pool, &m.actor(), m.id(), domain, r, &parsed).await
+            }
+            None => db::dns_records::create(&state.pool, &m.actor(), m.id(), domain, &parsed).await,
+        }
+    }
+    .await;
+    match result {
+        Ok(_) => Redirect::to(&format!(
+            "/account/domains/{domain}?done=saved#records-heading"
+        ))
+        .into_response(),
+        Err(
+            e @ (Error::Invalid(_) | Error::Conflict(_) | Error::Limit(_) | Error::Forbidden(_)),
+        ) => {
+            let retry = Retry {
+                form: DomainForm::Record,
+                errors: page.errors(&e),
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                record: RecordFormValues {
+                    editing: record.map(|r| r.to_string()),
+                    name: form.name,
+                    kind: form.kind,
+                    ttl: form.ttl,
+                    value: form.value,
+                },
+                ..Retry::none()
+            };
+            match render_domain(state, &page, m, domain, retry).await {
+                Ok(r) => r,
+                Err(e) => HtmlError(page, e).into_response(),
+            }
+        }
+        Err(e) => HtmlError(page, e).into_response(),
+    }
+}
+
+async fn add_record(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path(id): Path<String>,
+    Form(form): Form<RecordForm>,
+) -> Result<Response, HtmlError> {
+    let domain: DomainId = parse_id(&page, &id)?;
+    Ok(save_record(&state, page, &m, domain, None, form).await)
+}
+
+async fn edit_record(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path((id, record)): Path<(String, String)>,
+    Form(form): Form<RecordForm>,
+) -> Result<Response, HtmlError> {
+    let domain: DomainId = parse_id(&page, &id)?;
+    let record: RecordId = parse_id(&page, &record)?;
+    Ok(save_record(&state, page, &m, domain, Some(record), form).await)
+}
+
+async fn delete_record(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path((id, record)): Path<(String, String)>,
+    Form(_): Form<Empty>,
+) -> Result<Response, HtmlError> {
+    let domain: DomainId = parse_id(&page, &id)?;
+    let record: RecordId = parse_id(&page, &record)?;
+    db::dns_records::delete(&state.pool, &m.actor(), m.id(), domain, record)
+        .await
+        .map_err(|e| HtmlError(page, e))?;
+    Ok(Redirect::to(&format!(
+        "/account/domains/{domain}?done=saved#records-heading"
+    ))
+    .into_response())
 }
 
 async fn delete_domain(
@@ -365,6 +593,8 @@ async fn after_create<T>(
                 form,
                 errors: page.errors(&e),
                 values,
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                record: new_record_form(),
             };
             match render_domain(state, &page, m, domain, retry).await {
                 Ok(r) => r,

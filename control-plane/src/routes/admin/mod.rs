@@ -1,6 +1,7 @@
 //! The collective admin's pages: overview, plans, members, invitations, audit log.
 //! Every handler takes `Admin`; a member who is not an admin gets 404 for all of them.
 
+pub(super) mod dns;
 pub(super) mod invitations;
 mod members;
 mod nodes;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(members::router())
         .merge(invitations::router())
         .merge(nodes::router())
+        .merge(dns::router())
 }
 
 async fn home(

@@ -1,4 +1,5 @@
-//! Admin endpoints: plans, members, invitations, audit log. Non-admin tokens get 404.
+//! Admin endpoints: plans, members, invitations, audit log, nodes and their DNS. Non-admin
+//! tokens get 404.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -8,12 +9,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::super::admin::invite;
+use super::super::admin::{dns, invite};
 use super::super::error::{ApiError, ErrorBody};
 use super::super::extract::ApiAdmin;
 use super::super::AppState;
 use crate::db;
 use crate::db::audit::Entry;
+use crate::db::dns_admin::DnsOverview;
 use crate::db::invitations::Invitation;
 use crate::db::members::Member;
 use crate::db::nodes::{Node, NodeStatus};
@@ -37,6 +39,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_invitation))
         .routes(routes!(audit))
         .routes(routes!(list_nodes, create_node))
+        .routes(routes!(dns_overview))
+        .routes(routes!(add_external_secondary))
+        .routes(routes!(remove_external_secondary))
+        .routes(routes!(rotate_node_keys))
+        .routes(routes!(set_node_operator))
 }
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -397,4 +404,120 @@ async fn create_node(
             join_token: token.expose().to_owned(),
         }),
     ))
+}
+
+#[utoipa::path(get, path = "/admin/dns", tag = "admin", security(("token" = [])),
+    responses((status = 200, body = DnsOverview)))]
+async fn dns_overview(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<Json<DnsOverview>> {
+    let config = dns::dns_config(&state).await?;
+    Ok(Json(db::dns_admin::overview(&state.pool, &config).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewExternalSecondary {
+    /// Its host name, e.g. `ns1.friends.example`.
+    pub nameserver: String,
+    /// `ip:port` where it answers (an IP address alone means port 53).
+    pub address: String,
+    /// Generated (`ext-<random>.tsig.<platform domain>`) when absent.
+    pub tsig_name: Option<String>,
+    /// Base64; 32 random bytes are generated when absent.
+    pub tsig_secret: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedTsig {
+    pub name: String,
+    /// Always `hmac-sha256`.
+    pub algorithm: String,
+    /// Shown here only; configure it on the secondary.
+    pub secret: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedExternalSecondary {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: uuid::Uuid,
+    pub nameserver: String,
+    pub address: String,
+    pub tsig: CreatedTsig,
+}
+
+/// Adds a friendly collective's name server as a secondary of every zone: every node serves it
+/// its catalog zone, and every zone's NS records list it.
+#[utoipa::path(post, path = "/admin/dns/external-secondaries", tag = "admin", security(("token" = [])),
+    request_body = NewExternalSecondary,
+    responses((status = 201, body = CreatedExternalSecondary), (status = 422, body = ErrorBody)))]
+async fn add_external_secondary(
+    State(state): State<AppState>,
+    ApiAdmin(a): ApiAdmin,
+    Json(body): Json<NewExternalSecondary>,
+) -> ApiResult<(StatusCode, Json<CreatedExternalSecondary>)> {
+    let input = dns::ExternalInput {
+        nameserver: &body.nameserver,
+        address: &body.address,
+        tsig_name: body.tsig_name.as_deref(),
+        tsig_secret: body.tsig_secret.as_deref(),
+    };
+    let c = dns::add_external(&state, &a, &input).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedExternalSecondary {
+            id: c.id,
+            nameserver: c.nameserver.to_string(),
+            address: c.address.to_string(),
+            tsig: CreatedTsig {
+                name: c.tsig.name.to_string(),
+                algorithm: c.tsig.algorithm.as_str().to_owned(),
+                secret: c.tsig.secret.expose().to_owned(),
+            },
+        }),
+    ))
+}
+
+#[utoipa::path(delete, path = "/admin/dns/external-secondaries/{id}", tag = "admin", security(("token" = [])),
+    params(("id" = String, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn remove_external_secondary(
+    State(state): State<AppState>,
+    ApiAdmin(a): ApiAdmin,
+    Path(e): Path<String>,
+) -> ApiResult<StatusCode> {
+    let e: uuid::Uuid = id(&e)?;
+    db::dns_admin::remove_external(&state.pool, &a.actor(), e).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replaces every TSIG key the node shares with other nodes. Transfers between them pause until
+/// both ends applied the new key (seconds).
+#[utoipa::path(post, path = "/admin/nodes/{id}/dns/rotate-keys", tag = "admin", security(("token" = [])),
+    params(("id" = String, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn rotate_node_keys(
+    State(state): State<AppState>,
+    ApiAdmin(a): ApiAdmin,
+    Path(n): Path<String>,
+) -> ApiResult<StatusCode> {
+    let n: NodeId = id(&n)?;
+    dns::rotate_keys(&state, &a, n).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SetOperator {
+    /// Who runs the machine (1 to 100 characters); null forgets it.
+    pub operator: Option<String>,
+}
+
+/// Names who runs a node; secondaries are picked among other operators first.
+#[utoipa::path(put, path = "/admin/nodes/{id}/operator", tag = "admin", security(("token" = [])),
+    params(("id" = String, Path)), request_body = SetOperator,
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_node_operator(
+    State(state): State<AppState>,
+    ApiAdmin(a): ApiAdmin,
+    Path(n): Path<String>,
+    Json(body): Json<SetOperator>,
+) -> ApiResult<StatusCode> {
+    let n: NodeId = id(&n)?;
+    dns::set_operator(&state, &a, n, body.operator.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

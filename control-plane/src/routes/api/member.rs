@@ -16,6 +16,7 @@ use crate::db;
 use crate::db::aliases::Alias;
 use crate::db::api_tokens::ApiToken;
 use crate::db::app_passwords::AppPassword;
+use crate::db::dns_records::{DnsRecord, RecordId};
 use crate::db::domains::Domain;
 use crate::db::mailboxes::Mailbox;
 use crate::db::members::Member;
@@ -32,6 +33,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(me))
         .routes(routes!(list_domains, create_domain))
         .routes(routes!(get_domain, delete_domain))
+        .routes(routes!(verify_domain))
+        .routes(routes!(list_records, create_record))
+        .routes(routes!(update_record, delete_record))
         .routes(routes!(list_mailboxes, create_mailbox))
         .routes(routes!(delete_mailbox))
         .routes(routes!(list_aliases, create_alias))
@@ -80,7 +84,9 @@ async fn list_domains(
     State(state): State<AppState>,
     ApiMember(m): ApiMember,
 ) -> ApiResult<Json<Vec<Domain>>> {
-    Ok(Json(db::domains::list(&state.pool, m.id()).await?))
+    Ok(Json(
+        db::domains::list(&state.pool, &state.config.dns, m.id()).await?,
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -98,7 +104,7 @@ async fn create_domain(
     Json(body): Json<NewDomain>,
 ) -> ApiResult<(StatusCode, Json<Domain>)> {
     let name = requests::domain(&body.name).map_err(|e| rename(e, "domain", "name"))?;
-    let d = db::domains::create(&state.pool, &m.actor(), m.id(), &name).await?;
+    let d = db::domains::create(&state.pool, &state.config.dns, &m.actor(), m.id(), &name).await?;
     Ok((StatusCode::CREATED, Json(d)))
 }
 
@@ -127,7 +133,120 @@ async fn get_domain(
     ApiMember(m): ApiMember,
     Path(d): Path<String>,
 ) -> ApiResult<Json<Domain>> {
-    Ok(Json(db::domains::get(&state.pool, m.id(), id(&d)?).await?))
+    Ok(Json(
+        db::domains::get(&state.pool, &state.config.dns, m.id(), id(&d)?).await?,
+    ))
+}
+
+/// Looks for the ownership challenge (the TXT record `_ruche-challenge.<domain>`) now, through
+/// the public DNS, and activates the domain when it is there. 409 says what the world shows
+/// otherwise. Rate-limited per member.
+#[utoipa::path(post, path = "/domains/{id}/verify", tag = "member", security(("token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = Domain), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn verify_domain(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path(d): Path<String>,
+) -> ApiResult<Json<Domain>> {
+    let d = crate::dns::verify::check_domain(
+        &state.pool,
+        &state.config.dns,
+        &m.actor(),
+        m.id(),
+        id(&d)?,
+    )
+    .await?;
+    Ok(Json(d))
+}
+
+/// The member's own DNS records on the domain (the platform's records are not listed).
+#[utoipa::path(get, path = "/domains/{id}/records", tag = "member", security(("token" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Vec<DnsRecord>), (status = 404, body = ErrorBody)))]
+async fn list_records(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path(d): Path<String>,
+) -> ApiResult<Json<Vec<DnsRecord>>> {
+    let d: DomainId = id(&d)?;
+    db::domains::owned(&state.pool, m.id(), d).await?;
+    Ok(Json(db::dns_records::list(&state.pool, m.id(), d).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RecordBody {
+    /// `@` (or empty) for the domain itself, else the name inside it: `www`, `_sip._tcp`, `*.dev`.
+    pub name: String,
+    /// A, AAAA, CNAME, MX, TXT, SRV or CAA.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Seconds, 60 to 86400; one hour when absent.
+    #[schema(value_type = Option<u32>)]
+    pub ttl: Option<serde_json::Value>,
+    /// As in a zone file, without quotes for TXT: `192.0.2.1`, `10 mx.example.net`,
+    /// `10 5 5060 sip.example.net`, `0 issue "letsencrypt.org"`.
+    pub value: String,
+}
+
+impl RecordBody {
+    /// Parsed into a record; a 422 names the field (`name`, `type`, `ttl` or `value`).
+    fn record(&self) -> Result<protocol::dns::Record, Error> {
+        let ttl = match &self.ttl {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            // Anything else cannot be a number of seconds; let the parser say so.
+            Some(_) => "-".to_owned(),
+        };
+        db::dns_records::parse(&self.name, &self.kind, &ttl, &self.value)
+    }
+}
+
+#[utoipa::path(post, path = "/domains/{id}/records", tag = "member", security(("token" = [])),
+    params(("id" = String, Path)), request_body = RecordBody,
+    responses((status = 201, body = DnsRecord), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_record(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path(d): Path<String>,
+    Json(body): Json<RecordBody>,
+) -> ApiResult<(StatusCode, Json<DnsRecord>)> {
+    let d: DomainId = id(&d)?;
+    db::domains::owned(&state.pool, m.id(), d).await?;
+    let record = body.record()?;
+    let r = db::dns_records::create(&state.pool, &m.actor(), m.id(), d, &record).await?;
+    Ok((StatusCode::CREATED, Json(r)))
+}
+
+/// Replaces a record (every field; `ttl` back to one hour when absent).
+#[utoipa::path(put, path = "/domains/{id}/records/{record_id}", tag = "member", security(("token" = [])),
+    params(("id" = String, Path), ("record_id" = String, Path)), request_body = RecordBody,
+    responses((status = 200, body = DnsRecord), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_record(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path((d, r)): Path<(String, String)>,
+    Json(body): Json<RecordBody>,
+) -> ApiResult<Json<DnsRecord>> {
+    let (d, r): (DomainId, RecordId) = (id(&d)?, id(&r)?);
+    db::dns_records::get(&state.pool, m.id(), d, r).await?;
+    let record = body.record()?;
+    Ok(Json(
+        db::dns_records::update(&state.pool, &m.actor(), m.id(), d, r, &record).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/domains/{id}/records/{record_id}", tag = "member", security(("token" = [])),
+    params(("id" = String, Path), ("record_id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_record(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path((d, r)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (d, r): (DomainId, RecordId) = (id(&d)?, id(&r)?);
+    db::dns_records::delete(&state.pool, &m.actor(), m.id(), d, r).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Removes a domain with everything on it.
@@ -150,7 +269,7 @@ async fn list_mailboxes(
     Path(d): Path<String>,
 ) -> ApiResult<Json<Vec<Mailbox>>> {
     let d: DomainId = id(&d)?;
-    db::domains::get(&state.pool, m.id(), d).await?;
+    db::domains::owned(&state.pool, m.id(), d).await?;
     Ok(Json(db::mailboxes::list(&state.pool, m.id(), d).await?))
 }
 
@@ -212,7 +331,7 @@ async fn list_aliases(
     Path(d): Path<String>,
 ) -> ApiResult<Json<Vec<Alias>>> {
     let d: DomainId = id(&d)?;
-    db::domains::get(&state.pool, m.id(), d).await?;
+    db::domains::owned(&state.pool, m.id(), d).await?;
     Ok(Json(db::aliases::list(&state.pool, m.id(), d).await?))
 }
 
@@ -267,7 +386,7 @@ async fn list_xmpp(
     Path(d): Path<String>,
 ) -> ApiResult<Json<Vec<XmppAccount>>> {
     let d: DomainId = id(&d)?;
-    db::domains::get(&state.pool, m.id(), d).await?;
+    db::domains::owned(&state.pool, m.id(), d).await?;
     Ok(Json(db::xmpp::list(&state.pool, m.id(), d).await?))
 }
 

@@ -3,9 +3,10 @@
 # of CI (.ci/run) and of the developer loop.
 #
 # On a fresh Debian 12 (as root) it installs what is missing (PostgreSQL 15, python3-aiosmtpd,
-# chromium, chromium-driver, and the mail daemons: postfix, dovecot, rspamd, redis, python3-dkim;
-# it also creates the vmail user), starts a private PostgreSQL cluster on a free port of 127.0.0.1
-# (data in a temporary directory, fsync off, stopped and removed on exit), exports
+# chromium, chromium-driver, the mail daemons: postfix, dovecot, rspamd, redis, python3-dkim, and
+# Knot DNS: knot, knot-dnsutils, knot-dnssecutils; it also creates the vmail user), starts a
+# private PostgreSQL cluster on a free port of 127.0.0.1 (data in a temporary directory, fsync
+# off, stopped and removed on exit), exports
 # DATABASE_URL=postgres://postgres@127.0.0.1:PORT/ruche_test (a superuser URL: #[sqlx::test] and
 # the end-to-end harness create their own databases on that server), then runs, stopping at the
 # first failure:
@@ -51,6 +52,8 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 deb_ensure postfix postfix-lmdb dovecot-imapd dovecot-lmtpd dovecot-auth-lua lua-cjson rspamd \
 	redis-server python3-dkim openssl
+# The name servers of the DNS tests (knotd, knotc, keymgr; kdig; kzonecheck).
+deb_ensure knot knot-dnsutils knot-dnssecutils
 # The owner of the mail store (Debian has no such user).
 if ! id vmail >/dev/null 2>&1; then
 	if [ "$(id -u)" -ne 0 ]; then

@@ -14,17 +14,23 @@
 //! - [`mail_node`]: a whole mail node (agent, Postfix, Dovecot, rspamd, Redis) on one 127.0.0.x;
 //! - [`tls`]: a throw-away CA and server certificates (`openssl`);
 //! - [`imap`], [`submission`]: real IMAP and SMTP clients that trust only the test CA;
-//! - [`dkim`]: DKIM verification against a given TXT record (python3-dkim).
+//! - [`dkim`]: DKIM verification against a given TXT record (python3-dkim);
+//! - [`knot`]: standalone Knot servers the test configures (a registrar, an external secondary);
+//! - [`dns_node`]: a DNS node (agent and knotd, no mail daemons) on one 127.0.0.x;
+//! - [`dns_client`]: DNS queries (hickory-proto) with DNSSEC checks, and AXFR through kdig.
 //!
-//! Everything listens on loopback only (127.0.0.1, and 127.0.0.x for mail nodes); nothing here
+//! Everything listens on loopback only (127.0.0.1, and 127.0.0.x for nodes); nothing here
 //! talks to any other address.
 
 pub mod browser;
 pub mod cluster;
 pub mod control_plane;
 pub mod dkim;
+pub mod dns_client;
+pub mod dns_node;
 pub mod http;
 pub mod imap;
+pub mod knot;
 pub mod mail_node;
 pub mod net;
 pub mod node_agent;
@@ -37,6 +43,7 @@ pub mod tls;
 pub use browser::Browser;
 pub use cluster::PgCluster;
 pub use control_plane::ControlPlane;
+pub use dns_node::DnsNode;
 pub use http::HttpClient;
 pub use mail_node::MailNode;
 pub use postgres::TestDatabase;

@@ -80,7 +80,7 @@ pub struct Ports {
 
 impl Ports {
     /// Thirteen distinct ports that were free on `ip` a moment ago.
-    fn free_on(ip: Ipv4Addr) -> Result<Ports> {
+    pub fn free_on(ip: Ipv4Addr) -> Result<Ports> {
         // Hold every socket until all are chosen, so the kernel cannot hand out one twice.
         let listeners = (0..13)
             .map(|_| TcpListener::bind((ip, 0)).with_context(|| format!("bind {ip}:0")))
@@ -988,7 +988,7 @@ async fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// `(uid, gid)` of a system user, from /etc/passwd.
-fn user_ids(name: &str) -> Result<(u32, u32)> {
+pub fn user_ids(name: &str) -> Result<(u32, u32)> {
     let passwd = std::fs::read_to_string("/etc/passwd").context("read /etc/passwd")?;
     parse_passwd(&passwd, name).with_context(|| format!("no user {name} in /etc/passwd"))
 }

@@ -88,7 +88,7 @@ pub async fn create(
     hours: i64,
 ) -> Result<(NodeId, Token)> {
     let id = NodeId::new();
-    let token = Token::generate();
+    let token = Token::generate_join();
     let mut tx = pool.begin().await?;
     sqlx::query!(
         "insert into nodes (id, name, join_token_hash, join_expires_at)

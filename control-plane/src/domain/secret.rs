@@ -26,6 +26,14 @@ impl Token {
         Self(format!("ruche_{}", t.0))
     }
 
+    /// A node's join token is typed on a command line (`node-agent join URL TOKEN`): a prefix
+    /// keeps it from ever starting with `-`, which the command line would take for an option
+    /// (one plain token in 64 did).
+    pub fn generate_join() -> Self {
+        let t = Self::generate();
+        Self(format!("join_{}", t.0))
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -64,6 +72,7 @@ mod tests {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_eq!(a.digest(), digest(a.expose()));
         assert!(Token::generate_api().expose().starts_with("ruche_"));
+        assert!((0..200).all(|_| Token::generate_join().expose().starts_with("join_")));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use node_agent::render::{self, Layout, NodeMaterial, Ports, SendLimit};
 use node_agent::store::Store;
 use protocol::desired::{Alias, DesiredState, Dns, DnsPeer, Domain, Mailbox, Tenant, Zone};
 use protocol::dns::{Record, TsigAlgorithm, TsigKey, TsigSecret};
-use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart};
+use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart, ObjectId};
 
 const MEMBERS: usize = 1_000;
 const MAILBOXES: usize = 10;
@@ -38,6 +38,7 @@ fn desired(extra_mailbox: bool) -> DesiredState {
             let name = DomainName::parse(&format!("member{m}.example")).unwrap();
             let mut mailboxes: Vec<Mailbox> = (0..MAILBOXES)
                 .map(|i| Mailbox {
+                    id: Some(ObjectId::parse(&format!("m{m}-{i}")).unwrap()),
                     local_part: LocalPart::parse(&format!("user{i}")).unwrap(),
                     password_hash: HASH.to_owned(),
                     quota_bytes: 1 << 30,
@@ -45,6 +46,7 @@ fn desired(extra_mailbox: bool) -> DesiredState {
                 .collect();
             if extra_mailbox && m == MEMBERS / 2 {
                 mailboxes.push(Mailbox {
+                    id: Some(ObjectId::parse(&format!("m{m}-new")).unwrap()),
                     local_part: LocalPart::parse("newcomer").unwrap(),
                     password_hash: HASH.to_owned(),
                     quota_bytes: 1 << 30,
@@ -54,6 +56,7 @@ fn desired(extra_mailbox: bool) -> DesiredState {
                 member_id: format!("00000000-0000-0000-0000-{m:012}"),
                 active: true,
                 domains: vec![Domain {
+                    id: Some(ObjectId::parse(&format!("d{m}")).unwrap()),
                     aliases: vec![Alias {
                         source: AliasSource::parse("info").unwrap(),
                         targets: vec![EmailAddress::parse(&format!("user0@{name}")).unwrap()],
@@ -180,6 +183,7 @@ fn material(desired: &DesiredState) -> NodeMaterial {
         .flat_map(|d| d.zones.iter())
         .map(|z| {
             let key = Key {
+                domain_id: ObjectId::parse("d").unwrap(),
                 selector: "r202611".to_owned(),
                 public_key: format!(
                     "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA{}",

@@ -253,7 +253,7 @@ mod tests {
     use super::*;
     use argon2::password_hash::{PasswordHasher, SaltString};
     use protocol::desired::{AppPassword, Domain, Mailbox, Tenant};
-    use protocol::names::{DomainName, LocalPart};
+    use protocol::names::{DomainName, LocalPart, ObjectId};
 
     fn hash(password: &str) -> String {
         // Small parameters: these tests check the logic, not the cost.
@@ -278,9 +278,11 @@ mod tests {
             member_id: format!("m-{local}"),
             active,
             domains: vec![Domain {
+                id: Some(ObjectId::parse("d1").unwrap()),
                 name: DomainName::parse(domain).unwrap(),
                 verified: true,
                 mailboxes: vec![Mailbox {
+                    id: Some(ObjectId::parse(&format!("mb-{local}")).unwrap()),
                     local_part: LocalPart::parse(local).unwrap(),
                     password_hash: hash(password),
                     quota_bytes: 1 << 20,

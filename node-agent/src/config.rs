@@ -26,7 +26,39 @@ pub struct Config {
     /// The node's name server (Knot). Without it the agent renders no Knot file.
     #[serde(default)]
     pub dns: Option<DnsConfig>,
+    /// How long the stores of removed mailboxes are kept, out of every login's reach.
+    #[serde(default)]
+    pub mail_store: MailStoreConfig,
     pub commands: Commands,
+}
+
+/// `[mail_store]`: see [`crate::mail_store`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailStoreConfig {
+    /// Days a removed mailbox's store is kept (under `var/vmail/.removed`, where no login
+    /// reaches it) before it is deleted; 0 deletes it at once. Default 7, so an operator can
+    /// still copy the mail of a member moved to another node.
+    #[serde(default = "MailStoreConfig::default_keep_removed_days")]
+    pub keep_removed_days: u32,
+}
+
+impl MailStoreConfig {
+    fn default_keep_removed_days() -> u32 {
+        7
+    }
+
+    pub fn keep_removed(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.keep_removed_days) * 86_400)
+    }
+}
+
+impl Default for MailStoreConfig {
+    fn default() -> MailStoreConfig {
+        MailStoreConfig {
+            keep_removed_days: MailStoreConfig::default_keep_removed_days(),
+        }
+    }
 }
 
 /// `[dns]`: where this node's knotd answers, and the web addresses its zones point to.

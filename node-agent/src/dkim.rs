@@ -1,15 +1,18 @@
 //! DKIM keys, made on the node: one RSA-2048 key per domain, whose private half never leaves the
-//! node. rspamd signs with `<dir>/<domain>.<selector>.key`; the public half (`.pub`, the DNS
-//! record's `p=` value) is reported to the control plane, which publishes it.
+//! node. Keys are bound to the domain's **id**, never its name: a key is
+//! `<dir>/<domain id>.<selector>.key` (and `.pub`, the DNS record's `p=` value), rspamd finds it
+//! through the path map the agent renders, and [`Keys::retain`] deletes the keys of domains that
+//! left the node. A later holder of the same name (another member, or the same name added again)
+//! gets a new key; nobody can sign with a former holder's.
 //!
 //! A key is written before its domain enters rspamd's selector map: rspamd sends mail unsigned
 //! (with only a log line) when the map names a key file that does not exist.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use protocol::names::DomainName;
+use protocol::names::ObjectId;
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 
 use crate::atomic;
@@ -21,9 +24,18 @@ const BITS: usize = 2048;
 /// A domain's signing key, as far as anyone but rspamd needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
+    /// The domain the key was made for.
+    pub domain_id: ObjectId,
     pub selector: String,
     /// base64 of the DER SubjectPublicKeyInfo.
     pub public_key: String,
+}
+
+impl Key {
+    /// The private key's path relative to the layout's root, as rspamd's path map names it.
+    pub fn private_path(&self) -> String {
+        format!("{DIR}/{}.{}.key", self.domain_id, self.selector)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +57,7 @@ pub struct Keys {
     dir: PathBuf,
     gid: u32,
     /// The keys on disk, read once (the agent is the only writer of the directory).
-    known: std::sync::Mutex<Option<BTreeMap<String, Key>>>,
+    known: std::sync::Mutex<Option<BTreeMap<ObjectId, Key>>>,
 }
 
 impl Keys {
@@ -59,34 +71,75 @@ impl Keys {
         })
     }
 
-    /// The key of each of `domains`, making the missing ones with `new_selector` (a DNS label).
+    /// The key of each of the domains `ids`, making the missing ones with `new_selector` (a DNS
+    /// label).
     pub fn ensure<'a>(
         &self,
-        domains: impl IntoIterator<Item = &'a DomainName>,
+        ids: impl IntoIterator<Item = &'a ObjectId>,
         new_selector: &str,
-    ) -> Result<BTreeMap<DomainName, Key>, DkimError> {
+    ) -> Result<BTreeMap<ObjectId, Key>, DkimError> {
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         if known.is_none() {
             *known = Some(self.existing()?);
         }
         let existing = known.get_or_insert_with(BTreeMap::new);
         let mut keys = BTreeMap::new();
-        for domain in domains {
-            let key = match existing.get(domain.as_str()) {
+        for id in ids {
+            let key = match existing.get(id) {
                 Some(key) => key.clone(),
                 None => {
-                    let key = self.generate(domain, new_selector)?;
-                    existing.insert(domain.as_str().to_owned(), key.clone());
+                    let key = self.generate(id, new_selector)?;
+                    existing.insert(id.clone(), key.clone());
                     key
                 }
             };
-            keys.insert(domain.clone(), key);
+            keys.insert(id.clone(), key);
         }
         Ok(keys)
     }
 
-    /// The keys on disk, by domain: the latest selector of each (selectors sort by date).
-    fn existing(&self) -> Result<BTreeMap<String, Key>, DkimError> {
+    /// Deletes every key file but those of the domains `keep`: the keys of domains that left the
+    /// node (deleted, moved, given up), and files named the old way, after a domain name.
+    /// Returns how many files went. Run after rspamd's maps stopped naming them.
+    pub fn retain(&self, keep: &BTreeSet<ObjectId>) -> Result<usize, DkimError> {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(source) => return Err(self.io("read", &self.dir, source)),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry.map_err(|source| self.io("read", &self.dir, source))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let owner = name
+                .split_once('.')
+                .and_then(|(id, _)| ObjectId::parse(id).ok());
+            if owner.is_some_and(|id| keep.contains(&id)) {
+                continue;
+            }
+            let path = entry.path();
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(self.io("remove", &path, source)),
+            }
+        }
+        if let Some(known) = known.as_mut() {
+            known.retain(|id, _| keep.contains(id));
+        }
+        if removed > 0 {
+            tracing::info!(
+                removed,
+                "removed the DKIM key files of domains that left the node"
+            );
+        }
+        Ok(removed)
+    }
+
+    /// The keys on disk, by domain id: the latest selector of each (selectors sort by date).
+    /// Files named after a domain name (before keys were bound to ids) are not keys any more.
+    fn existing(&self) -> Result<BTreeMap<ObjectId, Key>, DkimError> {
         let mut keys = BTreeMap::new();
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries,
@@ -99,7 +152,10 @@ impl Keys {
             let Some(stem) = name.strip_suffix(".pub") else {
                 continue;
             };
-            let Some((domain, selector)) = stem.rsplit_once('.') else {
+            let Some((id, selector)) = stem.split_once('.') else {
+                continue;
+            };
+            let Ok(id) = ObjectId::parse(id) else {
                 continue;
             };
             // Only a key whose private half is there counts.
@@ -112,12 +168,13 @@ impl Keys {
                 .trim()
                 .to_owned();
             let newer = keys
-                .get(domain)
+                .get(&id)
                 .is_none_or(|k: &Key| k.selector.as_str() < selector);
             if newer {
                 keys.insert(
-                    domain.to_owned(),
+                    id.clone(),
                     Key {
+                        domain_id: id,
                         selector: selector.to_owned(),
                         public_key,
                     },
@@ -127,7 +184,7 @@ impl Keys {
         Ok(keys)
     }
 
-    fn generate(&self, domain: &DomainName, selector: &str) -> Result<Key, DkimError> {
+    fn generate(&self, domain: &ObjectId, selector: &str) -> Result<Key, DkimError> {
         let started = std::time::Instant::now();
         let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, BITS)
             .map_err(|e| DkimError::Generate(e.to_string()))?;
@@ -140,7 +197,7 @@ impl Keys {
             .map_err(|e| DkimError::Generate(e.to_string()))?;
         let public_key = base64::engine::general_purpose::STANDARD.encode(der.as_bytes());
 
-        let stem = format!("{}.{selector}", domain.as_str());
+        let stem = format!("{domain}.{selector}");
         let key_path = self.dir.join(format!("{stem}.key"));
         atomic::write(&key_path, pem.as_bytes(), 0o640)
             .map_err(|source| self.io("write", &key_path, source))?;
@@ -150,8 +207,9 @@ impl Keys {
         let pub_path = self.dir.join(format!("{stem}.pub"));
         atomic::write(&pub_path, public_key.as_bytes(), 0o644)
             .map_err(|source| self.io("write", &pub_path, source))?;
-        tracing::info!(domain = domain.as_str(), selector, elapsed = ?started.elapsed(), "made a DKIM key");
+        tracing::info!(domain_id = domain.as_str(), selector, elapsed = ?started.elapsed(), "made a DKIM key");
         Ok(Key {
+            domain_id: domain.clone(),
             selector: selector.to_owned(),
             public_key,
         })
@@ -227,13 +285,14 @@ mod tests {
     fn makes_a_key_once_then_reuses_it() {
         let root = tempfile::tempdir().unwrap();
         let keys = Keys::new(root.path(), "root").unwrap();
-        let domain = DomainName::parse("example.org").unwrap();
+        let domain = ObjectId::parse("d-1").unwrap();
         let first = keys.ensure([&domain], "r202611").unwrap();
         let key = &first[&domain];
         assert_eq!(key.selector, "r202611");
         // A DER SubjectPublicKeyInfo of RSA-2048 is 294 bytes: 392 base64 characters.
         assert_eq!(key.public_key.len(), 392);
-        let path = root.path().join(DIR).join("example.org.r202611.key");
+        let path = root.path().join(key.private_path());
+        assert!(path.ends_with("dkim/d-1.r202611.key"));
         let meta = std::fs::metadata(&path).unwrap();
         assert_eq!(meta.mode() & 0o777, 0o640);
         assert!(std::fs::read_to_string(&path)
@@ -241,6 +300,36 @@ mod tests {
             .starts_with("-----BEGIN PRIVATE KEY-----"));
         let again = keys.ensure([&domain], "r202612").unwrap();
         assert_eq!(again, first);
+        // Read back from disk by a new agent, too.
+        let fresh = Keys::new(root.path(), "root").unwrap();
+        assert_eq!(fresh.ensure([&domain], "r202612").unwrap(), first);
+    }
+
+    #[test]
+    fn a_domain_that_left_takes_its_key_along_and_a_new_holder_gets_another() {
+        let root = tempfile::tempdir().unwrap();
+        let keys = Keys::new(root.path(), "root").unwrap();
+        let (gone, stays) = (
+            ObjectId::parse("d-gone").unwrap(),
+            ObjectId::parse("d-stays").unwrap(),
+        );
+        let made = keys.ensure([&gone, &stays], "r202611").unwrap();
+        // A key named the old way, after a domain name.
+        let dir = root.path().join(DIR);
+        std::fs::write(dir.join("example.org.r202601.key"), "old").unwrap();
+        std::fs::write(dir.join("example.org.r202601.pub"), "old").unwrap();
+        let removed = keys.retain(&BTreeSet::from([stays.clone()])).unwrap();
+        assert_eq!(removed, 4);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["d-stays.r202611.key", "d-stays.r202611.pub"]);
+        // The same name comes back under a new id: a new key, never the old one.
+        let again = ObjectId::parse("d-new").unwrap();
+        let new = keys.ensure([&again], "r202611").unwrap();
+        assert_ne!(new[&again].public_key, made[&gone].public_key);
     }
 
     #[test]

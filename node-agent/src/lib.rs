@@ -25,6 +25,7 @@ pub mod config;
 pub mod daemon;
 pub mod dkim;
 pub mod join;
+pub mod mail_store;
 pub mod plan;
 pub mod reconcile;
 pub mod render;

@@ -6,11 +6,11 @@
 //! applied and hands the auth broker the new verifiers. Blocking: run it on a blocking thread,
 //! one at a time.
 
-use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use protocol::desired::DesiredState;
+use protocol::names::{DomainName, ObjectId};
 use protocol::node::{DkimKey, MailboxUsage, ServiceHealth};
 use tokio::sync::watch;
 
@@ -136,9 +136,11 @@ impl Reconciler {
         self.credentials.subscribe()
     }
 
-    /// Brings the node to `desired`, recording the outcome in [`Reconciler::status`].
+    /// Brings the node to `desired`, recording the outcome in [`Reconciler::status`]. Only what
+    /// the document lets the node serve is rendered, authenticated and kept
+    /// ([`DesiredState::served`]: verified domains and mailboxes with ids).
     pub fn reconcile(&self, desired: &DesiredState) -> Result<Outcome, ReconcileError> {
-        let result = self.reconcile_inner(desired);
+        let result = self.reconcile_inner(&desired.served(), names_ids(desired));
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         match &result {
             Ok(outcome) => {
@@ -151,7 +153,11 @@ impl Reconciler {
         result
     }
 
-    fn reconcile_inner(&self, desired: &DesiredState) -> Result<Outcome, ReconcileError> {
+    fn reconcile_inner(
+        &self,
+        desired: &DesiredState,
+        names_ids: bool,
+    ) -> Result<Outcome, ReconcileError> {
         let started = std::time::Instant::now();
         let layout = &self.config.layout;
         let material = self.material(desired)?;
@@ -169,7 +175,7 @@ impl Reconciler {
                 source,
             })?;
         let plan = plan::plan(&rendered, &on_disk, &stale);
-        self.prepare_mail_store()?;
+        self.prepare_mail_store(desired)?;
         self.prepare_knot()?;
         let target = Target {
             root: &layout.root,
@@ -215,6 +221,15 @@ impl Reconciler {
         *self.applied.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(desired.clone()));
         self.credentials
             .send_replace(Arc::new(Credentials::from_desired(desired)));
+        // Only now do no daemon and no login name what follows: remove it.
+        if names_ids {
+            self.forget_what_left(desired, &material)?;
+        } else {
+            tracing::warn!(
+                "the desired state names no ids (a control plane older than this agent): \
+                 removed mailboxes' stores and domains' keys are kept until it does"
+            );
+        }
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         status.observed_generation = Some(desired.generation);
         Ok(outcome)
@@ -240,25 +255,45 @@ impl Reconciler {
             None => None,
         };
         let dns = self.config.dns_settings();
-        let zones = desired
-            .dns
+        // Keys are made per domain id. Every served domain of an active member signs; every
+        // zone this node is primary for publishes its domain's key (a suspended member's too).
+        let ids: BTreeMap<&DomainName, &ObjectId> = desired
+            .tenants
             .iter()
-            .filter(|_| dns.is_some())
-            .flat_map(|d| d.zones.iter().map(|z| &z.name));
-        let domains = desired
+            .flat_map(|t| &t.domains)
+            .filter_map(|d| d.id.as_ref().map(|id| (&d.name, id)))
+            .collect();
+        let signing: Vec<&DomainName> = desired
             .tenants
             .iter()
             .filter(|t| t.active)
             .flat_map(|t| t.domains.iter().map(|d| &d.name))
-            .chain(zones);
-        let keys = self
-            .keys
-            .ensure(domains, &dkim::selector_for(std::time::SystemTime::now()))?;
+            .collect();
+        let published = desired
+            .dns
+            .iter()
+            .filter(|_| dns.is_some())
+            .flat_map(|d| d.zones.iter().map(|z| &z.name));
+        let wanted: BTreeMap<&DomainName, &ObjectId> = signing
+            .iter()
+            .copied()
+            .chain(published)
+            .filter_map(|name| ids.get(name).map(|id| (name, *id)))
+            .collect();
+        let by_id = self.keys.ensure(
+            wanted.values().copied(),
+            &dkim::selector_for(std::time::SystemTime::now()),
+        )?;
+        let keys: BTreeMap<DomainName, dkim::Key> = wanted
+            .iter()
+            .filter_map(|(name, id)| by_id.get(*id).map(|k| ((*name).clone(), k.clone())))
+            .collect();
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         status.dkim_keys = keys
             .iter()
             .map(|(domain, key)| DkimKey {
                 domain: domain.clone(),
+                domain_id: Some(key.domain_id.clone()),
                 selector: key.selector.clone(),
                 public_key: key.public_key.clone(),
             })
@@ -267,11 +302,51 @@ impl Reconciler {
             tls,
             dkim_selectors: keys
                 .iter()
+                .filter(|(domain, _)| signing.contains(domain))
                 .map(|(domain, key)| (domain.clone(), key.selector.clone()))
                 .collect(),
             dkim_keys: keys,
             dns,
         })
+    }
+
+    /// After a complete apply: deletes the DKIM keys of domains that left the node and retires
+    /// the stores of mailboxes that are gone ([`crate::mail_store`]). Not for a document from a
+    /// control plane that sends no ids ([`names_ids`]), which would make every store look gone.
+    fn forget_what_left(
+        &self,
+        served: &DesiredState,
+        material: &NodeMaterial,
+    ) -> Result<(), ReconcileError> {
+        let root = &self.config.layout.root;
+        let io = |what: &'static str| {
+            move |source| ReconcileError::Read {
+                what,
+                path: root.display().to_string(),
+                source,
+            }
+        };
+        let keep: BTreeSet<ObjectId> = material
+            .dkim_keys
+            .values()
+            .map(|k| k.domain_id.clone())
+            .collect();
+        self.keys.retain(&keep)?;
+        let retired = crate::mail_store::retire(
+            root,
+            &crate::mail_store::served_mailboxes(served),
+            std::time::SystemTime::now(),
+            self.config.mail_store.keep_removed(),
+        )
+        .map_err(io("the mail stores under"))?;
+        if retired != crate::mail_store::Retired::default() {
+            tracing::info!(
+                moved = retired.moved,
+                deleted = retired.deleted,
+                "mail stores of removed mailboxes"
+            );
+        }
+        Ok(())
     }
 
     /// knotd's run directory (it does not make it) and the zones directory. In production
@@ -293,19 +368,27 @@ impl Reconciler {
         Ok(())
     }
 
-    /// The mail store's top directory, owned by the mail user (Dovecot creates the rest).
-    fn prepare_mail_store(&self) -> Result<(), ReconcileError> {
+    /// The mail store's top directory, owned by the mail user (Dovecot creates the homes), and
+    /// the stores still named after addresses adopted by their mailboxes' ids.
+    fn prepare_mail_store(&self, served: &DesiredState) -> Result<(), ReconcileError> {
         let layout = &self.config.layout;
-        let store = layout.root.join(crate::usage::MAIL_STORE);
         let io = |source| ReconcileError::Read {
-            what: "the mail store",
-            path: store.display().to_string(),
+            what: "the mail store under",
+            path: layout.root.display().to_string(),
             source,
         };
-        std::fs::create_dir_all(&store).map_err(io)?;
-        std::os::unix::fs::chown(&store, Some(layout.vmail_uid), Some(layout.vmail_gid))
-            .map_err(io)?;
-        std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o750)).map_err(io)?;
+        crate::mail_store::prepare(&layout.root, layout.vmail_uid, layout.vmail_gid).map_err(io)?;
+        crate::mail_store::adopt_legacy(&layout.root, served).map_err(io)?;
         Ok(())
     }
+}
+
+/// Whether every domain and mailbox of `desired` carries its id: a control plane older than ids
+/// sends none, and then nothing may be taken for gone.
+fn names_ids(desired: &DesiredState) -> bool {
+    desired
+        .tenants
+        .iter()
+        .flat_map(|t| &t.domains)
+        .all(|d| d.id.is_some() && d.mailboxes.iter().all(|m| m.id.is_some()))
 }

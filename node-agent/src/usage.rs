@@ -7,13 +7,12 @@ use protocol::desired::DesiredState;
 use protocol::names::EmailAddress;
 use protocol::node::MailboxUsage;
 
-/// The mail store under the layout's root: `<domain>/<local part>/Maildir`.
-pub const MAIL_STORE: &str = "var/vmail";
+/// The mail store under the layout's root: `<mailbox id>/Maildir`.
+pub const MAIL_STORE: &str = crate::render::dovecot::VMAIL;
 
 /// The usage of every mailbox of an active member in `desired`. A mailbox never delivered to has
 /// no directory yet and uses nothing.
 pub fn measure(root: &Path, desired: &DesiredState) -> Vec<MailboxUsage> {
-    let store = root.join(MAIL_STORE);
     let mut usage = Vec::new();
     for tenant in desired.tenants.iter().filter(|t| t.active) {
         for domain in &tenant.domains {
@@ -21,10 +20,10 @@ pub fn measure(root: &Path, desired: &DesiredState) -> Vec<MailboxUsage> {
                 let Ok(address) = EmailAddress::new(&mailbox.local_part, &domain.name) else {
                     continue;
                 };
-                let maildir = store
-                    .join(domain.name.as_str())
-                    .join(mailbox.local_part.as_str())
-                    .join("Maildir");
+                let Some(id) = &mailbox.id else {
+                    continue;
+                };
+                let maildir = root.join(crate::render::dovecot::home(id)).join("Maildir");
                 let (bytes, messages) = maildir_size(&maildir);
                 usage.push(MailboxUsage {
                     address,
@@ -72,12 +71,12 @@ fn maildir_size(maildir: &Path) -> (u64, u64) {
 mod tests {
     use super::*;
     use protocol::desired::{Domain, Mailbox, Tenant};
-    use protocol::names::{DomainName, LocalPart};
+    use protocol::names::{DomainName, LocalPart, ObjectId};
 
     #[test]
     fn counts_messages_in_every_folder_and_nothing_else() {
         let root = tempfile::tempdir().unwrap();
-        let maildir = root.path().join("var/vmail/example.org/alice/Maildir");
+        let maildir = root.path().join("var/vmail/mb-alice/Maildir");
         for (dir, name, size) in [
             ("cur", "1:2,S", 100),
             ("new", "2", 50),
@@ -89,6 +88,7 @@ mod tests {
         }
         std::fs::write(maildir.join("dovecot.index"), vec![0; 500]).unwrap();
         let mailbox = |local: &str| Mailbox {
+            id: Some(ObjectId::parse(&format!("mb-{local}")).unwrap()),
             local_part: LocalPart::parse(local).unwrap(),
             password_hash: String::new(),
             quota_bytes: 1000,
@@ -102,6 +102,7 @@ mod tests {
                 member_id: "m".into(),
                 active: true,
                 domains: vec![Domain {
+                    id: Some(ObjectId::parse("d1").unwrap()),
                     name: DomainName::parse("example.org").unwrap(),
                     verified: true,
                     mailboxes: vec![mailbox("alice"), mailbox("bob")],

@@ -24,7 +24,7 @@ mod render {
         Alias, DesiredState, Dns, DnsPeer, DnsPrimary, Domain, Mailbox, Tenant, Zone,
     };
     use protocol::dns::{Record, TsigAlgorithm, TsigKey, TsigSecret};
-    use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart};
+    use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart, ObjectId};
 
     fn fixture_desired() -> DesiredState {
         // Through serde, as the agent receives it: every name goes through its parser.
@@ -42,11 +42,12 @@ mod render {
                     ],
                     "domains": [
                         {
+                            "id": "7c1e0a9b-0000-4000-8000-00000000d001",
                             "name": "example.org",
                             "verified": true,
                             "mailboxes": [
-                                {"local_part": "alice", "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$YWxpY2U", "quota_bytes": 1073741824},
-                                {"local_part": "bob", "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$Ym9i", "quota_bytes": 104857600}
+                                {"id": "7c1e0a9b-0000-4000-8000-00000000m001", "local_part": "alice", "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$YWxpY2U", "quota_bytes": 1073741824},
+                                {"id": "7c1e0a9b-0000-4000-8000-00000000m002", "local_part": "bob", "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$Ym9i", "quota_bytes": 104857600}
                             ],
                             "aliases": [
                                 {"source": "sales", "targets": ["alice@example.org", "o'brien+x@partner.example"]},
@@ -55,6 +56,7 @@ mod render {
                             "xmpp_accounts": []
                         },
                         {
+                            "id": "7c1e0a9b-0000-4000-8000-00000000d002",
                             "name": "bücher.example",
                             "verified": false,
                             "mailboxes": [],
@@ -72,10 +74,11 @@ mod render {
                     "app_passwords": [],
                     "domains": [
                         {
+                            "id": "7c1e0a9b-0000-4000-8000-00000000d003",
                             "name": "suspended.example",
                             "verified": true,
                             "mailboxes": [
-                                {"local_part": "carol", "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$Y2Fyb2w", "quota_bytes": 5000000}
+                                {"id": "7c1e0a9b-0000-4000-8000-00000000m003", "local_part": "carol", "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$Y2Fyb2w", "quota_bytes": 5000000}
                             ],
                             "aliases": [
                                 {"source": "*", "targets": ["carol@suspended.example"]}
@@ -172,10 +175,17 @@ mod render {
 
     fn fixture_dkim_keys() -> BTreeMap<DomainName, Key> {
         let mut keys = BTreeMap::new();
-        for domain in ["example.org", "xn--bcher-kva.example"] {
+        for (domain, id) in [
+            ("example.org", "7c1e0a9b-0000-4000-8000-00000000d001"),
+            (
+                "xn--bcher-kva.example",
+                "7c1e0a9b-0000-4000-8000-00000000d002",
+            ),
+        ] {
             keys.insert(
                 DomainName::parse(domain).expect("domain"),
                 Key {
+                    domain_id: ObjectId::parse(id).expect("id"),
                     selector: "ruche2026".to_owned(),
                     // A real RSA-2048 SubjectPublicKeyInfo is 392 characters: more than one
                     // 255-byte TXT string.
@@ -497,7 +507,8 @@ mod render {
         );
         assert!(!senders.contains("suspended"));
         let users = text(&files, dovecot::USERS);
-        assert!(users.contains("\nalice@example.org::5000:5000::/srv/ruche/var/vmail/example.org/alice::userdb_quota_rule=*:storage=1073741824B\n"));
+        // Homes are named after mailbox ids, never addresses.
+        assert!(users.contains("\nalice@example.org::5000:5000::/srv/ruche/var/vmail/7c1e0a9b-0000-4000-8000-00000000m001::userdb_quota_rule=*:storage=1073741824B\n"));
         assert!(!users.contains("carol"));
         let selectors = text(&files, rspamd::SELECTORS_MAP);
         assert!(selectors.contains("\nexample.org ruche2026\n"));
@@ -506,6 +517,41 @@ mod render {
         let members = text(&files, rspamd::MEMBERS_MAP);
         assert!(members.contains("\nbob@example.org 0b6f4f0e-2d6a-4c53-9f55-3c1c1e0a9b7d\n"));
         assert!(!members.contains("carol"));
+        // Keys are files named after domain ids; senders are checked against domain owners.
+        let paths = text(&files, rspamd::PATHS_MAP);
+        assert!(paths.contains("\nexample.org /srv/ruche/var/lib/ruche-agent/dkim/7c1e0a9b-0000-4000-8000-00000000d001.ruche2026.key\n"));
+        assert!(!paths.contains("suspended"));
+        let domains = text(&files, rspamd::DOMAINS_MAP);
+        assert!(domains.contains("\nexample.org 0b6f4f0e-2d6a-4c53-9f55-3c1c1e0a9b7d\n"));
+        assert!(!domains.contains("suspended"));
+    }
+
+    #[test]
+    fn a_domain_waiting_for_verification_serves_nothing() {
+        let served = fixture_desired().served();
+        let files = render::render(
+            &served,
+            &layout_at(Path::new("/srv/ruche")),
+            &fixture_material(),
+        );
+        for path in [
+            postfix::DOMAINS,
+            postfix::ALIASES,
+            postfix::SENDERS,
+            rspamd::SELECTORS_MAP,
+            rspamd::PATHS_MAP,
+            rspamd::DOMAINS_MAP,
+        ] {
+            let text = text(&files, path);
+            assert!(
+                !text.contains("bcher"),
+                "{path} names the pending domain:\n{text}"
+            );
+            assert!(
+                text.contains("example.org"),
+                "{path} lost the verified domain"
+            );
+        }
     }
 
     #[test]
@@ -621,11 +667,14 @@ mod render {
             ),
         )
             .prop_map(|(name, verified, mailboxes, aliases)| Domain {
+                id: Some(ObjectId::parse("d").expect("id")),
                 name,
                 verified,
                 mailboxes: mailboxes
                     .into_iter()
-                    .map(|(local_part, quota_bytes)| Mailbox {
+                    .enumerate()
+                    .map(|(i, (local_part, quota_bytes))| Mailbox {
+                        id: Some(ObjectId::parse(&format!("m{i}")).expect("id")),
                         local_part,
                         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
                         quota_bytes,
@@ -950,6 +999,7 @@ mod render {
                     dkim_keys.insert(
                         zone.name.clone(),
                         Key {
+                            domain_id: ObjectId::parse("d").expect("id"),
                             selector: selector.clone(),
                             public_key: public_key.clone(),
                         },

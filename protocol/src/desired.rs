@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::names::{AliasSource, DomainName, EmailAddress, LocalPart, XmppNode};
+use crate::names::{AliasSource, DomainName, EmailAddress, LocalPart, ObjectId, XmppNode};
 use crate::scope::AppScope;
 
 /// The document's format; bumped only if a change could not be additive.
@@ -91,8 +91,14 @@ pub struct Tenant {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Domain {
+    /// The control plane's id of the domain. The node keys what it keeps for the domain (its
+    /// DKIM key) by this id, never by the name, which a later member may take. A domain without
+    /// one (a control plane older than this field) serves nothing.
+    #[serde(default)]
+    pub id: Option<ObjectId>,
     pub name: DomainName,
-    /// Ownership verified (DNS). Until then the domain is provisioned but not announced.
+    /// Ownership verified (DNS). Until then the domain serves nothing on the node: no mail in or
+    /// out, no login, no key, no zone (see [`DesiredState::served`]).
     pub verified: bool,
     pub mailboxes: Vec<Mailbox>,
     pub aliases: Vec<Alias>,
@@ -101,6 +107,11 @@ pub struct Domain {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mailbox {
+    /// The control plane's id of the mailbox: its store on the node is named after it, so a
+    /// later mailbox of the same address never finds a former holder's mail. A mailbox without
+    /// one is not served.
+    #[serde(default)]
+    pub id: Option<ObjectId>,
     pub local_part: LocalPart,
     /// argon2id PHC string.
     pub password_hash: String,
@@ -129,6 +140,23 @@ pub struct AppPassword {
     pub password_hash: String,
 }
 
+impl DesiredState {
+    /// What the node may serve of this document: only verified domains, and only domains and
+    /// mailboxes that carry their ids. The agent renders, authenticates and keeps stores from
+    /// this alone, so a pending claim on a name (someone else's domain, the platform's) never
+    /// receives, sends or signs anything, whatever the control plane sent.
+    pub fn served(&self) -> DesiredState {
+        let mut served = self.clone();
+        for tenant in &mut served.tenants {
+            tenant.domains.retain(|d| d.verified && d.id.is_some());
+            for domain in &mut tenant.domains {
+                domain.mailboxes.retain(|m| m.id.is_some());
+            }
+        }
+        served
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +170,23 @@ mod tests {
         let ok = json.replace("example.org\\nx", "example.org");
         let doc: DesiredState = serde_json::from_str(&ok).unwrap();
         assert_eq!(doc.tenants[0].domains[0].name.as_str(), "example.org");
+    }
+
+    #[test]
+    fn only_verified_domains_with_ids_are_served() {
+        let json = r#"{"schema":1,"generation":3,"node_id":"n","tenants":[{"member_id":"m",
+            "active":true,"app_passwords":[],"domains":[
+            {"id":"d1","name":"pending.example","verified":false,"mailboxes":[],"aliases":[],"xmpp_accounts":[]},
+            {"name":"old.example","verified":true,"mailboxes":[],"aliases":[],"xmpp_accounts":[]},
+            {"id":"d3","name":"ok.example","verified":true,"aliases":[],"xmpp_accounts":[],"mailboxes":[
+              {"id":"mb1","local_part":"alice","password_hash":"h","quota_bytes":1},
+              {"local_part":"noid","password_hash":"h","quota_bytes":1}]}]}]}"#;
+        let doc: DesiredState = serde_json::from_str(json).unwrap();
+        let served = doc.served();
+        let domains = &served.tenants[0].domains;
+        assert_eq!(domains.len(), 1);
+        assert_eq!(domains[0].name.as_str(), "ok.example");
+        assert_eq!(domains[0].mailboxes.len(), 1);
+        assert_eq!(domains[0].mailboxes[0].local_part.as_str(), "alice");
     }
 }

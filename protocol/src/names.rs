@@ -71,6 +71,7 @@ mod domain;
 mod email;
 mod error;
 mod local_part;
+mod object_id;
 mod xmpp_node;
 
 pub use alias::AliasSource;
@@ -78,4 +79,5 @@ pub use domain::DomainName;
 pub use email::EmailAddress;
 pub use error::NameError;
 pub use local_part::LocalPart;
+pub use object_id::ObjectId;
 pub use xmpp_node::XmppNode;

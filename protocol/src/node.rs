@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::names::{DomainName, EmailAddress};
+use crate::names::{DomainName, EmailAddress, ObjectId};
 
 /// Path prefix of the node API on the control plane.
 pub const API_PREFIX: &str = "/node-api/v1";
@@ -73,6 +73,10 @@ pub struct DnsReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DkimKey {
     pub domain: DomainName,
+    /// The id of the domain the key was made for (keys are bound to ids, not names): the control
+    /// plane stores the key only for the domain with this id.
+    #[serde(default)]
+    pub domain_id: Option<ObjectId>,
     /// A DNS label: letters, digits and `-`.
     pub selector: String,
     /// The SubjectPublicKeyInfo, DER, base64 (the `p=` tag).

@@ -254,6 +254,9 @@ pub fn agent_toml(config: &AgentConfig) -> String {
          chain = {chain}\n\
          key = {key}\n\
          \n\
+         [mail_store]\n\
+         keep_removed_days = 0\n\
+         \n\
          [commands]\n\
          postmap = {postmap}\n\
          dkim_group = {dkim_group}\n\
@@ -1079,6 +1082,7 @@ mod tests {
             "redis = 40017",
             "messages = 5",
             "minutes = 1",
+            "keep_removed_days = 0",
             "chain = \"/tmp/x/tls/mail.pem\"",
             "postmap = [\"postmap\", \"-c\", \"/tmp/x/root/etc/postfix\"]",
             "dkim_group = \"_rspamd\"",
@@ -1097,6 +1101,7 @@ mod tests {
             "[layout.ports]",
             "[layout.send_limit]",
             "[tls]",
+            "[mail_store]",
             "[commands]",
             "[commands.postfix]",
             "[commands.dovecot]",

@@ -96,6 +96,7 @@ impl Outcome {
 /// One message to send.
 #[derive(Clone, Debug)]
 pub struct Envelope<'a> {
+    /// The envelope sender; empty for the null sender (`MAIL FROM:<>`).
     pub from: &'a str,
     pub to: &'a [&'a str],
     /// Declare the message's size in `MAIL FROM` (`SIZE=`, RFC 1870).
@@ -185,16 +186,23 @@ async fn session(
             return refused(Stage::Auth, e);
         }
     }
-    let from: Address = envelope
-        .from
-        .parse()
-        .with_context(|| format!("not an address: {:?}", envelope.from))?;
+    // An empty sender is the null sender, `MAIL FROM:<>`.
+    let from: Option<Address> = if envelope.from.is_empty() {
+        None
+    } else {
+        Some(
+            envelope
+                .from
+                .parse()
+                .with_context(|| format!("not an address: {:?}", envelope.from))?,
+        )
+    };
     let parameters = if envelope.declare_size {
         vec![MailParameter::Size(content.len())]
     } else {
         Vec::new()
     };
-    if let Err(e) = conn.command(Mail::new(Some(from), parameters)).await {
+    if let Err(e) = conn.command(Mail::new(from, parameters)).await {
         return refused(Stage::Mail, e);
     }
     for to in envelope.to {

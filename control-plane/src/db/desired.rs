@@ -17,6 +17,11 @@ fn reparse<T, E: std::fmt::Display>(what: &str, r: std::result::Result<T, E>) ->
     r.map_err(|e| Error::Internal(anyhow::anyhow!("stored {what} does not parse: {e}")))
 }
 
+/// A database id as the node keys its stores by it.
+fn object_id(id: uuid::Uuid) -> Result<protocol::names::ObjectId> {
+    reparse("id", protocol::names::ObjectId::parse(&id.to_string()))
+}
+
 pub async fn generation(pool: &PgPool, node: NodeId) -> Result<i64> {
     Ok(
         sqlx::query_scalar!("select desired_generation from nodes where id = $1", node.0)
@@ -64,9 +69,12 @@ pub async fn build(
         })
         .collect::<Result<_>>()?;
 
+    // Only verified domains: a pending claim on a name (another member's domain, a mail
+    // provider's, the platform's) must not receive, send or sign anything on the node. Their
+    // mailboxes, aliases and accounts are left out below with them (no entry in `by_domain`).
     let domains = sqlx::query!(
-        "select d.id, d.member_id, d.name, d.status from domains d join members m on m.id = d.member_id
-         where m.node_id = $1 order by d.name",
+        "select d.id, d.member_id, d.name from domains d join members m on m.id = d.member_id
+         where m.node_id = $1 and d.status = 'active' order by d.name",
         node.0
     )
     .fetch_all(&mut *tx)
@@ -78,8 +86,9 @@ pub async fn build(
         by_domain.insert(
             d.id,
             desired::Domain {
+                id: Some(object_id(d.id)?),
                 name: reparse("domain", protocol::names::DomainName::parse(&d.name))?,
-                verified: d.status == "active",
+                verified: true,
                 mailboxes: Vec::new(),
                 aliases: Vec::new(),
                 xmpp_accounts: Vec::new(),
@@ -87,7 +96,7 @@ pub async fn build(
         );
     }
     for r in sqlx::query!(
-        "select mb.domain_id, mb.local_part, mb.password_hash, mb.quota_bytes from mailboxes mb
+        "select mb.id, mb.domain_id, mb.local_part, mb.password_hash, mb.quota_bytes from mailboxes mb
          join members m on m.id = mb.member_id where m.node_id = $1 order by mb.local_part",
         node.0
     )
@@ -96,6 +105,7 @@ pub async fn build(
     {
         if let Some(d) = by_domain.get_mut(&r.domain_id) {
             d.mailboxes.push(desired::Mailbox {
+                id: Some(object_id(r.id)?),
                 local_part: reparse(
                     "local part",
                     protocol::names::LocalPart::parse(&r.local_part),

@@ -222,20 +222,26 @@ pub async fn heartbeat(
     let mut ignored = Ignored::default();
     if !report.keys.is_empty() {
         let mut domains = Vec::with_capacity(report.keys.len());
+        let mut domain_ids = Vec::with_capacity(report.keys.len());
         let mut selectors = Vec::with_capacity(report.keys.len());
         let mut keys = Vec::with_capacity(report.keys.len());
         for k in &report.keys {
             domains.push(k.domain.as_str());
+            domain_ids.push(k.domain_id.as_deref().unwrap_or(""));
             selectors.push(k.selector.as_str());
             keys.push(k.public_key.as_str());
         }
+        // A key counts only for a domain of a member the node hosts and, when the agent names
+        // the domain id it made the key for, for that very domain (an empty id: an agent older
+        // than ids), so a key made for a former holder of the name is never the next one's.
         ignored.domains = sqlx::query_scalar!(
             "with k as (
-                 select * from unnest($2::text[], $3::text[], $4::text[])
-                     as k(domain, selector, public_key)
+                 select * from unnest($2::text[], $3::text[], $4::text[], $5::text[])
+                     as k(domain, domain_id, selector, public_key)
              ), owned as (
                  select d.id, k.domain, k.selector, k.public_key from k
                  join domains d on d.name = k.domain
+                     and (k.domain_id = '' or d.id::text = k.domain_id)
                  join members m on m.id = d.member_id
                  where m.node_id = $1
              ), stored as (
@@ -252,6 +258,7 @@ pub async fn heartbeat(
              where not exists (select 1 from owned o where o.domain = k.domain)",
             node.0,
             &domains as &[&str],
+            &domain_ids as &[&str],
             &selectors as &[&str],
             &keys as &[&str]
         )

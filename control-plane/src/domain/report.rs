@@ -74,6 +74,10 @@ impl DkimRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
     pub domain: String,
+    /// The domain id the node made the key for (an agent older than ids sends none): the key is
+    /// stored only for the domain with that id, so a key made for a former holder of the name
+    /// never becomes the next holder's.
+    pub domain_id: Option<String>,
     pub selector: String,
     pub public_key: String,
 }
@@ -123,6 +127,7 @@ pub fn check(keys: &[DkimKey], usage: &[MailboxUsage]) -> Report {
                 domain,
                 Key {
                     domain: domain.to_owned(),
+                    domain_id: k.domain_id.as_ref().map(|id| id.as_str().to_owned()),
                     selector: k.selector.clone(),
                     public_key: k.public_key.clone(),
                 },
@@ -166,6 +171,7 @@ mod tests {
     fn key(domain: &str, selector: &str, public_key: &str) -> DkimKey {
         DkimKey {
             domain: DomainName::parse(domain).unwrap(),
+            domain_id: None,
             selector: selector.to_owned(),
             public_key: public_key.to_owned(),
         }
@@ -262,6 +268,7 @@ mod tests {
             r.keys,
             vec![Key {
                 domain: "a.test".into(),
+                domain_id: None,
                 selector: "s2".into(),
                 public_key: newer
             }]

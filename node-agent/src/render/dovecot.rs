@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use protocol::desired::DesiredState;
-use protocol::names::{DomainName, LocalPart};
+use protocol::names::{DomainName, LocalPart, ObjectId};
 
 use super::{File, Files, Layout, NodeMaterial, OnChange, RelPath, Service};
 
@@ -25,13 +25,20 @@ pub const TLS_CHAIN: &str = "etc/dovecot/tls/chain.pem";
 pub const TLS_KEY: &str = "etc/dovecot/tls/key.pem";
 
 /// Not rendered. Dovecot creates `base_dir`; `var/vmail` must exist and belong to the vmail
-/// user, since homes are created under it with the mail uid.
+/// user, since homes are created under it with the mail uid. Each mailbox's home is
+/// [`home`]: named after the mailbox's id, never its address, so a later mailbox of the same
+/// address starts empty (`crate::mail_store` removes the stores of mailboxes that are gone).
 pub const BASE_DIR: &str = "run/dovecot";
 pub const LOG_PATH: &str = "var/log/dovecot.log";
 pub const VMAIL: &str = "var/vmail";
 
 /// What Postfix answers at RCPT for a full mailbox (through quota-status).
 pub const OVERQUOTA_REPLY: &str = "552 5.2.2 Mailbox is full";
+
+/// A mailbox's home (its `Maildir` is inside), relative to the layout's root.
+pub fn home(mailbox: &ObjectId) -> String {
+    format!("{VMAIL}/{mailbox}")
+}
 
 const HEADER: &str =
     "# Rendered by the Ruche node agent; do not edit: it is rewritten on every change.\n";
@@ -227,9 +234,14 @@ fn users(desired: &DesiredState, layout: &Layout) -> String {
     for tenant in desired.tenants.iter().filter(|t| t.active) {
         for domain in &tenant.domains {
             for mailbox in &domain.mailboxes {
+                let Some(id) = &mailbox.id else {
+                    // Not served (see `DesiredState::served`): no store to name it after.
+                    continue;
+                };
                 match users_line(
                     &mailbox.local_part,
                     &domain.name,
+                    id,
                     mailbox.quota_bytes,
                     layout,
                 ) {
@@ -269,11 +281,12 @@ fn user_of(line: &str) -> &str {
 fn users_line(
     local: &LocalPart,
     domain: &DomainName,
+    id: &ObjectId,
     quota: u64,
     layout: &Layout,
 ) -> Option<String> {
     let user = format!("{local}@{domain}");
-    let home = layout.path_text(&format!("{VMAIL}/{domain}/{local}"));
+    let home = layout.path_text(&home(id));
     let plain = |field: &str| {
         !field.is_empty()
             && field
@@ -316,15 +329,16 @@ mod tests {
     fn a_users_line_has_eight_fields_and_the_quota_in_bytes() {
         let local = LocalPart::parse("alice").unwrap();
         let domain = DomainName::parse("example.org").unwrap();
-        let line = users_line(&local, &domain, 1024, &layout("/srv/r")).unwrap();
+        let id = ObjectId::parse("0b7c6f7e-1c2d").unwrap();
+        let line = users_line(&local, &domain, &id, 1024, &layout("/srv/r")).unwrap();
         assert_eq!(
             line,
-            "alice@example.org::5000:5001::/srv/r/var/vmail/example.org/alice::\
+            "alice@example.org::5000:5001::/srv/r/var/vmail/0b7c6f7e-1c2d::\
              userdb_quota_rule=*:storage=1024B"
         );
         assert_eq!(line.matches(':').count(), 8);
         // Zero never means unlimited.
-        let line = users_line(&local, &domain, 0, &layout("/srv/r")).unwrap();
+        let line = users_line(&local, &domain, &id, 0, &layout("/srv/r")).unwrap();
         assert!(line.ends_with("storage=1B"));
     }
 
@@ -332,8 +346,15 @@ mod tests {
     fn a_root_that_would_shift_the_columns_is_refused() {
         let local = LocalPart::parse("alice").unwrap();
         let domain = DomainName::parse("example.org").unwrap();
-        assert_eq!(users_line(&local, &domain, 1, &layout("/srv/a:b")), None);
-        assert_eq!(users_line(&local, &domain, 1, &layout("/srv/a b")), None);
+        let id = ObjectId::parse("m1").unwrap();
+        assert_eq!(
+            users_line(&local, &domain, &id, 1, &layout("/srv/a:b")),
+            None
+        );
+        assert_eq!(
+            users_line(&local, &domain, &id, 1, &layout("/srv/a b")),
+            None
+        );
     }
 
     #[test]

@@ -153,12 +153,13 @@ pub type Files = BTreeMap<RelPath, File>;
 pub struct NodeMaterial {
     /// The mail host's certificate chain and key (PEM), as given to the agent.
     pub tls: Option<TlsPair>,
-    /// The DKIM selector of each domain whose private key exists on disk. A domain without a
-    /// key is not in the selector map (rspamd would send its mail unsigned with only a log
-    /// line); the agent generates the key first.
+    /// The DKIM selector of each domain that signs (a served domain of an active member) and
+    /// whose private key exists on disk. A domain without a key is not in the selector map
+    /// (rspamd would send its mail unsigned with only a log line); the agent generates the key
+    /// first.
     pub dkim_selectors: BTreeMap<protocol::names::DomainName, String>,
-    /// The DKIM key (selector and public half) of each domain whose key exists on disk: the
-    /// zones publish it.
+    /// The DKIM key (the domain id it belongs to, selector and public half) of each domain whose
+    /// key exists on disk: rspamd's path map names its file, the zones publish it.
     pub dkim_keys: BTreeMap<protocol::names::DomainName, crate::dkim::Key>,
     /// This node's name server, from agent.toml `[dns]`. `None`: no Knot file is rendered.
     pub dns: Option<knot::DnsSettings>,

@@ -2,8 +2,10 @@
 //! of the mail host's TLS certificate and key.
 //!
 //! Mail routing, as the tables say it:
-//! - every domain of every tenant (verified or not, suspended or not) is a virtual mailbox
-//!   domain, and every mailbox is listed, so the tables do not change when a member is suspended;
+//! - every domain the node serves (verified: the agent renders from `DesiredState::served`) of
+//!   every tenant, suspended or not, is a virtual mailbox domain, and every mailbox is listed, so
+//!   the tables do not change when a member is suspended; a pending claim on a name is unknown to
+//!   Postfix, so mail to it leaves the node for the name's real servers;
 //! - `aliases` (virtual_alias_maps): explicit aliases, the catch-all `@domain`, each mailbox to
 //!   itself on a domain that has a catch-all (else the catch-all would swallow the mailbox), and
 //!   the RFC 2142 `postmaster@` and `abuse@` of every domain, unless the tenant has a mailbox or
@@ -16,6 +18,10 @@
 //!   `450 4.2.1`, so senders retry and nothing is lost while the member is suspended. The key is
 //!   the domain (which covers the catch-all too); `parent_domain_matches_subdomains` leaves out
 //!   `smtpd_access_maps` so that it does not also match another member's subdomain.
+//!
+//! Submission refuses the null sender (`reject_sender_login_mismatch` does not look at it), and
+//! defers mail while rspamd, which checks the header senders against the login, does not
+//! answer (`milter_default_action = tempfail`); see `rspamd.rs`.
 //!
 //! Submission (587 STARTTLS, 465 implicit TLS) is only offered when the node has TLS material:
 //! without a certificate there would be no way to send a password safely, so the services are
@@ -51,6 +57,11 @@ pub const MAILLOG_FILE: &str = "var/log/postfix.log";
 
 /// The answer to mail for a suspended member: temporary, so the sender keeps it and retries.
 pub const SUSPENDED_REPLY: &str = "450 4.2.1 Mailbox temporarily disabled";
+
+/// An access table refusing the null sender (`smtpd_null_access_lookup_key` is `<>`). A
+/// constant: no member value.
+const NULL_SENDER: &str =
+    "inline:{ { <> = REJECT 5.7.1 The null sender is for bounces, not for mail you send } }";
 
 /// The RFC 2142 mailboxes every domain has.
 pub const ROLE_ADDRESSES: [&str; 2] = ["postmaster", "abuse"];
@@ -220,9 +231,13 @@ fn main_cf(layout: &Layout, tls: bool) -> String {
             "smtp_tls_security_level = may".to_owned(),
             String::new(),
             "# Submission's restrictions, referenced from master.cf.".to_owned(),
-            "ruche_submission_sender_restrictions = reject_non_fqdn_sender, \
-             reject_sender_login_mismatch, permit_sasl_authenticated, reject"
-                .to_owned(),
+            "# The null sender is for bounces: a login that sends with it would escape".to_owned(),
+            "# reject_sender_login_mismatch, which does not look at it.".to_owned(),
+            format!(
+                "ruche_submission_sender_restrictions = check_sender_access {NULL_SENDER}, \
+                 reject_non_fqdn_sender, reject_sender_login_mismatch, permit_sasl_authenticated, \
+                 reject"
+            ),
             "ruche_submission_relay_restrictions = permit_sasl_authenticated, reject".to_owned(),
             format!(
                 "ruche_submission_recipient_restrictions = reject_non_fqdn_recipient, \
@@ -299,6 +314,7 @@ fn master_cf(layout: &Layout, tls: bool) -> String {
                  \x20 -o smtpd_relay_restrictions=$ruche_submission_relay_restrictions\n\
                  \x20 -o smtpd_recipient_restrictions=$ruche_submission_recipient_restrictions\n\
                  \x20 -o smtpd_milters=$ruche_submission_milters\n\
+                 \x20 -o milter_default_action=tempfail\n\
                  \x20 -o milter_macro_daemon_name=ORIGINATING\n",
                 endpoint(layout.listen, port)
             ));
@@ -330,23 +346,20 @@ impl Key<'_> {
 }
 
 /// The right-hand side of a table line.
-enum Value<'a> {
+enum Value {
     /// Any value: for tables where only the key matters.
     Ok,
-    /// `domain/local/` in virtual_mailbox_maps.
-    Maildir(&'a LocalPart, &'a DomainName),
     /// A comma-separated list of addresses.
     Addresses(Vec<String>),
     /// A fixed access-table answer (may hold spaces; a constant).
     Reply(&'static str),
 }
 
-impl Value<'_> {
+impl Value {
     /// The text, or `None` when Postfix could misread it.
     fn text(&self) -> Option<String> {
         match self {
             Value::Ok => Some("OK".to_owned()),
-            Value::Maildir(local, domain) => Some(format!("{domain}/{local}/")),
             Value::Addresses(addresses) => {
                 let all_plain = !addresses.is_empty()
                     && addresses
@@ -378,7 +391,7 @@ struct Table {
 }
 
 impl Table {
-    fn insert(&mut self, key: Key<'_>, value: Value<'_>) {
+    fn insert(&mut self, key: Key<'_>, value: Value) {
         let key = key.text();
         match value.text() {
             Some(value) if is_table_token(&key) => {
@@ -438,10 +451,10 @@ impl Tables {
         for domain in &tenant.domains {
             self.domains.insert(Key::Domain(&domain.name), Value::Ok);
             for mailbox in &domain.mailboxes {
-                self.mailboxes.insert(
-                    Key::Address(&mailbox.local_part, &domain.name),
-                    Value::Maildir(&mailbox.local_part, &domain.name),
-                );
+                // Only the key matters: delivery is Dovecot's (LMTP), into the mailbox's home,
+                // which is named after its id.
+                self.mailboxes
+                    .insert(Key::Address(&mailbox.local_part, &domain.name), Value::Ok);
             }
             self.add_aliases(tenant, domain);
             if !tenant.active {
@@ -563,6 +576,7 @@ fn role_target(tenant: &Tenant, domain: &Domain) -> Option<String> {
 mod tests {
     use super::*;
     use protocol::desired::{Mailbox, Tenant};
+    use protocol::names::ObjectId;
 
     fn domain(name: &str) -> DomainName {
         DomainName::parse(name).unwrap()
@@ -574,6 +588,7 @@ mod tests {
 
     fn mailbox(name: &str) -> Mailbox {
         Mailbox {
+            id: Some(ObjectId::parse(&format!("mb-{name}")).unwrap()),
             local_part: local(name),
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
             quota_bytes: 1_000_000,
@@ -602,6 +617,7 @@ mod tests {
 
     fn dom(name: &str, mailboxes: &[&str], aliases: Vec<Alias>) -> Domain {
         Domain {
+            id: Some(ObjectId::parse(&format!("d-{}", name.replace('.', "-"))).unwrap()),
             name: domain(name),
             verified: true,
             mailboxes: mailboxes.iter().map(|m| mailbox(m)).collect(),
@@ -754,10 +770,7 @@ mod tests {
         assert!(t.senders.entries.is_empty());
         // Still provisioned, so nothing is bounced as unknown.
         assert_eq!(get(&t.domains, "a.example"), Some("OK"));
-        assert_eq!(
-            get(&t.mailboxes, "alice@a.example"),
-            Some("a.example/alice/")
-        );
+        assert_eq!(get(&t.mailboxes, "alice@a.example"), Some("OK"));
     }
 
     #[test]

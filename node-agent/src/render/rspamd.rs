@@ -8,15 +8,22 @@
 //! - nothing phones home: DNS goes to the local resolver only, and the modules that fetch
 //!   remote maps or ask third parties (fuzzy_check, multimap, url_redirector, asn, phishing,
 //!   whitelist, rbl, mid) are disabled; `mime_types` keeps its local map only;
+//! - the sender is the login's own: `rspamd.local.lua` registers a prefilter that rejects
+//!   authenticated mail unless its envelope sender is not null, it has exactly one `From` header
+//!   holding exactly one address, at most one `Sender`, and every one of these addresses is at a
+//!   domain of the login's member (`domains.map`). So a member cannot send, and rspamd never
+//!   signs, as another member's domain: not with `MAIL FROM:<>` (which Postfix's
+//!   `reject_sender_login_mismatch` does not look at), not with a forged header;
 //! - DKIM: authenticated mail only, signed when the header From domain is the envelope sender's
-//!   (which Postfix already checked the login owns) and that domain is in `selectors.map`: a
-//!   domain of an active tenant whose key the agent holds;
+//!   and that domain is in `selectors.map`: a verified domain of an active tenant whose key the
+//!   agent holds, at the key file `paths.map` names (keys are named after domain ids, see
+//!   `crate::dkim`); never for a null envelope sender;
 //! - rate limit: one bucket per member (`layout.send_limit`), counted in messages, whatever the
 //!   number of recipients; `rspamd.local.lua` registers the `ruche_member` selector, which maps
 //!   the login to its member through `members.map`.
 //!
-//! Addresses appear only in the two maps, written through `MapFile::insert`; `.conf`, `.inc`
-//! and Lua files hold layout values only (paths, addresses of the node, ports).
+//! Addresses appear only in the maps, written through `MapFile::insert`; `.conf`, `.inc` and
+//! Lua files hold layout values only (paths, addresses of the node, ports).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -38,6 +45,8 @@ pub const MIME_TYPES: &str = "etc/rspamd/override.d/mime_types.conf";
 pub const LOCAL_LUA: &str = "etc/rspamd/rspamd.local.lua";
 pub const SELECTORS_MAP: &str = "etc/rspamd/ruche/selectors.map";
 pub const MEMBERS_MAP: &str = "etc/rspamd/ruche/members.map";
+pub const DOMAINS_MAP: &str = "etc/rspamd/ruche/domains.map";
+pub const PATHS_MAP: &str = "etc/rspamd/ruche/paths.map";
 
 /// Modules that fetch remote maps or send message data to third parties; each gets a
 /// `local.d/<module>.conf` with `enabled = false;`.
@@ -52,8 +61,6 @@ pub const DISABLED_MODULES: [&str; 8] = [
     "whitelist",
 ];
 
-/// Where the agent's key manager writes DKIM private keys (`<domain>.<selector>.key`).
-pub const DKIM_DIRECTORY: &str = "var/lib/ruche-agent/dkim";
 /// The RUNDIR given to rspamd. rspamd writes its pid file there only when it daemonizes: with
 /// `-f` (foreground) the process that started it must signal the pid it knows.
 pub const RUN_DIRECTORY: &str = "run/rspamd";
@@ -114,6 +121,13 @@ pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, 
         selectors_map(desired, material),
     );
     put(files, MEMBERS_MAP, OnChange::Nothing, members_map(desired));
+    put(files, DOMAINS_MAP, OnChange::Nothing, domains_map(desired));
+    put(
+        files,
+        PATHS_MAP,
+        OnChange::Nothing,
+        paths_map(desired, layout, material),
+    );
 }
 
 fn put(files: &mut Files, path: &str, on_change: OnChange, text: String) {
@@ -202,26 +216,28 @@ fn redis(internal: IpAddr, port: u16) -> String {
 }
 
 fn dkim_signing(layout: &Layout) -> String {
-    let path = layout.path_text(DKIM_DIRECTORY);
     format!(
-        "{HEADER}# Authenticated mail only, for the domains in the selector map (active tenants\n\
-         # whose key exists), when the header From domain is the envelope sender's domain:\n\
-         # Postfix's reject_sender_login_mismatch already checked the login owns the latter.\n\
+        "{HEADER}# Authenticated mail only, for the domains in the selector map (verified domains\n\
+         # of active tenants whose key exists), when the header From domain is the envelope\n\
+         # sender's domain, never for the null sender. The ruche prefilter (rspamd.local.lua)\n\
+         # has already rejected mail whose senders are not the login's member's, so a login of\n\
+         # one domain of a member may sign for another of the same member.\n\
+         # Keys are found through the path map only (files named after domain ids).\n\
          enabled = true;\n\
          sign_authenticated = true;\n\
          sign_local = false;\n\
          sign_inbound = false;\n\
          use_domain = \"header\";\n\
          use_esld = false;\n\
+         allow_envfrom_empty = false;\n\
          allow_hdrfrom_mismatch = false;\n\
          allow_hdrfrom_multiple = false;\n\
          allow_username_mismatch = true;\n\
          try_fallback = false;\n\
          use_redis = false;\n\
-         path = {};\n\
+         path_map = {};\n\
          selector_map = {};\n",
-        // `$domain` and `$selector` are rspamd's, expanded per message.
-        format_args!("\"{}/$domain.$selector.key\"", plain(&path)),
+        quoted(&layout.path_text(PATHS_MAP)),
         quoted(&layout.path_text(SELECTORS_MAP)),
     )
 }
@@ -248,39 +264,18 @@ fn mime_types() -> String {
     )
 }
 
-/// Registers the `ruche_member` selector the rate limit uses. The map is a file the agent
-/// rewrites; rspamd re-reads it by itself.
+/// Registers the `ruche_member` selector the rate limit uses and the prefilter that keeps each
+/// member to its own senders. The maps are files the agent rewrites; rspamd re-reads them by
+/// itself.
 fn local_lua(layout: &Layout) -> String {
-    format!(
-        "-- Rendered by the Ruche node agent; do not edit: it is rewritten on every change.\n\
-         --\n\
-         -- The `ruche_member` selector: the member of the authenticated mailbox, from\n\
-         -- members.map, so that the outbound rate limit counts every mailbox of a member in\n\
-         -- one bucket. A login missing from the map (a mailbox created a moment ago) is\n\
-         -- limited on its own rather than not at all. Unauthenticated mail has no value, so\n\
-         -- the limit does not apply to it.\n\
-         local lua_selectors = require \"lua_selectors\"\n\
-         \n\
-         local members = rspamd_config:add_map({{\n  \
-         type = \"map\",\n  \
-         url = {},\n  \
-         description = \"Ruche: mailbox address to member id\",\n\
-         }})\n\
-         \n\
-         lua_selectors.register_extractor(rspamd_config, \"ruche_member\", {{\n  \
-         get_value = function(task)\n    \
-         local user = task:get_user()\n    \
-         if not user then\n      return nil\n    end\n    \
-         user = string.lower(user)\n    \
-         local member = members and members:get_key(user)\n    \
-         if member then\n      return \"member:\" .. member, \"string\"\n    end\n    \
-         return \"mailbox:\" .. user, \"string\"\n  \
-         end,\n  \
-         description = \"Ruche member of the authenticated mailbox\",\n\
-         }})\n",
-        quoted(&layout.path_text(MEMBERS_MAP))
-    )
+    LOCAL_LUA_TEMPLATE
+        .replace("@MEMBERS_MAP@", &quoted(&layout.path_text(MEMBERS_MAP)))
+        .replace("@DOMAINS_MAP@", &quoted(&layout.path_text(DOMAINS_MAP)))
 }
+
+/// `rspamd.local.lua`, with `@MEMBERS_MAP@` and `@DOMAINS_MAP@` standing for the maps' quoted
+/// paths.
+const LOCAL_LUA_TEMPLATE: &str = include_str!("rspamd.local.lua");
 
 /// A DKIM selector: one DNS label (`[a-z0-9]`, inner `-`, at most 63), the same rule the
 /// control plane stores.
@@ -365,6 +360,48 @@ fn selectors_map(desired: &DesiredState, material: &NodeMaterial) -> String {
         }
     }
     map.text("selector")
+}
+
+/// The key file of each signing domain, named after the domain's id.
+fn paths_map(desired: &DesiredState, layout: &Layout, material: &NodeMaterial) -> String {
+    let mut map = MapFile::default();
+    let active_domains = desired
+        .tenants
+        .iter()
+        .filter(|t| t.active)
+        .flat_map(|t| t.domains.iter().map(|d| &d.name));
+    for domain in active_domains {
+        let signs = material.dkim_selectors.contains_key(domain);
+        if let Some(key) = material.dkim_keys.get(domain).filter(|_| signs) {
+            let path = layout.path_text(&key.private_path());
+            map.insert(MapKey::Domain(domain), &path, is_key_path);
+        }
+    }
+    map.text("key path")
+}
+
+/// The member of each domain an active member may send from.
+fn domains_map(desired: &DesiredState) -> String {
+    let mut map = MapFile::default();
+    for tenant in desired.tenants.iter().filter(|t| t.active) {
+        for domain in &tenant.domains {
+            map.insert(
+                MapKey::Domain(&domain.name),
+                &tenant.member_id,
+                is_member_id,
+            );
+        }
+    }
+    map.text("member id")
+}
+
+/// An absolute path a map can hold: `/` then `[A-Za-z0-9/._-]` (the layout's root was checked
+/// to hold only these; the rest is constants and ids).
+fn is_key_path(s: &str) -> bool {
+    s.starts_with('/')
+        && !s.contains("..")
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
 }
 
 fn members_map(desired: &DesiredState) -> String {

@@ -1,0 +1,117 @@
+-- Rendered by the Ruche node agent; do not edit: it is rewritten on every change.
+--
+-- Two things every member's outbound mail goes through (rspamd as the milter of Postfix's
+-- submission services):
+--
+-- 1. The `ruche_member` selector: the member of the authenticated mailbox, from members.map, so
+--    that the outbound rate limit counts every mailbox of a member in one bucket. A login
+--    missing from the map (a mailbox created a moment ago) is limited on its own rather than not
+--    at all. Unauthenticated mail has no value, so the limit does not apply to it.
+--
+-- 2. The RUCHE_FOREIGN_SENDER prefilter: authenticated mail is rejected unless its envelope
+--    sender is not null, it has exactly one From header with exactly one address, at most one
+--    Sender header with one address, and each of these addresses is at a domain of the login's
+--    own member (domains.map). Members sharing a node are adversaries: this is what keeps one
+--    from sending, and rspamd from signing, as another's domain. Postfix's
+--    reject_sender_login_mismatch checks the envelope only, and not the null sender at all.
+local lua_selectors = require "lua_selectors"
+local rspamd_util = require "rspamd_util"
+
+local members = rspamd_config:add_map({
+  type = "map",
+  url = @MEMBERS_MAP@,
+  description = "Ruche: mailbox address to member id",
+})
+
+local domains = rspamd_config:add_map({
+  type = "map",
+  url = @DOMAINS_MAP@,
+  description = "Ruche: domain to member id",
+})
+
+local function member_of_login(task)
+  local user = task:get_user()
+  if not user then
+    return nil, nil
+  end
+  user = string.lower(user)
+  return user, members and members:get_key(user)
+end
+
+lua_selectors.register_extractor(rspamd_config, "ruche_member", {
+  get_value = function(task)
+    local user, member = member_of_login(task)
+    if not user then
+      return nil
+    end
+    if member then
+      return "member:" .. member, "string"
+    end
+    return "mailbox:" .. user, "string"
+  end,
+  description = "Ruche member of the authenticated mailbox",
+})
+
+-- The member a domain belongs to, or nil.
+local function owner(domain)
+  if type(domain) ~= "string" or domain == "" or not domains then
+    return nil
+  end
+  return domains:get_key(string.lower(domain))
+end
+
+-- Why the message may not leave under this login, or nil when it may.
+local function foreign_sender(task, member)
+  if not member then
+    return "the login is not a mailbox of this server"
+  end
+  local envelope = task:get_from("smtp")
+  local sender = envelope and envelope[1]
+  if not sender or (sender.addr or "") == "" then
+    return "the null sender is for bounces, not for mail you send"
+  end
+  if owner(sender.domain) ~= member then
+    return "the envelope sender is not an address of yours"
+  end
+  local from_headers = task:get_header_full("From") or {}
+  if #from_headers ~= 1 then
+    return "a message needs exactly one From header"
+  end
+  local from = task:get_from("mime") or {}
+  if #from ~= 1 then
+    return "the From header must hold exactly one address"
+  end
+  if owner(from[1].domain) ~= member then
+    return "the From address is not an address of yours"
+  end
+  local sender_headers = task:get_header_full("Sender") or {}
+  if #sender_headers > 1 then
+    return "a message may have one Sender header at most"
+  end
+  if #sender_headers == 1 then
+    local parsed = rspamd_util.parse_mail_address(sender_headers[1].value or "", task:get_mempool())
+    if not parsed or #parsed ~= 1 or owner(parsed[1].domain) ~= member then
+      return "the Sender address is not an address of yours"
+    end
+  end
+  return nil
+end
+
+rspamd_config:register_symbol({
+  name = "RUCHE_FOREIGN_SENDER",
+  type = "prefilter",
+  priority = 10,
+  callback = function(task)
+    local user, member = member_of_login(task)
+    if not user then
+      return false
+    end
+    local why = foreign_sender(task, member)
+    if why then
+      task:insert_result("RUCHE_FOREIGN_SENDER", 1.0, why)
+      task:set_pre_result("reject", why, "ruche")
+      return true
+    end
+    return false
+  end,
+})

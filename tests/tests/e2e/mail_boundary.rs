@@ -1,0 +1,335 @@
+//! Tenant boundaries on a mail node, end to end: members sharing a node are adversaries. Each
+//! test puts two members on one node (real Postfix, Dovecot, rspamd and the agent) and has one
+//! try to sign, receive or read as the other, with real SMTP and IMAP clients.
+
+use std::net::Ipv4Addr;
+
+use anyhow::{ensure, Context, Result};
+use reqwest::Method;
+use tests::imap;
+use tests::submission::{self, Envelope, Outcome, Stage};
+
+use super::{
+    deliver, imap_login, submit, wait_for_subjects, Collective, ALICE_PASSWORD, BOB_PASSWORD,
+};
+
+/// Submits `content` as it is (headers included) with `login`, from the envelope sender `from`
+/// (empty: the null sender) to `to`.
+async fn submit_raw(
+    c: &Collective,
+    login: (&str, &str),
+    from: &str,
+    to: &str,
+    content: &str,
+) -> Result<Outcome> {
+    let content = content.replace('\n', "\r\n");
+    submission::send(
+        &c.node.smtp(submission::Security::Implicit),
+        Some(login),
+        &Envelope {
+            from,
+            to: &[to],
+            declare_size: false,
+        },
+        content.as_bytes(),
+    )
+    .await
+}
+
+fn headers(from_lines: &str, subject: &str) -> String {
+    format!(
+        "{from_lines}To: alice@a-home.test\nSubject: {subject}\n\
+         Message-ID: <{subject}@client.ruche.test>\nDate: Thu, 1 Jan 2026 00:00:00 +0000\n\n\
+         Pay the invoice today.\n"
+    )
+}
+
+/// Item 1: member B, logged in on submission, cannot send as member A's domain (null envelope
+/// sender, forged header `From`, two `From` headers, two addresses in one, a forged `Sender`),
+/// so nothing ever goes out signed `d=a-home.test` by B; B's own mail still goes out signed.
+#[tokio::test]
+async fn boundary_signing_as_another_member() -> Result<()> {
+    let c = Collective::start(Ipv4Addr::new(127, 0, 0, 31), "node-31").await?;
+    let result = signing(&c).await;
+    c.finish(result).await
+}
+
+async fn signing(c: &Collective) -> Result<()> {
+    let a = c.member("member-a@people.test").await?;
+    let a_domain = a.domain("a-home.test").await?;
+    a.mailbox(&a_domain, "alice", ALICE_PASSWORD, 100).await?;
+    let b = c.member("member-b@people.test").await?;
+    let b_domain = b.domain("b-home.test").await?;
+    b.mailbox(&b_domain, "bob", BOB_PASSWORD, 100).await?;
+    a.wait_for_dkim("a-home.test", &c.node).await?;
+    b.wait_for_dkim("b-home.test", &c.node).await?;
+    c.converged().await?;
+    let bob = ("bob@b-home.test", BOB_PASSWORD);
+    let alice = "alice@a-home.test";
+
+    let attempts: [(&str, &str, String); 6] = [
+        (
+            "the null sender with From: ceo@a-home.test",
+            "",
+            headers("From: ceo@a-home.test\n", "null-sender"),
+        ),
+        (
+            "B's envelope with From: ceo@a-home.test",
+            "bob@b-home.test",
+            headers("From: ceo@a-home.test\n", "forged-from"),
+        ),
+        (
+            "two From headers, B's first",
+            "bob@b-home.test",
+            headers(
+                "From: bob@b-home.test\nFrom: ceo@a-home.test\n",
+                "two-froms",
+            ),
+        ),
+        (
+            "two addresses in one From",
+            "bob@b-home.test",
+            headers("From: bob@b-home.test, ceo@a-home.test\n", "two-addresses"),
+        ),
+        (
+            "Sender: ceo@a-home.test",
+            "bob@b-home.test",
+            headers(
+                "From: bob@b-home.test\nSender: ceo@a-home.test\n",
+                "forged-sender",
+            ),
+        ),
+        (
+            "a display name hiding A's address before B's",
+            "bob@b-home.test",
+            headers("From: \"Bob\" <ceo@a-home.test>\n", "display-name"),
+        ),
+    ];
+    let mut problems = Vec::new();
+    for (what, envelope, content) in &attempts {
+        let outcome = submit_raw(c, bob, envelope, alice, content).await?;
+        eprintln!("[boundary] {what}: {outcome:?}");
+        match outcome {
+            Outcome::Refused { code, .. } if (500..600).contains(&code) => {}
+            other => problems.push(format!("{what}: {other:?}")),
+        }
+    }
+    // B's own mail goes out, signed by B's domain (the check above is not vacuous).
+    submit(
+        &c.node,
+        submission::Security::Implicit,
+        bob,
+        "bob@b-home.test",
+        &[alice],
+        "own-mail",
+    )
+    .await?
+    .accepted()?;
+    let received = wait_for_subjects(&c.node, alice, ALICE_PASSWORD, &["own-mail"]).await?;
+    // Whatever reached alice (had a refusal not held), none of it is signed for A's domain.
+    for message in &received {
+        let text = String::from_utf8_lossy(message);
+        if text.contains("d=a-home.test") {
+            problems.push(format!(
+                "alice received a message signed d=a-home.test:\n{text}"
+            ));
+        }
+        if imap::subject_of(message) == "own-mail" && !text.contains("d=b-home.test") {
+            problems.push(format!("B's own mail is not signed d=b-home.test:\n{text}"));
+        }
+    }
+    ensure!(
+        problems.is_empty(),
+        "{} sender check(s) failed:\n- {}",
+        problems.len(),
+        problems.join("\n- ")
+    );
+    Ok(())
+}
+
+/// Item 2: a domain serves no mail until it is verified. Member B claims a name it does not
+/// hold (standing for a mail provider's, or another member's) with a catch-all: mail to that
+/// name is not taken in for B, a mailbox on it cannot log in or send, and B cannot send as it.
+/// Once verified, it works.
+#[tokio::test]
+async fn boundary_unverified_domain_serves_nothing() -> Result<()> {
+    let c = Collective::start(Ipv4Addr::new(127, 0, 0, 32), "node-32").await?;
+    let result = unverified(&c).await;
+    c.finish(result).await
+}
+
+async fn unverified(c: &Collective) -> Result<()> {
+    let b = c.member("member-b@people.test").await?;
+    let home = b.domain("b-home.test").await?;
+    b.mailbox(&home, "bob", BOB_PASSWORD, 100).await?;
+    let claimed = b.pending_domain("provider.test").await?;
+    b.mailbox(&claimed, "catch", ALICE_PASSWORD, 100).await?;
+    b.alias(&claimed, "*", &["bob@b-home.test"]).await?;
+    c.converged().await?;
+
+    // Port 25: the claimed name is not ours to receive for.
+    let inbound = deliver(&c.node, "someone@far.test", "ceo@provider.test", "to-claim").await?;
+    eprintln!("[boundary] inbound mail to the pending domain: {inbound:?}");
+    ensure!(
+        matches!(&inbound, Outcome::Refused { stage: Stage::Rcpt(_), code, .. } if *code >= 500),
+        "mail to a pending domain was not refused at RCPT: {inbound:?}"
+    );
+    // Its mailbox does not exist for logins.
+    let refusal = imap_login(
+        &c.node,
+        imap::Security::Implicit,
+        "catch@provider.test",
+        ALICE_PASSWORD,
+    )
+    .await?
+    .refusal()
+    .await
+    .context("IMAP login to a mailbox of a pending domain")?;
+    ensure!(
+        refusal.starts_with("NO"),
+        "a mailbox of a pending domain logged in: {refusal}"
+    );
+    // B cannot send as it.
+    let sent = submit(
+        &c.node,
+        submission::Security::Implicit,
+        ("bob@b-home.test", BOB_PASSWORD),
+        "ceo@provider.test",
+        &["bob@b-home.test"],
+        "as-claim",
+    )
+    .await?;
+    ensure!(
+        sent.refusal().is_some(),
+        "B sent as its pending domain: {sent:?}"
+    );
+
+    // Verified, the same domain serves.
+    b.verify(&claimed).await?;
+    c.converged().await?;
+    deliver(
+        &c.node,
+        "someone@far.test",
+        "ceo@provider.test",
+        "verified-now",
+    )
+    .await?
+    .accepted()?;
+    wait_for_subjects(&c.node, "bob@b-home.test", BOB_PASSWORD, &["verified-now"]).await?;
+    Ok(())
+}
+
+/// Items 3 and 4: stores and keys are bound to ids and go with their owner. Member A's domain
+/// receives mail, then A deletes it; member B adds the same name and the same address: B's
+/// mailbox is empty, nothing of A's store or DKIM key is left on the node, and B's DKIM key is
+/// a new one. A mailbox deleted and made again with the same address starts empty too.
+#[tokio::test]
+async fn boundary_former_holder_leaves_nothing() -> Result<()> {
+    let c = Collective::start(Ipv4Addr::new(127, 0, 0, 33), "node-33").await?;
+    let result = former_holder(&c).await;
+    c.finish(result).await
+}
+
+async fn former_holder(c: &Collective) -> Result<()> {
+    let name = "shared.test";
+    let ceo = "ceo@shared.test";
+    let a = c.member("member-a@people.test").await?;
+    let a_domain = a.domain(name).await?;
+    let a_mailbox = a.mailbox(&a_domain, "ceo", ALICE_PASSWORD, 100).await?;
+    let (_, a_key) = a.wait_for_dkim(name, &c.node).await?;
+    c.converged().await?;
+    deliver(&c.node, "someone@far.test", ceo, "for-a-only")
+        .await?
+        .accepted()?;
+    wait_for_subjects(&c.node, ceo, ALICE_PASSWORD, &["for-a-only"]).await?;
+    let vmail = c.node.root().join("var/vmail");
+
+    // A leaves the name; B takes the same name and address: an empty mailbox, a new key.
+    let deleted = a
+        .api
+        .api(Method::DELETE, &format!("/api/v1/domains/{a_domain}"), None)
+        .await?;
+    ensure!(
+        deleted.status == 204,
+        "delete the domain: {}",
+        deleted.describe()
+    );
+    c.converged().await?;
+    let b = c.member("member-b@people.test").await?;
+    let b_domain = b.domain(name).await?;
+    let b_mailbox = b.mailbox(&b_domain, "ceo", BOB_PASSWORD, 100).await?;
+    let (_, b_key) = b.wait_for_dkim(name, &c.node).await?;
+    c.converged().await?;
+    inbox_is_empty(c, ceo, BOB_PASSWORD, "B's new mailbox").await?;
+    ensure!(b_key != a_key, "B signs with the key A had for {name}");
+    // Nothing of A's is left on disk: only B's store, only B's key.
+    let stores = list(&vmail);
+    ensure!(
+        stores.iter().all(|s| *s == b_mailbox) && !stores.contains(&a_mailbox),
+        "stores on the node after A's domain went: {stores:?} (A's mailbox was {a_mailbox})"
+    );
+    let keys = list(&c.node.root().join("var/lib/ruche-agent/dkim"));
+    ensure!(
+        keys.iter().all(|k| k.starts_with(&b_domain)),
+        "DKIM key files other than B's domain's ({b_domain}): {keys:?}"
+    );
+
+    // The same address deleted and made again, by the same member: empty again.
+    deliver(&c.node, "someone@far.test", ceo, "for-b-first")
+        .await?
+        .accepted()?;
+    wait_for_subjects(&c.node, ceo, BOB_PASSWORD, &["for-b-first"]).await?;
+    let deleted = b
+        .api
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/mailboxes/{b_mailbox}"),
+            None,
+        )
+        .await?;
+    ensure!(
+        deleted.status == 204,
+        "delete the mailbox: {}",
+        deleted.describe()
+    );
+    c.converged().await?;
+    ensure!(
+        !vmail.join(&b_mailbox).exists(),
+        "the deleted mailbox's store is still there: {:?}",
+        list(&vmail)
+    );
+    b.mailbox(&b_domain, "ceo", ALICE_PASSWORD, 100).await?;
+    c.converged().await?;
+    inbox_is_empty(c, ceo, ALICE_PASSWORD, "the mailbox made again").await?;
+    Ok(())
+}
+
+async fn inbox_is_empty(c: &Collective, user: &str, password: &str, what: &str) -> Result<()> {
+    let mut session = imap_login(&c.node, imap::Security::Implicit, user, password)
+        .await?
+        .session()
+        .with_context(|| format!("log in to {what}"))?;
+    let inbox = session.inbox().await?;
+    let subjects: Vec<String> = inbox.iter().map(|m| imap::subject_of(m)).collect();
+    session.logout().await?;
+    ensure!(
+        subjects.is_empty(),
+        "{what} holds a former holder's mail: {subjects:?}"
+    );
+    Ok(())
+}
+
+/// The names in `dir` (none if it does not exist), hidden ones (`.removed`) left out.
+fn list(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}

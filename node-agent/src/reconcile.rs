@@ -105,9 +105,10 @@ impl Reconciler {
         let store = Store::new(&config.state_dir);
         let keys = Keys::new(&config.layout.root, &config.commands.dkim_group)?;
         let applied = store.load_applied()?;
+        // What an older agent saved may name what is not served (pending domains).
         let credentials = applied
             .as_ref()
-            .map(Credentials::from_desired)
+            .map(|a| Credentials::from_desired(&a.served()))
             .unwrap_or_default();
         let status = Status {
             observed_generation: applied.as_ref().map(|a| a.generation),

@@ -76,7 +76,9 @@ node_start() {
 		token="$(env -u RUCHE_LISTEN -u RUCHE_PG_PORT -u RUCHE_NODE -u RUCHE_NODE_LISTEN \
 			-u RUCHE_NODE_HOSTNAME -u RUCHE_NODE_STANDARD_PORTS -u RUCHE_NODE_ADDRESS \
 			"$bin_dir/control-plane" add-node --name "$(hostname)")"
-		"$bin_dir/node-agent" join "$url" "$token" --address "$listen" --state-dir "$state"
+		# The token goes through standard input, never the command line (ps, /proc).
+		printf '%s\n' "$token" |
+			"$bin_dir/node-agent" join "$url" --token-file - --address "$listen" --state-dir "$state"
 	fi
 
 	local postfix_dir="$root/etc/postfix" dovecot_conf="$root/etc/dovecot/dovecot.conf"

@@ -28,6 +28,10 @@ pub enum Error {
     /// A one-time link that was used, revoked or has expired (410).
     #[error("this link is no longer valid")]
     Gone,
+    /// Too many password hashes are running or waiting (503, `password::Gate`); the request
+    /// changed nothing.
+    #[error("the server is busy; please try again in a moment")]
+    Busy,
     /// The database cannot be reached right now (503); the request changed nothing.
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] sqlx::Error),
@@ -76,6 +80,15 @@ impl From<sqlx::Error> for Error {
 impl From<argon2::password_hash::Error> for Error {
     fn from(e: argon2::password_hash::Error) -> Self {
         Error::Internal(anyhow::anyhow!("password hashing failed: {e}"))
+    }
+}
+
+impl From<crate::domain::password::GateError> for Error {
+    fn from(e: crate::domain::password::GateError) -> Self {
+        match e {
+            crate::domain::password::GateError::Busy => Error::Busy,
+            crate::domain::password::GateError::Task(e) => Error::Internal(anyhow::Error::new(e)),
+        }
     }
 }
 

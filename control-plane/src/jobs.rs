@@ -1,5 +1,6 @@
 //! Background housekeeping, run by every control plane: purging members whose deletion grace
-//! period is over, and pruning expired sessions and old rate-limit events. Each step is safe to
+//! period is over, deleting domains left unverified past their claim period (7 days), and
+//! pruning expired sessions and old rate-limit events. Each step is safe to
 //! run concurrently on several control planes (`skip locked`, idempotent deletes).
 
 use std::time::Duration;
@@ -14,6 +15,13 @@ pub async fn run_once(pool: &PgPool) -> crate::error::Result<()> {
     let purged = crate::db::members::purge_due(pool).await?;
     if purged > 0 {
         tracing::info!(purged, "purged members whose deletion grace period ended");
+    }
+    let expired = crate::db::domains::expire_unverified(pool).await?;
+    if expired > 0 {
+        tracing::info!(
+            expired,
+            "deleted domains left unverified past their claim period"
+        );
     }
     crate::db::sessions::prune(pool).await?;
     crate::db::rate_limit::prune(pool).await?;

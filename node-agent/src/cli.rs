@@ -1,6 +1,5 @@
 //! The command line: `node-agent join …` and `node-agent run …`.
 
-use std::convert::Infallible;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,9 +47,11 @@ pub struct JoinArgs {
     /// The control plane's URL, e.g. https://ruche.example.org
     #[arg(value_parser = parse_base_url)]
     pub control_plane_url: Url,
-    /// The one-time join token (valid 24 hours)
-    #[arg(value_parser = parse_secret)]
-    pub join_token: Secret,
+    /// Where to read the one-time join token (valid 24 hours): a file, or `-` for standard input
+    /// (paste it, then Enter). Never on the command line, where the shell's history and every
+    /// user's process list would see it.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: PathBuf,
     /// The node's name as admins see it [default: the host name]
     #[arg(long)]
     pub name: Option<String>,
@@ -60,7 +61,8 @@ pub struct JoinArgs {
     /// Where the agent keeps its state (created with mode 0700)
     #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
-    /// Replace an existing node.json (this machine joins as a new node)
+    /// Replace an existing node.json (joining again after an admin rotated the node's credential,
+    /// or as a new node)
     #[arg(long)]
     pub force: bool,
 }
@@ -84,8 +86,34 @@ pub struct RunArgs {
     pub interval_seconds: u64,
 }
 
-fn parse_secret(text: &str) -> Result<Secret, Infallible> {
-    Ok(Secret::new(text))
+/// The most a join token file may hold: tokens are a few dozen characters.
+const TOKEN_FILE_LIMIT: u64 = 4096;
+
+/// Reads the join token: the first line of the file (or of standard input for `-`), trimmed.
+fn read_token(path: &std::path::Path) -> anyhow::Result<Secret> {
+    use std::io::{BufRead, Read};
+    let mut text = String::new();
+    if path == std::path::Path::new("-") {
+        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            eprint!("join token: ");
+        }
+        std::io::stdin()
+            .lock()
+            .take(TOKEN_FILE_LIMIT)
+            .read_line(&mut text)?;
+    } else {
+        std::fs::File::open(path)
+            .map_err(|e| {
+                anyhow::anyhow!("cannot read the join token from {}: {e}", path.display())
+            })?
+            .take(TOKEN_FILE_LIMIT)
+            .read_to_string(&mut text)?;
+    }
+    let token = text.lines().next().unwrap_or("").trim();
+    if token.is_empty() {
+        anyhow::bail!("no join token in {}", path.display());
+    }
+    Ok(Secret::new(token))
 }
 
 /// Runs the command. What a successful `join` prints goes to stdout; logs go to stderr.
@@ -94,7 +122,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Join(args) => {
             let options = JoinOptions {
                 control_plane_url: args.control_plane_url,
-                token: args.join_token,
+                token: read_token(&args.token_file)?,
                 name: args.name,
                 addresses: args.addresses,
                 force: args.force,
@@ -156,7 +184,8 @@ mod tests {
             "node-agent",
             "join",
             "https://cp.example.org",
-            "tok",
+            "--token-file",
+            "-",
             "--address",
             "192.0.2.1",
             "--address",
@@ -166,24 +195,40 @@ mod tests {
         let Command::Join(args) = cli.command else {
             panic!("not a join");
         };
-        assert_eq!(args.join_token.expose(), "tok");
+        assert_eq!(args.token_file, PathBuf::from("-"));
         assert_eq!(args.addresses.len(), 2);
         assert_eq!(args.state_dir, PathBuf::from("/var/lib/ruche-agent"));
         assert!(!args.force);
-        // The token does not show in the arguments' Debug form.
-        assert!(!format!("{args:?}").contains("tok\""));
+    }
+
+    #[test]
+    fn reads_the_token_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "join_abc \nignored\n").unwrap();
+        assert_eq!(read_token(&path).unwrap().expose(), "join_abc");
+        std::fs::write(&path, "\n").unwrap();
+        assert!(read_token(&path).is_err());
+        assert!(read_token(&dir.path().join("missing")).is_err());
     }
 
     #[test]
     fn refuses_bad_join_arguments() {
         for args in [
             // No address.
-            &["node-agent", "join", "https://cp.example.org", "tok"][..],
             &[
                 "node-agent",
                 "join",
                 "https://cp.example.org",
-                "tok",
+                "--token-file",
+                "-",
+            ][..],
+            &[
+                "node-agent",
+                "join",
+                "https://cp.example.org",
+                "--token-file",
+                "-",
                 "--address",
                 "not-an-ip",
             ],
@@ -191,7 +236,25 @@ mod tests {
                 "node-agent",
                 "join",
                 "cp.example.org",
-                "tok",
+                "--token-file",
+                "-",
+                "--address",
+                "192.0.2.1",
+            ],
+            // The token on the command line is refused.
+            &[
+                "node-agent",
+                "join",
+                "https://cp.example.org",
+                "join_tok",
+                "--address",
+                "192.0.2.1",
+            ],
+            // No token source.
+            &[
+                "node-agent",
+                "join",
+                "https://cp.example.org",
                 "--address",
                 "192.0.2.1",
             ],

@@ -165,17 +165,18 @@ impl DnsNode {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
         let root = dir.path().join("root");
         let state_dir = dir.path().join("state");
-        // Options first, then `--`: a join token may start with '-' (it is base64url), which
-        // would otherwise read as an option.
+        // The token is read from a file, never taken from the command line.
+        let token_file = dir.path().join("join-token");
+        std::fs::write(&token_file, format!("{join_token}\n"))?;
         let joined = node_agent::run_cli([
             "join",
+            &control_plane.base_url(),
+            "--token-file",
+            path_str(&token_file)?,
             "--address",
             &ip.to_string(),
             "--state-dir",
             path_str(&state_dir)?,
-            "--",
-            &control_plane.base_url(),
-            &join_token,
         ])
         .await?;
         ensure!(joined.success(), "node-agent join failed: {joined:?}");

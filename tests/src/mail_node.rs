@@ -416,10 +416,14 @@ impl MailNode {
         let state_dir = dir.path().join("state");
         let hostname = format!("mail.{}.test", options.name);
 
+        // The token is read from a file, never taken from the command line.
+        let token_file = dir.path().join("join-token");
+        std::fs::write(&token_file, format!("{join_token}\n"))?;
         let joined = node_agent::run_cli([
             "join",
             &control_plane.base_url(),
-            &join_token,
+            "--token-file",
+            path_str(&token_file)?,
             "--address",
             &ip.to_string(),
             "--state-dir",

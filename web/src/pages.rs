@@ -268,6 +268,8 @@ pub struct DomainPage {
     pub dkim: Option<DkimRow>,
     /// When ownership was proven (to the minute); `None` while pending.
     pub verified_at: Option<String>,
+    /// While pending: when the claim lapses and the domain is deleted unless verified.
+    pub claim_expires: Option<String>,
     /// The registrar checklist: the challenge while pending, NS, then DS.
     pub registrar: Vec<RegistrarRow>,
     /// DS records to give the registrar; empty until the zone is signed.
@@ -469,7 +471,7 @@ pub struct AuditPage {
 pub struct NodeRow {
     pub id: String,
     pub name: String,
-    /// Catalog key: `nodes.state.waiting` or `nodes.state.joined`.
+    /// Catalog key: `nodes.state.waiting`, `joined`, `rotating` or `revoked`.
     pub state_key: &'static str,
     pub host_name: String,
     pub addresses: String,
@@ -493,8 +495,10 @@ pub struct NodesPage {
     pub errors: Errors,
     /// The name typed in the form, kept on error.
     pub name: String,
-    /// Right after adding a node: the command to run on it (holds the one-time join token).
+    /// Right after adding a node or rotating its credential: the command to run on it, and the
+    /// one-time join token it reads from standard input (never on the command line).
     pub join_command: Option<String>,
+    pub join_token: Option<String>,
 }
 
 /// A node's name server on the admin DNS page.

@@ -14,11 +14,12 @@ use super::audit::{self, Actor};
 use super::members;
 use crate::config::DnsConfig;
 use crate::dns::{topology, verify};
+use crate::domain::claims::{self, ClaimRefusal};
 use crate::domain::ids::{DomainId, MemberId, NodeId};
 use crate::domain::plan::Resource;
 use crate::domain::report::DkimRecord;
 use crate::domain::secret::Token;
-use crate::domain::text::Text;
+use crate::domain::text::{Describe, Text};
 use crate::domain::DomainName;
 use crate::error::{Error, Result};
 
@@ -366,6 +367,7 @@ pub async fn create(
     let limits = members::lock_limits(&mut tx, member).await?;
     let usage = members::usage(&mut tx, member).await?;
     limits.check(&usage, Resource::Domain, 0)?;
+    claimable(&mut tx, member, name).await?;
     let id = DomainId::new();
     let challenge = format!("ruche-verify={}", Token::generate().expose());
     sqlx::query!(
@@ -387,6 +389,71 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     get(pool, config, member, id).await
+}
+
+/// Refuses names a member may not claim (`domain::claims`): the platform domain and names under
+/// it, and names under another member's domain, pending or verified alike. Claims are
+/// serialised by a transaction advisory lock, so two members cannot claim `a.test` and
+/// `x.a.test` at the same moment and both pass. An exact name already held fails later on the
+/// unique constraint, with the same 409 whatever the holder's state.
+async fn claimable(conn: &mut PgConnection, member: MemberId, name: &DomainName) -> Result<()> {
+    sqlx::query!("select pg_advisory_xact_lock(hashtext('ruche_domain_claims'))")
+        .execute(&mut *conn)
+        .await?;
+    let platform = sqlx::query_scalar!("select platform_domain from collective")
+        .fetch_optional(&mut *conn)
+        .await?;
+    if platform.is_some_and(|p| claims::at_or_under(name.as_str(), &p)) {
+        return Err(Error::field("domain", ClaimRefusal::PlatformDomain));
+    }
+    let under_another = sqlx::query_scalar!(
+        "select exists (select 1 from domains
+                        where member_id <> $1 and right($2, length(name) + 1) = '.' || name) as \"u!\"",
+        member.0,
+        name.as_str()
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if under_another {
+        return Err(Error::Conflict(ClaimRefusal::UnderAnotherMember.describe()));
+    }
+    Ok(())
+}
+
+/// When an unverified claim made at `created_at` lapses.
+pub fn claim_expires_at(created_at: OffsetDateTime) -> OffsetDateTime {
+    created_at + time::Duration::days(claims::CLAIM_DAYS)
+}
+
+/// Housekeeping: deletes domains still unverified `CLAIM_DAYS` after they were added, each
+/// with its audit entry, in one transaction; rows another control plane is handling are
+/// skipped. Returns how many went.
+pub async fn expire_unverified(pool: &PgPool) -> Result<u64> {
+    let mut tx = pool.begin().await?;
+    let due = sqlx::query!(
+        "select id, member_id, name from domains
+         where status = 'pending_verification'
+           and created_at < now() - make_interval(days => $1::int)
+         for update skip locked",
+        i32::try_from(claims::CLAIM_DAYS).unwrap_or(7)
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for d in &due {
+        sqlx::query!("delete from domains where id = $1", d.id)
+            .execute(&mut *tx)
+            .await?;
+        audit::record(
+            &mut *tx,
+            &Actor::default(),
+            "domain.expire",
+            Some(MemberId(d.member_id)),
+            serde_json::json!({ "domain": d.id, "name": d.name, "days": claims::CLAIM_DAYS }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(due.len() as u64)
 }
 
 /// Removes a domain with every mailbox, alias and XMPP account on it.

@@ -520,17 +520,55 @@ pub async fn purge_due(pool: &PgPool) -> Result<u64> {
     }
 }
 
+/// Changes the password; with `revoke_credentials`, also revokes every API token and app
+/// password of the member, in the same transaction.
 pub async fn set_password(
     pool: &PgPool,
     actor: &Actor,
     member: MemberId,
     password_hash: &str,
     keep_session: Option<&[u8]>,
+    revoke_credentials: bool,
 ) -> Result<()> {
     let mut tx = pool.begin().await?;
     set_password_in(&mut tx, actor, member, password_hash, keep_session).await?;
+    if revoke_credentials {
+        revoke_credentials_in(&mut tx, actor, member).await?;
+    }
     tx.commit().await?;
     Ok(())
+}
+
+/// Revokes every API token and app password of the member (a password change or reset: whoever
+/// knew the old password may have made some). App passwords leave the node's desired state at
+/// once (the placement trigger bumps the node). Audited as one entry with the counts.
+pub async fn revoke_credentials_in(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    member: MemberId,
+) -> Result<()> {
+    let api_tokens = sqlx::query!(
+        "update api_tokens set revoked_at = now() where member_id = $1 and revoked_at is null",
+        member.0
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let app_passwords = sqlx::query!(
+        "update app_passwords set revoked_at = now() where member_id = $1 and revoked_at is null",
+        member.0
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    audit::record(
+        &mut *conn,
+        actor,
+        "member.credentials_revoked",
+        Some(member),
+        serde_json::json!({ "api_tokens": api_tokens, "app_passwords": app_passwords }),
+    )
+    .await
 }
 
 /// Changing a password ends every other session of the member.

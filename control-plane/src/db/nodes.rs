@@ -22,7 +22,12 @@ pub struct Capacity {
 pub struct Node {
     pub id: NodeId,
     pub name: String,
+    /// Whether the node holds a working credential.
     pub joined: bool,
+    /// `waiting` (to join, with a join token), `joined`, `rotating` (joined, and a new join
+    /// token is out: joining with it replaces the credential) or `revoked` (no credential: its
+    /// polls and heartbeats get 401 until it joins again with a token from a rotation).
+    pub state: String,
     pub host_name: Option<String>,
     pub addresses: Vec<String>,
     pub version: Option<String>,
@@ -45,7 +50,12 @@ pub struct Node {
 
 pub async fn list(pool: &PgPool) -> Result<Vec<Node>> {
     let rows = sqlx::query!(
-        "select n.id, n.name, n.credential_hash is not null as \"joined!\", n.host_name,
+        "select n.id, n.name, n.credential_hash is not null as \"joined!\",
+                case when n.credential_hash is not null and n.join_token_hash is not null then 'rotating'
+                     when n.credential_hash is not null then 'joined'
+                     when n.join_token_hash is not null then 'waiting'
+                     else 'revoked' end as \"state!\",
+                n.host_name,
                 n.addresses, n.version, n.cpus, n.memory_bytes, n.disk_bytes, n.last_heartbeat_at,
                 n.healthy, n.desired_generation, n.observed_generation, n.created_at,
                 (select count(*) from members m where m.node_id = n.id) as \"members!\"
@@ -59,6 +69,7 @@ pub async fn list(pool: &PgPool) -> Result<Vec<Node>> {
             id: NodeId(r.id),
             name: r.name,
             joined: r.joined,
+            state: r.state,
             host_name: r.host_name,
             addresses: r.addresses,
             version: r.version,
@@ -120,7 +131,9 @@ pub struct Joining {
     pub capacity: Capacity,
 }
 
-/// Consumes the join token and gives the node its credential, in one transaction.
+/// Consumes the join token and gives the node its credential, in one transaction. A node that
+/// joins again with a token from a rotation keeps its id, members and DNS role; its new
+/// credential replaces the old one.
 pub async fn join(
     pool: &PgPool,
     token: &str,
@@ -131,7 +144,7 @@ pub async fn join(
     let mut tx = pool.begin().await?;
     let r = sqlx::query!(
         "update nodes set join_token_hash = null, join_expires_at = null, credential_hash = $2,
-                joined_at = now(), host_name = $3, addresses = $4, version = $5,
+                credential_revoked_at = null, joined_at = now(), host_name = $3, addresses = $4, version = $5,
                 cpus = $6, memory_bytes = $7, disk_bytes = $8, last_heartbeat_at = now()
          where join_token_hash = $1 and join_expires_at > now()
          returning id, name",
@@ -169,6 +182,62 @@ pub async fn join(
     .await?;
     tx.commit().await?;
     Ok((NodeId(r.id), credential))
+}
+
+/// Revokes the node's credential (and any join token out for it) at once: its polls and
+/// heartbeats get 401 from now on, it leaves DNS placement and hosts no new members. It keeps
+/// serving what it last applied; `rotate` lets it join again.
+pub async fn revoke(pool: &PgPool, actor: &Actor, node: NodeId) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let name = sqlx::query_scalar!(
+        "update nodes set credential_hash = null, join_token_hash = null, join_expires_at = null,
+                credential_revoked_at = now()
+         where id = $1 returning name",
+        node.0
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound)?;
+    audit::record(
+        &mut *tx,
+        actor,
+        "node.revoke",
+        None,
+        serde_json::json!({ "node": node, "name": name }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Issues a new one-time join token for an existing node (valid `hours`). The node's current
+/// credential, if any, keeps working until the token is used: `node-agent join --force` with it
+/// replaces the credential, so a routine rotation has no gap. A credential thought stolen is
+/// revoked first (`revoke`), then rotated.
+pub async fn rotate(pool: &PgPool, actor: &Actor, node: NodeId, hours: i64) -> Result<Token> {
+    let token = Token::generate_join();
+    let mut tx = pool.begin().await?;
+    let name = sqlx::query_scalar!(
+        "update nodes set join_token_hash = $2,
+                join_expires_at = now() + make_interval(hours => $3::int)
+         where id = $1 returning name",
+        node.0,
+        token.digest(),
+        i32::try_from(hours).unwrap_or(24)
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound)?;
+    audit::record(
+        &mut *tx,
+        actor,
+        "node.rotate",
+        None,
+        serde_json::json!({ "node": node, "name": name }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(token)
 }
 
 /// The node a presented credential belongs to.

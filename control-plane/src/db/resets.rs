@@ -32,8 +32,8 @@ pub async fn is_valid(pool: &PgPool, token: &str) -> Result<bool> {
     .await?)
 }
 
-/// Uses the link: sets the new password, ends all sessions, and voids the member's other
-/// outstanding reset links.
+/// Uses the link: sets the new password, ends all sessions, revokes every API token and app
+/// password, and voids the member's other outstanding reset links.
 pub async fn consume(
     pool: &PgPool,
     token: &str,
@@ -62,6 +62,7 @@ pub async fn consume(
         ip,
     };
     members::set_password_in(&mut tx, &actor, member, password_hash, None).await?;
+    members::revoke_credentials_in(&mut tx, &actor, member).await?;
     tx.commit().await?;
     Ok(member)
 }

@@ -102,10 +102,76 @@ pub fn parse_mib(input: &str) -> Result<i64, Text> {
     }
 }
 
+/// A path on this site to send a browser back to (`?back=` after signing in or switching
+/// language). Only printable ASCII, starting with exactly one `/` and never `//` or `/\`
+/// anywhere, so no browser can read it as another host (browsers drop tabs and line breaks and
+/// read `\` as `/`, so `/%09/evil.example` would be `//evil.example`), and it is always a valid
+/// `Location` header value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalPath(String);
+
+impl LocalPath {
+    pub fn parse(input: &str) -> Option<Self> {
+        let printable = input.bytes().all(|b| b.is_ascii_graphic());
+        let mut chars = input.chars();
+        let local = chars.next() == Some('/') && !matches!(chars.next(), Some('/' | '\\'));
+        if printable && local && !input.contains('\\') && !input.contains("//") {
+            Some(Self(input.to_owned()))
+        } else {
+            None
+        }
+    }
+
+    /// `back` when it is a local path, else `fallback`.
+    pub fn or(back: Option<&str>, fallback: &str) -> Self {
+        back.and_then(Self::parse)
+            .unwrap_or_else(|| Self(fallback.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// What `http::HeaderValue::from_str` accepts, without depending on it here.
+    fn axum_free_header_ok(v: &str) -> bool {
+        v.bytes().all(|b| b == b'\t' || (32..127).contains(&b))
+    }
+
+    #[test]
+    fn local_paths() {
+        for ok in ["/", "/account", "/admin?x=1&y=%2F", "/a/b#c"] {
+            assert_eq!(LocalPath::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in [
+            "",
+            "account",
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "https://evil.example",
+            "javascript:x",
+            "/\u{e9}",
+            "/a//b",
+            "/a\\b",
+            "\t/x",
+        ] {
+            assert_eq!(LocalPath::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            LocalPath::or(Some("/%09/evil.example"), "/").as_str(),
+            "/%09/evil.example"
+        );
+        assert_eq!(LocalPath::or(Some("/\t/evil.example"), "/").as_str(), "/");
+        assert_eq!(LocalPath::or(None, "/account").as_str(), "/account");
+    }
 
     #[test]
     fn label_rules() {
@@ -136,6 +202,22 @@ mod tests {
                 prop_assert!(!l.as_str().is_empty());
                 prop_assert!(l.as_str().chars().count() <= 100);
             }
+        }
+
+        /// Whatever `back` holds, the redirect goes to a path of this site that is a valid header
+        /// value and that no browser reads as another host.
+        #[test]
+        fn redirects_stay_local(s in "\\PC*|.*|[/\\\\\t\n :a-z.]{0,12}") {
+            let p = LocalPath::or(Some(&s), "/");
+            let p = p.as_str();
+            prop_assert!(p.starts_with('/'));
+            prop_assert!(!p.starts_with("//") && !p.starts_with("/\\"));
+            prop_assert!(p.bytes().all(|b| b.is_ascii_graphic()));
+            prop_assert!(!p.contains('\\') && !p.contains("//"));
+            prop_assert!(axum_free_header_ok(p));
+            // What a browser does with it: drop tabs and line breaks, read `\` as `/`.
+            let seen: String = p.chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')).map(|c| if c == '\\' { '/' } else { c }).collect();
+            prop_assert!(seen.starts_with('/') && !seen.starts_with("//"));
         }
 
         #[test]

@@ -1,7 +1,10 @@
 //! Passwords: the policy for new ones, and argon2id hashing.
 //!
-//! Hashing is CPU-bound (tens of milliseconds by design): async callers run it on the blocking
-//! pool (`tokio::task::spawn_blocking`) so the server keeps answering other requests.
+//! Hashing is CPU-bound (tens of milliseconds and 19 MiB each, by design): async callers run it
+//! through [`gate`], on the blocking pool, so the server keeps answering other requests and no
+//! flood (of logins, setup or reset attempts) can run more hashes at once than there are cores.
+//! Callers beyond that wait in a bounded queue; beyond the queue they are refused at once
+//! ([`Busy`], a 503): queueing without bound would only turn a flood into memory and latency.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -79,9 +82,140 @@ pub fn dummy_hash() -> &'static str {
         .get_or_init(|| hash(crate::domain::secret::Token::generate().expose()).unwrap_or_default())
 }
 
+/// Bounds the argon2id work of the whole process: `permits` hashes or verifications run at
+/// once, at most `max_waiting` more wait for a permit, the rest are refused.
+pub struct Gate {
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    size: usize,
+    waiting: std::sync::atomic::AtomicUsize,
+    max_waiting: usize,
+    running: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    peak: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// The gate is full: too many password operations are running and waiting.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error("too many password checks at once; try again in a moment")]
+    Busy,
+    #[error("password hashing task failed")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Waiters allowed per permit before callers are refused. Waiting costs a task, not the 19 MiB
+/// of a running hash, so the queue can be long; its bound caps latency (64 waits of ~50 ms
+/// each in a release build is ~3 s) and turns a real flood into quick 503s.
+pub const QUEUE_PER_PERMIT: usize = 64;
+
+impl Gate {
+    pub fn new(permits: usize, max_waiting: usize) -> Self {
+        let permits = permits.max(1);
+        Gate {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(permits)),
+            size: permits,
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            max_waiting,
+            running: std::sync::Arc::default(),
+            peak: std::sync::Arc::default(),
+        }
+    }
+
+    pub fn permits(&self) -> usize {
+        self.size
+    }
+
+    /// The most operations that ever ran at once through this gate.
+    pub fn peak(&self) -> usize {
+        self.peak.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Runs `work` on the blocking pool once a permit is free. The permit is held by the
+    /// blocking task itself, so a caller that goes away (a closed connection) does not free it
+    /// before the work is done.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, GateError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                let queued = self
+                    .waiting
+                    .fetch_update(SeqCst, SeqCst, |w| (w < self.max_waiting).then_some(w + 1));
+                if queued.is_err() {
+                    return Err(GateError::Busy);
+                }
+                let p = self.permits.clone().acquire_owned().await;
+                self.waiting.fetch_sub(1, SeqCst);
+                p.map_err(|_| GateError::Busy)?
+            }
+        };
+        let running = self.running.clone();
+        let peak = self.peak.clone();
+        Ok(tokio::task::spawn_blocking(move || {
+            let now = running.fetch_add(1, SeqCst) + 1;
+            peak.fetch_max(now, SeqCst);
+            let out = work();
+            running.fetch_sub(1, SeqCst);
+            drop(permit);
+            out
+        })
+        .await?)
+    }
+}
+
+/// The process's gate: one permit per core, `QUEUE_PER_PERMIT` waiters per permit.
+pub fn gate() -> &'static Gate {
+    static GATE: std::sync::OnceLock<Gate> = std::sync::OnceLock::new();
+    GATE.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Gate::new(cores, cores * QUEUE_PER_PERMIT)
+    })
+}
+
+/// Hashes a new password through the gate.
+pub async fn hash_gated(
+    password: NewPassword,
+) -> Result<Result<String, argon2::password_hash::Error>, GateError> {
+    gate().run(move || password.hash()).await
+}
+
+/// Verifies a password through the gate.
+pub async fn verify_gated(given: String, stored: String) -> Result<bool, GateError> {
+    gate().run(move || verify(&given, &stored)).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With every permit and queue place taken, the next caller is refused at once, and the
+    /// peak never passes the permits.
+    #[tokio::test]
+    async fn the_gate_refuses_beyond_its_queue() {
+        let gate = std::sync::Arc::new(Gate::new(1, 1));
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let first = {
+            let gate = gate.clone();
+            tokio::spawn(async move { gate.run(move || hold.recv().is_ok()).await })
+        };
+        while gate.running.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let second = {
+            let gate = gate.clone();
+            tokio::spawn(async move { gate.run(|| 2).await })
+        };
+        while gate.waiting.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(gate.run(|| 3).await, Err(GateError::Busy)));
+        release.send(()).unwrap();
+        assert!(first.await.unwrap().unwrap());
+        assert_eq!(second.await.unwrap().unwrap(), 2);
+        assert_eq!(gate.peak(), 1);
+    }
 
     #[test]
     fn policy() {

@@ -16,6 +16,7 @@ use super::page::{render, render_status, PageCtx};
 use super::AppState;
 use crate::db;
 use crate::domain::ids::MemberId;
+use crate::domain::input::LocalPath;
 use crate::domain::password::{self, NewPassword};
 use crate::domain::text::Text;
 use crate::error::Error;
@@ -30,12 +31,10 @@ pub fn router() -> Router<AppState> {
         .route("/lang/{code}", get(set_lang))
 }
 
-/// Only local paths are followed after login, so `?back=` cannot send anyone off-site.
-fn safe_back(back: Option<&str>) -> &str {
-    match back {
-        Some(b) if b.starts_with('/') && !b.starts_with("//") && !b.contains('\\') => b,
-        _ => "/account",
-    }
+/// Only local paths are followed (`domain::input::LocalPath`), so `?back=` cannot send anyone
+/// off-site.
+fn safe_back(back: Option<&str>, fallback: &str) -> String {
+    LocalPath::or(back, fallback).as_str().to_owned()
 }
 
 /// Creates a session and sends the browser on with its cookie.
@@ -129,7 +128,7 @@ async fn login(
                     false,
                     ip.as_deref(),
                     ua,
-                    safe_back(q.back.as_deref()),
+                    &safe_back(q.back.as_deref(), "/account"),
                 )
                 .await
             }
@@ -150,17 +149,14 @@ pub async fn login_check(
     let sec = &state.config.security;
     let account_key = format!("login-account:{email}");
     let ip_key = format!("login-ip:{}", ip.unwrap_or("unknown"));
-    db::rate_limit::check(
+    // Counted before the password is checked, in one step per key, so parallel guesses cannot
+    // all pass the count; a successful login gives its attempts back.
+    let slots = db::rate_limit::take_all(
         &state.pool,
-        &account_key,
-        sec.login_failures_per_account,
-        sec.rate_window_minutes,
-    )
-    .await?;
-    db::rate_limit::check(
-        &state.pool,
-        &ip_key,
-        sec.login_failures_per_address,
+        &[
+            (account_key.as_str(), sec.login_failures_per_account),
+            (ip_key.as_str(), sec.login_failures_per_address),
+        ],
         sec.rate_window_minutes,
     )
     .await?;
@@ -169,10 +165,21 @@ pub async fn login_check(
         .as_ref()
         .map(|c| c.password_hash.clone())
         .unwrap_or_else(|| password::dummy_hash().to_owned());
-    let given = password_given.to_owned();
-    let ok = tokio::task::spawn_blocking(move || password::verify(&given, &stored)).await?;
+    let ok = match super::verify_password(password_given, stored).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            // Not an attempt: the server was too busy to check it.
+            for s in slots {
+                db::rate_limit::give_back(&state.pool, s).await?;
+            }
+            return Err(e);
+        }
+    };
     match creds {
         Some(c) if ok => {
+            for s in slots {
+                db::rate_limit::give_back(&state.pool, s).await?;
+            }
             if c.status != db::members::Status::Active {
                 return Err(Error::Forbidden(Text::new(
                     "this account is suspended; please contact your collective",
@@ -182,8 +189,6 @@ pub async fn login_check(
             Ok((c.id, c.totp_enabled))
         }
         _ => {
-            db::rate_limit::record(&state.pool, &account_key).await?;
-            db::rate_limit::record(&state.pool, &ip_key).await?;
             tracing::info!(known_account = creds.is_some(), "failed login");
             Err(Error::Unauthorized)
         }
@@ -241,7 +246,9 @@ async fn totp(
     };
     let key = format!("totp:{member}");
     let sec = &state.config.security;
-    if let Err(e) = db::rate_limit::check(
+    // Counted and recorded in one step before the code is evaluated: parallel guesses cannot
+    // all pass the count (check-then-record let them). A right code gives its attempt back.
+    let slot = match db::rate_limit::take(
         &state.pool,
         &key,
         sec.login_failures_per_account,
@@ -249,10 +256,15 @@ async fn totp(
     )
     .await
     {
-        return again(e);
-    }
+        Ok(slot) => slot,
+        Err(e @ Error::RateLimited) => return again(e),
+        Err(e) => return HtmlError(page, e).into_response(),
+    };
     match db::second_factor::check(&state.pool, member, &form.code, unix_now()).await {
         Ok(true) => {
+            if let Err(e) = db::rate_limit::give_back(&state.pool, slot).await {
+                return HtmlError(page, e).into_response();
+            }
             // A fresh session replaces the half-authenticated one (no fixation).
             if let Err(e) = db::sessions::delete(&state.pool, &token).await {
                 return HtmlError(page, e).into_response();
@@ -262,15 +274,10 @@ async fn totp(
                 .and_then(|v| v.to_str().ok());
             start_session(&state, member, false, ip.as_deref(), ua, "/account").await
         }
-        Ok(false) => {
-            if let Err(e) = db::rate_limit::record(&state.pool, &key).await {
-                return HtmlError(page, e).into_response();
-            }
-            again(Error::field(
-                "code",
-                Text::new("this code is not valid", "ce code n’est pas valide"),
-            ))
-        }
+        Ok(false) => again(Error::field(
+            "code",
+            Text::new("this code is not valid", "ce code n’est pas valide"),
+        )),
         Err(e) => HtmlError(page, e).into_response(),
     }
 }
@@ -417,12 +424,42 @@ struct ResetForm {
     password_confirm: String,
 }
 
+/// One-time tokens (setup and reset links) guessed from one address: attempts counted per
+/// address before the token is looked at, so nobody can make the server hash passwords or query
+/// tokens without bound.
+pub async fn take_token_attempt(
+    state: &AppState,
+    ip: Option<&str>,
+) -> Result<db::rate_limit::Slot, Error> {
+    let sec = &state.config.security;
+    db::rate_limit::take(
+        &state.pool,
+        &format!("token-ip:{}", ip.unwrap_or("unknown")),
+        sec.login_failures_per_address,
+        sec.rate_window_minutes,
+    )
+    .await
+}
+
 async fn reset(
     State(state): State<AppState>,
     page: PageCtx,
     ClientIp(ip): ClientIp,
     Form(form): Form<ResetForm>,
 ) -> Response {
+    // The token first (rate limited per address), then the password, then the hash.
+    let slot = match take_token_attempt(&state, ip.as_deref()).await {
+        Ok(slot) => slot,
+        Err(e) => return HtmlError(page, e).into_response(),
+    };
+    match db::resets::is_valid(&state.pool, &form.token).await {
+        Ok(true) => {}
+        Ok(false) => return HtmlError(page, Error::Gone).into_response(),
+        Err(e) => return HtmlError(page, e).into_response(),
+    }
+    if let Err(e) = db::rate_limit::give_back(&state.pool, slot).await {
+        return HtmlError(page, e).into_response();
+    }
     let password = match NewPassword::parse(&form.password, &form.password_confirm) {
         Ok(p) => p,
         Err(e) => {
@@ -436,10 +473,9 @@ async fn reset(
             )
         }
     };
-    let hash = match tokio::task::spawn_blocking(move || password.hash()).await {
-        Ok(Ok(h)) => h,
-        Ok(Err(e)) => return HtmlError(page, e.into()).into_response(),
-        Err(e) => return HtmlError(page, e.into()).into_response(),
+    let hash = match super::hash_password(password).await {
+        Ok(h) => h,
+        Err(e) => return HtmlError(page, e).into_response(),
     };
     match db::resets::consume(&state.pool, &form.token, &hash, ip).await {
         Ok(_) => Redirect::to("/login?done=password_reset").into_response(),
@@ -449,7 +485,7 @@ async fn reset(
 
 async fn set_lang(Path(code): Path<String>, Query(q): Query<BackQuery>) -> Response {
     let lang = Lang::parse(&code).unwrap_or(Lang::En);
-    let back = safe_back(q.back.as_deref()).to_owned();
+    let back = safe_back(q.back.as_deref(), "/");
     (
         [(
             header::SET_COOKIE,

@@ -19,7 +19,7 @@ fn status(err: &Error) -> StatusCode {
         Error::Unauthorized => StatusCode::UNAUTHORIZED,
         Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         Error::Gone => StatusCode::GONE,
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unavailable(_) | Error::Busy => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -44,6 +44,7 @@ fn code(err: &Error) -> &'static str {
         Error::RateLimited => "rate_limited",
         Error::Gone => "gone",
         Error::Unavailable(_) => "unavailable",
+        Error::Busy => "busy",
         Error::Internal(_) => "internal",
     }
 }
@@ -90,7 +91,7 @@ pub struct ErrorBody {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// One of not_found, conflict, invalid, limit_reached, forbidden, unauthorized,
-    /// rate_limited, gone, unavailable, internal.
+    /// rate_limited, gone, unavailable, busy, internal.
     pub code: String,
     pub message: String,
     /// For `invalid`: what is wrong with which field.

@@ -61,11 +61,18 @@ async fn accept(
     headers: HeaderMap,
     Form(form): Form<AcceptForm>,
 ) -> Response {
+    let slot = match super::auth::take_token_attempt(&state, ip.as_deref()).await {
+        Ok(slot) => slot,
+        Err(e) => return HtmlError(page, e).into_response(),
+    };
     let invitation = match db::invitations::find_valid(&state.pool, &form.token).await {
         Ok(Some(inv)) => inv,
         Ok(None) => return HtmlError(page, Error::Gone).into_response(),
         Err(e) => return HtmlError(page, e).into_response(),
     };
+    if let Err(e) = db::rate_limit::give_back(&state.pool, slot).await {
+        return HtmlError(page, e).into_response();
+    }
     let mut errs = Vec::new();
     let name = Label::parse(&form.display_name, 200)
         .map_err(|e| errs.push(FieldError::new("display_name", e)))
@@ -85,10 +92,9 @@ async fn accept(
             },
         );
     };
-    let hash = match tokio::task::spawn_blocking(move || password.hash()).await {
-        Ok(Ok(h)) => h,
-        Ok(Err(e)) => return HtmlError(page, e.into()).into_response(),
-        Err(e) => return HtmlError(page, e.into()).into_response(),
+    let hash = match super::hash_password(password).await {
+        Ok(h) => h,
+        Err(e) => return HtmlError(page, e).into_response(),
     };
     match db::invitations::accept(&state.pool, &form.token, name.as_str(), &hash, ip.clone()).await
     {

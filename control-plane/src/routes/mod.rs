@@ -137,9 +137,15 @@ async fn fallback(page: page::PageCtx) -> axum::response::Response {
     error::render_html(&page, &crate::error::Error::NotFound)
 }
 
-/// argon2id on the blocking pool, so hashing never stalls the async workers.
+/// argon2id through the process's gate (`domain::password::gate`): on the blocking pool, never
+/// more at once than there are cores, 503 when too many wait.
 pub async fn hash_password(
     password: crate::domain::password::NewPassword,
 ) -> Result<String, crate::error::Error> {
-    Ok(tokio::task::spawn_blocking(move || password.hash()).await??)
+    Ok(crate::domain::password::hash_gated(password).await??)
+}
+
+/// Checks a password against a stored argon2id hash, through the same gate.
+pub async fn verify_password(given: &str, stored: String) -> Result<bool, crate::error::Error> {
+    Ok(crate::domain::password::verify_gated(given.to_owned(), stored).await?)
 }

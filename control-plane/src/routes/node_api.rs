@@ -32,9 +32,16 @@ use crate::error::Error;
 /// mailboxes with long addresses come to about 3 MiB of JSON. The portal keeps its 64 KiB.
 pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
+/// Largest join request: a token, a name, up to 16 addresses and a few numbers fit in well under
+/// this. `/join` is the one anonymous node endpoint, so it must not take megabytes from anyone.
+pub const JOIN_BODY_LIMIT: usize = 4 * 1024;
+
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/join", post(join))
+        .route(
+            "/join",
+            post(join).layer(DefaultBodyLimit::max(JOIN_BODY_LIMIT)),
+        )
         .route("/heartbeat", post(heartbeat))
         .route("/desired", get(desired))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -98,6 +105,7 @@ struct DesiredQuery {
 async fn desired(
     State(state): State<AppState>,
     Node(node): Node,
+    headers: axum::http::HeaderMap,
     Query(q): Query<DesiredQuery>,
 ) -> Result<Response, ApiError> {
     let after = q.after.unwrap_or(0);
@@ -109,6 +117,10 @@ async fn desired(
         let generation =
             u64::try_from(db::desired::generation(&state.pool, node).await?).unwrap_or(0);
         if generation > after {
+            // The credential may have been revoked or replaced while the poll waited.
+            if db::nodes::authenticate(&state.pool, bearer(&headers)?).await? != Some(node) {
+                return Err(ApiError(Error::Unauthorized));
+            }
             let dns = crate::dns::config(&state.pool, &state.config.dns).await?;
             let doc = db::desired::build(&state.pool, dns.as_ref(), node).await?;
             let etag = format!("\"{}\"", doc.generation);

@@ -34,6 +34,7 @@ const NOTICES: &[&str] = &[
     "done.xmpp_deleted",
     "done.app_password_revoked",
     "done.api_token_revoked",
+    "done.node_revoked",
     "done.totp_disabled",
     "done.password_changed",
     "done.password_reset",
@@ -192,7 +193,7 @@ impl PageCtx {
             Error::NotFound => t.get("error.not_found").to_owned(),
             Error::Gone => t.get("error.gone").to_owned(),
             Error::RateLimited => t.get("error.rate_limited").to_owned(),
-            Error::Unavailable(_) => t.get("error.unavailable").to_owned(),
+            Error::Unavailable(_) | Error::Busy => t.get("error.unavailable").to_owned(),
             Error::Internal(_) => t.get("error.internal").to_owned(),
             Error::Unauthorized => t.get("error.unauthorized").to_owned(),
             Error::Invalid(fields) => fields

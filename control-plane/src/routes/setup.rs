@@ -1,4 +1,7 @@
-//! The one-time setup page: names the collective and creates the first admin.
+//! The one-time setup page: names the collective and creates the first admin. Once an admin
+//! exists the page is gone (404). A submission is looked at in this order: setup done (404),
+//! attempts from this address (429), the token (410), the fields (422), and only then the
+//! password is hashed.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -28,11 +31,21 @@ struct TokenQuery {
     token: Option<String>,
 }
 
+/// 404 once the collective is set up: the route no longer exists for anyone.
+async fn done(state: &AppState, page: &PageCtx) -> Result<(), HtmlError> {
+    match db::setup::is_done(&state.pool).await {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(HtmlError(page.clone(), Error::NotFound)),
+        Err(e) => Err(HtmlError(page.clone(), e)),
+    }
+}
+
 async fn show(
     State(state): State<AppState>,
     page: PageCtx,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, HtmlError> {
+    done(&state, &page).await?;
     let token = q.token.unwrap_or_default();
     let valid = db::setup::token_is_valid(&state.pool, &token)
         .await
@@ -100,14 +113,28 @@ async fn submit(
             },
         )
     };
+    if let Err(e) = done(&state, &page).await {
+        return e.into_response();
+    }
+    let slot = match super::auth::take_token_attempt(&state, ip.as_deref()).await {
+        Ok(slot) => slot,
+        Err(e) => return HtmlError(page, e).into_response(),
+    };
+    match db::setup::token_is_valid(&state.pool, &form.token).await {
+        Ok(true) => {}
+        Ok(false) => return HtmlError(page, Error::Gone).into_response(),
+        Err(e) => return HtmlError(page, e).into_response(),
+    }
+    if let Err(e) = db::rate_limit::give_back(&state.pool, slot).await {
+        return HtmlError(page, e).into_response();
+    }
     let (name, domain, email, password) = match parse(&form) {
         Ok(v) => v,
         Err(e) => return again(&page, &form, &e),
     };
-    let hash = match tokio::task::spawn_blocking(move || password.hash()).await {
-        Ok(Ok(h)) => h,
-        Ok(Err(e)) => return HtmlError(page, e.into()).into_response(),
-        Err(e) => return HtmlError(page, e.into()).into_response(),
+    let hash = match super::hash_password(password).await {
+        Ok(h) => h,
+        Err(e) => return HtmlError(page, e).into_response(),
     };
     let setup = db::setup::Setup {
         collective_name: name.into_string(),

@@ -86,6 +86,8 @@ const ROUTES: &[(&str, &str, Kind)] = &[
     ),
     ("POST", "/admin/nodes/{node}/dns/rotate-keys", AdminPage),
     ("POST", "/admin/nodes/{node}/operator", AdminPage),
+    ("POST", "/admin/nodes/{node}/revoke", AdminPage),
+    ("POST", "/admin/nodes/{node}/rotate", AdminPage),
     ("GET", "/me", MemberApi),
     ("GET", "/domains", MemberApi),
     ("POST", "/domains", MemberApi),
@@ -134,6 +136,8 @@ const ROUTES: &[(&str, &str, Kind)] = &[
     ),
     ("POST", "/admin/nodes/{node}/dns/rotate-keys", AdminApi),
     ("PUT", "/admin/nodes/{node}/operator", AdminApi),
+    ("POST", "/admin/nodes/{node}/revoke", AdminApi),
+    ("POST", "/admin/nodes/{node}/rotate", AdminApi),
 ];
 
 /// A well-formed node id for the node routes (the walk is about who asks, not which node).

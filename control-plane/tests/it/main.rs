@@ -6,6 +6,7 @@
 
 mod api;
 mod auth;
+mod boundary;
 mod dns_admin;
 mod isolation;
 mod lifecycle;

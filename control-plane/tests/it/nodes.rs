@@ -103,10 +103,12 @@ async fn join_tokens_expire_and_the_page_shows_the_command(pool: sqlx::PgPool) {
     assert_eq!(r.status, 200, "{}", r.body);
     let command = r.text_of("join-command").unwrap();
     assert!(
-        command.starts_with(&format!("node-agent join {} ", app.base)),
+        command.starts_with(&format!("node-agent join {} --token-file - ", app.base)),
         "{command}"
     );
-    let token = command.split(' ').nth(3).unwrap().to_owned();
+    // The token is shown beside the command, never on it.
+    let token = r.text_of("join-token").unwrap();
+    assert!(!command.contains(&token));
     let r = admin.post("/admin/nodes", &[("name", "node-b")]).await;
     assert_eq!(r.status, 422, "names are unique");
     sqlx::query("update nodes set join_expires_at = now() - interval '1 second'")

@@ -79,10 +79,14 @@ impl Joined {
         let root = tempfile::Builder::new().prefix("ruche-agent-").tempdir()?;
         // A directory the agent has to create.
         let state_dir = root.path().join("state");
+        // The token is read from a file, never taken from the command line.
+        let token_file = root.path().join("join-token");
+        std::fs::write(&token_file, format!("{join_token}\n"))?;
         let out = node_agent::run_cli([
             "join",
             &control_plane.base_url(),
-            &join_token,
+            "--token-file",
+            path_arg(&token_file)?,
             "--address",
             "127.0.0.2",
             "--state-dir",
@@ -240,7 +244,8 @@ async fn join_then_heartbeat() -> Result<()> {
     let again = node_agent::run_cli([
         "join",
         &joined.control_plane.base_url(),
-        &joined.join_token,
+        "--token-file",
+        path_arg(&joined.root.path().join("join-token"))?,
         "--address",
         "127.0.0.2",
         "--state-dir",

@@ -325,6 +325,8 @@ async fn render_domain(
                 value: k.value,
             }),
             verified_at: d.verified_at.map(minute),
+            claim_expires: (d.status == "pending_verification")
+                .then(|| minute(db::domains::claim_expires_at(d.created_at))),
             has_nameservers: !d.dns.nameservers.is_empty(),
             registrar: d.dns.registrar.into_iter().map(registrar_row).collect(),
             ds: d.dns.ds,

@@ -13,11 +13,11 @@ use web::pages::{ApiTokenRow, AppPasswordRow, Enrolment, Errors, SecurityPage, S
 use super::super::error::HtmlError;
 use super::super::extract::{Form, Member};
 use super::super::page::{minute, render_status, PageCtx};
-use super::super::{hash_password, AppState};
+use super::super::{hash_password, verify_password, AppState};
 use super::Empty;
 use crate::db;
 use crate::domain::ids::{ApiTokenId, AppPasswordId};
-use crate::domain::password::{self, NewPassword};
+use crate::domain::password::NewPassword;
 use crate::domain::text::Text;
 use crate::domain::{requests, totp};
 use crate::error::Error;
@@ -187,8 +187,7 @@ async fn check_current(
     field: &str,
 ) -> Result<(), Error> {
     let stored = db::members::password_hash(&state.pool, m.id()).await?;
-    let given = given.to_owned();
-    if tokio::task::spawn_blocking(move || password::verify(&given, &stored)).await? {
+    if verify_password(given, stored).await? {
         Ok(())
     } else {
         Err(Error::field(
@@ -206,6 +205,9 @@ struct PasswordForm {
     current_password: String,
     password: String,
     password_confirm: String,
+    /// The checkbox "also revoke my API tokens and app passwords", checked on the page; absent
+    /// when unchecked.
+    revoke_credentials: Option<String>,
 }
 
 async fn change_password(
@@ -220,7 +222,8 @@ async fn change_password(
             .map_err(|e| Error::field("password", e))?;
         let hash = hash_password(new).await?;
         let keep = crate::domain::secret::digest(&m.session);
-        db::members::set_password(&state.pool, &m.actor(), m.id(), &hash, Some(&keep)).await
+        let revoke = form.revoke_credentials.is_some();
+        db::members::set_password(&state.pool, &m.actor(), m.id(), &hash, Some(&keep), revoke).await
     }
     .await;
     match result {

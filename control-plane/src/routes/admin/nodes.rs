@@ -1,9 +1,10 @@
-//! Admin: the collective's nodes, and adding one (which yields its one-time join command).
+//! Admin: the collective's nodes, adding one (which yields its one-time join command), revoking
+//! a node's credential and rotating it (a new one-time join token for the same node).
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use web::pages::{Errors, NodeRow, NodesPage};
@@ -24,7 +25,22 @@ use crate::error::Error;
 pub const JOIN_HOURS: i64 = 24;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/admin/nodes", get(show).post(create))
+    Router::new()
+        .route("/admin/nodes", get(show).post(create))
+        .route("/admin/nodes/{id}/revoke", post(revoke))
+        .route("/admin/nodes/{id}/rotate", post(rotate))
+}
+
+/// The command the page shows: the token is not on it (it would stay in the shell's history
+/// and be visible to every user in the process list); `--token-file -` reads it from standard
+/// input, where the operator pastes it. A rotation joins a machine that has a `node.json`
+/// already, hence `--force`.
+fn join_command(state: &AppState, rejoin: bool) -> String {
+    format!(
+        "node-agent join {} --token-file - --address <this node's IP address>{}",
+        state.public_url.as_str().trim_end_matches('/'),
+        if rejoin { " --force" } else { "" }
+    )
 }
 
 /// Adds a node waiting to join; shared by the page and the API.
@@ -40,10 +56,11 @@ fn row(n: Node) -> NodeRow {
     NodeRow {
         id: n.id.to_string(),
         name: n.name,
-        state_key: if n.joined {
-            "nodes.state.joined"
-        } else {
-            "nodes.state.waiting"
+        state_key: match n.state.as_str() {
+            "joined" => "nodes.state.joined",
+            "rotating" => "nodes.state.rotating",
+            "revoked" => "nodes.state.revoked",
+            _ => "nodes.state.waiting",
         },
         host_name: n.host_name.unwrap_or_default(),
         addresses: n.addresses.join(", "),
@@ -80,15 +97,20 @@ async fn page_of(
     page: &PageCtx,
     errors: Errors,
     name: String,
-    join_command: Option<String>,
+    join: Option<(String, Token)>,
 ) -> Result<NodesPage, Error> {
     let nodes = db::nodes::list(&state.pool).await?;
+    let (join_command, join_token) = match join {
+        Some((command, token)) => (Some(command), Some(token.expose().to_owned())),
+        None => (None, None),
+    };
     Ok(NodesPage {
         ctx: page.ctx(),
         nodes: nodes.into_iter().map(row).collect(),
         errors,
         name,
         join_command,
+        join_token,
     })
 }
 
@@ -118,19 +140,12 @@ async fn create(
     }
     .await;
     let (status, errors, name, command) = match result {
-        Ok((_, token)) => {
-            let command = format!(
-                "node-agent join {} {} --address <this node's IP address>",
-                state.public_url.as_str().trim_end_matches('/'),
-                token.expose()
-            );
-            (
-                StatusCode::OK,
-                Errors::default(),
-                String::new(),
-                Some(command),
-            )
-        }
+        Ok((_, token)) => (
+            StatusCode::OK,
+            Errors::default(),
+            String::new(),
+            Some((join_command(&state, false), token)),
+        ),
         Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             page.errors(&e),
@@ -144,3 +159,52 @@ async fn create(
         Err(e) => HtmlError(page, e).into_response(),
     }
 }
+
+async fn revoke(
+    State(state): State<AppState>,
+    page: PageCtx,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+    Form(_): Form<Empty>,
+) -> Response {
+    let page = page.with_member(&a);
+    let Ok(node) = id.parse::<NodeId>() else {
+        return HtmlError(page, Error::NotFound).into_response();
+    };
+    match db::nodes::revoke(&state.pool, &a.actor(), node).await {
+        Ok(()) => Redirect::to("/admin/nodes?done=node_revoked").into_response(),
+        Err(e) => HtmlError(page, e).into_response(),
+    }
+}
+
+async fn rotate(
+    State(state): State<AppState>,
+    page: PageCtx,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+    Form(_): Form<Empty>,
+) -> Response {
+    let page = page.with_member(&a);
+    let Ok(node) = id.parse::<NodeId>() else {
+        return HtmlError(page, Error::NotFound).into_response();
+    };
+    let result = async {
+        let token = db::nodes::rotate(&state.pool, &a.actor(), node, JOIN_HOURS).await?;
+        page_of(
+            &state,
+            &page,
+            Errors::default(),
+            String::new(),
+            Some((join_command(&state, true), token)),
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(p) => render_status(StatusCode::OK, p),
+        Err(e) => HtmlError(page, e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Empty {}

@@ -43,6 +43,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(add_external_secondary))
         .routes(routes!(remove_external_secondary))
         .routes(routes!(rotate_node_keys))
+        .routes(routes!(revoke_node))
+        .routes(routes!(rotate_node_credential))
         .routes(routes!(set_node_operator))
 }
 
@@ -378,8 +380,52 @@ pub struct NewNode {
 #[derive(Serialize, ToSchema)]
 pub struct CreatedNode {
     pub node: Node,
-    /// For `node-agent join <portal URL> <token>`: works once, for 24 hours. Only a hash is kept.
+    /// For `node-agent join <portal URL> --token-file - --address <IP>` (the token is read from
+    /// standard input): works once, for 24 hours. Only a hash is kept.
     pub join_token: String,
+}
+
+/// Revokes the node's credential at once: its polls and heartbeats get 401, it leaves DNS
+/// placement and hosts no new members (those it hosts stay until moved). It keeps serving what
+/// it last applied. Rotate to let it join again.
+#[utoipa::path(post, path = "/admin/nodes/{id}/revoke", tag = "admin", security(("token" = [])),
+    params(("id" = String, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn revoke_node(
+    State(state): State<AppState>,
+    ApiAdmin(a): ApiAdmin,
+    Path(n): Path<String>,
+) -> ApiResult<StatusCode> {
+    let n: NodeId = id(&n)?;
+    db::nodes::revoke(&state.pool, &a.actor(), n).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RotatedNode {
+    /// For `node-agent join <portal URL> --token-file - --address <IP> --force` on the node:
+    /// works once, for 24 hours, and gives the node a new credential. Until then its current
+    /// credential (if not revoked) keeps working.
+    pub join_token: String,
+}
+
+/// Issues a new one-time join token for the node; joining with it replaces the node's
+/// credential (same node, members and DNS role).
+#[utoipa::path(post, path = "/admin/nodes/{id}/rotate", tag = "admin", security(("token" = [])),
+    params(("id" = String, Path)), responses((status = 201, body = RotatedNode), (status = 404, body = ErrorBody)))]
+async fn rotate_node_credential(
+    State(state): State<AppState>,
+    ApiAdmin(a): ApiAdmin,
+    Path(n): Path<String>,
+) -> ApiResult<(StatusCode, Json<RotatedNode>)> {
+    let n: NodeId = id(&n)?;
+    let token =
+        db::nodes::rotate(&state.pool, &a.actor(), n, super::super::admin::JOIN_HOURS).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RotatedNode {
+            join_token: token.expose().to_owned(),
+        }),
+    ))
 }
 
 /// Adds a node waiting to join, and returns its one-time join token.

@@ -95,7 +95,9 @@ pub struct NewDomain {
     pub name: String,
 }
 
-/// Adds a domain; it starts as `pending_verification`.
+/// Adds a domain; it starts as `pending_verification` and is deleted if still unverified 7 days
+/// later. Refused: the collective's platform domain and names under it (422), a name another
+/// member holds or a name under one (409, the same answer whether theirs is verified or not).
 #[utoipa::path(post, path = "/domains", tag = "member", security(("token" = [])), request_body = NewDomain,
     responses((status = 201, body = Domain), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_domain(
@@ -104,7 +106,9 @@ async fn create_domain(
     Json(body): Json<NewDomain>,
 ) -> ApiResult<(StatusCode, Json<Domain>)> {
     let name = requests::domain(&body.name).map_err(|e| rename(e, "domain", "name"))?;
-    let d = db::domains::create(&state.pool, &state.config.dns, &m.actor(), m.id(), &name).await?;
+    let d = db::domains::create(&state.pool, &state.config.dns, &m.actor(), m.id(), &name)
+        .await
+        .map_err(|e| rename(e, "domain", "name"))?;
     Ok((StatusCode::CREATED, Json(d)))
 }
 

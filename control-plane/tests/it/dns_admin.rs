@@ -161,7 +161,9 @@ async fn the_admin_runs_the_collectives_dns(pool: sqlx::PgPool) {
     assert_eq!(listed[0]["address"], "192.0.2.53:53");
     let listed_keys = listed[0]["keys"].as_array().unwrap();
     assert_eq!(listed_keys.len(), 2);
-    assert!(listed_keys.iter().all(|k| k["shown"] == true && k.get("secret").is_none()));
+    assert!(listed_keys
+        .iter()
+        .all(|k| k["shown"] == true && k.get("secret").is_none()));
     let page = admin.get("/admin/dns").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("ns1.friends.example"));
@@ -173,9 +175,7 @@ async fn the_admin_runs_the_collectives_dns(pool: sqlx::PgPool) {
 
     // One node's key rotated: a new secret under the same name, the other node's untouched.
     let rotate = format!("/admin/dns/external-secondaries/{external}/rotate-keys");
-    let r = api
-        .api("POST", &rotate, Some(json!({"node_id": a})))
-        .await;
+    let r = api.api("POST", &rotate, Some(json!({"node_id": a}))).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let rotated = r.json()["keys"].as_array().unwrap().clone();
     assert_eq!(rotated.len(), 1, "{rotated:?}");
@@ -269,7 +269,9 @@ async fn the_admin_runs_the_collectives_dns(pool: sqlx::PgPool) {
         .map(|k| k["name"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(names.len(), 3);
-    assert!(names.iter().all(|n| n.starts_with("ns") && n.ends_with(".friends.key.example")));
+    assert!(names
+        .iter()
+        .all(|n| n.starts_with("ns") && n.ends_with(".friends.key.example")));
     let r = api
         .api(
             "POST",
@@ -576,13 +578,11 @@ async fn boundary_a_secondary_is_told_only_its_primarys_zones(pool: sqlx::PgPool
         .unwrap()
         .unwrap();
     // Both report a name server; B is A's secondary (placement's own row and key).
-    sqlx::query(
-        "update nodes set dns_address = '127.0.0.2:5353' where id = $1::uuid;",
-    )
-    .bind(&a)
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    sqlx::query("update nodes set dns_address = '127.0.0.2:5353' where id = $1::uuid;")
+        .bind(&a)
+        .execute(&app.pool)
+        .await
+        .unwrap();
     sqlx::query("update nodes set dns_address = '127.0.0.3:5353' where id = $1::uuid")
         .bind(&b)
         .execute(&app.pool)

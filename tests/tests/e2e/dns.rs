@@ -1601,9 +1601,8 @@ async fn external_secondary(c: &mut Collective) -> Result<()> {
             .await?,
         "add an external secondary",
     )?;
-    let tsig = &added["tsig"];
-    ensure!(tsig["algorithm"] == "hmac-sha256", "the key: {added}");
-    let key = TsigKey::hmac_sha256(&string(tsig, "name")?, &string(tsig, "secret")?);
+    // One node: one key, node A's.
+    let key = external_keys(&added, &[a])?.remove(0);
     let dns = c.admin_dns().await?;
     ensure!(
         dns["external_secondaries"]
@@ -1817,12 +1816,9 @@ async fn dns_boundary(c: &mut Collective) -> Result<()> {
 
 /// The key for each of `nodes`, in that order, from the answer to adding an external secondary.
 fn external_keys(added: &Value, nodes: &[&DnsNode]) -> Result<Vec<TsigKey>> {
-    let Some(keys) = added["keys"].as_array() else {
-        // Before issue 9: one key for every node.
-        let tsig = &added["tsig"];
-        let key = TsigKey::hmac_sha256(&string(tsig, "name")?, &string(tsig, "secret")?);
-        return Ok(nodes.iter().map(|_| key.clone()).collect());
-    };
+    let keys = added["keys"]
+        .as_array()
+        .with_context(|| format!("no keys in {added}"))?;
     nodes
         .iter()
         .map(|node| {

@@ -1944,7 +1944,13 @@ mod render_tests {
                         id: "e1".to_owned(),
                         nameserver: EVIL.to_owned(),
                         address: "192.0.2.1:53".to_owned(),
-                        tsig_name: "ext-1.tsig.example.org".to_owned(),
+                        keys: vec![ExternalKeyRow {
+                            node_id: "n1".to_owned(),
+                            nameserver: "ns1.example.org".to_owned(),
+                            name: EVIL.to_owned(),
+                            shown: false,
+                        }],
+                        unshown: true,
                     }],
                     faults: vec![DnsFaultRow {
                         domain: EVIL.to_owned(),
@@ -1957,15 +1963,24 @@ mod render_tests {
                     form: [EVIL.to_owned(), "192.0.2.9".to_owned(), String::new()],
                     created: created.then(|| CreatedExternalRow {
                         nameserver: "ns.friends.example".to_owned(),
-                        tsig_name: "ext-1.tsig.example.org".to_owned(),
-                        algorithm: "hmac-sha256",
-                        secret: "c2VjcmV0LXNlY3JldC1zZWNyZXQ=".to_owned(),
+                        keys: vec![CreatedKeyRow {
+                            node: EVIL.to_owned(),
+                            nameserver: "ns1.example.org".to_owned(),
+                            address: "127.0.0.2:40053".to_owned(),
+                            catalog: "catalog.ns1.example.org".to_owned(),
+                            tsig_name: "ns1.ext-1.tsig.example.org".to_owned(),
+                            algorithm: "hmac-sha256",
+                            secret: "c2VjcmV0LXNlY3JldC1zZWNyZXQ=".to_owned(),
+                        }],
                     }),
                 });
                 for needle in [
                     "action=\"/admin/nodes/n1/operator\"",
                     "action=\"/admin/nodes/n1/dns/rotate-keys\"",
                     "action=\"/admin/dns/external-secondaries/e1/delete\"",
+                    "action=\"/admin/dns/external-secondaries/e1/rotate-keys\"",
+                    "action=\"/admin/dns/external-secondaries/e1/reveal-keys\"",
+                    "name=\"node\" value=\"n1\"",
                     "action=\"/admin/dns/external-secondaries\"",
                     "<table id=\"dns-faults\">",
                     "name=\"address\" value=\"192.0.2.9\"",
@@ -1975,7 +1990,7 @@ mod render_tests {
                 }
                 assert_eq!(
                     html.contains(
-                        "<code id=\"created-tsig-secret\">c2VjcmV0LXNlY3JldC1zZWNyZXQ=</code>"
+                        "<code id=\"created-tsig-secret-1\">c2VjcmV0LXNlY3JldC1zZWNyZXQ=</code>"
                     ),
                     created
                 );

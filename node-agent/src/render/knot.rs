@@ -34,7 +34,9 @@
 //!   their next desired state (the control plane bumps them with the primary); a new zone whose
 //!   primary has not loaded it yet is transferred when the primary's NOTIFY comes. A zone that
 //!   leaves knot.conf is purged like any other (see [`configured_zones`]); so is a catalog
-//!   consumed before this change, with `+orphan`, which also drops the members it configured.
+//!   consumed before this change, with `+orphan`. Not verified with knotd yet: whether that purge
+//!   also drops the journal of a former member that is now configured explicitly (if it does,
+//!   the zone is transferred again at its next refresh or NOTIFY).
 //! - ACLs name TSIG keys only, not addresses: a transfer arrives from whatever source address
 //!   the peer's kernel picks (on loopback 127.0.0.1, not the peer's listen address). A transfer
 //!   without the key is answered NOTAUTH, with a wrong key BADSIG.

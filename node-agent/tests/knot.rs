@@ -1,5 +1,5 @@
-//! Two nodes' name servers for real: node A is primary for two zones, node B consumes A's
-//! catalog as its secondary. Each node's files are rendered and applied by the agent's own
+//! Two nodes' name servers for real: node A is primary for its zones, node B is its secondary
+//! for exactly the zones its desired state lists under A (no catalog consumed). Each node's files are rendered and applied by the agent's own
 //! reconcile (render, plan, apply with knotc and kzonecheck); two `knotd` processes run in the
 //! foreground, each in its own process group, on 127.0.x.y addresses and ports derived from the
 //! test process id. `kdig` over TCP checks what they serve.
@@ -308,7 +308,8 @@ kzonecheck = ["kzonecheck"]
         }
     }
 
-    fn dns_b(primary: Option<SocketAddr>) -> Dns {
+    /// B, a secondary of A (when `primary` is given) for exactly `zones`.
+    fn dns_b(primary: Option<SocketAddr>, zones: &[&str]) -> Dns {
         Dns {
             nameserver: name("ns2.ruche.test"),
             catalog: name("catalog.ns2.ruche.test"),
@@ -322,6 +323,7 @@ kzonecheck = ["kzonecheck"]
                     address,
                     catalog: name("catalog.ns1.ruche.test"),
                     tsig: key(),
+                    zones: zones.iter().map(|z| name(z)).collect(),
                 })
                 .collect(),
             caa_issuers: vec![],
@@ -370,7 +372,7 @@ kzonecheck = ["kzonecheck"]
             records: vec![record("www2", "A", "192.0.2.2")],
         };
         let a1 = desired(1, dns_a(vec![zone_one.clone(), zone_two.clone()], b_listen));
-        let b1 = desired(1, dns_b(Some(a_listen)));
+        let b1 = desired(1, dns_b(Some(a_listen), &["one.example", "two.example"]));
 
         // Before knotd runs: everything is written and checked, the reload is owed.
         for (node, state) in [(&a, &a1), (&b, &b1)] {
@@ -427,14 +429,47 @@ kzonecheck = ["kzonecheck"]
             !catalog.has("SOA"),
             "the catalog is not public: {catalog:?}"
         );
+        // B consumes no catalog: it has the zones it was told of, and not A's catalog.
+        let consumed = b.dig(&["catalog.ns1.ruche.test", "SOA"]);
+        assert!(!consumed.aa, "B serves A's catalog: {consumed:?}");
+
+        // B is told of a zone before A has it: B's first transfer fails, A's NOTIFY when it
+        // loads the zone brings it to B.
+        let b2 = desired(
+            2,
+            dns_b(
+                Some(a_listen),
+                &["one.example", "two.example", "three.example"],
+            ),
+        );
+        b.reconcile(&b2);
+        let zone_three = Zone {
+            name: name("three.example"),
+            records: vec![],
+        };
+        let a_three = desired(
+            10,
+            dns_a(
+                vec![zone_one.clone(), zone_two.clone(), zone_three.clone()],
+                b_listen,
+            ),
+        );
+        a.reconcile(&a_three);
+        let serial = serving(&a, "three.example");
+        wait_for(&format!("B to serve three.example at {serial}"), || {
+            serving(&b, "three.example") == serial
+        });
 
         // A record change: one zone file, one zone reload, no full reload; B follows.
         let before = serving(&b, "one.example");
         let mut changed_one = zone_one.clone();
         changed_one.records.push(record("new", "A", "192.0.2.77"));
         let a2 = desired(
-            2,
-            dns_a(vec![changed_one.clone(), zone_two.clone()], b_listen),
+            11,
+            dns_a(
+                vec![changed_one.clone(), zone_two.clone(), zone_three.clone()],
+                b_listen,
+            ),
         );
         let outcome = a.reconcile(&a2);
         assert_eq!(outcome.written, 1, "{outcome:?}");
@@ -451,24 +486,29 @@ kzonecheck = ["kzonecheck"]
         let again = a.reconcile(&a2);
         assert_eq!((again.written, again.zones_reloaded), (0, 0), "{again:?}");
 
-        // A zone leaves: gone from A and B, its keys and zone file purged on A.
+        // A zone leaves: gone from A and B (told with A), its keys and zone file purged on A.
         assert!(!keys_of(&a, "two.example").is_empty());
-        let a3 = desired(3, dns_a(vec![changed_one], b_listen));
+        let a3 = desired(12, dns_a(vec![changed_one, zone_three], b_listen));
         let outcome = a.reconcile(&a3);
         assert_eq!(outcome.zones_purged, 1, "{outcome:?}");
         assert_eq!(outcome.zones_reloaded, 0, "{outcome:?}");
         assert!(outcome.reloaded.contains(&Service::Knot), "{outcome:?}");
+        let outcome = b.reconcile(&desired(
+            3,
+            dns_b(Some(a_listen), &["one.example", "three.example"]),
+        ));
+        assert_eq!(outcome.zones_purged, 1, "{outcome:?}");
         gone(&a, "two.example");
         gone(&b, "two.example");
         assert_eq!(keys_of(&a, "two.example"), "", "keys of two.example remain");
         assert!(!a.path(&zone::path_of(&name("two.example"))).exists());
         serving(&b, "one.example");
 
-        // B stops consuming A's catalog: the catalog and its member zones go from B.
-        let outcome = b.reconcile(&desired(2, dns_b(None)));
-        assert_eq!(outcome.zones_purged, 1, "{outcome:?}");
+        // B stops being A's secondary: A's zones go from B.
+        let outcome = b.reconcile(&desired(4, dns_b(None, &[])));
+        assert_eq!(outcome.zones_purged, 2, "{outcome:?}");
         gone(&b, "one.example");
-        gone(&b, "catalog.ns1.ruche.test");
+        gone(&b, "three.example");
         serving(&a, "one.example");
     }
 }

@@ -122,11 +122,13 @@ mod render {
                     {"nameserver": "ns2.ruche.test", "address": "203.0.113.2:53",
                      "catalog": "catalog.ns2.ruche.test",
                      "tsig": {"name": "ns1-ns2.tsig.ruche.test", "algorithm": "hmac-sha256",
-                              "secret": "cnVjaGUtZml4dHVyZS1rZXktbnMxLW5zMi0wMDAwMDE="}},
+                              "secret": "cnVjaGUtZml4dHVyZS1rZXktbnMxLW5zMi0wMDAwMDE="},
+                     "zones": ["b.example", "a.example"]},
                     {"nameserver": "ns3.ruche.test", "address": "203.0.113.3:53",
                      "catalog": "catalog.ns3.ruche.test",
                      "tsig": {"name": "ns1-ns3.tsig.ruche.test", "algorithm": "hmac-sha256",
-                              "secret": "cnVjaGUtZml4dHVyZS1rZXktbnMxLW5zMy0wMDAwMDI="}}
+                              "secret": "cnVjaGUtZml4dHVyZS1rZXktbnMxLW5zMy0wMDAwMDI="},
+                     "zones": ["c.example", "example.org"]}
                 ],
                 "caa_issuers": ["letsencrypt.org"]
             }
@@ -333,13 +335,20 @@ mod render {
         assert_eq!(
             zones,
             [
+                "a.example",
+                "b.example",
+                "c.example",
                 "catalog.ns1.ruche.test",
-                "catalog.ns2.ruche.test",
-                "catalog.ns3.ruche.test",
                 "example.org",
                 "xn--bcher-kva.example"
             ]
         );
+        // A secondary serves from each primary exactly the zones listed for it (and never a zone
+        // of its own), and consumes no other node's catalog.
+        assert!(conf.contains("  - domain: a.example\n    template: secondary.ns2.ruche.test\n"));
+        assert!(conf.contains("  - domain: c.example\n    template: secondary.ns3.ruche.test\n"));
+        assert!(conf.contains("  - domain: example.org\n    template: primary\n"));
+        assert!(!conf.contains("interpret"), "{conf}");
         // Without [dns] in agent.toml, nothing of Knot.
         let material = NodeMaterial {
             dns: None,
@@ -922,7 +931,13 @@ mod render {
             prop::collection::vec((zone_name(), prop::collection::vec(record(), 0..12)), 0..4),
             prop::collection::vec((nameserver(), socket_address(), tsig()), 0..4),
             prop::collection::vec(
-                (nameserver(), socket_address(), tsig(), any::<bool>()),
+                (
+                    nameserver(),
+                    socket_address(),
+                    tsig(),
+                    any::<bool>(),
+                    prop::collection::vec(zone_name(), 0..3),
+                ),
                 0..3,
             ),
             prop::collection::vec(domain_name(), 0..3),
@@ -950,17 +965,21 @@ mod render {
                             .collect(),
                         primaries: primaries
                             .into_iter()
-                            .map(|(nameserver, address, tsig, own_catalog)| DnsPrimary {
-                                // Sometimes a catalog named like this node's own.
-                                catalog: if own_catalog {
-                                    catalog_of(&nameserver)
-                                } else {
-                                    DomainName::parse("catalog.ns1.ruche.test").expect("catalog")
+                            .map(
+                                |(nameserver, address, tsig, own_catalog, zones)| DnsPrimary {
+                                    // Sometimes a catalog named like this node's own.
+                                    catalog: if own_catalog {
+                                        catalog_of(&nameserver)
+                                    } else {
+                                        DomainName::parse("catalog.ns1.ruche.test")
+                                            .expect("catalog")
+                                    },
+                                    nameserver,
+                                    address,
+                                    tsig,
+                                    zones,
                                 },
-                                nameserver,
-                                address,
-                                tsig,
-                            })
+                            )
                             .collect(),
                         caa_issuers,
                     }

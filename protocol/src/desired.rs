@@ -45,7 +45,7 @@ pub struct Dns {
     /// Servers that transfer this node's zones and catalog (and get NOTIFY): peer nodes and
     /// external secondaries.
     pub secondaries: Vec<DnsPeer>,
-    /// Nodes whose catalog this node consumes, serving their zones as a secondary.
+    /// Nodes this node is a secondary of, each with the zones it may serve from that node.
     pub primaries: Vec<DnsPrimary>,
     /// Certificate authorities the zones' CAA records allow.
     pub caa_issuers: Vec<DomainName>,
@@ -71,9 +71,14 @@ pub struct DnsPeer {
 pub struct DnsPrimary {
     pub nameserver: DomainName,
     pub address: std::net::SocketAddr,
-    /// The catalog zone to consume from it.
+    /// The catalog zone it produces. Agents since issue 9 do not consume it (a node's catalog
+    /// could list any zone); kept for agents a version behind, which do.
     pub catalog: DomainName,
     pub tsig: crate::dns::TsigKey,
+    /// The zones that node is primary for, as the control plane knows them: the only zones a
+    /// secondary configures from it (absent from a control plane before issue 9: none).
+    #[serde(default)]
+    pub zones: Vec<DomainName>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -306,6 +306,14 @@ impl DnsNode {
         Ok(())
     }
 
+    /// Stops the agent alone: knotd keeps serving what it has (an attacker with root on the node
+    /// editing Knot by hand, without the agent putting its files back).
+    pub async fn stop_agent(&mut self) {
+        if let Some(agent) = self.agent.take() {
+            agent.stop().await;
+        }
+    }
+
     /// Stops the node entirely: the agent, then knotd. Files stay (see [`DnsNode::start_again`]).
     pub async fn stop(&mut self) {
         if let Some(agent) = self.agent.take() {

@@ -524,7 +524,18 @@ pub struct ExternalSecondaryRow {
     pub id: String,
     pub nameserver: String,
     pub address: String,
-    pub tsig_name: String,
+    /// Its key for each node (names only).
+    pub keys: Vec<ExternalKeyRow>,
+    /// Whether some key was made without the admin seeing it (a node that joined later).
+    pub unshown: bool,
+}
+
+pub struct ExternalKeyRow {
+    pub node_id: String,
+    /// The node's name server.
+    pub nameserver: String,
+    pub name: String,
+    pub shown: bool,
 }
 
 /// A server of a zone found at fault by the last check; `fault` is short English text.
@@ -535,9 +546,21 @@ pub struct DnsFaultRow {
     pub checked_at: String,
 }
 
-/// The key of an external secondary just added, to configure on that server (shown once).
+/// The keys of an external secondary just made (added, rotated, or made for a new node and
+/// shown now), one per node, to configure on that server (shown once).
 pub struct CreatedExternalRow {
     pub nameserver: String,
+    pub keys: Vec<CreatedKeyRow>,
+}
+
+pub struct CreatedKeyRow {
+    /// The node's name (for the admin).
+    pub node: String,
+    /// The node's name server: the primary to transfer from with this key.
+    pub nameserver: String,
+    /// `ip:port`; empty until the node reports it.
+    pub address: String,
+    pub catalog: String,
     pub tsig_name: String,
     pub algorithm: &'static str,
     pub secret: String,
@@ -553,7 +576,7 @@ pub struct DnsAdminPage {
     /// Errors of the add form, or of the operator form of `error_node`.
     pub errors: Errors,
     pub error_node: Option<String>,
-    /// The add form's nameserver, address and key name, kept on error (never the secret).
+    /// The add form's nameserver, address and key suffix, kept on error.
     pub form: [String; 3],
     pub created: Option<CreatedExternalRow>,
 }

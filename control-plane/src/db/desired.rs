@@ -195,7 +195,9 @@ pub async fn build(
 }
 
 /// The node's part in the collective's DNS: the zones it is primary for (its members' verified
-/// domains, with their own records), who transfers them, and whose catalogs it consumes. Peers
+/// domains, with their own records), who transfers them (each external secondary with this
+/// node's own key for it), and the nodes it is a secondary of, each with the exact zones that
+/// node is primary for (a secondary serves nothing else from it). Peers
 /// that have not reported their name server's address yet, or with no key yet (placement makes
 /// one in the same transaction as the pairing), are left out until they have.
 async fn dns(
@@ -271,12 +273,32 @@ async fn dns(
             });
         }
     }
-    for e in topology::externals(conn).await? {
+    // Each external secondary with this node's own key for it (none yet: left out).
+    for (e, tsig) in keys::external_keys_of_node(conn, node).await? {
         secondaries.push(desired::DnsPeer {
             nameserver: e.nameserver,
             address: e.address,
-            tsig: e.tsig,
+            tsig,
         });
+    }
+
+    // The zones each primary of this node is primary for: the only zones it may give us.
+    let mut zones_of: BTreeMap<uuid::Uuid, Vec<protocol::names::DomainName>> = BTreeMap::new();
+    for z in sqlx::query!(
+        "select m.node_id as \"node_id!\", d.name from dns_secondaries s
+         join members m on m.node_id = s.primary_node_id
+         join domains d on d.member_id = m.id
+         where s.secondary_node_id = $1 and d.status = 'active'
+         order by d.name",
+        node.0
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        zones_of.entry(z.node_id).or_default().push(reparse(
+            "domain",
+            protocol::names::DomainName::parse(&z.name),
+        )?);
     }
 
     let mut primaries = Vec::new();
@@ -298,6 +320,7 @@ async fn dns(
                 address,
                 catalog: topology::catalog(config, p.ns_number)?,
                 tsig,
+                zones: zones_of.remove(&p.id).unwrap_or_default(),
             });
         }
     }

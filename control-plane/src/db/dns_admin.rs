@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 
-use protocol::dns::TsigKey;
 use protocol::names::DomainName;
 use serde::Serialize;
 use sqlx::PgPool;
@@ -14,7 +13,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Actor};
 use crate::config::DnsConfig;
-use crate::dns::topology;
+use crate::dns::{keys, topology};
 use crate::domain::ids::NodeId;
 use crate::domain::text::Text;
 use crate::error::{Error, Result};
@@ -50,14 +49,32 @@ pub struct NodeSecondary {
     pub state: String,
 }
 
-/// An external secondary, without its TSIG secret (shown once, when it was added).
+/// An external secondary and the names of its keys, one per node, without their secrets (each
+/// shown once: when made by the admin, or when the admin asks for keys not shown yet).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ExternalSecondary {
     #[schema(value_type = String, format = Uuid)]
     pub id: Uuid,
     pub nameserver: String,
     pub address: String,
-    pub tsig_name: String,
+    /// Its key for node N is named `ns<N>.<key_suffix>`.
+    pub key_suffix: String,
+    pub keys: Vec<ExternalKey>,
+}
+
+/// An external secondary's key for one node (never its secret).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ExternalKey {
+    pub node_id: NodeId,
+    /// The node's name server: the primary this key transfers from.
+    pub nameserver: String,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub created_at: OffsetDateTime,
+    /// False until the admin has seen the secret (a key made for a node that joined later, or
+    /// by the upgrade to per-node keys): `reveal-keys` shows it, once.
+    pub shown: bool,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -105,16 +122,41 @@ pub async fn overview(pool: &PgPool, config: &DnsConfig) -> Result<DnsOverview> 
             secondaries,
         });
     }
-    let external_secondaries = topology::externals(&mut conn)
-        .await?
-        .into_iter()
-        .map(|e| ExternalSecondary {
+    let suffixes = sqlx::query!("select id, key_suffix from dns_external_secondaries")
+        .fetch_all(&mut *conn)
+        .await?;
+    let keys = sqlx::query!(
+        "select k.external_id, k.node_id, n.ns_number, k.name, k.created_at,
+                k.shown_at is not null as \"shown!\"
+         from dns_external_keys k join nodes n on n.id = k.node_id
+         order by n.ns_number"
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut external_secondaries = Vec::new();
+    for e in topology::externals(&mut conn).await? {
+        let mut own = Vec::new();
+        for k in keys.iter().filter(|k| k.external_id == e.id) {
+            own.push(ExternalKey {
+                node_id: NodeId(k.node_id),
+                nameserver: topology::nameserver(config, k.ns_number)?.to_string(),
+                name: k.name.clone(),
+                created_at: k.created_at,
+                shown: k.shown,
+            });
+        }
+        external_secondaries.push(ExternalSecondary {
             id: e.id,
             nameserver: e.nameserver.to_string(),
             address: e.address.to_string(),
-            tsig_name: e.tsig.name.to_string(),
-        })
-        .collect();
+            key_suffix: suffixes
+                .iter()
+                .find(|s| s.id == e.id)
+                .map(|s| s.key_suffix.clone())
+                .unwrap_or_default(),
+            keys: own,
+        });
+    }
     let faults = sqlx::query!(
         "select d.name, c.server, c.fault as \"fault!\", c.checked_at
          from dns_checks c join domains d on d.id = c.domain_id
@@ -138,29 +180,37 @@ pub async fn overview(pool: &PgPool, config: &DnsConfig) -> Result<DnsOverview> 
     })
 }
 
-/// Adds an external secondary (every value already parsed); every joined node then serves it
-/// its catalog. A name or key name already in use is refused with the field named.
+/// Adds an external secondary (every value already parsed) with a new key for every joined
+/// node, returned to be shown once; every joined node then serves it its catalog with its own
+/// key. A name or key suffix already in use is refused with the field named.
 pub async fn add_external(
     pool: &PgPool,
     actor: &Actor,
+    config: &DnsConfig,
     nameserver: &DomainName,
     address: SocketAddr,
-    tsig: &TsigKey,
-) -> Result<Uuid> {
+    key_suffix: &DomainName,
+) -> Result<(Uuid, Vec<keys::ExternalNodeKey>)> {
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await?;
     sqlx::query!(
-        "insert into dns_external_secondaries (id, nameserver, address, tsig_name, tsig_secret)
-         values ($1, $2, $3, $4, $5)",
+        "insert into dns_external_secondaries (id, nameserver, address, key_suffix)
+         values ($1, $2, $3, $4)",
         id,
         nameserver.as_str(),
         address.to_string(),
-        tsig.name.as_str(),
-        tsig.secret.expose()
+        key_suffix.as_str()
     )
     .execute(&mut *tx)
     .await
     .map_err(taken)?;
+    let made = keys::issue_external_keys(&mut tx, config, id, None, true, false)
+        .await
+        .map_err(|e| match e {
+            // Another key already has one of these names.
+            Error::Conflict(_) => suffix_taken(),
+            other => other,
+        })?;
     audit::record(
         &mut *tx,
         actor,
@@ -170,12 +220,12 @@ pub async fn add_external(
             "id": id,
             "nameserver": nameserver.as_str(),
             "address": address.to_string(),
-            "tsig_name": tsig.name.as_str(),
+            "keys": made.iter().map(|k| k.key.name.as_str()).collect::<Vec<_>>(),
         }),
     )
     .await?;
     tx.commit().await?;
-    Ok(id)
+    Ok((id, made))
 }
 
 /// The unique constraints of `dns_external_secondaries` as errors on the form's fields.
@@ -192,15 +242,19 @@ fn taken(e: sqlx::Error) -> Error {
                 "est déjà un serveur secondaire externe",
             ),
         ),
-        Some("dns_external_secondaries_tsig_name_key") => Error::field(
-            "tsig_name",
-            Text::new(
-                "is already the key of another external secondary",
-                "est déjà la clé d’un autre serveur secondaire externe",
-            ),
-        ),
+        Some("dns_external_secondaries_key_suffix_key") => suffix_taken(),
         _ => Error::from(e),
     }
+}
+
+fn suffix_taken() -> Error {
+    Error::field(
+        "key_suffix",
+        Text::new(
+            "is already used for the keys of another external secondary",
+            "sert déjà aux clés d’un autre serveur secondaire externe",
+        ),
+    )
 }
 
 pub async fn remove_external(pool: &PgPool, actor: &Actor, id: Uuid) -> Result<()> {

@@ -375,6 +375,8 @@ pub async fn run_once(pool: &PgPool, config: &DnsConfig) -> Result<()> {
     for (primary, secondary) in touched_pairs {
         super::keys::pair_key(&mut tx, config, NodeId(primary), NodeId(secondary)).await?;
     }
+    // A node that joined after an external secondary was added gets its own key for it.
+    super::keys::make_missing_external_keys(&mut tx, config).await?;
     tx.commit().await?;
     if !changes.is_empty() {
         tracing::info!(?changes, "DNS secondaries changed");

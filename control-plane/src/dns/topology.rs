@@ -134,19 +134,18 @@ pub async fn zone_nameservers(
         .collect())
 }
 
-/// An external secondary, as stored (every field was parsed before it was stored).
+/// An external secondary, as stored (every field was parsed before it was stored). Its keys,
+/// one per node, are in `dns_external_keys` ([`super::keys`]).
 #[derive(Debug, Clone)]
 pub struct External {
     pub id: uuid::Uuid,
     pub nameserver: DomainName,
     pub address: SocketAddr,
-    pub tsig: protocol::dns::TsigKey,
 }
 
 pub async fn externals(conn: &mut PgConnection) -> Result<Vec<External>> {
     let rows = sqlx::query!(
-        "select id, nameserver, address, tsig_name, tsig_secret
-         from dns_external_secondaries order by nameserver"
+        "select id, nameserver, address from dns_external_secondaries order by nameserver"
     )
     .fetch_all(conn)
     .await?;
@@ -156,14 +155,6 @@ pub async fn externals(conn: &mut PgConnection) -> Result<Vec<External>> {
                 id: r.id,
                 nameserver: reparse("nameserver", DomainName::parse(&r.nameserver))?,
                 address: reparse("address", r.address.parse::<SocketAddr>())?,
-                tsig: protocol::dns::TsigKey {
-                    name: reparse("TSIG key name", DomainName::parse(&r.tsig_name))?,
-                    algorithm: protocol::dns::TsigAlgorithm::HmacSha256,
-                    secret: reparse(
-                        "TSIG secret",
-                        protocol::dns::TsigSecret::parse(&r.tsig_secret),
-                    )?,
-                },
             })
         })
         .collect()

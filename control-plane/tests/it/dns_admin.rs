@@ -49,6 +49,14 @@ async fn the_admin_runs_the_collectives_dns(pool: sqlx::PgPool) {
         ("POST", "/admin/dns/external-secondaries".to_owned()),
         ("PUT", format!("/admin/nodes/{a}/operator")),
         ("POST", format!("/admin/nodes/{a}/dns/rotate-keys")),
+        (
+            "POST",
+            format!("/admin/dns/external-secondaries/{a}/rotate-keys"),
+        ),
+        (
+            "POST",
+            format!("/admin/dns/external-secondaries/{a}/reveal-keys"),
+        ),
     ] {
         let body = (method != "GET").then(
             || json!({"nameserver": "ns.x.example", "address": "192.0.2.1", "operator": "x"}),
@@ -85,13 +93,13 @@ async fn the_admin_runs_the_collectives_dns(pool: sqlx::PgPool) {
             "POST",
             "/admin/dns/external-secondaries",
             Some(json!({"nameserver": "not a name", "address": "192.0.2.1:0",
-                        "tsig_name": "bad name", "tsig_secret": "short"})),
+                        "key_suffix": "bad name", "tsig_secret": "short"})),
         )
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(
         fields(&r),
-        ["nameserver", "address", "tsig_name", "tsig_secret"]
+        ["nameserver", "address", "key_suffix", "tsig_secret"]
     );
     // A node's own name server name is not an external secondary's.
     let r = api
@@ -104,7 +112,7 @@ async fn the_admin_runs_the_collectives_dns(pool: sqlx::PgPool) {
     assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(fields(&r), ["nameserver"]);
 
-    // Added with a generated key: every joined node gets a new desired state.
+    // Added with generated keys, one per joined node: every joined node gets a new desired state.
     let before = all_generations(&api).await;
     let r = api
         .api(
@@ -118,34 +126,109 @@ async fn the_admin_runs_the_collectives_dns(pool: sqlx::PgPool) {
     let external = created["id"].as_str().unwrap().to_owned();
     assert_eq!(created["nameserver"], "ns1.friends.example");
     assert_eq!(created["address"], "192.0.2.53:53");
-    assert_eq!(created["tsig"]["algorithm"], "hmac-sha256");
-    let key_name = created["tsig"]["name"].as_str().unwrap().to_owned();
-    assert!(
-        key_name.starts_with("ext-") && key_name.ends_with(".tsig.abeilles.test"),
-        "{key_name}"
-    );
-    let secret = created["tsig"]["secret"].as_str().unwrap().to_owned();
-    assert_eq!(secret.len(), 44);
+    let keys = created["keys"].as_array().unwrap().clone();
+    assert_eq!(keys.len(), 2, "{created}");
+    let mut secrets = Vec::new();
+    for k in &keys {
+        assert_eq!(k["algorithm"], "hmac-sha256");
+        let name = k["name"].as_str().unwrap();
+        let ns = k["nameserver"].as_str().unwrap();
+        let number = ns.strip_suffix(".abeilles.test").unwrap();
+        assert!(
+            name.starts_with(&format!("{number}.ext-")) && name.ends_with(".tsig.abeilles.test"),
+            "{name} for {ns}"
+        );
+        assert_eq!(k["catalog"], format!("catalog.{ns}"));
+        let secret = k["secret"].as_str().unwrap().to_owned();
+        assert_eq!(secret.len(), 44);
+        secrets.push(secret);
+    }
+    assert_ne!(secrets[0], secrets[1]);
+    let key_of_a = keys.iter().find(|k| k["node_id"] == a.as_str()).unwrap();
     let after = all_generations(&api).await;
     for ((id, g0), (_, g1)) in before.iter().zip(&after) {
         assert!(g1 > g0, "node {id} not bumped: {g0} -> {g1}");
     }
 
-    // Listed without its secret, anywhere the admin looks.
+    // Listed without its secrets, anywhere the admin looks.
     let o = api.api("GET", "/admin/dns", None).await;
-    assert!(!o.body.contains(&secret));
-    assert_eq!(
-        o.json()["external_secondaries"],
-        json!([{"id": external, "nameserver": "ns1.friends.example",
-                 "address": "192.0.2.53:53", "tsig_name": key_name}])
-    );
+    for secret in &secrets {
+        assert!(!o.body.contains(secret.as_str()));
+    }
+    let listed = &o.json()["external_secondaries"];
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["id"], external.as_str());
+    assert_eq!(listed[0]["address"], "192.0.2.53:53");
+    let listed_keys = listed[0]["keys"].as_array().unwrap();
+    assert_eq!(listed_keys.len(), 2);
+    assert!(listed_keys
+        .iter()
+        .all(|k| k["shown"] == true && k.get("secret").is_none()));
     let page = admin.get("/admin/dns").await;
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("ns1.friends.example") && !page.body.contains(&secret));
+    assert!(page.body.contains("ns1.friends.example"));
     let audit = api.api("GET", "/admin/audit", None).await.body;
-    assert!(audit.contains("dns.external_secondary.create") && !audit.contains(&secret));
+    assert!(audit.contains("dns.external_secondary.create"));
+    for secret in &secrets {
+        assert!(!page.body.contains(secret.as_str()) && !audit.contains(secret.as_str()));
+    }
 
-    // Names and key names are unique; a given key is kept as given.
+    // One node's key rotated: a new secret under the same name, the other node's untouched.
+    let rotate = format!("/admin/dns/external-secondaries/{external}/rotate-keys");
+    let r = api.api("POST", &rotate, Some(json!({"node_id": a}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rotated = r.json()["keys"].as_array().unwrap().clone();
+    assert_eq!(rotated.len(), 1, "{rotated:?}");
+    assert_eq!(rotated[0]["node_id"], a.as_str());
+    assert_eq!(rotated[0]["name"], key_of_a["name"]);
+    assert_ne!(rotated[0]["secret"], key_of_a["secret"]);
+    let r = api.api("POST", &rotate, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["keys"].as_array().unwrap().len(), 2);
+    let nobody = "00000000-0000-4000-8000-000000000000";
+    let r = api
+        .api("POST", &rotate, Some(json!({"node_id": nobody})))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = api
+        .api(
+            "POST",
+            &format!("/admin/dns/external-secondaries/{nobody}/rotate-keys"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+
+    // A node that joins later gets its key in the next DNS round, not shown until asked for,
+    // then once.
+    let (c, _) = join_node(&app, &api, "node-c").await;
+    let config = control_plane::dns::config(&app.pool, &DnsConfig::default())
+        .await
+        .unwrap()
+        .unwrap();
+    control_plane::dns::placement::run_once(&app.pool, &config)
+        .await
+        .unwrap();
+    let o = api.api("GET", "/admin/dns", None).await.json();
+    let unshown: Vec<&serde_json::Value> = o["external_secondaries"][0]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["shown"] == false)
+        .collect();
+    assert_eq!(unshown.len(), 1, "{o}");
+    assert_eq!(unshown[0]["node_id"], c.as_str());
+    let reveal = format!("/admin/dns/external-secondaries/{external}/reveal-keys");
+    let r = api.api("POST", &reveal, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let shown = r.json()["keys"].as_array().unwrap().clone();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!(shown[0]["node_id"], c.as_str());
+    assert_eq!(shown[0]["secret"].as_str().unwrap().len(), 44);
+    let r = api.api("POST", &reveal, None).await;
+    assert_eq!(r.json()["keys"], json!([]), "shown twice: {}", r.body);
+
+    // Names and key suffixes are unique; a given suffix is kept, a given secret refused.
     let r = api
         .api(
             "POST",
@@ -155,32 +238,52 @@ async fn the_admin_runs_the_collectives_dns(pool: sqlx::PgPool) {
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(fields(&r), ["nameserver"]);
-    let given = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==";
     let r = api
         .api(
             "POST",
             "/admin/dns/external-secondaries",
             Some(
                 json!({"nameserver": "ns2.friends.example", "address": "[2001:db8::53]:5353",
-                        "tsig_name": "friends.key.example", "tsig_secret": given}),
+                        "tsig_name": "friends.key.example",
+                        "tsig_secret": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ=="}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(fields(&r), ["tsig_secret"]);
+    let r = api
+        .api(
+            "POST",
+            "/admin/dns/external-secondaries",
+            Some(
+                json!({"nameserver": "ns2.friends.example", "address": "[2001:db8::53]:5353",
+                        "key_suffix": "friends.key.example"}),
             ),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.json()["tsig"]["name"], "friends.key.example");
-    assert_eq!(r.json()["tsig"]["secret"], given);
+    let names: Vec<String> = r.json()["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names.len(), 3);
+    assert!(names
+        .iter()
+        .all(|n| n.starts_with("ns") && n.ends_with(".friends.key.example")));
     let r = api
         .api(
             "POST",
             "/admin/dns/external-secondaries",
             Some(
                 json!({"nameserver": "ns3.friends.example", "address": "192.0.2.55",
-                        "tsig_name": "friends.key.example"}),
+                        "key_suffix": "friends.key.example"}),
             ),
         )
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
-    assert_eq!(fields(&r), ["tsig_name"]);
+    assert_eq!(fields(&r), ["key_suffix"]);
 
     // Removed: every node again; twice is 404.
     let before = all_generations(&api).await;
@@ -223,7 +326,6 @@ async fn the_admin_runs_the_collectives_dns(pool: sqlx::PgPool) {
     assert_eq!(r.status, 204);
     let o = api.api("GET", "/admin/dns", None).await.json();
     assert_eq!(node_a(&o)["operator"], serde_json::Value::Null);
-    let nobody = "00000000-0000-4000-8000-000000000000";
     let r = api
         .api(
             "PUT",
@@ -234,10 +336,6 @@ async fn the_admin_runs_the_collectives_dns(pool: sqlx::PgPool) {
     assert_eq!(r.status, 404);
 
     // Rotation replaces the keys the node shares, and only those.
-    let config = control_plane::dns::config(&app.pool, &DnsConfig::default())
-        .await
-        .unwrap()
-        .unwrap();
     let (na, nb): (NodeId, NodeId) = (a.parse().unwrap(), b.parse().unwrap());
     let mut conn = app.pool.acquire().await.unwrap();
     let old = control_plane::dns::keys::pair_key(&mut conn, &config, na, nb)
@@ -266,6 +364,9 @@ async fn the_admin_runs_the_collectives_dns(pool: sqlx::PgPool) {
     let audit = api.api("GET", "/admin/audit", None).await.body;
     for action in [
         "dns.external_secondary.delete",
+        "dns.external_secondary.rotate_keys",
+        "dns.external_secondary.reveal_keys",
+        "dns.external_secondary.new_node_keys",
         "node.operator",
         "dns.rotate_keys",
     ] {
@@ -296,8 +397,7 @@ async fn the_dns_page_works_without_javascript(pool: sqlx::PgPool) {
             &[
                 ("nameserver", "ns.friends.example"),
                 ("address", "nowhere"),
-                ("tsig_name", ""),
-                ("tsig_secret", ""),
+                ("key_suffix", ""),
             ],
         )
         .await;
@@ -305,26 +405,46 @@ async fn the_dns_page_works_without_javascript(pool: sqlx::PgPool) {
     assert!(r.body.contains("id=\"error-address\""));
     assert!(r.body.contains("value=\"ns.friends.example\""));
 
-    // Added: the key is shown once, on this answer.
+    // Added: the node's key is shown once, on this answer.
     let r = admin
         .post(
             "/admin/dns/external-secondaries",
             &[
                 ("nameserver", "ns.friends.example"),
                 ("address", "192.0.2.53:53"),
-                ("tsig_name", ""),
-                ("tsig_secret", ""),
+                ("key_suffix", ""),
             ],
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let secret = r.text_of("created-tsig-secret").unwrap();
+    let secret = r.text_of("created-tsig-secret-1").unwrap();
     assert_eq!(secret.len(), 44);
+    assert!(r.text_of("created-tsig-secret-2").is_none());
     assert!(!admin.get("/admin/dns").await.body.contains(&secret));
     let id = api.api("GET", "/admin/dns", None).await.json()["external_secondaries"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
+    // Rotated from the page (that node's key): a new secret, shown once.
+    let r = admin
+        .post(
+            &format!("/admin/dns/external-secondaries/{id}/rotate-keys"),
+            &[("node", a.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rotated = r.text_of("created-tsig-secret-1").unwrap();
+    assert_ne!(rotated, secret);
+    assert!(!admin.get("/admin/dns").await.body.contains(&rotated));
+    // Nothing left to show.
+    let r = admin
+        .post(
+            &format!("/admin/dns/external-secondaries/{id}/reveal-keys"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("id=\"no-new-keys\""));
 
     let r = admin
         .post(
@@ -373,4 +493,180 @@ async fn the_dns_page_works_without_javascript(pool: sqlx::PgPool) {
         .post_raw(&format!("/admin/nodes/{a}/dns/rotate-keys"), &[])
         .await;
     assert_eq!(r.status, 403);
+}
+
+/// The desired state of `node`, as its agent would get it.
+async fn desired_of(app: &TestApp, config: &DnsConfig, node: &str) -> serde_json::Value {
+    let state = control_plane::db::desired::build(&app.pool, Some(config), node.parse().unwrap())
+        .await
+        .unwrap();
+    serde_json::to_value(state).unwrap()
+}
+
+/// Issue 9: one TSIG key per external peer and node. Nodes that joined before and after the
+/// external secondary was added each carry a key for it, no two the same, and no node's desired
+/// state holds another node's key for it.
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn boundary_no_two_nodes_share_an_external_secondarys_key(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let admin = setup_admin(&app).await;
+    let api = admin.with_bearer(&api_token(&admin).await);
+    let (a, _) = join_node(&app, &api, "node-a").await;
+    let (b, _) = join_node(&app, &api, "node-b").await;
+    let r = api
+        .api(
+            "POST",
+            "/admin/dns/external-secondaries",
+            Some(json!({"nameserver": "ns1.friends.example", "address": "192.0.2.53"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // A node joins later; the next DNS round gives it its own key.
+    let (c, _) = join_node(&app, &api, "node-c").await;
+    let config = control_plane::dns::config(&app.pool, &DnsConfig::default())
+        .await
+        .unwrap()
+        .unwrap();
+    control_plane::dns::placement::run_once(&app.pool, &config)
+        .await
+        .unwrap();
+
+    let mut keys = Vec::new();
+    for node in [&a, &b, &c] {
+        let desired = desired_of(&app, &config, node).await;
+        let peers: Vec<&serde_json::Value> = desired["dns"]["secondaries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["nameserver"] == "ns1.friends.example")
+            .collect();
+        assert_eq!(peers.len(), 1, "node {node}: {}", desired["dns"]);
+        let tsig = &peers[0]["tsig"];
+        keys.push((
+            node.clone(),
+            tsig["name"].as_str().unwrap().to_owned(),
+            tsig["secret"].as_str().unwrap().to_owned(),
+            desired.to_string(),
+        ));
+    }
+    for (i, (node, name, secret, _)) in keys.iter().enumerate() {
+        for (other, other_name, other_secret, other_desired) in &keys[i + 1..] {
+            assert_ne!(
+                secret, other_secret,
+                "nodes {node} and {other} hold the same secret for one external secondary"
+            );
+            assert_ne!(name, other_name, "nodes {node} and {other}: one key name");
+            assert!(
+                !other_desired.contains(secret.as_str()),
+                "node {other}'s desired state holds node {node}'s key"
+            );
+        }
+    }
+}
+
+/// Issue 9: a secondary is told, for each node it serves, exactly the zones that node is
+/// primary for (its members' verified domains), and hears of a new one at once.
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn boundary_a_secondary_is_told_only_its_primarys_zones(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let admin = setup_admin(&app).await;
+    let api = admin.with_bearer(&api_token(&admin).await);
+    let (a, _) = join_node(&app, &api, "node-a").await;
+    let (b, _) = join_node(&app, &api, "node-b").await;
+    let config = control_plane::dns::config(&app.pool, &DnsConfig::default())
+        .await
+        .unwrap()
+        .unwrap();
+    // Both report a name server; B is A's secondary (placement's own row and key).
+    sqlx::query("update nodes set dns_address = '127.0.0.2:5353' where id = $1::uuid;")
+        .bind(&a)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("update nodes set dns_address = '127.0.0.3:5353' where id = $1::uuid")
+        .bind(&b)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "insert into dns_secondaries (primary_node_id, secondary_node_id, state)
+         values ($1::uuid, $2::uuid, 'active')",
+    )
+    .bind(&a)
+    .bind(&b)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let mut conn = app.pool.acquire().await.unwrap();
+    control_plane::dns::keys::pair_key(&mut conn, &config, a.parse().unwrap(), b.parse().unwrap())
+        .await
+        .unwrap();
+    drop(conn);
+    // Members on A (one verified domain, one pending) and on B.
+    let seed = |node: String, domain: &'static str, status: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            let member: (uuid::Uuid,) = sqlx::query_as(
+                "insert into members (id, email, display_name, password_hash, node_id)
+                 values (gen_random_uuid(), 'owner@' || $1, 'Owner', '!', $2::uuid) returning id",
+            )
+            .bind(domain)
+            .bind(&node)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            let domain_id: (uuid::Uuid,) = sqlx::query_as(
+                "insert into domains (id, member_id, name, status, verification_token)
+                 values (gen_random_uuid(), $1, $2, $3, 't') returning id",
+            )
+            .bind(member.0)
+            .bind(domain)
+            .bind(status)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            domain_id.0
+        }
+    };
+    seed(a.clone(), "served.example", "active").await;
+    let pending = seed(a.clone(), "pending.example", "pending_verification").await;
+    seed(b.clone(), "own-of-b.example", "active").await;
+
+    let zones_from_a = |desired: &serde_json::Value| -> serde_json::Value {
+        let primaries = desired["dns"]["primaries"].as_array().unwrap();
+        assert_eq!(primaries.len(), 1, "{}", desired["dns"]);
+        primaries[0]["zones"].clone()
+    };
+    let desired = desired_of(&app, &config, &b).await;
+    assert_eq!(zones_from_a(&desired), json!(["served.example"]));
+    assert_eq!(desired["dns"]["zones"][0]["name"], "own-of-b.example");
+
+    // A domain of A's verified: B's generation moves with A's, and B is told of it.
+    let before = all_generations(&api).await;
+    sqlx::query("update domains set status = 'active', verified_at = now() where id = $1")
+        .bind(pending)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let after = all_generations(&api).await;
+    for ((id, g0), (_, g1)) in before.iter().zip(&after) {
+        assert!(g1 > g0, "node {id} not bumped: {g0} -> {g1}");
+    }
+    let desired = desired_of(&app, &config, &b).await;
+    assert_eq!(
+        zones_from_a(&desired),
+        json!(["pending.example", "served.example"])
+    );
+    // Its member leaves: B hears of it too.
+    let before = all_generations(&api).await;
+    sqlx::query("delete from members where email = 'owner@pending.example'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let after = all_generations(&api).await;
+    for ((id, g0), (_, g1)) in before.iter().zip(&after) {
+        assert!(g1 > g0, "node {id} not bumped: {g0} -> {g1}");
+    }
+    let desired = desired_of(&app, &config, &b).await;
+    assert_eq!(zones_from_a(&desired), json!(["served.example"]));
 }

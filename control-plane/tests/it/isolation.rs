@@ -84,6 +84,16 @@ const ROUTES: &[(&str, &str, Kind)] = &[
         "/admin/dns/external-secondaries/{external}/delete",
         AdminPage,
     ),
+    (
+        "POST",
+        "/admin/dns/external-secondaries/{external}/rotate-keys",
+        AdminPage,
+    ),
+    (
+        "POST",
+        "/admin/dns/external-secondaries/{external}/reveal-keys",
+        AdminPage,
+    ),
     ("POST", "/admin/nodes/{node}/dns/rotate-keys", AdminPage),
     ("POST", "/admin/nodes/{node}/operator", AdminPage),
     ("POST", "/admin/nodes/{node}/revoke", AdminPage),
@@ -132,6 +142,16 @@ const ROUTES: &[(&str, &str, Kind)] = &[
     (
         "DELETE",
         "/admin/dns/external-secondaries/{external}",
+        AdminApi,
+    ),
+    (
+        "POST",
+        "/admin/dns/external-secondaries/{external}/rotate-keys",
+        AdminApi,
+    ),
+    (
+        "POST",
+        "/admin/dns/external-secondaries/{external}/reveal-keys",
         AdminApi,
     ),
     ("POST", "/admin/nodes/{node}/dns/rotate-keys", AdminApi),

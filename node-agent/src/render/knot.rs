@@ -21,15 +21,22 @@
 //!   back, which would fight the agent), NOTIFY to every secondary and a transfer ACL for each
 //!   secondary's TSIG key, and `catalog-role: member` of this node's catalog.
 //! - This node's catalog zone (RFC 9432): `catalog-role: generate`, with the same NOTIFY and
-//!   ACL, so a secondary configured with the catalog alone picks up every member zone.
-//! - For each node in `primaries`: its catalog with `catalog-role: interpret`, `master` that
-//!   node (remote named by its name server name, with the pair's key) and a NOTIFY ACL for the
-//!   key; its member zones get the template `secondary.<name server>`: same master and ACL,
-//!   kept in the journal only (`zonefile-load: none`). A member removed from that catalog is
-//!   purged by knotd itself. A catalog removed from the configuration leaves its members served
-//!   as orphans ("orphaned catalog database record") until the catalog is purged with
-//!   `knotc -f zone-purge <catalog> +orphan`, which deconfigures and purges them: the agent does
-//!   that for every zone that leaves knot.conf (see [`configured_zones`]).
+//!   ACL, for the external secondaries (friendly collectives' servers configured with the catalog
+//!   alone).
+//! - For each node in `primaries`: a remote (named by its name server name, with the pair's
+//!   key), a NOTIFY ACL for the key, a template `secondary.<name server>` (that master and ACL,
+//!   kept in the journal only: `zonefile-load: none`), and one zone with that template for each
+//!   zone the control plane says that node is primary for, and no other. This node does not
+//!   consume other nodes' catalogs: Knot 3.2 configures every member a catalog lists
+//!   (`catalog-template` picks a template, `catalog-group` a template among several; nothing
+//!   filters members), so a node that put another member's domain, or any name, in its catalog
+//!   would have its secondaries serve its copy. A new or removed domain reaches secondaries as
+//!   their next desired state (the control plane bumps them with the primary); a new zone whose
+//!   primary has not loaded it yet is transferred when the primary's NOTIFY comes. A zone that
+//!   leaves knot.conf is purged like any other (see [`configured_zones`]); so is a catalog
+//!   consumed before this change, with `+orphan`. Not verified with knotd yet: whether that purge
+//!   also drops the journal of a former member that is now configured explicitly (if it does,
+//!   the zone is transferred again at its next refresh or NOTIFY).
 //! - ACLs name TSIG keys only, not addresses: a transfer arrives from whatever source address
 //!   the peer's kernel picks (on loopback 127.0.0.1, not the peer's listen address). A transfer
 //!   without the key is answered NOTAUTH, with a wrong key BADSIG.
@@ -45,10 +52,9 @@
 //! - Knot logs "KSK submission, waiting for confirmation" for each new key: no `ksk-submission`
 //!   is configured (the combined key never rolls over: `ksk-lifetime` 0) so nothing waits on it;
 //!   the parent's DS comes from the member's registrar (CDS/CDNSKEY show the key).
-//! - A zone configured here while it is also a member of a catalog this node consumes (a member
-//!   moving to this node) is served as configured (role master, its own new key); the old
-//!   primary then dropping it from its catalog leaves it alone ("catalog reloaded, 0 updates").
-//!   The DS at the registrar names the old primary's key until the member updates it.
+//! - A zone this node is primary for that is also listed under a primary (a member moving to
+//!   this node, if two documents ever disagreed) is configured as this node's own zone; the
+//!   secondary entry is left out and logged.
 //!
 //! Every value written is typed: [`DomainName`] (zones, remotes, keys), [`SocketAddr`],
 //! [`protocol::dns::TsigKey`] (its secret is base64 by construction), the layout's paths (whose
@@ -168,8 +174,10 @@ struct Config<'a> {
     /// Secondaries (remote ids) and the keys they transfer with.
     secondaries: BTreeSet<&'a DomainName>,
     transfer_keys: BTreeSet<&'a DomainName>,
-    /// Catalogs to consume: catalog -> the primary's remote id and key.
-    catalogs: BTreeMap<&'a DomainName, (&'a DomainName, &'a DomainName)>,
+    /// The nodes this node is a secondary of: remote id -> the key they NOTIFY with.
+    primaries: BTreeMap<&'a DomainName, &'a DomainName>,
+    /// Zones served as a secondary: zone -> its primary's remote id.
+    secondary_zones: BTreeMap<&'a DomainName, &'a DomainName>,
     zones: Vec<&'a protocol::desired::Zone>,
 }
 
@@ -181,7 +189,8 @@ impl<'a> Config<'a> {
             remotes: BTreeMap::new(),
             secondaries: BTreeSet::new(),
             transfer_keys: BTreeSet::new(),
-            catalogs: BTreeMap::new(),
+            primaries: BTreeMap::new(),
+            secondary_zones: BTreeMap::new(),
             zones: Vec::new(),
         };
         let Some(dns) = dns else {
@@ -197,20 +206,7 @@ impl<'a> Config<'a> {
                 config.transfer_keys.insert(&peer.tsig.name);
             }
         }
-        for primary in &dns.primaries {
-            if !names.insert(&primary.catalog) {
-                tracing::error!(
-                    catalog = primary.catalog.as_str(),
-                    "knot: a catalog to consume is named like another zone: left out"
-                );
-                continue;
-            }
-            if config.add_peer(dns, &primary.nameserver, primary.address, &primary.tsig) {
-                config
-                    .catalogs
-                    .insert(&primary.catalog, (&primary.nameserver, &primary.tsig.name));
-            }
-        }
+        // This node's own zones first: a name listed both here and under a primary is ours.
         for zone in &dns.zones {
             if names.insert(&zone.name) {
                 config.zones.push(zone);
@@ -222,6 +218,25 @@ impl<'a> Config<'a> {
             }
         }
         config.zones.sort_by(|a, b| a.name.cmp(&b.name));
+        for primary in &dns.primaries {
+            if !config.add_peer(dns, &primary.nameserver, primary.address, &primary.tsig) {
+                continue;
+            }
+            config
+                .primaries
+                .insert(&primary.nameserver, &primary.tsig.name);
+            for zone in &primary.zones {
+                if names.insert(zone) {
+                    config.secondary_zones.insert(zone, &primary.nameserver);
+                } else {
+                    tracing::error!(
+                        zone = zone.as_str(),
+                        primary = primary.nameserver.as_str(),
+                        "knot: a secondary zone is named like another zone or a catalog: left out"
+                    );
+                }
+            }
+        }
         config
     }
 
@@ -332,7 +347,7 @@ fn knot_conf(config: &Config<'_>, layout: &Layout, settings: &DnsSettings) -> St
             );
         }
     }
-    let notify_keys: BTreeSet<&DomainName> = config.catalogs.values().map(|(_, k)| *k).collect();
+    let notify_keys: BTreeSet<&DomainName> = config.primaries.values().copied().collect();
     if !config.transfer_keys.is_empty() || !notify_keys.is_empty() {
         out.push_str("\nacl:\n");
         for key in &config.transfer_keys {
@@ -387,11 +402,7 @@ fn knot_conf(config: &Config<'_>, layout: &Layout, settings: &DnsSettings) -> St
          {outgoing}    catalog-role: member\n    catalog-zone: {}\n",
         catalog.as_str()
     );
-    let mut primaries: BTreeMap<&DomainName, &DomainName> = BTreeMap::new();
-    for (primary, key) in config.catalogs.values() {
-        primaries.insert(*primary, *key);
-    }
-    for (primary, key) in &primaries {
+    for (primary, key) in &config.primaries {
         let _ = write!(
             out,
             "  - id: {}\n{journal_only}    master: {}\n    acl: {}\n",
@@ -407,22 +418,19 @@ fn knot_conf(config: &Config<'_>, layout: &Layout, settings: &DnsSettings) -> St
         "{ZONE_ITEM}{}\n    catalog-role: generate\n{outgoing}",
         catalog.as_str()
     );
-    for (consumed, (primary, key)) in &config.catalogs {
-        let _ = write!(
-            out,
-            "{ZONE_ITEM}{}\n    master: {}\n    acl: {}\n    catalog-role: interpret\n    \
-             catalog-template: {}\n",
-            consumed.as_str(),
-            primary.as_str(),
-            notify_acl(key),
-            secondary_template(primary)
-        );
-    }
     for zone in &config.zones {
         let _ = write!(
             out,
             "{ZONE_ITEM}{}\n    template: {PRIMARY_TEMPLATE}\n",
             zone.name.as_str()
+        );
+    }
+    for (zone, primary) in &config.secondary_zones {
+        let _ = write!(
+            out,
+            "{ZONE_ITEM}{}\n    template: {}\n",
+            zone.as_str(),
+            secondary_template(primary)
         );
     }
     out

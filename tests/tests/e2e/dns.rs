@@ -1601,9 +1601,8 @@ async fn external_secondary(c: &mut Collective) -> Result<()> {
             .await?,
         "add an external secondary",
     )?;
-    let tsig = &added["tsig"];
-    ensure!(tsig["algorithm"] == "hmac-sha256", "the key: {added}");
-    let key = TsigKey::hmac_sha256(&string(tsig, "name")?, &string(tsig, "secret")?);
+    // One node: one key, node A's.
+    let key = external_keys(&added, &[a])?.remove(0);
     let dns = c.admin_dns().await?;
     ensure!(
         dns["external_secondaries"]
@@ -1645,6 +1644,219 @@ async fn external_secondary(c: &mut Collective) -> Result<()> {
     // Node A and the external secondary.
     let listed = ns_agree(c, &member, &id, 2).await?;
     eprintln!("[dns] the external secondary serves {ZONE} at serial {serial}; NS {listed:?}");
+    Ok(())
+}
+
+/// Issue 9, DNS between nodes. Two nodes, A and B, each the other's secondary; B is the attacker
+/// (root on B). (1) An external secondary gets one key per node: the key the admin hands over for
+/// one node transfers nothing from the other. (2) B lists in its catalog a zone it is not primary
+/// for, the way root on B could (its own knot.conf, a zone file, `knotc reload`): A does not serve
+/// it, while the zones B is primary for keep being served, and a new one still reaches A by
+/// itself. Every violation is collected, so one run shows all of them.
+#[tokio::test]
+async fn boundary_forged_catalog_member_and_per_node_external_keys() -> Result<()> {
+    let mut c = Collective::start(Block(92), 2).await?;
+    let result = dns_boundary(&mut c).await;
+    c.finish(result)
+}
+
+/// A zone B is primary for (a member of B's, seeded in the database) and one nobody hosts.
+const LEGIT: &str = "legit.test";
+const LEGIT_LATER: &str = "later.test";
+const FORGED: &str = "forged.test";
+
+async fn dns_boundary(c: &mut Collective) -> Result<()> {
+    let mut violations = Vec::new();
+    let dns = c.admin_dns().await?;
+    let catalog_of = |node: &DnsNode| -> Result<String> {
+        nodes_of(&dns)?
+            .iter()
+            .find(|n| n["id"] == node.node_id())
+            .and_then(|n| n["catalog"].as_str())
+            .map(str::to_owned)
+            .with_context(|| format!("no catalog for {} in {dns}", node.name()))
+    };
+    let (a, b) = (c.node(0)?, c.node(1)?);
+    let (catalog_a, catalog_b) = (catalog_of(a)?, catalog_of(b)?);
+    let (a_addr, b_addr) = (a.dns_addr(), b.dns_addr());
+
+    // (1) One key per external peer and node.
+    let address = knot::free_dns_addr(c.block.external())?;
+    let added = created(
+        c.admin
+            .api(
+                Method::POST,
+                "/api/v1/admin/dns/external-secondaries",
+                Some(&json!({ "nameserver": "ns.friends.test", "address": address.to_string() })),
+            )
+            .await?,
+        "add an external secondary",
+    )?;
+    let keys = external_keys(&added, &[a, b])?;
+    a.wait_until_converged(CONVERGE_TIMEOUT).await?;
+    b.wait_until_converged(CONVERGE_TIMEOUT).await?;
+    let pairs = [
+        (a, &catalog_a, &keys[0], &keys[1]),
+        (b, &catalog_b, &keys[1], &keys[0]),
+    ];
+    for (node, catalog, own, other) in pairs {
+        match dns_client::axfr(node.dns_addr(), catalog, Some(own), None).await? {
+            Transfer::Records(_) => {}
+            Transfer::Refused(e) => bail!(
+                "{}'s own key for the external secondary cannot transfer its catalog: {e}",
+                node.name()
+            ),
+        }
+        if let Transfer::Records(records) =
+            dns_client::axfr(node.dns_addr(), catalog, Some(other), None).await?
+        {
+            violations.push(format!(
+                "the external secondary's key for the other node ({}) transfers {}'s catalog \
+                 {catalog} ({} records)",
+                other.name,
+                node.name(),
+                records.len()
+            ));
+        }
+    }
+
+    // (2) A forged catalog member. First, a zone B is primary for, served by A.
+    seed_domain(c, b, LEGIT).await?;
+    same_serial(&[b_addr, a_addr], LEGIT, None).await?;
+
+    // Root on B adds a zone to its own Knot, as a member of B's catalog.
+    let pair = pair_key(c, a, b).await?;
+    let b = c.nodes.get_mut(1).context("no node B")?;
+    b.stop_agent().await;
+    std::fs::write(
+        b.zone_file(FORGED),
+        format!(
+            "$ORIGIN {FORGED}.\n$TTL 300\n\
+             @ SOA ns.attacker.test. hostmaster.attacker.test. 1 3600 900 1209600 300\n\
+             @ NS ns.attacker.test.\nwww A 192.0.2.66\n"
+        ),
+    )?;
+    let mut conf = std::fs::read_to_string(b.knot_conf())?;
+    ensure!(
+        conf.trim_end()
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("    ")),
+        "knot.conf does not end inside its zone section:\n{conf}"
+    );
+    conf.push_str(&format!("  - domain: {FORGED}\n    template: primary\n"));
+    std::fs::write(b.knot_conf(), conf)?;
+    let reloaded = b.knotc(&["reload"]).await?;
+    ensure!(reloaded.success(), "knotc reload on B: {reloaded:?}");
+    dns_client::wait_for_soa(b_addr, FORGED, |s| s.is_some(), CONVERGE_TIMEOUT)
+        .await
+        .context("B does not serve the forged zone itself")?;
+    // B's catalog lists it (what a secondary of B reads); B sends NOTIFY of it as it loads.
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        let listed = match dns_client::axfr(b_addr, &catalog_b, Some(&pair), None).await? {
+            Transfer::Records(records) => records
+                .iter()
+                .any(|r| r.ends_with(&format!("PTR {FORGED}."))),
+            Transfer::Refused(_) => false,
+        };
+        if listed {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "B's catalog never listed {FORGED}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A secondary that interprets catalogs serves a new member within milliseconds of the
+    // NOTIFY (operating notes: ≈ 27 ms); A is watched for far longer than that.
+    let watch_until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < watch_until {
+        let answer = dns_client::query(a_addr, FORGED, RecordType::SOA, Transport::Tcp).await?;
+        if answer.is_authoritative() || !answer.records(RecordType::SOA).is_empty() {
+            violations.push(format!(
+                "A serves {FORGED}, which only B's forged catalog lists: {}",
+                answer.describe()
+            ));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let www = dns_client::query(
+        a_addr,
+        &format!("www.{FORGED}"),
+        RecordType::A,
+        Transport::Tcp,
+    )
+    .await?;
+    if !www.records(RecordType::A).is_empty() {
+        violations.push(format!("A answers www.{FORGED}: {}", www.describe()));
+    }
+    // The zone B is primary for is still served by both.
+    same_serial(&[b_addr, a_addr], LEGIT, None).await?;
+
+    // B's agent puts its own files back; a new zone of B's still reaches A with no other step.
+    let b = c.nodes.get_mut(1).context("no node B")?;
+    b.start_agent().await?;
+    let b = c.node(1)?;
+    seed_domain(c, b, LEGIT_LATER).await?;
+    same_serial(&[b_addr, a_addr], LEGIT_LATER, None).await?;
+    dns_client::wait_for_soa(b_addr, FORGED, |s| s.is_none(), CONVERGE_TIMEOUT)
+        .await
+        .context("B's agent did not drop the forged zone")?;
+
+    ensure!(
+        violations.is_empty(),
+        "tenant boundary violations:\n{}",
+        violations.join("\n")
+    );
+    Ok(())
+}
+
+/// The key for each of `nodes`, in that order, from the answer to adding an external secondary.
+fn external_keys(added: &Value, nodes: &[&DnsNode]) -> Result<Vec<TsigKey>> {
+    let keys = added["keys"]
+        .as_array()
+        .with_context(|| format!("no keys in {added}"))?;
+    nodes
+        .iter()
+        .map(|node| {
+            let key = keys
+                .iter()
+                .find(|k| k["node_id"] == node.node_id())
+                .with_context(|| format!("no key for {} in {added}", node.name()))?;
+            ensure!(key["algorithm"] == "hmac-sha256", "the key: {key}");
+            Ok(TsigKey::hmac_sha256(
+                &string(key, "name")?,
+                &string(key, "secret")?,
+            ))
+        })
+        .collect()
+}
+
+/// A member hosted on `node` with the verified domain `name`, written straight into the
+/// database (the DNS tests above go through invitations and verification).
+async fn seed_domain(c: &Collective, node: &DnsNode, name: &str) -> Result<()> {
+    let mut conn = c.db.connect().await?;
+    let member: (String,) = sqlx::query_as(
+        "insert into members (id, email, display_name, password_hash, plan_id, node_id)
+         values (gen_random_uuid(), 'owner@' || $1, 'Owner of ' || $1, '!', $2::uuid, $3::uuid)
+         returning id::text",
+    )
+    .bind(name)
+    .bind(&c.plan_id)
+    .bind(node.node_id())
+    .fetch_one(&mut conn)
+    .await?;
+    sqlx::query(
+        "insert into domains (id, member_id, name, status, verification_token, verified_at)
+         values (gen_random_uuid(), $1::uuid, $2, 'active', 'seeded', now())",
+    )
+    .bind(&member.0)
+    .bind(name)
+    .execute(&mut conn)
+    .await?;
     Ok(())
 }
 

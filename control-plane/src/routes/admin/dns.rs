@@ -1,7 +1,8 @@
 //! Admin: the collective's DNS. Each node's name server, catalog and secondaries, the external
-//! secondaries (friendly collectives' servers that consume every node's catalog), and what the
-//! last checks found wrong; adding and removing external secondaries, rotating a node's TSIG
-//! keys, naming who runs a node. The JSON API calls the same functions.
+//! secondaries (friendly collectives' servers that consume every node's catalog, with one key per
+//! node), and what the last checks found wrong; adding and removing external secondaries,
+//! rotating a node's TSIG keys or an external secondary's, showing once the keys made without
+//! the admin (new nodes), naming who runs a node. The JSON API calls the same functions.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -10,13 +11,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use protocol::dns::{TsigAlgorithm, TsigKey, TsigSecret};
 use protocol::names::DomainName;
 use serde::Deserialize;
 use uuid::Uuid;
 use web::pages::{
-    CreatedExternalRow, DnsAdminPage, DnsFaultRow, DnsNodeRow, DnsSecondaryRow, Errors,
-    ExternalSecondaryRow,
+    CreatedExternalRow, CreatedKeyRow, DnsAdminPage, DnsFaultRow, DnsNodeRow, DnsSecondaryRow,
+    Errors, ExternalKeyRow, ExternalSecondaryRow,
 };
 
 use super::super::error::HtmlError;
@@ -26,7 +26,7 @@ use super::super::AppState;
 use crate::config::DnsConfig;
 use crate::db;
 use crate::db::dns_admin::DnsOverview;
-use crate::dns::keys;
+use crate::dns::keys::{self, ExternalNodeKey};
 use crate::domain::ids::NodeId;
 use crate::domain::requests::Fields;
 use crate::domain::text::{Describe, Text};
@@ -37,6 +37,14 @@ pub fn router() -> Router<AppState> {
         .route("/admin/dns", get(show))
         .route("/admin/dns/external-secondaries", post(add))
         .route("/admin/dns/external-secondaries/{id}/delete", post(remove))
+        .route(
+            "/admin/dns/external-secondaries/{id}/rotate-keys",
+            post(rotate_external),
+        )
+        .route(
+            "/admin/dns/external-secondaries/{id}/reveal-keys",
+            post(reveal_external),
+        )
         .route("/admin/nodes/{id}/dns/rotate-keys", post(rotate))
         .route("/admin/nodes/{id}/operator", post(operator))
 }
@@ -46,33 +54,65 @@ pub fn router() -> Router<AppState> {
 pub struct ExternalInput<'a> {
     pub nameserver: &'a str,
     pub address: &'a str,
-    pub tsig_name: Option<&'a str>,
+    /// Its keys are `ns<N>.<suffix>`; generated when absent.
+    pub key_suffix: Option<&'a str>,
+    /// Refused when given: one secret for every node is what per-node keys replace.
     pub tsig_secret: Option<&'a str>,
 }
 
-/// The added secondary, with its key: the only time the secret is shown.
+/// The added secondary, with its key for every joined node: the only time the secrets are shown.
 pub struct CreatedExternal {
     pub id: Uuid,
     pub nameserver: DomainName,
     pub address: SocketAddr,
-    pub tsig: TsigKey,
+    pub keys: Vec<ExternalNodeKey>,
 }
 
-/// Parses, stores and audits an external secondary; shared by the page and the API.
+/// Parses, stores and audits an external secondary and its keys; shared by the page and the API.
 pub async fn add_external(
     state: &AppState,
     admin: &Member,
     input: &ExternalInput<'_>,
 ) -> Result<CreatedExternal, Error> {
-    let (nameserver, address, tsig) = parse_external(&dns_config(state).await?, input)?;
-    let id = db::dns_admin::add_external(&state.pool, &admin.actor(), &nameserver, address, &tsig)
-        .await?;
+    let config = dns_config(state).await?;
+    let (nameserver, address, suffix) = parse_external(&config, input)?;
+    let (id, keys) = db::dns_admin::add_external(
+        &state.pool,
+        &admin.actor(),
+        &config,
+        &nameserver,
+        address,
+        &suffix,
+    )
+    .await?;
     Ok(CreatedExternal {
         id,
         nameserver,
         address,
-        tsig,
+        keys,
     })
+}
+
+/// New secrets for an external secondary's keys (every node's, or one node's); shared by the
+/// page and the API.
+pub async fn rotate_external_keys(
+    state: &AppState,
+    admin: &Member,
+    external: Uuid,
+    node: Option<NodeId>,
+) -> Result<Vec<ExternalNodeKey>, Error> {
+    let config = dns_config(state).await?;
+    keys::rotate_external(&state.pool, &admin.actor(), &config, external, node).await
+}
+
+/// The external secondary's keys not shown yet, shown now (once); shared by the page and the API.
+pub async fn reveal_external_keys(
+    state: &AppState,
+    admin: &Member,
+    external: Uuid,
+) -> Result<Vec<ExternalNodeKey>, Error> {
+    let config = dns_config(state).await?;
+    keys::reveal_external(&state.pool, &admin.actor(), &config, external).await
 }
 
 /// The `[dns]` configuration with the platform domain named at setup (there is an admin, so
@@ -83,41 +123,30 @@ pub async fn dns_config(state: &AppState) -> Result<DnsConfig, Error> {
         .ok_or(Error::NotFound)
 }
 
-/// Every field checked, every problem reported with its field. A key name or secret not given
-/// is made here.
+/// Every field checked, every problem reported with its field. A key suffix not given is made
+/// here; a secret cannot be given (each node's key is made here).
 pub fn parse_external(
     config: &DnsConfig,
     input: &ExternalInput<'_>,
-) -> Result<(DomainName, SocketAddr, TsigKey), Error> {
+) -> Result<(DomainName, SocketAddr, DomainName), Error> {
     let mut f = Fields::default();
     let nameserver = f.check("nameserver", nameserver(config, input.nameserver.trim()));
     let address = f.check("address", address(input.address.trim()));
-    let name = match given(input.tsig_name) {
-        Some(n) => f.check("tsig_name", tsig_name(config, n)),
-        None => Some(generated_name(config)?),
+    let suffix = match given(input.key_suffix) {
+        Some(n) => f.check("key_suffix", key_suffix(config, n)),
+        None => Some(generated_suffix(config)?),
     };
-    let secret = match given(input.tsig_secret) {
-        Some(s) => f.check(
+    if given(input.tsig_secret).is_some() {
+        let _: Option<()> = f.check(
             "tsig_secret",
-            TsigSecret::parse(s).map_err(|_| {
-                Text::new(
-                    "must be a base64 key of 16 to 128 characters, like the output of `openssl rand -base64 32`",
-                    "doit être une clé en base64 de 16 à 128 caractères, comme ce qu’affiche `openssl rand -base64 32`",
-                )
-            }),
-        ),
-        None => Some(keys::generate_secret()),
-    };
-    let value = match (nameserver, address, name, secret) {
-        (Some(n), Some(a), Some(name), Some(secret)) => Some((
-            n,
-            a,
-            TsigKey {
-                name,
-                algorithm: TsigAlgorithm::HmacSha256,
-                secret,
-            },
-        )),
+            Err::<(), _>(Text::new(
+                "cannot be given: each node gets its own key, made here",
+                "ne peut pas être fourni\u{a0}: chaque nœud reçoit sa propre clé, créée ici",
+            )),
+        );
+    }
+    let value = match (nameserver, address, suffix) {
+        (Some(n), Some(a), Some(s)) => Some((n, a, s)),
         _ => None,
     };
     f.finish(value)
@@ -159,13 +188,21 @@ fn address(input: &str) -> Result<SocketAddr, Text> {
     }
 }
 
-/// A key name, but not one of the names of the keys nodes share (`ns<a>-ns<b>.tsig.<platform
-/// domain>`): one name must never stand for two secrets in a node's configuration.
-fn tsig_name(config: &DnsConfig, input: &str) -> Result<DomainName, Text> {
+/// The suffix of the secondary's key names: a domain name short enough for `ns<N>.` in front,
+/// and not under the names of the keys nodes share (`ns<a>-ns<b>.tsig.<platform domain>`), so
+/// one name never stands for two secrets in a node's configuration.
+fn key_suffix(config: &DnsConfig, input: &str) -> Result<DomainName, Text> {
     let name = DomainName::parse(input).map_err(|e| e.describe())?;
+    if name.as_str().len() > keys::MAX_KEY_SUFFIX {
+        return Err(Text::new(
+            "must be at most 240 characters long",
+            "doit faire au plus 240 caractères",
+        ));
+    }
     let pair = name
         .as_str()
         .strip_suffix(&format!(".tsig.{}", config.platform_domain))
+        .and_then(|rest| rest.rsplit('.').next())
         .and_then(|label| label.split_once('-'))
         .is_some_and(|(a, b)| {
             [a, b]
@@ -186,14 +223,14 @@ fn all_digits(s: &str) -> bool {
 }
 
 /// `ext-<8 random hex digits>.tsig.<platform domain>`.
-fn generated_name(config: &DnsConfig) -> Result<DomainName, Error> {
+fn generated_suffix(config: &DnsConfig) -> Result<DomainName, Error> {
     let n: u32 = rand::random();
     DomainName::parse(&format!("ext-{n:08x}.tsig.{}", config.platform_domain))
-        .map_err(|e| Error::Internal(anyhow::anyhow!("TSIG key name: {e}")))
+        .map_err(|e| Error::Internal(anyhow::anyhow!("TSIG key suffix: {e}")))
 }
 
 /// What the page shows besides the overview: the add form's values and errors (or the node
-/// whose operator form failed), and the key of a secondary just added.
+/// whose operator form failed), and the keys of a secondary just made (added, rotated or shown).
 #[derive(Default)]
 struct Outcome {
     errors: Errors,
@@ -234,7 +271,17 @@ fn rows(o: DnsOverview) -> (Vec<DnsNodeRow>, Vec<ExternalSecondaryRow>, Vec<DnsF
             id: e.id.to_string(),
             nameserver: e.nameserver,
             address: e.address,
-            tsig_name: e.tsig_name,
+            unshown: e.keys.iter().any(|k| !k.shown),
+            keys: e
+                .keys
+                .into_iter()
+                .map(|k| ExternalKeyRow {
+                    node_id: k.node_id.to_string(),
+                    nameserver: k.nameserver,
+                    name: k.name,
+                    shown: k.shown,
+                })
+                .collect(),
         })
         .collect();
     let faults = o
@@ -282,9 +329,26 @@ struct ExternalForm {
     nameserver: String,
     address: String,
     #[serde(default)]
-    tsig_name: String,
-    #[serde(default)]
-    tsig_secret: String,
+    key_suffix: String,
+}
+
+/// The keys just made, for the page (the only time it shows their secrets).
+fn created_row(nameserver: String, keys: Vec<ExternalNodeKey>) -> CreatedExternalRow {
+    CreatedExternalRow {
+        nameserver,
+        keys: keys
+            .into_iter()
+            .map(|k| CreatedKeyRow {
+                node: k.node_name,
+                nameserver: k.nameserver.to_string(),
+                address: k.address.map(|a| a.to_string()).unwrap_or_default(),
+                catalog: k.catalog.to_string(),
+                tsig_name: k.key.name.to_string(),
+                algorithm: k.key.algorithm.as_str(),
+                secret: k.key.secret.expose().to_owned(),
+            })
+            .collect(),
+    }
 }
 
 async fn add(
@@ -297,34 +361,104 @@ async fn add(
     let input = ExternalInput {
         nameserver: &f.nameserver,
         address: &f.address,
-        tsig_name: Some(&f.tsig_name),
-        tsig_secret: Some(&f.tsig_secret),
+        key_suffix: Some(&f.key_suffix),
+        tsig_secret: None,
     };
     match add_external(&state, &a, &input).await {
         Ok(c) => {
-            let created = CreatedExternalRow {
-                nameserver: c.nameserver.to_string(),
-                tsig_name: c.tsig.name.to_string(),
-                algorithm: c.tsig.algorithm.as_str(),
-                secret: c.tsig.secret.expose().to_owned(),
-            };
             let o = Outcome {
-                created: Some(created),
+                created: Some(created_row(c.nameserver.to_string(), c.keys)),
                 ..Outcome::default()
             };
             respond(&state, page, StatusCode::OK, o).await
         }
         Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => {
-            // The secret typed is not sent back into the page.
             let o = Outcome {
                 errors: page.errors(&e),
-                form: [f.nameserver, f.address, f.tsig_name],
+                form: [f.nameserver, f.address, f.key_suffix],
                 ..Outcome::default()
             };
             respond(&state, page, StatusCode::UNPROCESSABLE_ENTITY, o).await
         }
         Err(e) => HtmlError(page, e).into_response(),
     }
+}
+
+/// The name server of an external secondary, for the box that shows its keys.
+async fn external_name(state: &AppState, id: Uuid) -> Result<String, Error> {
+    let config = dns_config(state).await?;
+    db::dns_admin::overview(&state.pool, &config)
+        .await?
+        .external_secondaries
+        .into_iter()
+        .find(|e| e.id == id)
+        .map(|e| e.nameserver)
+        .ok_or(Error::NotFound)
+}
+
+#[derive(Deserialize)]
+struct RotateExternalForm {
+    /// One node's key only; empty: every node's.
+    #[serde(default)]
+    node: String,
+}
+
+async fn rotate_external(
+    State(state): State<AppState>,
+    page: PageCtx,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+    Form(f): Form<RotateExternalForm>,
+) -> Response {
+    let page = page.with_member(&a);
+    let Ok(id) = id.parse::<Uuid>() else {
+        return HtmlError(page, Error::NotFound).into_response();
+    };
+    let node = match given(Some(&f.node)).map(str::parse::<NodeId>) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => return HtmlError(page, Error::NotFound).into_response(),
+    };
+    let made = match rotate_external_keys(&state, &a, id, node).await {
+        Ok(made) => made,
+        Err(e) => return HtmlError(page, e).into_response(),
+    };
+    show_keys(&state, page, id, made).await
+}
+
+async fn reveal_external(
+    State(state): State<AppState>,
+    page: PageCtx,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+    Form(_): Form<Empty>,
+) -> Response {
+    let page = page.with_member(&a);
+    let Ok(id) = id.parse::<Uuid>() else {
+        return HtmlError(page, Error::NotFound).into_response();
+    };
+    let shown = match reveal_external_keys(&state, &a, id).await {
+        Ok(shown) => shown,
+        Err(e) => return HtmlError(page, e).into_response(),
+    };
+    show_keys(&state, page, id, shown).await
+}
+
+async fn show_keys(
+    state: &AppState,
+    page: PageCtx,
+    id: Uuid,
+    keys: Vec<ExternalNodeKey>,
+) -> Response {
+    let nameserver = match external_name(state, id).await {
+        Ok(n) => n,
+        Err(e) => return HtmlError(page, e).into_response(),
+    };
+    let o = Outcome {
+        created: Some(created_row(nameserver, keys)),
+        ..Outcome::default()
+    };
+    respond(state, page, StatusCode::OK, o).await
 }
 
 #[derive(Deserialize)]
@@ -441,44 +575,52 @@ mod tests {
     }
 
     #[test]
-    fn missing_key_parts_are_generated() {
-        let (ns, addr, key) = parse_external(
+    fn a_missing_key_suffix_is_generated() {
+        let (ns, addr, suffix) = parse_external(
             &config(),
             &ExternalInput {
                 nameserver: " ns1.friends.example ",
                 address: "192.0.2.7",
-                tsig_name: Some(""),
+                key_suffix: Some(""),
                 tsig_secret: None,
             },
         )
         .unwrap();
         assert_eq!(ns.as_str(), "ns1.friends.example");
         assert_eq!(addr, "192.0.2.7:53".parse().unwrap());
-        let name = key.name.as_str();
+        let name = suffix.as_str();
         assert!(
             name.starts_with("ext-") && name.ends_with(".tsig.ruche.test"),
             "{name}"
         );
         assert_eq!(name.len(), "ext-12345678.tsig.ruche.test".len());
-        assert_eq!(key.secret.expose().len(), 44);
     }
 
     #[test]
-    fn given_key_parts_are_kept() {
-        let secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==";
-        let (_, addr, key) = parse_external(
+    fn a_given_suffix_is_kept_and_a_given_secret_refused() {
+        let (_, addr, suffix) = parse_external(
             &config(),
             &ExternalInput {
                 nameserver: "ns.friends.example",
                 address: "[2001:db8::1]:5353",
-                tsig_name: Some("friends.key.example"),
-                tsig_secret: Some(secret),
+                key_suffix: Some("friends.key.example"),
+                tsig_secret: Some("  "),
             },
         )
         .unwrap();
         assert_eq!(addr.port(), 5353);
-        assert_eq!(key.name.as_str(), "friends.key.example");
-        assert_eq!(key.secret.expose(), secret);
+        assert_eq!(suffix.as_str(), "friends.key.example");
+        let e = parse_external(
+            &config(),
+            &ExternalInput {
+                nameserver: "ns.friends.example",
+                address: "192.0.2.7",
+                key_suffix: None,
+                tsig_secret: Some("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ=="),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(fields(e), ["tsig_secret"]);
     }
 
     #[test]
@@ -488,14 +630,14 @@ mod tests {
             &ExternalInput {
                 nameserver: "not a name",
                 address: "192.0.2.1:0",
-                tsig_name: Some("bad name"),
+                key_suffix: Some("bad name"),
                 tsig_secret: Some("short"),
             },
         )
         .unwrap_err();
         assert_eq!(
             fields(e),
-            ["nameserver", "address", "tsig_name", "tsig_secret"]
+            ["nameserver", "address", "key_suffix", "tsig_secret"]
         );
         for bad in [
             "",
@@ -506,6 +648,8 @@ mod tests {
         ] {
             assert!(address(bad).is_err(), "{bad:?}");
         }
+        let long = format!("{}.example", vec!["a".repeat(60); 4].join("."));
+        assert!(key_suffix(&config(), &long).is_err());
     }
 
     #[test]
@@ -514,8 +658,8 @@ mod tests {
         assert!(nameserver(&c, "ns3.ruche.test").is_err());
         assert!(nameserver(&c, "ns.ruche.test").is_ok());
         assert!(nameserver(&c, "ns3.other.test").is_ok());
-        assert!(tsig_name(&c, "ns1-ns2.tsig.ruche.test").is_err());
-        assert!(tsig_name(&c, "ext-1.tsig.ruche.test").is_ok());
-        assert!(tsig_name(&c, "ns1-ns2.tsig.other.test").is_ok());
+        assert!(key_suffix(&c, "ns1-ns2.tsig.ruche.test").is_err());
+        assert!(key_suffix(&c, "ext-1.tsig.ruche.test").is_ok());
+        assert!(key_suffix(&c, "ns1-ns2.tsig.other.test").is_ok());
     }
 }

@@ -42,6 +42,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(dns_overview))
         .routes(routes!(add_external_secondary))
         .routes(routes!(remove_external_secondary))
+        .routes(routes!(rotate_external_secondary_keys))
+        .routes(routes!(reveal_external_secondary_keys))
         .routes(routes!(rotate_node_keys))
         .routes(routes!(revoke_node))
         .routes(routes!(rotate_node_credential))
@@ -465,19 +467,44 @@ pub struct NewExternalSecondary {
     pub nameserver: String,
     /// `ip:port` where it answers (an IP address alone means port 53).
     pub address: String,
-    /// Generated (`ext-<random>.tsig.<platform domain>`) when absent.
-    pub tsig_name: Option<String>,
-    /// Base64; 32 random bytes are generated when absent.
+    /// Its key for node N is named `ns<N>.<key_suffix>`; generated
+    /// (`ext-<random>.tsig.<platform domain>`) when absent.
+    #[serde(alias = "tsig_name")]
+    pub key_suffix: Option<String>,
+    /// Refused (422): each node's key is made here, so that no two nodes share one.
     pub tsig_secret: Option<String>,
 }
 
+/// An external secondary's key for one node: what its operator configures to transfer that
+/// node's catalog zone (and the zones it lists) from that node.
 #[derive(Serialize, ToSchema)]
 pub struct CreatedTsig {
+    pub node_id: NodeId,
+    /// The node's name server.
+    pub nameserver: String,
+    /// Where it answers (`ip:port`); null before the node reports it.
+    pub address: Option<String>,
+    /// The node's catalog zone.
+    pub catalog: String,
     pub name: String,
     /// Always `hmac-sha256`.
     pub algorithm: String,
-    /// Shown here only; configure it on the secondary.
+    /// Shown here only; configure it on the secondary for this node alone.
     pub secret: String,
+}
+
+fn created_keys(keys: Vec<crate::dns::keys::ExternalNodeKey>) -> Vec<CreatedTsig> {
+    keys.into_iter()
+        .map(|k| CreatedTsig {
+            node_id: k.node_id,
+            nameserver: k.nameserver.to_string(),
+            address: k.address.map(|a| a.to_string()),
+            catalog: k.catalog.to_string(),
+            name: k.key.name.to_string(),
+            algorithm: k.key.algorithm.as_str().to_owned(),
+            secret: k.key.secret.expose().to_owned(),
+        })
+        .collect()
 }
 
 #[derive(Serialize, ToSchema)]
@@ -486,11 +513,12 @@ pub struct CreatedExternalSecondary {
     pub id: uuid::Uuid,
     pub nameserver: String,
     pub address: String,
-    pub tsig: CreatedTsig,
+    /// One key per joined node (nodes that join later get theirs from `reveal-keys`).
+    pub keys: Vec<CreatedTsig>,
 }
 
 /// Adds a friendly collective's name server as a secondary of every zone: every node serves it
-/// its catalog zone, and every zone's NS records list it.
+/// its catalog zone with a key of its own, and every zone's NS records list it.
 #[utoipa::path(post, path = "/admin/dns/external-secondaries", tag = "admin", security(("token" = [])),
     request_body = NewExternalSecondary,
     responses((status = 201, body = CreatedExternalSecondary), (status = 422, body = ErrorBody)))]
@@ -502,7 +530,7 @@ async fn add_external_secondary(
     let input = dns::ExternalInput {
         nameserver: &body.nameserver,
         address: &body.address,
-        tsig_name: body.tsig_name.as_deref(),
+        key_suffix: body.key_suffix.as_deref(),
         tsig_secret: body.tsig_secret.as_deref(),
     };
     let c = dns::add_external(&state, &a, &input).await?;
@@ -512,13 +540,59 @@ async fn add_external_secondary(
             id: c.id,
             nameserver: c.nameserver.to_string(),
             address: c.address.to_string(),
-            tsig: CreatedTsig {
-                name: c.tsig.name.to_string(),
-                algorithm: c.tsig.algorithm.as_str().to_owned(),
-                secret: c.tsig.secret.expose().to_owned(),
-            },
+            keys: created_keys(c.keys),
         }),
     ))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct RotateExternalKeys {
+    /// Only this node's key; every joined node's when absent.
+    pub node_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExternalKeys {
+    pub keys: Vec<CreatedTsig>,
+}
+
+/// New secrets for an external secondary's keys (every node's, or one node's), shown here only.
+/// Transfers to it fail until its operator configures them.
+#[utoipa::path(post, path = "/admin/dns/external-secondaries/{id}/rotate-keys", tag = "admin",
+    security(("token" = [])), params(("id" = String, Path)), request_body = RotateExternalKeys,
+    responses((status = 200, body = ExternalKeys), (status = 404, body = ErrorBody)))]
+async fn rotate_external_secondary_keys(
+    State(state): State<AppState>,
+    ApiAdmin(a): ApiAdmin,
+    Path(e): Path<String>,
+    body: Option<Json<RotateExternalKeys>>,
+) -> ApiResult<Json<ExternalKeys>> {
+    let e: uuid::Uuid = id(&e)?;
+    let node = match body.and_then(|Json(b)| b.node_id) {
+        Some(n) => Some(id::<NodeId>(&n)?),
+        None => None,
+    };
+    let keys = dns::rotate_external_keys(&state, &a, e, node).await?;
+    Ok(Json(ExternalKeys {
+        keys: created_keys(keys),
+    }))
+}
+
+/// The external secondary's keys the admin has not seen (made for nodes that joined after it
+/// was added, or by the upgrade to per-node keys), shown here once; an empty list afterwards.
+#[utoipa::path(post, path = "/admin/dns/external-secondaries/{id}/reveal-keys", tag = "admin",
+    security(("token" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = ExternalKeys), (status = 404, body = ErrorBody)))]
+async fn reveal_external_secondary_keys(
+    State(state): State<AppState>,
+    ApiAdmin(a): ApiAdmin,
+    Path(e): Path<String>,
+) -> ApiResult<Json<ExternalKeys>> {
+    let e: uuid::Uuid = id(&e)?;
+    let keys = dns::reveal_external_keys(&state, &a, e).await?;
+    Ok(Json(ExternalKeys {
+        keys: created_keys(keys),
+    }))
 }
 
 #[utoipa::path(delete, path = "/admin/dns/external-secondaries/{id}", tag = "admin", security(("token" = [])),

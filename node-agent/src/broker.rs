@@ -1,18 +1,31 @@
 //! The auth broker: the one place on a node that decides whether a login is good. Dovecot's Lua
 //! passdb asks it for IMAP logins and for Postfix's SASL (submission); later Prosody and nginx.
 //!
-//! It answers from the last *applied* desired state, which holds only argon2id verifiers: the
-//! account password of each mailbox and the member's app passwords, each scoped to one protocol.
-//! It keeps answering while the control plane is away. It listens on loopback only, takes the
-//! password in a POST body, and never logs a password.
+//! It answers from the last *applied* desired state, which holds only verifiers: the argon2id
+//! hash of each mailbox's password, and the member's app passwords (SHA-256 verifiers), each
+//! scoped to one protocol and maybe bound to one mailbox. It keeps answering while the control
+//! plane is away. It listens on loopback only, takes the password in a POST body, and never logs
+//! a password.
 //!
-//! - `POST /v1/passdb/verify` `{"user", "password", "service"}` → 200 `{"user": <address>}`, or
-//!   403 for wrong credentials (unknown user, wrong password, suspended member, app password of
-//!   another scope). Anything else is a temporary failure to Dovecot.
+//! What one login may cost is bounded, whoever asks: an app password names itself
+//! (`protocol::app_password`), so at most one app-password verifier (a fast hash) is checked,
+//! found by its id, plus at most one argon2id check (the mailbox's password, or a dummy one for
+//! an unknown name, so answers do not tell who exists). Failures are limited per login name and
+//! per remote address ([`limits`]): past the limit the broker refuses at once, before waiting
+//! for a permit or hashing anything.
+//!
+//! - `POST /v1/passdb/verify` `{"user", "password", "service", "remote_ip"}` → 200 `{"user":
+//!   <address>}`, or 403 for wrong credentials (unknown user, wrong password, suspended member,
+//!   app password of another scope or another mailbox, too many failures). Anything else is a
+//!   temporary failure to Dovecot.
 //! - `POST /v1/passdb/lookup` `{"user"}` → 200 `{"user": <address>}` or 404.
 
+mod limits;
+
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use axum::extract::State;
@@ -20,10 +33,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use protocol::app_password::{AppPasswordText, PublicId, Verifier};
 use protocol::desired::DesiredState;
 use protocol::scope::AppScope;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Semaphore};
+
+use limits::{Blocked, FailureLimits};
+pub use limits::{Policies, Policy};
 
 /// Verifications at once: argon2id is made to be expensive, and a flood of logins must not take
 /// every core from the mail daemons.
@@ -37,6 +54,8 @@ pub struct Credentials {
     /// By lowercase address.
     logins: HashMap<String, Login>,
     members: Vec<Member>,
+    /// Every app password that names itself, by its public id.
+    app_passwords: HashMap<PublicId, App>,
 }
 
 struct Login {
@@ -47,7 +66,14 @@ struct Login {
 
 struct Member {
     active: bool,
-    app_passwords: Vec<(AppScope, String)>,
+}
+
+struct App {
+    member: usize,
+    scope: AppScope,
+    /// Lowercase address of the one mailbox it opens; `None`: any of the member's.
+    mailbox: Option<String>,
+    verifier: Verifier,
 }
 
 /// The answer to one login.
@@ -58,6 +84,15 @@ pub enum Verdict {
     Refuse,
 }
 
+/// The verifiers one login checked (what it cost).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checks {
+    /// argon2id checks (a mailbox's password, or the dummy one).
+    pub argon2: u32,
+    /// App-password verifiers (SHA-256).
+    pub app_passwords: u32,
+}
+
 impl Credentials {
     pub fn from_desired(desired: &DesiredState) -> Credentials {
         let mut credentials = Credentials::default();
@@ -65,12 +100,27 @@ impl Credentials {
             let member = credentials.members.len();
             credentials.members.push(Member {
                 active: tenant.active,
-                app_passwords: tenant
-                    .app_passwords
-                    .iter()
-                    .map(|p| (p.scope, p.password_hash.clone()))
-                    .collect(),
             });
+            for p in &tenant.app_passwords {
+                // The old kind (argon2id, no id in its text) is not checked any more: it would
+                // cost one argon2id check per app password at every failed login.
+                let Some(id) = &p.public_id else {
+                    continue;
+                };
+                let Ok(verifier) = Verifier::parse(&p.password_hash) else {
+                    tracing::error!(app_password = %p.id, "an app password's verifier is not sha256:<hex>");
+                    continue;
+                };
+                credentials.app_passwords.insert(
+                    id.clone(),
+                    App {
+                        member,
+                        scope: p.scope,
+                        mailbox: p.mailbox.as_ref().map(|m| m.as_str().to_ascii_lowercase()),
+                        verifier,
+                    },
+                );
+            }
             for domain in &tenant.domains {
                 for mailbox in &domain.mailboxes {
                     let address =
@@ -98,37 +148,49 @@ impl Credentials {
     }
 
     /// Checks `password` for `user` logging in to `service` (Dovecot's service name: `imap`,
-    /// `smtp` for submission, …): the mailbox's own password, or one of the member's app
-    /// passwords made for that protocol. Blocking (argon2id).
+    /// `smtp` for submission, …): one of the member's app passwords made for that protocol (and
+    /// that mailbox, if bound to one), found by the id in its text, or the mailbox's own
+    /// password. Blocking (argon2id).
     pub fn verify(&self, user: &str, password: &str, service: &str) -> Verdict {
+        self.verify_counted(user, password, service).0
+    }
+
+    /// [`Credentials::verify`], with what it checked: never more than one app-password verifier
+    /// and one argon2id hash.
+    pub fn verify_counted(&self, user: &str, password: &str, service: &str) -> (Verdict, Checks) {
+        let mut checks = Checks::default();
         if user.len() > MAX_INPUT || password.len() > MAX_INPUT {
-            return Verdict::Refuse;
+            return (Verdict::Refuse, checks);
         }
-        let Some(login) = self.logins.get(&user.to_ascii_lowercase()) else {
+        let key = user.to_ascii_lowercase();
+        let Some(login) = self.logins.get(&key) else {
             // Spend the time a known user costs, so answers do not tell who exists.
+            checks.argon2 += 1;
             matches(dummy_hash(), password);
-            return Verdict::Refuse;
+            return (Verdict::Refuse, checks);
         };
         let member = &self.members[login.member];
         if !member.active {
-            return Verdict::Refuse;
+            return (Verdict::Refuse, checks);
         }
+        if let (Some(text), Some(scope)) = (AppPasswordText::parse(password), scope_of(service)) {
+            let candidate = self.app_passwords.get(text.id()).filter(|app| {
+                app.member == login.member
+                    && app.scope == scope
+                    && app.mailbox.as_ref().is_none_or(|m| *m == key)
+            });
+            if let Some(app) = candidate {
+                checks.app_passwords += 1;
+                if app.verifier.matches(&text) {
+                    return (Verdict::Accept(login.address.clone()), checks);
+                }
+            }
+        }
+        checks.argon2 += 1;
         if matches(&login.password_hash, password) {
-            return Verdict::Accept(login.address.clone());
+            return (Verdict::Accept(login.address.clone()), checks);
         }
-        let Some(scope) = scope_of(service) else {
-            return Verdict::Refuse;
-        };
-        let app = member
-            .app_passwords
-            .iter()
-            .filter(|(s, _)| *s == scope)
-            .any(|(_, hash)| matches(hash, password));
-        if app {
-            Verdict::Accept(login.address.clone())
-        } else {
-            Verdict::Refuse
-        }
+        (Verdict::Refuse, checks)
     }
 }
 
@@ -170,10 +232,22 @@ fn matches(hash: &str, password: &str) -> bool {
     }
 }
 
+/// The broker's clock (a parameter, so tests can move time).
+pub type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
+
 #[derive(Clone)]
 struct BrokerState {
     credentials: watch::Receiver<Arc<Credentials>>,
     permits: Arc<Semaphore>,
+    limits: Arc<Mutex<FailureLimits>>,
+    clock: Clock,
+}
+
+impl BrokerState {
+    fn limits(&self) -> std::sync::MutexGuard<'_, FailureLimits> {
+        // The tables stay consistent whatever panicked while holding them.
+        self.limits.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 #[derive(Deserialize)]
@@ -182,6 +256,9 @@ struct VerifyRequest {
     password: String,
     #[serde(default)]
     service: String,
+    /// The client's address as Dovecot saw it (for SMTP AUTH, Postfix's client); may be absent.
+    #[serde(default)]
+    remote_ip: String,
 }
 
 #[derive(Deserialize)]
@@ -196,35 +273,68 @@ struct UserAnswer {
 
 /// The broker's routes, answering from whatever `credentials` holds at each request.
 pub fn router(credentials: watch::Receiver<Arc<Credentials>>) -> Router {
+    router_with(credentials, Policies::default(), Arc::new(Instant::now))
+}
+
+/// [`router`] with its failure limits and clock given.
+pub fn router_with(
+    credentials: watch::Receiver<Arc<Credentials>>,
+    policies: Policies,
+    clock: Clock,
+) -> Router {
     Router::new()
         .route("/v1/passdb/verify", post(verify))
         .route("/v1/passdb/lookup", post(lookup))
         .with_state(BrokerState {
             credentials,
             permits: Arc::new(Semaphore::new(PARALLEL_VERIFICATIONS)),
+            limits: Arc::new(Mutex::new(FailureLimits::new(policies))),
+            clock,
         })
+}
+
+/// A refusal without a check, logged with what it was.
+fn too_many(user: &str, service: &str, blocked: Blocked) -> Response {
+    tracing::info!(user = ?user, service, ?blocked, "login refused: too many failures");
+    StatusCode::FORBIDDEN.into_response()
 }
 
 #[tracing::instrument(skip_all)]
 async fn verify(State(state): State<BrokerState>, Json(request): Json<VerifyRequest>) -> Response {
+    if request.user.len() > MAX_INPUT || request.password.len() > MAX_INPUT {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let address = request.remote_ip.parse::<IpAddr>().ok();
+    let service = request.service.clone();
+    let user = request.user.clone();
+    // Refused before queueing for a permit: a flood waits for nothing and delays no one.
+    let blocked = state.limits().blocked(&user, address, (state.clock)());
+    if let Some(blocked) = blocked {
+        return too_many(&user, &service, blocked);
+    }
     let Ok(_permit) = state.permits.acquire().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
+    // The limit may have been reached while this request waited.
+    let blocked = state.limits().blocked(&user, address, (state.clock)());
+    if let Some(blocked) = blocked {
+        return too_many(&user, &service, blocked);
+    }
     let credentials = state.credentials.borrow().clone();
-    let service = request.service.clone();
-    let user = request.user.clone();
     let verdict = tokio::task::spawn_blocking(move || {
         credentials.verify(&request.user, &request.password, &request.service)
     })
     .await;
     match verdict {
-        Ok(Verdict::Accept(address)) => {
-            tracing::debug!(user = address, service, "login accepted");
-            (StatusCode::OK, Json(UserAnswer { user: address })).into_response()
+        Ok(Verdict::Accept(canonical)) => {
+            state.limits().success(&user);
+            tracing::debug!(user = canonical, service, "login accepted");
+            (StatusCode::OK, Json(UserAnswer { user: canonical })).into_response()
         }
         Ok(Verdict::Refuse) => {
+            state.limits().failure(&user, address, (state.clock)());
             // The login name is what the client typed: quoted, never the password.
-            tracing::info!(user = ?user, service, "login refused");
+            tracing::info!(user = ?user, service, remote = ?address, "login refused");
             StatusCode::FORBIDDEN.into_response()
         }
         Err(err) => {
@@ -252,8 +362,10 @@ async fn lookup(State(state): State<BrokerState>, Json(request): Json<LookupRequ
 mod tests {
     use super::*;
     use argon2::password_hash::{PasswordHasher, SaltString};
+    use protocol::app_password::{ID_LEN, SECRET_LEN};
     use protocol::desired::{AppPassword, Domain, Mailbox, Tenant};
-    use protocol::names::{DomainName, LocalPart, ObjectId};
+    use protocol::names::{DomainName, EmailAddress, LocalPart, ObjectId};
+    use std::time::Duration;
 
     fn hash(password: &str) -> String {
         // Small parameters: these tests check the logic, not the cost.
@@ -267,59 +379,90 @@ mod tests {
             .to_string()
     }
 
+    /// A self-naming app password; `seed` makes each one different.
+    fn text(seed: u8) -> AppPasswordText {
+        // Distinct seeds give distinct ids (the first two characters spell the seed).
+        let id: [u8; ID_LEN] = std::array::from_fn(|i| match i {
+            0 => seed % 32,
+            1 => seed / 32,
+            _ => i as u8,
+        });
+        let secret: [u8; SECRET_LEN] =
+            std::array::from_fn(|i| seed.wrapping_mul(13).wrapping_add(3 * i as u8));
+        AppPasswordText::from_indices(id, secret)
+    }
+
+    /// An app password for the desired state: `(scope, text, bound mailbox)`.
+    fn app(scope: AppScope, text: &AppPasswordText, mailbox: Option<&str>) -> AppPassword {
+        AppPassword {
+            id: format!("uuid-{}", text.id()),
+            scope,
+            password_hash: text.verifier().to_text(),
+            public_id: Some(text.id().clone()),
+            mailbox: mailbox.map(|m| EmailAddress::parse(m).unwrap()),
+        }
+    }
+
     fn tenant(
         active: bool,
         domain: &str,
-        local: &str,
-        password: &str,
-        apps: &[(AppScope, &str)],
+        mailboxes: &[(&str, &str)],
+        app_passwords: Vec<AppPassword>,
     ) -> Tenant {
         Tenant {
-            member_id: format!("m-{local}"),
+            member_id: format!("m-{domain}"),
             active,
             domains: vec![Domain {
                 id: Some(ObjectId::parse("d1").unwrap()),
                 name: DomainName::parse(domain).unwrap(),
                 verified: true,
-                mailboxes: vec![Mailbox {
-                    id: Some(ObjectId::parse(&format!("mb-{local}")).unwrap()),
-                    local_part: LocalPart::parse(local).unwrap(),
-                    password_hash: hash(password),
-                    quota_bytes: 1 << 20,
-                }],
+                mailboxes: mailboxes
+                    .iter()
+                    .map(|(local, password)| Mailbox {
+                        id: Some(ObjectId::parse(&format!("mb-{local}")).unwrap()),
+                        local_part: LocalPart::parse(local).unwrap(),
+                        password_hash: hash(password),
+                        quota_bytes: 1 << 20,
+                    })
+                    .collect(),
                 aliases: vec![],
                 xmpp_accounts: vec![],
             }],
-            app_passwords: apps
-                .iter()
-                .enumerate()
-                .map(|(i, (scope, p))| AppPassword {
-                    id: format!("a{i}"),
-                    scope: *scope,
-                    password_hash: hash(p),
-                })
-                .collect(),
+            app_passwords,
             contact: None,
         }
     }
 
-    fn credentials() -> Credentials {
-        Credentials::from_desired(&DesiredState {
+    fn desired(tenants: Vec<Tenant>) -> DesiredState {
+        DesiredState {
             dns: None,
             schema: 1,
             generation: 1,
             node_id: "n".into(),
-            tenants: vec![
-                tenant(
-                    true,
-                    "example.org",
-                    "alice",
-                    "alice-pw",
-                    &[(AppScope::Imap, "phone-imap")],
-                ),
-                tenant(false, "suspended.test", "sam", "sam-pw", &[]),
-            ],
-        })
+            tenants,
+        }
+    }
+
+    fn credentials() -> Credentials {
+        Credentials::from_desired(&desired(vec![
+            tenant(
+                true,
+                "example.org",
+                &[("alice", "alice-pw"), ("shop", "shop-pw")],
+                vec![
+                    app(AppScope::Imap, &text(1), None),
+                    app(AppScope::Imap, &text(2), Some("shop@example.org")),
+                    app(AppScope::Smtp, &text(3), Some("alice@example.org")),
+                ],
+            ),
+            tenant(
+                true,
+                "other.test",
+                &[("olga", "olga-pw")],
+                vec![app(AppScope::Imap, &text(4), None)],
+            ),
+            tenant(false, "suspended.test", &[("sam", "sam-pw")], vec![]),
+        ]))
     }
 
     #[test]
@@ -342,17 +485,137 @@ mod tests {
     #[test]
     fn an_app_password_works_only_for_its_protocol() {
         let c = credentials();
+        let phone = text(1).expose();
         assert_eq!(
-            c.verify("alice@example.org", "phone-imap", "imap"),
+            c.verify("alice@example.org", &phone, "imap"),
+            Verdict::Accept("alice@example.org".into())
+        );
+        // Typed in capitals by a phone keyboard: still the same.
+        assert_eq!(
+            c.verify("alice@example.org", &phone.to_uppercase(), "imap"),
             Verdict::Accept("alice@example.org".into())
         );
         assert_eq!(
-            c.verify("alice@example.org", "phone-imap", "smtp"),
+            c.verify("alice@example.org", &phone, "smtp"),
             Verdict::Refuse
         );
         assert_eq!(
-            c.verify("alice@example.org", "phone-imap", "doveadm"),
+            c.verify("alice@example.org", &phone, "doveadm"),
             Verdict::Refuse
+        );
+    }
+
+    #[test]
+    fn boundary_a_bound_app_password_opens_only_its_mailbox() {
+        let c = credentials();
+        let shop = text(2).expose();
+        assert_eq!(
+            c.verify("shop@example.org", &shop, "imap"),
+            Verdict::Accept("shop@example.org".into())
+        );
+        // Another mailbox of the same member: refused.
+        assert_eq!(
+            c.verify("alice@example.org", &shop, "imap"),
+            Verdict::Refuse
+        );
+        let alice_smtp = text(3).expose();
+        assert_eq!(
+            c.verify("alice@example.org", &alice_smtp, "smtp"),
+            Verdict::Accept("alice@example.org".into())
+        );
+        assert_eq!(
+            c.verify("shop@example.org", &alice_smtp, "smtp"),
+            Verdict::Refuse
+        );
+        // An unbound one opens every mailbox of its member.
+        assert_eq!(
+            c.verify("shop@example.org", &text(1).expose(), "imap"),
+            Verdict::Accept("shop@example.org".into())
+        );
+    }
+
+    #[test]
+    fn boundary_another_members_app_password_opens_nothing() {
+        let c = credentials();
+        let olga = text(4).expose();
+        assert_eq!(
+            c.verify("olga@other.test", &olga, "imap"),
+            Verdict::Accept("olga@other.test".into())
+        );
+        assert_eq!(
+            c.verify("alice@example.org", &olga, "imap"),
+            Verdict::Refuse
+        );
+        assert_eq!(
+            c.verify("alice@example.org", &text(1).expose(), "imap"),
+            Verdict::Accept("alice@example.org".into())
+        );
+        assert_eq!(
+            c.verify("olga@other.test", &text(1).expose(), "imap"),
+            Verdict::Refuse
+        );
+    }
+
+    #[test]
+    fn an_old_argon2_app_password_opens_nothing() {
+        let mut old = app(AppScope::Imap, &text(9), None);
+        old.public_id = None;
+        old.password_hash = hash("old-app-password");
+        let c = Credentials::from_desired(&desired(vec![tenant(
+            true,
+            "example.org",
+            &[("alice", "alice-pw")],
+            vec![old],
+        )]));
+        assert_eq!(
+            c.verify("alice@example.org", "old-app-password", "imap"),
+            Verdict::Refuse
+        );
+    }
+
+    #[test]
+    fn boundary_a_login_checks_at_most_one_app_password() {
+        // A member at the cap of app passwords, every one for IMAP.
+        let apps: Vec<AppPassword> = (0..50)
+            .map(|i| app(AppScope::Imap, &text(10 + i), None))
+            .collect();
+        let c = Credentials::from_desired(&desired(vec![tenant(
+            true,
+            "example.org",
+            &[("alice", "alice-pw")],
+            apps,
+        )]));
+        let user = "alice@example.org";
+        let one = |argon2, app_passwords| Checks {
+            argon2,
+            app_passwords,
+        };
+        // A plain wrong password: the mailbox's argon2id, no app password.
+        assert_eq!(
+            c.verify_counted(user, "wrong", "imap"),
+            (Verdict::Refuse, one(1, 0))
+        );
+        // A wrong secret for a real id: that one verifier, then the mailbox's password.
+        let mut guess = text(30).expose();
+        guess.replace_range(guess.len() - 4.., "zzzz");
+        assert_eq!(
+            c.verify_counted(user, &guess, "imap"),
+            (Verdict::Refuse, one(1, 1))
+        );
+        // An unknown id: no app-password verifier at all.
+        assert_eq!(
+            c.verify_counted(user, &text(200).expose(), "imap"),
+            (Verdict::Refuse, one(1, 0))
+        );
+        // The right one: a single fast check.
+        assert_eq!(
+            c.verify_counted(user, &text(59).expose(), "imap"),
+            (Verdict::Accept(user.into()), one(0, 1))
+        );
+        // An unknown user costs what a known one does.
+        assert_eq!(
+            c.verify_counted("nobody@example.org", "wrong", "imap"),
+            (Verdict::Refuse, one(1, 0))
         );
     }
 
@@ -392,5 +655,113 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(lookup.status(), 404);
+    }
+
+    /// A broker on an injected clock; returns its address and the clock's hand.
+    async fn limited_broker() -> (std::net::SocketAddr, Arc<Mutex<Instant>>) {
+        let (sender, receiver) = watch::channel(Arc::new(credentials()));
+        let now = Arc::new(Mutex::new(Instant::now()));
+        let hand = now.clone();
+        let clock: Clock = Arc::new(move || *hand.lock().unwrap());
+        let policies = Policies {
+            user: Policy {
+                max_failures: 3,
+                window: Duration::from_secs(300),
+                capacity: 100,
+            },
+            address: Policy {
+                max_failures: 5,
+                window: Duration::from_secs(300),
+                capacity: 100,
+            },
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let app = router_with(receiver, policies, clock);
+        tokio::spawn(async move {
+            // The credentials stay as they are for as long as the broker runs.
+            let _keep = sender;
+            axum::serve(listener, app).await
+        });
+        (address, now)
+    }
+
+    async fn ask(
+        http: &reqwest::Client,
+        broker: std::net::SocketAddr,
+        user: &str,
+        password: &str,
+        remote_ip: &str,
+    ) -> u16 {
+        http.post(format!("http://{broker}/v1/passdb/verify"))
+            .json(&serde_json::json!({
+                "user": user, "password": password, "service": "imap", "remote_ip": remote_ip,
+            }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    #[tokio::test]
+    async fn boundary_failures_limit_a_user_and_an_address_and_no_one_else() {
+        let (broker, now) = limited_broker().await;
+        let http = reqwest::Client::new();
+        // Three failures for alice, from three addresses: alice is refused even with her
+        // password, from anywhere; olga is not.
+        for i in 1..=3 {
+            let from = format!("192.0.2.{i}");
+            assert_eq!(
+                ask(&http, broker, "alice@example.org", "wrong", &from).await,
+                403
+            );
+        }
+        assert_eq!(
+            ask(
+                &http,
+                broker,
+                "alice@example.org",
+                "alice-pw",
+                "198.51.100.1"
+            )
+            .await,
+            403
+        );
+        assert_eq!(
+            ask(&http, broker, "olga@other.test", "olga-pw", "192.0.2.1").await,
+            200
+        );
+        // Five failures from one address, for anyone: that address is refused for everyone,
+        // other addresses are not.
+        for i in 0..5 {
+            let who = format!("guess{i}@example.org");
+            assert_eq!(ask(&http, broker, &who, "x", "203.0.113.5").await, 403);
+        }
+        assert_eq!(
+            ask(&http, broker, "olga@other.test", "olga-pw", "203.0.113.5").await,
+            403
+        );
+        assert_eq!(
+            ask(&http, broker, "olga@other.test", "olga-pw", "203.0.113.6").await,
+            200
+        );
+        // Once the window has passed, both are free again.
+        *now.lock().unwrap() += Duration::from_secs(301);
+        assert_eq!(
+            ask(
+                &http,
+                broker,
+                "alice@example.org",
+                "alice-pw",
+                "198.51.100.1"
+            )
+            .await,
+            200
+        );
+        assert_eq!(
+            ask(&http, broker, "olga@other.test", "olga-pw", "203.0.113.5").await,
+            200
+        );
     }
 }

@@ -136,13 +136,22 @@ pub struct XmppAccount {
     pub password_hash: String,
 }
 
-/// A member's app password, usable for one protocol on any of their mailboxes and accounts.
+/// A member's app password, usable for one protocol on one of their mailboxes (`mailbox`) or on
+/// any of them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppPassword {
     pub id: String,
     pub scope: AppScope,
-    /// argon2id PHC string.
+    /// The verifier: `sha256:<hex>` of an app password that names itself
+    /// ([`crate::app_password`]), checked only when a login's password carries `public_id`.
+    /// (Before `public_id` existed, an argon2id PHC string; agents no longer check those.)
     pub password_hash: String,
+    /// The id its text carries; absent for the old kind, which no longer opens anything.
+    #[serde(default)]
+    pub public_id: Option<crate::app_password::PublicId>,
+    /// The one mailbox it opens; absent: every mailbox of the member.
+    #[serde(default)]
+    pub mailbox: Option<EmailAddress>,
 }
 
 impl DesiredState {

@@ -11,6 +11,7 @@
 //!
 //! The crate does no I/O.
 
+pub mod app_password;
 pub mod desired;
 pub mod dns;
 pub mod names;

@@ -6,14 +6,14 @@
 //! test can assert on it. Transport problems (connection, certificate) are errors.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use futures_util::TryStreamExt;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
@@ -112,10 +112,31 @@ pub fn client_config(ca: &Path) -> Result<Arc<ClientConfig>> {
 
 /// Connects and secures the connection (certificate verified); no login yet.
 async fn connect(server: &Server<'_>) -> Result<async_imap::Client<Stream>> {
+    connect_from(server, None).await
+}
+
+/// A TCP connection to `addr`, from the local address `source` when given (e.g. another
+/// 127.0.0.0/8 address, so the server sees several clients).
+async fn tcp_connect(addr: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = match source {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(addr).await
+}
+
+async fn connect_from(
+    server: &Server<'_>,
+    source: Option<IpAddr>,
+) -> Result<async_imap::Client<Stream>> {
     let config = client_config(server.ca)?;
     let name = ServerName::try_from(server.host.to_owned())
         .with_context(|| format!("not a server name: {:?}", server.host))?;
-    let tcp = step(TcpStream::connect(server.addr), "connect").await?;
+    let tcp = step(tcp_connect(server.addr, source), "connect").await?;
     let tls = TlsConnector::from(config);
     let what = format!("IMAP {:?} to {}", server.security, server.addr);
     match server.security {
@@ -176,7 +197,17 @@ where
 
 /// Connects, secures the connection and sends `LOGIN user password`.
 pub async fn login(server: &Server<'_>, user: &str, password: &str) -> Result<Login> {
-    let client = connect(server).await?;
+    login_from(server, None, user, password).await
+}
+
+/// [`login`] from the local address `source` (any 127.0.0.0/8 address on loopback).
+pub async fn login_from(
+    server: &Server<'_>,
+    source: Option<IpAddr>,
+    user: &str,
+    password: &str,
+) -> Result<Login> {
+    let client = connect_from(server, source).await?;
     let attempt = tokio::time::timeout(STEP_TIMEOUT, client.login(user, password))
         .await
         .with_context(|| format!("LOGIN did not answer within {STEP_TIMEOUT:?}"))?;

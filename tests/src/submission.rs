@@ -7,7 +7,7 @@
 //! TLS trusts only the test CA, for the node's host name. `MAIL FROM` can declare `SIZE=` so a
 //! quota policy can refuse a message that would not fit already at `RCPT`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -222,6 +222,48 @@ async fn session(
         )),
         Err(e) => refused(Stage::Message, e),
     }
+}
+
+/// Only `AUTH PLAIN` (after TLS as `server.security` says), from the local address `source`
+/// when given: [`Outcome::Accepted`] when the server took the credentials, else the refusal at
+/// [`Stage::Auth`] (e.g. `535 5.7.8` wrong credentials, `454 4.7.0` temporary failure).
+pub async fn authenticate(
+    server: &Server<'_>,
+    source: Option<IpAddr>,
+    (user, password): (&str, &str),
+) -> Result<Outcome> {
+    let hello = ClientId::Domain(HELLO.to_owned());
+    let implicit = match server.security {
+        Security::Implicit => Some(tls_parameters(server)?),
+        Security::StartTls | Security::Plain => None,
+    };
+    let what = format!(
+        "SMTP {:?} to {} from {source:?}",
+        server.security, server.addr
+    );
+    let mut conn = AsyncSmtpConnection::connect_tokio1(
+        server.addr,
+        Some(COMMAND_TIMEOUT),
+        &hello,
+        implicit,
+        source,
+    )
+    .await
+    .with_context(|| format!("{what}: connect"))?;
+    if server.security == Security::StartTls {
+        conn.starttls(tls_parameters(server)?, &hello)
+            .await
+            .with_context(|| format!("{what}: STARTTLS"))?;
+    }
+    let credentials = Credentials::new(user.to_owned(), password.to_owned());
+    let outcome = match conn.auth(&[Mechanism::Plain], &credentials).await {
+        Ok(response) => Ok(Outcome::Accepted(
+            response.message().collect::<Vec<_>>().join(" "),
+        )),
+        Err(e) => refused(Stage::Auth, e),
+    };
+    conn.abort().await;
+    outcome.with_context(|| what)
 }
 
 /// An SMTP reply error as a refusal; any other error (network, TLS, parse) stays an error.

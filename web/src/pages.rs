@@ -297,6 +297,8 @@ pub struct AppPasswordRow {
     pub id: String,
     pub label: String,
     pub scope: String,
+    /// The one mailbox it opens; empty: every mailbox of the member.
+    pub mailbox: String,
     pub created: String,
 }
 
@@ -333,6 +335,9 @@ pub struct SecurityPage {
     /// Shown once, right after enrolment.
     pub recovery_codes: Vec<String>,
     pub app_passwords: Vec<AppPasswordRow>,
+    /// The member's mailboxes a new app password may be bound to: (id, address). The form
+    /// preselects the first; "all my mailboxes" comes last.
+    pub app_password_mailboxes: Vec<(String, String)>,
     /// Shown once, right after creation: (label, password).
     pub new_app_password: Option<(String, String)>,
     pub api_tokens: Vec<ApiTokenRow>,

@@ -154,19 +154,43 @@ pub async fn build(
         }
     }
     for r in sqlx::query!(
-        "select p.id, p.member_id, p.scope, p.password_hash from app_passwords p
+        "select p.id, p.member_id, p.scope, p.password_hash, p.public_id,
+                mb.local_part as \"local_part?\", d.name as \"domain?\"
+         from app_passwords p
          join members m on m.id = p.member_id
-         where m.node_id = $1 and p.revoked_at is null order by p.id",
+         left join mailboxes mb on mb.id = p.mailbox_id and mb.member_id = p.member_id
+         left join domains d on d.id = mb.domain_id
+         where m.node_id = $1 and p.revoked_at is null and p.public_id is not null
+           and (p.mailbox_id is null or mb.id is not null)
+         order by p.id",
         node.0
     )
     .fetch_all(&mut *tx)
     .await?
     {
         if let Some(t) = tenants.get_mut(&r.member_id) {
+            let mailbox = match (r.local_part, r.domain) {
+                (Some(local), Some(domain)) => Some(reparse(
+                    "bound mailbox",
+                    protocol::names::EmailAddress::parse(&format!("{local}@{domain}")),
+                )?),
+                _ => None,
+            };
+            let public_id = r
+                .public_id
+                .map(|id| {
+                    reparse(
+                        "app password id",
+                        protocol::app_password::PublicId::parse(&id),
+                    )
+                })
+                .transpose()?;
             t.app_passwords.push(desired::AppPassword {
                 id: r.id.to_string(),
                 scope: reparse("scope", r.scope.parse::<protocol::scope::AppScope>())?,
                 password_hash: r.password_hash,
+                public_id,
+                mailbox,
             });
         }
     }

@@ -61,6 +61,9 @@ pub enum LimitError {
         max: i64,
         used: i64,
     },
+    /// A cap of the platform's, whatever the plan.
+    #[error("you already have {max} app passwords, the most an account may hold; revoke one you no longer use first")]
+    AppPasswords { max: i64 },
     #[error("your plan allows {max_mib} MiB of storage; {used_mib} MiB are already given to mailboxes and this one asks for {asked_mib} MiB")]
     Storage {
         max_mib: i64,

@@ -2,6 +2,9 @@
 //! The portal's forms and the JSON API both go through these, so the rules are the same
 //! whichever way a value arrives, and every problem is reported with its field name.
 
+use protocol::app_password::AppPasswordText;
+
+use super::ids::MailboxId;
 use super::input::{parse_count, parse_mib, FieldError, Label};
 use super::password::NewPassword;
 use super::plan::Limits;
@@ -198,14 +201,33 @@ pub fn plan(input: &PlanInput<'_>) -> Result<(Label, Limits), Error> {
     f.finish(value)
 }
 
-/// A generated app password: 24 characters from an unambiguous alphabet, ~140 bits.
-pub fn generate_app_password() -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut rng = rand::rngs::OsRng;
-    (0..24)
-        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
-        .collect()
+/// A new app password that names itself (`ap-<id>-<secret>-<secret>-<secret>`): a random
+/// 50-bit public id and a random 150-bit secret, from the operating system's generator.
+pub fn generate_app_password() -> AppPasswordText {
+    use rand::RngCore;
+    let mut id = [0u8; protocol::app_password::ID_LEN];
+    let mut secret = [0u8; protocol::app_password::SECRET_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    // Each byte is taken modulo 32: uniform, since 256 is a multiple of 32.
+    AppPasswordText::from_indices(id, secret)
+}
+
+/// Where an app password may be used, as a form or the API says it: `all` (or nothing) for every
+/// mailbox of the member, or a mailbox id (whose owner the database checks).
+pub fn app_password_mailbox(input: Option<&str>) -> Result<Option<MailboxId>, Error> {
+    match input.map(str::trim) {
+        None | Some("" | "all") => Ok(None),
+        Some(id) => id.parse::<MailboxId>().map(Some).map_err(|_| {
+            Error::field(
+                "mailbox",
+                Text::new(
+                    "is not one of your mailboxes",
+                    "n’est pas une de vos boîtes aux lettres",
+                ),
+            )
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -253,6 +275,12 @@ mod tests {
         assert_eq!(a.targets.len(), 2);
         assert!(alias("x", &[""]).is_err());
         let p = generate_app_password();
-        assert_eq!(p.len(), 24);
+        let text = p.expose();
+        assert_eq!(text.len(), protocol::app_password::TEXT_LEN);
+        assert_eq!(AppPasswordText::parse(&text), Some(p.clone()));
+        assert_ne!(generate_app_password().expose(), text);
+        assert_eq!(app_password_mailbox(Some("all")).unwrap(), None);
+        assert_eq!(app_password_mailbox(None).unwrap(), None);
+        assert!(app_password_mailbox(Some("x")).is_err());
     }
 }

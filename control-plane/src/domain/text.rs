@@ -136,6 +136,9 @@ impl Describe for LimitError {
             } => format!(
                 "votre formule permet {max_mib} Mio de stockage\u{a0}; {used_mib} Mio sont déjà attribués aux boîtes aux lettres et celle-ci en demande {asked_mib}"
             ),
+            LimitError::AppPasswords { max } => format!(
+                "vous avez déjà {max} mots de passe d’application, le maximum pour un compte\u{a0}; révoquez d’abord celui dont vous ne vous servez plus"
+            ),
         };
         Text::new(self.to_string(), fr)
     }

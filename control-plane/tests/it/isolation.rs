@@ -412,6 +412,17 @@ async fn nobody_reaches_what_is_not_theirs(pool: sqlx::PgPool) {
         }
     }
 
+    // Ids in a body are checked like ids in a path: Bob cannot bind an app password to
+    // Alice's mailbox (404, as if it did not exist).
+    let r = bob_api
+        .api(
+            "POST",
+            "/app-passwords",
+            Some(json!({"label": "x", "scope": "imap", "mailbox_id": ids["mailbox"]})),
+        )
+        .await;
+    assert_eq!(r.status, 404, "bob binding to alice's mailbox: {}", r.body);
+
     // Nothing of Alice's was changed by all that.
     let d = &ids["domain"];
     let domains = alice_api.api("GET", "/domains", None).await.json();

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod app_passwords;
 mod auth;
 mod boundary;
 mod dns_admin;

@@ -21,6 +21,9 @@ use tests::mail_node::{self, MailNode};
 use tests::submission::{self, Envelope, Outcome, Stage};
 use tests::{dkim, ControlPlane, HttpClient, SmtpSink, TestDatabase};
 
+#[path = "mail_logins.rs"]
+mod logins;
+
 const SETUP: Setup<'static> = Setup {
     collective_name: "Les Abeilles Libres",
     platform_domain: "abeilles.test",

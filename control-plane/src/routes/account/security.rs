@@ -60,6 +60,7 @@ async fn page_of(
 ) -> Result<SecurityPage, Error> {
     let member = db::members::get(&state.pool, m.id()).await?;
     let app_passwords = db::app_passwords::list(&state.pool, m.id()).await?;
+    let bindable = db::app_passwords::mailboxes(&state.pool, m.id()).await?;
     let api_tokens = db::api_tokens::list(&state.pool, m.id()).await?;
     let sessions = db::sessions::list(&state.pool, m.id()).await?;
     let current = crate::domain::secret::digest(&m.session);
@@ -74,8 +75,13 @@ async fn page_of(
                 id: p.id.to_string(),
                 label: p.label,
                 scope: p.scope.as_str().to_owned(),
+                mailbox: p.mailbox.unwrap_or_default(),
                 created: minute(p.created_at),
             })
+            .collect(),
+        app_password_mailboxes: bindable
+            .into_iter()
+            .map(|(id, address)| (id.to_string(), address))
             .collect(),
         new_app_password: extra.new_app_password,
         api_tokens: api_tokens
@@ -317,6 +323,9 @@ async fn totp_disable(
 struct AppPasswordForm {
     label: String,
     scope: String,
+    /// A mailbox id, or `all` for every mailbox (the form preselects the first mailbox).
+    #[serde(default)]
+    mailbox: Option<String>,
 }
 
 async fn add_app_password(
@@ -327,18 +336,30 @@ async fn add_app_password(
 ) -> Response {
     let result = async {
         let (label, scope) = requests::app_password(&form.label, &form.scope)?;
-        let secret = requests::generate_app_password();
-        let hash = hash_password(NewPassword::generated(secret.clone())).await?;
+        let mailbox = requests::app_password_mailbox(form.mailbox.as_deref())?;
+        let text = requests::generate_app_password();
         db::app_passwords::create(
             &state.pool,
             &m.actor(),
             m.id(),
             label.as_str(),
             scope,
-            &hash,
+            mailbox,
+            &text,
         )
-        .await?;
-        Ok::<_, Error>((label.into_string(), secret))
+        .await
+        // Another member's mailbox is not found: say so on the field, as for a typo.
+        .map_err(|e| match e {
+            Error::NotFound => Error::field(
+                "mailbox",
+                Text::new(
+                    "is not one of your mailboxes",
+                    "n’est pas une de vos boîtes aux lettres",
+                ),
+            ),
+            e => e,
+        })?;
+        Ok::<_, Error>((label.into_string(), text.expose()))
     }
     .await;
     match result {

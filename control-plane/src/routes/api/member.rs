@@ -23,7 +23,6 @@ use crate::db::members::Member;
 use crate::db::nodes::NodeStatus;
 use crate::db::xmpp::XmppAccount;
 use crate::domain::ids::{AliasId, ApiTokenId, AppPasswordId, DomainId, MailboxId, XmppAccountId};
-use crate::domain::password::NewPassword;
 use crate::domain::plan::{Limits, Usage};
 use crate::domain::requests;
 use crate::error::Error;
@@ -442,39 +441,46 @@ pub struct NewAppPassword {
     pub label: String,
     /// imap, smtp, xmpp or dav.
     pub scope: String,
+    /// The one mailbox (id) it may log in to; absent, null or `all`: every mailbox of the
+    /// member. Another member's mailbox is not found (404).
+    #[serde(default)]
+    pub mailbox_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct CreatedAppPassword {
     pub app_password: AppPassword,
-    /// Shown this once; only a hash is kept.
+    /// Shown this once; only a hash is kept. `ap-<id>-<secret>-<secret>-<secret>`, read
+    /// without regard to case.
     pub password: String,
 }
 
+/// At most 50 active app passwords per member (422 `limit_reached` beyond).
 #[utoipa::path(post, path = "/app-passwords", tag = "member", security(("token" = [])), request_body = NewAppPassword,
-    responses((status = 201, body = CreatedAppPassword), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = CreatedAppPassword), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_app_password(
     State(state): State<AppState>,
     ApiMember(m): ApiMember,
     Json(body): Json<NewAppPassword>,
 ) -> ApiResult<(StatusCode, Json<CreatedAppPassword>)> {
     let (label, scope) = requests::app_password(&body.label, &body.scope)?;
-    let secret = requests::generate_app_password();
-    let hash = hash_password(NewPassword::generated(secret.clone())).await?;
+    let mailbox = requests::app_password_mailbox(body.mailbox_id.as_deref())?;
+    let text = requests::generate_app_password();
     let p = db::app_passwords::create(
         &state.pool,
         &m.actor(),
         m.id(),
         label.as_str(),
         scope,
-        &hash,
+        mailbox,
+        &text,
     )
     .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedAppPassword {
             app_password: p,
-            password: secret,
+            password: text.expose(),
         }),
     ))
 }

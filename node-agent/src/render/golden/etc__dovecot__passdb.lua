@@ -4,9 +4,10 @@
 -- `blocking = yes`, the built-in dovecot.http client and lua-cjson). The password goes only in
 -- a POST body: never in a URL and never in a log line.
 --
---   POST /v1/passdb/verify {"user","password","service"}
+--   POST /v1/passdb/verify {"user","password","service","remote_ip"}
 --     200 {"user": <canonical address>}  accepted; the canonical address becomes the user name
---     403                                wrong credentials
+--     403                                wrong credentials, or too many failures for this user
+--                                        or this client address (refused without a check)
 --     anything else, or no answer        temporary failure: the client is told to try again,
 --                                        not that its password is wrong
 --   POST /v1/passdb/lookup {"user"}
@@ -62,6 +63,9 @@ function auth_password_verify(req, pass)
     user = req.user,
     password = pass,
     service = req.service,
+    -- The client's address (for SMTP AUTH, Postfix passes its client's): the broker limits
+    -- failures per address. Empty when Dovecot does not know it.
+    remote_ip = req.remote_ip or "",
   })
   if status == 200 then
     local user = answered_user(payload)

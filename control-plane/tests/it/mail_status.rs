@@ -361,6 +361,7 @@ async fn an_admin_moves_a_member_and_both_nodes_hear_of_it(pool: sqlx::PgPool) {
     // The admin is on A (the first node to join), so Alice went to B, the least loaded.
     assert_eq!(me["member"]["node_id"], b.as_str());
     let d = domain(&alice_api, "alice.test").await;
+    verify_domain(&app, &d).await;
     heartbeat(
         &node_b,
         json!({"version": "0.1.0", "dkim_keys": [key("alice.test", "r1", &public_key(1))]}),

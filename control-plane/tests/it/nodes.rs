@@ -191,6 +191,14 @@ async fn a_node_long_polls_its_desired_state(pool: sqlx::PgPool) {
         Some(json!({"label": "phone", "scope": "imap"})),
     )
     .await;
+    // A domain waiting for verification serves nothing: it is not in the document at all.
+    let doc = node
+        .json("GET", "/node-api/v1/desired?after=0", None)
+        .await
+        .json();
+    assert_eq!(doc["tenants"][0]["domains"], json!([]));
+    assert!(!doc.to_string().contains("box.test"));
+    verify_domain(&app, &d).await;
     let doc = node
         .json("GET", "/node-api/v1/desired?after=0", None)
         .await
@@ -199,7 +207,9 @@ async fn a_node_long_polls_its_desired_state(pool: sqlx::PgPool) {
     assert_eq!(tenant["active"], true);
     let domain = &tenant["domains"][0];
     assert_eq!(domain["name"], "box.test");
-    assert_eq!(domain["verified"], false);
+    assert_eq!(domain["verified"], true);
+    assert_eq!(domain["id"], d.as_str());
+    assert_eq!(domain["mailboxes"][0]["id"].as_str().map(str::len), Some(36));
     assert_eq!(domain["mailboxes"][0]["local_part"], "me");
     assert!(domain["mailboxes"][0]["password_hash"]
         .as_str()

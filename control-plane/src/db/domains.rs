@@ -126,24 +126,26 @@ fn registrar(
     rows
 }
 
-/// The DNS pictures of a member's domains (or of one of them), by domain id.
+/// The DNS pictures of a member's domains (or of one of them), by domain id, read on the
+/// caller's connection (`node`: the node hosting the member, if any).
 async fn dns_of(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     config: &DnsConfig,
     member: MemberId,
+    node: Option<Uuid>,
     only: Option<DomainId>,
 ) -> Result<(
     Vec<String>,
     HashMap<Uuid, Seen>,
     HashMap<Uuid, Vec<ServerStatus>>,
 )> {
-    let mut conn = pool.acquire().await?;
-    let node = sqlx::query_scalar!("select node_id from members where id = $1", member.0)
-        .fetch_one(&mut *conn)
-        .await?;
     // The names derive from the collective's platform domain (none before setup).
-    let nameservers = match (node, crate::dns::config(pool, config).await?) {
-        (Some(n), Some(effective)) => topology::zone_nameservers(&mut conn, &effective, NodeId(n))
+    let effective = match node {
+        Some(_) => crate::dns::config(&mut *conn, config).await?,
+        None => None,
+    };
+    let nameservers = match (node, effective) {
+        (Some(n), Some(effective)) => topology::zone_nameservers(conn, &effective, NodeId(n))
             .await?
             .into_iter()
             .map(|n| n.as_str().to_owned())
@@ -238,17 +240,23 @@ fn display(name: &str) -> String {
 }
 
 pub async fn list(pool: &PgPool, config: &DnsConfig, member: MemberId) -> Result<Vec<Domain>> {
+    // One connection for the whole list, passed down: never a second one while it is held.
+    let mut conn = pool.acquire().await?;
     let rows = sqlx::query!(
         "select d.id, d.name, d.status, d.verification_token, d.verified_at, d.created_at,
-                k.selector as \"selector?\", k.public_key as \"public_key?\"
+                m.node_id, k.selector as \"selector?\", k.public_key as \"public_key?\"
          from domains d join members m on m.id = d.member_id
          left join dkim_keys k on k.domain_id = d.id and k.node_id = m.node_id
          where d.member_id = $1 order by d.name",
         member.0
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
-    let (nameservers, mut seen, mut servers) = dns_of(pool, config, member, None).await?;
+    let Some(node) = rows.first().map(|r| r.node_id) else {
+        return Ok(Vec::new());
+    };
+    let (nameservers, mut seen, mut servers) =
+        dns_of(&mut conn, config, member, node, None).await?;
     Ok(rows
         .into_iter()
         .map(|r| Domain {
@@ -279,18 +287,20 @@ pub async fn get(
     member: MemberId,
     id: DomainId,
 ) -> Result<Domain> {
+    let mut conn = pool.acquire().await?;
     let r = sqlx::query!(
         "select d.id, d.name, d.status, d.verification_token, d.verified_at, d.created_at,
-                k.selector as \"selector?\", k.public_key as \"public_key?\"
+                m.node_id, k.selector as \"selector?\", k.public_key as \"public_key?\"
          from domains d join members m on m.id = d.member_id
          left join dkim_keys k on k.domain_id = d.id and k.node_id = m.node_id
          where d.id = $1 and d.member_id = $2",
         id.0,
         member.0
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *conn)
     .await?;
-    let (nameservers, mut seen, mut servers) = dns_of(pool, config, member, Some(id)).await?;
+    let (nameservers, mut seen, mut servers) =
+        dns_of(&mut conn, config, member, r.node_id, Some(id)).await?;
     Ok(Domain {
         id: DomainId(r.id),
         display_name: display(&r.name),

@@ -17,9 +17,13 @@ use tokio::sync::watch;
 use crate::config::DnsConfig;
 
 /// `base` with the collective's platform domain (named at setup); `None` before setup, when
-/// there is no collective, hence no name server names, yet.
-pub async fn config(pool: &PgPool, base: &DnsConfig) -> crate::error::Result<Option<DnsConfig>> {
-    let Some(collective) = crate::db::setup::collective(pool).await? else {
+/// there is no collective, hence no name server names, yet. One query on `db`: a caller that
+/// holds a connection passes it.
+pub async fn config(
+    db: impl sqlx::PgExecutor<'_>,
+    base: &DnsConfig,
+) -> crate::error::Result<Option<DnsConfig>> {
+    let Some(collective) = crate::db::setup::collective(db).await? else {
         return Ok(None);
     };
     let platform_domain =

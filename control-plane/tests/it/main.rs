@@ -9,6 +9,7 @@ mod auth;
 mod dns_admin;
 mod isolation;
 mod lifecycle;
+mod load;
 mod mail_status;
 mod member_dns;
 mod nodes;

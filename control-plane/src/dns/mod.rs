@@ -26,14 +26,18 @@ pub async fn config(
     let Some(collective) = crate::db::setup::collective(db).await? else {
         return Ok(None);
     };
-    let platform_domain =
-        protocol::names::DomainName::parse(&collective.platform_domain).map_err(|e| {
-            crate::error::Error::Internal(anyhow::anyhow!("stored platform domain: {e}"))
-        })?;
-    Ok(Some(DnsConfig {
+    with_platform(base, &collective.platform_domain).map(Some)
+}
+
+/// `base` with `platform_domain` as stored by setup (for a caller that read it itself).
+pub fn with_platform(base: &DnsConfig, platform_domain: &str) -> crate::error::Result<DnsConfig> {
+    let platform_domain = protocol::names::DomainName::parse(platform_domain).map_err(|e| {
+        crate::error::Error::Internal(anyhow::anyhow!("stored platform domain: {e}"))
+    })?;
+    Ok(DnsConfig {
         platform_domain,
         ..base.clone()
-    }))
+    })
 }
 
 /// One round: verify pending domains, check every server, then move secondaries (which reads

@@ -41,7 +41,11 @@ pub struct HttpConfig {
 pub struct DatabaseConfig {
     /// Postgres URL. Also read from `DATABASE_URL`.
     pub url: Option<String>,
+    /// Connections of the pool that serves requests (portal, API, node API).
     pub max_connections: u32,
+    /// Connections of the background tasks' own pool: the `LISTEN` connection, housekeeping and
+    /// the DNS rounds, one each; requests never wait behind them.
+    pub background_connections: u32,
     /// How long a request waits for a connection before failing with 503.
     pub acquire_timeout_seconds: u64,
 }
@@ -90,6 +94,7 @@ impl Default for DatabaseConfig {
         Self {
             url: None,
             max_connections: 10,
+            background_connections: 3,
             acquire_timeout_seconds: 5,
         }
     }

@@ -17,17 +17,24 @@ use crate::routes::{self, AppState};
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// The background tasks' pool, apart from the requests' (`db::background_pool`).
+    background: PgPool,
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.http.listen).await?;
+        let background = db::background_pool(&config.database)?;
         let state = state(config, listener.local_addr()?)?;
         migrate_with_retry(&state.pool).await?;
         if state.mailer.is_none() {
             tracing::warn!("no mail relay configured (mail.smtp_url): invitation links will be shown to the admin, password reset by mail is off");
         }
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            background,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -59,29 +66,45 @@ impl Application {
 
     /// Serves until ctrl-c / SIGTERM, then finishes requests in flight.
     pub async fn run(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves, with the background tasks, until `shutdown` completes; then finishes requests in
+    /// flight and stops the background tasks. Tests stop the real server this way.
+    ///
+    /// The background tasks (housekeeping, DNS rounds, the `LISTEN` task that wakes the node
+    /// API's long polls) run on their own pool, so they never hold a connection a request waits
+    /// for; requests, long polls included, use the state's pool.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let jobs = tokio::spawn(crate::jobs::run(self.state.pool.clone(), stop_rx.clone()));
+        let jobs = tokio::spawn(crate::jobs::run(self.background.clone(), stop_rx.clone()));
         let dns = tokio::spawn(crate::dns::run(
-            self.state.pool.clone(),
+            self.background.clone(),
             self.state.config.dns.clone(),
             stop_rx.clone(),
         ));
         let listener = tokio::spawn(routes::node_api::listen(
-            self.state.pool.clone(),
+            self.background.clone(),
             self.state.desired_changes.clone(),
             stop_rx,
         ));
+        let pool = self.state.pool.clone();
         let app = routes::router(self.state);
         axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await?;
         let _ = stop_tx.send(true);
         let _ = jobs.await;
         let _ = dns.await;
         let _ = listener.await;
+        pool.close().await;
+        self.background.close().await;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Personal API tokens: random, shown once, stored as a digest, revocable.
 
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use super::audit::{self, Actor};
@@ -81,14 +81,14 @@ pub async fn create(
 /// The member owning a presented, unrevoked token, if they are active. Records the use at
 /// most once a minute: writing on every call would serialise a client's parallel requests on
 /// the token's row.
-pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<MemberId>> {
+pub async fn authenticate(conn: &mut PgConnection, token: &str) -> Result<Option<MemberId>> {
     let Some(r) = sqlx::query!(
         "select t.id, t.member_id, coalesce(t.last_used_at > now() - interval '1 minute', false) as \"fresh!\"
          from api_tokens t join members m on m.id = t.member_id
          where t.token_hash = $1 and t.revoked_at is null and m.status = 'active'",
         secret::digest(token)
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?
     else {
         return Ok(None);
@@ -98,7 +98,7 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<MemberId>
             "update api_tokens set last_used_at = now() where id = $1",
             r.id
         )
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     }
     Ok(Some(MemberId(r.member_id)))

@@ -127,53 +127,24 @@ fn registrar(
     rows
 }
 
-/// The DNS pictures of a member's domains (or of one of them), by domain id.
+/// The name servers of the member's zones and what the last checks saw of each server, by
+/// domain id, read on the caller's connection. `config` is `None` before setup (no platform
+/// domain, no name server names); `node` hosts the member, if any.
 async fn dns_of(
-    pool: &PgPool,
-    config: &DnsConfig,
+    conn: &mut PgConnection,
+    config: Option<&DnsConfig>,
     member: MemberId,
+    node: Option<Uuid>,
     only: Option<DomainId>,
-) -> Result<(
-    Vec<String>,
-    HashMap<Uuid, Seen>,
-    HashMap<Uuid, Vec<ServerStatus>>,
-)> {
-    let mut conn = pool.acquire().await?;
-    let node = sqlx::query_scalar!("select node_id from members where id = $1", member.0)
-        .fetch_one(&mut *conn)
-        .await?;
-    // The names derive from the collective's platform domain (none before setup).
-    let nameservers = match (node, crate::dns::config(pool, config).await?) {
-        (Some(n), Some(effective)) => topology::zone_nameservers(&mut conn, &effective, NodeId(n))
+) -> Result<(Vec<String>, HashMap<Uuid, Vec<ServerStatus>>)> {
+    let nameservers = match (node, config) {
+        (Some(n), Some(config)) => topology::zone_nameservers(&mut *conn, config, NodeId(n))
             .await?
             .into_iter()
             .map(|n| n.as_str().to_owned())
             .collect(),
         _ => Vec::new(),
     };
-    let only = only.map(|d| d.0);
-    let seen = sqlx::query!(
-        "select s.domain_id, s.ds, s.txt_seen, s.ns_seen, s.ds_seen
-         from domain_dns_status s join domains d on d.id = s.domain_id
-         where d.member_id = $1 and ($2::uuid is null or d.id = $2)",
-        member.0,
-        only
-    )
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|r| {
-        (
-            r.domain_id,
-            Seen {
-                ds: r.ds,
-                txt: r.txt_seen,
-                ns: r.ns_seen,
-                ds_seen: r.ds_seen,
-            },
-        )
-    })
-    .collect();
     let mut servers: HashMap<Uuid, Vec<ServerStatus>> = HashMap::new();
     let checks = sqlx::query!(
         "select c.domain_id, c.server, c.address, c.role, c.serial_udp, c.serial_tcp, c.fault,
@@ -182,7 +153,7 @@ async fn dns_of(
          where d.member_id = $1 and ($2::uuid is null or d.id = $2)
          order by case c.role when 'primary' then 0 when 'secondary' then 1 else 2 end, c.server",
         member.0,
-        only
+        only.map(|d| d.0)
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -197,7 +168,15 @@ async fn dns_of(
             checked_at: c.checked_at,
         });
     }
-    Ok((nameservers, seen, servers))
+    Ok((nameservers, servers))
+}
+
+/// `base` with the collective's platform domain, read in the same query as the domains (`None`
+/// before setup).
+fn effective(base: &DnsConfig, platform_domain: Option<&str>) -> Result<Option<DnsConfig>> {
+    platform_domain
+        .map(|p| crate::dns::with_platform(base, p))
+        .transpose()
 }
 
 fn domain_dns(
@@ -205,10 +184,9 @@ fn domain_dns(
     status: &str,
     token: &str,
     nameservers: &[String],
-    seen: Option<Seen>,
+    seen: Seen,
     servers: Option<Vec<ServerStatus>>,
 ) -> DomainDns {
-    let seen = seen.unwrap_or_default();
     DomainDns {
         nameservers: nameservers.to_vec(),
         registrar: registrar(
@@ -238,38 +216,64 @@ fn display(name: &str) -> String {
         .unwrap_or_else(|_| name.to_owned())
 }
 
+// `list` and `get` select the same columns: the domain, its DKIM key, what `dns::verify` last
+// saw of it, the member's node and the platform domain. This maps a row, given the DNS part.
+macro_rules! to_domain {
+    ($r:expr, $nameservers:expr, $servers:expr) => {
+        Domain {
+            id: DomainId($r.id),
+            display_name: display(&$r.name),
+            dkim: dkim(&$r.name, $r.selector, $r.public_key),
+            dns: domain_dns(
+                &$r.name,
+                &$r.status,
+                &$r.verification_token,
+                $nameservers,
+                Seen {
+                    ds: $r.ds.unwrap_or_default(),
+                    txt: $r.txt_seen,
+                    ns: $r.ns_seen,
+                    ds_seen: $r.ds_seen,
+                },
+                $servers.remove(&$r.id),
+            ),
+            name: $r.name,
+            status: $r.status,
+            verification_token: $r.verification_token,
+            verified_at: $r.verified_at,
+            created_at: $r.created_at,
+        }
+    };
+}
+
+/// A member's domains with their DNS pictures: three queries on one connection (the domains
+/// with what was seen of them, the servers of the member's node, the servers' last checks).
 pub async fn list(pool: &PgPool, config: &DnsConfig, member: MemberId) -> Result<Vec<Domain>> {
+    // One connection for the whole list, passed down: never a second one while it is held.
+    let mut conn = pool.acquire().await?;
     let rows = sqlx::query!(
         "select d.id, d.name, d.status, d.verification_token, d.verified_at, d.created_at,
-                k.selector as \"selector?\", k.public_key as \"public_key?\"
+                m.node_id, k.selector as \"selector?\", k.public_key as \"public_key?\",
+                s.ds as \"ds?\", s.txt_seen as \"txt_seen?\", s.ns_seen as \"ns_seen?\",
+                s.ds_seen as \"ds_seen?\",
+                (select platform_domain from collective) as platform_domain
          from domains d join members m on m.id = d.member_id
          left join dkim_keys k on k.domain_id = d.id and k.node_id = m.node_id
+         left join domain_dns_status s on s.domain_id = d.id
          where d.member_id = $1 order by d.name",
         member.0
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
-    let (nameservers, mut seen, mut servers) = dns_of(pool, config, member, None).await?;
+    let Some(first) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let config = effective(config, first.platform_domain.as_deref())?;
+    let (nameservers, mut servers) =
+        dns_of(&mut conn, config.as_ref(), member, first.node_id, None).await?;
     Ok(rows
         .into_iter()
-        .map(|r| Domain {
-            id: DomainId(r.id),
-            display_name: display(&r.name),
-            dkim: dkim(&r.name, r.selector, r.public_key),
-            dns: domain_dns(
-                &r.name,
-                &r.status,
-                &r.verification_token,
-                &nameservers,
-                seen.remove(&r.id),
-                servers.remove(&r.id),
-            ),
-            name: r.name,
-            status: r.status,
-            verification_token: r.verification_token,
-            verified_at: r.verified_at,
-            created_at: r.created_at,
-        })
+        .map(|r| to_domain!(r, &nameservers, servers))
         .collect())
 }
 
@@ -280,36 +284,52 @@ pub async fn get(
     member: MemberId,
     id: DomainId,
 ) -> Result<Domain> {
+    let mut conn = pool.acquire().await?;
     let r = sqlx::query!(
         "select d.id, d.name, d.status, d.verification_token, d.verified_at, d.created_at,
-                k.selector as \"selector?\", k.public_key as \"public_key?\"
+                m.node_id, k.selector as \"selector?\", k.public_key as \"public_key?\",
+                s.ds as \"ds?\", s.txt_seen as \"txt_seen?\", s.ns_seen as \"ns_seen?\",
+                s.ds_seen as \"ds_seen?\",
+                (select platform_domain from collective) as platform_domain
          from domains d join members m on m.id = d.member_id
          left join dkim_keys k on k.domain_id = d.id and k.node_id = m.node_id
+         left join domain_dns_status s on s.domain_id = d.id
          where d.id = $1 and d.member_id = $2",
         id.0,
         member.0
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *conn)
     .await?;
-    let (nameservers, mut seen, mut servers) = dns_of(pool, config, member, Some(id)).await?;
-    Ok(Domain {
+    let config = effective(config, r.platform_domain.as_deref())?;
+    let (nameservers, mut servers) =
+        dns_of(&mut conn, config.as_ref(), member, r.node_id, Some(id)).await?;
+    Ok(to_domain!(r, &nameservers, servers))
+}
+
+/// A member's domains without their DNS pictures (the dashboard's list): one query.
+pub async fn summaries(pool: &PgPool, member: MemberId) -> Result<Vec<Summary>> {
+    Ok(sqlx::query!(
+        "select id, name, status from domains where member_id = $1 order by name",
+        member.0
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| Summary {
         id: DomainId(r.id),
         display_name: display(&r.name),
-        dkim: dkim(&r.name, r.selector, r.public_key),
-        dns: domain_dns(
-            &r.name,
-            &r.status,
-            &r.verification_token,
-            &nameservers,
-            seen.remove(&r.id),
-            servers.remove(&r.id),
-        ),
-        name: r.name,
         status: r.status,
-        verification_token: r.verification_token,
-        verified_at: r.verified_at,
-        created_at: r.created_at,
     })
+    .collect())
+}
+
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub id: DomainId,
+    /// Unicode form, for display.
+    pub display_name: String,
+    /// `pending_verification` or `active`.
+    pub status: String,
 }
 
 /// Fails with not found unless the domain is the member's own.

@@ -78,7 +78,7 @@ macro_rules! to_member {
     };
 }
 
-pub async fn get(pool: &PgPool, id: MemberId) -> Result<Member> {
+pub async fn get(db: impl sqlx::PgExecutor<'_>, id: MemberId) -> Result<Member> {
     let r = sqlx::query!(
         "select m.id, m.email, m.display_name, m.is_admin, m.plan_id, p.name as \"plan_name?\",
                 m.status, m.delete_after, m.totp_enabled_at is not null as \"totp_enabled!\",
@@ -86,7 +86,7 @@ pub async fn get(pool: &PgPool, id: MemberId) -> Result<Member> {
          from members m left join plans p on p.id = m.plan_id where m.id = $1",
         id.0
     )
-    .fetch_one(pool)
+    .fetch_one(db)
     .await?;
     Ok(to_member!(r))
 }
@@ -251,15 +251,15 @@ pub async fn usage(db: &mut PgConnection, member: MemberId) -> Result<Usage> {
     })
 }
 
-/// Usage and limits for the member's dashboard.
+/// Usage and limits for the member's dashboard: two reads on one connection (a page, not a
+/// decision: changes check their limits under `lock_limits`).
 pub async fn usage_and_limits(pool: &PgPool, member: MemberId) -> Result<(Usage, Limits)> {
-    let mut tx = pool.begin().await?;
-    let limits = match plan_limits(&mut tx, member).await? {
+    let mut conn = pool.acquire().await?;
+    let limits = match plan_limits(&mut conn, member).await? {
         Some(l) => l,
         None => Limits::NONE,
     };
-    let usage = usage(&mut tx, member).await?;
-    tx.commit().await?;
+    let usage = usage(&mut conn, member).await?;
     Ok((usage, limits))
 }
 

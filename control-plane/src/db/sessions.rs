@@ -41,14 +41,14 @@ pub async fn create(
 
 /// The live session for a presented cookie value, if any. Sessions of members who are not
 /// active are not live.
-pub async fn find(pool: &PgPool, token: &str) -> Result<Option<Session>> {
+pub async fn find(db: impl sqlx::PgExecutor<'_>, token: &str) -> Result<Option<Session>> {
     let r = sqlx::query!(
         "select s.member_id, s.mfa_pending, s.last_seen_at from sessions s
          join members m on m.id = s.member_id
          where s.token_hash = $1 and s.expires_at > now() and m.status = 'active'",
         secret::digest(token)
     )
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?;
     Ok(r.map(|r| Session {
         member_id: MemberId(r.member_id),
@@ -57,12 +57,12 @@ pub async fn find(pool: &PgPool, token: &str) -> Result<Option<Session>> {
     }))
 }
 
-pub async fn touch(pool: &PgPool, token: &str) -> Result<()> {
+pub async fn touch(db: impl sqlx::PgExecutor<'_>, token: &str) -> Result<()> {
     sqlx::query!(
         "update sessions set last_seen_at = now() where token_hash = $1",
         secret::digest(token)
     )
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }

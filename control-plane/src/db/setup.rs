@@ -140,10 +140,12 @@ pub struct Collective {
     pub platform_domain: String,
 }
 
-pub async fn collective(pool: &PgPool) -> Result<Option<Collective>> {
+/// The collective, once setup created it. Takes any executor, so a caller that holds a
+/// connection passes it rather than asking the pool for a second one.
+pub async fn collective(db: impl sqlx::PgExecutor<'_>) -> Result<Option<Collective>> {
     Ok(
         sqlx::query_as!(Collective, "select name, platform_domain from collective")
-            .fetch_optional(pool)
+            .fetch_optional(db)
             .await?,
     )
 }

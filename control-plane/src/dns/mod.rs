@@ -17,19 +17,27 @@ use tokio::sync::watch;
 use crate::config::DnsConfig;
 
 /// `base` with the collective's platform domain (named at setup); `None` before setup, when
-/// there is no collective, hence no name server names, yet.
-pub async fn config(pool: &PgPool, base: &DnsConfig) -> crate::error::Result<Option<DnsConfig>> {
-    let Some(collective) = crate::db::setup::collective(pool).await? else {
+/// there is no collective, hence no name server names, yet. One query on `db`: a caller that
+/// holds a connection passes it.
+pub async fn config(
+    db: impl sqlx::PgExecutor<'_>,
+    base: &DnsConfig,
+) -> crate::error::Result<Option<DnsConfig>> {
+    let Some(collective) = crate::db::setup::collective(db).await? else {
         return Ok(None);
     };
-    let platform_domain =
-        protocol::names::DomainName::parse(&collective.platform_domain).map_err(|e| {
-            crate::error::Error::Internal(anyhow::anyhow!("stored platform domain: {e}"))
-        })?;
-    Ok(Some(DnsConfig {
+    with_platform(base, &collective.platform_domain).map(Some)
+}
+
+/// `base` with `platform_domain` as stored by setup (for a caller that read it itself).
+pub fn with_platform(base: &DnsConfig, platform_domain: &str) -> crate::error::Result<DnsConfig> {
+    let platform_domain = protocol::names::DomainName::parse(platform_domain).map_err(|e| {
+        crate::error::Error::Internal(anyhow::anyhow!("stored platform domain: {e}"))
+    })?;
+    Ok(DnsConfig {
         platform_domain,
         ..base.clone()
-    }))
+    })
 }
 
 /// One round: verify pending domains, check every server, then move secondaries (which reads

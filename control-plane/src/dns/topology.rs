@@ -73,48 +73,68 @@ impl Server {
 
 /// Every server of `primary`'s zones: the primary first, then its node secondaries in name-server
 /// order (every state: pending and retiring ones serve too), then the external secondaries.
+/// One query: pages showing a domain's DNS ask for this on every request.
 pub async fn servers_of_node(
     conn: &mut PgConnection,
     config: &DnsConfig,
     primary: NodeId,
 ) -> Result<Vec<Server>> {
-    let me = sqlx::query!(
-        "select ns_number, dns_address from nodes where id = $1",
+    let rows = sqlx::query!(
+        r#"select 0 as "part!", n.id as "node_id?", n.ns_number as "ns_number?",
+                  n.dns_address as "address?", null::text as "state?", null::text as "nameserver?"
+           from nodes n where n.id = $1
+           union all
+           select 1, n.id, n.ns_number, n.dns_address, s.state, null
+           from dns_secondaries s join nodes n on n.id = s.secondary_node_id
+           where s.primary_node_id = $1
+           union all
+           select 2, null, null, e.address, null, e.nameserver
+           from dns_external_secondaries e
+           order by 1, 3, 6"#,
         primary.0
     )
-    .fetch_one(&mut *conn)
+    .fetch_all(conn)
     .await?;
-    let mut servers = vec![Server {
-        nameserver: nameserver(config, me.ns_number)?,
-        address: address(me.dns_address.as_deref()),
-        role: Role::Primary,
-        node_id: Some(primary),
-        state: None,
-    }];
-    let secondaries = sqlx::query!(
-        "select n.id, n.ns_number, n.dns_address, s.state
-         from dns_secondaries s join nodes n on n.id = s.secondary_node_id
-         where s.primary_node_id = $1 order by n.ns_number",
-        primary.0
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for s in secondaries {
-        servers.push(Server {
-            nameserver: nameserver(config, s.ns_number)?,
-            address: address(s.dns_address.as_deref()),
-            role: Role::Secondary,
-            node_id: Some(NodeId(s.id)),
-            state: Some(s.state),
-        });
+    if rows.first().map(|r| r.part) != Some(0) {
+        return Err(Error::NotFound);
     }
-    for e in externals(conn).await? {
-        servers.push(Server {
-            nameserver: e.nameserver,
-            address: Some(e.address),
-            role: Role::External,
-            node_id: None,
-            state: None,
+    let mut servers = Vec::with_capacity(rows.len());
+    for r in rows {
+        let number = || {
+            r.ns_number
+                .ok_or_else(|| Error::Internal(anyhow::anyhow!("a node without ns_number")))
+        };
+        servers.push(match r.part {
+            0 => Server {
+                nameserver: nameserver(config, number()?)?,
+                address: address(r.address.as_deref()),
+                role: Role::Primary,
+                node_id: Some(primary),
+                state: None,
+            },
+            1 => Server {
+                nameserver: nameserver(config, number()?)?,
+                address: address(r.address.as_deref()),
+                role: Role::Secondary,
+                node_id: r.node_id.map(NodeId),
+                state: r.state,
+            },
+            _ => Server {
+                nameserver: reparse(
+                    "nameserver",
+                    DomainName::parse(r.nameserver.as_deref().unwrap_or_default()),
+                )?,
+                address: Some(reparse(
+                    "address",
+                    r.address
+                        .as_deref()
+                        .unwrap_or_default()
+                        .parse::<SocketAddr>(),
+                )?),
+                role: Role::External,
+                node_id: None,
+                state: None,
+            },
         });
     }
     Ok(servers)

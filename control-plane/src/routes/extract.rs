@@ -217,20 +217,26 @@ impl FromRequestParts<AppState> for Member {
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE).map(str::to_owned) else {
             return Err(to_login(parts));
         };
-        let session = match db::sessions::find(&state.pool, &token).await {
+        // One connection for the session and its member, released before the handler runs.
+        let mut conn = match state.pool.acquire().await {
+            Ok(c) => c,
+            Err(e) => return Err(super::error::render_plain(&Error::from(e))),
+        };
+        let session = match db::sessions::find(&mut *conn, &token).await {
             Ok(Some(s)) if !s.mfa_pending => s,
             Ok(_) => return Err(to_login(parts)),
             Err(e) => return Err(super::error::render_plain(&e)),
         };
         // Record activity at most every five minutes, not on every request.
         if time::OffsetDateTime::now_utc() - session.last_seen_at > time::Duration::minutes(5) {
-            if let Err(e) = db::sessions::touch(&state.pool, &token).await {
+            if let Err(e) = db::sessions::touch(&mut *conn, &token).await {
                 tracing::warn!(error = %e, "could not record session activity");
             }
         }
-        let member = db::members::get(&state.pool, session.member_id)
+        let member = db::members::get(&mut *conn, session.member_id)
             .await
             .map_err(|e| super::error::render_plain(&e))?;
+        drop(conn);
         let ClientIp(ip) = ClientIp::from_request_parts(parts, state)
             .await
             .unwrap_or(ClientIp(None));
@@ -284,10 +290,14 @@ impl FromRequestParts<AppState> for ApiMember {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let member = db::api_tokens::authenticate(&state.pool, bearer(&parts.headers)?)
+        let token = bearer(&parts.headers)?;
+        // One connection for the token and its member, released before the handler runs.
+        let mut conn = state.pool.acquire().await.map_err(Error::from)?;
+        let member = db::api_tokens::authenticate(&mut conn, token)
             .await?
             .ok_or(ApiError(Error::Unauthorized))?;
-        let member = db::members::get(&state.pool, member).await?;
+        let member = db::members::get(&mut *conn, member).await?;
+        drop(conn);
         let ClientIp(ip) = ClientIp::from_request_parts(parts, state)
             .await
             .unwrap_or(ClientIp(None));

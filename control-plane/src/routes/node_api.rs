@@ -51,7 +51,8 @@ pub fn router() -> Router<AppState> {
 pub const CHANNEL: &str = "ruche_desired";
 
 /// Forwards `NOTIFY ruche_desired` to the waiting long polls until shutdown. Reconnects with
-/// backoff when Postgres goes away; polls re-check on their own meanwhile.
+/// backoff when Postgres goes away; polls re-check on their own meanwhile. It holds one
+/// connection of `pool` for good: the server gives it the background pool, never the requests'.
 pub async fn listen(
     pool: sqlx::PgPool,
     changes: broadcast::Sender<uuid::Uuid>,

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::support::*;
 
 #[derive(Clone, Copy, PartialEq, Debug)]
-enum Kind {
+pub(crate) enum Kind {
     MemberPage,
     AdminPage,
     MemberApi,
@@ -20,8 +20,9 @@ enum Kind {
 
 use Kind::*;
 
-/// (method, path template, kind). Placeholders are filled with member A's objects.
-const ROUTES: &[(&str, &str, Kind)] = &[
+/// (method, path template, kind). Placeholders are filled with member A's objects. The load test
+/// (`load.rs`) walks the GET routes of this same list.
+pub(crate) const ROUTES: &[(&str, &str, Kind)] = &[
     ("GET", "/account", MemberPage),
     ("POST", "/account/domains", MemberPage),
     ("GET", "/account/domains/{domain}", MemberPage),
@@ -168,7 +169,7 @@ fn names_object(path: &str) -> bool {
     path.contains('{')
 }
 
-fn fill(template: &str, ids: &HashMap<&str, String>) -> String {
+pub(crate) fn fill(template: &str, ids: &HashMap<&str, String>) -> String {
     let mut s = template.to_owned();
     for (k, v) in ids {
         s = s.replace(&format!("{{{k}}}"), v);
@@ -252,7 +253,7 @@ fn body_for(path: &str, plan: &str) -> Option<serde_json::Value> {
 }
 
 /// Gives a member one of everything through the API; returns the ids by placeholder name.
-async fn populate(api: &Client, domain: &str) -> HashMap<&'static str, String> {
+pub(crate) async fn populate(api: &Client, domain: &str) -> HashMap<&'static str, String> {
     let mut ids = HashMap::new();
     let d = api
         .api("POST", "/domains", Some(json!({"name": domain})))

@@ -11,6 +11,7 @@ mod boundary;
 mod dns_admin;
 mod isolation;
 mod lifecycle;
+mod load;
 mod mail_status;
 mod member_dns;
 mod nodes;

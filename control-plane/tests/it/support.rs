@@ -55,6 +55,40 @@ pub async fn spawn_with(pool: PgPool, config: Config) -> TestApp {
     }
 }
 
+/// The real server, as `control-plane serve` runs it: built by `Application::build` from
+/// `config` (its own connection pools, sized by `config.database`, on the database of `pool`),
+/// with its background tasks (housekeeping, DNS rounds, the LISTEN task), until `stop`.
+/// `TestApp::pool` is the test's own pool, for the helpers that read or seed rows.
+pub async fn start(pool: PgPool, mut config: Config) -> (TestApp, Running) {
+    let mut url = url::Url::parse(&std::env::var("DATABASE_URL").unwrap()).unwrap();
+    url.set_path(pool.connect_options().get_database().unwrap());
+    config.database.url = Some(url.to_string());
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    let app = control_plane::startup::Application::build(config)
+        .await
+        .unwrap();
+    let base = app.public_url().as_str().trim_end_matches('/').to_owned();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    (TestApp { base, pool }, Running { stop, task })
+}
+
+/// A server started by [`start`].
+pub struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Finishes the requests in flight, stops the background tasks and closes the pools.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
 pub struct Resp {
     pub status: StatusCode,
     pub headers: HeaderMap,

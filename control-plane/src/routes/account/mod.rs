@@ -177,7 +177,7 @@ async fn account_page(
     domain_input: String,
 ) -> Result<AccountPage, Error> {
     let (usage, limits) = db::members::usage_and_limits(&state.pool, m.id()).await?;
-    let domains = db::domains::list(&state.pool, &state.config.dns, m.id()).await?;
+    let domains = db::domains::summaries(&state.pool, m.id()).await?;
     let node = db::nodes::status_for_member(&state.pool, m.id()).await?;
     Ok(AccountPage {
         ctx: page.clone().with_member(m).ctx(),

@@ -209,7 +209,10 @@ async fn a_node_long_polls_its_desired_state(pool: sqlx::PgPool) {
     assert_eq!(domain["name"], "box.test");
     assert_eq!(domain["verified"], true);
     assert_eq!(domain["id"], d.as_str());
-    assert_eq!(domain["mailboxes"][0]["id"].as_str().map(str::len), Some(36));
+    assert_eq!(
+        domain["mailboxes"][0]["id"].as_str().map(str::len),
+        Some(36)
+    );
     assert_eq!(domain["mailboxes"][0]["local_part"], "me");
     assert!(domain["mailboxes"][0]["password_hash"]
         .as_str()

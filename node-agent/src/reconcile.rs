@@ -224,7 +224,7 @@ impl Reconciler {
             .send_replace(Arc::new(Credentials::from_desired(desired)));
         // Only now do no daemon and no login name what follows: remove it.
         if names_ids {
-            self.forget_what_left(desired, &material)?;
+            self.forget_what_left(desired)?;
         } else {
             tracing::warn!(
                 "the desired state names no ids (a control plane older than this agent): \
@@ -314,11 +314,7 @@ impl Reconciler {
     /// After a complete apply: deletes the DKIM keys of domains that left the node and retires
     /// the stores of mailboxes that are gone ([`crate::mail_store`]). Not for a document from a
     /// control plane that sends no ids ([`names_ids`]), which would make every store look gone.
-    fn forget_what_left(
-        &self,
-        served: &DesiredState,
-        material: &NodeMaterial,
-    ) -> Result<(), ReconcileError> {
+    fn forget_what_left(&self, served: &DesiredState) -> Result<(), ReconcileError> {
         let root = &self.config.layout.root;
         let io = |what: &'static str| {
             move |source| ReconcileError::Read {
@@ -327,10 +323,13 @@ impl Reconciler {
                 source,
             }
         };
-        let keep: BTreeSet<ObjectId> = material
-            .dkim_keys
-            .values()
-            .map(|k| k.domain_id.clone())
+        // Every served domain keeps its key, a suspended member's too (its record stays valid
+        // for when it signs again); only domains that left the node lose theirs.
+        let keep: BTreeSet<ObjectId> = served
+            .tenants
+            .iter()
+            .flat_map(|t| &t.domains)
+            .filter_map(|d| d.id.clone())
             .collect();
         self.keys.retain(&keep)?;
         let retired = crate::mail_store::retire(

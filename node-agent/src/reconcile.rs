@@ -264,7 +264,7 @@ impl Reconciler {
             .flat_map(|t| &t.domains)
             .filter_map(|d| d.id.as_ref().map(|id| (&d.name, id)))
             .collect();
-        let signing: Vec<&DomainName> = desired
+        let signing: BTreeSet<&DomainName> = desired
             .tenants
             .iter()
             .filter(|t| t.active)

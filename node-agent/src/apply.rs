@@ -650,14 +650,9 @@ pub fn read_disk(root: &Path, rendered: &Files) -> std::io::Result<(OnDisk, BTre
 /// The zone files in the zones directory (names that [`zone::zone_of`] recognizes).
 fn zone_files(root: &Path) -> std::io::Result<Vec<RelPath>> {
     let dir = root.join(zone::ZONES_DIR);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(err),
-    };
     let mut paths = Vec::new();
-    for entry in entries {
-        let name = entry?.file_name();
+    for entry in atomic::read_dir(&dir)? {
+        let name = entry.file_name();
         let path = format!("{}/{}", zone::ZONES_DIR, name.to_string_lossy());
         if zone::zone_of(&path).is_some() {
             if let Ok(path) = RelPath::new(&path) {

@@ -75,6 +75,15 @@ pub fn read(path: &Path) -> std::io::Result<Option<(Vec<u8>, u32)>> {
     }
 }
 
+/// The entries of directory `dir`, none when it does not exist (a store not yet made).
+pub fn read_dir(dir: &Path) -> std::io::Result<Vec<std::fs::DirEntry>> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries.collect(),
+        Err(err) if err.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+        Err(err) => Err(err),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

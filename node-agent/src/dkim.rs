@@ -103,14 +103,10 @@ impl Keys {
     /// Returns how many files went. Run after rspamd's maps stopped naming them.
     pub fn retain(&self, keep: &BTreeSet<ObjectId>) -> Result<usize, DkimError> {
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(source) => return Err(self.io("read", &self.dir, source)),
-        };
+        let entries = crate::atomic::read_dir(&self.dir)
+            .map_err(|source| self.io("read", &self.dir, source))?;
         let mut removed = 0;
         for entry in entries {
-            let entry = entry.map_err(|source| self.io("read", &self.dir, source))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let owner = name
                 .split_once('.')
@@ -141,13 +137,9 @@ impl Keys {
     /// Files named after a domain name (before keys were bound to ids) are not keys any more.
     fn existing(&self) -> Result<BTreeMap<ObjectId, Key>, DkimError> {
         let mut keys = BTreeMap::new();
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(keys),
-            Err(source) => return Err(self.io("read", &self.dir, source)),
-        };
+        let entries = crate::atomic::read_dir(&self.dir)
+            .map_err(|source| self.io("read", &self.dir, source))?;
         for entry in entries {
-            let entry = entry.map_err(|source| self.io("read", &self.dir, source))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let Some(stem) = name.strip_suffix(".pub") else {
                 continue;

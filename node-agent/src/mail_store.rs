@@ -97,13 +97,7 @@ pub fn retire(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let entries = match std::fs::read_dir(&store) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(retired),
-        Err(err) => return Err(err),
-    };
-    for entry in entries {
-        let entry = entry?;
+    for entry in crate::atomic::read_dir(&store)? {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name == ".removed" {
             continue;
@@ -123,13 +117,7 @@ pub fn retire(
         );
         retired.moved += 1;
     }
-    let entries = match std::fs::read_dir(&removed) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(retired),
-        Err(err) => return Err(err),
-    };
-    for entry in entries {
-        let entry = entry?;
+    for entry in crate::atomic::read_dir(&removed)? {
         let name = entry.file_name().to_string_lossy().into_owned();
         // An entry whose name carries no time (put there by hand) is left alone.
         let Some(since) = name

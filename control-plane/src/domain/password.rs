@@ -42,11 +42,6 @@ impl NewPassword {
         Ok(Self(password.to_owned()))
     }
 
-    /// For passwords Ruche generates itself (app passwords).
-    pub fn generated(password: String) -> Self {
-        Self(password)
-    }
-
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# A local node next to the control plane, for deploy/run.sh: Postfix, Dovecot, rspamd, Redis and
-# Knot DNS from Debian's packages, configured by the real `node-agent`, each started by this script as a
+# A local node next to the control plane, for deploy/run.sh: Postfix, Dovecot, rspamd, Redis,
+# postsrsd and Knot DNS from Debian's packages, configured by the real `node-agent`, each started by this script as a
 # child (these machines have no systemd). Source it after deploy/pg.sh; it defines functions only:
 #
 #   node_install               install the mail packages and create the vmail user
@@ -18,7 +18,7 @@
 # with a real one, same file names).
 
 NODE_PACKAGES=(postfix postfix-lmdb dovecot-imapd dovecot-lmtpd dovecot-auth-lua lua-cjson
-	rspamd redis-server openssl knot knot-dnsutils knot-dnssecutils)
+	rspamd redis-server openssl knot knot-dnsutils knot-dnssecutils postsrsd)
 node_pids=()
 node_postfix_dir=""
 
@@ -64,6 +64,10 @@ node_start() {
 	fi
 	_node_dir "$dir" 0755
 	_node_dir "$tls" 0700
+	# postsrsd's secret signs the SRS addresses of forwarded mail: made once, kept across runs.
+	if [ ! -f "$dir/srs.secret" ]; then
+		(umask 077 && head -c 32 /dev/urandom | base64 >"$dir/srs.secret")
+	fi
 	if [ ! -f "$tls/mail.pem" ]; then
 		openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=$host" \
 			-addext "subjectAltName=DNS:$host" -keyout "$tls/mail.key" -out "$tls/mail.pem" 2>/dev/null
@@ -109,8 +113,14 @@ node_start() {
 		rspamd_controller = 24015
 		rspamd_normal = 24016
 		redis = 24017
+		srs_forward = 24018
+		srs_reverse = 24019
+		reinject = 24025
 		[layout.send_limit]
 		messages = 200
+		minutes = 60
+		[layout.forward_limit]
+		messages = 100
 		minutes = 60
 		[dns]
 		listen = "$public:$dns"
@@ -153,11 +163,15 @@ node_start() {
 	_node_dir "$root/var/lib/redis" 0700
 	_node_dir "$root/var/lib/knot" 0750
 	_node_dir "$root/run/knot" 0750
+	_node_dir "$root/var/lib/postsrsd" 0755
 
 	"$bin_dir/node-agent" reconcile --config "$dir/agent.toml"
 
 	redis-server --save "" --appendonly no --bind 127.0.0.1 --port 24017 \
 		--dir "$root/var/lib/redis" --daemonize no --logfile "$root/var/log/redis.log" &
+	node_pids+=($!)
+	postsrsd "-s$dir/srs.secret" "-d$host" -l127.0.0.1 -f24018 -r24019 -upostsrsd \
+		"-c$root/var/lib/postsrsd" &
 	node_pids+=($!)
 	rspamd -f -u _rspamd -g _rspamd -c /etc/rspamd/rspamd.conf "${rspamd_vars[@]}" &
 	node_pids+=($!)
@@ -170,7 +184,7 @@ node_start() {
 	node_pids+=($!)
 
 	local port
-	for port in "$smtp" "$submission" "$imap" "$imaps" 24024 24014 "$dns"; do
+	for port in "$smtp" "$submission" "$imap" "$imaps" 24024 24014 24018 24019 24025 "$dns"; do
 		local host_to_try="${listen/0.0.0.0/127.0.0.1}"
 		if [ "$port" = "$dns" ]; then host_to_try="$public"; fi
 		if ! _node_wait_port "$host_to_try" "$port"; then

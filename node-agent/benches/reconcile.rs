@@ -20,7 +20,7 @@ use node_agent::config::{Commands, KnotCommands, ServiceCommands};
 use node_agent::dkim::Key;
 use node_agent::plan::plan;
 use node_agent::render::knot::DnsSettings;
-use node_agent::render::{self, Layout, NodeMaterial, Ports, SendLimit};
+use node_agent::render::{self, Layout, MessageLimit, NodeMaterial, Ports};
 use node_agent::store::Store;
 use protocol::desired::{Alias, DesiredState, Dns, DnsPeer, Domain, Mailbox, Tenant, Zone};
 use protocol::dns::{Record, TsigAlgorithm, TsigKey, TsigSecret};
@@ -140,7 +140,9 @@ fn layout(root: &Path) -> Layout {
         broker: "127.0.0.1:10080".parse().unwrap(),
         vmail_uid: 5000,
         vmail_gid: 5000,
-        send_limit: SendLimit::default(),
+        send_limit: MessageLimit::default(),
+        forward_limit: MessageLimit::forwarding(),
+        relayhost: None,
     }
 }
 

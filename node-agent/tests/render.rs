@@ -16,7 +16,7 @@ mod render {
     use node_agent::dkim::Key;
     use node_agent::render::knot::{self, DnsSettings};
     use node_agent::render::{
-        self, dovecot, postfix, rspamd, zone, Files, Layout, NodeMaterial, Ports, SendLimit,
+        self, dovecot, postfix, rspamd, zone, Files, Layout, MessageLimit, NodeMaterial, Ports,
         Service, TlsPair,
     };
     use proptest::prelude::*;
@@ -146,7 +146,9 @@ mod render {
             broker: "127.0.0.1:8025".parse().expect("broker"),
             vmail_uid: 5000,
             vmail_gid: 5000,
-            send_limit: SendLimit::default(),
+            send_limit: MessageLimit::default(),
+            forward_limit: MessageLimit::forwarding(),
+            relayhost: None,
         }
     }
 

@@ -13,7 +13,7 @@
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -57,7 +57,13 @@ pub struct Options {
     /// first start is slow. Keep it inside the tests' own temporary directory
     /// (`CARGO_TARGET_TMPDIR`). `None`: every start is cold.
     pub rspamd_cache: Option<PathBuf>,
+    /// Where the node sends every outbound message (its `relayhost`): a test's own SMTP server
+    /// standing for the rest of the world. `None`: nothing is meant to leave the node.
+    pub relayhost: Option<SocketAddr>,
 }
+
+/// Messages each member's aliases may forward off a test node per hour.
+pub const FORWARD_LIMIT: u32 = 3;
 
 /// The node's ports, all on its address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,23 +82,27 @@ pub struct Ports {
     pub redis: u16,
     /// The agent's auth broker.
     pub broker: u16,
+    /// postsrsd's two tables, and Postfix's listener for forwarded mail.
+    pub srs_forward: u16,
+    pub srs_reverse: u16,
+    pub reinject: u16,
 }
 
 impl Ports {
-    /// Thirteen distinct ports that were free on `ip` a moment ago.
+    /// Sixteen distinct ports that were free on `ip` a moment ago.
     pub fn free_on(ip: Ipv4Addr) -> Result<Ports> {
         // Hold every socket until all are chosen, so the kernel cannot hand out one twice.
-        let listeners = (0..13)
+        let listeners = (0..16)
             .map(|_| TcpListener::bind((ip, 0)).with_context(|| format!("bind {ip}:0")))
             .collect::<Result<Vec<_>>>()?;
         let ports = listeners
             .iter()
             .map(|l| Ok(l.local_addr().context("local_addr")?.port()))
             .collect::<Result<Vec<u16>>>()?;
-        let [smtp, submission, submissions, imap, imaps, lmtp, sasl, quota_status, milter, rspamd_controller, rspamd_normal, redis, broker] =
+        let [smtp, submission, submissions, imap, imaps, lmtp, sasl, quota_status, milter, rspamd_controller, rspamd_normal, redis, broker, srs_forward, srs_reverse, reinject] =
             ports[..]
         else {
-            bail!("expected 13 ports, got {ports:?}");
+            bail!("expected 16 ports, got {ports:?}");
         };
         Ok(Ports {
             smtp,
@@ -108,6 +118,9 @@ impl Ports {
             rspamd_normal,
             redis,
             broker,
+            srs_forward,
+            srs_reverse,
+            reinject,
         })
     }
 }
@@ -137,6 +150,7 @@ pub struct AgentConfig {
     pub vmail_gid: u32,
     pub send_limit_messages: u32,
     pub send_limit_minutes: u32,
+    pub relayhost: Option<SocketAddr>,
     pub tls_chain: PathBuf,
     pub tls_key: PathBuf,
     /// Where the harness writes rspamd's process id (the reload command reads it).
@@ -231,6 +245,7 @@ pub fn agent_toml(config: &AgentConfig) -> String {
          broker = \"{ip}:{broker}\"\n\
          vmail_uid = {uid}\n\
          vmail_gid = {gid}\n\
+         {relayhost}\
          \n\
          [layout.ports]\n\
          smtp = {smtp}\n\
@@ -245,10 +260,17 @@ pub fn agent_toml(config: &AgentConfig) -> String {
          rspamd_controller = {rspamd_controller}\n\
          rspamd_normal = {rspamd_normal}\n\
          redis = {redis}\n\
+         srs_forward = {srs_forward}\n\
+         srs_reverse = {srs_reverse}\n\
+         reinject = {reinject}\n\
          \n\
          [layout.send_limit]\n\
          messages = {messages}\n\
          minutes = {minutes}\n\
+         \n\
+         [layout.forward_limit]\n\
+         messages = {FORWARD_LIMIT}\n\
+         minutes = 60\n\
          \n\
          [tls]\n\
          chain = {chain}\n\
@@ -290,6 +312,13 @@ pub fn agent_toml(config: &AgentConfig) -> String {
         rspamd_controller = p.rspamd_controller,
         rspamd_normal = p.rspamd_normal,
         redis = p.redis,
+        srs_forward = p.srs_forward,
+        srs_reverse = p.srs_reverse,
+        reinject = p.reinject,
+        relayhost = config
+            .relayhost
+            .map(|r| format!("relayhost = \"{r}\"\n"))
+            .unwrap_or_default(),
         messages = config.send_limit_messages,
         minutes = config.send_limit_minutes,
         chain = quote_path(&config.tls_chain),
@@ -349,6 +378,7 @@ pub struct MailNode {
     dovecot: Option<Process>,
     rspamd: Option<Process>,
     redis: Option<Process>,
+    postsrsd: Option<Process>,
     node_id: String,
     config: AgentConfig,
     config_path: PathBuf,
@@ -445,6 +475,7 @@ impl MailNode {
             vmail_gid,
             send_limit_messages: 5,
             send_limit_minutes: 1,
+            relayhost: options.relayhost,
             tls_chain: leaf.chain,
             tls_key: leaf.key,
             rspamd_pid_file: dir.path().join("rspamd.pid"),
@@ -459,6 +490,7 @@ impl MailNode {
             dovecot: None,
             rspamd: None,
             redis: None,
+            postsrsd: None,
             node_id,
             config,
             config_path,
@@ -510,6 +542,8 @@ impl MailNode {
             ("run/rspamd", 0o750, Some((rspamd_uid, rspamd_gid))),
             ("var/log/rspamd", 0o750, Some((rspamd_uid, rspamd_gid))),
             ("var/lib/redis", 0o700, None),
+            // postsrsd's chroot: empty, it reads its secret before entering it.
+            ("var/lib/postsrsd", 0o755, None),
         ];
         for (relative, mode, owner) in owned {
             let path = c.root.join(relative);
@@ -558,6 +592,34 @@ impl MailNode {
         )?;
         self.redis = Some(redis);
 
+        // postsrsd, as Debian runs it: its own user, chrooted, a secret only root reads.
+        let secret = self.dir.path().join("srs.secret");
+        let mut bytes = [0u8; 32];
+        std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+        let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&secret)?;
+        std::io::Write::write_all(&mut file, format!("{text}\n").as_bytes())?;
+        let postsrsd = Process::spawn(
+            "postsrsd",
+            Process::command(
+                "postsrsd",
+                [
+                    &format!("-s{}", path_str(&secret)?),
+                    &format!("-d{}", c.hostname),
+                    &format!("-l{ip}"),
+                    &format!("-f{}", c.ports.srs_forward),
+                    &format!("-r{}", c.ports.srs_reverse),
+                    "-upostsrsd",
+                    &format!("-c{}", c.rooted("var/lib/postsrsd")),
+                ],
+            ),
+        )?;
+        self.postsrsd = Some(postsrsd);
+
         self.seed_rspamd_dbdir().await?;
         let mut args = vec![
             "-f".to_owned(),
@@ -600,6 +662,9 @@ impl MailNode {
         let p = c.ports;
         let waits = [
             ("redis", p.redis),
+            ("postsrsd forward", p.srs_forward),
+            ("postsrsd reverse", p.srs_reverse),
+            ("postfix forwarding", p.reinject),
             ("rspamd milter", p.milter),
             ("rspamd normal", p.rspamd_normal),
             ("dovecot lmtp", p.lmtp),
@@ -622,7 +687,7 @@ impl MailNode {
 
     /// Fails if a daemon the harness started has exited.
     fn ensure_daemons_alive(&self) -> Result<()> {
-        for process in [&self.redis, &self.rspamd, &self.dovecot]
+        for process in [&self.redis, &self.postsrsd, &self.rspamd, &self.dovecot]
             .into_iter()
             .flatten()
         {
@@ -1060,11 +1125,15 @@ mod tests {
                 rspamd_normal: 40016,
                 redis: 40017,
                 broker: 40001,
+                srs_forward: 40018,
+                srs_reverse: 40019,
+                reinject: 40020,
             },
             vmail_uid: 5000,
             vmail_gid: 5001,
             send_limit_messages: 5,
             send_limit_minutes: 1,
+            relayhost: Some("127.0.0.9:2525".parse().unwrap()),
             tls_chain: PathBuf::from("/tmp/x/tls/mail.pem"),
             tls_key: PathBuf::from("/tmp/x/tls/mail.key"),
             rspamd_pid_file: PathBuf::from("/tmp/x/rspamd.pid"),
@@ -1084,6 +1153,9 @@ mod tests {
             "vmail_uid = 5000",
             "vmail_gid = 5001",
             "redis = 40017",
+            "srs_forward = 40018",
+            "reinject = 40020",
+            "relayhost = \"127.0.0.9:2525\"",
             "messages = 5",
             "minutes = 1",
             "keep_removed_days = 0",
@@ -1104,6 +1176,7 @@ mod tests {
             "[layout]",
             "[layout.ports]",
             "[layout.send_limit]",
+            "[layout.forward_limit]",
             "[tls]",
             "[mail_store]",
             "[commands]",

@@ -308,7 +308,7 @@ fn users_line(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::{Ports, SendLimit};
+    use crate::render::{MessageLimit, Ports};
     use std::path::PathBuf;
 
     fn layout(root: &str) -> Layout {
@@ -321,7 +321,9 @@ mod tests {
             broker: "127.0.0.9:40001".parse().unwrap(),
             vmail_uid: 5000,
             vmail_gid: 5001,
-            send_limit: SendLimit::default(),
+            send_limit: MessageLimit::default(),
+            forward_limit: MessageLimit::forwarding(),
+            relayhost: None,
         }
     }
 

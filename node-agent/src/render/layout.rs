@@ -26,7 +26,16 @@ pub struct Layout {
     pub vmail_uid: u32,
     pub vmail_gid: u32,
     /// Outbound messages each member may send, across all their mailboxes.
-    pub send_limit: SendLimit,
+    pub send_limit: MessageLimit,
+    /// Messages from elsewhere that each member's aliases and catch-alls may forward off the
+    /// node (a message counts once per member whose forwarding it reaches).
+    #[serde(default = "MessageLimit::forwarding")]
+    pub forward_limit: MessageLimit,
+    /// Where every outbound message goes instead of the recipient domain's MX: a relay that
+    /// accepts this node by its address (for a network whose port 25 is closed). Tests point it
+    /// at their own SMTP server. `None`: straight to each domain's MX.
+    #[serde(default)]
+    pub relayhost: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +53,15 @@ pub struct Ports {
     pub rspamd_controller: u16,
     pub rspamd_normal: u16,
     pub redis: u16,
+    /// postsrsd's forward (sender to SRS) and reverse (SRS to sender) tables.
+    #[serde(default = "Ports::default_srs_forward")]
+    pub srs_forward: u16,
+    #[serde(default = "Ports::default_srs_reverse")]
+    pub srs_reverse: u16,
+    /// Postfix's internal listener that forwarded mail passes through to have its envelope
+    /// sender rewritten (see `render/postfix.rs`).
+    #[serde(default = "Ports::default_reinject")]
+    pub reinject: u16,
 }
 
 impl Default for Ports {
@@ -62,22 +80,48 @@ impl Default for Ports {
             rspamd_controller: 11334,
             rspamd_normal: 11333,
             redis: 6379,
+            srs_forward: Ports::default_srs_forward(),
+            srs_reverse: Ports::default_srs_reverse(),
+            reinject: Ports::default_reinject(),
         }
+    }
+}
+
+impl Ports {
+    // postsrsd's own defaults.
+    fn default_srs_forward() -> u16 {
+        10001
+    }
+    fn default_srs_reverse() -> u16 {
+        10002
+    }
+    fn default_reinject() -> u16 {
+        10025
     }
 }
 
 /// `messages` per `minutes`, per member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SendLimit {
+pub struct MessageLimit {
     pub messages: u32,
     pub minutes: u32,
 }
 
-impl Default for SendLimit {
-    fn default() -> SendLimit {
-        SendLimit {
+impl Default for MessageLimit {
+    fn default() -> MessageLimit {
+        MessageLimit {
             messages: 200,
+            minutes: 60,
+        }
+    }
+}
+
+impl MessageLimit {
+    /// The default `forward_limit`.
+    pub fn forwarding() -> MessageLimit {
+        MessageLimit {
+            messages: 100,
             minutes: 60,
         }
     }

@@ -18,7 +18,7 @@ pub mod zone;
 use std::collections::BTreeMap;
 use std::fmt;
 
-pub use layout::{Layout, Ports, SendLimit};
+pub use layout::{Layout, MessageLimit, Ports};
 
 /// The daemons whose files the agent renders. Each is checked and reloaded on its own.
 #[derive(

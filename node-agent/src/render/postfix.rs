@@ -19,6 +19,26 @@
 //!   the domain (which covers the catch-all too); `parent_domain_matches_subdomains` leaves out
 //!   `smtpd_access_maps` so that it does not also match another member's subdomain.
 //!
+//! Forwarded mail (SRS): mail from elsewhere that an alias or catch-all sends off the node
+//! leaves with its envelope sender rewritten by postsrsd (`SRS0=…@<host name>`), so that the
+//! receiver's SPF check sees this host, not the original sender's domain; a bounce to such an
+//! address is accepted only if postsrsd signed it, and goes back to the original sender.
+//! Only forwarded mail is rewritten, so members still see the real sender of what they
+//! receive:
+//! - `direct-senders` (sender_dependent_default_transport_maps) sends mail from every domain the
+//!   node serves, from the host name (rewritten senders, the postmaster) and from the null sender
+//!   straight out (`smtp`, or the layout's relay host);
+//! - anything else that leaves the node can only be forwarded mail (port 25 relays nothing, and
+//!   submission only takes the login's own senders): `default_transport` hands it to an internal
+//!   listener (`ports.reinject`) whose cleanup service asks postsrsd (`ports.srs_forward`), and
+//!   the rewritten message then leaves as mail from the host name;
+//! - `recipient_canonical_maps` pipes addresses that look like SRS at the host name (the
+//!   `srs-addresses` regexp table) to postsrsd's reverse table (`ports.srs_reverse`); every
+//!   other recipient is never sent to postsrsd, so port 25 keeps working if it is down. The
+//!   host name is a virtual alias domain only so that port 25 accepts those addresses.
+//!
+//! Each member's forwarding is rate-limited by rspamd (see `rspamd.rs`).
+//!
 //! Submission refuses the null sender (`reject_sender_login_mismatch` does not look at it), and
 //! defers mail while rspamd, which checks the header senders against the login, does not
 //! answer (`milter_default_action = tempfail`); see `rspamd.rs`.
@@ -46,6 +66,8 @@ pub const MAILBOXES: &str = "etc/postfix/ruche/mailboxes";
 pub const ALIASES: &str = "etc/postfix/ruche/aliases";
 pub const SENDERS: &str = "etc/postfix/ruche/senders";
 pub const RECIPIENTS: &str = "etc/postfix/ruche/recipients";
+pub const DIRECT_SENDERS: &str = "etc/postfix/ruche/direct-senders";
+pub const SRS_ADDRESSES: &str = "etc/postfix/ruche/srs-addresses";
 pub const TLS_CHAIN: &str = "etc/postfix/tls/chain.pem";
 pub const TLS_KEY: &str = "etc/postfix/tls/key.pem";
 
@@ -63,6 +85,9 @@ pub const SUSPENDED_REPLY: &str = "450 4.2.1 Mailbox temporarily disabled";
 const NULL_SENDER: &str =
     "inline:{ { <> = REJECT 5.7.1 The null sender is for bounces, not for mail you send } }";
 
+/// The cleanup service of the reinjection listener, which rewrites forwarded mail's sender.
+const SRS_CLEANUP: &str = "srs-cleanup";
+
 /// The RFC 2142 mailboxes every domain has.
 pub const ROLE_ADDRESSES: [&str; 2] = ["postmaster", "abuse"];
 
@@ -75,9 +100,28 @@ pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, 
         return;
     }
     let tls = material.tls.is_some();
-    put(files, MAIN_CF, config(main_cf(layout, tls)));
+    let hostname_served = desired
+        .tenants
+        .iter()
+        .flat_map(|t| &t.domains)
+        .any(|d| d.name == layout.hostname);
+    put(
+        files,
+        MAIN_CF,
+        config(main_cf(layout, tls, !hostname_served)),
+    );
     put(files, MASTER_CF, config(master_cf(layout, tls)));
+    put(
+        files,
+        SRS_ADDRESSES,
+        config(srs_addresses(&layout.hostname)),
+    );
     let tables = Tables::build(desired);
+    put(
+        files,
+        DIRECT_SENDERS,
+        table(direct_senders(desired, layout).text()),
+    );
     put(files, DOMAINS, table(tables.domains.text()));
     put(files, MAILBOXES, table(tables.mailboxes.text()));
     put(files, ALIASES, table(tables.aliases.text()));
@@ -131,11 +175,46 @@ fn endpoint(ip: IpAddr, port: u16) -> String {
     SocketAddr::new(ip, port).to_string()
 }
 
+/// `[ip]:port`: an SMTP next hop Postfix connects to as it is, without looking up MX records.
+fn next_hop(address: SocketAddr) -> String {
+    format!("[{}]:{}", address.ip(), address.port())
+}
+
 fn lmdb(layout: &Layout, table: &str) -> String {
     format!("lmdb:{}", layout.path_text(table))
 }
 
-fn main_cf(layout: &Layout, tls: bool) -> String {
+/// The transport for mail that leaves as it is: to each domain's MX, or to the relay host.
+fn direct_transport(layout: &Layout) -> String {
+    match layout.relayhost {
+        Some(relay) => format!("smtp:{}", next_hop(relay)),
+        None => "smtp".to_owned(),
+    }
+}
+
+/// The senders whose mail leaves without SRS: every domain the node serves (any tenant, so a
+/// member's mail keeps its own SPF), the host name (what postsrsd rewrites to, and the
+/// postmaster) and the null sender (bounces). See the module's comment.
+fn direct_senders(desired: &DesiredState, layout: &Layout) -> Table {
+    let mut table = Table::default();
+    let direct = || Value::Transport(direct_transport(layout));
+    table.insert(Key::NullSender, direct());
+    table.insert(Key::AnyAt(&layout.hostname), direct());
+    for domain in desired.tenants.iter().flat_map(|t| &t.domains) {
+        table.insert(Key::AnyAt(&domain.name), direct());
+    }
+    table
+}
+
+/// A regexp table that passes on, unchanged, only addresses that look like SRS at the host
+/// name, so that postsrsd is asked about nothing else. The host name is a typed domain name
+/// (`[a-z0-9.-]`): escaping its dots is enough.
+fn srs_addresses(hostname: &DomainName) -> String {
+    let host = hostname.as_str().replace('.', "\\.");
+    format!("{HEADER}/^(srs[01][-+=][^@]+@{host})$/ ${{1}}\n")
+}
+
+fn main_cf(layout: &Layout, tls: bool, hostname_as_srs_domain: bool) -> String {
     let recipients = lmdb(layout, RECIPIENTS);
     let quota_policy = format!(
         "check_policy_service inet:{}",
@@ -188,6 +267,35 @@ fn main_cf(layout: &Layout, tls: bool) -> String {
             endpoint(layout.internal, layout.ports.lmtp)
         ),
         format!("smtpd_sender_login_maps = {}", lmdb(layout, SENDERS)),
+        String::new(),
+        "# Forwarded mail leaves with an SRS sender (postsrsd): everything that is not from one"
+            .to_owned(),
+        "# of our domains, the host name or the null sender passes through the reinjection"
+            .to_owned(),
+        "# listener first. Bounces to SRS addresses go back to the original sender.".to_owned(),
+        format!(
+            "default_transport = smtp:{}",
+            next_hop(SocketAddr::new(layout.internal, layout.ports.reinject))
+        ),
+        format!(
+            "sender_dependent_default_transport_maps = {}",
+            lmdb(layout, DIRECT_SENDERS)
+        ),
+        format!(
+            "recipient_canonical_maps = pipemap:{{regexp:{}, tcp:{}}}",
+            layout.path_text(SRS_ADDRESSES),
+            endpoint(layout.internal, layout.ports.srs_reverse)
+        ),
+        "recipient_canonical_classes = envelope_recipient".to_owned(),
+        if hostname_as_srs_domain {
+            format!("virtual_alias_domains = {}", layout.hostname)
+        } else {
+            "# The host name is a member domain here: port 25 already accepts it.".to_owned()
+        },
+        match layout.relayhost {
+            Some(relay) => format!("relayhost = {}", next_hop(relay)),
+            None => "relayhost =".to_owned(),
+        },
         String::new(),
         "# Port 25: mail for our domains only. Suspended members are deferred, full mailboxes"
             .to_owned(),
@@ -320,8 +428,41 @@ fn master_cf(layout: &Layout, tls: bool) -> String {
             ));
         }
     }
+    text.push_str(&reinjection(layout));
     text.push_str(MASTER_SERVICES);
     text
+}
+
+/// The internal listener forwarded mail passes through (see the module's comment): it listens
+/// on the internal address and takes mail from loopback only (Postfix's SMTP client connects
+/// from the interface's first address, not the internal one), runs no milter (rspamd saw the message on port 25), and its
+/// cleanup rewrites the envelope sender through postsrsd. It greets with a name of its own:
+/// Postfix's SMTP client defers mail to a server that answers with its own host name (a loop).
+fn reinjection(layout: &Layout) -> String {
+    format!(
+        "{listen} inet n - n - - smtpd\n\
+         \x20 -o syslog_name=postfix/forward\n\
+         \x20 -o myhostname=forward.{hostname}\n\
+         \x20 -o cleanup_service_name={SRS_CLEANUP}\n\
+         \x20 -o mynetworks=127.0.0.0/8,[::1]/128\n\
+         \x20 -o smtpd_client_restrictions=permit_mynetworks,reject\n\
+         \x20 -o smtpd_helo_restrictions=\n\
+         \x20 -o smtpd_sender_restrictions=\n\
+         \x20 -o smtpd_relay_restrictions=permit_mynetworks,reject\n\
+         \x20 -o smtpd_recipient_restrictions=\n\
+         \x20 -o smtpd_milters=\n\
+         \x20 -o smtpd_sasl_auth_enable=no\n\
+         \x20 -o smtpd_tls_security_level=none\n\
+         {SRS_CLEANUP} unix n - n - 0 cleanup\n\
+         \x20 -o syslog_name=postfix/{SRS_CLEANUP}\n\
+         \x20 -o sender_canonical_maps=tcp:{srs}\n\
+         \x20 -o sender_canonical_classes=envelope_sender\n\
+         \x20 -o recipient_canonical_maps=\n\
+         \x20 -o virtual_alias_maps=\n",
+        listen = endpoint(layout.internal, layout.ports.reinject),
+        hostname = layout.hostname,
+        srs = endpoint(layout.internal, layout.ports.srs_forward),
+    )
 }
 
 /// A key of a lookup table, built from typed names only: their stored forms have no whitespace,
@@ -333,6 +474,8 @@ enum Key<'a> {
     AnyAt(&'a DomainName),
     /// `domain` (virtual_mailbox_domains, access tables).
     Domain(&'a DomainName),
+    /// `<>`: the null sender, as `*_lookup_key` parameters name it.
+    NullSender,
 }
 
 impl Key<'_> {
@@ -341,6 +484,7 @@ impl Key<'_> {
             Key::Address(local, domain) => format!("{local}@{domain}"),
             Key::AnyAt(domain) => format!("@{domain}"),
             Key::Domain(domain) => domain.to_string(),
+            Key::NullSender => "<>".to_owned(),
         }
     }
 }
@@ -353,6 +497,8 @@ enum Value {
     Addresses(Vec<String>),
     /// A fixed access-table answer (may hold spaces; a constant).
     Reply(&'static str),
+    /// A transport and next hop, from the layout (`smtp`, `smtp:[192.0.2.1]:25`).
+    Transport(String),
 }
 
 impl Value {
@@ -373,6 +519,7 @@ impl Value {
                     && !reply.starts_with(' ');
                 plain.then(|| (*reply).to_owned())
             }
+            Value::Transport(transport) => is_table_token(transport).then(|| transport.clone()),
         }
     }
 }
@@ -557,6 +704,78 @@ fn has_local_part(domain: &Domain, local: &LocalPart) -> bool {
         || domain.aliases.iter().any(|a| {
             !a.targets.is_empty() && matches!(&a.source, AliasSource::Local(l) if l == local)
         })
+}
+
+/// The virtual alias table's keys (`local@domain`, `@domain`) whose mail leaves the node, each
+/// with the member it counts against (the owner of the key's domain), for rspamd's forwarding
+/// limit. An address forwards if its expansion, followed through the node's own aliases as
+/// Postfix follows them, reaches an address at a domain the node does not serve. On a domain
+/// whose catch-all forwards, the keys that do not forward are listed too, with `None`, so a
+/// lookup that falls back to `@domain` only does so where Postfix would.
+pub(super) fn forwarding(desired: &DesiredState) -> BTreeMap<String, Option<String>> {
+    let aliases = Tables::build(desired).aliases.entries;
+    let owners: BTreeMap<&str, &str> = desired
+        .tenants
+        .iter()
+        .flat_map(|t| {
+            t.domains
+                .iter()
+                .map(|d| (d.name.as_str(), t.member_id.as_str()))
+        })
+        .collect();
+    let domain_of = |key: &str| key.rsplit_once('@').map(|(_, domain)| domain.to_owned());
+    let targets = |address: &str| -> Vec<String> {
+        let found = aliases
+            .get(address)
+            .or_else(|| domain_of(address).and_then(|domain| aliases.get(&format!("@{domain}"))));
+        found
+            .map(|list| list.split(',').map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let leaves = |key: &str| -> bool {
+        // Depth-first over the expansion; each address once, so a cycle ends.
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack: Vec<String> = aliases
+            .get(key)
+            .map(|list| list.split(',').map(str::to_owned).collect())
+            .unwrap_or_default();
+        while let Some(address) = stack.pop() {
+            if !seen.insert(address.clone()) {
+                continue;
+            }
+            let Some(domain) = domain_of(&address) else {
+                continue;
+            };
+            if !owners.contains_key(domain.as_str()) {
+                return true;
+            }
+            // An address that maps to itself is delivered here (a mailbox on a catch-all
+            // domain); Postfix stops there too.
+            stack.extend(targets(&address).into_iter().filter(|t| *t != address));
+        }
+        false
+    };
+    let mut forwarding: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for key in aliases.keys() {
+        if leaves(key) {
+            let member = domain_of(key).and_then(|d| owners.get(d.as_str()).map(|m| m.to_string()));
+            if member.is_some() {
+                forwarding.insert(key.clone(), member);
+            }
+        }
+    }
+    let forwarding_catch_alls: Vec<String> = forwarding
+        .keys()
+        .filter_map(|key| key.strip_prefix('@').map(str::to_owned))
+        .collect();
+    for domain in forwarding_catch_alls {
+        for key in aliases.keys() {
+            if !key.starts_with('@') && domain_of(key).as_deref() == Some(domain.as_str()) {
+                forwarding.entry(key.clone()).or_insert(None);
+            }
+        }
+    }
+    forwarding
 }
 
 /// Where `postmaster@` and `abuse@` of `domain` go when the tenant did not say: its first
@@ -792,6 +1011,146 @@ mod tests {
         assert!(table
             .text()
             .ends_with("# 3 entries left out: a value Postfix could misread\n"));
+    }
+
+    fn forwarding_of(tenants: Vec<Tenant>) -> BTreeMap<String, Option<String>> {
+        forwarding(&DesiredState {
+            dns: None,
+            schema: 1,
+            generation: 1,
+            node_id: "n".to_owned(),
+            tenants,
+        })
+    }
+
+    #[test]
+    fn forwarding_follows_aliases_through_the_node_to_the_first_outside_address() {
+        let mut b = tenant(
+            true,
+            vec![dom(
+                "b.example",
+                &["bob"],
+                vec![alias("out", &["x@elsewhere.example"])],
+            )],
+            None,
+        );
+        b.member_id = "m2".to_owned();
+        let a = tenant(
+            true,
+            vec![
+                dom(
+                    "a.example",
+                    &["alice"],
+                    vec![
+                        alias("here", &["alice@a.example"]),
+                        alias("far", &["alice@a.example", "y@elsewhere.example"]),
+                        // Through another of A's domains, then out.
+                        alias("chain", &["hop@a2.example"]),
+                        // Through B's alias, then out: A's alias makes the mail leave.
+                        alias("via-b", &["out@b.example"]),
+                        // A cycle that never leaves ends.
+                        alias("ping", &["pong@a.example"]),
+                        alias("pong", &["ping@a.example"]),
+                    ],
+                ),
+                dom(
+                    "a2.example",
+                    &[],
+                    vec![alias("hop", &["z@elsewhere.example"])],
+                ),
+            ],
+            Some("owner@contact.example"),
+        );
+        let f = forwarding_of(vec![a, b]);
+        let member = |m: &str| Some(Some(m.to_owned()));
+        assert_eq!(f.get("far@a.example"), member("m1").as_ref());
+        assert_eq!(f.get("chain@a.example"), member("m1").as_ref());
+        assert_eq!(f.get("hop@a2.example"), member("m1").as_ref());
+        assert_eq!(f.get("via-b@a.example"), member("m1").as_ref());
+        assert_eq!(f.get("out@b.example"), member("m2").as_ref());
+        for stays in ["here@a.example", "ping@a.example", "pong@a.example"] {
+            assert_eq!(f.get(stays), None, "{stays}");
+        }
+        // a2.example has no mailbox: its postmaster goes to A's first mailbox, which stays.
+        assert_eq!(f.get("postmaster@a2.example"), None);
+        // B has no contact and its postmaster is bob: nothing of B's leaves but `out`.
+        assert_eq!(f.keys().filter(|k| k.ends_with("b.example")).count(), 1);
+    }
+
+    #[test]
+    fn a_forwarding_catch_all_lists_what_stays_on_its_domain() {
+        let f = forwarding_of(vec![tenant(
+            true,
+            vec![dom(
+                "a.example",
+                &["alice"],
+                vec![
+                    alias("*", &["someone@elsewhere.example"]),
+                    alias("team", &["alice@a.example"]),
+                ],
+            )],
+            None,
+        )]);
+        assert_eq!(f.get("@a.example"), Some(&Some("m1".to_owned())));
+        assert_eq!(f.get("alice@a.example"), Some(&None));
+        assert_eq!(f.get("team@a.example"), Some(&None));
+    }
+
+    #[test]
+    fn a_role_address_to_an_outside_contact_forwards() {
+        let f = forwarding_of(vec![tenant(
+            true,
+            vec![dom("a.example", &[], vec![])],
+            Some("owner@contact.example"),
+        )]);
+        assert_eq!(f.get("postmaster@a.example"), Some(&Some("m1".to_owned())));
+        assert_eq!(f.get("abuse@a.example"), Some(&Some("m1".to_owned())));
+    }
+
+    #[test]
+    fn the_direct_senders_are_the_served_domains_the_host_and_the_null_sender() {
+        let desired = DesiredState {
+            dns: None,
+            schema: 1,
+            generation: 1,
+            node_id: "n".to_owned(),
+            tenants: vec![tenant(
+                false,
+                vec![dom("a.example", &["alice"], vec![])],
+                None,
+            )],
+        };
+        let mut layout = crate::render::Layout {
+            root: "/srv/r".into(),
+            hostname: domain("mail.example.net"),
+            listen: "192.0.2.1".parse().unwrap(),
+            internal: "127.0.0.1".parse().unwrap(),
+            ports: crate::render::Ports::default(),
+            broker: "127.0.0.1:1".parse().unwrap(),
+            vmail_uid: 1,
+            vmail_gid: 1,
+            send_limit: crate::render::MessageLimit::default(),
+            forward_limit: crate::render::MessageLimit::forwarding(),
+            relayhost: None,
+        };
+        let table = direct_senders(&desired, &layout);
+        let keys: Vec<&str> = table.entries.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["<>", "@a.example", "@mail.example.net"]);
+        assert!(table.entries.values().all(|v| v == "smtp"));
+        layout.relayhost = Some("127.0.0.40:2525".parse().unwrap());
+        let table = direct_senders(&desired, &layout);
+        assert!(table
+            .entries
+            .values()
+            .all(|v| v == "smtp:[127.0.0.40]:2525"));
+        layout.relayhost = Some("[::1]:25".parse().unwrap());
+        assert_eq!(next_hop(layout.relayhost.unwrap()), "[::1]:25");
+    }
+
+    #[test]
+    fn the_srs_table_matches_srs_at_the_host_name_only() {
+        assert!(srs_addresses(&domain("mail.example.net"))
+            .ends_with("/^(srs[01][-+=][^@]+@mail\\.example\\.net)$/ ${1}\n"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 -- Rendered by the Ruche node agent; do not edit: it is rewritten on every change.
 --
--- Two things every member's outbound mail goes through (rspamd as the milter of Postfix's
--- submission services):
+-- What every member's outbound mail goes through (rspamd as the milter of Postfix's
+-- submission services), and the count of what members' aliases forward:
 --
 -- 1. The `ruche_member` selector: the member of the authenticated mailbox, from members.map, so
 --    that the outbound rate limit counts every mailbox of a member in one bucket. A login
@@ -14,6 +14,12 @@
 --    own member (domains.map). Members sharing a node are adversaries: this is what keeps one
 --    from sending, and rspamd from signing, as another's domain. Postfix's
 --    reject_sender_login_mismatch checks the envelope only, and not the null sender at all.
+--
+-- 3. The `ruche_forwarders` selector: the members whose aliases or catch-alls send this
+--    message off the node (forwards.map, rendered from Postfix's alias table), one value per
+--    member, so the forwarding limit counts a message once per member it makes forward. As
+--    Postfix does: the address without its +tag, then the whole domain (a catch-all); `-`
+--    marks an address that stays here.
 local lua_selectors = require "lua_selectors"
 local rspamd_util = require "rspamd_util"
 
@@ -28,6 +34,15 @@ local domains = rspamd_config:add_map({
   url = @DOMAINS_MAP@,
   description = "Ruche: domain to member id",
 })
+
+local forwards = rspamd_config:add_map({
+  type = "map",
+  url = @FORWARDS_MAP@,
+  description = "Ruche: forwarding address to member id",
+})
+
+-- The at sign, spelled so that this file holds no address (the renderer's tests check that).
+local AT = string.char(64)
 
 local function member_of_login(task)
   local user = task:get_user()
@@ -50,6 +65,42 @@ lua_selectors.register_extractor(rspamd_config, "ruche_member", {
     return "mailbox:" .. user, "string"
   end,
   description = "Ruche member of the authenticated mailbox",
+})
+
+-- The member whose forwarding mail to `rcpt` (an envelope recipient) counts against, or nil.
+local function forwarder(rcpt)
+  if not forwards or not rcpt or not rcpt.domain or rcpt.domain == "" then
+    return nil
+  end
+  local user = string.lower(rcpt.user or "")
+  local domain = string.lower(rcpt.domain)
+  local plus = string.find(user, "+", 1, true)
+  if plus then
+    user = string.sub(user, 1, plus - 1)
+  end
+  local member = forwards:get_key(user .. AT .. domain) or forwards:get_key(AT .. domain)
+  if member == nil or member == "-" then
+    return nil
+  end
+  return member
+end
+
+lua_selectors.register_extractor(rspamd_config, "ruche_forwarders", {
+  get_value = function(task)
+    local seen, values = {}, {}
+    for _, rcpt in ipairs(task:get_recipients("smtp") or {}) do
+      local member = forwarder(rcpt)
+      if member and not seen[member] then
+        seen[member] = true
+        table.insert(values, "forwards:" .. member)
+      end
+    end
+    if #values == 0 then
+      return nil
+    end
+    return values, "string_list"
+  end,
+  description = "Ruche members whose aliases forward this message off the node",
 })
 
 -- The member a domain belongs to, or nil.

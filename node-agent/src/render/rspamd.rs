@@ -20,7 +20,14 @@
 //!   `crate::dkim`); never for a null envelope sender;
 //! - rate limit: one bucket per member (`layout.send_limit`), counted in messages, whatever the
 //!   number of recipients; `rspamd.local.lua` registers the `ruche_member` selector, which maps
-//!   the login to its member through `members.map`.
+//!   the login to its member through `members.map`;
+//! - forwarding limit: one bucket per member (`layout.forward_limit`) for the mail its aliases
+//!   and catch-alls send off the node, counted once per message and member; the
+//!   `ruche_forwarders` selector finds those members through `forwards.map` (built from
+//!   Postfix's own alias table, see `postfix::forwarding`). Past either limit the message is
+//!   deferred (4.7.1), so the sending server keeps it and retries;
+//! - no recipient exempts a message from the limits (the module's default lets any message with
+//!   `postmaster@` among its recipients through unlimited).
 //!
 //! Addresses appear only in the maps, written through `MapFile::insert`; `.conf`, `.inc` and
 //! Lua files hold layout values only (paths, addresses of the node, ports).
@@ -32,7 +39,7 @@ use std::net::{IpAddr, SocketAddr};
 use protocol::desired::DesiredState;
 use protocol::names::{DomainName, LocalPart};
 
-use super::{File, Files, Layout, NodeMaterial, OnChange, RelPath, Service};
+use super::{File, Files, Layout, MessageLimit, NodeMaterial, OnChange, RelPath, Service};
 
 pub const WORKER_PROXY: &str = "etc/rspamd/override.d/worker-proxy.inc";
 pub const WORKER_CONTROLLER: &str = "etc/rspamd/override.d/worker-controller.inc";
@@ -47,6 +54,7 @@ pub const SELECTORS_MAP: &str = "etc/rspamd/ruche/selectors.map";
 pub const MEMBERS_MAP: &str = "etc/rspamd/ruche/members.map";
 pub const DOMAINS_MAP: &str = "etc/rspamd/ruche/domains.map";
 pub const PATHS_MAP: &str = "etc/rspamd/ruche/paths.map";
+pub const FORWARDS_MAP: &str = "etc/rspamd/ruche/forwards.map";
 
 /// Modules that fetch remote maps or send message data to third parties; each gets a
 /// `local.d/<module>.conf` with `enabled = false;`.
@@ -122,6 +130,12 @@ pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, 
     );
     put(files, MEMBERS_MAP, OnChange::Nothing, members_map(desired));
     put(files, DOMAINS_MAP, OnChange::Nothing, domains_map(desired));
+    put(
+        files,
+        FORWARDS_MAP,
+        OnChange::Nothing,
+        forwards_map(desired),
+    );
     put(
         files,
         PATHS_MAP,
@@ -243,15 +257,38 @@ fn dkim_signing(layout: &Layout) -> String {
 }
 
 fn ratelimit(layout: &Layout) -> String {
-    let limit = layout.send_limit;
     format!(
-        "{HEADER}# One bucket per member: every mailbox of the member counts in it.\n\
-         rates {{\n  member {{\n    selector = \"ruche_member\";\n    bucket {{\n      \
-         burst = {messages};\n      rate = \"{messages} / {minutes}m\";\n      \
-         skip_recipients = true;\n    }}\n  }}\n}}\n\
-         # The limit is the operator's: do not let it grow with a sender's ham history.\n\
+        "{HEADER}# One bucket per member for what its mailboxes send, one for what its aliases\n\
+         # forward off the node.\n\
+         rates {{\n{member}{forwards}}}\n\
+         # The limits are the operator's: do not let them grow with a sender's ham history.\n\
          max_rate_mult = 1;\n\
-         max_bucket_mult = 1;\n",
+         max_bucket_mult = 1;\n\
+         # No recipient exempts a message (the default exempts postmaster and mailer-daemon):\n\
+         # the one entry is a line feed, which no SMTP address can hold.\n\
+         whitelisted_rcpts = [\"\\n\"];\n",
+        member = rate(
+            "member",
+            "ruche_member",
+            layout.send_limit,
+            "You have sent too many messages: try again later",
+        ),
+        forwards = rate(
+            "forwards",
+            "ruche_forwarders",
+            layout.forward_limit,
+            "This address forwards more mail than its owner may: try again later",
+        ),
+    )
+}
+
+/// One rate of the ratelimit module: `limit.messages` per `limit.minutes` per selector value,
+/// counted in messages whatever their number of recipients. `message` is a constant.
+fn rate(name: &str, selector: &str, limit: MessageLimit, message: &str) -> String {
+    format!(
+        "  {name} {{\n    selector = \"{selector}\";\n    bucket {{\n      \
+         burst = {messages};\n      rate = \"{messages} / {minutes}m\";\n      \
+         skip_recipients = true;\n      message = \"{message}\";\n    }}\n  }}\n",
         messages = limit.messages,
         minutes = limit.minutes.max(1),
     )
@@ -271,10 +308,11 @@ fn local_lua(layout: &Layout) -> String {
     LOCAL_LUA_TEMPLATE
         .replace("@MEMBERS_MAP@", &quoted(&layout.path_text(MEMBERS_MAP)))
         .replace("@DOMAINS_MAP@", &quoted(&layout.path_text(DOMAINS_MAP)))
+        .replace("@FORWARDS_MAP@", &quoted(&layout.path_text(FORWARDS_MAP)))
 }
 
-/// `rspamd.local.lua`, with `@MEMBERS_MAP@` and `@DOMAINS_MAP@` standing for the maps' quoted
-/// paths.
+/// `rspamd.local.lua`, with `@MEMBERS_MAP@`, `@DOMAINS_MAP@` and `@FORWARDS_MAP@` standing for
+/// the maps' quoted paths.
 const LOCAL_LUA_TEMPLATE: &str = include_str!("rspamd.local.lua");
 
 /// A DKIM selector: one DNS label (`[a-z0-9]`, inner `-`, at most 63), the same rule the
@@ -302,6 +340,9 @@ pub fn is_member_id(s: &str) -> bool {
 enum MapKey<'a> {
     Domain(&'a DomainName),
     Mailbox(&'a LocalPart, &'a DomainName),
+    /// A key of Postfix's virtual alias table (`local@domain` or `@domain`), which that table
+    /// built from typed names.
+    Alias(&'a str),
 }
 
 /// An rspamd map file: `key value` lines, sorted, first insert of a key wins. A value outside
@@ -317,6 +358,7 @@ impl MapFile {
         let key = match key {
             MapKey::Domain(domain) => domain.to_string(),
             MapKey::Mailbox(local, domain) => format!("{local}@{domain}"),
+            MapKey::Alias(key) => key.to_owned(),
         };
         let plain_key = !key.is_empty() && key.chars().all(|c| c.is_ascii_graphic() && c != '#');
         if plain_key && allowed(value) {
@@ -404,6 +446,21 @@ fn is_key_path(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
 }
 
+/// The addresses whose mail leaves the node, to the member each counts against; `-` for the
+/// addresses of a forwarding catch-all's domain that stay here (see `postfix::forwarding`).
+fn forwards_map(desired: &DesiredState) -> String {
+    let mut map = MapFile::default();
+    for (key, member) in super::postfix::forwarding(desired) {
+        let value = member.as_deref().unwrap_or(STAYS_HERE);
+        map.insert(MapKey::Alias(&key), value, is_member_id);
+    }
+    map.text("member id")
+}
+
+/// The value `forwards.map` gives an address that does not forward. Not a member id: those are
+/// UUIDs.
+const STAYS_HERE: &str = "-";
+
 fn members_map(desired: &DesiredState) -> String {
     let mut map = MapFile::default();
     for tenant in desired.tenants.iter().filter(|t| t.active) {
@@ -483,14 +540,20 @@ mod tests {
             broker: "127.0.0.9:1".parse().unwrap(),
             vmail_uid: 1,
             vmail_gid: 1,
-            send_limit: crate::render::SendLimit {
+            send_limit: crate::render::MessageLimit {
                 messages: 5,
                 minutes: 1,
             },
+            forward_limit: crate::render::MessageLimit {
+                messages: 3,
+                minutes: 30,
+            },
+            relayhost: None,
         };
         let text = ratelimit(&layout);
         assert!(text.contains("burst = 5;"));
         assert!(text.contains("rate = \"5 / 1m\";"));
+        assert!(text.contains("rate = \"3 / 30m\";"));
         layout.send_limit.minutes = 0;
         assert!(ratelimit(&layout).contains("rate = \"5 / 1m\";"));
     }

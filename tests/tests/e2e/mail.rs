@@ -70,6 +70,16 @@ struct Member {
 
 impl Collective {
     async fn start(ip: Ipv4Addr, name: &str) -> Result<Collective> {
+        Collective::start_with_relay(ip, name, None).await
+    }
+
+    /// A collective whose node sends every outbound message to `relayhost` (a test's SMTP sink
+    /// standing for the rest of the world).
+    async fn start_with_relay(
+        ip: Ipv4Addr,
+        name: &str,
+        relayhost: Option<std::net::SocketAddr>,
+    ) -> Result<Collective> {
         let started = Instant::now();
         let db = TestDatabase::create().await?;
         let smtp = SmtpSink::start().await?;
@@ -106,6 +116,7 @@ impl Collective {
                 ip,
                 name: name.to_owned(),
                 rspamd_cache: Some(rspamd_cache()),
+                relayhost,
             },
         )
         .await?;

@@ -2,16 +2,21 @@
 //! test puts two members on one node (real Postfix, Dovecot, rspamd and the agent) and has one
 //! try to sign, receive or read as the other, with real SMTP and IMAP clients.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use reqwest::Method;
 use tests::imap;
 use tests::submission::{self, Envelope, Outcome, Stage};
+use tests::SmtpSink;
 
 use super::{
     deliver, imap_login, submit, wait_for_subjects, Collective, ALICE_PASSWORD, BOB_PASSWORD,
 };
+
+/// How long a message may take to reach the world's SMTP sink.
+const MAIL_WAIT: Duration = Duration::from_secs(30);
 
 /// Submits `content` as it is (headers included) with `login`, from the envelope sender `from`
 /// (empty: the null sender) to `to`.
@@ -336,4 +341,210 @@ fn list(dir: &std::path::Path) -> Vec<String> {
         .unwrap_or_default();
     names.sort();
     names
+}
+
+/// Item 7, forwarding: mail from elsewhere that member A's alias sends off the node leaves with
+/// an SRS envelope sender at the node's host name (postsrsd), while what A receives and what A
+/// sends keep their real senders; a bounce to that SRS address goes back to the original
+/// sender, a forged one is refused; each member's forwarding is limited on its own
+/// (`FORWARD_LIMIT` messages an hour), and no recipient (`postmaster@`) exempts a message from
+/// the sending limit. The rest of the world is an SMTP sink the node relays to.
+#[tokio::test]
+async fn boundary_forwarding_is_rewritten_and_limited() -> Result<()> {
+    let world = SmtpSink::start().await?;
+    let relay = SocketAddr::from((Ipv4Addr::LOCALHOST, world.port()));
+    let c =
+        Collective::start_with_relay(Ipv4Addr::new(127, 0, 0, 35), "node-35", Some(relay)).await?;
+    let result = forwarding(&c, &world).await;
+    c.finish(result).await
+}
+
+async fn forwarding(c: &Collective, world: &SmtpSink) -> Result<()> {
+    let a = c.member("member-a@people.test").await?;
+    let a_domain = a.domain("a-fwd.test").await?;
+    a.mailbox(&a_domain, "me", ALICE_PASSWORD, 100).await?;
+    a.alias(&a_domain, "fwd", &["friend@outside.test"]).await?;
+    let b = c.member("member-b@people.test").await?;
+    let b_domain = b.domain("b-fwd.test").await?;
+    b.mailbox(&b_domain, "bob", BOB_PASSWORD, 100).await?;
+    b.alias(&b_domain, "out", &["pal@outside.test"]).await?;
+    c.converged().await?;
+    let host = c.node.hostname().to_owned();
+    let stranger = "someone@elsewhere.test";
+    let mut problems = Vec::new();
+
+    // Forwarded: an SRS sender at the host name; the header From is left alone.
+    deliver(&c.node, stranger, "fwd@a-fwd.test", "forwarded-1")
+        .await?
+        .accepted()?;
+    let forwarded = world
+        .wait_for_message(|m| m.subject == "forwarded-1", MAIL_WAIT)
+        .await?;
+    eprintln!(
+        "[boundary] forwarded: from <{}> to {:?}",
+        forwarded.from, forwarded.to
+    );
+    let srs = forwarded.from.clone();
+    let lower = srs.to_ascii_lowercase();
+    if !(lower.starts_with("srs0=")
+        && lower.ends_with(&format!("@{host}"))
+        && lower.contains("=elsewhere.test=someone@"))
+    {
+        problems.push(format!(
+            "the forwarded message's sender is {srs:?}, not SRS at {host}"
+        ));
+    }
+    if !forwarded.is_to("friend@outside.test") {
+        problems.push(format!("the forwarded message went to {:?}", forwarded.to));
+    }
+    if !String::from_utf8_lossy(&forwarded.raw).contains(&format!("From: {stranger}")) {
+        problems.push("the forwarded message lost its From header".to_owned());
+    }
+
+    // Received here: the real sender, not rewritten.
+    deliver(&c.node, stranger, "me@a-fwd.test", "kept-here")
+        .await?
+        .accepted()?;
+    let kept = wait_for_subjects(&c.node, "me@a-fwd.test", ALICE_PASSWORD, &["kept-here"]).await?;
+    let kept = String::from_utf8_lossy(&kept[0]).into_owned();
+    if !kept.contains(&format!("Return-Path: <{stranger}>")) {
+        problems.push(format!("mail received on the node was rewritten:\n{kept}"));
+    }
+
+    // A member's own mail leaves with its own sender.
+    submit(
+        &c.node,
+        submission::Security::Implicit,
+        ("me@a-fwd.test", ALICE_PASSWORD),
+        "me@a-fwd.test",
+        &["friend@outside.test"],
+        "own-mail",
+    )
+    .await?
+    .accepted()?;
+    let own = world
+        .wait_for_message(|m| m.subject == "own-mail", MAIL_WAIT)
+        .await?;
+    if own.from != "me@a-fwd.test" {
+        problems.push(format!("a member's own mail left as <{}>", own.from));
+    }
+
+    // A bounce to the SRS address reaches the original sender; a forged one is refused.
+    deliver(&c.node, "", &srs, "bounce-back")
+        .await?
+        .accepted()?;
+    let bounced = world
+        .wait_for_message(|m| m.subject == "bounce-back", MAIL_WAIT)
+        .await?;
+    if !(bounced.is_to(stranger) && bounced.from.is_empty()) {
+        problems.push(format!(
+            "the bounce went from <{}> to {:?}",
+            bounced.from, bounced.to
+        ));
+    }
+    let forged = forge_srs_hash(&srs)?;
+    for (what, address) in [
+        ("a forged SRS address", forged.as_str()),
+        (
+            "an unknown address at the host name",
+            &format!("nobody@{host}"),
+        ),
+    ] {
+        match deliver(&c.node, "", address, "forged").await? {
+            Outcome::Refused {
+                stage: Stage::Rcpt(_),
+                code,
+                ..
+            } if (500..600).contains(&code) => {}
+            other => problems.push(format!("{what} ({address}): {other:?}")),
+        }
+    }
+
+    // A's forwarding limit: the first message above used one.
+    let mut outcomes = Vec::new();
+    for n in 2..=tests::mail_node::FORWARD_LIMIT + 1 {
+        outcomes.push(
+            deliver(
+                &c.node,
+                stranger,
+                "fwd@a-fwd.test",
+                &format!("forwarded-{n}"),
+            )
+            .await?,
+        );
+    }
+    eprintln!("[boundary] A's forwards past the first: {outcomes:?}");
+    let (last, first) = outcomes.split_last().context("no forward sent")?;
+    if !first.iter().all(|o| matches!(o, Outcome::Accepted(_))) {
+        problems.push(format!("forwards within the limit: {first:?}"));
+    }
+    match last {
+        Outcome::Refused {
+            code: 451, text, ..
+        } if text.starts_with("4.7.1") => {}
+        other => problems.push(format!("a forward past A's limit: {other:?}")),
+    }
+    // B's forwarding and A's own mailbox are not held by A's limit.
+    deliver(&c.node, stranger, "out@b-fwd.test", "b-forward")
+        .await?
+        .accepted()
+        .context("B's forward while A is at its limit")?;
+    world
+        .wait_for_message(|m| m.subject == "b-forward", MAIL_WAIT)
+        .await?;
+    deliver(&c.node, stranger, "me@a-fwd.test", "still-here")
+        .await?
+        .accepted()
+        .context("mail for A's mailbox while A's forwarding is at its limit")?;
+
+    // No recipient exempts a message from the sending limit (5 a minute on test nodes).
+    let mut outcomes = Vec::new();
+    for n in 1..=6 {
+        outcomes.push(
+            submit(
+                &c.node,
+                submission::Security::Implicit,
+                ("bob@b-fwd.test", BOB_PASSWORD),
+                "bob@b-fwd.test",
+                &["bob@b-fwd.test", "postmaster@a-fwd.test"],
+                &format!("with-postmaster-{n}"),
+            )
+            .await?,
+        );
+    }
+    eprintln!("[boundary] six messages with postmaster@ among the recipients: {outcomes:?}");
+    match &outcomes[5] {
+        Outcome::Refused {
+            code: 451, text, ..
+        } if text.starts_with("4.7.1") => {}
+        other => problems.push(format!(
+            "the sixth message in a minute, with postmaster@ among its recipients: {other:?}"
+        )),
+    }
+
+    ensure!(
+        problems.is_empty(),
+        "{} forwarding check(s) failed:\n- {}",
+        problems.len(),
+        problems.join("\n- ")
+    );
+    Ok(())
+}
+
+/// `srs` with one character of its hash changed: `SRS0=HHHH=TT=domain=local@host`.
+fn forge_srs_hash(srs: &str) -> Result<String> {
+    let (tag, rest) = srs.split_at(5);
+    let mut hash: Vec<char> = rest.chars().take_while(|c| *c != '=').collect();
+    let first = hash.first_mut().context("no hash in the SRS address")?;
+    // postsrsd compares hashes ignoring case: change the letter, not only its case.
+    *first = if first.eq_ignore_ascii_case(&'a') {
+        'B'
+    } else {
+        'A'
+    };
+    let tail: String = rest.chars().skip(hash.len()).collect();
+    Ok(format!(
+        "{tag}{}{tail}",
+        hash.into_iter().collect::<String>()
+    ))
 }

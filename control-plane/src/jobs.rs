@@ -1,6 +1,6 @@
 //! Background housekeeping, run by every control plane: purging members whose deletion grace
 //! period is over, deleting domains left unverified past their claim period (7 days), and
-//! pruning expired sessions and old rate-limit events. Each step is safe to
+//! pruning expired sessions, old rate-limit events and the nodes' change log past a week. Each step is safe to
 //! run concurrently on several control planes (`skip locked`, idempotent deletes).
 
 use std::time::Duration;
@@ -25,6 +25,7 @@ pub async fn run_once(pool: &PgPool) -> crate::error::Result<()> {
     }
     crate::db::sessions::prune(pool).await?;
     crate::db::rate_limit::prune(pool).await?;
+    crate::db::desired::prune_changes(pool).await?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use protocol::desired::DesiredState;
+use protocol::desired::{DesiredState, Update};
 use protocol::node::{Heartbeat, JoinRequest, JoinResponse, API_PREFIX};
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -198,16 +198,35 @@ impl NodeClient {
 impl NodeClient {
     /// `GET /node-api/v1/desired?after=<after>&wait=<wait>`: the node's desired state once its
     /// generation passes `after`, or `None` when nothing changed within `wait` (a long poll).
-    #[tracing::instrument(skip_all)]
     pub async fn desired(
         &self,
         after: u64,
         wait: Duration,
     ) -> Result<Option<DesiredState>, ClientError> {
+        self.poll(after, wait, false).await
+    }
+
+    /// The same with `delta=true`: what changed since `after` (or the whole document when the
+    /// control plane cannot say; a control plane that does not know `delta` answers with the
+    /// whole document untagged, taken as such).
+    pub async fn update(&self, after: u64, wait: Duration) -> Result<Option<Update>, ClientError> {
+        self.poll(after, wait, true).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn poll<T: Polled>(
+        &self,
+        after: u64,
+        wait: Duration,
+        delta: bool,
+    ) -> Result<Option<T>, ClientError> {
         let mut url = endpoint(&self.client.base, "desired")?;
         url.query_pairs_mut()
             .append_pair("after", &after.to_string())
             .append_pair("wait", &wait.as_secs().to_string());
+        if delta {
+            url.query_pairs_mut().append_pair("delta", "true");
+        }
         let request = self
             .client
             .http
@@ -226,17 +245,38 @@ impl NodeClient {
                 .await
                 .map_err(|source| unreachable(&url, source))?;
             // Every name is parsed again here: a hostile or broken document is refused whole.
-            return serde_json::from_slice(&body).map(Some).map_err(|err| {
-                ClientError::Unexpected {
+            return T::parse(&body)
+                .map(Some)
+                .map_err(|err| ClientError::Unexpected {
                     status: status.as_u16(),
                     detail: format!("the desired state does not parse: {err}"),
-                }
-            });
+                });
         }
         let message = error_message(response).await;
         Err(match status {
             StatusCode::UNAUTHORIZED => ClientError::Unauthorized { message },
             _ => refused(status, message),
+        })
+    }
+}
+
+/// What a poll of the desired state answers.
+trait Polled: Sized {
+    fn parse(body: &[u8]) -> Result<Self, serde_json::Error>;
+}
+
+impl Polled for DesiredState {
+    fn parse(body: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(body)
+    }
+}
+
+impl Polled for Update {
+    fn parse(body: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(body).or_else(|err| {
+            serde_json::from_slice(body)
+                .map(Update::Full)
+                .map_err(|_| err)
         })
     }
 }

@@ -5,7 +5,8 @@
 //!   starts with the one saved on disk, so the node serves at once with or without the control
 //!   plane; failures are retried with backoff, and every ten minutes it runs again anyway
 //!   (level-triggered: drift on disk is put right);
-//! - the **poller** long-polls the control plane for the next generation and saves each one;
+//! - the **poller** long-polls the control plane for the next generation (asking for only what
+//!   changed, which it applies to the document it holds) and saves each one;
 //! - the **usage** task measures the mail store every minute;
 //! - the **heartbeat** reports version, observed generation, health, DKIM keys, usage and,
 //!   with `[dns]`, where the node's name server answers.
@@ -13,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use protocol::desired::DesiredState;
+use protocol::desired::{DesiredState, Update};
 use protocol::node::Heartbeat;
 use tokio::sync::watch;
 
@@ -25,6 +26,9 @@ use crate::config::Config;
 use crate::error_chain;
 use crate::reconcile::{ReconcileError, Reconciler};
 use crate::state::StateDir;
+
+/// How often the poller asks for the whole desired state rather than what changed.
+const WHOLE_EVERY: Duration = Duration::from_secs(3600);
 
 /// How long one long poll waits for a change.
 const POLL_WAIT: Duration = Duration::from_secs(25);
@@ -180,21 +184,47 @@ async fn poll(
 ) {
     tokio::pin!(stopped);
     let mut backoff = Backoff::new();
+    // The document deltas apply to: the last one saved.
+    let mut current = desired.borrow().clone();
+    let mut last_whole = tokio::time::Instant::now();
     loop {
+        // Now and then the whole document, so whatever a delta could have missed is put right.
+        if last_whole.elapsed() >= WHOLE_EVERY {
+            after = 0;
+        }
+        if after == 0 {
+            last_whole = tokio::time::Instant::now();
+        }
         let result = tokio::select! {
             biased;
             () = &mut stopped => return,
-            result = client.desired(after, POLL_WAIT) => result,
+            result = client.update(after, POLL_WAIT) => result,
         };
+        let result = result.map(|update| match update {
+            Some(Update::Full(doc)) => Some(Ok(doc)),
+            Some(Update::Delta(delta)) => Some(match current.as_deref() {
+                Some(doc) => doc.apply(&delta).map_err(|e| e.to_string()),
+                None => Err("no document to apply it to".to_owned()),
+            }),
+            None => None,
+        });
         let delay = match result {
-            Ok(Some(doc)) => {
+            Ok(Some(Err(why))) => {
+                // Ask for the whole document at once.
+                tracing::warn!(%why, "cannot apply the delta; fetching the whole desired state");
+                after = 0;
+                Duration::ZERO
+            }
+            Ok(Some(Ok(doc))) => {
                 backoff.reset();
                 tracing::info!(generation = doc.generation, "new desired state");
                 after = doc.generation;
                 if let Err(err) = reconciler.store.save_desired(&doc) {
                     tracing::error!(error = %error_chain(&err), "cannot save the desired state");
                 }
-                desired.send_replace(Some(Arc::new(doc)));
+                let doc = Arc::new(doc);
+                current = Some(Arc::clone(&doc));
+                desired.send_replace(Some(doc));
                 Duration::ZERO
             }
             Ok(None) => {

@@ -8,6 +8,13 @@
 //! one plain secret is the TSIG keys the node shares with its DNS peers, which both ends must hold.
 //!
 //! Changes are additive only: new optional fields (`#[serde(default)]`), never renamed ones.
+//!
+//! An agent that adds `delta=true` to the poll gets an [`Update`]: the whole document, or a
+//! [`Delta`] with what changed since the generation it holds (the members that changed, whole,
+//! and their zones), which [`DesiredState::apply`] turns into the next whole document. The control
+//! plane answers with the whole document whenever it cannot say what changed (a new node, one
+//! whose generation is older than the changes it keeps), and agents that do not ask get the
+//! whole document as before.
 
 use serde::{Deserialize, Serialize};
 
@@ -154,7 +161,183 @@ pub struct AppPassword {
     pub mailbox: Option<EmailAddress>,
 }
 
+/// The answer to a poll with `delta=true`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Update {
+    Full(DesiredState),
+    Delta(Delta),
+}
+
+/// What changed on a node between generation `base` and `generation`: the members whose part
+/// changed, each whole, so that a change costs what the member holds rather than what the node
+/// holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delta {
+    pub schema: u32,
+    pub node_id: String,
+    /// The generation this delta applies to: the one the agent said it holds.
+    pub base: u64,
+    /// The generation the agent holds once it is applied.
+    pub generation: u64,
+    /// Members that changed or arrived, each whole.
+    pub tenants: Vec<Tenant>,
+    /// Members that left the node (deleted, or moved to another node).
+    pub removed_tenants: Vec<String>,
+    /// The zones this node is primary for among the domains of `tenants`, each whole. Zones of
+    /// the domains the changed and removed members held before go, unless listed here again.
+    pub zones: Vec<Zone>,
+    /// The node's whole DNS part, when something of it other than those members' zones changed
+    /// (peers, keys, the zones of the nodes it is a secondary of); `None`: only `zones` changed.
+    #[serde(default)]
+    pub dns: Option<Dns>,
+}
+
+/// Why a delta cannot be applied to a document: the agent then asks for the whole document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeltaError {
+    #[error("the delta is for node {delta}, the document for node {document}")]
+    OtherNode { document: String, delta: String },
+    #[error("the delta starts from generation {base}, the document is at {generation}")]
+    OtherBase { generation: u64, base: u64 },
+    #[error("the delta goes back from generation {base} to {generation}")]
+    Backwards { base: u64, generation: u64 },
+    #[error("the delta changes zones of a document without a DNS part")]
+    NoDns,
+}
+
 impl DesiredState {
+    /// The document `delta` leads to from this one. Pure, so the agent can apply it before it
+    /// writes anything, and a property test checks it against the control plane's whole
+    /// documents.
+    pub fn apply(&self, delta: &Delta) -> Result<DesiredState, DeltaError> {
+        if delta.node_id != self.node_id {
+            return Err(DeltaError::OtherNode {
+                document: self.node_id.clone(),
+                delta: delta.node_id.clone(),
+            });
+        }
+        if delta.base != self.generation {
+            return Err(DeltaError::OtherBase {
+                generation: self.generation,
+                base: delta.base,
+            });
+        }
+        if delta.generation < delta.base {
+            return Err(DeltaError::Backwards {
+                base: delta.base,
+                generation: delta.generation,
+            });
+        }
+        let changed: std::collections::BTreeSet<&str> = delta
+            .tenants
+            .iter()
+            .map(|t| t.member_id.as_str())
+            .chain(delta.removed_tenants.iter().map(String::as_str))
+            .collect();
+        // The zones of a changed member's domains, before and after, are replaced by the
+        // delta's (a zone is named after its domain).
+        let replaced: std::collections::BTreeSet<&DomainName> = self
+            .tenants
+            .iter()
+            .chain(&delta.tenants)
+            .filter(|t| changed.contains(t.member_id.as_str()))
+            .flat_map(|t| t.domains.iter().map(|d| &d.name))
+            .collect();
+        let dns = match (&delta.dns, &self.dns) {
+            (Some(dns), _) => Some(dns.clone()),
+            (None, Some(dns)) => {
+                let mut dns = dns.clone();
+                dns.zones.retain(|z| !replaced.contains(&z.name));
+                dns.zones.extend(delta.zones.iter().cloned());
+                dns.zones.sort_by(|a, b| a.name.cmp(&b.name));
+                Some(dns)
+            }
+            (None, None) if delta.zones.is_empty() => None,
+            (None, None) => return Err(DeltaError::NoDns),
+        };
+        let mut tenants: Vec<Tenant> = self
+            .tenants
+            .iter()
+            .filter(|t| !changed.contains(t.member_id.as_str()))
+            .cloned()
+            .chain(delta.tenants.iter().cloned())
+            .collect();
+        tenants.sort_by(|a, b| a.member_id.cmp(&b.member_id));
+        Ok(DesiredState {
+            schema: self.schema.max(delta.schema),
+            generation: delta.generation,
+            node_id: self.node_id.clone(),
+            tenants,
+            dns,
+        })
+    }
+
+    /// The delta from `self` to `next` that names every member whose part or zones differ: what
+    /// the control plane's change log gives, computed from two documents (for tests).
+    pub fn delta_to(&self, next: &DesiredState) -> Delta {
+        let before: std::collections::BTreeMap<&str, &Tenant> = self
+            .tenants
+            .iter()
+            .map(|t| (t.member_id.as_str(), t))
+            .collect();
+        let after: std::collections::BTreeMap<&str, &Tenant> = next
+            .tenants
+            .iter()
+            .map(|t| (t.member_id.as_str(), t))
+            .collect();
+        let zone = |dns: &Option<Dns>, name: &DomainName| -> Option<Zone> {
+            dns.as_ref()
+                .and_then(|d| d.zones.iter().find(|z| &z.name == name).cloned())
+        };
+        // A member changed if its part did, or one of its zones (a record).
+        let tenants: Vec<Tenant> = next
+            .tenants
+            .iter()
+            .filter(|t| {
+                before.get(t.member_id.as_str()) != Some(t)
+                    || t.domains
+                        .iter()
+                        .any(|d| zone(&self.dns, &d.name) != zone(&next.dns, &d.name))
+            })
+            .cloned()
+            .collect();
+        let removed_tenants = self
+            .tenants
+            .iter()
+            .filter(|t| !after.contains_key(t.member_id.as_str()))
+            .map(|t| t.member_id.clone())
+            .collect();
+        let names: std::collections::BTreeSet<&DomainName> = tenants
+            .iter()
+            .flat_map(|t| t.domains.iter().map(|d| &d.name))
+            .collect();
+        let zones: Vec<Zone> = next
+            .dns
+            .iter()
+            .flat_map(|d| &d.zones)
+            .filter(|z| names.contains(&z.name))
+            .cloned()
+            .collect();
+        let mut delta = Delta {
+            schema: next.schema,
+            node_id: next.node_id.clone(),
+            base: self.generation,
+            generation: next.generation,
+            tenants,
+            removed_tenants,
+            zones,
+            dns: None,
+        };
+        // Anything else of the DNS part that differs: send it whole.
+        let patched = self.apply(&delta).ok().and_then(|d| d.dns);
+        if patched != next.dns {
+            delta.zones.clear();
+            delta.dns = next.dns.clone();
+        }
+        delta
+    }
+
     /// What the node may serve of this document: only verified domains, and only domains and
     /// mailboxes that carry their ids. The agent renders, authenticates and keeps stores from
     /// this alone, so a pending claim on a name (someone else's domain, the platform's) never
@@ -202,5 +385,166 @@ mod tests {
         assert_eq!(domains[0].name.as_str(), "ok.example");
         assert_eq!(domains[0].mailboxes.len(), 1);
         assert_eq!(domains[0].mailboxes[0].local_part.as_str(), "alice");
+    }
+
+    mod deltas {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn name(s: &str) -> DomainName {
+            DomainName::parse(s).unwrap()
+        }
+
+        fn record(n: u8) -> crate::dns::Record {
+            crate::dns::Record::try_from(crate::dns::RecordText {
+                name: "www".to_owned(),
+                kind: "A".to_owned(),
+                ttl: 300,
+                value: format!("192.0.2.{n}"),
+            })
+            .unwrap()
+        }
+
+        /// A member `m<member>` holding the domains `d<i>.example` for each `i` in `domains`.
+        fn tenant(member: u8, domains: &[u8], mailboxes: u8, active: bool) -> Tenant {
+            Tenant {
+                member_id: format!("m{member}"),
+                active,
+                app_passwords: Vec::new(),
+                contact: None,
+                domains: domains
+                    .iter()
+                    .map(|d| Domain {
+                        id: Some(ObjectId::parse(&format!("d{d}")).unwrap()),
+                        name: name(&format!("d{d}.example")),
+                        verified: true,
+                        mailboxes: (0..mailboxes)
+                            .map(|n| Mailbox {
+                                id: Some(ObjectId::parse(&format!("mb{d}-{n}")).unwrap()),
+                                local_part: LocalPart::parse(&format!("u{n}")).unwrap(),
+                                password_hash: "h".to_owned(),
+                                quota_bytes: 1,
+                            })
+                            .collect(),
+                        aliases: Vec::new(),
+                        xmpp_accounts: Vec::new(),
+                    })
+                    .collect(),
+            }
+        }
+
+        /// A document from a choice per member (absent, or its mailbox count and state), a
+        /// record per domain, and a CAA issuer standing for the node-wide DNS settings.
+        fn document(
+            generation: u64,
+            members: &[Option<(u8, bool)>],
+            records: &[u8],
+            caa: u8,
+        ) -> DesiredState {
+            // Domain i belongs to member i % 4.
+            let tenants: Vec<Tenant> = members
+                .iter()
+                .enumerate()
+                .filter_map(|(m, choice)| {
+                    let (mailboxes, active) = (*choice)?;
+                    let m = u8::try_from(m).unwrap();
+                    let domains: Vec<u8> = (0..8u8).filter(|d| d % 4 == m).collect();
+                    Some(tenant(m, &domains, mailboxes, active))
+                })
+                .collect();
+            let mut zones: Vec<Zone> = tenants
+                .iter()
+                .flat_map(|t| &t.domains)
+                .map(|d| {
+                    let i: usize = d.name.as_str()[1..2].parse().unwrap();
+                    Zone {
+                        name: d.name.clone(),
+                        records: vec![record(records[i])],
+                    }
+                })
+                .collect();
+            zones.sort_by(|a, b| a.name.cmp(&b.name));
+            DesiredState {
+                schema: SCHEMA,
+                generation,
+                node_id: "node".to_owned(),
+                tenants,
+                dns: Some(Dns {
+                    nameserver: name("ns1.platform.example"),
+                    catalog: name("catalog.ns1.platform.example"),
+                    zone_nameservers: vec![name("ns1.platform.example")],
+                    zones,
+                    secondaries: Vec::new(),
+                    primaries: Vec::new(),
+                    caa_issuers: vec![name(&format!("ca{caa}.example"))],
+                }),
+            }
+        }
+
+        fn members() -> impl Strategy<Value = Vec<Option<(u8, bool)>>> {
+            proptest::collection::vec(proptest::option::of((0u8..3, any::<bool>())), 4)
+        }
+
+        proptest! {
+            /// Applying the delta between two documents gives the second, whatever changed; and
+            /// when the node-wide DNS settings did not change, the delta carries only the
+            /// changed members and their zones.
+            #[test]
+            fn a_delta_leads_to_the_next_document(
+                before in members(),
+                after in members(),
+                records_before in proptest::collection::vec(0u8..3, 8),
+                records_after in proptest::collection::vec(0u8..3, 8),
+                caa_before in 0u8..2,
+                caa_after in 0u8..2,
+                steps in 0u64..5,
+            ) {
+                let a = document(7, &before, &records_before, caa_before);
+                let b = document(7 + steps, &after, &records_after, caa_after);
+                let delta = a.delta_to(&b);
+                prop_assert_eq!(a.apply(&delta).unwrap(), b.clone());
+                if caa_before == caa_after {
+                    prop_assert!(delta.dns.is_none());
+                    for t in &delta.tenants {
+                        let same_tenant = a.tenants.iter().any(|old| old == t);
+                        let zones = |d: &DesiredState| -> Vec<Zone> {
+                            d.dns.iter().flat_map(|d| &d.zones)
+                                .filter(|z| t.domains.iter().any(|d| d.name == z.name))
+                                .cloned().collect()
+                        };
+                        prop_assert!(!(same_tenant && zones(&a) == zones(&b)),
+                            "an unchanged member was sent");
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn a_delta_for_another_generation_or_node_is_refused() {
+            let a = document(7, &[Some((1, true))], &[0; 8], 0);
+            let b = document(8, &[Some((2, true))], &[0; 8], 0);
+            let mut delta = a.delta_to(&b);
+            delta.base = 6;
+            assert!(matches!(a.apply(&delta), Err(DeltaError::OtherBase { .. })));
+            delta.base = 7;
+            delta.node_id = "other".to_owned();
+            assert!(matches!(a.apply(&delta), Err(DeltaError::OtherNode { .. })));
+            delta.node_id = "node".to_owned();
+            delta.generation = 5;
+            assert!(matches!(a.apply(&delta), Err(DeltaError::Backwards { .. })));
+        }
+
+        #[test]
+        fn a_delta_and_a_whole_document_come_tagged() {
+            let a = document(7, &[Some((1, true))], &[0; 8], 0);
+            let json = serde_json::to_string(&Update::Full(a.clone())).unwrap();
+            assert!(json.starts_with("{\"kind\":\"full\""));
+            let back: Update = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, Update::Full(a.clone()));
+            let delta = a.delta_to(&document(8, &[None], &[0; 8], 0));
+            let json = serde_json::to_string(&Update::Delta(delta.clone())).unwrap();
+            assert!(json.starts_with("{\"kind\":\"delta\""));
+            assert_eq!(delta.removed_tenants, ["m0"]);
+        }
     }
 }

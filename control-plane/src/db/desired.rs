@@ -30,25 +30,146 @@ pub async fn generation(pool: &PgPool, node: NodeId) -> Result<i64> {
     )
 }
 
-/// `dns_config` is `None` before setup (no platform domain, so no DNS part yet).
+/// Makes the transaction a read-only snapshot: the generation read first matches everything
+/// read after it.
+async fn snapshot(conn: &mut sqlx::PgConnection) -> Result<()> {
+    sqlx::query!("set transaction isolation level repeatable read, read only")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn generation_in(conn: &mut sqlx::PgConnection, node: NodeId) -> Result<u64> {
+    let generation =
+        sqlx::query_scalar!("select desired_generation from nodes where id = $1", node.0)
+            .fetch_one(conn)
+            .await?;
+    Ok(u64::try_from(generation).unwrap_or(0))
+}
+
+/// The node's whole desired state. `dns_config` is `None` before setup (no platform domain, so
+/// no DNS part yet).
 pub async fn build(
     pool: &PgPool,
     dns_config: Option<&DnsConfig>,
     node: NodeId,
 ) -> Result<DesiredState> {
     let mut tx = pool.begin().await?;
-    sqlx::query!("set transaction isolation level repeatable read, read only")
-        .execute(&mut *tx)
-        .await?;
-    let generation =
-        sqlx::query_scalar!("select desired_generation from nodes where id = $1", node.0)
-            .fetch_one(&mut *tx)
-            .await?;
-    let members = sqlx::query!(
-        "select id, status, email from members where node_id = $1 order by id",
-        node.0
+    snapshot(&mut tx).await?;
+    let doc = whole(&mut tx, dns_config, node).await?;
+    tx.commit().await?;
+    Ok(doc)
+}
+
+async fn whole(
+    conn: &mut sqlx::PgConnection,
+    dns_config: Option<&DnsConfig>,
+    node: NodeId,
+) -> Result<DesiredState> {
+    let generation = generation_in(conn, node).await?;
+    let tenants = tenants(conn, node, None).await?;
+    let dns = match dns_config {
+        Some(c) => Some(dns(conn, c, node).await?),
+        None => None,
+    };
+    Ok(DesiredState {
+        schema: desired::SCHEMA,
+        generation,
+        node_id: node.to_string(),
+        tenants,
+        dns,
+    })
+}
+
+/// What changed on the node since generation `after`: the members named by the change log
+/// since then, each whole, with their zones, and the whole DNS part if a node-wide change is
+/// among them. The whole document instead when the log does not reach back to `after` (a new
+/// node, or one offline for longer than the log is kept) or `after` is not behind.
+pub async fn update_since(
+    pool: &PgPool,
+    dns_config: Option<&DnsConfig>,
+    node: NodeId,
+    after: u64,
+) -> Result<desired::Update> {
+    let mut tx = pool.begin().await?;
+    snapshot(&mut tx).await?;
+    let generation = generation_in(&mut tx, node).await?;
+    let since = i64::try_from(after).unwrap_or(i64::MAX);
+    let changes = sqlx::query!(
+        "select generation, member_id from node_changes
+         where node_id = $1 and generation > $2 order by generation",
+        node.0,
+        since
     )
     .fetch_all(&mut *tx)
+    .await?;
+    // Generations are unique per node: one row for each generation since `after` means
+    // nothing is missing, whatever pruning took.
+    let complete = after > 0
+        && after < generation
+        && u64::try_from(changes.len()).ok() == Some(generation - after);
+    if !complete {
+        let doc = whole(&mut tx, dns_config, node).await?;
+        tx.commit().await?;
+        return Ok(desired::Update::Full(doc));
+    }
+    let node_wide = changes.iter().any(|c| c.member_id.is_none());
+    let mut members: Vec<uuid::Uuid> = changes.iter().filter_map(|c| c.member_id).collect();
+    members.sort_unstable();
+    members.dedup();
+    let tenants = tenants(&mut tx, node, Some(&members)).await?;
+    let removed_tenants = members
+        .iter()
+        .map(ToString::to_string)
+        .filter(|id| !tenants.iter().any(|t| &t.member_id == id))
+        .collect();
+    let (zones, dns) = match dns_config {
+        Some(c) if node_wide => (Vec::new(), Some(dns(&mut tx, c, node).await?)),
+        Some(_) => (zones(&mut tx, node, Some(&members)).await?, None),
+        None => (Vec::new(), None),
+    };
+    tx.commit().await?;
+    Ok(desired::Update::Delta(desired::Delta {
+        schema: desired::SCHEMA,
+        node_id: node.to_string(),
+        base: after,
+        generation,
+        tenants,
+        removed_tenants,
+        zones,
+        dns,
+    }))
+}
+
+/// How long the change log is kept: a node offline for longer gets its whole document.
+const CHANGES_KEPT_DAYS: i32 = 7;
+
+/// Deletes what the change log holds beyond [`CHANGES_KEPT_DAYS`], oldest first, so that what is
+/// left of each node's log is a run up to its current generation.
+pub async fn prune_changes(pool: &PgPool) -> Result<u64> {
+    Ok(sqlx::query!(
+        "delete from node_changes where changed_at < now() - make_interval(days => $1)",
+        CHANGES_KEPT_DAYS
+    )
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
+/// The members hosted on the node (only those in `only`, when given), in id order, each with
+/// its verified domains and everything on them.
+async fn tenants(
+    conn: &mut sqlx::PgConnection,
+    node: NodeId,
+    only: Option<&[uuid::Uuid]>,
+) -> Result<Vec<Tenant>> {
+    let members = sqlx::query!(
+        "select id, status, email from members
+         where node_id = $1 and ($2::uuid[] is null or id = any($2)) order by id",
+        node.0,
+        only
+    )
+    .fetch_all(&mut *conn)
     .await?;
     let mut tenants: BTreeMap<uuid::Uuid, Tenant> = members
         .into_iter()
@@ -74,10 +195,12 @@ pub async fn build(
     // mailboxes, aliases and accounts are left out below with them (no entry in `by_domain`).
     let domains = sqlx::query!(
         "select d.id, d.member_id, d.name from domains d join members m on m.id = d.member_id
-         where m.node_id = $1 and d.status = 'active' order by d.name",
-        node.0
+         where m.node_id = $1 and ($2::uuid[] is null or m.id = any($2))
+           and d.status = 'active' order by d.name",
+        node.0,
+        only
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?;
     let mut by_domain: BTreeMap<uuid::Uuid, desired::Domain> = BTreeMap::new();
     let mut domain_owner: BTreeMap<uuid::Uuid, uuid::Uuid> = BTreeMap::new();
@@ -97,10 +220,12 @@ pub async fn build(
     }
     for r in sqlx::query!(
         "select mb.id, mb.domain_id, mb.local_part, mb.password_hash, mb.quota_bytes from mailboxes mb
-         join members m on m.id = mb.member_id where m.node_id = $1 order by mb.local_part",
-        node.0
+         join members m on m.id = mb.member_id
+         where m.node_id = $1 and ($2::uuid[] is null or m.id = any($2)) order by mb.local_part",
+        node.0,
+        only
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?
     {
         if let Some(d) = by_domain.get_mut(&r.domain_id) {
@@ -117,10 +242,12 @@ pub async fn build(
     }
     for r in sqlx::query!(
         "select a.domain_id, a.source, a.targets from aliases a
-         join members m on m.id = a.member_id where m.node_id = $1 order by a.source",
-        node.0
+         join members m on m.id = a.member_id
+         where m.node_id = $1 and ($2::uuid[] is null or m.id = any($2)) order by a.source",
+        node.0,
+        only
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?
     {
         if let Some(d) = by_domain.get_mut(&r.domain_id) {
@@ -140,10 +267,12 @@ pub async fn build(
     }
     for r in sqlx::query!(
         "select x.domain_id, x.node, x.password_hash from xmpp_accounts x
-         join members m on m.id = x.member_id where m.node_id = $1 order by x.node",
-        node.0
+         join members m on m.id = x.member_id
+         where m.node_id = $1 and ($2::uuid[] is null or m.id = any($2)) order by x.node",
+        node.0,
+        only
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?
     {
         if let Some(d) = by_domain.get_mut(&r.domain_id) {
@@ -160,12 +289,14 @@ pub async fn build(
          join members m on m.id = p.member_id
          left join mailboxes mb on mb.id = p.mailbox_id and mb.member_id = p.member_id
          left join domains d on d.id = mb.domain_id
-         where m.node_id = $1 and p.revoked_at is null and p.public_id is not null
+         where m.node_id = $1 and ($2::uuid[] is null or m.id = any($2))
+           and p.revoked_at is null and p.public_id is not null
            and (p.mailbox_id is null or mb.id is not null)
          order by p.id",
-        node.0
+        node.0,
+        only
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?
     {
         if let Some(t) = tenants.get_mut(&r.member_id) {
@@ -194,11 +325,6 @@ pub async fn build(
             });
         }
     }
-    let dns = match dns_config {
-        Some(c) => Some(dns(&mut tx, c, node).await?),
-        None => None,
-    };
-    tx.commit().await?;
     // Domains were read in name order; keep that order inside each tenant.
     for (id, domain) in by_domain {
         let owner = domain_owner.get(&id).copied();
@@ -209,13 +335,7 @@ pub async fn build(
     for t in tenants.values_mut() {
         t.domains.sort_by(|a, b| a.name.cmp(&b.name));
     }
-    Ok(DesiredState {
-        schema: desired::SCHEMA,
-        generation: u64::try_from(generation).unwrap_or(0),
-        node_id: node.to_string(),
-        tenants: tenants.into_values().collect(),
-        dns,
-    })
+    Ok(tenants.into_values().collect())
 }
 
 /// The node's part in the collective's DNS: the zones it is primary for (its members' verified
@@ -239,47 +359,7 @@ async fn dns(
         .map(|s| s.nameserver.clone())
         .collect();
 
-    let mut zones: BTreeMap<uuid::Uuid, desired::Zone> = BTreeMap::new();
-    for d in sqlx::query!(
-        "select d.id, d.name from domains d join members m on m.id = d.member_id
-         where m.node_id = $1 and d.status = 'active' order by d.name",
-        node.0
-    )
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        zones.insert(
-            d.id,
-            desired::Zone {
-                name: reparse("domain", protocol::names::DomainName::parse(&d.name))?,
-                records: Vec::new(),
-            },
-        );
-    }
-    for r in sqlx::query!(
-        "select r.domain_id, r.name, r.type, r.ttl, r.value from dns_records r
-         join domains d on d.id = r.domain_id join members m on m.id = d.member_id
-         where m.node_id = $1 and d.status = 'active'
-         order by r.name, r.type, r.value",
-        node.0
-    )
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        if let Some(z) = zones.get_mut(&r.domain_id) {
-            z.records.push(reparse(
-                "DNS record",
-                protocol::dns::Record::try_from(protocol::dns::RecordText {
-                    name: r.name,
-                    kind: r.r#type,
-                    ttl: u32::try_from(r.ttl).unwrap_or(0),
-                    value: r.value,
-                }),
-            )?);
-        }
-    }
-    let mut zones: Vec<desired::Zone> = zones.into_values().collect();
-    zones.sort_by(|a, b| a.name.cmp(&b.name));
+    let zones = zones(conn, node, None).await?;
 
     let mut secondaries = Vec::new();
     for s in &servers {
@@ -358,4 +438,58 @@ async fn dns(
         primaries,
         caa_issuers: config.caa_issuers.clone(),
     })
+}
+
+/// The zones the node is primary for (those of the members in `only`, when given): its
+/// members' verified domains, each with the member's own records, in name order.
+async fn zones(
+    conn: &mut sqlx::PgConnection,
+    node: NodeId,
+    only: Option<&[uuid::Uuid]>,
+) -> Result<Vec<desired::Zone>> {
+    let mut zones: BTreeMap<uuid::Uuid, desired::Zone> = BTreeMap::new();
+    for d in sqlx::query!(
+        "select d.id, d.name from domains d join members m on m.id = d.member_id
+         where m.node_id = $1 and ($2::uuid[] is null or m.id = any($2))
+           and d.status = 'active' order by d.name",
+        node.0,
+        only
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        zones.insert(
+            d.id,
+            desired::Zone {
+                name: reparse("domain", protocol::names::DomainName::parse(&d.name))?,
+                records: Vec::new(),
+            },
+        );
+    }
+    for r in sqlx::query!(
+        "select r.domain_id, r.name, r.type, r.ttl, r.value from dns_records r
+         join domains d on d.id = r.domain_id join members m on m.id = d.member_id
+         where m.node_id = $1 and ($2::uuid[] is null or m.id = any($2)) and d.status = 'active'
+         order by r.name, r.type, r.value",
+        node.0,
+        only
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        if let Some(z) = zones.get_mut(&r.domain_id) {
+            z.records.push(reparse(
+                "DNS record",
+                protocol::dns::Record::try_from(protocol::dns::RecordText {
+                    name: r.name,
+                    kind: r.r#type,
+                    ttl: u32::try_from(r.ttl).unwrap_or(0),
+                    value: r.value,
+                }),
+            )?);
+        }
+    }
+    let mut zones: Vec<desired::Zone> = zones.into_values().collect();
+    zones.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(zones)
 }

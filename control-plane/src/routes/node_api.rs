@@ -12,6 +12,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use protocol::desired::Update;
 use protocol::node::{Heartbeat, JoinRequest, JoinResponse};
 use serde::Deserialize;
 use tokio::sync::broadcast;
@@ -99,10 +100,14 @@ struct DesiredQuery {
     after: Option<u64>,
     /// Seconds to wait for a newer one (at most 25, the default).
     wait: Option<u64>,
+    /// Answer with a `protocol::desired::Update`: only what changed since `after` when the
+    /// change log reaches back that far. Agents that do not ask get the whole document.
+    #[serde(default)]
+    delta: bool,
 }
 
-/// The node's desired state as soon as its generation passes `after`, or 204 when nothing
-/// changed within the wait.
+/// The node's desired state as soon as its generation passes `after` (with `delta=true`, what
+/// changed since `after`), or 204 when nothing changed within the wait.
 async fn desired(
     State(state): State<AppState>,
     Node(node): Node,
@@ -123,6 +128,16 @@ async fn desired(
                 return Err(ApiError(Error::Unauthorized));
             }
             let dns = crate::dns::config(&state.pool, &state.config.dns).await?;
+            if q.delta {
+                let update =
+                    db::desired::update_since(&state.pool, dns.as_ref(), node, after).await?;
+                let generation = match &update {
+                    Update::Full(doc) => doc.generation,
+                    Update::Delta(delta) => delta.generation,
+                };
+                let etag = format!("\"{generation}\"");
+                return Ok(([(header::ETAG, etag)], Json(update)).into_response());
+            }
             let doc = db::desired::build(&state.pool, dns.as_ref(), node).await?;
             let etag = format!("\"{}\"", doc.generation);
             return Ok(([(header::ETAG, etag)], Json(doc)).into_response());

@@ -200,10 +200,18 @@ async fn poll(
             () = &mut stopped => return,
             result = client.update(after, POLL_WAIT) => result,
         };
+        // The next document, and how many members the control plane sent (all of them when
+        // it sent the whole document).
         let result = result.map(|update| match update {
-            Some(Update::Full(doc)) => Some(Ok(doc)),
+            Some(Update::Full(doc)) => {
+                let sent = doc.tenants.len();
+                Some(Ok((doc, sent)))
+            }
             Some(Update::Delta(delta)) => Some(match current.as_deref() {
-                Some(doc) => doc.apply(&delta).map_err(|e| e.to_string()),
+                Some(doc) => doc
+                    .apply(&delta)
+                    .map(|doc| (doc, delta.tenants.len() + delta.removed_tenants.len()))
+                    .map_err(|e| e.to_string()),
                 None => Err("no document to apply it to".to_owned()),
             }),
             None => None,
@@ -215,9 +223,14 @@ async fn poll(
                 after = 0;
                 Duration::ZERO
             }
-            Ok(Some(Ok(doc))) => {
+            Ok(Some(Ok((doc, sent)))) => {
                 backoff.reset();
-                tracing::info!(generation = doc.generation, "new desired state");
+                tracing::info!(
+                    generation = doc.generation,
+                    members = doc.tenants.len(),
+                    sent,
+                    "new desired state"
+                );
                 after = doc.generation;
                 if let Err(err) = reconciler.store.save_desired(&doc) {
                     tracing::error!(error = %error_chain(&err), "cannot save the desired state");

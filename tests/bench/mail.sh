@@ -45,6 +45,11 @@ out="tests/bench/results/mail-$(date -u +%Y-%m-%d).md"
 	echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); PostgreSQL with fsync=off (benchmark only); release binaries."
 	echo
 	grep -F '[bench] RESULT' "$log" | sed 's/^.*RESULT /- /'
+	echo
+	echo '```'
+	grep -E '^bench: ' "$log"
+	echo '```'
 } >"$out"
+grep -E '^bench: ' "$log"
 rm -f "$log"
 echo "written to $out"

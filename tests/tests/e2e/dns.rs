@@ -2120,6 +2120,23 @@ mod bench {
                 summary(&applies)
             );
         }
+        let p95 = |samples: &[Duration]| {
+            let mut sorted = samples.to_vec();
+            sorted.sort();
+            ms(percentile(&sorted, 0.95))
+        };
+        let mut figures = vec![
+            ("record_change_to_secondaries_1_zone_p95", p95(&small)),
+            ("record_change_to_secondaries_p95", p95(&large)),
+            ("record_change_to_primary_p95", p95(&large_primary)),
+        ];
+        if !applies.is_empty() {
+            figures.push(("agent_apply_per_change_p95", p95(&applies)));
+        }
+        for (name, value) in figures {
+            eprintln!("bench: {name} = {value:.0} ms");
+        }
+        eprintln!("bench: zones_on_primary = {} count", SEEDED + 1);
         Ok(())
     }
 

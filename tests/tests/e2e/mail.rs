@@ -1241,6 +1241,7 @@ mod bench {
         }
         applied.sort();
         latencies.sort();
+        let (delta_bytes, whole_bytes) = desired_sizes(c).await?;
         eprintln!("[bench] RESULT node: {MEMBERS} members x {MAILBOXES} mailboxes");
         eprintln!("[bench] RESULT full convergence after seeding (DKIM keys for {MEMBERS} new domains included): {:.1} s", full_elapsed.as_secs_f64());
         eprintln!("[bench] RESULT provisioning (API create mailbox -> first IMAP login), n={SAMPLES}: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms",
@@ -1251,6 +1252,42 @@ mod bench {
             percentile(&applied, 0.5).as_secs_f64() * 1e3,
             percentile(&applied, 0.95).as_secs_f64() * 1e3);
         eprintln!("[bench] RESULT agent RSS: idle (1 member) {idle_before} KiB; peak during full reconcile {peak} KiB; idle (1,000 members) {idle_after} KiB");
+        eprintln!("[bench] RESULT sent to the node for one mailbox change: {delta_bytes} bytes (delta); the whole document: {whole_bytes} bytes");
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        for (name, value, unit) in [
+            ("full_convergence_after_seeding", full_elapsed.as_secs_f64(), "s"),
+            ("create_mailbox_to_imap_p50", ms(percentile(&latencies, 0.5)), "ms"),
+            ("create_mailbox_to_imap_p95", ms(percentile(&latencies, 0.95)), "ms"),
+            ("create_mailbox_to_applied_p95", ms(percentile(&applied, 0.95)), "ms"),
+            ("agent_rss_idle", idle_after as f64 / 1024.0, "MiB"),
+            ("agent_rss_peak", peak as f64 / 1024.0, "MiB"),
+            ("bytes_one_mailbox_change", delta_bytes as f64, "bytes"),
+            ("bytes_whole_document", whole_bytes as f64, "bytes"),
+        ] {
+            eprintln!("bench: {name} = {value:.1} {unit}");
+        }
         Ok(())
+    }
+
+    /// The size of what the node API sends for the last change (the last mailbox made, as a
+    /// delta) and of the whole document, asked with the node's own credential.
+    async fn desired_sizes(c: &Collective) -> Result<(usize, usize)> {
+        let state: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(c.node.config().state_dir.join("node.json"))
+                .context("read the node's node.json")?,
+        )?;
+        let credential = state["credential"].as_str().context("no credential")?;
+        let (desired, _) = c.node.generations().await?;
+        let http = reqwest::Client::new();
+        let mut sizes = Vec::new();
+        for query in [
+            format!("after={}&delta=true&wait=0", desired - 1),
+            "after=0&wait=0".to_owned(),
+        ] {
+            let url = format!("{}/node-api/v1/desired?{query}", c.control_plane.base_url());
+            let body = http.get(&url).bearer_auth(credential).send().await?.bytes().await?;
+            sizes.push(body.len());
+        }
+        Ok((sizes[0], sizes[1]))
     }
 }

@@ -1255,10 +1255,26 @@ mod bench {
         eprintln!("[bench] RESULT sent to the node for one mailbox change: {delta_bytes} bytes (delta); the whole document: {whole_bytes} bytes");
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         for (name, value, unit) in [
-            ("full_convergence_after_seeding", full_elapsed.as_secs_f64(), "s"),
-            ("create_mailbox_to_imap_p50", ms(percentile(&latencies, 0.5)), "ms"),
-            ("create_mailbox_to_imap_p95", ms(percentile(&latencies, 0.95)), "ms"),
-            ("create_mailbox_to_applied_p95", ms(percentile(&applied, 0.95)), "ms"),
+            (
+                "full_convergence_after_seeding",
+                full_elapsed.as_secs_f64(),
+                "s",
+            ),
+            (
+                "create_mailbox_to_imap_p50",
+                ms(percentile(&latencies, 0.5)),
+                "ms",
+            ),
+            (
+                "create_mailbox_to_imap_p95",
+                ms(percentile(&latencies, 0.95)),
+                "ms",
+            ),
+            (
+                "create_mailbox_to_applied_p95",
+                ms(percentile(&applied, 0.95)),
+                "ms",
+            ),
             ("agent_rss_idle", idle_after as f64 / 1024.0, "MiB"),
             ("agent_rss_peak", peak as f64 / 1024.0, "MiB"),
             ("bytes_one_mailbox_change", delta_bytes as f64, "bytes"),
@@ -1285,7 +1301,13 @@ mod bench {
             "after=0&wait=0".to_owned(),
         ] {
             let url = format!("{}/node-api/v1/desired?{query}", c.control_plane.base_url());
-            let body = http.get(&url).bearer_auth(credential).send().await?.bytes().await?;
+            let body = http
+                .get(&url)
+                .bearer_auth(credential)
+                .send()
+                .await?
+                .bytes()
+                .await?;
             sizes.push(body.len());
         }
         Ok((sizes[0], sizes[1]))

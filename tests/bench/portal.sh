@@ -282,9 +282,14 @@ from generate_series(1, 3) as n;
 insert into dns_secondaries (primary_node_id, secondary_node_id, state)
 select p.id, s.id, 'active' from nodes p join nodes s on s.id <> p.id;
 
-insert into dns_external_secondaries (id, nameserver, address, tsig_name, tsig_secret)
-values (gen_random_uuid(), 'ns.friends.test', '127.0.0.20:9', 'friends.tsig.bench.test',
-        encode(sha256('friends'::bytea), 'base64'));
+insert into dns_external_secondaries (id, nameserver, address, key_suffix)
+values (gen_random_uuid(), 'ns.friends.test', '127.0.0.20:9', 'friends.tsig.bench.test');
+
+-- Its TSIG keys, one per node (ns<N>.<suffix>), already shown to the admin.
+insert into dns_external_keys (external_id, node_id, name, secret, shown_at)
+select e.id, n.id, 'ns' || n.ns_number || '.' || e.key_suffix,
+       encode(sha256(convert_to('friends ' || n.name, 'UTF8')), 'base64'), now()
+from dns_external_secondaries e cross join nodes n;
 
 update members set node_id = (select id from nodes where name = 'node-' || (1 + (
     case when email = 'member1@bench.test' then 0

@@ -23,14 +23,18 @@ pub struct Alias {
     pub created_at: OffsetDateTime,
 }
 
-pub async fn list(pool: &PgPool, member: MemberId, domain: DomainId) -> Result<Vec<Alias>> {
+pub async fn list(
+    db: impl sqlx::PgExecutor<'_>,
+    member: MemberId,
+    domain: DomainId,
+) -> Result<Vec<Alias>> {
     let rows = sqlx::query!(
         "select id, domain_id, source, targets, created_at from aliases
          where member_id = $1 and domain_id = $2 order by source",
         member.0,
         domain.0
     )
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     Ok(rows
         .into_iter()

@@ -5,6 +5,7 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use super::audit::{self, Actor};
+use super::members::{to_member, Member};
 use crate::domain::ids::{ApiTokenId, MemberId};
 use crate::domain::secret::{self, Token};
 use crate::error::{Error, Result};
@@ -78,13 +79,18 @@ pub async fn create(
     ))
 }
 
-/// The member owning a presented, unrevoked token, if they are active. Records the use at
-/// most once a minute: writing on every call would serialise a client's parallel requests on
-/// the token's row.
-pub async fn authenticate(conn: &mut PgConnection, token: &str) -> Result<Option<MemberId>> {
+/// The member owning a presented, unrevoked token, if they are active: one query, with the
+/// member. Records the use at most once a minute: writing on every call would serialise a
+/// client's parallel requests on the token's row.
+pub async fn authenticate(conn: &mut PgConnection, token: &str) -> Result<Option<Member>> {
     let Some(r) = sqlx::query!(
-        "select t.id, t.member_id, coalesce(t.last_used_at > now() - interval '1 minute', false) as \"fresh!\"
+        "select t.id as token_id,
+                coalesce(t.last_used_at > now() - interval '1 minute', false) as \"fresh!\",
+                m.id, m.email, m.display_name, m.is_admin, m.plan_id, p.name as \"plan_name?\",
+                m.status, m.delete_after, m.totp_enabled_at is not null as \"totp_enabled!\",
+                m.locale, m.node_id, m.created_at
          from api_tokens t join members m on m.id = t.member_id
+         left join plans p on p.id = m.plan_id
          where t.token_hash = $1 and t.revoked_at is null and m.status = 'active'",
         secret::digest(token)
     )
@@ -96,12 +102,12 @@ pub async fn authenticate(conn: &mut PgConnection, token: &str) -> Result<Option
     if !r.fresh {
         sqlx::query!(
             "update api_tokens set last_used_at = now() where id = $1",
-            r.id
+            r.token_id
         )
         .execute(&mut *conn)
         .await?;
     }
-    Ok(Some(MemberId(r.member_id)))
+    Ok(Some(to_member!(r)))
 }
 
 pub async fn revoke(pool: &PgPool, actor: &Actor, member: MemberId, id: ApiTokenId) -> Result<()> {

@@ -193,7 +193,11 @@ pub fn check(zone: &DomainName, record: &Record, others: &[Record]) -> Result<()
     Ok(())
 }
 
-pub async fn list(pool: &PgPool, member: MemberId, domain: DomainId) -> Result<Vec<DnsRecord>> {
+pub async fn list(
+    db: impl sqlx::PgExecutor<'_>,
+    member: MemberId,
+    domain: DomainId,
+) -> Result<Vec<DnsRecord>> {
     let rows = sqlx::query!(
         "select r.id, r.name, r.type, r.ttl, r.value
          from dns_records r join domains d on d.id = r.domain_id
@@ -202,7 +206,7 @@ pub async fn list(pool: &PgPool, member: MemberId, domain: DomainId) -> Result<V
         member.0,
         domain.0
     )
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     Ok(rows
         .into_iter()

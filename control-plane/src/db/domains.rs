@@ -3,8 +3,6 @@
 //! Each domain carries its DNS picture: the name servers and DS records to give the registrar,
 //! which of them the world already sees, and what the last checks saw of each server.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
@@ -12,10 +10,11 @@ use uuid::Uuid;
 
 use super::audit::{self, Actor};
 use super::members;
+use super::nodes::NodeStatus;
 use crate::config::DnsConfig;
 use crate::dns::{topology, verify};
 use crate::domain::claims::{self, ClaimRefusal};
-use crate::domain::ids::{DomainId, MemberId, NodeId};
+use crate::domain::ids::{DomainId, MemberId};
 use crate::domain::plan::Resource;
 use crate::domain::report::DkimRecord;
 use crate::domain::secret::Token;
@@ -127,50 +126,6 @@ fn registrar(
     rows
 }
 
-/// The name servers of the member's zones and what the last checks saw of each server, by
-/// domain id, read on the caller's connection. `config` is `None` before setup (no platform
-/// domain, no name server names); `node` hosts the member, if any.
-async fn dns_of(
-    conn: &mut PgConnection,
-    config: Option<&DnsConfig>,
-    member: MemberId,
-    node: Option<Uuid>,
-    only: Option<DomainId>,
-) -> Result<(Vec<String>, HashMap<Uuid, Vec<ServerStatus>>)> {
-    let nameservers = match (node, config) {
-        (Some(n), Some(config)) => topology::zone_nameservers(&mut *conn, config, NodeId(n))
-            .await?
-            .into_iter()
-            .map(|n| n.as_str().to_owned())
-            .collect(),
-        _ => Vec::new(),
-    };
-    let mut servers: HashMap<Uuid, Vec<ServerStatus>> = HashMap::new();
-    let checks = sqlx::query!(
-        "select c.domain_id, c.server, c.address, c.role, c.serial_udp, c.serial_tcp, c.fault,
-                c.checked_at
-         from dns_checks c join domains d on d.id = c.domain_id
-         where d.member_id = $1 and ($2::uuid is null or d.id = $2)
-         order by case c.role when 'primary' then 0 when 'secondary' then 1 else 2 end, c.server",
-        member.0,
-        only.map(|d| d.0)
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for c in checks {
-        servers.entry(c.domain_id).or_default().push(ServerStatus {
-            nameserver: c.server,
-            address: c.address,
-            role: c.role,
-            // TCP first: it is what resolvers fall back to, and UDP can miss during a swap.
-            serial: c.serial_tcp.or(c.serial_udp),
-            fault: c.fault,
-            checked_at: c.checked_at,
-        });
-    }
-    Ok((nameservers, servers))
-}
-
 /// `base` with the collective's platform domain, read in the same query as the domains (`None`
 /// before setup).
 fn effective(base: &DnsConfig, platform_domain: Option<&str>) -> Result<Option<DnsConfig>> {
@@ -185,7 +140,7 @@ fn domain_dns(
     token: &str,
     nameservers: &[String],
     seen: Seen,
-    servers: Option<Vec<ServerStatus>>,
+    servers: Vec<ServerStatus>,
 ) -> DomainDns {
     DomainDns {
         nameservers: nameservers.to_vec(),
@@ -197,7 +152,7 @@ fn domain_dns(
             &seen,
         ),
         ds: seen.ds,
-        servers: servers.unwrap_or_default(),
+        servers,
     }
 }
 
@@ -216,111 +171,243 @@ fn display(name: &str) -> String {
         .unwrap_or_else(|_| name.to_owned())
 }
 
-// `list` and `get` select the same columns: the domain, its DKIM key, what `dns::verify` last
-// saw of it, the member's node and the platform domain. This maps a row, given the DNS part.
-macro_rules! to_domain {
-    ($r:expr, $nameservers:expr, $servers:expr) => {
-        Domain {
-            id: DomainId($r.id),
-            display_name: display(&$r.name),
-            dkim: dkim(&$r.name, $r.selector, $r.public_key),
-            dns: domain_dns(
-                &$r.name,
-                &$r.status,
-                &$r.verification_token,
-                $nameservers,
-                Seen {
-                    ds: $r.ds.unwrap_or_default(),
-                    txt: $r.txt_seen,
-                    ns: $r.ns_seen,
-                    ds_seen: $r.ds_seen,
-                },
-                $servers.remove(&$r.id),
-            ),
-            name: $r.name,
-            status: $r.status,
-            verification_token: $r.verification_token,
-            verified_at: $r.verified_at,
-            created_at: $r.created_at,
-        }
-    };
+/// One row of [`read`]: a domain, its DKIM key, what `dns::verify` last saw of it, the servers'
+/// last checks (parallel arrays, primary first), the member's node (its generations, its name
+/// server number and its active secondaries' numbers), the external secondaries and the
+/// platform domain.
+struct Row {
+    id: Uuid,
+    name: String,
+    status: String,
+    verification_token: String,
+    verified_at: Option<OffsetDateTime>,
+    created_at: OffsetDateTime,
+    node_id: Option<Uuid>,
+    selector: Option<String>,
+    public_key: Option<String>,
+    ds: Option<Vec<String>>,
+    txt_seen: Option<bool>,
+    ns_seen: Option<bool>,
+    ds_seen: Option<bool>,
+    platform_domain: Option<String>,
+    desired_generation: Option<i64>,
+    observed_generation: Option<i64>,
+    ns_number: Option<i32>,
+    secondaries: Vec<Option<i32>>,
+    externals: Vec<String>,
+    check_servers: Vec<String>,
+    check_addresses: Vec<String>,
+    check_roles: Vec<String>,
+    check_serials: Vec<Option<i64>>,
+    check_faults: Vec<Option<String>>,
+    check_times: Vec<OffsetDateTime>,
 }
 
-/// A member's domains with their DNS pictures: three queries on one connection (the domains
-/// with what was seen of them, the servers of the member's node, the servers' last checks).
-pub async fn list(pool: &PgPool, config: &DnsConfig, member: MemberId) -> Result<Vec<Domain>> {
-    // One connection for the whole list, passed down: never a second one while it is held.
-    let mut conn = pool.acquire().await?;
-    let rows = sqlx::query!(
-        "select d.id, d.name, d.status, d.verification_token, d.verified_at, d.created_at,
-                m.node_id, k.selector as \"selector?\", k.public_key as \"public_key?\",
-                s.ds as \"ds?\", s.txt_seen as \"txt_seen?\", s.ns_seen as \"ns_seen?\",
-                s.ds_seen as \"ds_seen?\",
-                (select platform_domain from collective) as platform_domain
-         from domains d join members m on m.id = d.member_id
-         left join dkim_keys k on k.domain_id = d.id and k.node_id = m.node_id
-         left join domain_dns_status s on s.domain_id = d.id
-         where d.member_id = $1 order by d.name",
-        member.0
+/// The member's domains (or only `only`) by name, with everything their DNS pictures and the
+/// node's status line need: one query, since the API's list and the domain page ask on every
+/// request. Another member's domain is not among them.
+async fn read(
+    db: impl sqlx::PgExecutor<'_>,
+    member: MemberId,
+    only: Option<DomainId>,
+) -> Result<Vec<Row>> {
+    Ok(sqlx::query_as!(
+        Row,
+        r#"select d.id, d.name, d.status, d.verification_token, d.verified_at, d.created_at,
+                  m.node_id, k.selector as "selector?", k.public_key as "public_key?",
+                  s.ds as "ds?", s.txt_seen as "txt_seen?", s.ns_seen as "ns_seen?",
+                  s.ds_seen as "ds_seen?",
+                  (select platform_domain from collective) as platform_domain,
+                  n.desired_generation as "desired_generation?", n.observed_generation,
+                  n.ns_number as "ns_number?",
+                  array(select sn.ns_number from dns_secondaries ds
+                        join nodes sn on sn.id = ds.secondary_node_id
+                        where ds.primary_node_id = m.node_id and ds.state = 'active'
+                        order by sn.ns_number) as "secondaries!: Vec<Option<i32>>",
+                  array(select e.nameserver from dns_external_secondaries e
+                        order by e.nameserver) as "externals!",
+                  c.servers as "check_servers!", c.addresses as "check_addresses!",
+                  c.roles as "check_roles!", c.serials as "check_serials!: Vec<Option<i64>>",
+                  c.faults as "check_faults!: Vec<Option<String>>", c.times as "check_times!"
+           from domains d join members m on m.id = d.member_id
+           left join nodes n on n.id = m.node_id
+           left join dkim_keys k on k.domain_id = d.id and k.node_id = m.node_id
+           left join domain_dns_status s on s.domain_id = d.id
+           cross join lateral (
+               -- TCP first: it is what resolvers fall back to, and UDP can miss during a swap.
+               select coalesce(array_agg(c.server order by c.rank, c.server), '{}') as servers,
+                      coalesce(array_agg(c.address order by c.rank, c.server), '{}') as addresses,
+                      coalesce(array_agg(c.role order by c.rank, c.server), '{}') as roles,
+                      coalesce(array_agg(coalesce(c.serial_tcp, c.serial_udp)
+                                         order by c.rank, c.server), '{}') as serials,
+                      coalesce(array_agg(c.fault order by c.rank, c.server), '{}') as faults,
+                      coalesce(array_agg(c.checked_at order by c.rank, c.server), '{}') as times
+               from (select c.*, case c.role when 'primary' then 0 when 'secondary' then 1
+                                      else 2 end as rank
+                     from dns_checks c where c.domain_id = d.id) c) c
+           where d.member_id = $1 and ($2::uuid is null or d.id = $2)
+           order by d.name"#,
+        member.0,
+        only.map(|d| d.0)
     )
-    .fetch_all(&mut *conn)
-    .await?;
+    .fetch_all(db)
+    .await?)
+}
+
+/// The NS records of the member's zones, from a row of [`read`] (every row has the same):
+/// none while no node hosts the member or before setup (`config` is `None`).
+fn nameservers(config: Option<&DnsConfig>, r: &Row) -> Result<Vec<String>> {
+    let Some(config) = config else {
+        return Ok(Vec::new());
+    };
+    if r.node_id.is_none() {
+        return Ok(Vec::new());
+    }
+    if r.desired_generation.is_none() {
+        // The node row is gone (it cannot be: members.node_id references it).
+        return Err(Error::NotFound);
+    }
+    let number = |n: Option<i32>| {
+        n.ok_or_else(|| Error::Internal(anyhow::anyhow!("a node without ns_number")))
+    };
+    let secondaries = r
+        .secondaries
+        .iter()
+        .map(|n| number(*n))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(
+        topology::ns_set(config, number(r.ns_number)?, &secondaries, &r.externals)?
+            .into_iter()
+            .map(|n| n.as_str().to_owned())
+            .collect(),
+    )
+}
+
+/// A row of [`read`] as the API shows it, given the zones' name servers.
+fn to_domain(r: Row, nameservers: &[String]) -> Domain {
+    let servers = r
+        .check_servers
+        .into_iter()
+        .zip(r.check_addresses)
+        .zip(r.check_roles)
+        .zip(r.check_serials)
+        .zip(r.check_faults)
+        .zip(r.check_times)
+        .map(
+            |(((((nameserver, address), role), serial), fault), checked_at)| ServerStatus {
+                nameserver,
+                address,
+                role,
+                serial,
+                fault,
+                checked_at,
+            },
+        )
+        .collect();
+    Domain {
+        id: DomainId(r.id),
+        display_name: display(&r.name),
+        dkim: dkim(&r.name, r.selector, r.public_key),
+        dns: domain_dns(
+            &r.name,
+            &r.status,
+            &r.verification_token,
+            nameservers,
+            Seen {
+                ds: r.ds.unwrap_or_default(),
+                txt: r.txt_seen,
+                ns: r.ns_seen,
+                ds_seen: r.ds_seen,
+            },
+            servers,
+        ),
+        name: r.name,
+        status: r.status,
+        verification_token: r.verification_token,
+        verified_at: r.verified_at,
+        created_at: r.created_at,
+    }
+}
+
+/// A member's domains with their DNS pictures: one query.
+pub async fn list(
+    db: impl sqlx::PgExecutor<'_>,
+    config: &DnsConfig,
+    member: MemberId,
+) -> Result<Vec<Domain>> {
+    let rows = read(db, member, None).await?;
     let Some(first) = rows.first() else {
         return Ok(Vec::new());
     };
     let config = effective(config, first.platform_domain.as_deref())?;
-    let (nameservers, mut servers) =
-        dns_of(&mut conn, config.as_ref(), member, first.node_id, None).await?;
+    let nameservers = nameservers(config.as_ref(), first)?;
     Ok(rows
         .into_iter()
-        .map(|r| to_domain!(r, &nameservers, servers))
+        .map(|r| to_domain(r, &nameservers))
         .collect())
+}
+
+/// A member's own domain, and the status of the node hosting the member (`None` while none
+/// does): one query. Another member's domain is simply not found.
+pub async fn get_with_node(
+    db: impl sqlx::PgExecutor<'_>,
+    config: &DnsConfig,
+    member: MemberId,
+    id: DomainId,
+) -> Result<(Domain, Option<NodeStatus>)> {
+    let r = read(db, member, Some(id))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(Error::NotFound)?;
+    let config = effective(config, r.platform_domain.as_deref())?;
+    let nameservers = nameservers(config.as_ref(), &r)?;
+    let node = r
+        .desired_generation
+        .filter(|_| r.node_id.is_some())
+        .map(|desired| NodeStatus::new(desired, r.observed_generation));
+    Ok((to_domain(r, &nameservers), node))
 }
 
 /// A member's own domain; another member's domain is simply not found.
 pub async fn get(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     config: &DnsConfig,
     member: MemberId,
     id: DomainId,
 ) -> Result<Domain> {
-    let mut conn = pool.acquire().await?;
-    let r = sqlx::query!(
-        "select d.id, d.name, d.status, d.verification_token, d.verified_at, d.created_at,
-                m.node_id, k.selector as \"selector?\", k.public_key as \"public_key?\",
-                s.ds as \"ds?\", s.txt_seen as \"txt_seen?\", s.ns_seen as \"ns_seen?\",
-                s.ds_seen as \"ds_seen?\",
-                (select platform_domain from collective) as platform_domain
-         from domains d join members m on m.id = d.member_id
-         left join dkim_keys k on k.domain_id = d.id and k.node_id = m.node_id
-         left join domain_dns_status s on s.domain_id = d.id
-         where d.id = $1 and d.member_id = $2",
-        id.0,
-        member.0
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let config = effective(config, r.platform_domain.as_deref())?;
-    let (nameservers, mut servers) =
-        dns_of(&mut conn, config.as_ref(), member, r.node_id, Some(id)).await?;
-    Ok(to_domain!(r, &nameservers, servers))
+    Ok(get_with_node(db, config, member, id).await?.0)
 }
 
-/// A member's domains without their DNS pictures (the dashboard's list): one query.
-pub async fn summaries(pool: &PgPool, member: MemberId) -> Result<Vec<Summary>> {
-    Ok(sqlx::query!(
-        "select id, name, status from domains where member_id = $1 order by name",
-        member.0
-    )
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(|r| Summary {
-        id: DomainId(r.id),
-        display_name: display(&r.name),
-        status: r.status,
+/// Everything a domain's page shows.
+pub struct Page {
+    pub domain: Domain,
+    /// The status of the node hosting the member; `None` while none does.
+    pub node: Option<NodeStatus>,
+    pub records: Vec<super::dns_records::DnsRecord>,
+    pub mailboxes: Vec<super::mailboxes::Mailbox>,
+    pub aliases: Vec<super::aliases::Alias>,
+    pub xmpp: Vec<super::xmpp::XmppAccount>,
+}
+
+/// A member's own domain with its records, addresses and XMPP accounts: five queries on one
+/// connection. Another member's domain is simply not found.
+pub async fn page(
+    pool: &PgPool,
+    config: &DnsConfig,
+    member: MemberId,
+    id: DomainId,
+) -> Result<Page> {
+    let mut conn = pool.acquire().await?;
+    let (domain, node) = get_with_node(&mut *conn, config, member, id).await?;
+    Ok(Page {
+        domain,
+        node,
+        records: super::dns_records::list(&mut *conn, member, id).await?,
+        mailboxes: super::mailboxes::list(&mut *conn, member, id).await?,
+        aliases: super::aliases::list(&mut *conn, member, id).await?,
+        xmpp: super::xmpp::list(&mut *conn, member, id).await?,
     })
-    .collect())
 }
 
 #[derive(Debug, Clone)]
@@ -330,6 +417,17 @@ pub struct Summary {
     pub display_name: String,
     /// `pending_verification` or `active`.
     pub status: String,
+}
+
+impl Summary {
+    /// `name` as stored (ASCII).
+    pub(super) fn new(id: DomainId, name: &str, status: String) -> Self {
+        Summary {
+            id,
+            display_name: display(name),
+            status,
+        }
+    }
 }
 
 /// Fails with not found unless the domain is the member's own.

@@ -31,7 +31,11 @@ pub struct Mailbox {
     pub created_at: OffsetDateTime,
 }
 
-pub async fn list(pool: &PgPool, member: MemberId, domain: DomainId) -> Result<Vec<Mailbox>> {
+pub async fn list(
+    db: impl sqlx::PgExecutor<'_>,
+    member: MemberId,
+    domain: DomainId,
+) -> Result<Vec<Mailbox>> {
     let rows = sqlx::query!(
         "select mb.id, mb.domain_id, mb.local_part, d.name, mb.quota_bytes, mb.used_bytes,
                 mb.used_messages, mb.usage_at, mb.created_at
@@ -40,7 +44,7 @@ pub async fn list(pool: &PgPool, member: MemberId, domain: DomainId) -> Result<V
         member.0,
         domain.0
     )
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     Ok(rows
         .into_iter()

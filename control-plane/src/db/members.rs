@@ -6,7 +6,9 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use super::audit::{self, Actor};
-use crate::domain::ids::{MemberId, NodeId, PlanId};
+use super::domains::Summary;
+use super::nodes::NodeStatus;
+use crate::domain::ids::{DomainId, MemberId, NodeId, PlanId};
 use crate::domain::plan::{Limits, Usage};
 use crate::domain::text::Text;
 use crate::error::{Error, Result};
@@ -20,7 +22,7 @@ pub enum Status {
 }
 
 impl Status {
-    fn from_db(s: &str) -> Self {
+    pub(super) fn from_db(s: &str) -> Self {
         match s {
             "suspended" => Status::Suspended,
             "deleting" => Status::Deleting,
@@ -58,25 +60,27 @@ pub struct Member {
     pub created_at: OffsetDateTime,
 }
 
-// The two member queries select the same columns; this maps them.
+// Every query that reads a member (here, and with a session or an API token in `sessions` and
+// `api_tokens`) selects the same columns; this maps them.
 macro_rules! to_member {
     ($r:expr) => {
-        Member {
-            id: MemberId($r.id),
+        $crate::db::members::Member {
+            id: $crate::domain::ids::MemberId($r.id),
             email: $r.email,
             display_name: $r.display_name,
             is_admin: $r.is_admin,
-            plan_id: $r.plan_id.map(PlanId),
+            plan_id: $r.plan_id.map($crate::domain::ids::PlanId),
             plan_name: $r.plan_name,
-            status: Status::from_db(&$r.status),
+            status: $crate::db::members::Status::from_db(&$r.status),
             delete_after: $r.delete_after,
             totp_enabled: $r.totp_enabled,
             locale: $r.locale,
-            node_id: $r.node_id.map(NodeId),
+            node_id: $r.node_id.map($crate::domain::ids::NodeId),
             created_at: $r.created_at,
         }
     };
 }
+pub(super) use to_member;
 
 pub async fn get(db: impl sqlx::PgExecutor<'_>, id: MemberId) -> Result<Member> {
     let r = sqlx::query!(
@@ -128,38 +132,73 @@ pub struct Page {
     pub total: i64,
 }
 
-/// Admin listing: search in address and name, ordered by address, paged.
+/// Admin listing: search in address and name, ordered by address, paged, with the number of
+/// members found. One query on the page's connection: without a search, an index scan of the
+/// page (`members_email_key`) and a count of the table; with one, a single pass over the
+/// members that match. A page past the end asks for the count alone.
 pub async fn list(pool: &PgPool, query: &str, offset: i64, limit: i64) -> Result<Page> {
-    let pattern = format!(
+    let mut conn = pool.acquire().await?;
+    let (members, total) = if query.is_empty() {
+        let rows = sqlx::query!(
+            "select m.id, m.email, m.display_name, m.is_admin, m.plan_id, p.name as \"plan_name?\",
+                    m.status, m.delete_after, m.totp_enabled_at is not null as \"totp_enabled!\",
+                    m.locale, m.node_id, m.created_at,
+                    (select count(*) from members) as \"total!\"
+             from members m left join plans p on p.id = m.plan_id
+             order by lower(m.email) offset $1 limit $2",
+            offset,
+            limit
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let total = rows.first().map(|r| r.total);
+        (rows.into_iter().map(|r| to_member!(r)).collect(), total)
+    } else {
+        let pattern = like_pattern(query);
+        let rows = sqlx::query!(
+            "select m.id, m.email, m.display_name, m.is_admin, m.plan_id, p.name as \"plan_name?\",
+                    m.status, m.delete_after, m.totp_enabled_at is not null as \"totp_enabled!\",
+                    m.locale, m.node_id, m.created_at, count(*) over () as \"total!\"
+             from members m left join plans p on p.id = m.plan_id
+             where m.email ilike $1 or m.display_name ilike $1
+             order by lower(m.email) offset $2 limit $3",
+            pattern,
+            offset,
+            limit
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let total = rows.first().map(|r| r.total);
+        (rows.into_iter().map(|r| to_member!(r)).collect(), total)
+    };
+    let total = match total {
+        Some(n) => n,
+        None => count_matching(&mut conn, query).await?,
+    };
+    Ok(Page { members, total })
+}
+
+/// `query` as an ILIKE pattern that finds it anywhere, its own `%`, `_` and `\` taken literally.
+fn like_pattern(query: &str) -> String {
+    format!(
         "%{}%",
         query
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_")
-    );
-    let rows = sqlx::query!(
-        "select m.id, m.email, m.display_name, m.is_admin, m.plan_id, p.name as \"plan_name?\",
-                m.status, m.delete_after, m.totp_enabled_at is not null as \"totp_enabled!\",
-                m.locale, m.node_id, m.created_at
-         from members m left join plans p on p.id = m.plan_id where m.email ilike $1 or m.display_name ilike $1
-         order by lower(m.email) offset $2 limit $3",
-        pattern,
-        offset,
-        limit
     )
-    .fetch_all(pool)
-    .await?;
-    let total = sqlx::query_scalar!(
+}
+
+/// How many members the admin listing finds for `query` (every member for an empty one).
+async fn count_matching(conn: &mut PgConnection, query: &str) -> Result<i64> {
+    let pattern = like_pattern(query);
+    Ok(sqlx::query_scalar!(
         "select count(*) from members where email ilike $1 or display_name ilike $1",
         pattern
     )
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await?
-    .unwrap_or(0);
-    Ok(Page {
-        members: rows.into_iter().map(|r| to_member!(r)).collect(),
-        total,
-    })
+    .unwrap_or(0))
 }
 
 pub async fn count(pool: &PgPool) -> Result<i64> {
@@ -251,33 +290,95 @@ pub async fn usage(db: &mut PgConnection, member: MemberId) -> Result<Usage> {
     })
 }
 
-/// Usage and limits for the member's dashboard: two reads on one connection (a page, not a
-/// decision: changes check their limits under `lock_limits`).
-pub async fn usage_and_limits(pool: &PgPool, member: MemberId) -> Result<(Usage, Limits)> {
-    let mut conn = pool.acquire().await?;
-    let limits = match plan_limits(&mut conn, member).await? {
-        Some(l) => l,
-        None => Limits::NONE,
-    };
-    let usage = usage(&mut conn, member).await?;
-    Ok((usage, limits))
+/// What a member holds against their plan, where their changes stand on their node, and their
+/// domains (the dashboard's list). A page, not a decision: changes check their limits under
+/// `lock_limits`.
+pub struct Overview {
+    pub usage: Usage,
+    pub limits: Limits,
+    /// `None` while no node hosts the member.
+    pub node: Option<NodeStatus>,
+    /// By name.
+    pub domains: Vec<Summary>,
 }
 
-async fn plan_limits(conn: &mut PgConnection, member: MemberId) -> Result<Option<Limits>> {
-    let r = sqlx::query!(
-        "select p.max_domains, p.max_mailboxes, p.max_aliases, p.max_xmpp_accounts, p.storage_bytes
-         from members m join plans p on p.id = m.plan_id where m.id = $1",
+/// The member's [`Overview`]: one query (the dashboard, `GET /api/v1/me` and the admin's view
+/// of a member each show it on every request). A member without a plan has
+/// [`Limits::NONE`]; a member that is gone has nothing.
+pub async fn overview(db: impl sqlx::PgExecutor<'_>, member: MemberId) -> Result<Overview> {
+    let Some(r) = sqlx::query!(
+        r#"select p.max_domains as "max_domains?", p.max_mailboxes as "max_mailboxes?",
+                  p.max_aliases as "max_aliases?", p.max_xmpp_accounts as "max_xmpp?",
+                  p.storage_bytes as "max_storage?",
+                  n.desired_generation as "desired_generation?", n.observed_generation,
+                  d.count as "domains!", d.ids as "domain_ids!", d.names as "domain_names!",
+                  d.statuses as "domain_statuses!",
+                  mb.count as "mailboxes!", mb.quota as "storage!", mb.used as stored,
+                  (select count(*) from aliases where member_id = m.id) as "aliases!",
+                  (select count(*) from xmpp_accounts where member_id = m.id) as "xmpp!"
+           from members m
+           left join plans p on p.id = m.plan_id
+           left join nodes n on n.id = m.node_id
+           cross join lateral (
+               select count(*) as count,
+                      coalesce(array_agg(id order by name), '{}') as ids,
+                      coalesce(array_agg(name order by name), '{}') as names,
+                      coalesce(array_agg(status order by name), '{}') as statuses
+               from domains where member_id = m.id) d
+           cross join lateral (
+               select count(*) as count, coalesce(sum(quota_bytes), 0)::bigint as quota,
+                      sum(used_bytes)::bigint as used
+               from mailboxes where member_id = m.id) mb
+           where m.id = $1"#,
         member.0
     )
-    .fetch_optional(conn)
-    .await?;
-    Ok(r.map(|r| Limits {
-        max_domains: r.max_domains.into(),
-        max_mailboxes: r.max_mailboxes.into(),
-        max_aliases: r.max_aliases.into(),
-        max_xmpp_accounts: r.max_xmpp_accounts.into(),
-        storage_bytes: r.storage_bytes,
-    }))
+    .fetch_optional(db)
+    .await?
+    else {
+        return Ok(Overview {
+            usage: Usage::default(),
+            limits: Limits::NONE,
+            node: None,
+            domains: Vec::new(),
+        });
+    };
+    let limits = match (
+        r.max_domains,
+        r.max_mailboxes,
+        r.max_aliases,
+        r.max_xmpp,
+        r.max_storage,
+    ) {
+        (Some(d), Some(m), Some(a), Some(x), Some(s)) => Limits {
+            max_domains: d.into(),
+            max_mailboxes: m.into(),
+            max_aliases: a.into(),
+            max_xmpp_accounts: x.into(),
+            storage_bytes: s,
+        },
+        _ => Limits::NONE,
+    };
+    Ok(Overview {
+        usage: Usage {
+            domains: r.domains,
+            mailboxes: r.mailboxes,
+            aliases: r.aliases,
+            xmpp_accounts: r.xmpp,
+            storage_bytes: r.storage,
+            stored_bytes: r.stored,
+        },
+        limits,
+        node: r
+            .desired_generation
+            .map(|desired| NodeStatus::new(desired, r.observed_generation)),
+        domains: r
+            .domain_ids
+            .into_iter()
+            .zip(r.domain_names)
+            .zip(r.domain_statuses)
+            .map(|((id, name), status)| Summary::new(DomainId(id), &name, status))
+            .collect(),
+    })
 }
 
 pub async fn set_plan(pool: &PgPool, actor: &Actor, member: MemberId, plan: PlanId) -> Result<()> {

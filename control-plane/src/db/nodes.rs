@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::audit::{self, Actor};
-use crate::domain::ids::{MemberId, NodeId};
+use crate::domain::ids::NodeId;
 use crate::domain::report::Report;
 use crate::domain::secret::{self, Token};
 use crate::error::{Error, Result};
@@ -410,16 +410,4 @@ impl NodeStatus {
             applied: observed_generation.is_some_and(|o| o >= desired_generation),
         }
     }
-}
-
-/// The status of the node hosting the member; `None` while no node hosts them.
-pub async fn status_for_member(pool: &PgPool, member: MemberId) -> Result<Option<NodeStatus>> {
-    let r = sqlx::query!(
-        "select n.desired_generation, n.observed_generation from members m
-         join nodes n on n.id = m.node_id where m.id = $1",
-        member.0
-    )
-    .fetch_optional(pool)
-    .await?;
-    Ok(r.map(|r| NodeStatus::new(r.desired_generation, r.observed_generation)))
 }

@@ -22,7 +22,11 @@ pub struct XmppAccount {
     pub created_at: OffsetDateTime,
 }
 
-pub async fn list(pool: &PgPool, member: MemberId, domain: DomainId) -> Result<Vec<XmppAccount>> {
+pub async fn list(
+    db: impl sqlx::PgExecutor<'_>,
+    member: MemberId,
+    domain: DomainId,
+) -> Result<Vec<XmppAccount>> {
     let rows = sqlx::query!(
         "select x.id, x.domain_id, x.node, d.name, x.created_at
          from xmpp_accounts x join domains d on d.id = x.domain_id
@@ -30,7 +34,7 @@ pub async fn list(pool: &PgPool, member: MemberId, domain: DomainId) -> Result<V
         member.0,
         domain.0
     )
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     Ok(rows
         .into_iter()

@@ -154,6 +154,26 @@ pub async fn zone_nameservers(
         .collect())
 }
 
+/// The NS records of a node's zones, from its name server number, its active secondaries'
+/// numbers and the external secondaries' names (each in order): what [`zone_nameservers`]
+/// reads, for a caller that read these in its own query.
+pub fn ns_set(
+    config: &DnsConfig,
+    primary: i32,
+    active_secondaries: &[i32],
+    externals: &[String],
+) -> Result<Vec<DomainName>> {
+    let mut names = Vec::with_capacity(1 + active_secondaries.len() + externals.len());
+    names.push(nameserver(config, primary)?);
+    for n in active_secondaries {
+        names.push(nameserver(config, *n)?);
+    }
+    for e in externals {
+        names.push(reparse("nameserver", DomainName::parse(e))?);
+    }
+    Ok(names)
+}
+
 /// An external secondary, as stored (every field was parsed before it was stored). Its keys,
 /// one per node, are in `dns_external_keys` ([`super::keys`]).
 #[derive(Debug, Clone)]

@@ -217,12 +217,13 @@ impl FromRequestParts<AppState> for Member {
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE).map(str::to_owned) else {
             return Err(to_login(parts));
         };
-        // One connection for the session and its member, released before the handler runs.
+        // One connection for the session and its member (one query), released before the
+        // handler runs.
         let mut conn = match state.pool.acquire().await {
             Ok(c) => c,
             Err(e) => return Err(super::error::render_plain(&Error::from(e))),
         };
-        let session = match db::sessions::find(&mut *conn, &token).await {
+        let session = match db::sessions::signed_in(&mut *conn, &token).await {
             Ok(Some(s)) if !s.mfa_pending => s,
             Ok(_) => return Err(to_login(parts)),
             Err(e) => return Err(super::error::render_plain(&e)),
@@ -233,10 +234,8 @@ impl FromRequestParts<AppState> for Member {
                 tracing::warn!(error = %e, "could not record session activity");
             }
         }
-        let member = db::members::get(&mut *conn, session.member_id)
-            .await
-            .map_err(|e| super::error::render_plain(&e))?;
         drop(conn);
+        let member = session.member;
         let ClientIp(ip) = ClientIp::from_request_parts(parts, state)
             .await
             .unwrap_or(ClientIp(None));
@@ -291,12 +290,12 @@ impl FromRequestParts<AppState> for ApiMember {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers)?;
-        // One connection for the token and its member, released before the handler runs.
+        // One connection for the token and its member (one query), released before the
+        // handler runs.
         let mut conn = state.pool.acquire().await.map_err(Error::from)?;
         let member = db::api_tokens::authenticate(&mut conn, token)
             .await?
             .ok_or(ApiError(Error::Unauthorized))?;
-        let member = db::members::get(&mut *conn, member).await?;
         drop(conn);
         let ClientIp(ip) = ClientIp::from_request_parts(parts, state)
             .await

@@ -176,9 +176,12 @@ async fn account_page(
     errors: Errors,
     domain_input: String,
 ) -> Result<AccountPage, Error> {
-    let (usage, limits) = db::members::usage_and_limits(&state.pool, m.id()).await?;
-    let domains = db::domains::summaries(&state.pool, m.id()).await?;
-    let node = db::nodes::status_for_member(&state.pool, m.id()).await?;
+    let db::members::Overview {
+        usage,
+        limits,
+        node,
+        domains,
+    } = db::members::overview(&state.pool, m.id()).await?;
     Ok(AccountPage {
         ctx: page.clone().with_member(m).ctx(),
         node_status_key: node_status_key(node),
@@ -303,12 +306,14 @@ async fn render_domain(
     id: DomainId,
     retry: Retry,
 ) -> Result<Response, Error> {
-    let d = db::domains::get(&state.pool, &state.config.dns, m.id(), id).await?;
-    let records = db::dns_records::list(&state.pool, m.id(), id).await?;
-    let mailboxes = db::mailboxes::list(&state.pool, m.id(), id).await?;
-    let aliases = db::aliases::list(&state.pool, m.id(), id).await?;
-    let xmpp = db::xmpp::list(&state.pool, m.id(), id).await?;
-    let node = db::nodes::status_for_member(&state.pool, m.id()).await?;
+    let db::domains::Page {
+        domain: d,
+        node,
+        records,
+        mailboxes,
+        aliases,
+        xmpp,
+    } = db::domains::page(&state.pool, &state.config.dns, m.id(), id).await?;
     let status = retry.status;
     let [local_part, quota_mib, alias_source, alias_targets, xmpp_node] = retry.values;
     Ok(render_status(

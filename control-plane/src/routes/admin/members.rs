@@ -107,8 +107,12 @@ async fn member_page(
     let m = db::members::get(&state.pool, id).await?;
     let plans = db::plans::list(&state.pool).await?;
     let nodes = db::nodes::list(&state.pool).await?;
-    let status = db::nodes::status_for_member(&state.pool, id).await?;
-    let (usage, limits) = db::members::usage_and_limits(&state.pool, id).await?;
+    let db::members::Overview {
+        usage,
+        limits,
+        node: status,
+        ..
+    } = db::members::overview(&state.pool, id).await?;
     let audit = db::audit::list_for_member(&state.pool, id, 50).await?;
     Ok(MemberPage {
         ctx: page.ctx(),

@@ -183,8 +183,12 @@ async fn get_member(
 ) -> ApiResult<Json<MemberDetail>> {
     let m: MemberId = id(&m)?;
     let member = db::members::get(&state.pool, m).await?;
-    let (usage, limits) = db::members::usage_and_limits(&state.pool, m).await?;
-    let node = db::nodes::status_for_member(&state.pool, m).await?;
+    let db::members::Overview {
+        usage,
+        limits,
+        node,
+        ..
+    } = db::members::overview(&state.pool, m).await?;
     Ok(Json(MemberDetail {
         member,
         usage,

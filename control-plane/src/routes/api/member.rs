@@ -67,8 +67,12 @@ pub struct Me {
 #[utoipa::path(get, path = "/me", tag = "member", security(("token" = [])),
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 async fn me(State(state): State<AppState>, ApiMember(m): ApiMember) -> ApiResult<Json<Me>> {
-    let (usage, limits) = db::members::usage_and_limits(&state.pool, m.id()).await?;
-    let node = db::nodes::status_for_member(&state.pool, m.id()).await?;
+    let db::members::Overview {
+        usage,
+        limits,
+        node,
+        ..
+    } = db::members::overview(&state.pool, m.id()).await?;
     Ok(Json(Me {
         member: m.member,
         usage,

@@ -138,7 +138,6 @@ pub fn apply(
     target.store.save_journal(&journal)?;
     step("journal");
 
-    let mut polled_files_changed = false;
     let mut written: BTreeMap<Service, usize> = BTreeMap::new();
     for (path, file) in &plan.writes {
         let full = target.root.join(path.as_str());
@@ -163,7 +162,6 @@ pub fn apply(
                 path: full.display().to_string(),
                 source,
             })?;
-            polled_files_changed = true;
         }
         *written.entry(file.service).or_default() += 1;
         outcome.written += 1;
@@ -253,9 +251,6 @@ pub fn apply(
         }
     }
 
-    if polled_files_changed {
-        settle();
-    }
     if journal.is_empty() {
         target.store.clear_journal()?;
     } else {
@@ -508,18 +503,6 @@ fn newer_than(path: &Path, before: Option<std::time::SystemTime>) -> std::io::Re
             .set_modified(later)?;
     }
     Ok(())
-}
-
-/// Waits for the next whole second: Dovecot looks at its passwd-file at most once a second, so
-/// a lookup earlier in the second of the write may have found the old one. Only after this is
-/// the change seen by every lookup, and may be reported applied.
-fn settle() {
-    let into_second = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let rest = Duration::from_secs(1).saturating_sub(Duration::from_nanos(u64::from(into_second)));
-    std::thread::sleep(rest + Duration::from_millis(10));
 }
 
 /// Writes every file of `service` from the last good rendering.

@@ -19,6 +19,10 @@
 //!   app password of another scope or another mailbox, too many failures). Anything else is a
 //!   temporary failure to Dovecot.
 //! - `POST /v1/passdb/lookup` `{"user"}` → 200 `{"user": <address>}` or 404.
+//! - `POST /v1/userdb/lookup` `{"user"}` → 200 `{"user": <address>, "mailbox": <store id>,
+//!   "quota_rule": "*:storage=<bytes>B"}`, or 404 for a name that is not an active mailbox with a
+//!   store. Dovecot's Lua userdb asks this for every IMAP login and LMTP delivery, so a mailbox
+//!   is served the moment the broker has it, without waiting for Dovecot to re-read a file.
 
 mod limits;
 
@@ -35,6 +39,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use protocol::app_password::{AppPasswordText, PublicId, Verifier};
 use protocol::desired::DesiredState;
+use protocol::names::ObjectId;
 use protocol::scope::AppScope;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Semaphore};
@@ -62,6 +67,21 @@ struct Login {
     address: String,
     password_hash: String,
     member: usize,
+    /// The mailbox's store (its home is named after it); `None`: not served on this node.
+    store: Option<ObjectId>,
+    quota_bytes: u64,
+}
+
+/// What Dovecot needs to open a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserdbEntry {
+    /// The canonical address.
+    pub user: String,
+    /// The store's id: Dovecot's Lua userdb makes the home from it.
+    pub mailbox: ObjectId,
+    /// Dovecot's `quota_rule`, in bytes. Dovecot reads a zero limit as "no limit": the control
+    /// plane never sends one, but a mailbox must not become unlimited by accident.
+    pub quota_rule: String,
 }
 
 struct Member {
@@ -131,6 +151,8 @@ impl Credentials {
                             address,
                             password_hash: mailbox.password_hash.clone(),
                             member,
+                            store: mailbox.id.clone(),
+                            quota_bytes: mailbox.quota_bytes,
                         },
                     );
                 }
@@ -145,6 +167,19 @@ impl Credentials {
         self.members[login.member]
             .active
             .then_some(login.address.as_str())
+    }
+
+    /// Where an active, served mailbox called `user` lives, and its quota.
+    pub fn userdb(&self, user: &str) -> Option<UserdbEntry> {
+        let login = self.logins.get(&user.to_ascii_lowercase())?;
+        if !self.members[login.member].active {
+            return None;
+        }
+        Some(UserdbEntry {
+            user: login.address.clone(),
+            mailbox: login.store.clone()?,
+            quota_rule: format!("*:storage={}B", login.quota_bytes.max(1)),
+        })
     }
 
     /// Checks `password` for `user` logging in to `service` (Dovecot's service name: `imap`,
@@ -285,6 +320,7 @@ pub fn router_with(
     Router::new()
         .route("/v1/passdb/verify", post(verify))
         .route("/v1/passdb/lookup", post(lookup))
+        .route("/v1/userdb/lookup", post(userdb))
         .with_state(BrokerState {
             credentials,
             permits: Arc::new(Semaphore::new(PARALLEL_VERIFICATIONS)),
@@ -354,6 +390,14 @@ async fn lookup(State(state): State<BrokerState>, Json(request): Json<LookupRequ
             }),
         )
             .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn userdb(State(state): State<BrokerState>, Json(request): Json<LookupRequest>) -> Response {
+    let credentials = state.credentials.borrow().clone();
+    match credentials.userdb(&request.user) {
+        Some(entry) => (StatusCode::OK, Json(entry)).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -627,6 +671,37 @@ mod tests {
             Verdict::Refuse
         );
         assert_eq!(c.lookup("sam@suspended.test"), None);
+        // Nor receive: LMTP's userdb lookup finds no one (Postfix defers their mail before).
+        assert_eq!(c.userdb("sam@suspended.test"), None);
+    }
+
+    #[test]
+    fn the_userdb_names_the_store_by_id_and_the_quota_in_bytes() {
+        let c = credentials();
+        let entry = c.userdb("Alice@Example.org").unwrap();
+        assert_eq!(entry.user, "alice@example.org");
+        assert_eq!(entry.mailbox.as_str(), "mb-alice");
+        assert_eq!(entry.quota_rule, "*:storage=1048576B");
+        assert_eq!(c.userdb("nobody@example.org"), None);
+        // A mailbox without a store (not served here) opens nothing.
+        let mut state = desired(vec![tenant(
+            true,
+            "example.org",
+            &[("alice", "pw")],
+            vec![],
+        )]);
+        state.tenants[0].domains[0].mailboxes[0].id = None;
+        assert_eq!(
+            Credentials::from_desired(&state).userdb("alice@example.org"),
+            None
+        );
+        // Zero never means unlimited.
+        state.tenants[0].domains[0].mailboxes[0].id = Some(ObjectId::parse("m1").unwrap());
+        state.tenants[0].domains[0].mailboxes[0].quota_bytes = 0;
+        let entry = Credentials::from_desired(&state)
+            .userdb("alice@example.org")
+            .unwrap();
+        assert_eq!(entry.quota_rule, "*:storage=1B");
     }
 
     #[tokio::test]
@@ -655,6 +730,18 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(lookup.status(), 404);
+        let userdb = http
+            .post(format!("http://{address}/v1/userdb/lookup"))
+            .json(&serde_json::json!({"user": "alice@example.org"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(userdb.status(), 200);
+        let body: serde_json::Value = userdb.json().await.unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"user": "alice@example.org", "mailbox": "mb-alice", "quota_rule": "*:storage=1048576B"})
+        );
     }
 
     /// A broker on an injected clock; returns its address and the clock's hand.

@@ -1,9 +1,15 @@
 //! Dovecot: a self-contained `dovecot.conf` (IMAP, LMTP, the auth service Postfix uses for SASL,
-//! quota-status for Postfix's quota policy), the passwd-file userdb `users`, the Lua passdb that
-//! asks the agent's auth broker, and a copy of the mail host's TLS certificate and key.
+//! quota-status for Postfix's quota policy), the Lua passdb and userdb that ask the agent's auth
+//! broker, the passwd-file userdb `users` Dovecot falls back to while the broker does not
+//! answer, and a copy of the mail host's TLS certificate and key.
 //!
-//! Only mailboxes of active tenants are in `users`: a suspended member cannot log in (the broker
-//! refuses too) and LMTP refuses their mail (Postfix defers it before that, see `postfix.rs`).
+//! The broker answers user lookups from the state the agent has just applied, so a new mailbox
+//! is served at once; a passwd-file alone would be re-read by Dovecot only when its modification
+//! time changes, at most once a second. The broker's "unknown user" is final (the fallback is
+//! asked only when the broker fails), so a removed mailbox is gone at once too.
+//!
+//! Only mailboxes of active tenants are known, to the broker as in `users`: a suspended member
+//! cannot log in and LMTP refuses their mail (Postfix defers it before that, see `postfix.rs`).
 //! No member value is ever written into `dovecot.conf` or the Lua source: addresses live only in
 //! `users`, whose lines go through `users_line`.
 //!
@@ -11,7 +17,6 @@
 //! leaves no way to log in except from loopback.
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 
 use protocol::desired::DesiredState;
 use protocol::names::{DomainName, LocalPart, ObjectId};
@@ -43,7 +48,8 @@ pub fn home(mailbox: &ObjectId) -> String {
 const HEADER: &str =
     "# Rendered by the Ruche node agent; do not edit: it is rewritten on every change.\n";
 
-/// The passdb script, with `@BROKER@` standing for the broker's `host:port`.
+/// The passdb and userdb script, with `@BROKER@` standing for the broker's `host:port` and
+/// `@VMAIL@` for the absolute directory of the homes.
 const PASSDB_TEMPLATE: &str = include_str!("passdb.lua");
 
 pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, files: &mut Files) {
@@ -59,13 +65,7 @@ pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, 
         OnChange::Reload,
         dovecot_conf(layout, tls),
     );
-    put(
-        files,
-        PASSDB_LUA,
-        0o644,
-        OnChange::Reload,
-        passdb_lua(layout.broker),
-    );
+    put(files, PASSDB_LUA, 0o644, OnChange::Reload, auth_lua(layout));
     put(
         files,
         USERS,
@@ -100,9 +100,12 @@ fn put_bytes(files: &mut Files, path: &str, mode: u32, on_change: OnChange, cont
     }
 }
 
-fn passdb_lua(broker: SocketAddr) -> String {
-    // A socket address prints as `1.2.3.4:5` or `[::1]:5`: nothing that could end a Lua string.
-    PASSDB_TEMPLATE.replace("@BROKER@", &broker.to_string())
+fn auth_lua(layout: &Layout) -> String {
+    // A socket address prints as `1.2.3.4:5` or `[::1]:5`, and a checked layout's paths hold
+    // letters, digits and `/._-` only: nothing that could end a Lua string.
+    PASSDB_TEMPLATE
+        .replace("@BROKER@", &layout.broker.to_string())
+        .replace("@VMAIL@", &layout.path_text(VMAIL))
 }
 
 fn dovecot_conf(layout: &Layout, tls: bool) -> String {
@@ -148,6 +151,20 @@ fn dovecot_conf(layout: &Layout, tls: bool) -> String {
         layout.path_text(PASSDB_LUA)
     );
     c.push_str("}\n");
+    c.push_str(
+        "# The broker knows every mailbox the moment it is applied; its \"unknown\" is final.\n",
+    );
+    c.push_str(
+        "# Only when it does not answer is the passwd-file asked (mail keeps arriving while\n",
+    );
+    c.push_str("# the agent restarts).\n");
+    c.push_str("userdb {\n  driver = lua\n");
+    let _ = writeln!(
+        c,
+        "  args = file={} blocking=yes",
+        layout.path_text(PASSDB_LUA)
+    );
+    c.push_str("  result_failure = return-fail\n  result_internalfail = continue\n}\n");
     c.push_str("userdb {\n  driver = passwd-file\n");
     let _ = writeln!(c, "  args = {}", layout.path_text(USERS));
     c.push_str("}\n");
@@ -360,12 +377,14 @@ mod tests {
     }
 
     #[test]
-    fn the_lua_passdb_names_the_broker_and_nothing_else() {
-        let lua = passdb_lua("127.0.0.9:40001".parse().unwrap());
+    fn the_lua_script_names_the_broker_and_the_homes_and_nothing_else() {
+        let lua = auth_lua(&layout("/srv/r"));
         assert!(lua.contains("local BROKER = \"http://127.0.0.9:40001\""));
-        assert!(!lua.contains("@BROKER@"));
-        let lua = passdb_lua("[::1]:40001".parse().unwrap());
-        assert!(lua.contains("local BROKER = \"http://[::1]:40001\""));
+        assert!(lua.contains("local VMAIL = \"/srv/r/var/vmail\""));
+        assert!(!lua.contains("@BROKER@") && !lua.contains("@VMAIL@"));
+        let mut v6 = layout("/srv/r");
+        v6.broker = "[::1]:40001".parse().unwrap();
+        assert!(auth_lua(&v6).contains("local BROKER = \"http://[::1]:40001\""));
     }
 
     #[test]

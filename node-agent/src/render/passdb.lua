@@ -1,6 +1,6 @@
--- Dovecot passdb for Ruche. Rendered by the Ruche node agent; do not edit.
+-- Dovecot passdb and userdb for Ruche. Rendered by the Ruche node agent; do not edit.
 --
--- Every password check asks the agent's auth broker over HTTP (dovecot-auth-lua with
+-- Every password check and every user lookup asks the agent's auth broker over HTTP (dovecot-auth-lua with
 -- `blocking = yes`, the built-in dovecot.http client and lua-cjson). The password goes only in
 -- a POST body: never in a URL and never in a log line.
 --
@@ -12,6 +12,12 @@
 --                                        not that its password is wrong
 --   POST /v1/passdb/lookup {"user"}
 --     200 {"user": ...} known, 404 unknown (for `doveadm auth lookup`; never a login)
+--   POST /v1/userdb/lookup {"user"}
+--     200 {"user", "mailbox", "quota_rule"}  an active mailbox: its home is VMAIL/<mailbox>
+--     404                                    no such mailbox: authoritative, no other userdb
+--     anything else, or no answer            internal failure: Dovecot asks the next userdb,
+--                                            the passwd-file the agent also writes, so mail is
+--                                            still delivered while the agent restarts
 --
 -- Dovecot's client sends POST bodies with `Expect: 100-continue` and waits up to 2 s for the
 -- interim answer before sending the body anyway: the broker must answer 100 Continue (hyper
@@ -20,6 +26,8 @@
 local json = require("cjson")
 
 local BROKER = "http://@BROKER@"
+-- Where mailboxes' homes are; each is named after the mailbox's id, never its address.
+local VMAIL = "@VMAIL@"
 -- For the whole request, connecting included: the plain request timeout overshoots by ~2 s.
 local TIMEOUT_MSECS = 5000
 
@@ -96,5 +104,28 @@ function auth_passdb_lookup(req)
     return dovecot.auth.PASSDB_RESULT_USER_UNKNOWN, "unknown user"
   end
   return dovecot.auth.PASSDB_RESULT_INTERNAL_FAILURE,
+    "the auth broker did not answer (status " .. tostring(status) .. ")"
+end
+
+-- A store id as the broker names it (protocol::names::ObjectId): lowercase letters, digits and
+-- dashes. Checked again here, since it becomes a path.
+local function store_id(value)
+  return type(value) == "string" and value:match("^[%l%d][%l%d%-]*$") ~= nil
+end
+
+function auth_userdb_lookup(req)
+  local status, payload = call("/v1/userdb/lookup", { user = req.user })
+  if status == 200 then
+    local ok, doc = pcall(json.decode, payload)
+    if ok and type(doc) == "table" and type(doc.user) == "string" and store_id(doc.mailbox)
+      and type(doc.quota_rule) == "string" and doc.quota_rule:match("^%*:storage=%d+B$") then
+      return dovecot.auth.USERDB_RESULT_OK,
+        { user = doc.user, home = VMAIL .. "/" .. doc.mailbox, quota_rule = doc.quota_rule }
+    end
+    return dovecot.auth.USERDB_RESULT_INTERNAL_FAILURE, "the auth broker's answer is malformed"
+  elseif status == 404 then
+    return dovecot.auth.USERDB_RESULT_USER_UNKNOWN, "unknown user"
+  end
+  return dovecot.auth.USERDB_RESULT_INTERNAL_FAILURE,
     "the auth broker did not answer (status " .. tostring(status) .. ")"
 end

@@ -896,7 +896,8 @@ async fn agent_sigkill(c: &mut Collective) -> Result<()> {
     }
 
     // `node-agent reconcile` after a kill converges too, and is idempotent. Logins need the
-    // agent's broker (`run`), but delivery needs only the tables and Dovecot's userdb.
+    // agent's broker (`run`), but delivery does not: while the broker does not answer, Dovecot's
+    // userdb falls back to the passwd-file the agent also writes.
     c.node.kill_agent().await?;
     let late_password = "late-mail-password-1";
     member.mailbox(&domain, "late", late_password, 100).await?;
@@ -914,6 +915,23 @@ async fn agent_sigkill(c: &mut Collective) -> Result<()> {
     .await?
     .accepted()
     .context("delivery to a mailbox applied by node-agent reconcile")?;
+    // Stored by LMTP now, not when the agent is back and Postfix retries.
+    let log = c.node.root().join("var/log/dovecot.log");
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text
+            .lines()
+            .any(|l| l.contains("lmtp(late@crash.test)") && l.contains("saved mail to INBOX"))
+        {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "LMTP did not store the mail while the broker was down"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     c.node.start_agent(&[]).await?;
     c.converged().await?;
     wait_for_subjects(

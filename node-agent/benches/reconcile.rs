@@ -21,7 +21,7 @@ use node_agent::dkim::Key;
 use node_agent::plan::plan;
 use node_agent::render::knot::DnsSettings;
 use node_agent::render::{self, Layout, MessageLimit, NodeMaterial, Ports};
-use node_agent::store::Store;
+use node_agent::saved::Saved;
 use protocol::desired::{Alias, DesiredState, Dns, DnsPeer, Domain, Mailbox, Tenant, Zone};
 use protocol::dns::{Record, TsigAlgorithm, TsigKey, TsigSecret};
 use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart, ObjectId};
@@ -215,7 +215,7 @@ fn material(desired: &DesiredState) -> NodeMaterial {
 }
 
 /// render + read the disk + plan + apply, as `Reconciler::reconcile` does.
-fn reconcile(root: &Path, store: &Store, desired: &DesiredState) -> usize {
+fn reconcile(root: &Path, saved: &Saved, desired: &DesiredState) -> usize {
     let layout = layout(root);
     let rendered = render::render(desired, &layout, &material(desired));
     let (on_disk, stale) = read_disk(root, &rendered).unwrap();
@@ -224,7 +224,7 @@ fn reconcile(root: &Path, store: &Store, desired: &DesiredState) -> usize {
     let target = Target {
         root,
         commands: &commands,
-        store,
+        saved,
     };
     apply(&target, &plan, &on_disk, || None).unwrap().written
 }
@@ -245,7 +245,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function("full_onto_empty_root", |b| {
         b.iter_batched(
             || (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()),
-            |(root, state)| reconcile(root.path(), &Store::new(state.path()), &base),
+            |(root, state)| reconcile(root.path(), &Saved::new(state.path()), &base),
             BatchSize::PerIteration,
         );
     });
@@ -253,23 +253,23 @@ fn benches(c: &mut Criterion) {
     group.bench_function("one_mailbox_added", |b| {
         let root = tempfile::tempdir().unwrap();
         let state = tempfile::tempdir().unwrap();
-        let store = Store::new(state.path());
-        reconcile(root.path(), &store, &base);
+        let saved = Saved::new(state.path());
+        reconcile(root.path(), &saved, &base);
         let mut flip = false;
         b.iter(|| {
             // Alternate between the two states: each iteration is one mailbox added or removed.
             flip = !flip;
-            reconcile(root.path(), &store, if flip { &changed } else { &base })
+            reconcile(root.path(), &saved, if flip { &changed } else { &base })
         });
     });
 
     group.bench_function("nothing_changed", |b| {
         let root = tempfile::tempdir().unwrap();
         let state = tempfile::tempdir().unwrap();
-        let store = Store::new(state.path());
-        reconcile(root.path(), &store, &base);
+        let saved = Saved::new(state.path());
+        reconcile(root.path(), &saved, &base);
         b.iter(|| {
-            let written = reconcile(root.path(), &store, &base);
+            let written = reconcile(root.path(), &saved, &base);
             assert_eq!(written, 0);
         });
     });
@@ -283,14 +283,14 @@ fn benches(c: &mut Criterion) {
     // below once per sample).
     let root = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let store = Store::new(state.path());
-    reconcile(root.path(), &store, &base);
+    let saved = Saved::new(state.path());
+    reconcile(root.path(), &saved, &base);
     let mut flip = false;
     group.bench_function("one_record_changed", |b| {
         b.iter(|| {
             // Alternate: each iteration adds or removes one record in one zone.
             flip = !flip;
-            let written = reconcile(root.path(), &store, if flip { &changed } else { &base });
+            let written = reconcile(root.path(), &saved, if flip { &changed } else { &base });
             assert_eq!(written, 1);
         });
     });

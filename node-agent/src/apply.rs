@@ -31,7 +31,7 @@ use crate::atomic;
 use crate::config::{Argv, Commands, KnotCommands};
 use crate::plan::{OnDisk, Plan, TableEdit};
 use crate::render::{knot, zone, File, Files, OnChange, RelPath, Service};
-use crate::store::{Journal, Store, StoreError};
+use crate::saved::{Journal, Saved, SavedError};
 
 /// How long a check, a postmap or a reload may take before it is killed.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
@@ -78,7 +78,7 @@ impl Outcome {
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Saved(#[from] SavedError),
     #[error("cannot write {path}")]
     Write {
         path: String,
@@ -91,7 +91,7 @@ pub enum ApplyError {
 pub struct Target<'a> {
     pub root: &'a Path,
     pub commands: &'a Commands,
-    pub store: &'a Store,
+    pub saved: &'a Saved,
 }
 
 /// Applies `plan`. `on_disk` is what the plan was computed against (the previous contents, put
@@ -106,7 +106,7 @@ pub fn apply(
     // Rendered only if a check fails: most applies never need it.
     let mut last_good = Some(last_good);
     let mut last_good_files: Option<Option<Files>> = None;
-    let mut journal = target.store.load_journal()?;
+    let mut journal = target.saved.load_journal()?;
     // Tables an interrupted apply owed are rebuilt whole: what it wrote is not known.
     let owed = journal.postmap.clone();
     // Configurations an interrupted apply wrote but never checked are checked now.
@@ -135,7 +135,7 @@ pub fn apply(
     if journal.is_empty() && plan.writes.is_empty() {
         return Ok(outcome);
     }
-    target.store.save_journal(&journal)?;
+    target.saved.save_journal(&journal)?;
     step("journal");
 
     let mut written: BTreeMap<Service, usize> = BTreeMap::new();
@@ -252,9 +252,9 @@ pub fn apply(
     }
 
     if journal.is_empty() {
-        target.store.clear_journal()?;
+        target.saved.clear_journal()?;
     } else {
-        target.store.save_journal(&journal)?;
+        target.saved.save_journal(&journal)?;
     }
     step("done");
     Ok(outcome)
@@ -719,7 +719,7 @@ mod tests {
 
     fn apply_files(
         root: &Path,
-        store: &Store,
+        saved: &Saved,
         rendered: &Files,
         last_good: Option<&Files>,
     ) -> Outcome {
@@ -727,7 +727,7 @@ mod tests {
         let target = Target {
             root,
             commands: &commands,
-            store,
+            saved,
         };
         let (on_disk, stale) = read_disk(root, rendered).unwrap();
         let plan = plan(rendered, &on_disk, &stale);
@@ -738,18 +738,18 @@ mod tests {
     fn applies_then_does_nothing_the_second_time() {
         let root = tempfile::tempdir().unwrap();
         let state = tempfile::tempdir().unwrap();
-        let store = Store::new(state.path());
+        let saved = Saved::new(state.path());
         let rendered = files("main", "a@x x/a/", "a@x:::");
-        let outcome = apply_files(root.path(), &store, &rendered, None);
+        let outcome = apply_files(root.path(), &saved, &rendered, None);
         assert!(outcome.complete(), "{outcome:?}");
         assert_eq!(outcome.written, 3);
         assert_eq!(lines(&root.path().join("reloads")), ["postfix"]);
         assert_eq!(lines(&root.path().join("postmaps")).len(), 1);
-        assert!(store.load_journal().unwrap().is_empty());
+        assert!(saved.load_journal().unwrap().is_empty());
         // Level-triggered: the same rendering again changes nothing and reloads nothing.
         // (The fake postmap writes no .lmdb: make one so the table is not seen as stale.)
         std::fs::write(root.path().join("etc/postfix/ruche/mailboxes.lmdb"), b"").unwrap();
-        let again = apply_files(root.path(), &store, &rendered, None);
+        let again = apply_files(root.path(), &saved, &rendered, None);
         assert_eq!(again.written, 0);
         assert_eq!(lines(&root.path().join("reloads")), ["postfix"]);
     }
@@ -758,13 +758,13 @@ mod tests {
     fn a_failed_check_restores_the_last_good_files_of_that_service_only() {
         let root = tempfile::tempdir().unwrap();
         let state = tempfile::tempdir().unwrap();
-        let store = Store::new(state.path());
+        let saved = Saved::new(state.path());
         let good = files("main", "a@x x/a/", "a@x:::");
-        assert!(apply_files(root.path(), &store, &good, None).complete());
+        assert!(apply_files(root.path(), &saved, &good, None).complete());
         std::fs::write(root.path().join("etc/postfix/ruche/mailboxes.lmdb"), b"").unwrap();
 
         let bad = files("bad main", "a@x x/a/\nb@x x/b/", "a@x:::\nb@x:::");
-        let outcome = apply_files(root.path(), &store, &bad, Some(&good));
+        let outcome = apply_files(root.path(), &saved, &bad, Some(&good));
         assert!(matches!(
             outcome.services[&Service::Postfix],
             ServiceOutcome::CheckFailed(_)
@@ -783,14 +783,14 @@ mod tests {
     fn a_failed_reload_stays_in_the_journal_and_is_retried() {
         let root = tempfile::tempdir().unwrap();
         let state = tempfile::tempdir().unwrap();
-        let store = Store::new(state.path());
+        let saved = Saved::new(state.path());
         let mut commands = commands(root.path());
         commands.postfix.reload = vec!["false".into()];
         let rendered = files("main", "a@x x/a/", "a@x:::");
         let target = Target {
             root: root.path(),
             commands: &commands,
-            store: &store,
+            saved: &saved,
         };
         let (on_disk, stale) = read_disk(root.path(), &rendered).unwrap();
         let outcome = apply(
@@ -805,7 +805,7 @@ mod tests {
             ServiceOutcome::ReloadFailed(_)
         ));
         assert_eq!(
-            store.load_journal().unwrap().reload,
+            saved.load_journal().unwrap().reload,
             BTreeSet::from([Service::Postfix])
         );
         // Nothing changed since, but the journal still owes postfix a reload.
@@ -813,7 +813,7 @@ mod tests {
         let target = Target {
             root: root.path(),
             commands: &commands,
-            store: &store,
+            saved: &saved,
         };
         std::fs::write(root.path().join("etc/postfix/ruche/mailboxes.lmdb"), b"").unwrap();
         let (on_disk, stale) = read_disk(root.path(), &rendered).unwrap();
@@ -822,7 +822,7 @@ mod tests {
         let outcome = apply(&target, &plan, &on_disk, || None).unwrap();
         assert!(outcome.complete());
         assert_eq!(lines(&root.path().join("reloads")), ["postfix"]);
-        assert!(store.load_journal().unwrap().is_empty());
+        assert!(saved.load_journal().unwrap().is_empty());
     }
 
     /// An apply killed after writing but before checking: the next one checks what it finds,
@@ -831,16 +831,16 @@ mod tests {
     fn files_left_unchecked_by_a_killed_apply_are_checked_next_time() {
         let root = tempfile::tempdir().unwrap();
         let state = tempfile::tempdir().unwrap();
-        let store = Store::new(state.path());
+        let saved = Saved::new(state.path());
         let good = files("main", "a@x x/a/", "a@x:::");
-        assert!(apply_files(root.path(), &store, &good, None).complete());
+        assert!(apply_files(root.path(), &saved, &good, None).complete());
         std::fs::write(root.path().join("etc/postfix/ruche/mailboxes.lmdb"), b"").unwrap();
         // What the killed apply left: a refused file on disk and the journal.
         let bad = files("bad main", "a@x x/a/", "a@x:::");
         for (path, file) in &bad {
             atomic::write(&root.path().join(path.as_str()), &file.contents, file.mode).unwrap();
         }
-        store
+        saved
             .save_journal(&Journal {
                 postmap: BTreeSet::new(),
                 reload: BTreeSet::from([Service::Postfix]),
@@ -849,14 +849,14 @@ mod tests {
             })
             .unwrap();
         // The next apply is asked for the same refused rendering: nothing differs on disk.
-        let outcome = apply_files(root.path(), &store, &bad, Some(&good));
+        let outcome = apply_files(root.path(), &saved, &bad, Some(&good));
         assert!(matches!(
             outcome.services[&Service::Postfix],
             ServiceOutcome::CheckFailed(_)
         ));
         let main = std::fs::read_to_string(root.path().join("etc/postfix/main.cf")).unwrap();
         assert_eq!(main, "main");
-        assert!(store.load_journal().unwrap().is_empty());
+        assert!(saved.load_journal().unwrap().is_empty());
         // Postfix was not reloaded with the refused file.
         assert_eq!(lines(&root.path().join("reloads")), ["postfix"]);
     }
@@ -868,7 +868,7 @@ mod tests {
     fn knot_zones_are_checked_reloaded_and_purged() {
         let root = tempfile::tempdir().unwrap();
         let state = tempfile::tempdir().unwrap();
-        let store = Store::new(state.path());
+        let saved = Saved::new(state.path());
         let log = root.path().join("knotc.log");
         let knot = |knotc: Vec<String>| KnotCommands {
             knotc,
@@ -908,7 +908,7 @@ mod tests {
             let target = Target {
                 root: root.path(),
                 commands,
-                store: &store,
+                saved: &saved,
             };
             let (on_disk, stale) = read_disk(root.path(), rendered).unwrap();
             apply(&target, &plan(rendered, &on_disk, &stale), &on_disk, || {
@@ -979,13 +979,13 @@ mod tests {
             ServiceOutcome::ReloadFailed(_)
         ));
         assert_eq!(
-            store.load_journal().unwrap().zone_reload,
+            saved.load_journal().unwrap().zone_reload,
             BTreeSet::from([DomainName::parse("a.example").unwrap()])
         );
         let outcome = apply_with(&commands, &third);
         assert!(outcome.complete(), "{outcome:?}");
         assert_eq!(lines(&log)[6..], ["zone-reload a.example"]);
-        assert!(store.load_journal().unwrap().is_empty());
+        assert!(saved.load_journal().unwrap().is_empty());
     }
 
     /// Two versions of the same size written within one second still differ in mtime seconds,

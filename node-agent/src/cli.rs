@@ -7,14 +7,14 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use url::Url;
 
-use crate::agent;
 use crate::capacity::Host;
 use crate::client::{parse_base_url, NodeClient};
 use crate::config::{Config, DEFAULT_CONFIG};
 use crate::daemon;
+use crate::heartbeat;
+use crate::identity::{StateDir, DEFAULT_STATE_DIR};
 use crate::join::{join, JoinOptions};
 use crate::secret::Secret;
-use crate::state::{StateDir, DEFAULT_STATE_DIR};
 
 /// The Ruche node agent.
 #[derive(Debug, Parser)]
@@ -80,7 +80,7 @@ pub struct RunArgs {
     #[arg(
         long,
         value_name = "N",
-        default_value_t = agent::DEFAULT_INTERVAL.as_secs(),
+        default_value_t = heartbeat::DEFAULT_INTERVAL.as_secs(),
         value_parser = clap::value_parser!(u64).range(1..=86_400)
     )]
     pub interval_seconds: u64,
@@ -147,18 +147,18 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let state = StateDir::new(state_dir).load()?;
             let client = NodeClient::new(&state)?;
             let interval = Duration::from_secs(args.interval_seconds);
-            let shutdown = agent::shutdown_signal()?;
+            let shutdown = heartbeat::shutdown_signal()?;
             tracing::info!(
                 node_id = state.node_id,
                 control_plane = %state.control_plane_url,
                 ?interval,
                 "reporting to the control plane"
             );
-            agent::run(
+            heartbeat::run(
                 &client,
                 interval,
                 rand::random::<f64>,
-                agent::heartbeat,
+                heartbeat::heartbeat,
                 &tokio::sync::Notify::new(),
                 shutdown,
             )

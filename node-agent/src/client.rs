@@ -12,8 +12,8 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use url::Url;
 
+use crate::identity::NodeState;
 use crate::secret::Secret;
-use crate::state::NodeState;
 
 /// How long connecting to the control plane may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -18,14 +18,14 @@ use protocol::desired::{DesiredState, Update};
 use protocol::node::Heartbeat;
 use tokio::sync::watch;
 
-use crate::agent::{self, VERSION};
 use crate::backoff::Backoff;
 use crate::broker;
 use crate::client::{ClientError, NodeClient};
 use crate::config::Config;
 use crate::error_chain;
+use crate::heartbeat::{self, VERSION};
+use crate::identity::StateDir;
 use crate::reconcile::{ReconcileError, Reconciler};
-use crate::state::StateDir;
 
 /// How often the poller asks for the whole desired state rather than what changed.
 const WHOLE_EVERY: Duration = Duration::from_secs(3600);
@@ -42,7 +42,7 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
     let client = NodeClient::new(&node)?;
     let broker_address = config.layout.broker;
     let reconciler = Arc::new(Reconciler::new(config)?);
-    let saved = reconciler.store.load_desired()?.map(Arc::new);
+    let saved = reconciler.saved.load_desired()?.map(Arc::new);
     tracing::info!(
         node_id = node.node_id,
         control_plane = %node.control_plane_url,
@@ -86,7 +86,7 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
     ));
     let usage = tokio::spawn(measure_usage(reconciler.clone(), stopped()));
 
-    let shutdown = agent::shutdown_signal()?;
+    let shutdown = heartbeat::shutdown_signal()?;
     let status = reconciler.status.clone();
     let dns = reconciler
         .config
@@ -106,7 +106,7 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
             dns,
         }
     };
-    agent::run(
+    heartbeat::run(
         &client,
         interval,
         rand::random::<f64>,
@@ -232,7 +232,7 @@ async fn poll(
                     "new desired state"
                 );
                 after = doc.generation;
-                if let Err(err) = reconciler.store.save_desired(&doc) {
+                if let Err(err) = reconciler.saved.save_desired(&doc) {
                     tracing::error!(error = %error_chain(&err), "cannot save the desired state");
                 }
                 let doc = Arc::new(doc);
@@ -292,13 +292,13 @@ pub async fn reconcile_once(config: Config) -> anyhow::Result<()> {
     let reconciler = Reconciler::new(config)?;
     let desired = match client.desired(0, Duration::ZERO).await {
         Ok(Some(doc)) => {
-            reconciler.store.save_desired(&doc)?;
+            reconciler.saved.save_desired(&doc)?;
             doc
         }
         Ok(None) => anyhow::bail!("the control plane has no desired state for this node"),
         Err(err) => {
             tracing::warn!(error = %error_chain(&err), "using the desired state saved on disk");
-            reconciler.store.load_desired()?.ok_or_else(|| {
+            reconciler.saved.load_desired()?.ok_or_else(|| {
                 anyhow::anyhow!("the control plane is away and no desired state is saved yet")
             })?
         }

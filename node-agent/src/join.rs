@@ -6,12 +6,12 @@ use std::net::IpAddr;
 use protocol::node::JoinRequest;
 use url::Url;
 
-use crate::agent;
 use crate::capacity::{CapacityError, Host};
 use crate::client::{Client, ClientError};
 use crate::error_chain;
+use crate::heartbeat;
+use crate::identity::{NodeState, StateDir, StateError};
 use crate::secret::Secret;
-use crate::state::{NodeState, StateDir, StateError};
 
 /// What `join` needs to know.
 #[derive(Debug, Clone)]
@@ -98,7 +98,7 @@ pub async fn join(
         name,
         addresses,
         capacity,
-        version: agent::VERSION.to_owned(),
+        version: heartbeat::VERSION.to_owned(),
     };
     let joined = client.join(&request).await?;
     let state = NodeState {
@@ -115,7 +115,7 @@ pub async fn join(
     tracing::info!(node_id = state.node_id, path = %state_dir.node_file().display(), "joined");
 
     let node = client.with_credential(state.credential.clone());
-    match node.heartbeat(&agent::heartbeat()).await {
+    match node.heartbeat(&heartbeat::heartbeat()).await {
         Ok(()) => tracing::info!("first heartbeat taken"),
         Err(err) => tracing::warn!(
             error = %error_chain(&err),

@@ -1,19 +1,20 @@
-//! The Ruche node agent: runs on each machine of the collective, joins it with a one-time token,
-//! and reports to the control plane. Later it will pull the node's desired state and render the
-//! configuration of the real daemons.
+//! The Ruche node agent: runs on each machine of the collective. It joins with a one-time token,
+//! long-polls the node's desired state from the control plane (saving each one, so it serves
+//! without the control plane), renders the files of the node's daemons, applies them (journaled,
+//! checked, reloaded), answers the daemons' login checks, and reports what it applied.
 //!
 //! `protocol` is the only Ruche crate it depends on; it never depends on the control plane.
 //!
-//! - [`cli`]: the command line (`join`, `run`);
-//! - [`join`]: trading a join token for the node's identity;
-//! - [`agent`]: the heartbeat loop and the shutdown signal;
-//! - [`client`]: HTTP to the control plane's node API;
-//! - [`state`]: the state directory and `node.json`;
-//! - [`capacity`]: processors, memory, disk and host name;
-//! - [`backoff`]: exponential backoff with jitter (pure);
-//! - [`secret`]: a string that never reaches a log.
+//! - [`cli`]: the command line (`join`, `run`, `reconcile`); [`daemon`]: the tasks of `run`;
+//! - [`join`]: trading a join token for the node's identity ([`identity`]: `node.json`);
+//! - [`client`]: HTTP to the control plane's node API; [`heartbeat`]: the heartbeat loop;
+//! - [`reconcile`]: one reconcile (material, render, plan, apply, status);
+//! - [`render`]: the daemons' files; [`plan`], [`apply`]: what to change, and changing it;
+//!   [`saved`]: `desired.json`, `applied.json`, `journal.json`;
+//! - [`broker`]: the auth broker; [`dkim`]: DKIM keys; [`mail_store`]: mailbox homes;
+//!   [`usage`]: mailbox usage; [`config`]: `agent.toml`;
+//! - [`capacity`], [`backoff`], [`secret`], [`atomic`]: small helpers.
 
-pub mod agent;
 pub mod apply;
 pub mod atomic;
 pub mod backoff;
@@ -24,14 +25,15 @@ pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod dkim;
+pub mod heartbeat;
+pub mod identity;
 pub mod join;
 pub mod mail_store;
 pub mod plan;
 pub mod reconcile;
 pub mod render;
+pub mod saved;
 pub mod secret;
-pub mod state;
-pub mod store;
 pub mod usage;
 
 /// `err` and its sources, on one line (`a: b: c`), without repeating a source whose text the
@@ -61,8 +63,8 @@ mod tests {
         assert_eq!(error_chain(&err), "cannot write /x/node.json: disk on fire");
     }
 
-    fn state_error(source: std::io::Error) -> crate::state::StateError {
-        crate::state::StateError::Io {
+    fn state_error(source: std::io::Error) -> crate::identity::StateError {
+        crate::identity::StateError::Io {
             action: "write",
             path: "/x/node.json".into(),
             source,

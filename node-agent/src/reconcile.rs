@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::dkim::{self, DkimError, Keys};
 use crate::plan;
 use crate::render::{self, NodeMaterial, Service, TlsPair};
-use crate::store::{Store, StoreError};
+use crate::saved::{Saved, SavedError};
 
 /// What the agent reports: overwritten after each reconcile with what was observed.
 #[derive(Debug, Clone, Default)]
@@ -68,7 +68,7 @@ impl Status {
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Saved(#[from] SavedError),
     #[error(transparent)]
     Dkim(#[from] DkimError),
     #[error(transparent)]
@@ -91,7 +91,7 @@ pub enum ReconcileError {
 
 pub struct Reconciler {
     pub config: Config,
-    pub store: Store,
+    pub saved: Saved,
     keys: Keys,
     credentials: watch::Sender<Arc<Credentials>>,
     pub status: Arc<Mutex<Status>>,
@@ -102,9 +102,9 @@ pub struct Reconciler {
 impl Reconciler {
     /// Sets up from `config`; the broker's credentials start from the last applied state.
     pub fn new(config: Config) -> Result<Reconciler, ReconcileError> {
-        let store = Store::new(&config.state_dir);
+        let saved = Saved::new(&config.state_dir);
         let keys = Keys::new(&config.layout.root, &config.commands.dkim_group)?;
-        let applied = store.load_applied()?;
+        let applied = saved.load_applied()?;
         // What an older agent saved may name what is not served (pending domains).
         let credentials = applied
             .as_ref()
@@ -116,7 +116,7 @@ impl Reconciler {
         };
         Ok(Reconciler {
             config,
-            store,
+            saved,
             keys,
             credentials: watch::Sender::new(Arc::new(credentials)),
             status: Arc::new(Mutex::new(status)),
@@ -181,7 +181,7 @@ impl Reconciler {
         let target = Target {
             root: &layout.root,
             commands: &self.config.commands,
-            store: &self.store,
+            saved: &self.saved,
         };
         let outcome = apply::apply(&target, &plan, &on_disk, last_good)?;
         {
@@ -218,7 +218,7 @@ impl Reconciler {
                 reloads_only,
             });
         }
-        self.store.save_applied(desired)?;
+        self.saved.save_applied(desired)?;
         *self.applied.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(desired.clone()));
         self.credentials
             .send_replace(Arc::new(Credentials::from_desired(desired)));

@@ -1,4 +1,5 @@
-//! What the agent keeps in its state directory besides `node.json`:
+//! The documents a reconcile keeps between runs, in the state directory (beside `node.json`,
+//! which is [`crate::identity`]'s):
 //!
 //! - `desired.json`: the last desired state fetched from the control plane. After a restart the
 //!   agent applies it at once, with or without the control plane.
@@ -62,7 +63,7 @@ impl Journal {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum SavedError {
     #[error("cannot {action} {}", path.display())]
     Io {
         action: &'static str,
@@ -75,51 +76,51 @@ pub enum StoreError {
 }
 
 #[derive(Debug, Clone)]
-pub struct Store {
+pub struct Saved {
     dir: PathBuf,
 }
 
-impl Store {
-    pub fn new(dir: impl Into<PathBuf>) -> Store {
-        Store { dir: dir.into() }
+impl Saved {
+    pub fn new(dir: impl Into<PathBuf>) -> Saved {
+        Saved { dir: dir.into() }
     }
 
-    pub fn load_desired(&self) -> Result<Option<DesiredState>, StoreError> {
+    pub fn load_desired(&self) -> Result<Option<DesiredState>, SavedError> {
         self.load(DESIRED)
     }
 
-    pub fn save_desired(&self, desired: &DesiredState) -> Result<(), StoreError> {
+    pub fn save_desired(&self, desired: &DesiredState) -> Result<(), SavedError> {
         self.save(DESIRED, desired)
     }
 
-    pub fn load_applied(&self) -> Result<Option<DesiredState>, StoreError> {
+    pub fn load_applied(&self) -> Result<Option<DesiredState>, SavedError> {
         self.load(APPLIED)
     }
 
-    pub fn save_applied(&self, desired: &DesiredState) -> Result<(), StoreError> {
+    pub fn save_applied(&self, desired: &DesiredState) -> Result<(), SavedError> {
         self.save(APPLIED, desired)
     }
 
-    pub fn load_journal(&self) -> Result<Journal, StoreError> {
+    pub fn load_journal(&self) -> Result<Journal, SavedError> {
         Ok(self.load(JOURNAL)?.unwrap_or_default())
     }
 
-    pub fn save_journal(&self, journal: &Journal) -> Result<(), StoreError> {
+    pub fn save_journal(&self, journal: &Journal) -> Result<(), SavedError> {
         self.save(JOURNAL, journal)
     }
 
-    pub fn clear_journal(&self) -> Result<(), StoreError> {
+    pub fn clear_journal(&self) -> Result<(), SavedError> {
         let path = self.dir.join(JOURNAL);
-        atomic::remove(&path).map_err(|source| StoreError::Io {
+        atomic::remove(&path).map_err(|source| SavedError::Io {
             action: "remove",
             path,
             source,
         })
     }
 
-    fn load<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StoreError> {
+    fn load<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, SavedError> {
         let path = self.dir.join(name);
-        let Some((bytes, _mode)) = atomic::read(&path).map_err(|source| StoreError::Io {
+        let Some((bytes, _mode)) = atomic::read(&path).map_err(|source| SavedError::Io {
             action: "read",
             path: path.clone(),
             source,
@@ -129,19 +130,19 @@ impl Store {
         };
         serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|err| StoreError::Invalid {
+            .map_err(|err| SavedError::Invalid {
                 path,
                 message: err.to_string(),
             })
     }
 
-    fn save<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
+    fn save<T: Serialize>(&self, name: &str, value: &T) -> Result<(), SavedError> {
         let path = self.dir.join(name);
-        let bytes = serde_json::to_vec(value).map_err(|err| StoreError::Invalid {
+        let bytes = serde_json::to_vec(value).map_err(|err| SavedError::Invalid {
             path: path.clone(),
             message: err.to_string(),
         })?;
-        atomic::write(&path, &bytes, 0o600).map_err(|source| StoreError::Io {
+        atomic::write(&path, &bytes, 0o600).map_err(|source| SavedError::Io {
             action: "write",
             path,
             source,
@@ -171,17 +172,17 @@ mod tests {
     #[test]
     fn keeps_desired_applied_and_journal_private() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
-        assert_eq!(store.load_desired().unwrap(), None);
-        assert!(store.load_journal().unwrap().is_empty());
-        store.save_desired(&desired(4)).unwrap();
-        store.save_applied(&desired(3)).unwrap();
+        let saved = Saved::new(dir.path());
+        assert_eq!(saved.load_desired().unwrap(), None);
+        assert!(saved.load_journal().unwrap().is_empty());
+        saved.save_desired(&desired(4)).unwrap();
+        saved.save_applied(&desired(3)).unwrap();
         let mut journal = Journal::default();
         journal.reload.insert(Service::Dovecot);
-        store.save_journal(&journal).unwrap();
-        assert_eq!(store.load_desired().unwrap().unwrap().generation, 4);
-        assert_eq!(store.load_applied().unwrap().unwrap().generation, 3);
-        assert_eq!(store.load_journal().unwrap(), journal);
+        saved.save_journal(&journal).unwrap();
+        assert_eq!(saved.load_desired().unwrap().unwrap().generation, 4);
+        assert_eq!(saved.load_applied().unwrap().unwrap().generation, 3);
+        assert_eq!(saved.load_journal().unwrap(), journal);
         for name in [DESIRED, APPLIED, JOURNAL] {
             let mode = std::fs::metadata(dir.path().join(name))
                 .unwrap()
@@ -189,14 +190,14 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600, "{name}");
         }
-        store.clear_journal().unwrap();
-        assert!(store.load_journal().unwrap().is_empty());
+        saved.clear_journal().unwrap();
+        assert!(saved.load_journal().unwrap().is_empty());
     }
 
     #[test]
     fn a_damaged_file_is_an_error_not_an_empty_state() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(DESIRED), b"{not json").unwrap();
-        assert!(Store::new(dir.path()).load_desired().is_err());
+        assert!(Saved::new(dir.path()).load_desired().is_err());
     }
 }

@@ -1,5 +1,5 @@
-//! The agent's state directory and its `node.json`: which control plane this node belongs to, its
-//! id, and its credential.
+//! The node's identity, `node.json` in the state directory: which control plane this node belongs
+//! to, its id, and its credential (what `join` writes and every other command reads).
 //!
 //! `node.json` is created with mode `0600` (set when the file is created, never widened), written
 //! atomically (a temporary file in the same directory, fsync, rename or link, fsync of the

@@ -1,4 +1,5 @@
-//! The daemon: reports to the control plane every interval until told to stop.
+//! The heartbeat loop: reports to the control plane every interval until told to stop (one of the
+//! tasks [`crate::daemon`] runs), and the shutdown signal.
 //!
 //! The loop's only dependencies are parameters: the control plane ([`Report`]), the randomness of
 //! the backoff, and the shutdown signal. Its clock is Tokio's, which tests pause and advance.

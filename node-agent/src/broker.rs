@@ -14,6 +14,12 @@
 //! per remote address ([`limits`]): past the limit the broker refuses at once, before waiting
 //! for a permit or hashing anything.
 //!
+//! A mailbox, or an app password, is usable the moment the apply that brings it completes, and
+//! a client that tries a little earlier is not refused for it: while the agent holds a newer
+//! desired state than the one the broker answers from (it is being applied), a refusal and an
+//! unknown user wait for it, at most [`CATCH_UP`], without holding a verification permit. Mail
+//! Postfix accepted for a new mailbox during the apply is not bounced by the userdb either.
+//!
 //! - `POST /v1/passdb/verify` `{"user", "password", "service", "remote_ip"}` → 200 `{"user":
 //!   <address>}`, or 403 for wrong credentials (unknown user, wrong password, suspended member,
 //!   app password of another scope or another mailbox, too many failures). Anything else is a
@@ -29,7 +35,7 @@ mod limits;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use axum::extract::State;
@@ -52,10 +58,16 @@ pub use limits::{Policies, Policy};
 const PARALLEL_VERIFICATIONS: usize = 4;
 /// A login name or password longer than this is refused without hashing.
 const MAX_INPUT: usize = 1024;
+/// How long a refusal waits for a desired state being applied (a mailbox created a moment ago).
+/// Below the Lua client's 5-second timeout; an apply of a change takes milliseconds, a
+/// whole-node one about a second.
+const CATCH_UP: Duration = Duration::from_secs(2);
 
 /// Who may log in, built from one desired state.
 #[derive(Default)]
 pub struct Credentials {
+    /// The generation of the desired state they come from.
+    generation: Option<u64>,
     /// By lowercase address.
     logins: HashMap<String, Login>,
     members: Vec<Member>,
@@ -115,7 +127,10 @@ pub struct Checks {
 
 impl Credentials {
     pub fn from_desired(desired: &DesiredState) -> Credentials {
-        let mut credentials = Credentials::default();
+        let mut credentials = Credentials {
+            generation: Some(desired.generation),
+            ..Credentials::default()
+        };
         for tenant in &desired.tenants {
             let member = credentials.members.len();
             credentials.members.push(Member {
@@ -273,6 +288,8 @@ pub type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 #[derive(Clone)]
 struct BrokerState {
     credentials: watch::Receiver<Arc<Credentials>>,
+    /// The newest desired state the agent holds (applied or not).
+    latest: watch::Receiver<Option<Arc<DesiredState>>>,
     permits: Arc<Semaphore>,
     limits: Arc<Mutex<FailureLimits>>,
     clock: Clock,
@@ -282,6 +299,28 @@ impl BrokerState {
     fn limits(&self) -> std::sync::MutexGuard<'_, FailureLimits> {
         // The tables stay consistent whatever panicked while holding them.
         self.limits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether `credentials` are older than a desired state the agent holds: an apply is under
+    /// way (or failed, in which case waiting costs a refusal [`CATCH_UP`] and nothing else).
+    fn behind(&self, credentials: &Credentials) -> bool {
+        let latest = self.latest.borrow().as_ref().map(|d| d.generation);
+        match (latest, credentials.generation) {
+            (Some(latest), Some(have)) => have < latest,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    /// Waits until the credentials change, or `deadline`; whether they did.
+    async fn changed_before(
+        credentials: &mut watch::Receiver<Arc<Credentials>>,
+        deadline: tokio::time::Instant,
+    ) -> bool {
+        matches!(
+            tokio::time::timeout_at(deadline, credentials.changed()).await,
+            Ok(Ok(()))
+        )
     }
 }
 
@@ -306,14 +345,24 @@ struct UserAnswer {
     user: String,
 }
 
-/// The broker's routes, answering from whatever `credentials` holds at each request.
-pub fn router(credentials: watch::Receiver<Arc<Credentials>>) -> Router {
-    router_with(credentials, Policies::default(), Arc::new(Instant::now))
+/// The broker's routes, answering from whatever `credentials` holds at each request; `latest` is
+/// the newest desired state the agent holds, which refusals wait for while it is applied.
+pub fn router(
+    credentials: watch::Receiver<Arc<Credentials>>,
+    latest: watch::Receiver<Option<Arc<DesiredState>>>,
+) -> Router {
+    router_with(
+        credentials,
+        latest,
+        Policies::default(),
+        Arc::new(Instant::now),
+    )
 }
 
 /// [`router`] with its failure limits and clock given.
 pub fn router_with(
     credentials: watch::Receiver<Arc<Credentials>>,
+    latest: watch::Receiver<Option<Arc<DesiredState>>>,
     policies: Policies,
     clock: Clock,
 ) -> Router {
@@ -323,6 +372,7 @@ pub fn router_with(
         .route("/v1/userdb/lookup", post(userdb))
         .with_state(BrokerState {
             credentials,
+            latest,
             permits: Arc::new(Semaphore::new(PARALLEL_VERIFICATIONS)),
             limits: Arc::new(Mutex::new(FailureLimits::new(policies))),
             clock,
@@ -343,24 +393,38 @@ async fn verify(State(state): State<BrokerState>, Json(request): Json<VerifyRequ
     let address = request.remote_ip.parse::<IpAddr>().ok();
     let service = request.service.clone();
     let user = request.user.clone();
-    // Refused before queueing for a permit: a flood waits for nothing and delays no one.
-    let blocked = state.limits().blocked(&user, address, (state.clock)());
-    if let Some(blocked) = blocked {
-        return too_many(&user, &service, blocked);
-    }
-    let Ok(_permit) = state.permits.acquire().await else {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    let request = Arc::new(request);
+    let deadline = tokio::time::Instant::now() + CATCH_UP;
+    let mut credentials = state.credentials.clone();
+    let verdict = loop {
+        // Refused before queueing for a permit: a flood waits for nothing and delays no one.
+        let blocked = state.limits().blocked(&user, address, (state.clock)());
+        if let Some(blocked) = blocked {
+            return too_many(&user, &service, blocked);
+        }
+        let Ok(permit) = state.permits.acquire().await else {
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        };
+        // The limit may have been reached while this request waited.
+        let blocked = state.limits().blocked(&user, address, (state.clock)());
+        if let Some(blocked) = blocked {
+            return too_many(&user, &service, blocked);
+        }
+        let current = credentials.borrow_and_update().clone();
+        let checked = current.clone();
+        let asked = request.clone();
+        let verdict = tokio::task::spawn_blocking(move || {
+            checked.verify(&asked.user, &asked.password, &asked.service)
+        })
+        .await;
+        drop(permit);
+        let retry = matches!(verdict, Ok(Verdict::Refuse))
+            && state.behind(&current)
+            && BrokerState::changed_before(&mut credentials, deadline).await;
+        if !retry {
+            break verdict;
+        }
     };
-    // The limit may have been reached while this request waited.
-    let blocked = state.limits().blocked(&user, address, (state.clock)());
-    if let Some(blocked) = blocked {
-        return too_many(&user, &service, blocked);
-    }
-    let credentials = state.credentials.borrow().clone();
-    let verdict = tokio::task::spawn_blocking(move || {
-        credentials.verify(&request.user, &request.password, &request.service)
-    })
-    .await;
     match verdict {
         Ok(Verdict::Accept(canonical)) => {
             state.limits().success(&user);
@@ -394,11 +458,21 @@ async fn lookup(State(state): State<BrokerState>, Json(request): Json<LookupRequ
     }
 }
 
+/// An unknown user waits for an apply under way: Postfix may have accepted mail for a mailbox
+/// its table already has, and an authoritative "unknown" here would bounce it.
 async fn userdb(State(state): State<BrokerState>, Json(request): Json<LookupRequest>) -> Response {
-    let credentials = state.credentials.borrow().clone();
-    match credentials.userdb(&request.user) {
-        Some(entry) => (StatusCode::OK, Json(entry)).into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
+    let deadline = tokio::time::Instant::now() + CATCH_UP;
+    let mut credentials = state.credentials.clone();
+    loop {
+        let current = credentials.borrow_and_update().clone();
+        if let Some(entry) = current.userdb(&request.user) {
+            return (StatusCode::OK, Json(entry)).into_response();
+        }
+        if !(state.behind(&current)
+            && BrokerState::changed_before(&mut credentials, deadline).await)
+        {
+            return StatusCode::NOT_FOUND.into_response();
+        }
     }
 }
 
@@ -709,7 +783,8 @@ mod tests {
         let (sender, receiver) = watch::channel(Arc::new(Credentials::default()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router(receiver)).await });
+        let (_, nothing_newer) = watch::channel(None);
+        tokio::spawn(async move { axum::serve(listener, router(receiver, nothing_newer)).await });
         let http = reqwest::Client::new();
         let verify = |password: &'static str| {
             http.post(format!("http://{address}/v1/passdb/verify"))
@@ -744,6 +819,71 @@ mod tests {
         );
     }
 
+    /// A mailbox that arrives with the desired state being applied: its login and its userdb
+    /// lookup wait for the apply instead of being refused, and a name no newer state brings is
+    /// refused at once.
+    #[tokio::test]
+    async fn a_login_during_an_apply_waits_for_it() {
+        let mut older = desired(vec![]);
+        older.generation = 1;
+        let (credentials_tx, credentials_rx) =
+            watch::channel(Arc::new(Credentials::from_desired(&older)));
+        let (latest_tx, latest_rx) = watch::channel(Some(Arc::new(older)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router(credentials_rx, latest_rx)).await });
+        let http = reqwest::Client::new();
+        let post = |path: &str, body: serde_json::Value| {
+            http.post(format!("http://{address}{path}"))
+                .json(&body)
+                .send()
+        };
+        let login = serde_json::json!({"user": "alice@example.org", "password": "alice-pw", "service": "imap"});
+        let user = serde_json::json!({"user": "alice@example.org"});
+
+        // Nothing newer is held: refused without waiting for anything.
+        assert_eq!(
+            post("/v1/passdb/verify", login.clone())
+                .await
+                .unwrap()
+                .status(),
+            403
+        );
+        assert_eq!(
+            post("/v1/userdb/lookup", user.clone())
+                .await
+                .unwrap()
+                .status(),
+            404
+        );
+
+        // Generation 2 (with alice) is held but not applied yet: both ask now, and are answered
+        // once the apply hands the broker its credentials.
+        let mut newer = desired(vec![tenant(
+            true,
+            "example.org",
+            &[("alice", "alice-pw")],
+            vec![],
+        )]);
+        newer.generation = 2;
+        latest_tx.send_replace(Some(Arc::new(newer.clone())));
+        let verify = tokio::spawn(post("/v1/passdb/verify", login.clone()));
+        let userdb = tokio::spawn(post("/v1/userdb/lookup", user.clone()));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!verify.is_finished() && !userdb.is_finished());
+        credentials_tx.send_replace(Arc::new(Credentials::from_desired(&newer)));
+        assert_eq!(verify.await.unwrap().unwrap().status(), 200);
+        assert_eq!(userdb.await.unwrap().unwrap().status(), 200);
+
+        // Applied: a wrong password is refused at once again.
+        let wrong =
+            serde_json::json!({"user": "alice@example.org", "password": "nope", "service": "imap"});
+        assert_eq!(
+            post("/v1/passdb/verify", wrong).await.unwrap().status(),
+            403
+        );
+    }
+
     /// A broker on an injected clock; returns its address and the clock's hand.
     async fn limited_broker() -> (std::net::SocketAddr, Arc<Mutex<Instant>>) {
         let (sender, receiver) = watch::channel(Arc::new(credentials()));
@@ -764,7 +904,7 @@ mod tests {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let app = router_with(receiver, policies, clock);
+        let app = router_with(receiver, watch::channel(None).1, policies, clock);
         tokio::spawn(async move {
             // The credentials stay as they are for as long as the broker runs.
             let _keep = sender;

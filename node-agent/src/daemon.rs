@@ -41,7 +41,12 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
     let node = StateDir::new(&config.state_dir).load()?;
     let client = NodeClient::new(&node)?;
     let broker_address = config.layout.broker;
-    let reconciler = Arc::new(Reconciler::new(config)?);
+    // A DKIM key made aside wakes the reconcile worker, which then signs with it.
+    let keys_made = Arc::new(tokio::sync::Notify::new());
+    let reconciler = {
+        let keys_made = keys_made.clone();
+        Arc::new(Reconciler::new(config)?.make_keys_aside(move || keys_made.notify_one())?)
+    };
     let saved = reconciler.saved.load_desired()?.map(Arc::new);
     tracing::info!(
         node_id = node.node_id,
@@ -58,10 +63,12 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
         }
     };
 
+    let (desired_tx, desired_rx) = watch::channel(saved.clone());
+
     // Loopback only: Config::parse refuses any other broker address.
     let listener = tokio::net::TcpListener::bind(broker_address).await?;
     tracing::info!(address = %broker_address, "auth broker listening");
-    let router = broker::router(reconciler.credentials());
+    let router = broker::router(reconciler.credentials(), desired_rx.clone());
     let broker_stopped = stopped();
     let broker = tokio::spawn(async move {
         axum::serve(listener, router)
@@ -69,11 +76,11 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
             .await
     });
 
-    let (desired_tx, desired_rx) = watch::channel(saved.clone());
     let applied = Arc::new(tokio::sync::Notify::new());
     let worker = tokio::spawn(reconcile_worker(
         reconciler.clone(),
         desired_rx,
+        keys_made,
         applied.clone(),
         stopped(),
     ));
@@ -123,11 +130,12 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Applies the latest desired state whenever it changes, on failure after a backoff, and every
-/// [`RESYNC`] anyway.
+/// Applies the latest desired state whenever it changes or DKIM keys were made, on failure
+/// after a backoff, and every [`RESYNC`] anyway.
 async fn reconcile_worker(
     reconciler: Arc<Reconciler>,
     mut desired: watch::Receiver<Option<Arc<DesiredState>>>,
+    keys_made: Arc<tokio::sync::Notify>,
     applied: Arc<tokio::sync::Notify>,
     stopped: impl std::future::Future<Output = ()>,
 ) {
@@ -168,6 +176,7 @@ async fn reconcile_worker(
             biased;
             () = &mut stopped => return,
             changed = desired.changed() => if changed.is_err() { return },
+            () = keys_made.notified() => {}
             () = tokio::time::sleep(delay) => {}
         }
     }

@@ -7,6 +7,17 @@
 //!
 //! A key is written before its domain enters rspamd's selector map: rspamd sends mail unsigned
 //! (with only a log line) when the map names a key file that does not exist.
+//!
+//! Keys are made **aside** by the running agent: an RSA-2048 key takes about a quarter of a
+//! second, so a thousand new domains would hold every other member's change for minutes. The
+//! reconcile takes the keys that exist ([`Keys::available`]), hands the missing ones to the
+//! [`Maker`]'s thread and goes on; a domain signs, and its zone publishes its key, from the
+//! reconcile that follows its key. The one-shot `node-agent reconcile` makes them in line
+//! ([`Keys::ensure`]).
+//!
+//! RSA only, no Ed25519 first: Ed25519 DKIM (RFC 8463) is still not verified by several large
+//! receivers, which would treat such a domain's mail as unsigned, and a second key per domain
+//! would double what members must publish for no gain until they do.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -72,30 +83,58 @@ impl Keys {
     }
 
     /// The key of each of the domains `ids`, making the missing ones with `new_selector` (a DNS
-    /// label).
+    /// label) in line.
     pub fn ensure<'a>(
         &self,
         ids: impl IntoIterator<Item = &'a ObjectId>,
         new_selector: &str,
     ) -> Result<BTreeMap<ObjectId, Key>, DkimError> {
+        let (mut keys, missing) = self.available(ids)?;
+        for id in missing {
+            let key = self.make(&id, new_selector)?;
+            keys.insert(id, key);
+        }
+        Ok(keys)
+    }
+
+    /// The keys of the domains `ids` that exist, and the ids that have none yet.
+    pub fn available<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a ObjectId>,
+    ) -> Result<(BTreeMap<ObjectId, Key>, BTreeSet<ObjectId>), DkimError> {
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         if known.is_none() {
             *known = Some(self.existing()?);
         }
         let existing = known.get_or_insert_with(BTreeMap::new);
         let mut keys = BTreeMap::new();
+        let mut missing = BTreeSet::new();
         for id in ids {
-            let key = match existing.get(id) {
-                Some(key) => key.clone(),
-                None => {
-                    let key = self.generate(id, new_selector)?;
-                    existing.insert(id.clone(), key.clone());
-                    key
+            match existing.get(id) {
+                Some(key) => {
+                    keys.insert(id.clone(), key.clone());
                 }
-            };
-            keys.insert(id.clone(), key);
+                None => {
+                    missing.insert(id.clone());
+                }
+            }
         }
-        Ok(keys)
+        Ok((keys, missing))
+    }
+
+    /// Makes a key for the domain `id`, unless it has one. The list of known keys is not locked
+    /// while the key is made, so reconciles go on meanwhile.
+    pub fn make(&self, id: &ObjectId, selector: &str) -> Result<Key, DkimError> {
+        let (have, _) = self.available([id])?;
+        if let Some(key) = have.into_values().next() {
+            return Ok(key);
+        }
+        let key = self.generate(id, selector)?;
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known
+            .get_or_insert_with(BTreeMap::new)
+            .insert(id.clone(), key.clone());
+        Ok(key)
     }
 
     /// Deletes every key file but those of the domains `keep`: the keys of domains that left the
@@ -216,6 +255,114 @@ impl Keys {
     }
 }
 
+/// How long the maker waits after a key it could not make before it asks for a reconcile (which
+/// asks for the key again).
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A thread that makes missing keys one at a time and says so after each, so that the reconcile
+/// that follows signs with it. It holds only what the latest reconcile wanted: a domain that left
+/// meanwhile is not made a key.
+pub struct Maker {
+    shared: std::sync::Arc<Shared>,
+}
+
+struct Shared {
+    queue: std::sync::Mutex<Queue>,
+    wake: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    wanted: BTreeSet<ObjectId>,
+    /// The key being made: not wanted again while it is.
+    making: Option<ObjectId>,
+    stop: bool,
+}
+
+impl Maker {
+    /// Starts the thread; `made` runs on it after each key made (and after a failure, once
+    /// [`RETRY_AFTER`] has passed).
+    pub fn start(
+        keys: std::sync::Arc<Keys>,
+        made: impl Fn() + Send + 'static,
+    ) -> std::io::Result<Maker> {
+        let shared = std::sync::Arc::new(Shared {
+            queue: std::sync::Mutex::new(Queue::default()),
+            wake: std::sync::Condvar::new(),
+        });
+        let thread_shared = shared.clone();
+        std::thread::Builder::new()
+            .name("dkim-keys".to_owned())
+            .spawn(move || make_wanted(&thread_shared, &keys, &made))?;
+        Ok(Maker { shared })
+    }
+
+    /// The domains that need a key now: replaces what was wanted before.
+    pub fn want(&self, missing: BTreeSet<ObjectId>) {
+        let mut queue = self.shared.lock();
+        let mut missing = missing;
+        if let Some(making) = &queue.making {
+            missing.remove(making);
+        }
+        queue.wanted = missing;
+        if !queue.wanted.is_empty() {
+            tracing::info!(
+                waiting = queue.wanted.len(),
+                "domains wait for their DKIM key"
+            );
+        }
+        self.shared.wake.notify_one();
+    }
+}
+
+impl Drop for Maker {
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn make_wanted(shared: &Shared, keys: &Keys, made: &dyn Fn()) {
+    loop {
+        let id = {
+            let mut queue = shared.lock();
+            queue.making = None;
+            loop {
+                if queue.stop {
+                    return;
+                }
+                if let Some(id) = queue.wanted.pop_first() {
+                    queue.making = Some(id.clone());
+                    break id;
+                }
+                queue = shared.wake.wait(queue).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        match keys.make(&id, &selector_for(std::time::SystemTime::now())) {
+            Ok(_) => made(),
+            Err(err) => {
+                tracing::error!(domain_id = id.as_str(), error = %crate::error_chain(&err), retry_in = ?RETRY_AFTER, "cannot make a DKIM key");
+                let queue = shared.lock();
+                let (queue, _) = shared
+                    .wake
+                    .wait_timeout_while(queue, RETRY_AFTER, |q| !q.stop)
+                    .unwrap_or_else(|e| e.into_inner());
+                if queue.stop {
+                    return;
+                }
+                drop(queue);
+                made();
+            }
+        }
+    }
+}
+
 /// The selector for keys made now: `r` and the year and month, so a later rotation sorts after.
 pub fn selector_for(now: std::time::SystemTime) -> String {
     let days = now
@@ -331,5 +478,52 @@ mod tests {
             Keys::new(root.path(), "no-such-group-here"),
             Err(DkimError::NoGroup(_))
         ));
+    }
+
+    #[test]
+    fn the_maker_makes_what_the_latest_reconcile_wanted_and_says_so_after_each() {
+        let root = tempfile::tempdir().unwrap();
+        let keys = std::sync::Arc::new(Keys::new(root.path(), "root").unwrap());
+        let id = |s: &str| ObjectId::parse(s).unwrap();
+        let (made_tx, made_rx) = std::sync::mpsc::channel();
+        let maker = Maker::start(keys.clone(), move || {
+            let _ = made_tx.send(());
+        })
+        .unwrap();
+        // Nothing is made before anything is wanted.
+        assert!(made_rx
+            .recv_timeout(std::time::Duration::from_millis(200))
+            .is_err());
+        maker.want(BTreeSet::from([id("d-1"), id("d-2")]));
+        // The next reconcile no longer wants d-2 (its domain left). Keys are made in id order,
+        // so d-1's is made or being made: d-2's never will be.
+        maker.want(BTreeSet::from([id("d-1")]));
+        made_rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .unwrap();
+        let (have, missing) = keys.available([&id("d-1"), &id("d-2")]).unwrap();
+        assert!(have.contains_key(&id("d-1")));
+        assert_eq!(missing, BTreeSet::from([id("d-2")]));
+        assert!(maker.shared.lock().wanted.is_empty());
+        // A key that exists is not made again, and is what the reconcile then finds.
+        maker.want(BTreeSet::from([id("d-1")]));
+        let again = keys.available([&id("d-1")]).unwrap().0;
+        assert_eq!(again, have);
+        drop(maker);
+    }
+
+    #[test]
+    fn available_keys_are_told_apart_from_missing_ones_without_making_any() {
+        let root = tempfile::tempdir().unwrap();
+        let keys = Keys::new(root.path(), "root").unwrap();
+        let (one, two) = (
+            ObjectId::parse("d-1").unwrap(),
+            ObjectId::parse("d-2").unwrap(),
+        );
+        keys.ensure([&one], "r202611").unwrap();
+        let (have, missing) = keys.available([&one, &two]).unwrap();
+        assert_eq!(have.keys().collect::<Vec<_>>(), [&one]);
+        assert_eq!(missing, BTreeSet::from([two.clone()]));
+        assert!(!root.path().join(DIR).join("d-2.r202611.pub").exists());
     }
 }

@@ -1,8 +1,8 @@
 //! One reconcile: desired state in, daemons converged (or the reason why not) out.
 //!
 //! Level-triggered: it never learns why it runs, and running it twice changes nothing. It reads
-//! the node's own material (the TLS certificate, the DKIM keys, making missing keys first),
-//! renders every file, plans against the disk, applies, and on success records the state as
+//! the node's own material (the TLS certificate, the DKIM keys: in the running agent those that
+//! exist, the missing ones being made aside by [`dkim::Maker`]), renders every file, plans against the disk, applies, and on success records the state as
 //! applied and hands the auth broker the new verifiers. Blocking: run it on a blocking thread,
 //! one at a time.
 
@@ -80,6 +80,8 @@ pub enum ReconcileError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start the thread that makes DKIM keys")]
+    Thread(#[source] std::io::Error),
     #[error("the daemons did not all take generation {generation}: {summary}")]
     Incomplete {
         generation: u64,
@@ -92,7 +94,9 @@ pub enum ReconcileError {
 pub struct Reconciler {
     pub config: Config,
     pub saved: Saved,
-    keys: Keys,
+    keys: Arc<Keys>,
+    /// Makes missing DKIM keys aside; `None`: they are made in line (the one-shot reconcile).
+    maker: Option<dkim::Maker>,
     credentials: watch::Sender<Arc<Credentials>>,
     pub status: Arc<Mutex<Status>>,
     /// `applied.json`, kept in memory: read once at start, replaced after each full apply.
@@ -117,11 +121,24 @@ impl Reconciler {
         Ok(Reconciler {
             config,
             saved,
-            keys,
+            keys: Arc::new(keys),
+            maker: None,
             credentials: watch::Sender::new(Arc::new(credentials)),
             status: Arc::new(Mutex::new(status)),
             applied: Mutex::new(applied.map(Arc::new)),
         })
+    }
+
+    /// From now on, missing DKIM keys are made on their own thread, which calls `made` after
+    /// each: a domain waiting for its key holds up no other change, and signs from the reconcile
+    /// that follows.
+    pub fn make_keys_aside(
+        mut self,
+        made: impl Fn() + Send + 'static,
+    ) -> Result<Reconciler, ReconcileError> {
+        let maker = dkim::Maker::start(self.keys.clone(), made).map_err(ReconcileError::Thread)?;
+        self.maker = Some(maker);
+        Ok(self)
     }
 
     /// The last fully applied desired state.
@@ -281,10 +298,17 @@ impl Reconciler {
             .chain(published)
             .filter_map(|name| ids.get(name).map(|id| (name, *id)))
             .collect();
-        let by_id = self.keys.ensure(
-            wanted.values().copied(),
-            &dkim::selector_for(std::time::SystemTime::now()),
-        )?;
+        let by_id = match &self.maker {
+            Some(maker) => {
+                let (have, missing) = self.keys.available(wanted.values().copied())?;
+                maker.want(missing);
+                have
+            }
+            None => self.keys.ensure(
+                wanted.values().copied(),
+                &dkim::selector_for(std::time::SystemTime::now()),
+            )?,
+        };
         let keys: BTreeMap<DomainName, dkim::Key> = wanted
             .iter()
             .filter_map(|(name, id)| by_id.get(*id).map(|k| ((*name).clone(), k.clone())))

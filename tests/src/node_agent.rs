@@ -84,3 +84,41 @@ pub async fn terminate(process: &Process, timeout: Duration) -> Result<String> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The `elapsed=` of one of the agent's log lines: tracing's `Debug` of a `Duration` (`elapsed=12.3ms`, `1.2s`, `850µs`).
+pub fn parse_elapsed(line: &str) -> Option<Duration> {
+    let value = line.split("elapsed=").nth(1)?.split_whitespace().next()?;
+    let split = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds = match unit {
+        "s" => number,
+        "ms" => number / 1e3,
+        "µs" | "us" => number / 1e6,
+        "ns" => number / 1e9,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_tracing_durations() {
+        let line = "INFO node_agent::reconcile: reconciled generation=4 files=12 elapsed=12.5ms";
+        assert_eq!(parse_elapsed(line), Some(Duration::from_micros(12_500)));
+        assert_eq!(
+            parse_elapsed("elapsed=1.5s x"),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            parse_elapsed("elapsed=850µs"),
+            Some(Duration::from_micros(850))
+        );
+        assert_eq!(parse_elapsed("no duration"), None);
+    }
+}

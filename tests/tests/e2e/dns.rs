@@ -405,6 +405,9 @@ impl Collective {
         for row in registrar_rows(&verified, "TXT") {
             ensure!(row["seen"] != false, "the TXT row reads {row}");
         }
+        // The node makes the domain's DKIM key aside, and its zone changes once more when the
+        // key is published: the zone is what the member will serve only from then on.
+        wait_for_domain(member, &id, "the DKIM key", |d| !d["dkim"].is_null()).await?;
         Ok(id)
     }
 
@@ -1921,24 +1924,6 @@ mod bench {
         )
     }
 
-    /// A tracing `Debug` duration as the agent logs it (`elapsed=12.3ms`, `1.2s`, `850µs`).
-    pub(super) fn parse_elapsed(line: &str) -> Option<Duration> {
-        let value = line.split("elapsed=").nth(1)?.split_whitespace().next()?;
-        let split = value
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(value.len());
-        let (number, unit) = value.split_at(split);
-        let number: f64 = number.parse().ok()?;
-        let seconds = match unit {
-            "s" => number,
-            "ms" => number / 1e3,
-            "µs" | "us" => number / 1e6,
-            "ns" => number / 1e9,
-            _ => return None,
-        };
-        Some(Duration::from_secs_f64(seconds))
-    }
-
     /// Changes the member's bench record `CHANGES` times; returns, per change, the time until
     /// every secondary served a newer serial, and until the primary did.
     async fn changes(
@@ -2100,7 +2085,7 @@ mod bench {
         let applies: Vec<Duration> = agent.lines()[lines_before..]
             .iter()
             .filter(|l| l.text.contains("reconciled"))
-            .filter_map(|l| parse_elapsed(&l.text))
+            .filter_map(|l| tests::node_agent::parse_elapsed(&l.text))
             .collect();
 
         eprintln!("[bench] RESULT collective: 3 nodes (one primary, two secondaries), knotd 3.2 on 127.0.0.x, change = PUT of one TXT record");
@@ -2138,20 +2123,5 @@ mod bench {
         }
         eprintln!("bench: zones_on_primary = {} count", SEEDED + 1);
         Ok(())
-    }
-
-    #[test]
-    fn parses_tracing_durations() {
-        let line = "INFO node_agent::reconcile: reconciled generation=4 files=12 elapsed=12.5ms";
-        assert_eq!(parse_elapsed(line), Some(Duration::from_micros(12_500)));
-        assert_eq!(
-            parse_elapsed("elapsed=1.5s x"),
-            Some(Duration::from_millis(1500))
-        );
-        assert_eq!(
-            parse_elapsed("elapsed=850µs"),
-            Some(Duration::from_micros(850))
-        );
-        assert_eq!(parse_elapsed("no duration"), None);
     }
 }

@@ -69,6 +69,9 @@ pub struct Keys {
     gid: u32,
     /// The keys on disk, read once (the agent is the only writer of the directory).
     known: std::sync::Mutex<Option<BTreeMap<ObjectId, Key>>>,
+    /// Held while key files are written and while [`Keys::retain`] sweeps the directory, so the
+    /// sweep never takes a key being written (its temporary file) for a stray file.
+    files: std::sync::Mutex<()>,
 }
 
 impl Keys {
@@ -79,6 +82,7 @@ impl Keys {
             dir: root.join(DIR),
             gid,
             known: std::sync::Mutex::new(None),
+            files: std::sync::Mutex::new(()),
         })
     }
 
@@ -129,11 +133,13 @@ impl Keys {
         if let Some(key) = have.into_values().next() {
             return Ok(key);
         }
-        let key = self.generate(id, selector)?;
-        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        known
-            .get_or_insert_with(BTreeMap::new)
-            .insert(id.clone(), key.clone());
+        let key = self.generate(id, selector, |key| {
+            // Known before the sweep can run again, so a key is on disk exactly when known.
+            let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+            known
+                .get_or_insert_with(BTreeMap::new)
+                .insert(id.clone(), key.clone());
+        })?;
         Ok(key)
     }
 
@@ -141,6 +147,7 @@ impl Keys {
     /// node (deleted, moved, given up), and files named the old way, after a domain name.
     /// Returns how many files went. Run after rspamd's maps stopped naming them.
     pub fn retain(&self, keep: &BTreeSet<ObjectId>) -> Result<usize, DkimError> {
+        let _files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         let entries = crate::atomic::read_dir(&self.dir)
             .map_err(|source| self.io("read", &self.dir, source))?;
@@ -215,7 +222,14 @@ impl Keys {
         Ok(keys)
     }
 
-    fn generate(&self, domain: &ObjectId, selector: &str) -> Result<Key, DkimError> {
+    /// Makes a key (without any lock: it takes a quarter of a second), then writes it and runs
+    /// `written` while no sweep runs.
+    fn generate(
+        &self,
+        domain: &ObjectId,
+        selector: &str,
+        written: impl FnOnce(&Key),
+    ) -> Result<Key, DkimError> {
         let started = std::time::Instant::now();
         let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, BITS)
             .map_err(|e| DkimError::Generate(e.to_string()))?;
@@ -230,6 +244,7 @@ impl Keys {
 
         let stem = format!("{domain}.{selector}");
         let key_path = self.dir.join(format!("{stem}.key"));
+        let _files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         atomic::write(&key_path, pem.as_bytes(), 0o640)
             .map_err(|source| self.io("write", &key_path, source))?;
         std::os::unix::fs::chown(&key_path, None, Some(self.gid))
@@ -238,12 +253,14 @@ impl Keys {
         let pub_path = self.dir.join(format!("{stem}.pub"));
         atomic::write(&pub_path, public_key.as_bytes(), 0o644)
             .map_err(|source| self.io("write", &pub_path, source))?;
-        tracing::info!(domain_id = domain.as_str(), selector, elapsed = ?started.elapsed(), "made a DKIM key");
-        Ok(Key {
+        let key = Key {
             domain_id: domain.clone(),
             selector: selector.to_owned(),
             public_key,
-        })
+        };
+        written(&key);
+        tracing::info!(domain_id = domain.as_str(), selector, elapsed = ?started.elapsed(), "made a DKIM key");
+        Ok(key)
     }
 
     fn io(&self, action: &'static str, path: &Path, source: std::io::Error) -> DkimError {
@@ -525,5 +542,29 @@ mod tests {
         assert_eq!(have.keys().collect::<Vec<_>>(), [&one]);
         assert_eq!(missing, BTreeSet::from([two.clone()]));
         assert!(!root.path().join(DIR).join("d-2.r202611.pub").exists());
+    }
+
+    /// The sweep after each apply runs while the maker writes keys: it must never take a key
+    /// being written (its temporary file) for a stray file.
+    #[test]
+    fn a_sweep_during_a_write_keeps_the_key_being_written() {
+        let root = tempfile::tempdir().unwrap();
+        let keys = std::sync::Arc::new(Keys::new(root.path(), "root").unwrap());
+        let id = ObjectId::parse("d-1").unwrap();
+        keys.available([&id]).unwrap();
+        let (made_tx, made_rx) = std::sync::mpsc::channel();
+        let maker = Maker::start(keys.clone(), move || {
+            let _ = made_tx.send(());
+        })
+        .unwrap();
+        maker.want(BTreeSet::from([id.clone()]));
+        let keep = BTreeSet::from([id.clone()]);
+        while made_rx.try_recv().is_err() {
+            keys.retain(&keep).unwrap();
+        }
+        let (have, _) = keys.available([&id]).unwrap();
+        let key = &have[&id];
+        assert!(root.path().join(key.private_path()).exists());
+        assert!(maker.shared.lock().wanted.is_empty());
     }
 }

@@ -10,6 +10,10 @@
 # The reconcile cost without daemons (render, plan, apply with real postmap) is the criterion
 # benchmark `cargo bench -p node-agent --bench reconcile`.
 #
+# Where the agent's memory goes: RUCHE_AGENT_PROFILER='heaptrack -o /tmp/agent-heap' runs the
+# agent under heaptrack (then read it with `heaptrack_print -f /tmp/agent-heap.*.zst`); the RSS
+# figures of such a run are the profiler's, not the agent's.
+#
 # Needs what tests/run.sh installs (mail packages, the vmail user; run that once first). Starts
 # its own PostgreSQL cluster in a temporary directory; everything listens on 127.0.0.x.
 # Results are printed and written to tests/bench/results/mail-<date>.md.

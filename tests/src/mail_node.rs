@@ -776,7 +776,7 @@ impl MailNode {
     /// `node-agent run` on this node's configuration, heartbeats every second (so the observed
     /// generation shows quickly), with extra environment.
     fn agent_command(&self, env: &[(&str, &str)]) -> Result<tokio::process::Command> {
-        let mut command = node_agent::command([
+        let mut command = node_agent::daemon_command([
             "run",
             "--config",
             path_str(&self.config_path)?,

@@ -34,12 +34,36 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut command = Process::command(binary("node-agent")?, args);
+    Ok(environment(Process::command(binary("node-agent")?, args)))
+}
+
+/// [`command`] for the daemon (`run …`). With `RUCHE_AGENT_PROFILER` set to a command and its
+/// options (say `heaptrack -o /tmp/agent`), the agent runs under it: for benchmarks that find
+/// where its memory goes; the process then measured is the profiler's.
+pub fn daemon_command<I, S>(args: I) -> Result<tokio::process::Command>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let profiler = std::env::var("RUCHE_AGENT_PROFILER").unwrap_or_default();
+    let mut words = profiler.split_whitespace();
+    let Some(program) = words.next() else {
+        return command(args);
+    };
+    let binary = binary("node-agent")?;
+    let mut all: Vec<std::ffi::OsString> = words.map(Into::into).collect();
+    all.push(binary.into_os_string());
+    all.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+    Ok(environment(Process::command(program, all)))
+}
+
+/// No proxy, plain info-level logs.
+fn environment(mut command: tokio::process::Command) -> tokio::process::Command {
     for variable in PROXY_VARIABLES {
         command.env_remove(variable);
     }
     command.env("RUST_LOG", "info").env("NO_COLOR", "1");
-    Ok(command)
+    command
 }
 
 /// Runs `node-agent ARGS…` (e.g. `join …`) and waits for it to exit.

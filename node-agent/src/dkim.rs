@@ -276,8 +276,12 @@ impl Keys {
 /// asks for the key again).
 const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// A thread that makes missing keys one at a time and says so after each, so that the reconcile
-/// that follows signs with it. It holds only what the latest reconcile wanted: a domain that left
+/// How often, at most, the maker says it made keys while more are waiting; the last key of a
+/// batch is told at once.
+const TELL_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A thread that makes missing keys one at a time and says so (after the last one waiting, and
+/// every [`TELL_EVERY`] meanwhile), so that the reconcile that follows signs with them. It holds only what the latest reconcile wanted: a domain that left
 /// meanwhile is not made a key.
 pub struct Maker {
     shared: std::sync::Arc<Shared>,
@@ -297,7 +301,7 @@ struct Queue {
 }
 
 impl Maker {
-    /// Starts the thread; `made` runs on it after each key made (and after a failure, once
+    /// Starts the thread; `made` runs on it after keys were made (and after a failure, once
     /// [`RETRY_AFTER`] has passed).
     pub fn start(
         keys: std::sync::Arc<Keys>,
@@ -346,6 +350,8 @@ impl Shared {
 }
 
 fn make_wanted(shared: &Shared, keys: &Keys, made: &dyn Fn()) {
+    // When `made` last ran.
+    let mut told = None;
     loop {
         let id = {
             let mut queue = shared.lock();
@@ -362,7 +368,15 @@ fn make_wanted(shared: &Shared, keys: &Keys, made: &dyn Fn()) {
             }
         };
         match keys.make(&id, &selector_for(std::time::SystemTime::now())) {
-            Ok(_) => made(),
+            Ok(_) => {
+                // During a burst (a thousand new domains), one reconcile a second takes in the
+                // keys made meanwhile: one per key would cost as much as making them.
+                let last = shared.lock().wanted.is_empty();
+                if last || told.is_none_or(|t: std::time::Instant| t.elapsed() >= TELL_EVERY) {
+                    told = Some(std::time::Instant::now());
+                    made();
+                }
+            }
             Err(err) => {
                 tracing::error!(domain_id = id.as_str(), error = %crate::error_chain(&err), retry_in = ?RETRY_AFTER, "cannot make a DKIM key");
                 let queue = shared.lock();

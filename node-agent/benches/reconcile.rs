@@ -16,11 +16,10 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use node_agent::apply::{apply, read_disk, Target};
-use node_agent::config::{Commands, KnotCommands, ServiceCommands};
+use node_agent::config::Commands;
 use node_agent::dkim::Key;
 use node_agent::plan::plan;
-use node_agent::render::knot::DnsSettings;
-use node_agent::render::{self, Layout, MessageLimit, NodeMaterial, Ports};
+use node_agent::render::{self, DnsSettings, Layout, MessageLimit, NodeMaterial, Ports};
 use node_agent::saved::Saved;
 use protocol::desired::{Alias, DesiredState, Dns, DnsPeer, Domain, Mailbox, Tenant, Zone};
 use protocol::dns::{Record, TsigAlgorithm, TsigKey, TsigSecret};
@@ -147,10 +146,11 @@ fn layout(root: &Path) -> Layout {
 }
 
 fn commands(root: &Path) -> Commands {
-    let noop = || ServiceCommands {
-        check: vec!["true".into()],
-        reload: vec!["true".into()],
-    };
+    let mut commands: Commands = toml::from_str("dkim_group = \"root\"").unwrap();
+    for service in ["postfix", "dovecot", "rspamd"] {
+        commands.set(&format!("{service}.check"), vec!["true".into()]);
+        commands.set(&format!("{service}.reload"), vec!["true".into()]);
+    }
     // `-c`: postmap reads main.cf, and this machine need not have /etc/postfix/main.cf.
     let postmap = if Path::new("/usr/sbin/postmap").exists() {
         vec![
@@ -161,21 +161,15 @@ fn commands(root: &Path) -> Commands {
     } else {
         vec!["true".into()]
     };
-    Commands {
-        postmap,
-        dkim_group: "root".into(),
-        postfix: noop(),
-        dovecot: noop(),
-        rspamd: noop(),
-        knot: Some(KnotCommands {
-            knotc: vec!["true".into()],
-            kzonecheck: if Path::new("/usr/bin/kzonecheck").exists() {
-                vec!["/usr/bin/kzonecheck".into()]
-            } else {
-                vec!["true".into()]
-            },
-        }),
-    }
+    commands.set("postmap", postmap);
+    commands.set("knot.knotc", vec!["true".into()]);
+    let kzonecheck = if Path::new("/usr/bin/kzonecheck").exists() {
+        vec!["/usr/bin/kzonecheck".into()]
+    } else {
+        vec!["true".into()]
+    };
+    commands.set("knot.kzonecheck", kzonecheck);
+    commands
 }
 
 fn material(desired: &DesiredState) -> NodeMaterial {

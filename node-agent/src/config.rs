@@ -3,13 +3,14 @@
 //! commands that check and reload each daemon. Production uses `/` and systemd; tests use a
 //! temporary root, high ports and the daemons' own commands.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::render::knot::DnsSettings;
-use crate::render::{Layout, Service};
+use crate::render::{DnsSettings, Layout};
+use crate::services::Service;
 
 /// Where `run` and `reconcile` look for the configuration unless told otherwise.
 pub const DEFAULT_CONFIG: &str = "/etc/ruche/agent.toml";
@@ -61,7 +62,7 @@ impl Default for MailStoreConfig {
     }
 }
 
-/// `[dns]`: where this node's knotd answers, and the web addresses its zones point to.
+/// `[dns]`: where this node's name server answers, and the web addresses its zones point to.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsConfig {
@@ -85,34 +86,58 @@ pub struct TlsFiles {
 /// A command as argv: no shell unless the operator writes one.
 pub type Argv = Vec<String>;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[commands]`: the group that may read DKIM private keys, then each service's commands as
+/// argv lists, in a table of its name (`[commands.<service>] check = [...]`) or as keys of its
+/// own beside the tables. Which keys exist is each service's to say
+/// ([`crate::services::Daemon::command_keys`]); any other key is refused.
+#[derive(Debug, Clone)]
 pub struct Commands {
-    /// `postmap`; the agent appends `lmdb:<table>`.
-    pub postmap: Argv,
     /// The group that may read DKIM private keys (rspamd's).
     pub dkim_group: String,
-    pub postfix: ServiceCommands,
-    pub dovecot: ServiceCommands,
-    pub rspamd: ServiceCommands,
-    /// Required with `[dns]`.
-    #[serde(default)]
-    pub knot: Option<KnotCommands>,
+    /// By key: `<service>.<name>` for a table's entry, else the key itself.
+    argv: BTreeMap<String, Argv>,
 }
 
-/// Knot's tools, as argv prefixes: the agent appends `conf-check`, `reload`,
-/// `zone-reload <zone>…`, `-f zone-purge <zone>… +orphan` to `knotc` (which finds the control
-/// socket in knot.conf, so pass `-c <root>/etc/knot/knot.conf`), and `-o <zone> <file>` to
-/// `kzonecheck`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KnotCommands {
-    pub knotc: Argv,
-    pub kzonecheck: Argv,
+/// One entry of `[commands]` as written.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Entry {
+    Text(String),
+    Argv(Argv),
+    Table(BTreeMap<String, Argv>),
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl<'de> Deserialize<'de> for Commands {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Commands, D::Error> {
+        use serde::de::Error;
+        let entries = BTreeMap::<String, Entry>::deserialize(deserializer)?;
+        let mut dkim_group = None;
+        let mut argv = BTreeMap::new();
+        for (key, entry) in entries {
+            match (key.as_str(), entry) {
+                ("dkim_group", Entry::Text(group)) => dkim_group = Some(group),
+                (_, Entry::Argv(value)) => {
+                    argv.insert(key, value);
+                }
+                (_, Entry::Table(table)) => {
+                    for (name, value) in table {
+                        argv.insert(format!("{key}.{name}"), value);
+                    }
+                }
+                (_, Entry::Text(_)) => {
+                    return Err(D::Error::custom(format!(
+                        "commands.{key}: expected a list of strings (program and arguments)"
+                    )))
+                }
+            }
+        }
+        let dkim_group = dkim_group.ok_or_else(|| D::Error::missing_field("dkim_group"))?;
+        Ok(Commands { dkim_group, argv })
+    }
+}
+
+/// A service's check and reload.
+#[derive(Debug, Clone, Default)]
 pub struct ServiceCommands {
     /// The daemon's own configuration check, e.g. `postfix check`, `doveconf -n`.
     pub check: Argv,
@@ -121,33 +146,78 @@ pub struct ServiceCommands {
 }
 
 impl Commands {
-    /// The check and reload of `service`. Knot's are `knotc conf-check` and `knotc reload`
-    /// (empty commands, which fail, without `[commands.knot]`).
-    pub fn of(&self, service: Service) -> ServiceCommands {
-        match service {
-            Service::Postfix => self.postfix.clone(),
-            Service::Dovecot => self.dovecot.clone(),
-            Service::Rspamd => self.rspamd.clone(),
-            Service::Knot => match &self.knot {
-                Some(knot) => ServiceCommands {
-                    check: knot.knotc(&["conf-check"]),
-                    reload: knot.knotc(&["reload"]),
-                },
-                None => ServiceCommands {
-                    check: Vec::new(),
-                    reload: Vec::new(),
-                },
-            },
-        }
+    /// The command at `key` (`postmap`, `postfix.check`), if agent.toml gives it.
+    pub fn argv(&self, key: &str) -> Option<&Argv> {
+        self.argv.get(key)
     }
-}
 
-impl KnotCommands {
-    /// `knotc` with `args` appended.
-    pub fn knotc(&self, args: &[&str]) -> Argv {
-        let mut argv = self.knotc.clone();
-        argv.extend(args.iter().map(|a| (*a).to_owned()));
+    /// The command at `key` with `args` appended; empty (a command that fails) when not given.
+    pub fn argv_with(&self, key: &str, args: &[&str]) -> Argv {
+        let mut argv = self.argv(key).cloned().unwrap_or_default();
+        if !argv.is_empty() {
+            argv.extend(args.iter().map(|a| (*a).to_owned()));
+        }
         argv
+    }
+
+    /// `[commands.<service>]`'s `check` and `reload`, if both are given.
+    pub fn check_and_reload(&self, service: Service) -> Option<ServiceCommands> {
+        let name = service.name();
+        Some(ServiceCommands {
+            check: self.argv(&format!("{name}.check"))?.clone(),
+            reload: self.argv(&format!("{name}.reload"))?.clone(),
+        })
+    }
+
+    /// Sets the command at `key` (tests).
+    pub fn set(&mut self, key: &str, argv: Argv) {
+        self.argv.insert(key.to_owned(), argv);
+    }
+
+    /// Removes the commands under `prefix` (tests: a node without a service).
+    pub fn remove_all(&mut self, prefix: &str) {
+        self.argv.retain(|key, _| !key.starts_with(prefix));
+    }
+
+    /// The check and reload of `service`, as [`crate::services::Daemon::commands`] says.
+    /// Empty commands (which fail) for a service the node does not run.
+    pub fn of(&self, service: Service) -> ServiceCommands {
+        service
+            .daemon()
+            .and_then(|daemon| daemon.commands(self))
+            .unwrap_or_default()
+    }
+
+    /// Every key is some service's, each service's keys are all given (or, for an optional
+    /// service, all absent), and none is an empty command.
+    fn check(&self) -> Result<(), String> {
+        let mut known = BTreeSet::new();
+        for daemon in crate::services::ALL {
+            let spec = daemon.command_keys();
+            let given: Vec<&str> = spec
+                .keys
+                .iter()
+                .copied()
+                .filter(|k| self.argv.contains_key(*k))
+                .collect();
+            if !(spec.optional && given.is_empty()) {
+                if let Some(missing) = spec.keys.iter().find(|k| !given.contains(k)) {
+                    return Err(format!("commands.{missing} is missing"));
+                }
+            }
+            known.extend(spec.keys.iter().copied());
+        }
+        for (key, argv) in &self.argv {
+            if !known.contains(key.as_str()) {
+                return Err(format!("commands.{key} is not a command of any service"));
+            }
+            if argv.first().is_none_or(|program| program.is_empty()) {
+                return Err(format!(
+                    "commands.{key} is empty: give the program and its arguments"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -178,20 +248,9 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config, String> {
         let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
         config.layout.check()?;
-        for (name, argv) in [
-            ("commands.postmap", &config.commands.postmap),
-            ("commands.postfix.check", &config.commands.postfix.check),
-            ("commands.postfix.reload", &config.commands.postfix.reload),
-            ("commands.dovecot.check", &config.commands.dovecot.check),
-            ("commands.dovecot.reload", &config.commands.dovecot.reload),
-            ("commands.rspamd.check", &config.commands.rspamd.check),
-            ("commands.rspamd.reload", &config.commands.rspamd.reload),
-        ] {
-            if argv.first().is_none_or(|program| program.is_empty()) {
-                return Err(format!(
-                    "{name} is empty: give the program and its arguments"
-                ));
-            }
+        config.commands.check()?;
+        for daemon in crate::services::ALL {
+            daemon.check_config(&config)?;
         }
         config.check_dns()?;
         if !config.layout.internal.is_loopback() || !config.layout.broker.ip().is_loopback() {
@@ -205,22 +264,9 @@ impl Config {
     }
 
     fn check_dns(&self) -> Result<(), String> {
-        let (dns, knot) = match (&self.dns, &self.commands.knot) {
-            (None, None) => return Ok(()),
-            (Some(dns), Some(knot)) => (dns, knot),
-            (Some(_), None) => return Err("[dns] needs [commands.knot] (knotc, kzonecheck)".into()),
-            (None, Some(_)) => return Err("[commands.knot] is set but [dns] is not".into()),
+        let Some(dns) = &self.dns else {
+            return Ok(());
         };
-        for (name, argv) in [
-            ("commands.knot.knotc", &knot.knotc),
-            ("commands.knot.kzonecheck", &knot.kzonecheck),
-        ] {
-            if argv.first().is_none_or(|program| program.is_empty()) {
-                return Err(format!(
-                    "{name} is empty: give the program and its arguments"
-                ));
-            }
-        }
         if dns.listen.ip().is_unspecified() || dns.listen.port() == 0 {
             return Err(
                 "dns.listen must be the address and port where peers reach this node's name \
@@ -273,58 +319,14 @@ mod tests {
         let dns = config.dns_settings().unwrap();
         assert_eq!(dns.listen, "203.0.113.25:53".parse().unwrap());
         assert_eq!(dns.addresses, ["203.0.113.25".parse::<IpAddr>().unwrap()]);
-        let knot = config.commands.knot.as_ref().unwrap();
+        for daemon in crate::services::ALL {
+            let commands = daemon.commands(&config.commands).unwrap();
+            assert!(!commands.check.is_empty() && !commands.reload.is_empty());
+        }
         assert_eq!(
-            knot.knotc(&["zone-reload", "example.org"]),
-            [
-                "knotc",
-                "-c",
-                "/etc/knot/knot.conf",
-                "zone-reload",
-                "example.org"
-            ]
+            config.commands.argv_with("postmap", &["lmdb:/x"]),
+            ["postmap", "lmdb:/x"]
         );
-    }
-
-    /// The shape the end-to-end tests write; [dns] and [commands.knot] go together.
-    #[test]
-    fn dns_is_optional_and_checked() {
-        let text = include_str!("../../deploy/agent.example.toml");
-        let (before_dns, rest) = text.split_once("[dns]").unwrap();
-        let after_dns = &rest[rest.find("\n[").unwrap()..];
-        let (mail_only, _knot) = format!("{before_dns}{after_dns}")
-            .split_once("[commands.knot]")
-            .map(|(a, b)| (a.to_owned(), b.to_owned()))
-            .unwrap();
-        let config = Config::parse(&mail_only).unwrap();
-        assert!(config.dns.is_none() && config.dns_settings().is_none());
-        assert!(config.commands.knot.is_none());
-
-        let knot = "[commands.knot]\nknotc = [\"knotc\", \"-c\", \"/r/etc/knot/knot.conf\"]\n\
-                    kzonecheck = [\"kzonecheck\"]\n";
-        let dns = "[dns]\nlisten = \"127.0.0.2:40053\"\n";
-        let with = |extra: &str| Config::parse(&format!("{mail_only}\n{extra}"));
-        // layout.listen is 0.0.0.0 in the example: addresses must be given.
-        assert!(with(&format!("{dns}{knot}"))
-            .unwrap_err()
-            .contains("dns.addresses"));
-        let config = with(&format!("{dns}addresses = [\"127.0.0.2\"]\n{knot}")).unwrap();
-        assert_eq!(
-            config.dns_settings().unwrap().listen,
-            "127.0.0.2:40053".parse().unwrap()
-        );
-        let own_listen = mail_only.replace("listen = \"0.0.0.0\"", "listen = \"192.0.2.7\"");
-        let config = Config::parse(&format!("{own_listen}\n{dns}{knot}")).unwrap();
-        assert_eq!(
-            config.dns_settings().unwrap().addresses,
-            ["192.0.2.7".parse::<IpAddr>().unwrap()]
-        );
-        assert!(with(dns).unwrap_err().contains("commands.knot"));
-        assert!(with(knot).is_err());
-        let unspecified = "[dns]\nlisten = \"0.0.0.0:53\"\naddresses = [\"192.0.2.1\"]\n";
-        assert!(with(&format!("{unspecified}{knot}")).is_err());
-        let unknown_key = format!("{dns}addresses = [\"192.0.2.1\"]\n{knot}knotd = [\"x\"]\n");
-        assert!(with(&unknown_key).is_err());
     }
 
     #[test]
@@ -336,5 +338,14 @@ mod tests {
         assert!(Config::parse(&public).unwrap_err().contains("loopback"));
         let bad_root = text.replace("root = \"/\"", "root = \"/tmp/a b\"");
         assert!(Config::parse(&bad_root).is_err());
+        // [commands] holds the services' commands and nothing else, each a program.
+        let stray = text.replace("[commands]\n", "[commands]\nsendmail = [\"x\"]\n");
+        assert!(Config::parse(&stray)
+            .unwrap_err()
+            .contains("commands.sendmail"));
+        let empty = text.replace("postmap = [\"postmap\"]", "postmap = []");
+        assert!(Config::parse(&empty).unwrap_err().contains("is empty"));
+        let missing = text.replace("postmap = [\"postmap\"]\n", "");
+        assert!(Config::parse(&missing).unwrap_err().contains("missing"));
     }
 }

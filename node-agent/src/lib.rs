@@ -9,8 +9,12 @@
 //! - [`join`]: trading a join token for the node's identity ([`identity`]: `node.json`);
 //! - [`client`]: HTTP to the control plane's node API; [`heartbeat`]: the heartbeat loop;
 //! - [`reconcile`]: one reconcile (material, render, plan, apply, status);
-//! - [`render`]: the daemons' files; [`plan`], [`apply`]: what to change, and changing it;
-//!   [`saved`]: `desired.json`, `applied.json`, `journal.json`;
+//! - [`services`]: one folder per daemon (Postfix, Dovecot, rspamd, Knot) behind one trait,
+//!   [`services::Daemon`], and the registry [`services::ALL`], the one list naming them all;
+//! - the engine, which names no daemon: [`render`] (what every renderer shares, and rendering
+//!   every service), [`plan`], [`apply`] (what to change, and changing it: writes, checks,
+//!   reloads and the services' named steps), [`saved`]: `desired.json`, `applied.json`,
+//!   `journal.json`;
 //! - [`broker`]: the auth broker; [`dkim`]: DKIM keys; [`mail_store`]: mailbox homes;
 //!   [`usage`]: mailbox usage; [`config`]: `agent.toml`;
 //! - [`capacity`], [`backoff`], [`secret`], [`atomic`]: small helpers.
@@ -34,6 +38,7 @@ pub mod reconcile;
 pub mod render;
 pub mod saved;
 pub mod secret;
+pub mod services;
 pub mod usage;
 
 /// `err` and its sources, on one line (`a: b: c`), without repeating a source whose text the

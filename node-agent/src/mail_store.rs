@@ -1,5 +1,5 @@
 //! The mail store on disk: one home per mailbox under `var/vmail`, named after the mailbox's id
-//! ([`crate::render::dovecot::home`]), never after its address. An address can be taken again by
+//! ([`crate::services::dovecot::home`]), never after its address. An address can be taken again by
 //! a later mailbox (of the same member or another); an id never is, so nobody finds a former
 //! holder's mail.
 //!
@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 use protocol::desired::DesiredState;
 use protocol::names::ObjectId;
 
-use crate::render::dovecot::{home, VMAIL};
+use crate::services::dovecot::{home, VMAIL};
 
 /// Where retired homes wait before they are deleted. Inside the store, so a retirement is a
 /// rename on one file system; a mailbox id never starts with `.`, so it is never a home.

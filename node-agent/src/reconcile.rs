@@ -19,8 +19,9 @@ use crate::broker::Credentials;
 use crate::config::Config;
 use crate::dkim::{self, DkimError, Keys};
 use crate::plan;
-use crate::render::{self, NodeMaterial, Service, TlsPair};
+use crate::render::{self, NodeMaterial, TlsPair};
 use crate::saved::{Saved, SavedError};
+use crate::services::{Service, ALL};
 
 /// What the agent reports: overwritten after each reconcile with what was observed.
 #[derive(Debug, Clone, Default)]
@@ -47,9 +48,7 @@ impl Status {
                     ServiceOutcome::CheckFailed(m) => {
                         Some(format!("configuration check failed: {m}"))
                     }
-                    ServiceOutcome::PostmapFailed(m) => {
-                        Some(format!("a table rebuild failed: {m}"))
-                    }
+                    ServiceOutcome::StepFailed(m) => Some(m.clone()),
                     ServiceOutcome::ReloadFailed(m) => Some(format!("reload failed: {m}")),
                 },
             })
@@ -194,7 +193,15 @@ impl Reconciler {
             })?;
         let plan = plan::plan(&rendered, &on_disk, &stale);
         self.prepare_mail_store(desired)?;
-        self.prepare_knot()?;
+        for daemon in ALL {
+            daemon
+                .prepare(layout, &material)
+                .map_err(|source| ReconcileError::Read {
+                    what: "the directories of",
+                    path: daemon.service().to_string(),
+                    source,
+                })?;
+        }
         let target = Target {
             root: &layout.root,
             commands: &self.config.commands,
@@ -209,10 +216,8 @@ impl Reconciler {
             generation = desired.generation,
             files = rendered.len(),
             written = outcome.written,
-            tables = outcome.tables,
             reloaded = ?outcome.reloaded,
-            zones_reloaded = outcome.zones_reloaded,
-            zones_purged = outcome.zones_purged,
+            steps = ?outcome.steps,
             complete = outcome.complete(),
             elapsed = ?started.elapsed(),
             "reconciled"
@@ -369,25 +374,6 @@ impl Reconciler {
                 deleted = retired.deleted,
                 "mail stores of removed mailboxes"
             );
-        }
-        Ok(())
-    }
-
-    /// knotd's run directory (it does not make it) and the zones directory. In production
-    /// systemd makes /run/knot for the `knot` user (`RuntimeDirectory=`, which also re-owns one
-    /// the agent made) and Debian's package /var/lib/knot.
-    fn prepare_knot(&self) -> Result<(), ReconcileError> {
-        if self.config.dns.is_none() {
-            return Ok(());
-        }
-        let root = &self.config.layout.root;
-        for dir in [render::knot::RUN_DIRECTORY, render::zone::ZONES_DIR] {
-            let path = root.join(dir);
-            std::fs::create_dir_all(&path).map_err(|source| ReconcileError::Read {
-                what: "Knot's directory",
-                path: path.display().to_string(),
-                source,
-            })?;
         }
         Ok(())
     }

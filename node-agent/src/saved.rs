@@ -5,60 +5,83 @@
 //!   agent applies it at once, with or without the control plane.
 //! - `applied.json`: the last desired state applied in full. A failed check restores the files
 //!   rendered from it (the last good files), and the auth broker answers from it.
-//! - `journal.json`: what an apply in progress still owes the daemons (tables to rebuild,
-//!   services to reload, Knot zones to reload or purge). Written before the first file changes, removed when the apply is done,
+//! - `journal.json`: what an apply in progress still owes the daemons (checks, reloads, the
+//!   services' named steps). Written before the first file changes, removed when the apply is done,
 //!   so an apply killed half-way is finished by the next start even where the files on disk
 //!   already match.
 //!
 //! All three are written atomically with mode 0600 (they hold password verifiers).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use protocol::desired::DesiredState;
-use protocol::names::DomainName;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic;
-use crate::render::{RelPath, Service};
+use crate::services::{older_journal_field, Service, Step};
 
 const DESIRED: &str = "desired.json";
 const APPLIED: &str = "applied.json";
 const JOURNAL: &str = "journal.json";
 
-/// What an interrupted apply left to do.
+/// What an interrupted apply left to do: checks, reloads and the services' named steps.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "JournalOnDisk")]
 pub struct Journal {
-    pub postmap: BTreeSet<RelPath>,
-    pub reload: BTreeSet<Service>,
     /// Services whose new configuration is on disk but was not checked yet.
-    #[serde(default)]
     pub check: BTreeSet<Service>,
-    /// Knot zones whose new zone file must be loaded (`knotc zone-reload`).
+    pub reload: BTreeSet<Service>,
+    /// Named steps still owed (`postfix postmap <table>`, `knot zone-reload <zone>`).
+    pub steps: BTreeSet<Step>,
+}
+
+/// `journal.json` as any agent wrote it. Agents older than named steps kept each step's
+/// arguments in a field of its own (`postmap`, `zone_reload`, `purge`); the service that owns
+/// such a field ([`crate::services::Daemon::older_journal_fields`]) says which step it was, so
+/// an upgraded agent finishes what the older one left.
+#[derive(Deserialize)]
+struct JournalOnDisk {
     #[serde(default)]
-    pub zone_reload: BTreeSet<DomainName>,
-    /// Knot zones that left knot.conf: once knotd runs the new configuration, their journal,
-    /// timers and DNSSEC keys are purged (`knotc zone-purge +orphan`) and their zone file
-    /// deleted.
+    check: BTreeSet<Service>,
     #[serde(default)]
-    pub purge: BTreeSet<DomainName>,
+    reload: BTreeSet<Service>,
+    #[serde(default)]
+    steps: BTreeSet<Step>,
+    #[serde(flatten)]
+    older: BTreeMap<String, serde_json::Value>,
+}
+
+impl From<JournalOnDisk> for Journal {
+    fn from(disk: JournalOnDisk) -> Journal {
+        let mut steps = disk.steps;
+        for (field, value) in disk.older {
+            let args: Vec<String> = serde_json::from_value(value).unwrap_or_default();
+            match older_journal_field(&field) {
+                Some((service, name)) => {
+                    steps.extend(args.iter().map(|arg| Step::new(service, name, arg)));
+                }
+                None if args.is_empty() => {}
+                None => tracing::warn!(field, "journal.json: a field no service knows, ignored"),
+            }
+        }
+        Journal {
+            check: disk.check,
+            reload: disk.reload,
+            steps,
+        }
+    }
 }
 
 impl Journal {
     pub fn is_empty(&self) -> bool {
-        self.postmap.is_empty()
-            && self.reload.is_empty()
-            && self.check.is_empty()
-            && self.zone_reload.is_empty()
-            && self.purge.is_empty()
+        self.check.is_empty() && self.reload.is_empty() && self.steps.is_empty()
     }
 
     pub fn merge(&mut self, other: Journal) {
-        self.postmap.extend(other.postmap);
-        self.reload.extend(other.reload);
         self.check.extend(other.check);
-        self.zone_reload.extend(other.zone_reload);
-        self.purge.extend(other.purge);
+        self.reload.extend(other.reload);
+        self.steps.extend(other.steps);
     }
 }
 
@@ -178,7 +201,11 @@ mod tests {
         saved.save_desired(&desired(4)).unwrap();
         saved.save_applied(&desired(3)).unwrap();
         let mut journal = Journal::default();
-        journal.reload.insert(Service::Dovecot);
+        let service = crate::services::ALL[1].service();
+        journal.reload.insert(service);
+        journal
+            .steps
+            .insert(Step::new(service, "a-step", "an/argument"));
         saved.save_journal(&journal).unwrap();
         assert_eq!(saved.load_desired().unwrap().unwrap().generation, 4);
         assert_eq!(saved.load_applied().unwrap().unwrap().generation, 3);
@@ -199,5 +226,48 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(DESIRED), b"{not json").unwrap();
         assert!(Saved::new(dir.path()).load_desired().is_err());
+    }
+
+    /// A journal an agent older than named steps left (its own fields, literally): finished by
+    /// this one as the same checks, reloads and steps.
+    #[test]
+    fn an_older_journal_is_read_as_named_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let older = r#"{"postmap":["etc/postfix/ruche/mailboxes","etc/postfix/ruche/aliases"],
+            "reload":["postfix","knot"],"check":["knot"],
+            "zone_reload":["example.org"],"purge":["gone.example","xn--bcher-kva.example"]}"#;
+        std::fs::write(dir.path().join(JOURNAL), older).unwrap();
+        let journal = Saved::new(dir.path()).load_journal().unwrap();
+        let named = |n: &str| Service::named(n).unwrap();
+        let step = |s: &str, name: &str, arg: &str| Step::new(named(s), name, arg);
+        assert_eq!(
+            journal.reload,
+            BTreeSet::from([named("postfix"), named("knot")])
+        );
+        assert_eq!(journal.check, BTreeSet::from([named("knot")]));
+        assert_eq!(
+            journal.steps,
+            BTreeSet::from([
+                step("postfix", "postmap", "etc/postfix/ruche/aliases"),
+                step("postfix", "postmap", "etc/postfix/ruche/mailboxes"),
+                step("knot", "zone-reload", "example.org"),
+                step("knot", "zone-purge", "gone.example"),
+                step("knot", "zone-purge", "xn--bcher-kva.example"),
+            ])
+        );
+        // Its oldest form had no check (nor Knot): still read.
+        std::fs::write(
+            dir.path().join(JOURNAL),
+            r#"{"postmap":[],"reload":["dovecot"]}"#,
+        )
+        .unwrap();
+        let journal = Saved::new(dir.path()).load_journal().unwrap();
+        assert_eq!(journal.reload, BTreeSet::from([named("dovecot")]));
+        assert!(journal.steps.is_empty() && journal.check.is_empty());
+        // Written again, it takes the new form, and reads back the same.
+        Saved::new(dir.path()).save_journal(&journal).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(JOURNAL)).unwrap();
+        assert!(!text.contains("postmap"), "{text}");
+        assert_eq!(Saved::new(dir.path()).load_journal().unwrap(), journal);
     }
 }

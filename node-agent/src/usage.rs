@@ -8,7 +8,7 @@ use protocol::names::EmailAddress;
 use protocol::node::MailboxUsage;
 
 /// The mail store under the layout's root: `<mailbox id>/Maildir`.
-pub const MAIL_STORE: &str = crate::render::dovecot::VMAIL;
+pub const MAIL_STORE: &str = crate::services::dovecot::VMAIL;
 
 /// The usage of every mailbox of an active member in `desired`. A mailbox never delivered to has
 /// no directory yet and uses nothing.
@@ -23,7 +23,9 @@ pub fn measure(root: &Path, desired: &DesiredState) -> Vec<MailboxUsage> {
                 let Some(id) = &mailbox.id else {
                     continue;
                 };
-                let maildir = root.join(crate::render::dovecot::home(id)).join("Maildir");
+                let maildir = root
+                    .join(crate::services::dovecot::home(id))
+                    .join("Maildir");
                 let (bytes, messages) = maildir_size(&maildir);
                 usage.push(MailboxUsage {
                     address,

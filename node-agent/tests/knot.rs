@@ -16,7 +16,7 @@ mod knot {
 
     use node_agent::config::Config;
     use node_agent::reconcile::{ReconcileError, Reconciler};
-    use node_agent::render::{knot, zone, Service};
+    use node_agent::services::knot::{self, zone, ZONE_PURGE, ZONE_RELOAD};
     use protocol::desired::{DesiredState, Dns, DnsPeer, DnsPrimary, Zone};
     use protocol::dns::{Record, TsigAlgorithm, TsigKey, TsigSecret};
     use protocol::names::DomainName;
@@ -473,8 +473,8 @@ kzonecheck = ["kzonecheck"]
         );
         let outcome = a.reconcile(&a2);
         assert_eq!(outcome.written, 1, "{outcome:?}");
-        assert_eq!(outcome.zones_reloaded, 1, "{outcome:?}");
-        assert!(!outcome.reloaded.contains(&Service::Knot), "{outcome:?}");
+        assert_eq!(outcome.step(ZONE_RELOAD), 1, "{outcome:?}");
+        assert!(!outcome.reloaded.contains(&knot::SERVICE), "{outcome:?}");
         wait_for("B to serve the new record", || {
             let answer = b.dig(&["new.one.example", "A"]);
             answer.aa && answer.text.contains("192.0.2.77")
@@ -484,20 +484,24 @@ kzonecheck = ["kzonecheck"]
         assert_eq!(serving(&a, "one.example"), after);
         // Nothing changed: nothing is written or reloaded.
         let again = a.reconcile(&a2);
-        assert_eq!((again.written, again.zones_reloaded), (0, 0), "{again:?}");
+        assert_eq!(
+            (again.written, again.step(ZONE_RELOAD)),
+            (0, 0),
+            "{again:?}"
+        );
 
         // A zone leaves: gone from A and B (told with A), its keys and zone file purged on A.
         assert!(!keys_of(&a, "two.example").is_empty());
         let a3 = desired(12, dns_a(vec![changed_one, zone_three], b_listen));
         let outcome = a.reconcile(&a3);
-        assert_eq!(outcome.zones_purged, 1, "{outcome:?}");
-        assert_eq!(outcome.zones_reloaded, 0, "{outcome:?}");
-        assert!(outcome.reloaded.contains(&Service::Knot), "{outcome:?}");
+        assert_eq!(outcome.step(ZONE_PURGE), 1, "{outcome:?}");
+        assert_eq!(outcome.step(ZONE_RELOAD), 0, "{outcome:?}");
+        assert!(outcome.reloaded.contains(&knot::SERVICE), "{outcome:?}");
         let outcome = b.reconcile(&desired(
             3,
             dns_b(Some(a_listen), &["one.example", "three.example"]),
         ));
-        assert_eq!(outcome.zones_purged, 1, "{outcome:?}");
+        assert_eq!(outcome.step(ZONE_PURGE), 1, "{outcome:?}");
         gone(&a, "two.example");
         gone(&b, "two.example");
         assert_eq!(keys_of(&a, "two.example"), "", "keys of two.example remain");
@@ -506,7 +510,7 @@ kzonecheck = ["kzonecheck"]
 
         // B stops being A's secondary: A's zones go from B.
         let outcome = b.reconcile(&desired(4, dns_b(None, &[])));
-        assert_eq!(outcome.zones_purged, 2, "{outcome:?}");
+        assert_eq!(outcome.step(ZONE_PURGE), 2, "{outcome:?}");
         gone(&b, "one.example");
         gone(&b, "three.example");
         serving(&a, "one.example");

@@ -3,7 +3,8 @@
 //! every zone and `knotc conf-check`).
 //!
 //! Everything is inside `mod render` so that `cargo test -p node-agent render::` selects it;
-//! `RUCHE_BLESS=1 cargo test -p node-agent render::` rewrites the golden files.
+//! `RUCHE_BLESS=1 cargo test -p node-agent render::` rewrites the golden files, which live in
+//! each service's folder (`src/services/<name>/golden`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,11 +15,11 @@ mod render {
     use std::time::{Duration, Instant};
 
     use node_agent::dkim::Key;
-    use node_agent::render::knot::{self, DnsSettings};
     use node_agent::render::{
-        self, dovecot, postfix, rspamd, zone, Files, Layout, MessageLimit, NodeMaterial, Ports,
-        Service, TlsPair,
+        self, DnsSettings, Files, Layout, MessageLimit, NodeMaterial, Ports, TlsPair,
     };
+    use node_agent::services::knot::{self, zone};
+    use node_agent::services::{dovecot, postfix, rspamd, Service};
     use proptest::prelude::*;
     use protocol::desired::{
         Alias, DesiredState, Dns, DnsPeer, DnsPrimary, Domain, Mailbox, Tenant, Zone,
@@ -212,8 +213,12 @@ mod render {
         String::from_utf8(file.contents.clone()).expect("UTF-8")
     }
 
-    fn golden_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/render/golden")
+    /// Each service's golden files are in its folder: `src/services/<name>/golden`.
+    fn golden_dir(service: Service) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/services")
+            .join(service.name())
+            .join("golden")
     }
 
     fn golden_name(path: &str) -> String {
@@ -227,7 +232,7 @@ mod render {
             &layout_at(Path::new("/srv/ruche")),
             &fixture_material(),
         );
-        let dir = golden_dir();
+        let dir = golden_dir(service);
         let bless = std::env::var_os("RUCHE_BLESS").is_some();
         let mut expected_names = BTreeSet::new();
         for (path, file) in files.iter().filter(|(_, f)| f.service == service) {
@@ -249,18 +254,13 @@ mod render {
             );
         }
         // A golden file of this service that is no longer rendered is stale.
-        let mut prefixes = vec![format!("etc__{}", service.name())];
-        if service == Service::Knot {
-            prefixes.push(golden_name(zone::ZONES_DIR));
-        }
         for entry in std::fs::read_dir(&dir).expect("golden dir") {
             let name = entry
                 .expect("entry")
                 .file_name()
                 .to_string_lossy()
                 .into_owned();
-            let ours = prefixes.iter().any(|p| name.starts_with(p.as_str()));
-            if ours && !expected_names.contains(&name) {
+            if !expected_names.contains(&name) {
                 if bless {
                     std::fs::remove_file(dir.join(&name)).expect("remove stale golden");
                 } else {
@@ -274,22 +274,22 @@ mod render {
 
     #[test]
     fn golden_postfix() {
-        check_golden(Service::Postfix);
+        check_golden(postfix::SERVICE);
     }
 
     #[test]
     fn golden_dovecot() {
-        check_golden(Service::Dovecot);
+        check_golden(dovecot::SERVICE);
     }
 
     #[test]
     fn golden_rspamd() {
-        check_golden(Service::Rspamd);
+        check_golden(rspamd::SERVICE);
     }
 
     #[test]
     fn golden_knot() {
-        check_golden(Service::Knot);
+        check_golden(knot::SERVICE);
     }
 
     #[test]
@@ -361,7 +361,7 @@ mod render {
             &layout_at(Path::new("/srv/ruche")),
             &material,
         );
-        assert!(files.values().all(|f| f.service != Service::Knot));
+        assert!(files.values().all(|f| f.service != knot::SERVICE));
     }
 
     #[test]
@@ -375,114 +375,101 @@ mod render {
             .iter()
             .map(|(p, f)| (p.as_str(), (f.service, f.mode, f.on_change)))
             .collect();
-        use render::OnChange::{Nothing, Postmap, Reload, ZoneReload};
+        use render::OnChange::{Nothing, Reload};
+        const TABLE: render::OnChange = render::OnChange::Step(postfix::POSTMAP);
+        const ZONE: render::OnChange = render::OnChange::Step(knot::ZONE_RELOAD);
         let expected = [
-            ("etc/postfix/main.cf", Service::Postfix, 0o644, Reload),
-            ("etc/postfix/master.cf", Service::Postfix, 0o644, Reload),
-            (
-                "etc/postfix/ruche/domains",
-                Service::Postfix,
-                0o644,
-                Postmap,
-            ),
+            ("etc/postfix/main.cf", postfix::SERVICE, 0o644, Reload),
+            ("etc/postfix/master.cf", postfix::SERVICE, 0o644, Reload),
+            ("etc/postfix/ruche/domains", postfix::SERVICE, 0o644, TABLE),
             (
                 "etc/postfix/ruche/mailboxes",
-                Service::Postfix,
+                postfix::SERVICE,
                 0o644,
-                Postmap,
+                TABLE,
             ),
-            (
-                "etc/postfix/ruche/aliases",
-                Service::Postfix,
-                0o644,
-                Postmap,
-            ),
-            (
-                "etc/postfix/ruche/senders",
-                Service::Postfix,
-                0o644,
-                Postmap,
-            ),
+            ("etc/postfix/ruche/aliases", postfix::SERVICE, 0o644, TABLE),
+            ("etc/postfix/ruche/senders", postfix::SERVICE, 0o644, TABLE),
             (
                 "etc/postfix/ruche/recipients",
-                Service::Postfix,
+                postfix::SERVICE,
                 0o644,
-                Postmap,
+                TABLE,
             ),
-            ("etc/postfix/tls/chain.pem", Service::Postfix, 0o644, Reload),
-            ("etc/postfix/tls/key.pem", Service::Postfix, 0o600, Reload),
-            ("etc/dovecot/dovecot.conf", Service::Dovecot, 0o644, Reload),
-            ("etc/dovecot/users", Service::Dovecot, 0o644, Nothing),
-            ("etc/dovecot/passdb.lua", Service::Dovecot, 0o644, Reload),
-            ("etc/dovecot/tls/chain.pem", Service::Dovecot, 0o644, Reload),
-            ("etc/dovecot/tls/key.pem", Service::Dovecot, 0o600, Reload),
+            ("etc/postfix/tls/chain.pem", postfix::SERVICE, 0o644, Reload),
+            ("etc/postfix/tls/key.pem", postfix::SERVICE, 0o600, Reload),
+            ("etc/dovecot/dovecot.conf", dovecot::SERVICE, 0o644, Reload),
+            ("etc/dovecot/users", dovecot::SERVICE, 0o644, Nothing),
+            ("etc/dovecot/passdb.lua", dovecot::SERVICE, 0o644, Reload),
+            ("etc/dovecot/tls/chain.pem", dovecot::SERVICE, 0o644, Reload),
+            ("etc/dovecot/tls/key.pem", dovecot::SERVICE, 0o600, Reload),
             (
                 "etc/rspamd/override.d/worker-proxy.inc",
-                Service::Rspamd,
+                rspamd::SERVICE,
                 0o644,
                 Reload,
             ),
             (
                 "etc/rspamd/override.d/worker-controller.inc",
-                Service::Rspamd,
+                rspamd::SERVICE,
                 0o644,
                 Reload,
             ),
             (
                 "etc/rspamd/override.d/worker-normal.inc",
-                Service::Rspamd,
+                rspamd::SERVICE,
                 0o644,
                 Reload,
             ),
             (
                 "etc/rspamd/local.d/options.inc",
-                Service::Rspamd,
+                rspamd::SERVICE,
                 0o644,
                 Reload,
             ),
             (
                 "etc/rspamd/local.d/redis.conf",
-                Service::Rspamd,
+                rspamd::SERVICE,
                 0o644,
                 Reload,
             ),
             (
                 "etc/rspamd/local.d/dkim_signing.conf",
-                Service::Rspamd,
+                rspamd::SERVICE,
                 0o644,
                 Reload,
             ),
             (
                 "etc/rspamd/local.d/ratelimit.conf",
-                Service::Rspamd,
+                rspamd::SERVICE,
                 0o644,
                 Reload,
             ),
             (
                 "etc/rspamd/rspamd.local.lua",
-                Service::Rspamd,
+                rspamd::SERVICE,
                 0o644,
                 Reload,
             ),
             (
                 "etc/rspamd/ruche/selectors.map",
-                Service::Rspamd,
+                rspamd::SERVICE,
                 0o644,
                 Nothing,
             ),
             (
                 "etc/rspamd/ruche/members.map",
-                Service::Rspamd,
+                rspamd::SERVICE,
                 0o644,
                 Nothing,
             ),
             // TSIG secrets: readable by knotd's group only.
-            ("etc/knot/knot.conf", Service::Knot, 0o640, Reload),
+            ("etc/knot/knot.conf", knot::SERVICE, 0o640, Reload),
             (
                 "var/lib/knot/zones/example.org.zone",
-                Service::Knot,
+                knot::SERVICE,
                 0o644,
-                ZoneReload,
+                ZONE,
             ),
         ];
         for (path, service, mode, on_change) in expected {
@@ -1150,7 +1137,7 @@ mod render {
     }
 
     fn check_dns_files(files: &Files) {
-        for (path, file) in files.iter().filter(|(_, f)| f.service == Service::Knot) {
+        for (path, file) in files.iter().filter(|(_, f)| f.service == knot::SERVICE) {
             let path = path.as_str();
             let text = std::str::from_utf8(&file.contents)
                 .unwrap_or_else(|e| panic!("{path} is not UTF-8: {e}"));

@@ -7,8 +7,9 @@
 //! zone files, and deserializing parses it again. A value that could break out of its field in a
 //! zone file (a line break, a `;` comment, an unbalanced quote, `$INCLUDE`) cannot be built.
 //!
-//! [`platform_owned`] lists the (name, type) pairs the platform writes itself; member records
-//! there are refused, so no member record can break mail, DNSSEC or delegation.
+//! [`platform_owned`] refuses member records at the (name, type) pairs the platform writes
+//! itself ([`platform`] declares the names, once), so no member record can break mail, DNSSEC
+//! or delegation.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -17,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::names::DomainName;
+
+pub mod platform;
 
 /// `Display`, `FromStr`, `TryFrom<String>` and `From<T> for String` for a string type with a
 /// `parse` and an `as_str`; serde goes through `TryFrom<String>`, so deserializing re-parses.
@@ -690,33 +693,13 @@ impl From<Record> for RecordText {
 /// What the platform itself writes at `owner`, for a member record of type `kind` to be refused.
 ///
 /// The platform owns: every type at names it manages for mail, web, autoconfiguration and
-/// service discovery (below), except that a member may add TXT records (site verifications) and
+/// service discovery ([`platform::names`], the list the node agent's zones are written from),
+/// except that a member may add TXT records (site verifications) and
 /// CAA records at the apex as long as the TXT is not a second SPF policy. Any CNAME at the apex or
 /// at a platform name is refused (a CNAME may have no other record beside it, RFC 1034 §3.6.2).
 /// DKIM selectors the platform uses (`r` + six digits) are its own; other `_domainkey` selectors
 /// are the member's (a mailing service's key).
 pub fn platform_owned(owner: &Owner, data: &RecordData) -> Option<&'static str> {
-    const NAMES: &[&str] = &[
-        "www",
-        "autoconfig",
-        "mta-sts",
-        "_dmarc",
-        "_mta-sts",
-        "_smtp._tls",
-        "_submission._tcp",
-        "_submissions._tcp",
-        "_imap._tcp",
-        "_imaps._tcp",
-        "_pop3._tcp",
-        "_pop3s._tcp",
-        "_xmpp-client._tcp",
-        "_xmpp-server._tcp",
-        "_caldav._tcp",
-        "_caldavs._tcp",
-        "_carddav._tcp",
-        "_carddavs._tcp",
-        "_ruche-challenge",
-    ];
     let name = owner.as_str();
     if owner.is_apex() {
         return match data {
@@ -727,7 +710,7 @@ pub fn platform_owned(owner: &Owner, data: &RecordData) -> Option<&'static str> 
             _ => Some("this record at the domain itself is managed by the platform"),
         };
     }
-    if NAMES.contains(&name) {
+    if platform::names().any(|n| n == name) {
         return Some("this name is managed by the platform");
     }
     if let Some(selector) = name.strip_suffix("._domainkey") {

@@ -59,7 +59,7 @@ pub struct Ports {
     #[serde(default = "Ports::default_srs_reverse")]
     pub srs_reverse: u16,
     /// Postfix's internal listener that forwarded mail passes through to have its envelope
-    /// sender rewritten (see `render/postfix.rs`).
+    /// sender rewritten (see `services/postfix/mod.rs`).
     #[serde(default = "Ports::default_reinject")]
     pub reinject: u16,
 }

@@ -5,75 +5,38 @@
 //! tests), and every value taken from the desired state is a typed name from `protocol::names`
 //! or a typed DNS value from `protocol::dns` (records, TSIG keys), whose stored form cannot hold
 //! a line break or an unbalanced quote. Renderers still never concatenate free text: they write
-//! names through [`crate::render`]'s helpers only. Knot's files ([`knot`], [`zone`]) are rendered
-//! only when agent.toml has `[dns]` ([`NodeMaterial::dns`]).
+//! names through per-format helpers only, and add files through [`put`].
+//!
+//! This module holds what every renderer shares: [`File`], [`RelPath`], [`OnChange`], the
+//! [`Layout`], the node's material and [`put`]. Each daemon's own renderer lives in its folder
+//! under [`crate::services`]; [`render`] asks each one in turn. Nothing here names a daemon.
 
-pub mod dovecot;
-pub mod knot;
 pub mod layout;
-pub mod postfix;
-pub mod rspamd;
-pub mod zone;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 
 pub use layout::{Layout, MessageLimit, Ports};
 
-/// The daemons whose files the agent renders. Each is checked and reloaded on its own.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Service {
-    Postfix,
-    Dovecot,
-    Rspamd,
-    /// Knot DNS: rendered only when agent.toml has a `[dns]` section.
-    Knot,
-}
+use crate::services::Service;
 
-impl Service {
-    pub const ALL: [Service; 4] = [
-        Service::Postfix,
-        Service::Dovecot,
-        Service::Rspamd,
-        Service::Knot,
-    ];
+/// The first line of every rendered configuration file.
+pub const HEADER: &str =
+    "# Rendered by the Ruche node agent; do not edit: it is rewritten on every change.\n";
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Service::Postfix => "postfix",
-            Service::Dovecot => "dovecot",
-            Service::Rspamd => "rspamd",
-            Service::Knot => "knot",
-        }
-    }
-}
-
-impl fmt::Display for Service {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// What a daemon needs after one of its files changed.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
+/// What a daemon needs after one of its files changed. The engine knows these three; what a
+/// service's own step does is the service's (`crate::services::Daemon::plan`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum OnChange {
-    /// Reload the service (its main configuration changed).
+    /// Configuration: the service's check runs, then the service is reloaded.
     Reload,
-    /// A Postfix lookup table's source: run `postmap lmdb:<file>` in place; running smtpd
-    /// processes see the new table without a reload.
-    Postmap,
-    /// The daemon re-reads the file by itself (Dovecot's passwd-file, rspamd's maps).
+    /// Data the daemon re-reads by itself (Dovecot's passwd-file, rspamd's maps): written with a
+    /// modification time later than the file it replaces, nothing else.
     Nothing,
-    /// A Knot zone file (`var/lib/knot/zones/<zone>.zone`): checked with `kzonecheck` before it
-    /// replaces the old one, then loaded with `knotc zone-reload <zone>` (no full reload).
-    #[serde(rename = "zone-reload")]
-    ZoneReload,
+    /// Data the service loads with a step of its own, named here (Postfix's `postmap` of a
+    /// lookup table, Knot's `zone-reload` of a zone file); the service plans it.
+    Step(&'static str),
 }
 
 /// One file to put on disk.
@@ -161,8 +124,17 @@ pub struct NodeMaterial {
     /// The DKIM key (the domain id it belongs to, selector and public half) of each domain whose
     /// key exists on disk: rspamd's path map names its file, the zones publish it.
     pub dkim_keys: BTreeMap<protocol::names::DomainName, crate::dkim::Key>,
-    /// This node's name server, from agent.toml `[dns]`. `None`: no Knot file is rendered.
-    pub dns: Option<knot::DnsSettings>,
+    /// This node's name server, from agent.toml `[dns]`. `None`: the node serves no zone.
+    pub dns: Option<DnsSettings>,
+}
+
+/// agent.toml `[dns]`, with its defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsSettings {
+    /// Where the node's name server answers (UDP and TCP); reported to the control plane.
+    pub listen: SocketAddr,
+    /// The web addresses the zones point to.
+    pub addresses: Vec<IpAddr>,
 }
 
 #[derive(Clone)]
@@ -171,16 +143,40 @@ pub struct TlsPair {
     pub key_pem: Vec<u8>,
 }
 
-/// Renders every file of every service.
+/// Adds one file to `files`: the helper every renderer writes through. `path` is a constant or
+/// is built from typed names; one that is not a [`RelPath`] is left out and logged (a test
+/// renders every path).
+pub fn put(
+    files: &mut Files,
+    service: Service,
+    path: &str,
+    mode: u32,
+    on_change: OnChange,
+    contents: impl Into<Vec<u8>>,
+) {
+    match RelPath::new(path) {
+        Ok(path) => {
+            let file = File {
+                service,
+                mode,
+                on_change,
+                contents: contents.into(),
+            };
+            files.insert(path, file);
+        }
+        Err(problem) => tracing::error!(%service, %problem, "not rendered"),
+    }
+}
+
+/// Renders every file of every service ([`crate::services::ALL`]).
 pub fn render(
     desired: &protocol::desired::DesiredState,
     layout: &Layout,
     material: &NodeMaterial,
 ) -> Files {
     let mut files = Files::new();
-    postfix::render(desired, layout, material, &mut files);
-    dovecot::render(desired, layout, material, &mut files);
-    rspamd::render(desired, layout, material, &mut files);
-    knot::render(desired, layout, material, &mut files);
+    for daemon in crate::services::ALL {
+        daemon.render(desired, layout, material, &mut files);
+    }
     files
 }

@@ -39,7 +39,15 @@ use std::net::{IpAddr, SocketAddr};
 use protocol::desired::DesiredState;
 use protocol::names::{DomainName, LocalPart};
 
-use super::{File, Files, Layout, MessageLimit, NodeMaterial, OnChange, RelPath, Service};
+use crate::render::{Files, Layout, MessageLimit, NodeMaterial, OnChange, HEADER};
+use crate::services::Service;
+
+mod daemon;
+
+pub use daemon::Rspamd;
+
+/// rspamd's id in the registry, the journal and agent.toml.
+pub const SERVICE: Service = Service::new("rspamd");
 
 pub const WORKER_PROXY: &str = "etc/rspamd/override.d/worker-proxy.inc";
 pub const WORKER_CONTROLLER: &str = "etc/rspamd/override.d/worker-controller.inc";
@@ -76,9 +84,6 @@ pub const RUN_DIRECTORY: &str = "run/rspamd";
 /// The resolver rspamd asks: a local one, so nothing but DNS leaves the node, and only through
 /// the operator's resolver.
 pub const NAMESERVER: &str = "127.0.0.1:53";
-
-const HEADER: &str =
-    "# Rendered by the Ruche node agent; do not edit: it is rewritten on every change.\n";
 
 pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, files: &mut Files) {
     if let Err(problem) = layout.check() {
@@ -144,20 +149,9 @@ pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, 
     );
 }
 
+/// Every rspamd file is 0644: its keys are elsewhere (`crate::dkim`).
 fn put(files: &mut Files, path: &str, on_change: OnChange, text: String) {
-    match RelPath::new(path) {
-        Ok(path) => {
-            let file = File {
-                service: Service::Rspamd,
-                mode: 0o644,
-                on_change,
-                contents: text.into_bytes(),
-            };
-            files.insert(path, file);
-        }
-        // Only constants and module names reach here; a test renders every one of them.
-        Err(problem) => tracing::error!(%problem, "rspamd: bad path"),
-    }
+    crate::render::put(files, SERVICE, path, 0o644, on_change, text);
 }
 
 /// A UCL double-quoted string. Values are layout paths and socket addresses (checked by

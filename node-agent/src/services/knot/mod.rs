@@ -62,14 +62,24 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use protocol::desired::{DesiredState, Dns};
 use protocol::dns::TsigKey;
 use protocol::names::DomainName;
 
-use super::zone::{self, ZONES_DIR};
-use super::{File, Files, Layout, NodeMaterial, OnChange, RelPath, Service};
+use crate::render::{put, Files, Layout, NodeMaterial, OnChange, HEADER};
+use crate::services::Service;
+
+pub mod zone;
+
+mod daemon;
+
+pub use daemon::{Knot, ZONE_PURGE, ZONE_RELOAD};
+use zone::ZONES_DIR;
+
+/// Knot's id in the registry, the journal and agent.toml.
+pub const SERVICE: Service = Service::new("knot");
 
 pub const KNOT_CONF: &str = "etc/knot/knot.conf";
 /// knotd's rundir (pid file); the control socket is in it.
@@ -82,19 +92,8 @@ pub const POLICY: &str = "ruche";
 /// The template of the zones this node is primary for.
 pub const PRIMARY_TEMPLATE: &str = "primary";
 
-const HEADER: &str =
-    "# Rendered by the Ruche node agent; do not edit: it is rewritten on every change.\n";
 /// How each zone starts in knot.conf; [`configured_zones`] reads it back.
 const ZONE_ITEM: &str = "  - domain: ";
-
-/// agent.toml `[dns]`, with its defaults applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DnsSettings {
-    /// Where knotd answers (UDP and TCP); reported to the control plane.
-    pub listen: SocketAddr,
-    /// The web addresses the zones point to.
-    pub addresses: Vec<IpAddr>,
-}
 
 pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, files: &mut Files) {
     let Some(settings) = &material.dns else {
@@ -105,47 +104,31 @@ pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, 
         return;
     }
     let config = Config::new(desired.dns.as_ref());
-    put(
-        files,
-        KNOT_CONF,
-        0o640,
-        OnChange::Reload,
-        knot_conf(&config, layout, settings),
-    );
+    // 0640: it holds TSIG secrets.
+    let conf = knot_conf(&config, layout, settings);
+    put(files, SERVICE, KNOT_CONF, 0o640, OnChange::Reload, conf);
     let Some(dns) = desired.dns.as_ref() else {
         return;
     };
+    let srv_ports = crate::services::srv_ports(&layout.ports);
     for zone in &config.zones {
         let context = zone::Context {
             dns,
             hostname: &layout.hostname,
             addresses: &settings.addresses,
             dkim: material.dkim_keys.get(&zone.name),
+            srv_ports: &srv_ports,
         };
+        let path = zone::path_of(&zone.name);
+        let text = zone::zone_file(zone, &context);
         put(
             files,
-            &zone::path_of(&zone.name),
+            SERVICE,
+            &path,
             0o644,
-            OnChange::ZoneReload,
-            zone::zone_file(zone, &context),
+            OnChange::Step(ZONE_RELOAD),
+            text,
         );
-    }
-}
-
-fn put(files: &mut Files, path: &str, mode: u32, on_change: OnChange, contents: String) {
-    match RelPath::new(path) {
-        Ok(path) => {
-            files.insert(
-                path,
-                File {
-                    service: Service::Knot,
-                    mode,
-                    on_change,
-                    contents: contents.into_bytes(),
-                },
-            );
-        }
-        Err(problem) => tracing::error!(%problem, "knot: not rendered"),
     }
 }
 
@@ -308,7 +291,11 @@ fn secondary_template(primary: &DomainName) -> String {
     format!("secondary.{}", primary.as_str())
 }
 
-fn knot_conf(config: &Config<'_>, layout: &Layout, settings: &DnsSettings) -> String {
+fn knot_conf(
+    config: &Config<'_>,
+    layout: &Layout,
+    settings: &crate::render::DnsSettings,
+) -> String {
     let mut out = String::from(HEADER);
     let path = |p: &str| format!("\"{}\"", layout.path_text(p));
     let zones_dir = path(ZONES_DIR);

@@ -21,7 +21,15 @@ use std::fmt::Write as _;
 use protocol::desired::DesiredState;
 use protocol::names::{DomainName, LocalPart, ObjectId};
 
-use super::{File, Files, Layout, NodeMaterial, OnChange, RelPath, Service};
+use crate::render::{put, Files, Layout, NodeMaterial, OnChange, HEADER};
+use crate::services::Service;
+
+mod daemon;
+
+pub use daemon::Dovecot;
+
+/// Dovecot's id in the registry, the journal and agent.toml.
+pub const SERVICE: Service = Service::new("dovecot");
 
 pub const DOVECOT_CONF: &str = "etc/dovecot/dovecot.conf";
 pub const USERS: &str = "etc/dovecot/users";
@@ -45,9 +53,6 @@ pub fn home(mailbox: &ObjectId) -> String {
     format!("{VMAIL}/{mailbox}")
 }
 
-const HEADER: &str =
-    "# Rendered by the Ruche node agent; do not edit: it is rewritten on every change.\n";
-
 /// The passdb and userdb script, with `@BROKER@` standing for the broker's `host:port` and
 /// `@VMAIL@` for the absolute directory of the homes.
 const PASSDB_TEMPLATE: &str = include_str!("passdb.lua");
@@ -58,45 +63,29 @@ pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, 
         return;
     }
     let tls = material.tls.is_some();
+    let reload = OnChange::Reload;
     put(
         files,
+        SERVICE,
         DOVECOT_CONF,
         0o644,
-        OnChange::Reload,
+        reload,
         dovecot_conf(layout, tls),
     );
-    put(files, PASSDB_LUA, 0o644, OnChange::Reload, auth_lua(layout));
-    put(
-        files,
-        USERS,
-        0o644,
-        OnChange::Nothing,
-        users(desired, layout),
-    );
+    put(files, SERVICE, PASSDB_LUA, 0o644, reload, auth_lua(layout));
+    // Re-read by Dovecot when its modification time changes.
+    let users = users(desired, layout);
+    put(files, SERVICE, USERS, 0o644, OnChange::Nothing, users);
     if let Some(pair) = &material.tls {
-        let reload = OnChange::Reload;
-        put_bytes(files, TLS_CHAIN, 0o644, reload, pair.chain_pem.clone());
-        put_bytes(files, TLS_KEY, 0o600, reload, pair.key_pem.clone());
-    }
-}
-
-fn put(files: &mut Files, path: &str, mode: u32, on_change: OnChange, text: String) {
-    put_bytes(files, path, mode, on_change, text.into_bytes());
-}
-
-fn put_bytes(files: &mut Files, path: &str, mode: u32, on_change: OnChange, contents: Vec<u8>) {
-    match RelPath::new(path) {
-        Ok(path) => {
-            let file = File {
-                service: Service::Dovecot,
-                mode,
-                on_change,
-                contents,
-            };
-            files.insert(path, file);
-        }
-        // Only constants reach here; a test renders every one of them.
-        Err(problem) => tracing::error!(%problem, "dovecot: bad path"),
+        put(
+            files,
+            SERVICE,
+            TLS_CHAIN,
+            0o644,
+            reload,
+            pair.chain_pem.clone(),
+        );
+        put(files, SERVICE, TLS_KEY, 0o600, reload, pair.key_pem.clone());
     }
 }
 

@@ -12,6 +12,9 @@
 //!   SPF, DKIM (the agent's own key for the domain), DMARC, MTA-STS, TLS-RPT; SRV for mail
 //!   submission and access (RFC 6186, RFC 8314: the services a node does not offer are `.`),
 //!   XMPP, CalDAV/CardDAV (RFC 6764); CAA for each allowed issuer and an iodef address.
+//!   The names below the apex are `protocol::dns::platform`'s, the list the control plane
+//!   refuses member records at; an SRV record served from the node takes its port from the
+//!   layout, as the service that listens there says ([`crate::services::Daemon::srv_ports`]).
 //!
 //! Every line is built from a typed value: [`Record`] (whose owner, TTL and data cannot hold a
 //! line break, a comment or an unbalanced quote, and whose [`Record::zone_line`] is the one
@@ -29,6 +32,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use protocol::desired::{Dns, Zone};
+use protocol::dns::platform::{self, SrvPort, ADDRESS_NAMES, SRV_NAMES};
 use protocol::dns::{
     conflicts_with, platform_owned, CaaTag, Owner, Record, RecordData, Target, Ttl, TxtData,
 };
@@ -71,6 +75,9 @@ pub struct Context<'a> {
     pub addresses: &'a [IpAddr],
     /// The domain's DKIM key, if the agent holds one.
     pub dkim: Option<&'a Key>,
+    /// The port of each SRV name served from the node, from the layout by the service that
+    /// serves it ([`crate::services::srv_ports`]).
+    pub srv_ports: &'a BTreeMap<&'static str, u16>,
 }
 
 /// The data of one line after the SOA.
@@ -168,7 +175,7 @@ fn platform_records(zone: &DomainName, context: &Context<'_>) -> Vec<Line> {
         );
     }
     let addresses: BTreeSet<IpAddr> = context.addresses.iter().copied().collect();
-    for owner in ["@", "www", "autoconfig", "mta-sts"] {
+    for owner in ["@"].into_iter().chain(ADDRESS_NAMES) {
         for address in &addresses {
             let data = match address {
                 IpAddr::V4(a) => RecordData::A(*a),
@@ -180,17 +187,21 @@ fn platform_records(zone: &DomainName, context: &Context<'_>) -> Vec<Line> {
     let texts = [
         ("@", "v=spf1 mx -all".to_owned()),
         (
-            "_dmarc",
+            platform::DMARC,
             format!("v=DMARC1; p=quarantine; rua={postmaster}"),
         ),
         (
-            "_mta-sts",
+            platform::MTA_STS,
             format!("v=STSv1; id={}", mta_sts_id(context.hostname)),
         ),
-        ("_smtp._tls", format!("v=TLSRPTv1; rua={postmaster}")),
-        ("_caldavs._tcp", "path=/.well-known/caldav".to_owned()),
-        ("_carddavs._tcp", "path=/.well-known/carddav".to_owned()),
-    ];
+        (platform::TLS_RPT, format!("v=TLSRPTv1; rua={postmaster}")),
+    ]
+    .into_iter()
+    .chain(
+        SRV_NAMES
+            .iter()
+            .filter_map(|srv| srv.txt.map(|txt| (srv.owner, txt.to_owned()))),
+    );
     let dkim_owner = context.dkim.and_then(|key| {
         let public_key_ok = !key.public_key.is_empty()
             && key
@@ -215,31 +226,22 @@ fn platform_records(zone: &DomainName, context: &Context<'_>) -> Vec<Line> {
         }
     }
 
-    // (owner, priority, weight, port): port 0 with no target says "not offered here".
-    let services: [(&str, u16, u16, u16); 12] = [
-        ("_submission._tcp", 0, 1, 587),
-        ("_submissions._tcp", 0, 1, 465),
-        ("_imap._tcp", 0, 0, 0),
-        ("_imaps._tcp", 0, 1, 993),
-        ("_pop3._tcp", 0, 0, 0),
-        ("_pop3s._tcp", 0, 0, 0),
-        ("_xmpp-client._tcp", 0, 5, 5222),
-        ("_xmpp-server._tcp", 0, 5, 5269),
-        ("_caldavs._tcp", 0, 1, 443),
-        ("_carddavs._tcp", 0, 1, 443),
-        ("_caldav._tcp", 0, 0, 0),
-        ("_carddav._tcp", 0, 0, 0),
-    ];
-    for (owner, priority, weight, port) in services {
+    // Port 0 with no target says "not offered here"; so does a node port no service gives.
+    for srv in &SRV_NAMES {
+        let port = match srv.port {
+            SrvPort::Node => context.srv_ports.get(srv.owner).copied().unwrap_or(0),
+            SrvPort::Fixed(port) => port,
+            SrvPort::NotOffered => 0,
+        };
         let target = if port == 0 { None } else { host.clone() };
         if port != 0 && target.is_none() {
             continue;
         }
         add(
-            owner,
+            srv.owner,
             RecordData::Srv {
-                priority,
-                weight,
+                priority: srv.priority,
+                weight: srv.weight,
                 port,
                 target,
             },

@@ -57,7 +57,15 @@ use std::net::{IpAddr, SocketAddr};
 use protocol::desired::{Alias, DesiredState, Domain, Tenant};
 use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart};
 
-use super::{File, Files, Layout, NodeMaterial, OnChange, RelPath, Service};
+use crate::render::{put, Files, Layout, NodeMaterial, OnChange, HEADER};
+use crate::services::Service;
+
+mod daemon;
+
+pub use daemon::{Postfix, POSTMAP};
+
+/// Postfix's id in the registry, the journal and agent.toml.
+pub const SERVICE: Service = Service::new("postfix");
 
 pub const MAIN_CF: &str = "etc/postfix/main.cf";
 pub const MASTER_CF: &str = "etc/postfix/master.cf";
@@ -91,9 +99,6 @@ const SRS_CLEANUP: &str = "srs-cleanup";
 /// The RFC 2142 mailboxes every domain has.
 pub const ROLE_ADDRESSES: [&str; 2] = ["postmaster", "abuse"];
 
-const HEADER: &str =
-    "# Rendered by the Ruche node agent; do not edit: it is rewritten on every change.\n";
-
 pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, files: &mut Files) {
     if let Err(problem) = layout.check() {
         tracing::error!(%problem, "postfix: the layout cannot be written into a config file");
@@ -105,72 +110,41 @@ pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, 
         .iter()
         .flat_map(|t| &t.domains)
         .any(|d| d.name == layout.hostname);
-    put(
-        files,
-        MAIN_CF,
-        config(main_cf(layout, tls, !hostname_served)),
-    );
-    put(files, MASTER_CF, config(master_cf(layout, tls)));
-    put(
-        files,
-        SRS_ADDRESSES,
-        config(srs_addresses(&layout.hostname)),
-    );
+    let config = |files: &mut Files, path: &str, text: String| {
+        put(files, SERVICE, path, 0o644, OnChange::Reload, text);
+    };
+    // A lookup table's source: `postmap` compiles it; smtpd reads it afresh, no reload.
+    let table = |files: &mut Files, path: &str, text: String| {
+        put(files, SERVICE, path, 0o644, OnChange::Step(POSTMAP), text);
+    };
+    config(files, MAIN_CF, main_cf(layout, tls, !hostname_served));
+    config(files, MASTER_CF, master_cf(layout, tls));
+    config(files, SRS_ADDRESSES, srs_addresses(&layout.hostname));
     let tables = Tables::build(desired);
-    put(
+    table(
         files,
         DIRECT_SENDERS,
-        table(direct_senders(desired, layout).text()),
+        direct_senders(desired, layout).text(),
     );
-    put(files, DOMAINS, table(tables.domains.text()));
-    put(files, MAILBOXES, table(tables.mailboxes.text()));
-    put(files, ALIASES, table(tables.aliases.text()));
-    put(files, SENDERS, table(tables.senders.text()));
-    put(files, RECIPIENTS, table(tables.recipients.text()));
+    table(files, DOMAINS, tables.domains.text());
+    table(files, MAILBOXES, tables.mailboxes.text());
+    table(files, ALIASES, tables.aliases.text());
+    table(files, SENDERS, tables.senders.text());
+    table(files, RECIPIENTS, tables.recipients.text());
     if let Some(pair) = &material.tls {
-        put(files, TLS_CHAIN, tls_file(0o644, pair.chain_pem.clone()));
-        put(files, TLS_KEY, tls_file(0o600, pair.key_pem.clone()));
+        let reload = OnChange::Reload;
+        put(
+            files,
+            SERVICE,
+            TLS_CHAIN,
+            0o644,
+            reload,
+            pair.chain_pem.clone(),
+        );
+        put(files, SERVICE, TLS_KEY, 0o600, reload, pair.key_pem.clone());
     }
 }
 
-fn put(files: &mut Files, path: &str, file: File) {
-    match RelPath::new(path) {
-        Ok(path) => {
-            files.insert(path, file);
-        }
-        // Only constants reach here; a test renders every one of them.
-        Err(problem) => tracing::error!(%problem, "postfix: bad path"),
-    }
-}
-
-fn config(text: String) -> File {
-    File {
-        service: Service::Postfix,
-        mode: 0o644,
-        on_change: OnChange::Reload,
-        contents: text.into_bytes(),
-    }
-}
-
-fn table(text: String) -> File {
-    File {
-        service: Service::Postfix,
-        mode: 0o644,
-        on_change: OnChange::Postmap,
-        contents: text.into_bytes(),
-    }
-}
-
-fn tls_file(mode: u32, contents: Vec<u8>) -> File {
-    File {
-        service: Service::Postfix,
-        mode,
-        on_change: OnChange::Reload,
-        contents,
-    }
-}
-
-/// `host:port` as Postfix writes it (`[::1]:24` for IPv6).
 fn endpoint(ip: IpAddr, port: u16) -> String {
     SocketAddr::new(ip, port).to_string()
 }

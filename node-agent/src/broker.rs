@@ -17,7 +17,9 @@
 //! A mailbox, or an app password, is usable the moment the apply that brings it completes, and
 //! a client that tries a little earlier is not refused for it: while the agent holds a newer
 //! desired state than the one the broker answers from (it is being applied), a refusal and an
-//! unknown user wait for it, at most [`CATCH_UP`], without holding a verification permit. Mail
+//! unknown user wait for it, at most [`CATCH_UP`], without holding a verification permit, and
+//! only during the first [`CATCH_UP`] after the broker saw itself behind (an apply that takes
+//! longer has failed). Mail
 //! Postfix accepted for a new mailbox during the apply is not bounced by the userdb either.
 //!
 //! - `POST /v1/passdb/verify` `{"user", "password", "service", "remote_ip"}` → 200 `{"user":
@@ -290,6 +292,8 @@ struct BrokerState {
     credentials: watch::Receiver<Arc<Credentials>>,
     /// The newest desired state the agent holds (applied or not).
     latest: watch::Receiver<Option<Arc<DesiredState>>>,
+    /// The generation of `latest` the broker last found itself behind, and since when.
+    behind_since: Arc<Mutex<Option<(u64, Instant)>>>,
     permits: Arc<Semaphore>,
     limits: Arc<Mutex<FailureLimits>>,
     clock: Clock,
@@ -301,15 +305,28 @@ impl BrokerState {
         self.limits.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether `credentials` are older than a desired state the agent holds: an apply is under
-    /// way (or failed, in which case waiting costs a refusal [`CATCH_UP`] and nothing else).
+    /// Whether `credentials` are older than a desired state the agent holds and an apply of it
+    /// may still be under way: for [`CATCH_UP`] after the broker first saw it behind. An apply
+    /// that takes longer has failed (a refused check), and refusals stop waiting for it, so a
+    /// flood of bad logins cannot hold Dovecot's auth workers for as long as it lasts.
     fn behind(&self, credentials: &Credentials) -> bool {
         let latest = self.latest.borrow().as_ref().map(|d| d.generation);
-        match (latest, credentials.generation) {
+        let behind = match (latest, credentials.generation) {
             (Some(latest), Some(have)) => have < latest,
             (Some(_), None) => true,
             (None, _) => false,
+        };
+        let (Some(latest), true) = (latest, behind) else {
+            return false;
+        };
+        let now = (self.clock)();
+        let mut since = self.behind_since.lock().unwrap_or_else(|e| e.into_inner());
+        let (generation, seen) = *since.get_or_insert((latest, now));
+        if generation != latest {
+            *since = Some((latest, now));
+            return true;
         }
+        now.duration_since(seen) < CATCH_UP
     }
 
     /// Waits until the credentials change, or `deadline`; whether they did.
@@ -375,6 +392,7 @@ pub fn router_with(
             latest,
             permits: Arc::new(Semaphore::new(PARALLEL_VERIFICATIONS)),
             limits: Arc::new(Mutex::new(FailureLimits::new(policies))),
+            behind_since: Arc::new(Mutex::new(None)),
             clock,
         })
 }
@@ -882,6 +900,35 @@ mod tests {
             post("/v1/passdb/verify", wrong).await.unwrap().status(),
             403
         );
+    }
+
+    /// An apply that does not land within the catch-up (a refused check) is not waited for
+    /// again, until a newer desired state arrives.
+    #[test]
+    fn a_state_not_applied_within_the_catch_up_is_not_waited_for() {
+        let applied = Credentials::from_desired(&desired(vec![]));
+        let (_credentials_tx, credentials) = watch::channel(Arc::new(Credentials::default()));
+        let newer = |generation| {
+            let mut state = desired(vec![]);
+            state.generation = generation;
+            Some(Arc::new(state))
+        };
+        let (latest_tx, latest) = watch::channel(newer(2));
+        let now = Arc::new(Mutex::new(Instant::now()));
+        let hand = now.clone();
+        let state = BrokerState {
+            credentials,
+            latest,
+            behind_since: Arc::new(Mutex::new(None)),
+            permits: Arc::new(Semaphore::new(1)),
+            limits: Arc::new(Mutex::new(FailureLimits::new(Policies::default()))),
+            clock: Arc::new(move || *hand.lock().unwrap()),
+        };
+        assert!(state.behind(&applied));
+        *now.lock().unwrap() += CATCH_UP;
+        assert!(!state.behind(&applied));
+        latest_tx.send_replace(newer(3));
+        assert!(state.behind(&applied));
     }
 
     /// A broker on an injected clock; returns its address and the clock's hand.

@@ -2,9 +2,9 @@
 //!
 //! Level-triggered: it never learns why it runs, and running it twice changes nothing. It reads
 //! the node's own material (the TLS certificate, the DKIM keys: in the running agent those that
-//! exist, the missing ones being made aside by [`dkim::Maker`]), renders every file, plans against the disk, applies, and on success records the state as
-//! applied and hands the auth broker the new verifiers. Blocking: run it on a blocking thread,
-//! one at a time.
+//! exist, the missing ones being made aside by [`dkim::Maker`]), renders every file, plans
+//! against the disk, applies, and on success records the state as applied and hands the auth
+//! broker the new verifiers. Blocking: run it on a blocking thread, one at a time.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -128,9 +128,9 @@ impl Reconciler {
         })
     }
 
-    /// From now on, missing DKIM keys are made on their own thread, which calls `made` after
-    /// each: a domain waiting for its key holds up no other change, and signs from the reconcile
-    /// that follows.
+    /// From now on, missing DKIM keys are made on their own thread, which calls `made` when it
+    /// made some ([`dkim::Maker`]): a domain waiting for its key holds up no other change, and
+    /// signs from the reconcile that follows.
     pub fn make_keys_aside(
         mut self,
         made: impl Fn() + Send + 'static,

@@ -1,5 +1,6 @@
 //! What the engine asks of Dovecot: `[commands.dovecot]`'s check (`doveconf -n`) and reload.
-//! It has no named step: the user list is re-read by Dovecot itself.
+//! It has no named step: its userdb and passdb ask the auth broker, and the user list (the
+//! fallback userdb while the broker is away) is re-read by Dovecot itself.
 
 use protocol::desired::DesiredState;
 use protocol::dns::platform;

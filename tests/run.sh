@@ -3,8 +3,9 @@
 # of CI (.ci/run) and of the developer loop.
 #
 # On a fresh Debian 12 (as root) it installs what is missing (PostgreSQL 15, python3-aiosmtpd,
-# chromium, chromium-driver, the mail daemons: postfix, dovecot, rspamd, redis, python3-dkim, and
-# Knot DNS: knot, knot-dnsutils, knot-dnssecutils; it also creates the vmail user), starts a
+# chromium, chromium-driver, the mail daemons: postfix, dovecot, rspamd, redis, python3-dkim,
+# postsrsd, and Knot DNS: knot, knot-dnsutils, knot-dnssecutils; it also creates the vmail
+# user), starts a
 # private PostgreSQL cluster on a free port of 127.0.0.1 (data in a temporary directory, fsync
 # off, stopped and removed on exit), exports
 # DATABASE_URL=postgres://postgres@127.0.0.1:PORT/ruche_test (a superuser URL: #[sqlx::test] and
@@ -47,11 +48,12 @@ pg_ensure_installed
 deb_ensure python3-aiosmtpd chromium chromium-driver ca-certificates
 # The mail node's daemons (the end-to-end mail tests run them on 127.0.0.x). Postfix asks how to
 # configure the system's own instance: not at all, the tests bring their own configuration.
+# postsrsd rewrites the envelope sender of forwarded mail (the forwarding tests run it).
 if [ "$(id -u)" -eq 0 ]; then
 	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 fi
 deb_ensure postfix postfix-lmdb dovecot-imapd dovecot-lmtpd dovecot-auth-lua lua-cjson rspamd \
-	redis-server python3-dkim openssl
+	redis-server python3-dkim openssl postsrsd
 # The name servers of the DNS tests (knotd, knotc, keymgr; kdig; kzonecheck).
 deb_ensure knot knot-dnsutils knot-dnssecutils
 # The owner of the mail store (Debian has no such user).

@@ -513,8 +513,14 @@ struct Table {
 
 impl Table {
     fn insert(&mut self, key: Key<'_>, value: Value) {
+        self.insert_text(key, value.text());
+    }
+
+    /// Inserts a value already made into text by [`Value::text`]: for one value under many
+    /// keys, checked once.
+    fn insert_text(&mut self, key: Key<'_>, value: Option<String>) {
         let key = key.text();
-        match value.text() {
+        match value {
             Some(value) if is_table_token(&key) => {
                 self.entries.entry(key).or_insert(value);
             }
@@ -554,18 +560,33 @@ struct Tables {
 }
 
 impl Tables {
-    fn build(desired: &DesiredState) -> Tables {
-        let mut tables = Tables {
+    fn empty() -> Tables {
+        Tables {
             domains: Table::default(),
             mailboxes: Table::default(),
             aliases: Table::default(),
             senders: Table::default(),
             recipients: Table::default(),
-        };
+        }
+    }
+
+    fn build(desired: &DesiredState) -> Tables {
+        let mut tables = Tables::empty();
         for tenant in &desired.tenants {
             tables.add_tenant(tenant);
         }
         tables
+    }
+
+    /// Only the alias table (virtual_alias_maps): what forwarding follows.
+    fn aliases_only(desired: &DesiredState) -> Table {
+        let mut tables = Tables::empty();
+        for tenant in &desired.tenants {
+            for domain in &tenant.domains {
+                tables.add_aliases(tenant, domain);
+            }
+        }
+        tables.aliases
     }
 
     fn add_tenant(&mut self, tenant: &Tenant) {
@@ -636,25 +657,26 @@ impl Tables {
             // Nobody could log in to send as these addresses.
             return;
         }
+        // The same list under every address of the member: checked and joined once (a member
+        // with n mailboxes has about n + 6 keys per domain, each listing all n).
+        let owned = Value::Addresses(owners).text();
         for domain in &tenant.domains {
             let name = &domain.name;
-            let owned = Value::Addresses(owners.clone());
-            self.senders.insert(Key::AnyAt(name), owned);
+            self.senders.insert_text(Key::AnyAt(name), owned.clone());
             for mailbox in &domain.mailboxes {
-                let owned = Value::Addresses(owners.clone());
                 self.senders
-                    .insert(Key::Address(&mailbox.local_part, name), owned);
+                    .insert_text(Key::Address(&mailbox.local_part, name), owned.clone());
             }
             for alias in &domain.aliases {
                 if let AliasSource::Local(local) = &alias.source {
-                    let owned = Value::Addresses(owners.clone());
-                    self.senders.insert(Key::Address(local, name), owned);
+                    self.senders
+                        .insert_text(Key::Address(local, name), owned.clone());
                 }
             }
             for role in ROLE_ADDRESSES {
                 if let Ok(role) = LocalPart::parse(role) {
-                    let owned = Value::Addresses(owners.clone());
-                    self.senders.insert(Key::Address(&role, name), owned);
+                    self.senders
+                        .insert_text(Key::Address(&role, name), owned.clone());
                 }
             }
         }
@@ -687,7 +709,7 @@ fn has_local_part(domain: &Domain, local: &LocalPart) -> bool {
 /// whose catch-all forwards, the keys that do not forward are listed too, with `None`, so a
 /// lookup that falls back to `@domain` only does so where Postfix would.
 pub(super) fn forwarding(desired: &DesiredState) -> BTreeMap<String, Option<String>> {
-    let aliases = Tables::build(desired).aliases.entries;
+    let aliases = Tables::aliases_only(desired).entries;
     let owners: BTreeMap<&str, &str> = desired
         .tenants
         .iter()

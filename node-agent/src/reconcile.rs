@@ -178,7 +178,9 @@ impl Reconciler {
         let started = std::time::Instant::now();
         let layout = &self.config.layout;
         let material = self.material(desired)?;
+        let material_done = started.elapsed();
         let rendered = render::render(desired, layout, &material);
+        let render_done = started.elapsed();
         let applied = self
             .applied
             .lock()
@@ -192,6 +194,7 @@ impl Reconciler {
                 source,
             })?;
         let plan = plan::plan(&rendered, &on_disk, &stale);
+        let plan_done = started.elapsed();
         self.prepare_mail_store(desired)?;
         for daemon in ALL {
             daemon
@@ -220,6 +223,10 @@ impl Reconciler {
             steps = ?outcome.steps,
             complete = outcome.complete(),
             elapsed = ?started.elapsed(),
+            // Where the time went: keys and certificate read; rendered; disk read and planned.
+            material = ?material_done,
+            render = ?(render_done - material_done),
+            plan = ?(plan_done - render_done),
             "reconciled"
         );
         if !outcome.complete() {

@@ -111,7 +111,15 @@ pub async fn terminate(process: &Process, timeout: Duration) -> Result<String> {
 
 /// The `elapsed=` of one of the agent's log lines: tracing's `Debug` of a `Duration` (`elapsed=12.3ms`, `1.2s`, `850µs`).
 pub fn parse_elapsed(line: &str) -> Option<Duration> {
-    let value = line.split("elapsed=").nth(1)?.split_whitespace().next()?;
+    parse_duration(line, "elapsed")
+}
+
+/// The duration field `name` of one of the agent's log lines (`render=4.1ms`), as
+/// [`parse_elapsed`] reads `elapsed=`.
+pub fn parse_duration(line: &str, name: &str) -> Option<Duration> {
+    let value = line
+        .split(' ')
+        .find_map(|field| field.strip_prefix(name)?.strip_prefix('='))?;
     let split = value
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(value.len());
@@ -144,5 +152,14 @@ mod tests {
             Some(Duration::from_micros(850))
         );
         assert_eq!(parse_elapsed("no duration"), None);
+        let line = "reconciled elapsed=30ms material=1.5ms render=9ms plan=4.25ms";
+        assert_eq!(
+            parse_duration(line, "plan"),
+            Some(Duration::from_micros(4_250))
+        );
+        assert_eq!(
+            parse_duration(line, "render"),
+            Some(Duration::from_millis(9))
+        );
     }
 }

@@ -1290,7 +1290,9 @@ mod bench {
         }
         // The agent's own time for each of those changes, from its log.
         let output = c.node.agent()?.output();
-        let mut agent_work = reconcile_times(&output[log_from.min(output.len())..]);
+        let changes = &output[log_from.min(output.len())..];
+        let mut agent_work = reconcile_times(changes);
+        let phases = reconcile_phases(changes);
         // 2. A client that logs in as soon as the API answered, and again at once when refused.
         let mut retrying = Vec::new();
         for i in 0..SAMPLES {
@@ -1304,6 +1306,19 @@ mod bench {
             !agent_work.is_empty(),
             "no reconcile line in the agent's log"
         );
+        // The delta is per member: its size follows the member changed, not the node. The
+        // samples above piled onto one member; measure also one shaped like the node's
+        // members (10 mailboxes), its tenth mailbox being the change.
+        let (delta_bench_member, _) = desired_sizes(c).await?;
+        let mailboxes_of_bench_member = 2 + 2 * SAMPLES;
+        let shaped = c.member("shaped@elsewhere.test").await?;
+        let shaped_domain = shaped.domain("shaped.test").await?;
+        for i in 0..MAILBOXES {
+            shaped
+                .mailbox(&shaped_domain, &format!("user{i}"), ALICE_PASSWORD, 10)
+                .await?;
+        }
+        c.converged().await?;
         let (delta_bytes, whole_bytes) = desired_sizes(c).await?;
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         eprintln!("[bench] RESULT node: {MEMBERS} members x {MAILBOXES} mailboxes");
@@ -1318,8 +1333,9 @@ mod bench {
             ms(percentile(&retrying, 0.5)), ms(percentile(&retrying, 0.95)));
         eprintln!("[bench] RESULT agent work per mailbox change (its 'reconciled' log line), n={}: p50 {:.1} ms, p95 {:.1} ms",
             agent_work.len(), ms(percentile(&agent_work, 0.5)), ms(percentile(&agent_work, 0.95)));
+        eprintln!("[bench] RESULT of which (medians): {phases}");
         eprintln!("[bench] RESULT agent RSS: idle (1 member) {idle_before} KiB; peak during full reconcile and key making {peak} KiB; idle (1,000 members) {idle_after} KiB");
-        eprintln!("[bench] RESULT sent to the node for one mailbox change: {delta_bytes} bytes (delta); the whole document: {whole_bytes} bytes");
+        eprintln!("[bench] RESULT sent to the node for one mailbox change: {delta_bytes} bytes (delta of a member with {MAILBOXES} mailboxes; {delta_bench_member} bytes for the bench member with {mailboxes_of_bench_member}); the whole document: {whole_bytes} bytes");
         for (name, value, unit) in [
             (
                 "full_convergence_after_seeding",
@@ -1399,6 +1415,30 @@ mod bench {
     }
 
     /// The `elapsed` of each "reconciled" line of the agent's log.
+    /// Where the agent's time went in those lines: the median of each phase it logs, and of
+    /// what follows the plan (writes, steps, reloads).
+    fn reconcile_phases(log: &str) -> String {
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains("reconciled")).collect();
+        let median = |name: &str| {
+            let mut all: Vec<Duration> = lines
+                .iter()
+                .filter_map(|l| tests::node_agent::parse_duration(l, name))
+                .collect();
+            all.sort();
+            if all.is_empty() {
+                return f64::NAN;
+            }
+            percentile(&all, 0.5).as_secs_f64() * 1e3
+        };
+        let apply = median("elapsed") - median("material") - median("render") - median("plan");
+        format!(
+            "material {:.1} ms, render {:.1} ms, read and plan {:.1} ms, apply about {apply:.1} ms",
+            median("material"),
+            median("render"),
+            median("plan")
+        )
+    }
+
     fn reconcile_times(log: &str) -> Vec<Duration> {
         log.lines()
             .filter(|line| line.contains("reconciled"))

@@ -168,19 +168,76 @@ fn tables(rendered: &Files) -> impl Iterator<Item = (&RelPath, &crate::render::F
 /// The entries of a lookup table source: key (up to the first whitespace) -> line. `None` if a
 /// key appears twice (the table is then rebuilt whole rather than guessed at).
 fn table_entries(source: &[u8]) -> Option<BTreeMap<&str, &str>> {
-    let text = std::str::from_utf8(source).ok()?;
     let mut entries = BTreeMap::new();
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let key = trimmed.split_whitespace().next()?;
-        if entries.insert(key, trimmed).is_some() {
+    for (key, line) in table_lines(source)? {
+        if entries.insert(key?, line).is_some() {
             return None;
         }
     }
     Some(entries)
+}
+
+/// The entries of a table's source as (key, line) in file order; a line without a key gives
+/// `None` as its key.
+fn table_lines(source: &[u8]) -> Option<impl Iterator<Item = (Option<&str>, &str)>> {
+    let text = std::str::from_utf8(source).ok()?;
+    Some(
+        text.lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .map(|line| (line.split_whitespace().next(), line)),
+    )
+}
+
+/// The entries of a table's source in file order, when their keys are strictly increasing
+/// (as the renderer writes them): then two versions compare in one pass.
+fn sorted_table_entries(source: &[u8]) -> Option<Vec<(&str, &str)>> {
+    let mut entries: Vec<(&str, &str)> = Vec::new();
+    for (key, line) in table_lines(source)? {
+        let key = key?;
+        if entries.last().is_some_and(|(last, _)| *last >= key) {
+            return None;
+        }
+        entries.push((key, line));
+    }
+    Some(entries)
+}
+
+/// [`table_edit`] of two sorted sources, in one merge pass (the renderer's tables: tens of
+/// thousands of lines of which one changed).
+fn sorted_table_edit(old: &[(&str, &str)], new: &[(&str, &str)]) -> TableEdit {
+    let mut edit = TableEdit::default();
+    let (mut o, mut n) = (old.iter().peekable(), new.iter().peekable());
+    loop {
+        match (o.peek(), n.peek()) {
+            (Some((old_key, old_line)), Some((new_key, new_line))) => match old_key.cmp(new_key) {
+                std::cmp::Ordering::Equal => {
+                    if old_line != new_line {
+                        edit.put.push((*new_line).to_owned());
+                    }
+                    o.next();
+                    n.next();
+                }
+                std::cmp::Ordering::Less => {
+                    edit.delete.push((*old_key).to_owned());
+                    o.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    edit.put.push((*new_line).to_owned());
+                    n.next();
+                }
+            },
+            (Some((old_key, _)), None) => {
+                edit.delete.push((*old_key).to_owned());
+                o.next();
+            }
+            (None, Some((_, new_line))) => {
+                edit.put.push((*new_line).to_owned());
+                n.next();
+            }
+            (None, None) => return edit,
+        }
+    }
 }
 
 /// Changed entries above which a table is rebuilt whole: `postmap -i` commits each entry on its
@@ -191,6 +248,18 @@ pub const MAX_TABLE_EDIT: usize = 256;
 /// What changed between two versions of a table's source, or `None` when they cannot be
 /// compared entry by entry or when so much changed that a whole rebuild is cheaper.
 pub fn table_edit(old: &[u8], new: &[u8]) -> Option<TableEdit> {
+    let edit = match (sorted_table_entries(old), sorted_table_entries(new)) {
+        (Some(old), Some(new)) => sorted_table_edit(&old, &new),
+        _ => unsorted_table_edit(old, new)?,
+    };
+    if edit.put.len() + edit.delete.len() > MAX_TABLE_EDIT {
+        return None;
+    }
+    Some(edit)
+}
+
+/// [`table_edit`] of sources in any order (one written by hand, or by an older agent).
+fn unsorted_table_edit(old: &[u8], new: &[u8]) -> Option<TableEdit> {
     let old = table_entries(old)?;
     let new = table_entries(new)?;
     let put: Vec<String> = new
@@ -203,9 +272,6 @@ pub fn table_edit(old: &[u8], new: &[u8]) -> Option<TableEdit> {
         .filter(|key| !new.contains_key(*key))
         .map(|key| (*key).to_owned())
         .collect();
-    if put.len() + delete.len() > MAX_TABLE_EDIT {
-        return None;
-    }
     Some(TableEdit { put, delete })
 }
 
@@ -251,6 +317,34 @@ mod tests {
         assert_eq!(edit.delete, ["c@x"]);
         // A duplicated key cannot be edited entry by entry.
         assert_eq!(table_edit(b"a x\na y\n", b"a x\n"), None);
+    }
+
+    proptest::proptest! {
+        /// The one-pass comparison of sorted sources finds what the keyed one finds, whatever
+        /// the two versions hold.
+        #[test]
+        fn sorted_sources_compare_as_keyed_ones(
+            old in proptest::collection::btree_map("[a-e]{1,3}", "[x-z]{1,2}", 0..30),
+            new in proptest::collection::btree_map("[a-e]{1,3}", "[x-z]{1,2}", 0..30),
+        ) {
+            let source = |m: &BTreeMap<String, String>| -> Vec<u8> {
+                m.iter().map(|(k, v)| format!("{k} {v}\n")).collect::<String>().into_bytes()
+            };
+            let (old, new) = (source(&old), source(&new));
+            let sorted = sorted_table_edit(
+                &sorted_table_entries(&old).unwrap(),
+                &sorted_table_entries(&new).unwrap(),
+            );
+            proptest::prop_assert_eq!(Some(sorted), unsorted_table_edit(&old, &new));
+        }
+    }
+
+    /// Sources out of key order (a hand edit) are still compared, entry by entry.
+    #[test]
+    fn an_unsorted_source_is_compared_by_key() {
+        let edit = table_edit(b"b@x 2\na@x 1\n", b"a@x 1\nb@x 3\n").unwrap();
+        assert_eq!(edit.put, ["b@x 3"]);
+        assert!(edit.delete.is_empty());
     }
 
     /// A change of many entries rebuilds the table instead of putting them one by one.

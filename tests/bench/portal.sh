@@ -41,6 +41,10 @@
 #   BENCH_CONNECTIONS_HIGH  wrk connections of the run over all URLs (default 256)
 #   BENCH_DURATION     measured run per URL (default 15s)
 #   BENCH_WARMUP       warm-up run per URL, not measured (default 3s)
+#   BENCH_ONLY         measure only these runs, space-separated (login account api_domains
+#                      domain_page admin_members admin_dns mixed); results are not written
+#   BENCH_HOLD         1: after the checks, keep the server and cluster up and print how to reach
+#                      them (for profiling by hand); Ctrl-C stops and cleans up
 #   CARGO_TARGET_DIR   where cargo builds (default target/)
 set -Eeuo pipefail
 # Say which command failed, when one does (die() says it itself).
@@ -443,6 +447,7 @@ errors_low=0
 # connections, one table row, figures NAME_rps_<N>c and NAME_p99_<N>c.
 bench() {
 	local name="$1" label="$2" url="$3" size="$4" out avg
+	selected "$name" || return 0
 	local args=(-t"$threads" -c"$connections")
 	if [ -n "${5:-}" ]; then
 		args+=(-H "$5")
@@ -476,6 +481,23 @@ read_wrk() {
 	fi
 }
 
+# selected NAME — whether BENCH_ONLY (when set) names this run.
+selected() {
+	[ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]
+}
+
+if [ "${BENCH_HOLD:-}" = 1 ]; then
+	cat >&2 <<EOF
+holding (Ctrl-C stops and cleans up); server PID $server_pid, database $db_url
+  curl -H 'Cookie: $cookies' $base/account
+  curl -H 'Authorization: Bearer $api_token' $base/api/v1/domains
+  curl -H 'Cookie: $cookies' $base/account/domains/$domain_id
+  curl -H 'Cookie: $admin_cookies' $base/admin/members
+EOF
+	sleep infinity &
+	wait $!
+fi
+
 # The machine's load when measuring starts and ends: other work on it lowers every figure.
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 bench login 'GET /login (anonymous)' "$base/login" "$(size_of check-login)"
@@ -493,6 +515,11 @@ figures+=("errors_${connections}c = $errors_low count")
 # All six URLs in turn on each connection, with many more connections than the server's pool
 # has: requests queue for a connection, and must all be answered. wrk's timeout is raised to
 # 30 s so that slow answers are measured as slow, not counted as errors.
+if ! selected mixed; then
+	printf 'bench: %s\n' "${figures[@]}"
+	log "BENCH_ONLY=$BENCH_ONLY: results not written"
+	exit 0
+fi
 log "wrk all six URLs with $connections_high connections: warm-up $warmup, then $duration"
 cat >"$work/mixed.lua" <<LUA
 -- The six measured URLs, each with the header its caller sends.

@@ -3,7 +3,8 @@
 //! Each domain carries its DNS picture: the name servers and DS records to give the registrar,
 //! which of them the world already sees, and what the last checks saw of each server.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -73,7 +74,7 @@ pub struct RegistrarRecord {
     pub seen: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ServerStatus {
     pub nameserver: String,
     /// `ip:port` where it was asked.
@@ -195,12 +196,7 @@ struct Row {
     ns_number: Option<i32>,
     secondaries: Vec<Option<i32>>,
     externals: Vec<String>,
-    check_servers: Vec<String>,
-    check_addresses: Vec<String>,
-    check_roles: Vec<String>,
-    check_serials: Vec<Option<i64>>,
-    check_faults: Vec<Option<String>>,
-    check_times: Vec<OffsetDateTime>,
+    servers: Json<Vec<ServerStatus>>,
 }
 
 /// The member's domains (or only `only`) by name, with everything their DNS pictures and the
@@ -226,25 +222,22 @@ async fn read(
                         order by sn.ns_number) as "secondaries!: Vec<Option<i32>>",
                   array(select e.nameserver from dns_external_secondaries e
                         order by e.nameserver) as "externals!",
-                  c.servers as "check_servers!", c.addresses as "check_addresses!",
-                  c.roles as "check_roles!", c.serials as "check_serials!: Vec<Option<i64>>",
-                  c.faults as "check_faults!: Vec<Option<String>>", c.times as "check_times!"
+                  c.servers as "servers!: Json<Vec<ServerStatus>>"
            from domains d join members m on m.id = d.member_id
            left join nodes n on n.id = m.node_id
            left join dkim_keys k on k.domain_id = d.id and k.node_id = m.node_id
            left join domain_dns_status s on s.domain_id = d.id
            cross join lateral (
-               -- TCP first: it is what resolvers fall back to, and UDP can miss during a swap.
-               select coalesce(array_agg(c.server order by c.rank, c.server), '{}') as servers,
-                      coalesce(array_agg(c.address order by c.rank, c.server), '{}') as addresses,
-                      coalesce(array_agg(c.role order by c.rank, c.server), '{}') as roles,
-                      coalesce(array_agg(coalesce(c.serial_tcp, c.serial_udp)
-                                         order by c.rank, c.server), '{}') as serials,
-                      coalesce(array_agg(c.fault order by c.rank, c.server), '{}') as faults,
-                      coalesce(array_agg(c.checked_at order by c.rank, c.server), '{}') as times
-               from (select c.*, case c.role when 'primary' then 0 when 'secondary' then 1
-                                      else 2 end as rank
-                     from dns_checks c where c.domain_id = d.id) c) c
+               -- One ordered aggregate (each ordered aggregate sorts on its own), as JSON
+               -- objects that are already what the API shows. TCP first: it is what resolvers
+               -- fall back to, and UDP can miss during a swap.
+               select coalesce(json_agg(json_build_object(
+                          'nameserver', c.server, 'address', c.address, 'role', c.role,
+                          'serial', coalesce(c.serial_tcp, c.serial_udp), 'fault', c.fault,
+                          'checked_at', c.checked_at)
+                        order by case c.role when 'primary' then 0 when 'secondary' then 1
+                                 else 2 end, c.server), '[]') as servers
+               from dns_checks c where c.domain_id = d.id) c
            where d.member_id = $1 and ($2::uuid is null or d.id = $2)
            order by d.name"#,
         member.0,
@@ -285,25 +278,6 @@ fn nameservers(config: Option<&DnsConfig>, r: &Row) -> Result<Vec<String>> {
 
 /// A row of [`read`] as the API shows it, given the zones' name servers.
 fn to_domain(r: Row, nameservers: &[String]) -> Domain {
-    let servers = r
-        .check_servers
-        .into_iter()
-        .zip(r.check_addresses)
-        .zip(r.check_roles)
-        .zip(r.check_serials)
-        .zip(r.check_faults)
-        .zip(r.check_times)
-        .map(
-            |(((((nameserver, address), role), serial), fault), checked_at)| ServerStatus {
-                nameserver,
-                address,
-                role,
-                serial,
-                fault,
-                checked_at,
-            },
-        )
-        .collect();
     Domain {
         id: DomainId(r.id),
         display_name: display(&r.name),
@@ -319,7 +293,7 @@ fn to_domain(r: Row, nameservers: &[String]) -> Domain {
                 ns: r.ns_seen,
                 ds_seen: r.ds_seen,
             },
-            servers,
+            r.servers.0,
         ),
         name: r.name,
         status: r.status,

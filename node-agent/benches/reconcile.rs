@@ -21,7 +21,7 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use node_agent::apply::{apply, read_disk, Target};
 use node_agent::config::Commands;
-use node_agent::config::Config;
+use node_agent::config::{Config, MailStoreConfig};
 use node_agent::dkim::Key;
 use node_agent::plan::plan;
 use node_agent::reconcile::Reconciler;
@@ -156,10 +156,14 @@ fn layout(root: &Path) -> Layout {
     }
 }
 
-/// The real `postmap` when Postfix is installed. `-c`: postmap reads main.cf, and this machine
-/// need not have /etc/postfix/main.cf.
-fn postmap(root: &Path) -> Vec<String> {
-    if Path::new("/usr/sbin/postmap").exists() {
+fn commands(root: &Path) -> Commands {
+    let mut commands: Commands = toml::from_str("dkim_group = \"root\"").unwrap();
+    for service in ["postfix", "dovecot", "rspamd"] {
+        commands.set(&format!("{service}.check"), vec!["true".into()]);
+        commands.set(&format!("{service}.reload"), vec!["true".into()]);
+    }
+    // `-c`: postmap reads main.cf, and this machine need not have /etc/postfix/main.cf.
+    let postmap = if Path::new("/usr/sbin/postmap").exists() {
         vec![
             "/usr/sbin/postmap".into(),
             "-c".into(),
@@ -167,16 +171,8 @@ fn postmap(root: &Path) -> Vec<String> {
         ]
     } else {
         vec!["true".into()]
-    }
-}
-
-fn commands(root: &Path) -> Commands {
-    let mut commands: Commands = toml::from_str("dkim_group = \"root\"").unwrap();
-    for service in ["postfix", "dovecot", "rspamd"] {
-        commands.set(&format!("{service}.check"), vec!["true".into()]);
-        commands.set(&format!("{service}.reload"), vec!["true".into()]);
-    }
-    commands.set("postmap", postmap(root));
+    };
+    commands.set("postmap", postmap);
     commands.set("knot.knotc", vec!["true".into()]);
     let kzonecheck = if Path::new("/usr/bin/kzonecheck").exists() {
         vec!["/usr/bin/kzonecheck".into()]
@@ -314,50 +310,15 @@ fn benches(c: &mut Criterion) {
 /// A reconciler on a fresh root whose DKIM keys for `desired`'s domains are already on disk
 /// (made as the agent names them; their contents are never read as keys here).
 fn reconciler(root: &Path, desired: &DesiredState) -> Reconciler {
-    let r = root.display();
-    let toml = format!(
-        r#"
-state_dir = "{r}/var/lib/ruche-agent"
-[layout]
-root = "{r}"
-hostname = "mail.bench.example"
-listen = "127.0.0.1"
-internal = "127.0.0.1"
-broker = "127.0.0.1:10080"
-vmail_uid = 0
-vmail_gid = 0
-[layout.ports]
-smtp = 1
-submission = 2
-submissions = 3
-imap = 4
-imaps = 5
-lmtp = 6
-sasl = 7
-quota_status = 8
-milter = 9
-rspamd_controller = 10
-rspamd_normal = 11
-redis = 12
-[layout.send_limit]
-messages = 100
-minutes = 60
-[commands]
-postmap = {postmap:?}
-dkim_group = "root"
-[commands.postfix]
-check = ["true"]
-reload = ["true"]
-[commands.dovecot]
-check = ["true"]
-reload = ["true"]
-[commands.rspamd]
-check = ["true"]
-reload = ["true"]
-"#,
-        postmap = postmap(root),
-    );
-    let config = Config::parse(&toml).unwrap();
+    // The same layout and commands as the render-only cases above.
+    let config = Config {
+        state_dir: root.join("var/lib/ruche-agent"),
+        layout: layout(root),
+        tls: None,
+        dns: None,
+        mail_store: MailStoreConfig::default(),
+        commands: commands(root),
+    };
     std::fs::create_dir_all(&config.state_dir).unwrap();
     let keys = root.join(node_agent::dkim::DIR);
     std::fs::create_dir_all(&keys).unwrap();

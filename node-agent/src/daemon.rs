@@ -193,8 +193,9 @@ async fn poll(
 ) {
     tokio::pin!(stopped);
     let mut backoff = Backoff::new();
-    // The document deltas apply to: the last one saved.
+    // The document deltas apply to: the last one received, and whether it is the one on disk.
     let mut current = desired.borrow().clone();
+    let mut saved_current = current.is_some();
     let mut last_whole = tokio::time::Instant::now();
     loop {
         // Now and then the whole document, so whatever a delta could have missed is put right.
@@ -209,17 +210,14 @@ async fn poll(
             () = &mut stopped => return,
             result = client.update(after, POLL_WAIT) => result,
         };
-        // The next document, and how many members the control plane sent (all of them when
-        // it sent the whole document).
+        // The next document, and the delta that led to it from `current` (none when the
+        // control plane sent the whole document).
         let result = result.map(|update| match update {
-            Some(Update::Full(doc)) => {
-                let sent = doc.tenants.len();
-                Some(Ok((doc, sent)))
-            }
+            Some(Update::Full(doc)) => Some(Ok((doc, None))),
             Some(Update::Delta(delta)) => Some(match current.as_deref() {
                 Some(doc) => doc
                     .apply(&delta)
-                    .map(|doc| (doc, delta.tenants.len() + delta.removed_tenants.len()))
+                    .map(|doc| (doc, Some(delta)))
                     .map_err(|e| e.to_string()),
                 None => Err("no document to apply it to".to_owned()),
             }),
@@ -232,8 +230,12 @@ async fn poll(
                 after = 0;
                 Duration::ZERO
             }
-            Ok(Some(Ok((doc, sent)))) => {
+            Ok(Some(Ok((doc, delta)))) => {
                 backoff.reset();
+                // How many members the control plane sent: all of them in a whole document.
+                let sent = delta.as_ref().map_or(doc.tenants.len(), |d| {
+                    d.tenants.len() + d.removed_tenants.len()
+                });
                 tracing::info!(
                     generation = doc.generation,
                     members = doc.tenants.len(),
@@ -241,9 +243,15 @@ async fn poll(
                     "new desired state"
                 );
                 after = doc.generation;
-                if let Err(err) = reconciler.saved.save_desired(&doc) {
-                    tracing::error!(error = %error_chain(&err), "cannot save the desired state");
-                }
+                // A delta is saved only on top of the document saved last.
+                let delta = delta.filter(|_| saved_current);
+                saved_current = match reconciler.saved.save_desired(&doc, delta.as_ref()) {
+                    Ok(()) => true,
+                    Err(err) => {
+                        tracing::error!(error = %error_chain(&err), "cannot save the desired state");
+                        false
+                    }
+                };
                 let doc = Arc::new(doc);
                 current = Some(Arc::clone(&doc));
                 desired.send_replace(Some(doc));
@@ -301,7 +309,7 @@ pub async fn reconcile_once(config: Config) -> anyhow::Result<()> {
     let reconciler = Reconciler::new(config)?;
     let desired = match client.desired(0, Duration::ZERO).await {
         Ok(Some(doc)) => {
-            reconciler.saved.save_desired(&doc)?;
+            reconciler.saved.save_desired(&doc, None)?;
             doc
         }
         Ok(None) => anyhow::bail!("the control plane has no desired state for this node"),

@@ -93,10 +93,7 @@ pub fn retire(
     let mut retired = Retired::default();
     let store = root.join(VMAIL);
     let removed = root.join(REMOVED);
-    let stamp = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let stamp = unix_seconds(now);
     for entry in crate::atomic::read_dir(&store)? {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name == ".removed" {
@@ -105,16 +102,7 @@ pub fn retire(
         if ObjectId::parse(&name).is_ok_and(|id| served.contains(&id)) {
             continue;
         }
-        if keep.is_zero() {
-            remove(&entry.path())?;
-        } else {
-            std::fs::create_dir_all(&removed)?;
-            std::fs::rename(entry.path(), removed.join(format!("{name}.{stamp}")))?;
-        }
-        tracing::info!(
-            store = name,
-            "retired the mail store of a mailbox that is gone"
-        );
+        retire_one(&entry.path(), &name, &removed, stamp, keep)?;
         retired.moved += 1;
     }
     for entry in crate::atomic::read_dir(&removed)? {
@@ -132,6 +120,56 @@ pub fn retire(
         }
     }
     Ok(retired)
+}
+
+/// Retires the homes of the mailboxes `gone` only, without reading the whole store: after an
+/// apply that removed them. Retired homes past their time wait for the next [`retire`] (at
+/// start, and now and then).
+pub fn retire_gone(
+    root: &Path,
+    gone: &BTreeSet<ObjectId>,
+    now: SystemTime,
+    keep: Duration,
+) -> std::io::Result<usize> {
+    let removed = root.join(REMOVED);
+    let stamp = unix_seconds(now);
+    let mut moved = 0;
+    for id in gone {
+        let path = root.join(home(id));
+        if std::fs::symlink_metadata(&path).is_ok() {
+            retire_one(&path, id.as_str(), &removed, stamp, keep)?;
+            moved += 1;
+        }
+    }
+    Ok(moved)
+}
+
+/// Moves the store entry `path` (named `name`) into `removed`, or deletes it when nothing is
+/// kept.
+fn retire_one(
+    path: &Path,
+    name: &str,
+    removed: &Path,
+    stamp: u64,
+    keep: Duration,
+) -> std::io::Result<()> {
+    if keep.is_zero() {
+        remove(path)?;
+    } else {
+        std::fs::create_dir_all(removed)?;
+        std::fs::rename(path, removed.join(format!("{name}.{stamp}")))?;
+    }
+    tracing::info!(
+        store = name,
+        "retired the mail store of a mailbox that is gone"
+    );
+    Ok(())
+}
+
+fn unix_seconds(now: SystemTime) -> u64 {
+    now.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Removes a directory tree (symbolic links inside are removed, never followed) or a file.
@@ -242,6 +280,31 @@ mod tests {
             }
         );
         assert!(names(&root.join(REMOVED)).is_empty());
+    }
+
+    /// After an apply that removed mailboxes, only their homes are looked at and retired.
+    #[test]
+    fn the_homes_of_the_mailboxes_gone_are_retired_and_no_other() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        mail(root, "mb1");
+        mail(root, "mb2");
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let gone = BTreeSet::from([id("mb1"), id("never-had-a-home")]);
+        assert_eq!(retire_gone(root, &gone, t0, 7 * DAY).unwrap(), 1);
+        assert!(!root.join(VMAIL).join("mb1").exists());
+        assert!(root.join(VMAIL).join("mb2/Maildir/cur/1:2,S").exists());
+        assert!(root
+            .join(REMOVED)
+            .join("mb1.1000000/Maildir/cur/1:2,S")
+            .exists());
+        // Nothing kept: deleted at once.
+        assert_eq!(
+            retire_gone(root, &BTreeSet::from([id("mb2")]), t0, Duration::ZERO).unwrap(),
+            1
+        );
+        assert!(!root.join(VMAIL).join("mb2").exists());
+        assert!(!root.join(REMOVED).join("mb2.1000000").exists());
     }
 
     #[test]

@@ -8,8 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use protocol::desired::DesiredState;
+use protocol::desired::{Delta, DesiredState};
 use protocol::names::{DomainName, ObjectId};
 use protocol::node::{DkimKey, MailboxUsage, ServiceHealth};
 use tokio::sync::watch;
@@ -100,7 +101,15 @@ pub struct Reconciler {
     pub status: Arc<Mutex<Status>>,
     /// `applied.json`, kept in memory: read once at start, replaced after each full apply.
     applied: Mutex<Option<Arc<DesiredState>>>,
+    /// When [`Reconciler::forget_what_left`] last read the whole mail store and key directory;
+    /// `None`: at the next complete apply (the first since start, or after a sweep failed).
+    full_sweep: Mutex<Option<Instant>>,
 }
+
+/// How often the whole mail store and key directory are read for what no longer belongs
+/// there (what a crash between an apply and its sweep left, retired homes past their time);
+/// between two such sweeps only what an apply removed is looked at.
+const FULL_SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 impl Reconciler {
     /// Sets up from `config`; the broker's credentials start from the last applied state.
@@ -125,6 +134,7 @@ impl Reconciler {
             credentials: watch::Sender::new(Arc::new(credentials)),
             status: Arc::new(Mutex::new(status)),
             applied: Mutex::new(applied.map(Arc::new)),
+            full_sweep: Mutex::new(None),
         })
     }
 
@@ -157,7 +167,7 @@ impl Reconciler {
     /// the document lets the node serve is rendered, authenticated and kept
     /// ([`DesiredState::served`]: verified domains and mailboxes with ids).
     pub fn reconcile(&self, desired: &DesiredState) -> Result<Outcome, ReconcileError> {
-        let result = self.reconcile_inner(&desired.served(), names_ids(desired));
+        let result = self.reconcile_inner(desired.served(), names_ids(desired));
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         match &result {
             Ok(outcome) => {
@@ -172,21 +182,25 @@ impl Reconciler {
 
     fn reconcile_inner(
         &self,
-        desired: &DesiredState,
+        desired: DesiredState,
         names_ids: bool,
     ) -> Result<Outcome, ReconcileError> {
         let started = std::time::Instant::now();
         let layout = &self.config.layout;
-        let material = self.material(desired)?;
+        let material = self.material(&desired)?;
         let material_done = started.elapsed();
-        let rendered = render::render(desired, layout, &material);
+        let rendered = render::render(&desired, layout, &material);
         let render_done = started.elapsed();
         let applied = self
             .applied
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let last_good = || applied.map(|applied| render::render(&applied, layout, &material));
+        let last_good = || {
+            applied
+                .as_deref()
+                .map(|applied| render::render(applied, layout, &material))
+        };
         let (on_disk, stale) =
             apply::read_disk(&layout.root, &rendered).map_err(|source| ReconcileError::Read {
                 what: "the files under",
@@ -195,7 +209,7 @@ impl Reconciler {
             })?;
         let plan = plan::plan(&rendered, &on_disk, &stale);
         let plan_done = started.elapsed();
-        self.prepare_mail_store(desired)?;
+        self.prepare_mail_store(&desired)?;
         for daemon in ALL {
             daemon
                 .prepare(layout, &material)
@@ -247,13 +261,19 @@ impl Reconciler {
                 reloads_only,
             });
         }
-        self.saved.save_applied(desired)?;
-        *self.applied.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(desired.clone()));
+        // What changed since the last applied state: appended to applied.json's log, and what
+        // the sweep below looks at.
+        let delta = applied.as_deref().map(|before| before.delta_to(&desired));
+        self.saved.save_applied(&desired, delta.as_ref())?;
+        let generation = desired.generation;
+        let desired = Arc::new(desired);
+        *self.applied.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&desired));
         self.credentials
-            .send_replace(Arc::new(Credentials::from_desired(desired)));
+            .send_replace(Arc::new(Credentials::from_desired(&desired)));
         // Only now do no daemon and no login name what follows: remove it.
         if names_ids {
-            self.forget_what_left(desired)?;
+            let before = applied.as_deref().zip(delta.as_ref());
+            self.forget_what_left(&desired, before)?;
         } else {
             tracing::warn!(
                 "the desired state names no ids (a control plane older than this agent): \
@@ -261,7 +281,7 @@ impl Reconciler {
             );
         }
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        status.observed_generation = Some(desired.generation);
+        status.observed_generation = Some(generation);
         Ok(outcome)
     }
 
@@ -350,7 +370,60 @@ impl Reconciler {
     /// After a complete apply: deletes the DKIM keys of domains that left the node and retires
     /// the stores of mailboxes that are gone ([`crate::mail_store`]). Not for a document from a
     /// control plane that sends no ids ([`names_ids`]), which would make every store look gone.
-    fn forget_what_left(&self, served: &DesiredState) -> Result<(), ReconcileError> {
+    ///
+    /// `before` is the state applied before this one and the delta from it: only the ids the
+    /// delta's members held before and hold no more are looked at, unless a full sweep is due
+    /// ([`FULL_SWEEP_EVERY`]), which reads the whole store.
+    fn forget_what_left(
+        &self,
+        served: &DesiredState,
+        before: Option<(&DesiredState, &Delta)>,
+    ) -> Result<(), ReconcileError> {
+        let mut full_sweep = self.full_sweep.lock().unwrap_or_else(|e| e.into_inner());
+        let due = full_sweep.is_none_or(|last| last.elapsed() >= FULL_SWEEP_EVERY);
+        // Until this sweep succeeds, the next one is a full one.
+        let last = full_sweep.take();
+        match before {
+            Some((before, delta)) if !due => {
+                let gone = Gone::between(before, delta);
+                if !gone.is_empty() {
+                    self.forget(served, &gone)?;
+                }
+                *full_sweep = last;
+            }
+            _ => {
+                self.sweep(served)?;
+                *full_sweep = Some(Instant::now());
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the keys of the domains `gone` and retires the homes of its mailboxes.
+    fn forget(&self, served: &DesiredState, gone: &Gone) -> Result<(), ReconcileError> {
+        if !gone.domains.is_empty() {
+            self.keys.retain(&served_domains(served))?;
+        }
+        if !gone.mailboxes.is_empty() {
+            let root = &self.config.layout.root;
+            let moved = crate::mail_store::retire_gone(
+                root,
+                &gone.mailboxes,
+                std::time::SystemTime::now(),
+                self.config.mail_store.keep_removed(),
+            )
+            .map_err(|source| ReconcileError::Read {
+                what: "the mail stores under",
+                path: root.display().to_string(),
+                source,
+            })?;
+            tracing::info!(moved, "mail stores of removed mailboxes");
+        }
+        Ok(())
+    }
+
+    /// Reads the whole key directory and mail store and removes what `served` does not name.
+    fn sweep(&self, served: &DesiredState) -> Result<(), ReconcileError> {
         let root = &self.config.layout.root;
         let io = |what: &'static str| {
             move |source| ReconcileError::Read {
@@ -359,15 +432,7 @@ impl Reconciler {
                 source,
             }
         };
-        // Every served domain keeps its key, a suspended member's too (its record stays valid
-        // for when it signs again); only domains that left the node lose theirs.
-        let keep: BTreeSet<ObjectId> = served
-            .tenants
-            .iter()
-            .flat_map(|t| &t.domains)
-            .filter_map(|d| d.id.clone())
-            .collect();
-        self.keys.retain(&keep)?;
+        self.keys.retain(&served_domains(served))?;
         let retired = crate::mail_store::retire(
             root,
             &crate::mail_store::served_mailboxes(served),
@@ -400,6 +465,61 @@ impl Reconciler {
     }
 }
 
+/// The ids of the domains `served` holds. Every served domain keeps its DKIM key, a suspended
+/// member's too (its record stays valid for when it signs again); only domains that left the
+/// node lose theirs.
+fn served_domains(served: &DesiredState) -> BTreeSet<ObjectId> {
+    served
+        .tenants
+        .iter()
+        .flat_map(|t| &t.domains)
+        .filter_map(|d| d.id.clone())
+        .collect()
+}
+
+/// The domains and mailboxes (by id) that left the node in one delta.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Gone {
+    domains: BTreeSet<ObjectId>,
+    mailboxes: BTreeSet<ObjectId>,
+}
+
+impl Gone {
+    /// What the members `delta` changes or removes held in `before` and none of them holds
+    /// after it. Members the delta does not name hold what they held.
+    fn between(before: &DesiredState, delta: &Delta) -> Gone {
+        let named: BTreeSet<&str> = delta
+            .tenants
+            .iter()
+            .map(|t| t.member_id.as_str())
+            .chain(delta.removed_tenants.iter().map(String::as_str))
+            .collect();
+        let held = |tenants: &mut dyn Iterator<Item = &protocol::desired::Tenant>| {
+            let mut ids = Gone::default();
+            for domain in tenants.flat_map(|t| &t.domains) {
+                ids.domains.extend(domain.id.clone());
+                ids.mailboxes
+                    .extend(domain.mailboxes.iter().filter_map(|m| m.id.clone()));
+            }
+            ids
+        };
+        let mut was = held(
+            &mut before
+                .tenants
+                .iter()
+                .filter(|t| named.contains(t.member_id.as_str())),
+        );
+        let now = held(&mut delta.tenants.iter());
+        was.domains.retain(|id| !now.domains.contains(id));
+        was.mailboxes.retain(|id| !now.mailboxes.contains(id));
+        was
+    }
+
+    fn is_empty(&self) -> bool {
+        self.domains.is_empty() && self.mailboxes.is_empty()
+    }
+}
+
 /// Whether every domain and mailbox of `desired` carries its id: a control plane older than ids
 /// sends none, and then nothing may be taken for gone.
 fn names_ids(desired: &DesiredState) -> bool {
@@ -408,4 +528,71 @@ fn names_ids(desired: &DesiredState) -> bool {
         .iter()
         .flat_map(|t| &t.domains)
         .all(|d| d.id.is_some() && d.mailboxes.iter().all(|m| m.id.is_some()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::desired::{Domain, Mailbox, Tenant};
+    use protocol::names::{DomainName, LocalPart};
+
+    fn id(s: &str) -> ObjectId {
+        ObjectId::parse(s).unwrap()
+    }
+
+    /// A document whose members each hold one domain (`(member, domain id, mailbox ids)`).
+    fn doc(generation: u64, members: &[(&str, &str, &[&str])]) -> DesiredState {
+        let tenants = members
+            .iter()
+            .map(|(member, domain, mailboxes)| Tenant {
+                member_id: (*member).to_owned(),
+                active: true,
+                domains: vec![Domain {
+                    id: Some(id(domain)),
+                    name: DomainName::parse(&format!("{domain}.example")).unwrap(),
+                    verified: true,
+                    mailboxes: mailboxes
+                        .iter()
+                        .map(|m| Mailbox {
+                            id: Some(id(m)),
+                            local_part: LocalPart::parse(m).unwrap(),
+                            password_hash: String::new(),
+                            quota_bytes: 1,
+                        })
+                        .collect(),
+                    aliases: vec![],
+                    xmpp_accounts: vec![],
+                }],
+                app_passwords: vec![],
+                contact: None,
+            })
+            .collect();
+        DesiredState {
+            schema: 1,
+            generation,
+            node_id: "n".to_owned(),
+            tenants,
+            dns: None,
+        }
+    }
+
+    #[test]
+    fn gone_is_what_the_changed_members_held_and_nobody_holds_now() {
+        let before = doc(
+            1,
+            &[
+                ("a", "d1", &["m1", "m2"]),
+                ("b", "d2", &["m3"]),
+                ("c", "d3", &["m4"]),
+            ],
+        );
+        // a loses m2; b leaves the node; d3 moves from c to a new member d.
+        let after = doc(2, &[("a", "d1", &["m1"]), ("d", "d3", &["m4", "m5"])]);
+        let gone = Gone::between(&before, &before.delta_to(&after));
+        assert_eq!(gone.domains, BTreeSet::from([id("d2")]));
+        assert_eq!(gone.mailboxes, BTreeSet::from([id("m2"), id("m3")]));
+        // Nothing left: nothing to look at.
+        let again = doc(3, &[("a", "d1", &["m1", "m9"]), ("d", "d3", &["m4", "m5"])]);
+        assert!(Gone::between(&after, &after.delta_to(&again)).is_empty());
+    }
 }

@@ -274,7 +274,8 @@ impl DesiredState {
     }
 
     /// The delta from `self` to `next` that names every member whose part or zones differ: what
-    /// the control plane's change log gives, computed from two documents (for tests).
+    /// the control plane's change log gives, computed from two documents (for tests, and for
+    /// the agent's own record of what it applied, [`DesiredState::apply`] reading it back).
     pub fn delta_to(&self, next: &DesiredState) -> Delta {
         let before: std::collections::BTreeMap<&str, &Tenant> = self
             .tenants
@@ -286,10 +287,13 @@ impl DesiredState {
             .iter()
             .map(|t| (t.member_id.as_str(), t))
             .collect();
-        let zone = |dns: &Option<Dns>, name: &DomainName| -> Option<Zone> {
-            dns.as_ref()
-                .and_then(|d| d.zones.iter().find(|z| &z.name == name).cloned())
-        };
+        fn zones(dns: &Option<Dns>) -> std::collections::BTreeMap<&DomainName, &Zone> {
+            dns.iter()
+                .flat_map(|d| &d.zones)
+                .map(|z| (&z.name, z))
+                .collect()
+        }
+        let (zones_before, zones_after) = (zones(&self.dns), zones(&next.dns));
         // A member changed if its part did, or one of its zones (a record).
         let tenants: Vec<Tenant> = next
             .tenants
@@ -298,28 +302,64 @@ impl DesiredState {
                 before.get(t.member_id.as_str()) != Some(t)
                     || t.domains
                         .iter()
-                        .any(|d| zone(&self.dns, &d.name) != zone(&next.dns, &d.name))
+                        .any(|d| zones_before.get(&d.name) != zones_after.get(&d.name))
             })
             .cloned()
             .collect();
-        let removed_tenants = self
+        let removed_tenants: Vec<String> = self
             .tenants
             .iter()
             .filter(|t| !after.contains_key(t.member_id.as_str()))
             .map(|t| t.member_id.clone())
             .collect();
-        let names: std::collections::BTreeSet<&DomainName> = tenants
+        // The zones a delta replaces (see [`DesiredState::apply`]): those named after a domain
+        // a changed or removed member held before, or a changed member holds now.
+        let changed: std::collections::BTreeSet<&str> = tenants
             .iter()
+            .map(|t| t.member_id.as_str())
+            .chain(removed_tenants.iter().map(String::as_str))
+            .collect();
+        let names: std::collections::BTreeSet<&DomainName> = self
+            .tenants
+            .iter()
+            .filter(|t| changed.contains(t.member_id.as_str()))
+            .chain(&tenants)
             .flat_map(|t| t.domains.iter().map(|d| &d.name))
             .collect();
-        let zones: Vec<Zone> = next
-            .dns
-            .iter()
-            .flat_map(|d| &d.zones)
-            .filter(|z| names.contains(&z.name))
-            .cloned()
-            .collect();
-        let mut delta = Delta {
+        // Whether the rest of the DNS part is the same, compared in place: a delta is made on
+        // every change, and cloning the whole document to check it would cost what the node
+        // holds.
+        let rest_unchanged = match (&self.dns, &next.dns) {
+            (None, None) => true,
+            (Some(a), Some(b)) => {
+                let kept = |z: &&Zone| !names.contains(&z.name);
+                let same_others = a.zones.iter().filter(kept).eq(b.zones.iter().filter(kept));
+                a.nameserver == b.nameserver
+                    && a.catalog == b.catalog
+                    && a.zone_nameservers == b.zone_nameservers
+                    && a.secondaries == b.secondaries
+                    && a.primaries == b.primaries
+                    && a.caa_issuers == b.caa_issuers
+                    && same_others
+                    // `apply` sorts the zones by name.
+                    && b.zones.windows(2).all(|w| w[0].name <= w[1].name)
+            }
+            _ => false,
+        };
+        let (zones, dns) = if rest_unchanged {
+            let zones = next
+                .dns
+                .iter()
+                .flat_map(|d| &d.zones)
+                .filter(|z| names.contains(&z.name))
+                .cloned()
+                .collect();
+            (zones, None)
+        } else {
+            // Anything else of the DNS part differs: send it whole.
+            (Vec::new(), next.dns.clone())
+        };
+        Delta {
             schema: next.schema,
             node_id: next.node_id.clone(),
             base: self.generation,
@@ -327,15 +367,8 @@ impl DesiredState {
             tenants,
             removed_tenants,
             zones,
-            dns: None,
-        };
-        // Anything else of the DNS part that differs: send it whole.
-        let patched = self.apply(&delta).ok().and_then(|d| d.dns);
-        if patched != next.dns {
-            delta.zones.clear();
-            delta.dns = next.dns.clone();
+            dns,
         }
-        delta
     }
 
     /// What the node may serve of this document: only verified domains, and only domains and

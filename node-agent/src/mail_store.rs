@@ -20,7 +20,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use protocol::desired::DesiredState;
+use protocol::desired::{DesiredState, Tenant};
 use protocol::names::ObjectId;
 
 use crate::services::dovecot::{home, VMAIL};
@@ -58,11 +58,13 @@ pub fn prepare(root: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
     std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o750))
 }
 
-/// Renames `var/vmail/<domain>/<local>` to the home of the mailbox that holds that address in
-/// `desired`, for each mailbox whose home does not exist yet. Returns how many were adopted.
-pub fn adopt_legacy(root: &Path, desired: &DesiredState) -> std::io::Result<usize> {
+/// Renames `var/vmail/<domain>/<local>` to the home of the mailbox that holds that address
+/// among `tenants`, for each mailbox whose home does not exist yet. Returns how many were
+/// adopted. The agent asks for the members that changed since its last apply (all of them
+/// the first time): a mailbox only gets an id, and so a home, in a change.
+pub fn adopt_legacy(root: &Path, tenants: &[Tenant]) -> std::io::Result<usize> {
     let mut adopted = 0;
-    for domain in desired.tenants.iter().flat_map(|t| &t.domains) {
+    for domain in tenants.iter().flat_map(|t| &t.domains) {
         let legacy_domain = root.join(VMAIL).join(domain.name.as_str());
         if !legacy_domain.is_dir() {
             continue;
@@ -324,7 +326,7 @@ mod tests {
         mail(root, "example.org/alice");
         mail(root, "example.org/former");
         let doc = desired(&[("mb-alice", "alice"), ("mb-new", "former2")]);
-        assert_eq!(adopt_legacy(root, &doc).unwrap(), 1);
+        assert_eq!(adopt_legacy(root, &doc.tenants).unwrap(), 1);
         assert!(root
             .join(VMAIL)
             .join("mb-alice/Maildir/cur/1:2,S")
@@ -340,6 +342,6 @@ mod tests {
         assert_eq!(r.moved, 1);
         assert_eq!(names(&root.join(VMAIL)), ["mb-alice"]);
         // Adopting again changes nothing.
-        assert_eq!(adopt_legacy(root, &doc).unwrap(), 0);
+        assert_eq!(adopt_legacy(root, &doc.tenants).unwrap(), 0);
     }
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use protocol::desired::{Delta, DesiredState};
+use protocol::desired::{Delta, DesiredState, Tenant};
 use protocol::names::{DomainName, ObjectId};
 use protocol::node::{DkimKey, MailboxUsage, ServiceHealth};
 use tokio::sync::watch;
@@ -20,7 +20,7 @@ use crate::broker::Credentials;
 use crate::config::Config;
 use crate::dkim::{self, DkimError, Keys};
 use crate::plan;
-use crate::render::{self, NodeMaterial, TlsPair};
+use crate::render::{self, NodeMaterial, Renderer, TlsPair};
 use crate::saved::{Saved, SavedError};
 use crate::services::{Service, ALL};
 
@@ -104,6 +104,8 @@ pub struct Reconciler {
     /// When [`Reconciler::forget_what_left`] last read the whole mail store and key directory;
     /// `None`: at the next complete apply (the first since start, or after a sweep failed).
     full_sweep: Mutex<Option<Instant>>,
+    /// Keeps each member's rendered lines until that member changes.
+    renderer: Mutex<Renderer>,
 }
 
 /// How often the whole mail store and key directory are read for what no longer belongs
@@ -135,6 +137,7 @@ impl Reconciler {
             status: Arc::new(Mutex::new(status)),
             applied: Mutex::new(applied.map(Arc::new)),
             full_sweep: Mutex::new(None),
+            renderer: Mutex::new(Renderer::default()),
         })
     }
 
@@ -187,9 +190,15 @@ impl Reconciler {
     ) -> Result<Outcome, ReconcileError> {
         let started = std::time::Instant::now();
         let layout = &self.config.layout;
-        let material = self.material(&desired)?;
+        let desired = Arc::new(desired);
+        let material = Arc::new(self.material(&desired)?);
         let material_done = started.elapsed();
-        let rendered = render::render(&desired, layout, &material);
+        // Only members that changed since the last rendering are rendered again.
+        let rendered = self
+            .renderer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .render_kept(Arc::clone(&desired), layout, Arc::clone(&material));
         let render_done = started.elapsed();
         let applied = self
             .applied
@@ -209,7 +218,11 @@ impl Reconciler {
             })?;
         let plan = plan::plan(&rendered, &on_disk, &stale);
         let plan_done = started.elapsed();
-        self.prepare_mail_store(&desired)?;
+        // What changed since the last applied state: where stores may need adopting, what is
+        // appended to applied.json's log and what the sweep after the apply looks at.
+        let delta = applied.as_deref().map(|before| before.delta_to(&desired));
+        let changed = delta.as_ref().map_or(&desired.tenants, |d| &d.tenants);
+        self.prepare_mail_store(changed)?;
         for daemon in ALL {
             daemon
                 .prepare(layout, &material)
@@ -261,12 +274,8 @@ impl Reconciler {
                 reloads_only,
             });
         }
-        // What changed since the last applied state: appended to applied.json's log, and what
-        // the sweep below looks at.
-        let delta = applied.as_deref().map(|before| before.delta_to(&desired));
         self.saved.save_applied(&desired, delta.as_ref())?;
         let generation = desired.generation;
-        let desired = Arc::new(desired);
         *self.applied.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&desired));
         self.credentials
             .send_replace(Arc::new(Credentials::from_desired(&desired)));
@@ -451,8 +460,9 @@ impl Reconciler {
     }
 
     /// The mail store's top directory, owned by the mail user (Dovecot creates the homes), and
-    /// the stores still named after addresses adopted by their mailboxes' ids.
-    fn prepare_mail_store(&self, served: &DesiredState) -> Result<(), ReconcileError> {
+    /// the stores still named after addresses adopted by the ids of the mailboxes of `changed`
+    /// (the members that changed since the last apply).
+    fn prepare_mail_store(&self, changed: &[Tenant]) -> Result<(), ReconcileError> {
         let layout = &self.config.layout;
         let io = |source| ReconcileError::Read {
             what: "the mail store under",
@@ -460,7 +470,7 @@ impl Reconciler {
             source,
         };
         crate::mail_store::prepare(&layout.root, layout.vmail_uid, layout.vmail_gid).map_err(io)?;
-        crate::mail_store::adopt_legacy(&layout.root, served).map_err(io)?;
+        crate::mail_store::adopt_legacy(&layout.root, changed).map_err(io)?;
         Ok(())
     }
 }

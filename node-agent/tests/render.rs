@@ -798,6 +798,43 @@ mod render {
             prop_assert_eq!(&files, &render::render(&desired, &layout, &material));
         }
 
+        /// A renderer that keeps members' lines from one rendering to the next renders what a
+        /// fresh rendering does, whatever changed in between: members changed, kept, gone or
+        /// new, and their domains' selectors.
+        #[test]
+        fn rendering_again_gives_what_rendering_afresh_gives(
+            before in desired(),
+            changes in prop::collection::vec(prop::option::of(tenant()), 0..4),
+            new_members in prop::collection::vec(tenant(), 0..2),
+            selectors_before in prop::collection::vec(selector(), 1..3),
+            selectors_after in prop::collection::vec(selector(), 1..3),
+        ) {
+            let layout = layout_at(Path::new("/srv/ruche"));
+            // Each member of `before` kept (`None`), changed (a new part under its id) or,
+            // past the changes given, gone; and new members.
+            let mut after = before.clone();
+            after.tenants = before
+                .tenants
+                .iter()
+                .zip(&changes)
+                .map(|(t, change)| match change {
+                    None => t.clone(),
+                    Some(new) => Tenant { member_id: t.member_id.clone(), ..new.clone() },
+                })
+                .chain(new_members)
+                .collect();
+            let material_before = std::sync::Arc::new(material_for(&before, &selectors_before, false));
+            let material_after = material_for(&after, &selectors_after, false);
+            let mut renderer = render::Renderer::default();
+            renderer.render_kept(std::sync::Arc::new(before), &layout, material_before);
+            let again = renderer.render_kept(
+                std::sync::Arc::new(after.clone()),
+                &layout,
+                std::sync::Arc::new(material_after.clone()),
+            );
+            prop_assert_eq!(&again, &render::render(&after, &layout, &material_after));
+        }
+
         #[test]
         fn hostile_strings_never_pass_the_parsers(hostile in prop::sample::select(HOSTILE.to_vec()),
                                                    valid in "[a-z]{1,8}") {

@@ -375,10 +375,24 @@ impl DesiredState {
     /// mailboxes that carry their ids. The agent renders, authenticates and keeps stores from
     /// this alone, so a pending claim on a name (someone else's domain, the platform's) never
     /// receives, sends or signs anything, whatever the control plane sent.
+    ///
+    /// A domain name two members both claim (which the control plane never sends) is served
+    /// for neither: the node's tables, user lists and maps hold each name once, for one member.
     pub fn served(&self) -> DesiredState {
+        let mut seen = std::collections::HashSet::new();
+        let twice: std::collections::HashSet<&DomainName> = self
+            .tenants
+            .iter()
+            .flat_map(|t| &t.domains)
+            .filter(|d| d.verified && d.id.is_some())
+            .filter(|d| !seen.insert(&d.name))
+            .map(|d| &d.name)
+            .collect();
         let mut served = self.clone();
         for tenant in &mut served.tenants {
-            tenant.domains.retain(|d| d.verified && d.id.is_some());
+            tenant
+                .domains
+                .retain(|d| d.verified && d.id.is_some() && !twice.contains(&d.name));
             for domain in &mut tenant.domains {
                 domain.mailboxes.retain(|m| m.id.is_some());
             }
@@ -418,6 +432,27 @@ mod tests {
         assert_eq!(domains[0].name.as_str(), "ok.example");
         assert_eq!(domains[0].mailboxes.len(), 1);
         assert_eq!(domains[0].mailboxes[0].local_part.as_str(), "alice");
+    }
+
+    #[test]
+    fn a_domain_two_members_claim_is_served_for_neither() {
+        let json = r#"{"schema":1,"generation":3,"node_id":"n","tenants":[
+            {"member_id":"a","active":true,"app_passwords":[],"domains":[
+              {"id":"d1","name":"shared.example","verified":true,"mailboxes":[],"aliases":[],"xmpp_accounts":[]},
+              {"id":"d2","name":"a.example","verified":true,"mailboxes":[],"aliases":[],"xmpp_accounts":[]}]},
+            {"member_id":"b","active":true,"app_passwords":[],"domains":[
+              {"id":"d3","name":"shared.example","verified":true,"mailboxes":[],"aliases":[],"xmpp_accounts":[]},
+              {"id":"d4","name":"pending.example","verified":false,"mailboxes":[],"aliases":[],"xmpp_accounts":[]}]},
+            {"member_id":"c","active":true,"app_passwords":[],"domains":[
+              {"id":"d5","name":"pending.example","verified":true,"mailboxes":[],"aliases":[],"xmpp_accounts":[]}]}]}"#;
+        let served = serde_json::from_str::<DesiredState>(json).unwrap().served();
+        let names: Vec<Vec<&str>> = served
+            .tenants
+            .iter()
+            .map(|t| t.domains.iter().map(|d| d.name.as_str()).collect())
+            .collect();
+        // A pending claim does not take a name from the member that verified it.
+        assert_eq!(names, [vec!["a.example"], vec![], vec!["pending.example"]]);
     }
 
     mod deltas {

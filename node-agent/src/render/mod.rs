@@ -10,12 +10,24 @@
 //! This module holds what every renderer shares: [`File`], [`RelPath`], [`OnChange`], the
 //! [`Layout`], the node's material and [`put`]. Each daemon's own renderer lives in its folder
 //! under [`crate::services`]; [`render`] asks each one in turn. Nothing here names a daemon.
+//!
+//! A change costs what it changes: most of a node's bytes are lines of node-wide files that
+//! come from one member each (a lookup table's entries, a user list, a map). A service renders
+//! those per member ([`crate::services::Daemon::render_member`]: [`MemberLines`], from the
+//! member's part of the document and its domains' keys only), and its node-wide files from
+//! every member's lines in document order ([`Members`]). A [`Renderer`] keeps each member's
+//! lines until that member (or its domains' keys) changes, so a one-mailbox change renders one
+//! member and copies the rest.
 
 pub mod layout;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use protocol::desired::{DesiredState, Tenant};
+use protocol::names::DomainName;
 
 pub use layout::{Layout, MessageLimit, Ports};
 
@@ -168,15 +180,185 @@ pub fn put(
     }
 }
 
-/// Renders every file of every service ([`crate::services::ALL`]).
-pub fn render(
-    desired: &protocol::desired::DesiredState,
-    layout: &Layout,
-    material: &NodeMaterial,
-) -> Files {
-    let mut files = Files::new();
-    for daemon in crate::services::ALL {
-        daemon.render(desired, layout, material, &mut files);
+/// Renders every file of every service ([`crate::services::ALL`]), every member afresh.
+pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial) -> Files {
+    Renderer::default().render(desired, layout, material)
+}
+
+/// The lines one member adds to a service's node-wide files, by path: what
+/// [`crate::services::Daemon::render_member`] returns.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MemberLines(Vec<(&'static str, String)>);
+
+impl MemberLines {
+    /// Sets the member's lines of the file at `path` (each line ending in `\n`).
+    pub fn set(&mut self, path: &'static str, lines: String) {
+        match self.0.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, text)) => *text = lines,
+            None => self.0.push((path, lines)),
+        }
     }
-    files
+
+    /// The member's lines of the file at `path`.
+    pub fn get(&self, path: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map_or("", |(_, text)| text.as_str())
+    }
+}
+
+/// Every member's lines for one service, in the document's member order.
+pub struct Members<'a>(Vec<&'a MemberLines>);
+
+impl Members<'_> {
+    /// The file at `path`: `head`, then every member's lines of it, one member after another.
+    pub fn file(&self, head: &[&str], path: &str) -> String {
+        let size = head.iter().map(|h| h.len()).sum::<usize>()
+            + self.0.iter().map(|m| m.get(path).len()).sum::<usize>();
+        let mut text = String::with_capacity(size);
+        for part in head {
+            text.push_str(part);
+        }
+        for member in &self.0 {
+            text.push_str(member.get(path));
+        }
+        text
+    }
+}
+
+/// What a member's lines may depend on besides the member's own part of the document: the
+/// layout, and the DKIM selector and key of the member's own domains. Nothing else of the
+/// node's material reaches them, so the [`Renderer`] knows when to render them again.
+pub struct MemberMaterial<'a> {
+    tenant: &'a Tenant,
+    material: &'a NodeMaterial,
+}
+
+impl<'a> MemberMaterial<'a> {
+    pub fn new(tenant: &'a Tenant, material: &'a NodeMaterial) -> MemberMaterial<'a> {
+        MemberMaterial { tenant, material }
+    }
+
+    fn holds(&self, domain: &DomainName) -> bool {
+        self.tenant.domains.iter().any(|d| &d.name == domain)
+    }
+
+    /// The selector `domain` signs with (a domain of this member that has a key and signs).
+    pub fn dkim_selector(&self, domain: &DomainName) -> Option<&'a str> {
+        let selector = self.material.dkim_selectors.get(domain);
+        selector.filter(|_| self.holds(domain)).map(String::as_str)
+    }
+
+    /// The DKIM key of `domain` (a domain of this member), if it exists.
+    pub fn dkim_key(&self, domain: &DomainName) -> Option<&'a crate::dkim::Key> {
+        self.material
+            .dkim_keys
+            .get(domain)
+            .filter(|_| self.holds(domain))
+    }
+
+    /// Whether the member's domains have the same selectors and keys in `self` and `other`.
+    fn same_as(&self, other: &MemberMaterial<'_>) -> bool {
+        self.tenant.domains.iter().all(|d| {
+            other.holds(&d.name)
+                && self.dkim_selector(&d.name) == other.dkim_selector(&d.name)
+                && self.dkim_key(&d.name) == other.dkim_key(&d.name)
+        })
+    }
+}
+
+/// Renders the node's files, keeping each member's lines ([`MemberLines`], one per service)
+/// from one rendering to the next: a member whose part of the document and whose domains' keys
+/// did not change is not rendered again. Valid for one layout: the agent's, fixed at start.
+#[derive(Default)]
+pub struct Renderer {
+    /// The document and material rendered last, and each of its members' lines.
+    last: Option<Last>,
+}
+
+struct Last {
+    desired: Arc<DesiredState>,
+    material: Arc<NodeMaterial>,
+    members: HashMap<String, Arc<Vec<MemberLines>>>,
+}
+
+impl Renderer {
+    /// Renders every file of every service for `desired`.
+    pub fn render(
+        &mut self,
+        desired: &DesiredState,
+        layout: &Layout,
+        material: &NodeMaterial,
+    ) -> Files {
+        let (files, _) = self.render_members(desired, layout, material);
+        files
+    }
+
+    /// As [`Renderer::render`], keeping `desired` and `material` (shared, not copied) to
+    /// compare the next rendering's members with.
+    pub fn render_kept(
+        &mut self,
+        desired: Arc<DesiredState>,
+        layout: &Layout,
+        material: Arc<NodeMaterial>,
+    ) -> Files {
+        let (files, members) = self.render_members(&desired, layout, &material);
+        self.last = Some(Last {
+            desired,
+            material,
+            members,
+        });
+        files
+    }
+
+    fn render_members(
+        &self,
+        desired: &DesiredState,
+        layout: &Layout,
+        material: &NodeMaterial,
+    ) -> (Files, HashMap<String, Arc<Vec<MemberLines>>>) {
+        let last: HashMap<&str, (&Tenant, &Arc<Vec<MemberLines>>, &NodeMaterial)> = self
+            .last
+            .iter()
+            .flat_map(|last| {
+                last.desired.tenants.iter().filter_map(|t| {
+                    let lines = last.members.get(&t.member_id)?;
+                    Some((t.member_id.as_str(), (t, lines, &*last.material)))
+                })
+            })
+            .collect();
+        // Each member's lines, in document order: kept, or rendered now.
+        let lines: Vec<Arc<Vec<MemberLines>>> = desired
+            .tenants
+            .iter()
+            .map(|tenant| {
+                let now = MemberMaterial::new(tenant, material);
+                let kept = last.get(tenant.member_id.as_str()).filter(|(was, _, m)| {
+                    *was == tenant && now.same_as(&MemberMaterial::new(was, m))
+                });
+                match kept {
+                    Some((_, lines, _)) => Arc::clone(lines),
+                    None => Arc::new(
+                        crate::services::ALL
+                            .iter()
+                            .map(|daemon| daemon.render_member(tenant, layout, &now))
+                            .collect(),
+                    ),
+                }
+            })
+            .collect();
+        let mut files = Files::new();
+        for (i, daemon) in crate::services::ALL.iter().enumerate() {
+            let members = Members(lines.iter().map(|l| &l[i]).collect());
+            daemon.render(desired, layout, material, &members, &mut files);
+        }
+        let members = desired
+            .tenants
+            .iter()
+            .zip(lines)
+            .map(|(t, l)| (t.member_id.clone(), l))
+            .collect();
+        (files, members)
+    }
 }

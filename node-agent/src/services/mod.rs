@@ -23,13 +23,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
-use protocol::desired::DesiredState;
+use protocol::desired::{DesiredState, Tenant};
 use serde::{Deserialize, Serialize};
 
 use crate::apply::{ApplyError, ServiceOutcome};
 use crate::config::{Argv, Commands, Config, ServiceCommands};
 use crate::plan::{OnDisk, Plan, TableEdit};
-use crate::render::{Files, Layout, NodeMaterial, Ports, RelPath};
+use crate::render::{
+    Files, Layout, MemberLines, MemberMaterial, Members, NodeMaterial, Ports, RelPath,
+};
 
 /// The registry: every daemon the agent renders, checks and reloads, in the order it does so.
 pub static ALL: [&dyn Daemon; 4] = [
@@ -44,12 +46,28 @@ pub trait Daemon: Sync {
     /// Its id: its name in the journal, in the status and in agent.toml's `[commands.<name>]`.
     fn service(&self) -> Service;
 
-    /// Adds its files to `files` (through [`crate::render::put`]). Pure.
+    /// The lines `tenant` adds to its node-wide files (a lookup table's entries, the member's
+    /// users, a map's entries), by path. Pure, and a function of its arguments alone: the
+    /// engine renders a member again only when its part of the document or its domains' keys
+    /// changed ([`crate::render::Renderer`]). Lines of two members never share a key: a
+    /// domain belongs to one member ([`DesiredState::served`]).
+    fn render_member(
+        &self,
+        _tenant: &Tenant,
+        _layout: &Layout,
+        _material: &MemberMaterial<'_>,
+    ) -> MemberLines {
+        MemberLines::default()
+    }
+
+    /// Adds its files to `files` (through [`crate::render::put`]), its node-wide files from
+    /// `members`' lines. Pure.
     fn render(
         &self,
         desired: &DesiredState,
         layout: &Layout,
         material: &NodeMaterial,
+        members: &Members<'_>,
         files: &mut Files,
     );
 

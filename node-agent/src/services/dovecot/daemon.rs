@@ -2,11 +2,11 @@
 //! It has no named step: its userdb and passdb ask the auth broker, and the user list (the
 //! fallback userdb while the broker is away) is re-read by Dovecot itself.
 
-use protocol::desired::DesiredState;
+use protocol::desired::{DesiredState, Tenant};
 use protocol::dns::platform;
 
 use crate::config::{Commands, ServiceCommands};
-use crate::render::{Files, Layout, NodeMaterial, Ports};
+use crate::render::{Files, Layout, MemberLines, MemberMaterial, Members, NodeMaterial, Ports};
 use crate::services::{CommandKeys, Daemon, Service};
 
 use super::SERVICE;
@@ -18,14 +18,24 @@ impl Daemon for Dovecot {
         SERVICE
     }
 
+    fn render_member(
+        &self,
+        tenant: &Tenant,
+        layout: &Layout,
+        _material: &MemberMaterial<'_>,
+    ) -> MemberLines {
+        super::render_member(tenant, layout)
+    }
+
     fn render(
         &self,
-        desired: &DesiredState,
+        _desired: &DesiredState,
         layout: &Layout,
         material: &NodeMaterial,
+        members: &Members<'_>,
         files: &mut Files,
     ) {
-        super::render(desired, layout, material, files);
+        super::render(layout, material, members, files);
     }
 
     fn command_keys(&self) -> CommandKeys {

@@ -18,10 +18,10 @@
 
 use std::fmt::Write as _;
 
-use protocol::desired::DesiredState;
+use protocol::desired::Tenant;
 use protocol::names::{DomainName, LocalPart, ObjectId};
 
-use crate::render::{put, Files, Layout, NodeMaterial, OnChange, HEADER};
+use crate::render::{put, Files, Layout, MemberLines, Members, NodeMaterial, OnChange, HEADER};
 use crate::services::Service;
 
 mod daemon;
@@ -57,7 +57,7 @@ pub fn home(mailbox: &ObjectId) -> String {
 /// `@VMAIL@` for the absolute directory of the homes.
 const PASSDB_TEMPLATE: &str = include_str!("passdb.lua");
 
-pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, files: &mut Files) {
+pub fn render(layout: &Layout, material: &NodeMaterial, members: &Members<'_>, files: &mut Files) {
     if let Err(problem) = layout.check() {
         tracing::error!(%problem, "dovecot: the layout cannot be written into a config file");
         return;
@@ -74,7 +74,7 @@ pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, 
     );
     put(files, SERVICE, PASSDB_LUA, 0o644, reload, auth_lua(layout));
     // Re-read by Dovecot when its modification time changes.
-    let users = users(desired, layout);
+    let users = members.file(&[HEADER], USERS);
     put(files, SERVICE, USERS, 0o644, OnChange::Nothing, users);
     if let Some(pair) = &material.tls {
         put(
@@ -234,10 +234,17 @@ namespace inbox {
 }
 ";
 
-fn users(desired: &DesiredState, layout: &Layout) -> String {
+/// A member's lines of the user list: its mailboxes, none while it is suspended.
+pub fn render_member(tenant: &Tenant, layout: &Layout) -> MemberLines {
+    let mut lines = MemberLines::default();
+    lines.set(USERS, users(tenant, layout));
+    lines
+}
+
+fn users(tenant: &Tenant, layout: &Layout) -> String {
     let mut lines = Vec::new();
     let mut refused = 0usize;
-    for tenant in desired.tenants.iter().filter(|t| t.active) {
+    if tenant.active {
         for domain in &tenant.domains {
             for mailbox in &domain.mailboxes {
                 let Some(id) = &mailbox.id else {
@@ -257,10 +264,11 @@ fn users(desired: &DesiredState, layout: &Layout) -> String {
             }
         }
     }
-    // Stable whatever the order of the document, and passwd-file keeps the first of duplicates.
+    // Stable whatever the order of the member's mailboxes, and passwd-file keeps the first of
+    // duplicates.
     lines.sort();
     lines.dedup_by(|a, b| user_of(a) == user_of(b));
-    let mut text = String::from(HEADER);
+    let mut text = String::new();
     for line in lines {
         text.push_str(&line);
         text.push('\n');

@@ -26,7 +26,7 @@ use crate::apply::{step, ApplyError, ServiceOutcome};
 use crate::atomic;
 use crate::config::{Commands, Config, ServiceCommands};
 use crate::plan::{OnDisk, Plan};
-use crate::render::{Files, Layout, NodeMaterial, OnChange, RelPath};
+use crate::render::{Files, Layout, Members, NodeMaterial, OnChange, RelPath};
 use crate::services::{CommandKeys, Daemon, NewFileCheck, Phase, Service, Step, StepRun};
 
 use super::zone::{self, ZONES_DIR};
@@ -55,6 +55,7 @@ impl Daemon for Knot {
         desired: &DesiredState,
         layout: &Layout,
         material: &NodeMaterial,
+        _members: &Members<'_>,
         files: &mut Files,
     ) {
         super::render(desired, layout, material, files);

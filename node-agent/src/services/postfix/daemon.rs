@@ -11,13 +11,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use protocol::desired::DesiredState;
+use protocol::desired::{DesiredState, Tenant};
 use protocol::dns::platform;
 
 use crate::apply::{self, run_with_input, step, ApplyError, ServiceOutcome};
 use crate::config::{Argv, Commands, ServiceCommands};
 use crate::plan::{OnDisk, Plan, TableEdit};
-use crate::render::{Files, Layout, NodeMaterial, OnChange, Ports, RelPath};
+use crate::render::{
+    Files, Layout, MemberLines, MemberMaterial, Members, NodeMaterial, OnChange, Ports, RelPath,
+};
 use crate::services::{CommandKeys, Daemon, Phase, Service, Step, StepRun};
 
 use super::SERVICE;
@@ -32,14 +34,24 @@ impl Daemon for Postfix {
         SERVICE
     }
 
+    fn render_member(
+        &self,
+        tenant: &Tenant,
+        layout: &Layout,
+        _material: &MemberMaterial<'_>,
+    ) -> MemberLines {
+        super::render_member(tenant, layout)
+    }
+
     fn render(
         &self,
         desired: &DesiredState,
         layout: &Layout,
         material: &NodeMaterial,
+        members: &Members<'_>,
         files: &mut Files,
     ) {
-        super::render(desired, layout, material, files);
+        super::render(desired, layout, material, members, files);
     }
 
     fn command_keys(&self) -> CommandKeys {
@@ -118,22 +130,40 @@ impl Daemon for Postfix {
         if phase != Phase::BeforeReload {
             return Ok(());
         }
-        for table in run.pending_named(POSTMAP) {
+        let postmap = run.commands.argv("postmap").cloned().unwrap_or_default();
+        let compile = |table: &Step| {
             let database = format!("lmdb:{}", run.root.join(&table.arg).display());
             let rebuild = run.commands.argv_with("postmap", &[&database]);
             // An edit applies only on top of the compiled form the plan saw; after a refused
             // check (sources restored) or an interrupted apply, rebuild whole.
             let edit = run
                 .edits
-                .get(&table)
-                .filter(|_| !run.restored && !run.owed.contains(&table));
-            let postmap = run.commands.argv("postmap").cloned().unwrap_or_default();
-            let result = match edit {
+                .get(table)
+                .filter(|_| !run.restored && !run.owed.contains(table));
+            match edit {
                 Some(edit) => {
                     edit_table(&postmap, &database, edit).or_else(|_| apply::run(&rebuild))
                 }
                 None => apply::run(&rebuild),
-            };
+            }
+        };
+        // Each table is its own file: compiled side by side, a change costs the slowest
+        // `postmap` (mostly its start), not their sum.
+        let tables = run.pending_named(POSTMAP);
+        let results: Vec<Result<(), String>> = std::thread::scope(|scope| {
+            let running: Vec<_> = tables
+                .iter()
+                .map(|table| scope.spawn(|| compile(table)))
+                .collect();
+            running
+                .into_iter()
+                .map(|r| {
+                    r.join()
+                        .unwrap_or_else(|_| Err("postmap panicked".to_owned()))
+                })
+                .collect()
+        });
+        for (table, result) in tables.into_iter().zip(results) {
             step(POSTMAP);
             run.count(POSTMAP, 1);
             match result {
@@ -247,7 +277,14 @@ pub const MAX_TABLE_EDIT: usize = 256;
 
 /// What changed between two versions of a table's source, or `None` when they cannot be
 /// compared entry by entry or when so much changed that a whole rebuild is cheaper.
+///
+/// Only the lines between the two versions' longest common head and tail are compared: a
+/// table is written member by member ([`crate::render::Members`]), so one member's change is a
+/// few lines in the middle, and the rest costs a byte comparison. A key never appears twice in
+/// a rendered table (a domain belongs to one member), so a key in the common lines is not
+/// also among the compared ones.
 pub fn table_edit(old: &[u8], new: &[u8]) -> Option<TableEdit> {
+    let (old, new) = differing_lines(old, new);
     let edit = match (sorted_table_entries(old), sorted_table_entries(new)) {
         (Some(old), Some(new)) => sorted_table_edit(&old, &new),
         _ => unsorted_table_edit(old, new)?,
@@ -256,6 +293,65 @@ pub fn table_edit(old: &[u8], new: &[u8]) -> Option<TableEdit> {
         return None;
     }
     Some(edit)
+}
+
+/// The lines of `old` and `new` left once their longest common head and tail of whole lines
+/// are taken away.
+fn differing_lines<'a>(old: &'a [u8], new: &'a [u8]) -> (&'a [u8], &'a [u8]) {
+    let same = common_head(old, new);
+    // Back to the start of the line the first difference is in.
+    let head = old[..same]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let (old, new) = (&old[head..], &new[head..]);
+    let mut tail = common_tail(old, new);
+    let starts_line =
+        |text: &[u8], tail: usize| tail == text.len() || text[text.len() - tail - 1] == b'\n';
+    if !(starts_line(old, tail) && starts_line(new, tail)) {
+        // On to the start of the tail's first whole line.
+        let common = &old[old.len() - tail..];
+        tail = common
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(0, |i| tail - i - 1);
+    }
+    (&old[..old.len() - tail], &new[..new.len() - tail])
+}
+
+/// Bytes compared at once before the byte that differs is looked for: slices compare with
+/// `memcmp`, much faster than byte by byte over a table's hundreds of kilobytes.
+const CHUNK: usize = 256;
+
+/// How many bytes `a` and `b` share at their start.
+fn common_head(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + CHUNK <= n && a[i..i + CHUNK] == b[i..i + CHUNK] {
+        i += CHUNK;
+    }
+    i + a[i..n]
+        .iter()
+        .zip(&b[i..n])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// How many bytes `a` and `b` share at their end.
+fn common_tail(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[a.len() - n..], &b[b.len() - n..]);
+    let mut i = 0;
+    while i + CHUNK <= n && a[n - i - CHUNK..n - i] == b[n - i - CHUNK..n - i] {
+        i += CHUNK;
+    }
+    let (a, b) = (&a[..n - i], &b[..n - i]);
+    i + a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// [`table_edit`] of sources in any order (one written by hand, or by an older agent).
@@ -315,8 +411,8 @@ mod tests {
         let edit = table_edit(old, new).unwrap();
         assert_eq!(edit.put, ["b@x elsewhere/", "d@x x/d/"]);
         assert_eq!(edit.delete, ["c@x"]);
-        // A duplicated key cannot be edited entry by entry.
-        assert_eq!(table_edit(b"a x\na y\n", b"a x\n"), None);
+        // A duplicated key among the lines that differ cannot be edited entry by entry.
+        assert_eq!(table_edit(b"a x\na y\n", b"a z\n"), None);
     }
 
     proptest::proptest! {
@@ -336,6 +432,81 @@ mod tests {
                 &sorted_table_entries(&new).unwrap(),
             );
             proptest::prop_assert_eq!(Some(sorted), unsorted_table_edit(&old, &new));
+        }
+    }
+
+    /// Tables written member by member: only the lines between the common head and tail are
+    /// compared, whatever their order.
+    #[test]
+    fn only_the_lines_between_the_common_head_and_tail_are_compared() {
+        let member =
+            |m: &str, n: usize| -> String { (0..n).map(|i| format!("u{i}@{m} OK\n")).collect() };
+        let table = |middle: &str| -> Vec<u8> {
+            format!(
+                "# header\n{}{middle}{}",
+                member("z.example", 40),
+                member("a.example", 40)
+            )
+            .into_bytes()
+        };
+        let old = table(&member("m.example", 3));
+        let new = table(&member("m.example", 4));
+        let (o, n) = differing_lines(&old, &new);
+        assert!(o.is_empty());
+        assert_eq!(n, b"u3@m.example OK\n");
+        let edit = table_edit(&old, &new).unwrap();
+        assert_eq!(edit.put, ["u3@m.example OK"]);
+        assert!(edit.delete.is_empty());
+        let edit = table_edit(&new, &old).unwrap();
+        assert!(edit.put.is_empty());
+        assert_eq!(edit.delete, ["u3@m.example"]);
+        // A difference inside a line takes the whole line, at either end.
+        let (o, n) = differing_lines(b"a 1\nb 22\nc 3\n", b"a 1\nb 2\nc 3\n");
+        assert_eq!((o, n), (&b"b 22\n"[..], &b"b 2\n"[..]));
+        let (o, n) = differing_lines(b"a 1\nxb 2\n", b"a 1\nb 2\n");
+        assert_eq!((o, n), (&b"xb 2\n"[..], &b"b 2\n"[..]));
+        let (o, n) = differing_lines(b"b 2\n", b"a 1\nb 2\n");
+        assert_eq!((o, n), (&b""[..], &b"a 1\n"[..]));
+        let (o, n) = differing_lines(b"a 1", b"a 12");
+        assert_eq!((o, n), (&b"a 1"[..], &b"a 12"[..]));
+    }
+
+    proptest::proptest! {
+        /// Comparing only the differing lines finds what comparing every key finds, for
+        /// tables without a repeated key.
+        #[test]
+        fn the_differing_lines_give_the_edit_every_key_gives(
+            head in proptest::collection::btree_map("[a-c]{1,2}", "[x-z]{1,2}", 0..8),
+            old in proptest::collection::btree_map("[d-f]{1,2}", "[x-z]{1,2}", 0..8),
+            new in proptest::collection::btree_map("[d-f]{1,2}", "[x-z]{1,2}", 0..8),
+            tail in proptest::collection::btree_map("[g-i]{1,2}", "[x-z]{1,2}", 0..8),
+        ) {
+            let lines = |m: &BTreeMap<String, String>| -> String {
+                m.iter().map(|(k, v)| format!("{k} {v}\n")).collect()
+            };
+            let source = |middle: &BTreeMap<String, String>| -> Vec<u8> {
+                format!("{}{}{}", lines(&tail), lines(middle), lines(&head)).into_bytes()
+            };
+            let (old, new) = (source(&old), source(&new));
+            let edit = table_edit(&old, &new);
+            proptest::prop_assert_eq!(edit, unsorted_table_edit(&old, &new));
+        }
+    }
+
+    proptest::proptest! {
+        /// The chunked comparisons count what a byte-by-byte one counts.
+        #[test]
+        fn common_head_and_tail_count_the_shared_bytes(
+            shared in proptest::collection::vec(0u8..3, 0..600),
+            a in proptest::collection::vec(0u8..3, 0..600),
+            b in proptest::collection::vec(0u8..3, 0..600),
+        ) {
+            let (x, y) = ([&shared[..], &a].concat(), [&shared[..], &b].concat());
+            let head = x.iter().zip(&y).take_while(|(p, q)| p == q).count();
+            proptest::prop_assert_eq!(common_head(&x, &y), head);
+            let (x, y) = ([&a[..], &shared].concat(), [&b[..], &shared].concat());
+            let tail = x.iter().rev().zip(y.iter().rev()).take_while(|(p, q)| p == q).count();
+            proptest::prop_assert_eq!(common_tail(&x, &y), tail);
         }
     }
 

@@ -57,7 +57,7 @@ use std::net::{IpAddr, SocketAddr};
 use protocol::desired::{Alias, DesiredState, Domain, Tenant};
 use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart};
 
-use crate::render::{put, Files, Layout, NodeMaterial, OnChange, HEADER};
+use crate::render::{put, Files, Layout, MemberLines, Members, NodeMaterial, OnChange, HEADER};
 use crate::services::Service;
 
 mod daemon;
@@ -99,7 +99,51 @@ const SRS_CLEANUP: &str = "srs-cleanup";
 /// The RFC 2142 mailboxes every domain has.
 pub const ROLE_ADDRESSES: [&str; 2] = ["postmaster", "abuse"];
 
-pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, files: &mut Files) {
+/// The lookup tables a member has lines in.
+const MEMBER_TABLES: [&str; 6] = [
+    DOMAINS,
+    MAILBOXES,
+    ALIASES,
+    SENDERS,
+    RECIPIENTS,
+    DIRECT_SENDERS,
+];
+
+/// A member's entries in the lookup tables: its domains, mailboxes, aliases (and the role
+/// addresses it did not name), who may send as its addresses, its refusal while suspended, and
+/// its domains among those whose mail leaves without SRS.
+pub fn render_member(tenant: &Tenant, layout: &Layout) -> MemberLines {
+    let mut tables = Tables::empty();
+    tables.add_tenant(tenant);
+    let mut direct = Table::default();
+    // The host name is the node's line (it may be a member's domain too).
+    for domain in tenant.domains.iter().filter(|d| d.name != layout.hostname) {
+        direct.insert(
+            Key::AnyAt(&domain.name),
+            Value::Transport(direct_transport(layout)),
+        );
+    }
+    let mut lines = MemberLines::default();
+    for (path, table) in [
+        (DOMAINS, &tables.domains),
+        (MAILBOXES, &tables.mailboxes),
+        (ALIASES, &tables.aliases),
+        (SENDERS, &tables.senders),
+        (RECIPIENTS, &tables.recipients),
+        (DIRECT_SENDERS, &direct),
+    ] {
+        lines.set(path, table.lines());
+    }
+    lines
+}
+
+pub fn render(
+    desired: &DesiredState,
+    layout: &Layout,
+    material: &NodeMaterial,
+    members: &Members<'_>,
+    files: &mut Files,
+) {
     if let Err(problem) = layout.check() {
         tracing::error!(%problem, "postfix: the layout cannot be written into a config file");
         return;
@@ -120,17 +164,15 @@ pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, 
     config(files, MAIN_CF, main_cf(layout, tls, !hostname_served));
     config(files, MASTER_CF, master_cf(layout, tls));
     config(files, SRS_ADDRESSES, srs_addresses(&layout.hostname));
-    let tables = Tables::build(desired);
-    table(
-        files,
-        DIRECT_SENDERS,
-        direct_senders(desired, layout).text(),
-    );
-    table(files, DOMAINS, tables.domains.text());
-    table(files, MAILBOXES, tables.mailboxes.text());
-    table(files, ALIASES, tables.aliases.text());
-    table(files, SENDERS, tables.senders.text());
-    table(files, RECIPIENTS, tables.recipients.text());
+    // Each table: the node's own lines, then every member's.
+    for path in MEMBER_TABLES {
+        let node = if path == DIRECT_SENDERS {
+            direct_senders(layout).lines()
+        } else {
+            String::new()
+        };
+        table(files, path, members.file(&[HEADER, &node], path));
+    }
     if let Some(pair) = &material.tls {
         let reload = OnChange::Reload;
         put(
@@ -166,17 +208,15 @@ fn direct_transport(layout: &Layout) -> String {
     }
 }
 
-/// The senders whose mail leaves without SRS: every domain the node serves (any tenant, so a
-/// member's mail keeps its own SPF), the host name (what postsrsd rewrites to, and the
-/// postmaster) and the null sender (bounces). See the module's comment.
-fn direct_senders(desired: &DesiredState, layout: &Layout) -> Table {
+/// The node's senders whose mail leaves without SRS: the host name (what postsrsd rewrites
+/// to, and the postmaster) and the null sender (bounces). Every domain the node serves is one
+/// too (any member's, so a member's mail keeps its own SPF): the members' lines
+/// ([`render_member`]). See the module's comment.
+fn direct_senders(layout: &Layout) -> Table {
     let mut table = Table::default();
     let direct = || Value::Transport(direct_transport(layout));
     table.insert(Key::NullSender, direct());
     table.insert(Key::AnyAt(&layout.hostname), direct());
-    for domain in desired.tenants.iter().flat_map(|t| &t.domains) {
-        table.insert(Key::AnyAt(&domain.name), direct());
-    }
     table
 }
 
@@ -532,8 +572,9 @@ impl Table {
         self.entries.contains_key(&key.text())
     }
 
-    fn text(&self) -> String {
-        let mut text = String::from(HEADER);
+    /// Its lines, without the header: one member's, or the node's own.
+    fn lines(&self) -> String {
+        let mut text = String::new();
         for (key, value) in &self.entries {
             text.push_str(key);
             text.push(' ');
@@ -568,14 +609,6 @@ impl Tables {
             senders: Table::default(),
             recipients: Table::default(),
         }
-    }
-
-    fn build(desired: &DesiredState) -> Tables {
-        let mut tables = Tables::empty();
-        for tenant in &desired.tenants {
-            tables.add_tenant(tenant);
-        }
-        tables
     }
 
     /// Only the alias table (virtual_alias_maps): what forwarding follows.
@@ -842,13 +875,11 @@ mod tests {
     }
 
     fn tables(tenants: Vec<Tenant>) -> Tables {
-        Tables::build(&DesiredState {
-            dns: None,
-            schema: 1,
-            generation: 1,
-            node_id: "n".to_owned(),
-            tenants,
-        })
+        let mut tables = Tables::empty();
+        for tenant in &tenants {
+            tables.add_tenant(tenant);
+        }
+        tables
     }
 
     fn get<'a>(table: &'a Table, key: &str) -> Option<&'a str> {
@@ -1005,7 +1036,7 @@ mod tests {
         assert!(table.entries.is_empty());
         assert_eq!(table.refused, 3);
         assert!(table
-            .text()
+            .lines()
             .ends_with("# 3 entries left out: a value Postfix could misread\n"));
     }
 
@@ -1105,17 +1136,14 @@ mod tests {
 
     #[test]
     fn the_direct_senders_are_the_served_domains_the_host_and_the_null_sender() {
-        let desired = DesiredState {
-            dns: None,
-            schema: 1,
-            generation: 1,
-            node_id: "n".to_owned(),
-            tenants: vec![tenant(
-                false,
-                vec![dom("a.example", &["alice"], vec![])],
-                None,
-            )],
-        };
+        let member = tenant(
+            false,
+            vec![
+                dom("a.example", &["alice"], vec![]),
+                dom("mail.example.net", &["bob"], vec![]),
+            ],
+            None,
+        );
         let mut layout = crate::render::Layout {
             root: "/srv/r".into(),
             hostname: domain("mail.example.net"),
@@ -1129,16 +1157,24 @@ mod tests {
             forward_limit: crate::render::MessageLimit::forwarding(),
             relayhost: None,
         };
-        let table = direct_senders(&desired, &layout);
+        let table = direct_senders(&layout);
         let keys: Vec<&str> = table.entries.keys().map(String::as_str).collect();
-        assert_eq!(keys, ["<>", "@a.example", "@mail.example.net"]);
+        assert_eq!(keys, ["<>", "@mail.example.net"]);
         assert!(table.entries.values().all(|v| v == "smtp"));
+        // The member's domains, but the host name, which is the node's line already.
+        let lines = render_member(&member, &layout);
+        assert_eq!(lines.get(DIRECT_SENDERS), "@a.example smtp\n");
         layout.relayhost = Some("127.0.0.40:2525".parse().unwrap());
-        let table = direct_senders(&desired, &layout);
+        let table = direct_senders(&layout);
         assert!(table
             .entries
             .values()
             .all(|v| v == "smtp:[127.0.0.40]:2525"));
+        let lines = render_member(&member, &layout);
+        assert_eq!(
+            lines.get(DIRECT_SENDERS),
+            "@a.example smtp:[127.0.0.40]:2525\n"
+        );
         layout.relayhost = Some("[::1]:25".parse().unwrap());
         assert_eq!(next_hop(layout.relayhost.unwrap()), "[::1]:25");
     }

@@ -1,10 +1,10 @@
 //! What the engine asks of rspamd: `[commands.rspamd]`'s check (`rspamadm configtest`) and
 //! reload. It has no named step: rspamd watches its maps itself.
 
-use protocol::desired::DesiredState;
+use protocol::desired::{DesiredState, Tenant};
 
 use crate::config::{Commands, ServiceCommands};
-use crate::render::{Files, Layout, NodeMaterial};
+use crate::render::{Files, Layout, MemberLines, MemberMaterial, Members, NodeMaterial};
 use crate::services::{CommandKeys, Daemon, Service};
 
 use super::SERVICE;
@@ -16,14 +16,24 @@ impl Daemon for Rspamd {
         SERVICE
     }
 
+    fn render_member(
+        &self,
+        tenant: &Tenant,
+        layout: &Layout,
+        material: &MemberMaterial<'_>,
+    ) -> MemberLines {
+        super::render_member(tenant, layout, material)
+    }
+
     fn render(
         &self,
         desired: &DesiredState,
         layout: &Layout,
-        material: &NodeMaterial,
+        _material: &NodeMaterial,
+        members: &Members<'_>,
         files: &mut Files,
     ) {
-        super::render(desired, layout, material, files);
+        super::render(desired, layout, members, files);
     }
 
     fn command_keys(&self) -> CommandKeys {

@@ -36,10 +36,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
-use protocol::desired::DesiredState;
+use protocol::desired::{DesiredState, Tenant};
 use protocol::names::{DomainName, LocalPart};
 
-use crate::render::{Files, Layout, MessageLimit, NodeMaterial, OnChange, HEADER};
+use crate::render::{
+    Files, Layout, MemberLines, MemberMaterial, Members, MessageLimit, OnChange, HEADER,
+};
 use crate::services::Service;
 
 mod daemon;
@@ -85,7 +87,47 @@ pub const RUN_DIRECTORY: &str = "run/rspamd";
 /// the operator's resolver.
 pub const NAMESERVER: &str = "127.0.0.1:53";
 
-pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, files: &mut Files) {
+/// A member's entries in the maps: while it is active, its domains (and the selector and key
+/// path of those that sign) and its mailboxes.
+pub fn render_member(
+    tenant: &Tenant,
+    layout: &Layout,
+    material: &MemberMaterial<'_>,
+) -> MemberLines {
+    let mut lines = MemberLines::default();
+    if !tenant.active {
+        return lines;
+    }
+    let mut selectors = MapFile::default();
+    let mut paths = MapFile::default();
+    let mut domains = MapFile::default();
+    let mut members = MapFile::default();
+    let member = tenant.member_id.as_str();
+    for domain in &tenant.domains {
+        let name = &domain.name;
+        if let Some(selector) = material.dkim_selector(name) {
+            selectors.insert(MapKey::Domain(name), selector, is_selector);
+            // The key file of each signing domain, named after the domain's id.
+            if let Some(key) = material.dkim_key(name) {
+                let path = layout.path_text(&key.private_path());
+                paths.insert(MapKey::Domain(name), &path, is_key_path);
+            }
+        }
+        // The member each domain belongs to: the domains it may send from.
+        domains.insert(MapKey::Domain(name), member, is_member_id);
+        for mailbox in &domain.mailboxes {
+            let key = MapKey::Mailbox(&mailbox.local_part, name);
+            members.insert(key, member, is_member_id);
+        }
+    }
+    lines.set(SELECTORS_MAP, selectors.lines("selector"));
+    lines.set(PATHS_MAP, paths.lines("key path"));
+    lines.set(DOMAINS_MAP, domains.lines("member id"));
+    lines.set(MEMBERS_MAP, members.lines("member id"));
+    lines
+}
+
+pub fn render(desired: &DesiredState, layout: &Layout, members: &Members<'_>, files: &mut Files) {
     if let Err(problem) = layout.check() {
         tracing::error!(%problem, "rspamd: the layout cannot be written into a config file");
         return;
@@ -127,25 +169,16 @@ pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, 
         );
     }
     put(files, LOCAL_LUA, conf, local_lua(layout));
-    put(
-        files,
-        SELECTORS_MAP,
-        OnChange::Nothing,
-        selectors_map(desired, material),
-    );
-    put(files, MEMBERS_MAP, OnChange::Nothing, members_map(desired));
-    put(files, DOMAINS_MAP, OnChange::Nothing, domains_map(desired));
+    for map in [SELECTORS_MAP, MEMBERS_MAP, DOMAINS_MAP, PATHS_MAP] {
+        let text = members.file(&[HEADER], map);
+        put(files, map, OnChange::Nothing, text);
+    }
+    // Follows aliases across members: the node's, not a member's.
     put(
         files,
         FORWARDS_MAP,
         OnChange::Nothing,
-        forwards_map(desired),
-    );
-    put(
-        files,
-        PATHS_MAP,
-        OnChange::Nothing,
-        paths_map(desired, layout, material),
+        format!("{HEADER}{}", forwards_map(desired)),
     );
 }
 
@@ -362,8 +395,9 @@ impl MapFile {
         }
     }
 
-    fn text(&self, what: &str) -> String {
-        let mut text = String::from(HEADER);
+    /// Its lines, without the header.
+    fn lines(&self, what: &str) -> String {
+        let mut text = String::new();
         for (key, value) in &self.entries {
             let _ = writeln!(text, "{key} {value}");
         }
@@ -383,54 +417,6 @@ impl MapFile {
     }
 }
 
-fn selectors_map(desired: &DesiredState, material: &NodeMaterial) -> String {
-    let mut map = MapFile::default();
-    let active_domains = desired
-        .tenants
-        .iter()
-        .filter(|t| t.active)
-        .flat_map(|t| t.domains.iter().map(|d| &d.name));
-    for domain in active_domains {
-        if let Some(selector) = material.dkim_selectors.get(domain) {
-            map.insert(MapKey::Domain(domain), selector, is_selector);
-        }
-    }
-    map.text("selector")
-}
-
-/// The key file of each signing domain, named after the domain's id.
-fn paths_map(desired: &DesiredState, layout: &Layout, material: &NodeMaterial) -> String {
-    let mut map = MapFile::default();
-    let active_domains = desired
-        .tenants
-        .iter()
-        .filter(|t| t.active)
-        .flat_map(|t| t.domains.iter().map(|d| &d.name));
-    for domain in active_domains {
-        let signs = material.dkim_selectors.contains_key(domain);
-        if let Some(key) = material.dkim_keys.get(domain).filter(|_| signs) {
-            let path = layout.path_text(&key.private_path());
-            map.insert(MapKey::Domain(domain), &path, is_key_path);
-        }
-    }
-    map.text("key path")
-}
-
-/// The member of each domain an active member may send from.
-fn domains_map(desired: &DesiredState) -> String {
-    let mut map = MapFile::default();
-    for tenant in desired.tenants.iter().filter(|t| t.active) {
-        for domain in &tenant.domains {
-            map.insert(
-                MapKey::Domain(&domain.name),
-                &tenant.member_id,
-                is_member_id,
-            );
-        }
-    }
-    map.text("member id")
-}
-
 /// An absolute path a map can hold: `/` then `[A-Za-z0-9/._-]` (the layout's root was checked
 /// to hold only these; the rest is constants and ids).
 fn is_key_path(s: &str) -> bool {
@@ -448,25 +434,12 @@ fn forwards_map(desired: &DesiredState) -> String {
         let value = member.as_deref().unwrap_or(STAYS_HERE);
         map.insert(MapKey::Alias(&key), value, is_member_id);
     }
-    map.text("member id")
+    map.lines("member id")
 }
 
 /// The value `forwards.map` gives an address that does not forward. Not a member id: those are
 /// UUIDs.
 const STAYS_HERE: &str = "-";
-
-fn members_map(desired: &DesiredState) -> String {
-    let mut map = MapFile::default();
-    for tenant in desired.tenants.iter().filter(|t| t.active) {
-        for domain in &tenant.domains {
-            for mailbox in &domain.mailboxes {
-                let key = MapKey::Mailbox(&mailbox.local_part, &domain.name);
-                map.insert(key, &tenant.member_id, is_member_id);
-            }
-        }
-    }
-    map.text("member id")
-}
 
 #[cfg(test)]
 mod tests {
@@ -513,7 +486,7 @@ mod tests {
         );
         assert_eq!(map.refused, 1);
         assert!(map
-            .text("selector")
+            .lines("selector")
             .ends_with("# 1 entries left out: not a valid selector\n"));
     }
 

@@ -46,7 +46,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use protocol::app_password::{AppPasswordText, PublicId, Verifier};
-use protocol::desired::DesiredState;
+use protocol::desired::{DesiredState, Tenant};
 use protocol::names::ObjectId;
 use protocol::scope::AppScope;
 use serde::{Deserialize, Serialize};
@@ -65,22 +65,30 @@ const MAX_INPUT: usize = 1024;
 /// whole-node one about a second.
 const CATCH_UP: Duration = Duration::from_secs(2);
 
-/// Who may log in, built from one desired state.
+/// Who may log in, built from one desired state: each member's logins apart, so the next state
+/// rebuilds only the members it changed ([`Credentials::next`]).
 #[derive(Default)]
 pub struct Credentials {
     /// The generation of the desired state they come from.
     generation: Option<u64>,
+    /// Each member's, by member id.
+    members: HashMap<String, Arc<Member>>,
+    /// The member holding each (lowercase) domain: where a login name's domain sends the lookup.
+    domains: HashMap<String, Arc<Member>>,
+}
+
+/// One member's logins and app passwords.
+struct Member {
+    active: bool,
     /// By lowercase address.
     logins: HashMap<String, Login>,
-    members: Vec<Member>,
-    /// Every app password that names itself, by its public id.
+    /// Every app password of the member that names itself, by its public id.
     app_passwords: HashMap<PublicId, App>,
 }
 
 struct Login {
     address: String,
     password_hash: String,
-    member: usize,
     /// The mailbox's store (its home is named after it); `None`: not served on this node.
     store: Option<ObjectId>,
     quota_bytes: u64,
@@ -98,12 +106,7 @@ pub struct UserdbEntry {
     pub quota_rule: String,
 }
 
-struct Member {
-    active: bool,
-}
-
 struct App {
-    member: usize,
     scope: AppScope,
     /// Lowercase address of the one mailbox it opens; `None`: any of the member's.
     mailbox: Option<String>,
@@ -129,67 +132,59 @@ pub struct Checks {
 
 impl Credentials {
     pub fn from_desired(desired: &DesiredState) -> Credentials {
+        Credentials::default().next(None, desired)
+    }
+
+    /// The credentials of `desired`, given that these are those of `before`: a member whose
+    /// part is the same in both keeps its logins as they are (shared, not copied).
+    pub fn next(&self, before: Option<&DesiredState>, desired: &DesiredState) -> Credentials {
+        let unchanged: HashMap<&str, &Tenant> = before
+            .iter()
+            .flat_map(|b| &b.tenants)
+            .map(|t| (t.member_id.as_str(), t))
+            .collect();
         let mut credentials = Credentials {
             generation: Some(desired.generation),
             ..Credentials::default()
         };
         for tenant in &desired.tenants {
-            let member = credentials.members.len();
-            credentials.members.push(Member {
-                active: tenant.active,
-            });
-            for p in &tenant.app_passwords {
-                // The old kind (argon2id, no id in its text) is not checked any more: it would
-                // cost one argon2id check per app password at every failed login.
-                let Some(id) = &p.public_id else {
-                    continue;
-                };
-                let Ok(verifier) = Verifier::parse(&p.password_hash) else {
-                    tracing::error!(app_password = %p.id, "an app password's verifier is not sha256:<hex>");
-                    continue;
-                };
-                credentials.app_passwords.insert(
-                    id.clone(),
-                    App {
-                        member,
-                        scope: p.scope,
-                        mailbox: p.mailbox.as_ref().map(|m| m.as_str().to_ascii_lowercase()),
-                        verifier,
-                    },
+            let id = tenant.member_id.as_str();
+            let kept = self
+                .members
+                .get(id)
+                .filter(|_| unchanged.get(id) == Some(&tenant));
+            let member = match kept {
+                Some(member) => Arc::clone(member),
+                None => Arc::new(Member::from_tenant(tenant)),
+            };
+            for domain in &tenant.domains {
+                credentials.domains.insert(
+                    domain.name.as_str().to_ascii_lowercase(),
+                    Arc::clone(&member),
                 );
             }
-            for domain in &tenant.domains {
-                for mailbox in &domain.mailboxes {
-                    let address =
-                        format!("{}@{}", mailbox.local_part.as_str(), domain.name.as_str());
-                    credentials.logins.insert(
-                        address.to_ascii_lowercase(),
-                        Login {
-                            address,
-                            password_hash: mailbox.password_hash.clone(),
-                            member,
-                            store: mailbox.id.clone(),
-                            quota_bytes: mailbox.quota_bytes,
-                        },
-                    );
-                }
-            }
+            credentials.members.insert(tenant.member_id.clone(), member);
         }
         credentials
     }
 
+    /// The member holding the lowercase address `key`, and its login.
+    fn login(&self, key: &str) -> Option<(&Member, &Login)> {
+        let (_, domain) = key.rsplit_once('@')?;
+        let member = self.domains.get(domain)?;
+        Some((member, member.logins.get(key)?))
+    }
+
     /// The canonical address of an active mailbox called `user`.
     pub fn lookup(&self, user: &str) -> Option<&str> {
-        let login = self.logins.get(&user.to_ascii_lowercase())?;
-        self.members[login.member]
-            .active
-            .then_some(login.address.as_str())
+        let (member, login) = self.login(&user.to_ascii_lowercase())?;
+        member.active.then_some(login.address.as_str())
     }
 
     /// Where an active, served mailbox called `user` lives, and its quota.
     pub fn userdb(&self, user: &str) -> Option<UserdbEntry> {
-        let login = self.logins.get(&user.to_ascii_lowercase())?;
-        if !self.members[login.member].active {
+        let (member, login) = self.login(&user.to_ascii_lowercase())?;
+        if !member.active {
             return None;
         }
         Some(UserdbEntry {
@@ -215,22 +210,21 @@ impl Credentials {
             return (Verdict::Refuse, checks);
         }
         let key = user.to_ascii_lowercase();
-        let Some(login) = self.logins.get(&key) else {
+        let Some((member, login)) = self.login(&key) else {
             // Spend the time a known user costs, so answers do not tell who exists.
             checks.argon2 += 1;
             matches(dummy_hash(), password);
             return (Verdict::Refuse, checks);
         };
-        let member = &self.members[login.member];
         if !member.active {
             return (Verdict::Refuse, checks);
         }
         if let (Some(text), Some(scope)) = (AppPasswordText::parse(password), scope_of(service)) {
-            let candidate = self.app_passwords.get(text.id()).filter(|app| {
-                app.member == login.member
-                    && app.scope == scope
-                    && app.mailbox.as_ref().is_none_or(|m| *m == key)
-            });
+            // Only the login's own member's app passwords.
+            let candidate = member
+                .app_passwords
+                .get(text.id())
+                .filter(|app| app.scope == scope && app.mailbox.as_ref().is_none_or(|m| *m == key));
             if let Some(app) = candidate {
                 checks.app_passwords += 1;
                 if app.verifier.matches(&text) {
@@ -243,6 +237,50 @@ impl Credentials {
             return (Verdict::Accept(login.address.clone()), checks);
         }
         (Verdict::Refuse, checks)
+    }
+}
+
+impl Member {
+    fn from_tenant(tenant: &Tenant) -> Member {
+        let mut member = Member {
+            active: tenant.active,
+            logins: HashMap::new(),
+            app_passwords: HashMap::new(),
+        };
+        for p in &tenant.app_passwords {
+            // The old kind (argon2id, no id in its text) is not checked any more: it would
+            // cost one argon2id check per app password at every failed login.
+            let Some(id) = &p.public_id else {
+                continue;
+            };
+            let Ok(verifier) = Verifier::parse(&p.password_hash) else {
+                tracing::error!(app_password = %p.id, "an app password's verifier is not sha256:<hex>");
+                continue;
+            };
+            member.app_passwords.insert(
+                id.clone(),
+                App {
+                    scope: p.scope,
+                    mailbox: p.mailbox.as_ref().map(|m| m.as_str().to_ascii_lowercase()),
+                    verifier,
+                },
+            );
+        }
+        for domain in &tenant.domains {
+            for mailbox in &domain.mailboxes {
+                let address = format!("{}@{}", mailbox.local_part.as_str(), domain.name.as_str());
+                member.logins.insert(
+                    address.to_ascii_lowercase(),
+                    Login {
+                        address,
+                        password_hash: mailbox.password_hash.clone(),
+                        store: mailbox.id.clone(),
+                        quota_bytes: mailbox.quota_bytes,
+                    },
+                );
+            }
+        }
+        member
     }
 }
 
@@ -577,6 +615,66 @@ mod tests {
             node_id: "n".into(),
             tenants,
         }
+    }
+
+    /// The next state's credentials, built from the last ones, answer as if built afresh; a
+    /// member that did not change keeps its logins as they were, shared.
+    #[test]
+    fn the_next_credentials_rebuild_only_the_members_that_changed() {
+        let imap = text(1);
+        let kept = tenant(true, "kept.example", &[("kim", "kim-password")], vec![]);
+        let changed = tenant(
+            true,
+            "changed.example",
+            &[("carl", "carl-password")],
+            vec![app(AppScope::Imap, &imap, None)],
+        );
+        let before = desired(vec![kept.clone(), changed.clone()]);
+        let first = Credentials::from_desired(&before);
+        let mut after_changed = tenant(
+            true,
+            "changed.example",
+            &[("dana", "dana-password")],
+            vec![],
+        );
+        after_changed.member_id = changed.member_id.clone();
+        let gone = tenant(true, "gone.example", &[("gil", "gil-password")], vec![]);
+        let mut after = desired(vec![kept.clone(), after_changed]);
+        after.generation += 1;
+        let next = first.next(Some(&before), &after);
+        let imap_text = imap.expose();
+        // Before: carl's app password opens carl's mailbox.
+        assert_eq!(
+            first.verify("carl@changed.example", &imap_text, "imap"),
+            Verdict::Accept("carl@changed.example".to_owned())
+        );
+        let member = |c: &Credentials, id: &str| Arc::clone(&c.members[id]);
+        assert!(Arc::ptr_eq(
+            &member(&first, &kept.member_id),
+            &member(&next, &kept.member_id)
+        ));
+        for (user, password, verdict) in [
+            ("kim@kept.example", "kim-password", true),
+            ("dana@changed.example", "dana-password", true),
+            ("carl@changed.example", "carl-password", false),
+            ("carl@changed.example", imap_text.as_str(), false),
+        ] {
+            let expected = if verdict {
+                Verdict::Accept(user.to_owned())
+            } else {
+                Verdict::Refuse
+            };
+            assert_eq!(next.verify(user, password, "imap"), expected, "{user}");
+            let fresh = Credentials::from_desired(&after);
+            assert_eq!(fresh.verify(user, password, "imap"), expected, "{user}");
+        }
+        // A member that left takes its domain with it.
+        let with_gone = desired(vec![kept.clone(), gone]);
+        let third = next.next(Some(&after), &with_gone);
+        assert!(third.lookup("gil@gone.example").is_some());
+        let fourth = third.next(Some(&with_gone), &desired(vec![kept]));
+        assert!(fourth.lookup("gil@gone.example").is_none());
+        assert!(fourth.lookup("KIM@Kept.Example").is_some());
     }
 
     fn credentials() -> Credentials {

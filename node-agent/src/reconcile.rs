@@ -277,8 +277,9 @@ impl Reconciler {
         self.saved.save_applied(&desired, delta.as_ref())?;
         let generation = desired.generation;
         *self.applied.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&desired));
-        self.credentials
-            .send_replace(Arc::new(Credentials::from_desired(&desired)));
+        // Only the members that changed since the last applied state are built again.
+        let credentials = self.credentials.borrow().next(applied.as_deref(), &desired);
+        self.credentials.send_replace(Arc::new(credentials));
         // Only now do no daemon and no login name what follows: remove it.
         if names_ids {
             let before = applied.as_deref().zip(delta.as_ref());

@@ -186,7 +186,9 @@ pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial) 
 }
 
 /// The lines one member adds to a service's node-wide files, by path: what
-/// [`crate::services::Daemon::render_member`] returns.
+/// [`crate::services::Daemon::render_member`] returns. A service may also keep, under a name
+/// of its own, lines it assembles into something node-wide other than a file (rspamd: the
+/// alias entries its forwarding map follows across members).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MemberLines(Vec<(&'static str, String)>);
 

@@ -51,7 +51,7 @@
 //! whose values are checked once more; a value Postfix could misread is left out and counted in
 //! a comment at the end of the file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
 use protocol::desired::{Alias, DesiredState, Domain, Tenant};
@@ -611,17 +611,6 @@ impl Tables {
         }
     }
 
-    /// Only the alias table (virtual_alias_maps): what forwarding follows.
-    fn aliases_only(desired: &DesiredState) -> Table {
-        let mut tables = Tables::empty();
-        for tenant in &desired.tenants {
-            for domain in &tenant.domains {
-                tables.add_aliases(tenant, domain);
-            }
-        }
-        tables.aliases
-    }
-
     fn add_tenant(&mut self, tenant: &Tenant) {
         for domain in &tenant.domains {
             self.domains.insert(Key::Domain(&domain.name), Value::Ok);
@@ -735,52 +724,65 @@ fn has_local_part(domain: &Domain, local: &LocalPart) -> bool {
         })
 }
 
+/// A member's entries of the virtual alias table (`key target,target` lines, as the table
+/// holds them): what [`forwarding`] follows. rspamd keeps them per member.
+pub(super) fn alias_lines(tenant: &Tenant) -> String {
+    let mut tables = Tables::empty();
+    for domain in &tenant.domains {
+        tables.add_aliases(tenant, domain);
+    }
+    tables.aliases.lines()
+}
+
 /// The virtual alias table's keys (`local@domain`, `@domain`) whose mail leaves the node, each
 /// with the member it counts against (the owner of the key's domain), for rspamd's forwarding
-/// limit. An address forwards if its expansion, followed through the node's own aliases as
-/// Postfix follows them, reaches an address at a domain the node does not serve. On a domain
-/// whose catch-all forwards, the keys that do not forward are listed too, with `None`, so a
-/// lookup that falls back to `@domain` only does so where Postfix would.
-pub(super) fn forwarding(desired: &DesiredState) -> BTreeMap<String, Option<String>> {
-    let aliases = Tables::aliases_only(desired).entries;
-    let owners: BTreeMap<&str, &str> = desired
-        .tenants
-        .iter()
-        .flat_map(|t| {
-            t.domains
-                .iter()
-                .map(|d| (d.name.as_str(), t.member_id.as_str()))
-        })
+/// limit. `aliases` is every member's [`alias_lines`]; `owners` the member of each domain the
+/// node serves. An address forwards if its expansion, followed through the node's own aliases
+/// as Postfix follows them, reaches an address at a domain the node does not serve. On a
+/// domain whose catch-all forwards, the keys that do not forward are listed too, with `None`,
+/// so a lookup that falls back to `@domain` only does so where Postfix would.
+pub(super) fn forwarding(
+    aliases: &str,
+    owners: &HashMap<&str, &str>,
+) -> BTreeMap<String, Option<String>> {
+    // Borrowed from the lines: following a chain allocates nothing but its `@domain` lookups.
+    let aliases: HashMap<&str, &str> = aliases
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once(' '))
         .collect();
     let domain_of = |key: &str| key.rsplit_once('@').map(|(_, domain)| domain.to_owned());
-    let targets = |address: &str| -> Vec<String> {
-        let found = aliases
-            .get(address)
-            .or_else(|| domain_of(address).and_then(|domain| aliases.get(&format!("@{domain}"))));
-        found
-            .map(|list| list.split(',').map(str::to_owned).collect())
-            .unwrap_or_default()
+    let targets = |address: &str| -> Option<&str> {
+        aliases.get(address).copied().or_else(|| {
+            let (_, domain) = address.rsplit_once('@')?;
+            aliases.get(format!("@{domain}").as_str()).copied()
+        })
     };
     let leaves = |key: &str| -> bool {
         // Depth-first over the expansion; each address once, so a cycle ends.
-        let mut seen = std::collections::BTreeSet::new();
-        let mut stack: Vec<String> = aliases
+        let mut seen = std::collections::HashSet::new();
+        let mut stack: Vec<&str> = aliases
             .get(key)
-            .map(|list| list.split(',').map(str::to_owned).collect())
+            .map(|list| list.split(',').collect())
             .unwrap_or_default();
         while let Some(address) = stack.pop() {
-            if !seen.insert(address.clone()) {
+            if !seen.insert(address) {
                 continue;
             }
-            let Some(domain) = domain_of(&address) else {
+            let Some((_, domain)) = address.rsplit_once('@') else {
                 continue;
             };
-            if !owners.contains_key(domain.as_str()) {
+            if !owners.contains_key(domain) {
                 return true;
             }
             // An address that maps to itself is delivered here (a mailbox on a catch-all
             // domain); Postfix stops there too.
-            stack.extend(targets(&address).into_iter().filter(|t| *t != address));
+            stack.extend(
+                targets(address)
+                    .into_iter()
+                    .flat_map(|list| list.split(','))
+                    .filter(|t| *t != address),
+            );
         }
         false
     };
@@ -789,18 +791,19 @@ pub(super) fn forwarding(desired: &DesiredState) -> BTreeMap<String, Option<Stri
         if leaves(key) {
             let member = domain_of(key).and_then(|d| owners.get(d.as_str()).map(|m| m.to_string()));
             if member.is_some() {
-                forwarding.insert(key.clone(), member);
+                forwarding.insert((*key).to_owned(), member);
             }
         }
     }
-    let forwarding_catch_alls: Vec<String> = forwarding
+    let forwarding_catch_alls: std::collections::HashSet<String> = forwarding
         .keys()
         .filter_map(|key| key.strip_prefix('@').map(str::to_owned))
         .collect();
-    for domain in forwarding_catch_alls {
+    if !forwarding_catch_alls.is_empty() {
         for key in aliases.keys() {
-            if !key.starts_with('@') && domain_of(key).as_deref() == Some(domain.as_str()) {
-                forwarding.entry(key.clone()).or_insert(None);
+            let on_it = domain_of(key).is_some_and(|d| forwarding_catch_alls.contains(&d));
+            if !key.starts_with('@') && on_it {
+                forwarding.entry((*key).to_owned()).or_insert(None);
             }
         }
     }
@@ -1041,13 +1044,16 @@ mod tests {
     }
 
     fn forwarding_of(tenants: Vec<Tenant>) -> BTreeMap<String, Option<String>> {
-        forwarding(&DesiredState {
-            dns: None,
-            schema: 1,
-            generation: 1,
-            node_id: "n".to_owned(),
-            tenants,
-        })
+        let aliases: String = tenants.iter().map(alias_lines).collect();
+        let owners = tenants
+            .iter()
+            .flat_map(|t| {
+                t.domains
+                    .iter()
+                    .map(|d| (d.name.as_str(), t.member_id.as_str()))
+            })
+            .collect();
+        forwarding(&aliases, &owners)
     }
 
     #[test]

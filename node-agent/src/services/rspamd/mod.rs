@@ -32,7 +32,7 @@
 //! Addresses appear only in the maps, written through `MapFile::insert`; `.conf`, `.inc` and
 //! Lua files hold layout values only (paths, addresses of the node, ports).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
@@ -65,6 +65,11 @@ pub const MEMBERS_MAP: &str = "etc/rspamd/ruche/members.map";
 pub const DOMAINS_MAP: &str = "etc/rspamd/ruche/domains.map";
 pub const PATHS_MAP: &str = "etc/rspamd/ruche/paths.map";
 pub const FORWARDS_MAP: &str = "etc/rspamd/ruche/forwards.map";
+
+/// Not a file: the name under which each member's Postfix alias entries are kept with its
+/// lines, which the forwarding map follows across members (a member's forwarding may depend
+/// on another member's aliases, so the map is the node's).
+const ALIAS_ENTRIES: &str = "postfix alias entries";
 
 /// Modules that fetch remote maps or send message data to third parties; each gets a
 /// `local.d/<module>.conf` with `enabled = false;`.
@@ -124,6 +129,7 @@ pub fn render_member(
     lines.set(PATHS_MAP, paths.lines("key path"));
     lines.set(DOMAINS_MAP, domains.lines("member id"));
     lines.set(MEMBERS_MAP, members.lines("member id"));
+    lines.set(ALIAS_ENTRIES, super::postfix::alias_lines(tenant));
     lines
 }
 
@@ -173,12 +179,13 @@ pub fn render(desired: &DesiredState, layout: &Layout, members: &Members<'_>, fi
         let text = members.file(&[HEADER], map);
         put(files, map, OnChange::Nothing, text);
     }
-    // Follows aliases across members: the node's, not a member's.
+    // Follows aliases across members: the node's, from every member's alias entries.
+    let aliases = members.file(&[], ALIAS_ENTRIES);
     put(
         files,
         FORWARDS_MAP,
         OnChange::Nothing,
-        format!("{HEADER}{}", forwards_map(desired)),
+        format!("{HEADER}{}", forwards_map(desired, &aliases)),
     );
 }
 
@@ -428,9 +435,19 @@ fn is_key_path(s: &str) -> bool {
 
 /// The addresses whose mail leaves the node, to the member each counts against; `-` for the
 /// addresses of a forwarding catch-all's domain that stay here (see `postfix::forwarding`).
-fn forwards_map(desired: &DesiredState) -> String {
+/// `aliases`: every member's alias entries ([`ALIAS_ENTRIES`]).
+fn forwards_map(desired: &DesiredState, aliases: &str) -> String {
+    let owners: HashMap<&str, &str> = desired
+        .tenants
+        .iter()
+        .flat_map(|t| {
+            t.domains
+                .iter()
+                .map(|d| (d.name.as_str(), t.member_id.as_str()))
+        })
+        .collect();
     let mut map = MapFile::default();
-    for (key, member) in super::postfix::forwarding(desired) {
+    for (key, member) in super::postfix::forwarding(aliases, &owners) {
         let value = member.as_deref().unwrap_or(STAYS_HERE);
         map.insert(MapKey::Alias(&key), value, is_member_id);
     }

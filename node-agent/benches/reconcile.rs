@@ -200,7 +200,7 @@ fn material(desired: &DesiredState) -> NodeMaterial {
             let key = Key {
                 domain_id: ObjectId::parse("d").unwrap(),
                 selector: "r202611".to_owned(),
-                public_key: public_key(),
+                public_key: public_key().into(),
             };
             (z.name.clone(), key)
         })
@@ -335,19 +335,24 @@ fn agent_benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("agent_one_mailbox_added");
     group.sample_size(10);
     for members in [10, MEMBERS] {
-        let mut docs = [desired_with(members, false), desired_with(members, true)];
+        let docs = [desired_with(members, false), desired_with(members, true)];
         let root = tempfile::tempdir().unwrap();
         let agent = reconciler(root.path(), &docs[0]);
         agent.reconcile(&docs[0]).unwrap();
         let mut generation = 1;
         group.bench_function(format!("{}_mailboxes", members * MAILBOXES), |b| {
-            b.iter(|| {
-                // Alternate: each iteration adds or removes one mailbox, at a new generation.
-                generation += 1;
-                let desired = &mut docs[(generation % 2) as usize];
-                desired.generation = generation;
-                agent.reconcile(desired).unwrap().written
-            });
+            b.iter_batched(
+                || {
+                    // Alternate: each iteration adds or removes one mailbox, at a new
+                    // generation, shared with the agent as the poller shares it.
+                    generation += 1;
+                    let mut desired = docs[(generation % 2) as usize].clone();
+                    desired.generation = generation;
+                    std::sync::Arc::new(desired)
+                },
+                |desired| agent.reconcile_shared(&desired).unwrap().written,
+                BatchSize::PerIteration,
+            );
         });
     }
     group.finish();

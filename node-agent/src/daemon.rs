@@ -147,7 +147,7 @@ async fn reconcile_worker(
             None => RESYNC,
             Some(doc) => {
                 let r = reconciler.clone();
-                let result = tokio::task::spawn_blocking(move || r.reconcile(&doc)).await;
+                let result = tokio::task::spawn_blocking(move || r.reconcile_shared(&doc)).await;
                 match result {
                     Ok(Ok(_)) => {
                         backoff.reset();

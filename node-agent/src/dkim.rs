@@ -39,7 +39,7 @@ pub struct Key {
     pub domain_id: ObjectId,
     pub selector: String,
     /// base64 of the DER SubjectPublicKeyInfo.
-    pub public_key: String,
+    pub public_key: std::sync::Arc<str>,
 }
 
 impl Key {
@@ -214,7 +214,7 @@ impl Keys {
                     Key {
                         domain_id: id,
                         selector: selector.to_owned(),
-                        public_key,
+                        public_key: public_key.into(),
                     },
                 );
             }
@@ -256,7 +256,7 @@ impl Keys {
         let key = Key {
             domain_id: domain.clone(),
             selector: selector.to_owned(),
-            public_key,
+            public_key: public_key.into(),
         };
         written(&key);
         tracing::info!(domain_id = domain.as_str(), selector, elapsed = ?started.elapsed(), "made a DKIM key");

@@ -170,7 +170,26 @@ impl Reconciler {
     /// the document lets the node serve is rendered, authenticated and kept
     /// ([`DesiredState::served`]: verified domains and mailboxes with ids).
     pub fn reconcile(&self, desired: &DesiredState) -> Result<Outcome, ReconcileError> {
-        let result = self.reconcile_inner(desired.served(), names_ids(desired));
+        self.reconcile_served(Arc::new(desired.served()), names_ids(desired))
+    }
+
+    /// [`Reconciler::reconcile`] of a document the caller shares: kept as the applied state
+    /// without a copy when all of it is served (as the control plane sends it).
+    pub fn reconcile_shared(&self, desired: &Arc<DesiredState>) -> Result<Outcome, ReconcileError> {
+        let served = if desired.serves_all() {
+            Arc::clone(desired)
+        } else {
+            Arc::new(desired.served())
+        };
+        self.reconcile_served(served, names_ids(desired))
+    }
+
+    fn reconcile_served(
+        &self,
+        served: Arc<DesiredState>,
+        names_ids: bool,
+    ) -> Result<Outcome, ReconcileError> {
+        let result = self.reconcile_inner(served, names_ids);
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         match &result {
             Ok(outcome) => {
@@ -185,12 +204,11 @@ impl Reconciler {
 
     fn reconcile_inner(
         &self,
-        desired: DesiredState,
+        desired: Arc<DesiredState>,
         names_ids: bool,
     ) -> Result<Outcome, ReconcileError> {
         let started = std::time::Instant::now();
         let layout = &self.config.layout;
-        let desired = Arc::new(desired);
         let material = Arc::new(self.material(&desired)?);
         let material_done = started.elapsed();
         // Only members that changed since the last rendering are rendered again.
@@ -356,15 +374,29 @@ impl Reconciler {
             .filter_map(|(name, id)| by_id.get(*id).map(|k| ((*name).clone(), k.clone())))
             .collect();
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        status.dkim_keys = keys
-            .iter()
-            .map(|(domain, key)| DkimKey {
-                domain: domain.clone(),
-                domain_id: Some(key.domain_id.clone()),
-                selector: key.selector.clone(),
-                public_key: key.public_key.clone(),
-            })
-            .collect();
+        // Reported as they are, copied only when they changed (a key made, a domain gone).
+        let reported = status.dkim_keys.len() == keys.len()
+            && status
+                .dkim_keys
+                .iter()
+                .zip(&keys)
+                .all(|(r, (domain, key))| {
+                    r.domain == *domain
+                        && r.domain_id.as_ref() == Some(&key.domain_id)
+                        && r.selector == key.selector
+                        && *r.public_key == *key.public_key
+                });
+        if !reported {
+            status.dkim_keys = keys
+                .iter()
+                .map(|(domain, key)| DkimKey {
+                    domain: domain.clone(),
+                    domain_id: Some(key.domain_id.clone()),
+                    selector: key.selector.clone(),
+                    public_key: key.public_key.to_string(),
+                })
+                .collect();
+        }
         Ok(NodeMaterial {
             tls,
             dkim_selectors: keys

@@ -197,7 +197,8 @@ mod render {
                     public_key: format!(
                         "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA{}IDAQAB",
                         "x".repeat(346)
-                    ),
+                    )
+                    .into(),
                 },
             );
         }
@@ -1046,7 +1047,7 @@ mod render {
                         Key {
                             domain_id: ObjectId::parse("d").expect("id"),
                             selector: selector.clone(),
-                            public_key: public_key.clone(),
+                            public_key: public_key.as_str().into(),
                         },
                     );
                 }

@@ -371,6 +371,18 @@ impl DesiredState {
         }
     }
 
+    /// Whether [`DesiredState::served`] takes nothing away: then the document is served as it
+    /// is, and the agent need not copy it. Reads the document, allocates only a set of names.
+    pub fn serves_all(&self) -> bool {
+        let mut names = std::collections::HashSet::new();
+        self.tenants.iter().flat_map(|t| &t.domains).all(|d| {
+            d.verified
+                && d.id.is_some()
+                && names.insert(&d.name)
+                && d.mailboxes.iter().all(|m| m.id.is_some())
+        })
+    }
+
     /// What the node may serve of this document: only verified domains, and only domains and
     /// mailboxes that carry their ids. The agent renders, authenticates and keeps stores from
     /// this alone, so a pending claim on a name (someone else's domain, the platform's) never
@@ -379,6 +391,9 @@ impl DesiredState {
     /// A domain name two members both claim (which the control plane never sends) is served
     /// for neither: the node's tables, user lists and maps hold each name once, for one member.
     pub fn served(&self) -> DesiredState {
+        if self.serves_all() {
+            return self.clone();
+        }
         let mut seen = std::collections::HashSet::new();
         let twice: std::collections::HashSet<&DomainName> = self
             .tenants
@@ -427,6 +442,8 @@ mod tests {
               {"local_part":"noid","password_hash":"h","quota_bytes":1}]}]}]}"#;
         let doc: DesiredState = serde_json::from_str(json).unwrap();
         let served = doc.served();
+        assert!(!doc.serves_all() && served.serves_all());
+        assert_eq!(served.served(), served);
         let domains = &served.tenants[0].domains;
         assert_eq!(domains.len(), 1);
         assert_eq!(domains[0].name.as_str(), "ok.example");
@@ -445,7 +462,10 @@ mod tests {
               {"id":"d4","name":"pending.example","verified":false,"mailboxes":[],"aliases":[],"xmpp_accounts":[]}]},
             {"member_id":"c","active":true,"app_passwords":[],"domains":[
               {"id":"d5","name":"pending.example","verified":true,"mailboxes":[],"aliases":[],"xmpp_accounts":[]}]}]}"#;
-        let served = serde_json::from_str::<DesiredState>(json).unwrap().served();
+        let doc = serde_json::from_str::<DesiredState>(json).unwrap();
+        assert!(!doc.serves_all());
+        let served = doc.served();
+        assert!(served.serves_all());
         let names: Vec<Vec<&str>> = served
             .tenants
             .iter()

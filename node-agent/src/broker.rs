@@ -46,7 +46,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use protocol::app_password::{AppPasswordText, PublicId, Verifier};
-use protocol::desired::{DesiredState, Tenant};
+use protocol::desired::{Delta, DesiredState, Tenant};
 use protocol::names::ObjectId;
 use protocol::scope::AppScope;
 use serde::{Deserialize, Serialize};
@@ -135,24 +135,19 @@ impl Credentials {
         Credentials::default().next(None, desired)
     }
 
-    /// The credentials of `desired`, given that these are those of `before`: a member whose
-    /// part is the same in both keeps its logins as they are (shared, not copied).
-    pub fn next(&self, before: Option<&DesiredState>, desired: &DesiredState) -> Credentials {
-        let unchanged: HashMap<&str, &Tenant> = before
-            .iter()
-            .flat_map(|b| &b.tenants)
-            .map(|t| (t.member_id.as_str(), t))
-            .collect();
+    /// The credentials of `desired`, given that these are those of the document `delta` leads
+    /// from (`None`: build every member's): a member the delta does not name keeps its logins
+    /// as they are (shared, not copied).
+    pub fn next(&self, delta: Option<&Delta>, desired: &DesiredState) -> Credentials {
+        let named = delta.map(Delta::members);
         let mut credentials = Credentials {
             generation: Some(desired.generation),
             ..Credentials::default()
         };
         for tenant in &desired.tenants {
             let id = tenant.member_id.as_str();
-            let kept = self
-                .members
-                .get(id)
-                .filter(|_| unchanged.get(id) == Some(&tenant));
+            let unchanged = named.as_ref().is_some_and(|named| !named.contains(id));
+            let kept = self.members.get(id).filter(|_| unchanged);
             let member = match kept {
                 Some(member) => Arc::clone(member),
                 None => Arc::new(Member::from_tenant(tenant)),
@@ -641,7 +636,7 @@ mod tests {
         let gone = tenant(true, "gone.example", &[("gil", "gil-password")], vec![]);
         let mut after = desired(vec![kept.clone(), after_changed]);
         after.generation += 1;
-        let next = first.next(Some(&before), &after);
+        let next = first.next(Some(&before.delta_to(&after)), &after);
         let imap_text = imap.expose();
         // Before: carl's app password opens carl's mailbox.
         assert_eq!(
@@ -670,9 +665,10 @@ mod tests {
         }
         // A member that left takes its domain with it.
         let with_gone = desired(vec![kept.clone(), gone]);
-        let third = next.next(Some(&after), &with_gone);
+        let third = next.next(Some(&after.delta_to(&with_gone)), &with_gone);
         assert!(third.lookup("gil@gone.example").is_some());
-        let fourth = third.next(Some(&with_gone), &desired(vec![kept]));
+        let last = desired(vec![kept]);
+        let fourth = third.next(Some(&with_gone.delta_to(&last)), &last);
         assert!(fourth.lookup("gil@gone.example").is_none());
         assert!(fourth.lookup("KIM@Kept.Example").is_some());
     }

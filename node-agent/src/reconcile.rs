@@ -211,18 +211,23 @@ impl Reconciler {
         let layout = &self.config.layout;
         let material = Arc::new(self.material(&desired)?);
         let material_done = started.elapsed();
-        // Only members that changed since the last rendering are rendered again.
-        let rendered = self
-            .renderer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .render_kept(Arc::clone(&desired), layout, Arc::clone(&material));
-        let render_done = started.elapsed();
         let applied = self
             .applied
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        // What changed since the last applied state: the members rendered again (unless the
+        // last rendering was of another state), where stores may need adopting, what is
+        // appended to applied.json's log, whose logins are rebuilt and what the sweep after the
+        // apply looks at.
+        let delta = applied.as_deref().map(|before| before.delta_to(&desired));
+        let since = applied.as_ref().zip(delta.as_ref());
+        let rendered = self
+            .renderer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .render_kept(Arc::clone(&desired), layout, Arc::clone(&material), since);
+        let render_done = started.elapsed();
         let last_good = || {
             applied
                 .as_deref()
@@ -236,9 +241,6 @@ impl Reconciler {
             })?;
         let plan = plan::plan(&rendered, &on_disk, &stale);
         let plan_done = started.elapsed();
-        // What changed since the last applied state: where stores may need adopting, what is
-        // appended to applied.json's log and what the sweep after the apply looks at.
-        let delta = applied.as_deref().map(|before| before.delta_to(&desired));
         let changed = delta.as_ref().map_or(&desired.tenants, |d| &d.tenants);
         self.prepare_mail_store(changed)?;
         for daemon in ALL {
@@ -296,7 +298,7 @@ impl Reconciler {
         let generation = desired.generation;
         *self.applied.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&desired));
         // Only the members that changed since the last applied state are built again.
-        let credentials = self.credentials.borrow().next(applied.as_deref(), &desired);
+        let credentials = self.credentials.borrow().next(delta.as_ref(), &desired);
         self.credentials.send_replace(Arc::new(credentials));
         // Only now do no daemon and no login name what follows: remove it.
         if names_ids {

@@ -193,6 +193,18 @@ pub struct Delta {
     pub dns: Option<Dns>,
 }
 
+impl Delta {
+    /// The members it names: changed, arrived or removed. Every other member's part is the same
+    /// in the document it applies to and in the one it leads to.
+    pub fn members(&self) -> std::collections::HashSet<&str> {
+        self.tenants
+            .iter()
+            .map(|t| t.member_id.as_str())
+            .chain(self.removed_tenants.iter().map(String::as_str))
+            .collect()
+    }
+}
+
 /// Why a delta cannot be applied to a document: the agent then asks for the whole document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeltaError {

@@ -26,7 +26,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use protocol::desired::{DesiredState, Tenant};
+use protocol::desired::{Delta, DesiredState, Tenant};
 use protocol::names::DomainName;
 
 pub use layout::{Layout, MessageLimit, Ports};
@@ -293,19 +293,29 @@ impl Renderer {
         layout: &Layout,
         material: &NodeMaterial,
     ) -> Files {
-        let (files, _) = self.render_members(desired, layout, material);
+        let (files, _) = self.render_members(desired, layout, material, None);
         files
     }
 
     /// As [`Renderer::render`], keeping `desired` and `material` (shared, not copied) to
-    /// compare the next rendering's members with.
+    /// compare the next rendering's members with. `since`: a document and the delta from it to
+    /// `desired`, which says which members changed without comparing them, when the last
+    /// rendering was of that very document.
     pub fn render_kept(
         &mut self,
         desired: Arc<DesiredState>,
         layout: &Layout,
         material: Arc<NodeMaterial>,
+        since: Option<(&Arc<DesiredState>, &Delta)>,
     ) -> Files {
-        let (files, members) = self.render_members(&desired, layout, &material);
+        let named = since
+            .filter(|(base, _)| {
+                self.last
+                    .as_ref()
+                    .is_some_and(|last| Arc::ptr_eq(&last.desired, base))
+            })
+            .map(|(_, delta)| delta.members());
+        let (files, members) = self.render_members(&desired, layout, &material, named);
         self.last = Some(Last {
             desired,
             material,
@@ -314,12 +324,20 @@ impl Renderer {
         files
     }
 
+    /// `changed`: the members that may differ from the last rendering's (`None`: any may, so
+    /// each is compared).
     fn render_members(
         &self,
         desired: &DesiredState,
         layout: &Layout,
         material: &NodeMaterial,
+        changed: Option<std::collections::HashSet<&str>>,
     ) -> (Files, HashMap<String, Arc<Vec<MemberLines>>>) {
+        // The same keys for every domain: no member's need comparing.
+        let same_keys = self.last.as_ref().is_some_and(|last| {
+            last.material.dkim_selectors == material.dkim_selectors
+                && last.material.dkim_keys == material.dkim_keys
+        });
         let last: HashMap<&str, (&Tenant, &Arc<Vec<MemberLines>>, &NodeMaterial)> = self
             .last
             .iter()
@@ -337,7 +355,11 @@ impl Renderer {
             .map(|tenant| {
                 let now = MemberMaterial::new(tenant, material);
                 let kept = last.get(tenant.member_id.as_str()).filter(|(was, _, m)| {
-                    *was == tenant && now.same_as(&MemberMaterial::new(was, m))
+                    let same = match &changed {
+                        Some(changed) => !changed.contains(tenant.member_id.as_str()),
+                        None => *was == tenant,
+                    };
+                    same && (same_keys || now.same_as(&MemberMaterial::new(was, m)))
                 });
                 match kept {
                     Some((_, lines, _)) => Arc::clone(lines),

@@ -193,6 +193,44 @@ pub struct Delta {
     pub dns: Option<Dns>,
 }
 
+/// Each member of `after` with its part in `before` (if it had one), and the members of
+/// `before` that are not in `after`. Documents list members in a stable order (by id): then
+/// one walk through both, else a lookup by id.
+fn pair_members<'a>(
+    before: &'a [Tenant],
+    after: &'a [Tenant],
+) -> (Vec<(&'a Tenant, Option<&'a Tenant>)>, Vec<&'a Tenant>) {
+    let by_id = |ts: &[Tenant]| ts.windows(2).all(|w| w[0].member_id < w[1].member_id);
+    let mut pairs = Vec::with_capacity(after.len());
+    let mut removed = Vec::new();
+    if by_id(before) && by_id(after) {
+        let mut old = before.iter().peekable();
+        for t in after {
+            while let Some(was) = old.next_if(|was| was.member_id < t.member_id) {
+                removed.push(was);
+            }
+            pairs.push((t, old.next_if(|was| was.member_id == t.member_id)));
+        }
+        removed.extend(old);
+    } else {
+        let find = |ts: &'a [Tenant]| -> std::collections::HashMap<&'a str, &'a Tenant> {
+            ts.iter().map(|t| (t.member_id.as_str(), t)).collect()
+        };
+        let (old, new) = (find(before), find(after));
+        pairs.extend(
+            after
+                .iter()
+                .map(|t| (t, old.get(t.member_id.as_str()).copied())),
+        );
+        removed.extend(
+            before
+                .iter()
+                .filter(|t| !new.contains_key(t.member_id.as_str())),
+        );
+    }
+    (pairs, removed)
+}
+
 impl Delta {
     /// The members it names: changed, arrived or removed. Every other member's part is the same
     /// in the document it applies to and in the one it leads to.
@@ -289,16 +327,7 @@ impl DesiredState {
     /// the control plane's change log gives, computed from two documents (for tests, and for
     /// the agent's own record of what it applied, [`DesiredState::apply`] reading it back).
     pub fn delta_to(&self, next: &DesiredState) -> Delta {
-        let before: std::collections::BTreeMap<&str, &Tenant> = self
-            .tenants
-            .iter()
-            .map(|t| (t.member_id.as_str(), t))
-            .collect();
-        let after: std::collections::BTreeMap<&str, &Tenant> = next
-            .tenants
-            .iter()
-            .map(|t| (t.member_id.as_str(), t))
-            .collect();
+        let (pairs, removed) = pair_members(&self.tenants, &next.tenants);
         fn zones(dns: &Option<Dns>) -> std::collections::BTreeMap<&DomainName, &Zone> {
             dns.iter()
                 .flat_map(|d| &d.zones)
@@ -307,23 +336,17 @@ impl DesiredState {
         }
         let (zones_before, zones_after) = (zones(&self.dns), zones(&next.dns));
         // A member changed if its part did, or one of its zones (a record).
-        let tenants: Vec<Tenant> = next
-            .tenants
-            .iter()
-            .filter(|t| {
-                before.get(t.member_id.as_str()) != Some(t)
+        let tenants: Vec<Tenant> = pairs
+            .into_iter()
+            .filter(|(t, was)| {
+                *was != Some(*t)
                     || t.domains
                         .iter()
                         .any(|d| zones_before.get(&d.name) != zones_after.get(&d.name))
             })
-            .cloned()
+            .map(|(t, _)| t.clone())
             .collect();
-        let removed_tenants: Vec<String> = self
-            .tenants
-            .iter()
-            .filter(|t| !after.contains_key(t.member_id.as_str()))
-            .map(|t| t.member_id.clone())
-            .collect();
+        let removed_tenants: Vec<String> = removed.iter().map(|t| t.member_id.clone()).collect();
         // The zones a delta replaces (see [`DesiredState::apply`]): those named after a domain
         // a changed or removed member held before, or a changed member holds now.
         let changed: std::collections::BTreeSet<&str> = tenants
@@ -616,6 +639,40 @@ mod tests {
                             "an unchanged member was sent");
                     }
                 }
+            }
+        }
+
+        proptest! {
+            /// Members are paired by id whether the documents list them in order or not.
+            #[test]
+            fn members_pair_by_id_in_any_order(
+                before in proptest::collection::btree_set(0u8..12, 0..8),
+                after in proptest::collection::btree_set(0u8..12, 0..8),
+            ) {
+                let tenants = |ids: &std::collections::BTreeSet<u8>| -> Vec<Tenant> {
+                    ids.iter().map(|i| tenant(*i, &[], 0, true)).collect()
+                };
+                let ids = |pairs: &[(&Tenant, Option<&Tenant>)], removed: &[&Tenant]| {
+                    let mut p: Vec<(String, Option<String>)> = pairs
+                        .iter()
+                        .map(|(t, w)| (t.member_id.clone(), w.map(|w| w.member_id.clone())))
+                        .collect();
+                    let mut r: Vec<String> = removed.iter().map(|t| t.member_id.clone()).collect();
+                    p.sort();
+                    r.sort();
+                    (p, r)
+                };
+                let (b, a) = (tenants(&before), tenants(&after));
+                let (pairs, removed) = pair_members(&b, &a);
+                let in_order = ids(&pairs, &removed);
+                let (rb, ra): (Vec<Tenant>, Vec<Tenant>) =
+                    (b.iter().rev().cloned().collect(), a.iter().rev().cloned().collect());
+                let (pairs, removed) = pair_members(&rb, &ra);
+                prop_assert_eq!(&ids(&pairs, &removed), &in_order);
+                for (id, was) in &in_order.0 {
+                    prop_assert_eq!(was.is_some(), before.iter().any(|i| tenant(*i, &[], 0, true).member_id == *id));
+                }
+                prop_assert_eq!(in_order.1.len(), before.difference(&after).count());
             }
         }
 

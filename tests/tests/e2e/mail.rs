@@ -794,7 +794,10 @@ async fn control_plane_outage(c: &mut Collective) -> Result<()> {
 }
 
 /// Acceptance 6: the agent killed (SIGKILL) at each step of an apply converges after a restart,
-/// and leaves configurations the daemons accept.
+/// and leaves configurations the daemons accept. Each kill falls between two partial applies:
+/// the change it interrupted came as a delta, and another one is made while the agent is down,
+/// so the restarted agent finishes the first from its journal and takes the second as a delta
+/// on top of the state it saved (whole document plus log).
 #[tokio::test]
 async fn mail_agent_converges_after_sigkill() -> Result<()> {
     let mut c = Collective::start(Ipv4Addr::new(127, 0, 0, 24), "node-24").await?;
@@ -816,7 +819,7 @@ async fn agent_sigkill(c: &mut Collective) -> Result<()> {
         .await?;
     c.converged().await?;
 
-    for step in ["write", "check", "postmap", "reload"] {
+    for step in ["write", "check", "postmap", "reload", "done"] {
         // An agent that dawdles at every step, caught up with everything so far.
         c.node.kill_agent().await?;
         c.node
@@ -853,8 +856,14 @@ async fn agent_sigkill(c: &mut Collective) -> Result<()> {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         c.node.kill_agent().await?;
+        // The next change while the agent is down.
+        let later = format!("later-{step}");
+        let later_password = format!("{later}-mail-password");
+        member
+            .mailbox(&domain, &later, &later_password, 100)
+            .await?;
 
-        // A plain restart converges: the change works and every daemon accepts its files.
+        // A plain restart converges: both changes work and every daemon accepts its files.
         c.node.start_agent(&[]).await?;
         c.converged()
             .await
@@ -868,6 +877,13 @@ async fn agent_sigkill(c: &mut Collective) -> Result<()> {
             .await?
             .session()
             .with_context(|| format!("the mailbox created during the SIGKILL at {step}"))?
+            .logout()
+            .await?;
+        let later_address = format!("{later}@crash.test");
+        imap_login(&c.node, imap::Security::Implicit, &later_address, &later_password)
+            .await?
+            .session()
+            .with_context(|| format!("the mailbox created after the SIGKILL at {step}"))?
             .logout()
             .await?;
         deliver(

@@ -9,7 +9,8 @@
 //!
 //! The agent's whole work for one mailbox change (`Reconciler::reconcile`: its material, render,
 //! plan, apply, and the bookkeeping after it: the applied state saved, the broker's credentials,
-//! the sweep of what left the node) at 100 and at 10,000 mailboxes, DKIM keys already on disk.
+//! the sweep of what left the node) at 100 and at 10,000 mailboxes, DKIM keys already on disk;
+//! and for one record changed in one of 1,000 zones, each the zone of a member's domain.
 //!
 //! `cargo bench -p node-agent --bench reconcile`; figures in tests/bench/README.md.
 
@@ -21,7 +22,7 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use node_agent::apply::{apply, read_disk, Target};
 use node_agent::config::Commands;
-use node_agent::config::{Config, MailStoreConfig};
+use node_agent::config::{Config, DnsConfig, MailStoreConfig};
 use node_agent::dkim::Key;
 use node_agent::plan::plan;
 use node_agent::reconcile::Reconciler;
@@ -95,7 +96,8 @@ fn desired_with(members: usize, extra_mailbox: bool) -> DesiredState {
 fn dns_desired(extra_record: bool) -> DesiredState {
     let record =
         |owner: &str, kind: &str, value: &str| Record::parse(owner, kind, "", value).unwrap();
-    let zones = (0..MEMBERS)
+    // In name order, as the control plane lists them.
+    let mut zones: Vec<Zone> = (0..MEMBERS)
         .map(|m| {
             let mut records = vec![
                 record("blog", "CNAME", "host.example.net"),
@@ -111,6 +113,7 @@ fn dns_desired(extra_record: bool) -> DesiredState {
             }
         })
         .collect();
+    zones.sort_by(|a, b| a.name.cmp(&b.name));
     let peer = |n: u32| DnsPeer {
         nameserver: DomainName::parse(&format!("ns{n}.bench.example")).unwrap(),
         address: format!("127.0.0.{n}:53").parse().unwrap(),
@@ -308,14 +311,18 @@ fn benches(c: &mut Criterion) {
 }
 
 /// A reconciler on a fresh root whose DKIM keys for `desired`'s domains are already on disk
-/// (made as the agent names them; their contents are never read as keys here).
+/// (made as the agent names them; their contents are never read as keys here); a name server
+/// when `desired` has a DNS part.
 fn reconciler(root: &Path, desired: &DesiredState) -> Reconciler {
     // The same layout and commands as the render-only cases above.
     let config = Config {
         state_dir: root.join("var/lib/ruche-agent"),
         layout: layout(root),
         tls: None,
-        dns: None,
+        dns: desired.dns.as_ref().map(|_| DnsConfig {
+            listen: "127.0.0.1:53".parse().unwrap(),
+            addresses: vec!["192.0.2.1".parse().unwrap()],
+        }),
         mail_store: MailStoreConfig::default(),
         commands: commands(root),
     };
@@ -330,32 +337,58 @@ fn reconciler(root: &Path, desired: &DesiredState) -> Reconciler {
     Reconciler::new(config).unwrap()
 }
 
-/// The agent's whole work per change, at 100 and at 10,000 mailboxes.
+/// The agent's whole work per change, at 100 and at 10,000 mailboxes; and for one record
+/// changed with 1,000 zones (each member's domain a zone of this node's).
 fn agent_benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("agent_one_mailbox_added");
     group.sample_size(10);
     for members in [10, MEMBERS] {
         let docs = [desired_with(members, false), desired_with(members, true)];
-        let root = tempfile::tempdir().unwrap();
-        let agent = reconciler(root.path(), &docs[0]);
-        agent.reconcile(&docs[0]).unwrap();
-        let mut generation = 1;
-        group.bench_function(format!("{}_mailboxes", members * MAILBOXES), |b| {
-            b.iter_batched(
-                || {
-                    // Alternate: each iteration adds or removes one mailbox, at a new
-                    // generation, shared with the agent as the poller shares it.
-                    generation += 1;
-                    let mut desired = docs[(generation % 2) as usize].clone();
-                    desired.generation = generation;
-                    std::sync::Arc::new(desired)
-                },
-                |desired| agent.reconcile_shared(&desired).unwrap().written,
-                BatchSize::PerIteration,
-            );
-        });
+        agent_case(
+            &mut group,
+            &format!("{}_mailboxes", members * MAILBOXES),
+            docs,
+        );
     }
     group.finish();
+    let mut group = c.benchmark_group("agent_one_record_changed");
+    group.sample_size(10);
+    let with_zones = |extra_record| DesiredState {
+        dns: dns_desired(extra_record).dns,
+        ..desired(false)
+    };
+    agent_case(
+        &mut group,
+        "1000_zones",
+        [with_zones(false), with_zones(true)],
+    );
+    group.finish();
+}
+
+/// One agent alternating between `docs`, each change at a new generation.
+fn agent_case(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    docs: [DesiredState; 2],
+) {
+    let root = tempfile::tempdir().unwrap();
+    let agent = reconciler(root.path(), &docs[0]);
+    agent.reconcile(&docs[0]).unwrap();
+    let mut generation = 1;
+    group.bench_function(name, |b| {
+        b.iter_batched(
+            || {
+                // Alternate: each iteration makes the change or takes it back, at a new
+                // generation, shared with the agent as the poller shares it.
+                generation += 1;
+                let mut desired = docs[(generation % 2) as usize].clone();
+                desired.generation = generation;
+                std::sync::Arc::new(desired)
+            },
+            |desired| agent.reconcile_shared(&desired).unwrap().written,
+            BatchSize::PerIteration,
+        );
+    });
 }
 
 criterion_group!(reconcile_benches, benches, agent_benches);

@@ -1201,6 +1201,86 @@ mod render {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
 
+        /// Zone files kept per member come out as a fresh rendering's, whatever changed: a
+        /// zone's records, the node's DNS part, the name server's addresses, a domain's key.
+        #[test]
+        fn zones_rendered_again_are_those_rendered_afresh(
+            case in dns_desired(),
+            other in dns_desired(),
+            changed_zones in prop::collection::vec(any::<bool>(), 4),
+            change_part in any::<bool>(),
+            change_settings in any::<bool>(),
+            change_key in any::<bool>(),
+        ) {
+            let layout = layout_at(Path::new("/srv/ruche"));
+            // Each zone's domain held by a member of its own.
+            let mut before = case.0.clone();
+            let zones: Vec<DomainName> = before.dns.iter().flat_map(|d| &d.zones).map(|z| z.name.clone()).collect();
+            before.tenants = zones
+                .iter()
+                .enumerate()
+                .map(|(i, name)| Tenant {
+                    member_id: format!("m{i:03}"),
+                    active: true,
+                    domains: vec![Domain {
+                        id: Some(ObjectId::parse(&format!("d{i}")).expect("id")),
+                        name: name.clone(),
+                        verified: true,
+                        mailboxes: Vec::new(),
+                        aliases: Vec::new(),
+                        xmpp_accounts: Vec::new(),
+                    }],
+                    app_passwords: Vec::new(),
+                    contact: None,
+                })
+                .collect();
+            let mut after = before.clone();
+            after.generation += 1;
+            let other_records = other.0.dns.iter().flat_map(|d| &d.zones).next().map(|z| z.records.clone());
+            if let Some(dns) = after.dns.as_mut() {
+                for (zone, change) in dns.zones.iter_mut().zip(&changed_zones) {
+                    if *change {
+                        zone.records = other_records.clone().unwrap_or_default();
+                    }
+                }
+                if change_part {
+                    if let Some(part) = &other.0.dns {
+                        dns.caa_issuers = part.caa_issuers.clone();
+                        dns.zone_nameservers = part.zone_nameservers.clone();
+                    }
+                }
+            }
+            let material_before = dns_material(&case);
+            let mut material_after = material_before.clone();
+            if change_settings {
+                material_after.dns = Some(other.2.clone());
+            }
+            if change_key {
+                if let (Some(name), Some(key)) = (zones.first(), other.1.values().next()) {
+                    material_after.dkim_keys.insert(name.clone(), key.clone());
+                }
+            }
+            let fresh = render::render(&after, &layout, &material_after);
+            let before = std::sync::Arc::new(before);
+            for since in [false, true] {
+                let mut renderer = render::Renderer::default();
+                renderer.render_kept(
+                    before.clone(),
+                    &layout,
+                    std::sync::Arc::new(material_before.clone()),
+                    None,
+                );
+                let delta = before.delta_to(&after);
+                let again = renderer.render_kept(
+                    std::sync::Arc::new(after.clone()),
+                    &layout,
+                    std::sync::Arc::new(material_after.clone()),
+                    since.then_some((&before, &delta)),
+                );
+                prop_assert_eq!(&again, &fresh);
+            }
+        }
+
         #[test]
         fn dns_rendering_is_injection_proof_and_deterministic(case in dns_desired()) {
             let (desired, material) = (&case.0, dns_material(&case));

@@ -26,7 +26,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use protocol::desired::{Delta, DesiredState, Tenant};
+use protocol::desired::{Delta, DesiredState, Dns, Tenant, Zone};
 use protocol::names::DomainName;
 
 pub use layout::{Layout, MessageLimit, Ports};
@@ -190,11 +190,13 @@ pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial) 
 /// of its own, lines it assembles into something node-wide other than a file (rspamd: the
 /// alias entries its forwarding map follows across members).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct MemberLines(Vec<(&'static str, String)>);
+pub struct MemberLines(Vec<(String, String)>);
 
 impl MemberLines {
-    /// Sets the member's lines of the file at `path` (each line ending in `\n`).
-    pub fn set(&mut self, path: &'static str, lines: String) {
+    /// Sets the member's lines of the file at `path` (each line ending in `\n`), or the whole of
+    /// a file only this member has (a zone file).
+    pub fn set(&mut self, path: impl Into<String>, lines: String) {
+        let path = path.into();
         match self.0.iter_mut().find(|(p, _)| *p == path) {
             Some((_, text)) => *text = lines,
             None => self.0.push((path, lines)),
@@ -213,7 +215,14 @@ impl MemberLines {
 /// Every member's lines for one service, in the document's member order.
 pub struct Members<'a>(Vec<&'a MemberLines>);
 
-impl Members<'_> {
+impl<'a> Members<'a> {
+    /// Every member's lines, by path, one member after another.
+    pub fn all(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        self.0
+            .iter()
+            .flat_map(|m| m.0.iter().map(|(p, t)| (p.as_str(), t.as_str())))
+    }
+
     /// The file at `path`: `head`, then every member's lines of it, one member after another.
     pub fn file(&self, head: &[&str], path: &str) -> String {
         let size = head.iter().map(|h| h.len()).sum::<usize>()
@@ -230,16 +239,58 @@ impl Members<'_> {
 }
 
 /// What a member's lines may depend on besides the member's own part of the document: the
-/// layout, and the DKIM selector and key of the member's own domains. Nothing else of the
-/// node's material reaches them, so the [`Renderer`] knows when to render them again.
+/// layout, the DKIM selector and key of the member's own domains, their zones, and the node's
+/// DNS settings and DNS part but its zones. Nothing else reaches them, so the [`Renderer`]
+/// knows when to render them again.
 pub struct MemberMaterial<'a> {
     tenant: &'a Tenant,
     material: &'a NodeMaterial,
+    dns: Option<&'a Dns>,
+    /// The zones of `dns`, by name.
+    zones: &'a Zones<'a>,
+}
+
+/// The zones of a document's DNS part, by name.
+pub type Zones<'a> = HashMap<&'a DomainName, &'a Zone>;
+
+/// The zones of `desired`'s DNS part, by name.
+pub fn zones(desired: &DesiredState) -> Zones<'_> {
+    desired
+        .dns
+        .iter()
+        .flat_map(|d| &d.zones)
+        .map(|z| (&z.name, z))
+        .collect()
 }
 
 impl<'a> MemberMaterial<'a> {
-    pub fn new(tenant: &'a Tenant, material: &'a NodeMaterial) -> MemberMaterial<'a> {
-        MemberMaterial { tenant, material }
+    /// `zones`: those of `desired`'s DNS part ([`zones`]).
+    pub fn new(
+        tenant: &'a Tenant,
+        desired: &'a DesiredState,
+        zones: &'a Zones<'a>,
+        material: &'a NodeMaterial,
+    ) -> MemberMaterial<'a> {
+        MemberMaterial {
+            tenant,
+            material,
+            dns: desired.dns.as_ref(),
+            zones,
+        }
+    }
+
+    /// The zone of `domain` (a domain of this member) this node is primary for.
+    pub fn zone(&self, domain: &DomainName) -> Option<&'a Zone> {
+        self.zones
+            .get(domain)
+            .copied()
+            .filter(|_| self.holds(domain))
+    }
+
+    /// The node's DNS part and its name server's settings, when it serves zones. Only their
+    /// fields other than the zones reach a member's lines.
+    pub fn dns(&self) -> Option<(&'a Dns, &'a DnsSettings)> {
+        self.dns.zip(self.material.dns.as_ref())
     }
 
     fn holds(&self, domain: &DomainName) -> bool {
@@ -260,14 +311,34 @@ impl<'a> MemberMaterial<'a> {
             .filter(|_| self.holds(domain))
     }
 
-    /// Whether the member's domains have the same selectors and keys in `self` and `other`.
+    /// Whether the member's domains have the same selectors, keys and zones in `self` and
+    /// `other`.
     fn same_as(&self, other: &MemberMaterial<'_>) -> bool {
         self.tenant.domains.iter().all(|d| {
             other.holds(&d.name)
                 && self.dkim_selector(&d.name) == other.dkim_selector(&d.name)
                 && self.dkim_key(&d.name) == other.dkim_key(&d.name)
+                && self.zone(&d.name) == other.zone(&d.name)
         })
     }
+}
+
+/// Whether two DNS parts are the same but for their zones, and the name server's settings too:
+/// what every zone file depends on.
+fn same_dns_but_zones(a: (Option<&Dns>, &NodeMaterial), b: (Option<&Dns>, &NodeMaterial)) -> bool {
+    let same_part = match (a.0, b.0) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            a.nameserver == b.nameserver
+                && a.catalog == b.catalog
+                && a.zone_nameservers == b.zone_nameservers
+                && a.secondaries == b.secondaries
+                && a.primaries == b.primaries
+                && a.caa_issuers == b.caa_issuers
+        }
+        _ => false,
+    };
+    same_part && a.1.dns == b.1.dns
 }
 
 /// Renders the node's files, keeping each member's lines ([`MemberLines`], one per service)
@@ -338,13 +409,26 @@ impl Renderer {
             last.material.dkim_selectors == material.dkim_selectors
                 && last.material.dkim_keys == material.dkim_keys
         });
-        let last: HashMap<&str, (&Tenant, &Arc<Vec<MemberLines>>, &NodeMaterial)> = self
+        // What every member's zone files depend on: when it changed, every member is rendered.
+        let same_dns = self.last.as_ref().is_some_and(|last| {
+            same_dns_but_zones(
+                (last.desired.dns.as_ref(), &last.material),
+                (desired.dns.as_ref(), material),
+            )
+        });
+        let zones_now = zones(desired);
+        let zones_before = match &self.last {
+            Some(last) if !same_keys || changed.is_none() => zones(&last.desired),
+            _ => Zones::new(),
+        };
+        let last: HashMap<&str, (&Tenant, &Arc<Vec<MemberLines>>, &Last)> = self
             .last
             .iter()
+            .filter(|_| same_dns)
             .flat_map(|last| {
-                last.desired.tenants.iter().filter_map(|t| {
+                last.desired.tenants.iter().filter_map(move |t| {
                     let lines = last.members.get(&t.member_id)?;
-                    Some((t.member_id.as_str(), (t, lines, &*last.material)))
+                    Some((t.member_id.as_str(), (t, lines, last)))
                 })
             })
             .collect();
@@ -353,14 +437,20 @@ impl Renderer {
             .tenants
             .iter()
             .map(|tenant| {
-                let now = MemberMaterial::new(tenant, material);
-                let kept = last.get(tenant.member_id.as_str()).filter(|(was, _, m)| {
-                    let same = match &changed {
-                        Some(changed) => !changed.contains(tenant.member_id.as_str()),
-                        None => *was == tenant,
-                    };
-                    same && (same_keys || now.same_as(&MemberMaterial::new(was, m)))
-                });
+                let now = MemberMaterial::new(tenant, desired, &zones_now, material);
+                let kept = last
+                    .get(tenant.member_id.as_str())
+                    .filter(|(was, _, last)| {
+                        // The delta counts a member whose zones changed as changed.
+                        let (same, zones_compared) = match &changed {
+                            Some(changed) => (!changed.contains(tenant.member_id.as_str()), true),
+                            None => (*was == tenant, false),
+                        };
+                        let before = || {
+                            MemberMaterial::new(was, &last.desired, &zones_before, &last.material)
+                        };
+                        same && ((same_keys && zones_compared) || now.same_as(&before()))
+                    });
                 match kept {
                     Some((_, lines, _)) => Arc::clone(lines),
                     None => Arc::new(

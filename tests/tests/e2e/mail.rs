@@ -880,12 +880,17 @@ async fn agent_sigkill(c: &mut Collective) -> Result<()> {
             .logout()
             .await?;
         let later_address = format!("{later}@crash.test");
-        imap_login(&c.node, imap::Security::Implicit, &later_address, &later_password)
-            .await?
-            .session()
-            .with_context(|| format!("the mailbox created after the SIGKILL at {step}"))?
-            .logout()
-            .await?;
+        imap_login(
+            &c.node,
+            imap::Security::Implicit,
+            &later_address,
+            &later_password,
+        )
+        .await?
+        .session()
+        .with_context(|| format!("the mailbox created after the SIGKILL at {step}"))?
+        .logout()
+        .await?;
         deliver(
             &c.node,
             "friend@elsewhere.test",

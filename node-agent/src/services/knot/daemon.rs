@@ -19,14 +19,16 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use protocol::desired::DesiredState;
+use protocol::desired::{DesiredState, Tenant};
 use protocol::names::DomainName;
 
 use crate::apply::{step, ApplyError, ServiceOutcome};
 use crate::atomic;
 use crate::config::{Commands, Config, ServiceCommands};
 use crate::plan::{OnDisk, Plan};
-use crate::render::{Files, Layout, Members, NodeMaterial, OnChange, RelPath};
+use crate::render::{
+    Files, Layout, MemberLines, MemberMaterial, Members, NodeMaterial, OnChange, RelPath,
+};
 use crate::services::{CommandKeys, Daemon, NewFileCheck, Phase, Service, Step, StepRun};
 
 use super::zone::{self, ZONES_DIR};
@@ -49,16 +51,25 @@ impl Daemon for Knot {
         SERVICE
     }
 
+    fn render_member(
+        &self,
+        tenant: &Tenant,
+        layout: &Layout,
+        material: &MemberMaterial<'_>,
+    ) -> MemberLines {
+        super::render_member(tenant, layout, material)
+    }
+
     /// Only with `[dns]` (see [`super::render`]).
     fn render(
         &self,
         desired: &DesiredState,
         layout: &Layout,
         material: &NodeMaterial,
-        _members: &Members<'_>,
+        members: &Members<'_>,
         files: &mut Files,
     ) {
-        super::render(desired, layout, material, files);
+        super::render(desired, layout, material, members, files);
     }
 
     fn command_keys(&self) -> CommandKeys {

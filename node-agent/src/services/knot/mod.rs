@@ -64,11 +64,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-use protocol::desired::{DesiredState, Dns};
+use protocol::desired::{DesiredState, Dns, Tenant};
 use protocol::dns::TsigKey;
 use protocol::names::DomainName;
 
-use crate::render::{put, Files, Layout, NodeMaterial, OnChange, HEADER};
+use crate::render::{
+    put, Files, Layout, MemberLines, MemberMaterial, Members, NodeMaterial, OnChange, HEADER,
+};
 use crate::services::Service;
 
 pub mod zone;
@@ -95,7 +97,41 @@ pub const PRIMARY_TEMPLATE: &str = "primary";
 /// How each zone starts in knot.conf; [`configured_zones`] reads it back.
 const ZONE_ITEM: &str = "  - domain: ";
 
-pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, files: &mut Files) {
+/// The zone files of a member's domains that this node is primary for: each one the member's
+/// alone, kept until the member, its zones, its keys or the node's DNS settings change.
+pub fn render_member(
+    tenant: &Tenant,
+    layout: &Layout,
+    material: &MemberMaterial<'_>,
+) -> MemberLines {
+    let mut lines = MemberLines::default();
+    let Some((dns, settings)) = material.dns() else {
+        return lines;
+    };
+    if layout.check().is_err() {
+        return lines;
+    }
+    let srv_ports = crate::services::srv_ports(&layout.ports);
+    for zone in tenant.domains.iter().filter_map(|d| material.zone(&d.name)) {
+        let context = zone::Context {
+            dns,
+            hostname: &layout.hostname,
+            addresses: &settings.addresses,
+            dkim: material.dkim_key(&zone.name),
+            srv_ports: &srv_ports,
+        };
+        lines.set(zone::path_of(&zone.name), zone::zone_file(zone, &context));
+    }
+    lines
+}
+
+pub fn render(
+    desired: &DesiredState,
+    layout: &Layout,
+    material: &NodeMaterial,
+    members: &Members<'_>,
+    files: &mut Files,
+) {
     let Some(settings) = &material.dns else {
         return;
     };
@@ -111,16 +147,24 @@ pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial, 
         return;
     };
     let srv_ports = crate::services::srv_ports(&layout.ports);
+    // Most zone files are a member's ([`render_member`]); a zone no served member holds is
+    // rendered here.
+    let by_member: std::collections::HashMap<&str, &str> = members.all().collect();
     for zone in &config.zones {
-        let context = zone::Context {
-            dns,
-            hostname: &layout.hostname,
-            addresses: &settings.addresses,
-            dkim: material.dkim_keys.get(&zone.name),
-            srv_ports: &srv_ports,
-        };
         let path = zone::path_of(&zone.name);
-        let text = zone::zone_file(zone, &context);
+        let text = match by_member.get(path.as_str()) {
+            Some(text) => (*text).to_owned(),
+            None => {
+                let context = zone::Context {
+                    dns,
+                    hostname: &layout.hostname,
+                    addresses: &settings.addresses,
+                    dkim: material.dkim_keys.get(&zone.name),
+                    srv_ports: &srv_ports,
+                };
+                zone::zone_file(zone, &context)
+            }
+        };
         put(
             files,
             SERVICE,

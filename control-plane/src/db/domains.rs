@@ -418,10 +418,13 @@ pub async fn owned(pool: &PgPool, member: MemberId, id: DomainId) -> Result<()> 
 
 /// Locks a member's own domain row for the transaction and returns its name. Creating an
 /// address takes this lock, so the check that a name is free in both mailboxes and aliases
-/// cannot race with another creation on the same domain.
+/// cannot race with another creation on the same domain. `for no key update`: a row another
+/// transaction only refers to (a node's heartbeat storing the domain's DKIM key, whose foreign
+/// key takes a key-share lock) is not waited for; a transaction that waits here while it holds
+/// the node's row would otherwise deadlock with the creation's own bump of that node.
 pub async fn lock_owned(conn: &mut PgConnection, member: MemberId, id: DomainId) -> Result<String> {
     Ok(sqlx::query_scalar!(
-        "select name from domains where id = $1 and member_id = $2 for update",
+        "select name from domains where id = $1 and member_id = $2 for no key update",
         id.0,
         member.0
     )

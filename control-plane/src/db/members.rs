@@ -239,12 +239,14 @@ pub async fn insert(
 
 /// Locks the member row for the rest of the transaction and returns its plan's limits. Every
 /// creation that counts against the plan takes this lock first, so two concurrent requests
-/// cannot both take the last slot.
+/// cannot both take the last slot. `for no key update`, like [`super::domains::lock_owned`]:
+/// rows that only refer to the member are not held up by it.
 pub async fn lock_limits(conn: &mut PgConnection, member: MemberId) -> Result<Limits> {
     let r = sqlx::query!(
         "select p.max_domains as \"d?\", p.max_mailboxes as \"m?\", p.max_aliases as \"a?\",
                 p.max_xmpp_accounts as \"x?\", p.storage_bytes as \"s?\", m.status
-         from members m left join plans p on p.id = m.plan_id where m.id = $1 for update of m",
+         from members m left join plans p on p.id = m.plan_id where m.id = $1
+         for no key update of m",
         member.0
     )
     .fetch_one(&mut *conn)

@@ -274,20 +274,6 @@ pub async fn heartbeat(
     report: &Report,
 ) -> Result<Ignored> {
     let mut tx = pool.begin().await?;
-    sqlx::query!(
-        "update nodes set last_heartbeat_at = now(), version = $2, healthy = $3, services = $4,
-                observed_generation = coalesce($5, observed_generation),
-                dns_address = coalesce($6, dns_address)
-         where id = $1",
-        node.0,
-        beat.version,
-        beat.healthy,
-        beat.services,
-        beat.observed_generation,
-        beat.dns_address
-    )
-    .execute(&mut *tx)
-    .await?;
     let mut ignored = Ignored::default();
     if !report.keys.is_empty() {
         let mut domains = Vec::with_capacity(report.keys.len());
@@ -376,6 +362,23 @@ pub async fn heartbeat(
         .fetch_all(&mut *tx)
         .await?;
     }
+    // The node's own row last: every change to a member's part bumps it (`ruche_bump_node`)
+    // while holding that member's rows, so a heartbeat that held it first and then waited for
+    // one of those rows would deadlock with the change.
+    sqlx::query!(
+        "update nodes set last_heartbeat_at = now(), version = $2, healthy = $3, services = $4,
+                observed_generation = coalesce($5, observed_generation),
+                dns_address = coalesce($6, dns_address)
+         where id = $1",
+        node.0,
+        beat.version,
+        beat.healthy,
+        beat.services,
+        beat.observed_generation,
+        beat.dns_address
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(ignored)
 }

@@ -221,6 +221,59 @@ async fn a_heartbeat_stores_keys_and_usage_of_its_own_members_only(pool: sqlx::P
     assert_eq!(stored, 1);
 }
 
+/// A heartbeat storing a domain's DKIM key does not wait for a mailbox being created on that
+/// domain. The creation holds the member's and the domain's rows, then its trigger bumps the
+/// node's row; a heartbeat that held the node's row and then waited for the domain's (its key's
+/// foreign key) deadlocked with it: seen under load as "deadlock detected" and a 500 for the
+/// mailbox. Here the heartbeat must finish while those rows are held.
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_heartbeat_does_not_wait_for_a_mailbox_being_created(pool: sqlx::PgPool) {
+    use control_plane::domain::ids::{DomainId, MemberId};
+    let app = spawn(pool.clone()).await;
+    let admin = setup_admin(&app).await;
+    let admin_api = admin.with_bearer(&api_token(&admin).await);
+    let (_, node) = join_node(&app, &admin_api, "node-a").await;
+    let alice = invite_member(&app, &admin, "alice@example.net").await;
+    let alice_api = alice.with_bearer(&api_token(&alice).await);
+    let domain_id = domain(&alice_api, "alice.test").await;
+    let member_id = alice_api.api("GET", "/me", None).await.json()["member"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let uuid = |s: &str| uuid::Uuid::parse_str(s).unwrap();
+    let (member, domain_id) = (MemberId(uuid(&member_id)), DomainId(uuid(&domain_id)));
+
+    // What creating a mailbox holds before it inserts (and bumps the node).
+    let mut creation = pool.begin().await.unwrap();
+    control_plane::db::members::lock_limits(&mut creation, member)
+        .await
+        .unwrap();
+    control_plane::db::domains::lock_owned(&mut creation, member, domain_id)
+        .await
+        .unwrap();
+    let beat = heartbeat(
+        &node,
+        json!({"version": "0.2.0", "dkim_keys": [key("alice.test", "r202612", &public_key(1))]}),
+    );
+    // Not a speed limit: without the fix the heartbeat waits for as long as the creation
+    // holds its rows, here for ever; the bound turns that hang into a failure.
+    let r = tokio::time::timeout(std::time::Duration::from_secs(60), beat)
+        .await
+        .expect("the heartbeat waited for the mailbox being created");
+    assert_eq!(r.status, 204, "{}", r.body);
+    // The creation goes on: its bump of the node is not held up either.
+    sqlx::query("select ruche_bump_node((select node_id from members where id = $1), $1)")
+        .bind(member.0)
+        .execute(&mut *creation)
+        .await
+        .unwrap();
+    creation.commit().await.unwrap();
+    assert_eq!(
+        dkim_of(&alice_api, &domain_id.0.to_string()).await["selector"],
+        "r202612"
+    );
+}
+
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
 async fn a_big_heartbeat_is_one_request(pool: sqlx::PgPool) {
     let app = spawn(pool).await;

@@ -712,6 +712,32 @@ mod render {
         })
     }
 
+    /// `after` rendered by a renderer that rendered `before` last, its members compared and
+    /// named by the delta from `before`: the two renderings.
+    fn render_again(
+        layout: &Layout,
+        (before, material_before): (DesiredState, NodeMaterial),
+        (after, material_after): (DesiredState, NodeMaterial),
+    ) -> [Files; 2] {
+        let before = std::sync::Arc::new(before);
+        let (material_before, after, material_after) = (
+            std::sync::Arc::new(material_before),
+            std::sync::Arc::new(after),
+            std::sync::Arc::new(material_after),
+        );
+        let delta = before.delta_to(&after);
+        [false, true].map(|since| {
+            let mut renderer = render::Renderer::default();
+            renderer.render_kept(before.clone(), layout, material_before.clone(), None);
+            renderer.render_kept(
+                after.clone(),
+                layout,
+                material_after.clone(),
+                since.then_some((&before, &delta)),
+            )
+        })
+    }
+
     fn material_for(desired: &DesiredState, selectors: &[String], tls: bool) -> NodeMaterial {
         let mut dkim_selectors = BTreeMap::new();
         let domains = desired.tenants.iter().flat_map(|t| t.domains.iter());
@@ -823,21 +849,10 @@ mod render {
                 })
                 .chain(new_members)
                 .collect();
-            let material_before = std::sync::Arc::new(material_for(&before, &selectors_before, false));
+            let material_before = material_for(&before, &selectors_before, false);
             let material_after = material_for(&after, &selectors_after, false);
-            let before = std::sync::Arc::new(before);
             let fresh = render::render(&after, &layout, &material_after);
-            // Members compared, or named by the delta from the state rendered last.
-            for since in [false, true] {
-                let mut renderer = render::Renderer::default();
-                renderer.render_kept(before.clone(), &layout, material_before.clone(), None);
-                let delta = before.delta_to(&after);
-                let again = renderer.render_kept(
-                    std::sync::Arc::new(after.clone()),
-                    &layout,
-                    std::sync::Arc::new(material_after.clone()),
-                    since.then_some((&before, &delta)),
-                );
+            for again in render_again(&layout, (before, material_before), (after, material_after)) {
                 prop_assert_eq!(&again, &fresh);
             }
         }
@@ -1261,22 +1276,7 @@ mod render {
                 }
             }
             let fresh = render::render(&after, &layout, &material_after);
-            let before = std::sync::Arc::new(before);
-            for since in [false, true] {
-                let mut renderer = render::Renderer::default();
-                renderer.render_kept(
-                    before.clone(),
-                    &layout,
-                    std::sync::Arc::new(material_before.clone()),
-                    None,
-                );
-                let delta = before.delta_to(&after);
-                let again = renderer.render_kept(
-                    std::sync::Arc::new(after.clone()),
-                    &layout,
-                    std::sync::Arc::new(material_after.clone()),
-                    since.then_some((&before, &delta)),
-                );
+            for again in render_again(&layout, (before, material_before), (after, material_after)) {
                 prop_assert_eq!(&again, &fresh);
             }
         }

@@ -58,6 +58,19 @@ pub struct Dns {
     pub caa_issuers: Vec<DomainName>,
 }
 
+impl Dns {
+    /// Whether `self` and `other` are the same but for their zones: what every zone file of the
+    /// node depends on besides its own zone.
+    pub fn same_but_zones(&self, other: &Dns) -> bool {
+        self.nameserver == other.nameserver
+            && self.catalog == other.catalog
+            && self.zone_nameservers == other.zone_nameservers
+            && self.secondaries == other.secondaries
+            && self.primaries == other.primaries
+            && self.caa_issuers == other.caa_issuers
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Zone {
     pub name: DomainName,
@@ -369,12 +382,7 @@ impl DesiredState {
             (Some(a), Some(b)) => {
                 let kept = |z: &&Zone| !names.contains(&z.name);
                 let same_others = a.zones.iter().filter(kept).eq(b.zones.iter().filter(kept));
-                a.nameserver == b.nameserver
-                    && a.catalog == b.catalog
-                    && a.zone_nameservers == b.zone_nameservers
-                    && a.secondaries == b.secondaries
-                    && a.primaries == b.primaries
-                    && a.caa_issuers == b.caa_issuers
+                a.same_but_zones(b)
                     && same_others
                     // `apply` sorts the zones by name.
                     && b.zones.windows(2).all(|w| w[0].name <= w[1].name)

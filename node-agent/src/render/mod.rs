@@ -328,14 +328,7 @@ impl<'a> MemberMaterial<'a> {
 fn same_dns_but_zones(a: (Option<&Dns>, &NodeMaterial), b: (Option<&Dns>, &NodeMaterial)) -> bool {
     let same_part = match (a.0, b.0) {
         (None, None) => true,
-        (Some(a), Some(b)) => {
-            a.nameserver == b.nameserver
-                && a.catalog == b.catalog
-                && a.zone_nameservers == b.zone_nameservers
-                && a.secondaries == b.secondaries
-                && a.primaries == b.primaries
-                && a.caa_issuers == b.caa_issuers
-        }
+        (Some(a), Some(b)) => a.same_but_zones(b),
         _ => false,
     };
     same_part && a.1.dns == b.1.dns

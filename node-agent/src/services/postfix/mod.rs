@@ -720,6 +720,18 @@ pub(super) fn alias_lines(tenant: &Tenant) -> String {
     tables.aliases.lines()
 }
 
+/// The member of each domain the node serves: what [`forwarding`] counts a key against.
+pub(super) fn owners(tenants: &[Tenant]) -> HashMap<&str, &str> {
+    tenants
+        .iter()
+        .flat_map(|t| {
+            t.domains
+                .iter()
+                .map(|d| (d.name.as_str(), t.member_id.as_str()))
+        })
+        .collect()
+}
+
 /// The virtual alias table's keys (`local@domain`, `@domain`) whose mail leaves the node, each
 /// with the member it counts against (the owner of the key's domain), for rspamd's forwarding
 /// limit. `aliases` is every member's [`alias_lines`]; `owners` the member of each domain the
@@ -1045,15 +1057,7 @@ mod tests {
 
     fn forwarding_of(tenants: Vec<Tenant>) -> BTreeMap<String, Option<String>> {
         let aliases: String = tenants.iter().map(alias_lines).collect();
-        let owners = tenants
-            .iter()
-            .flat_map(|t| {
-                t.domains
-                    .iter()
-                    .map(|d| (d.name.as_str(), t.member_id.as_str()))
-            })
-            .collect();
-        forwarding(&aliases, &owners)
+        forwarding(&aliases, &owners(&tenants))
     }
 
     #[test]

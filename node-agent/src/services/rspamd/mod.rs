@@ -32,7 +32,7 @@
 //! Addresses appear only in the maps, written through `MapFile::insert`; `.conf`, `.inc` and
 //! Lua files hold layout values only (paths, addresses of the node, ports).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
@@ -437,15 +437,7 @@ fn is_key_path(s: &str) -> bool {
 /// addresses of a forwarding catch-all's domain that stay here (see `postfix::forwarding`).
 /// `aliases`: every member's alias entries ([`ALIAS_ENTRIES`]).
 fn forwards_map(desired: &DesiredState, aliases: &str) -> String {
-    let owners: HashMap<&str, &str> = desired
-        .tenants
-        .iter()
-        .flat_map(|t| {
-            t.domains
-                .iter()
-                .map(|d| (d.name.as_str(), t.member_id.as_str()))
-        })
-        .collect();
+    let owners = super::postfix::owners(&desired.tenants);
     let mut map = MapFile::default();
     for (key, member) in super::postfix::forwarding(aliases, &owners) {
         let value = member.as_deref().unwrap_or(STAYS_HERE);

@@ -12,12 +12,12 @@
 //! under [`crate::services`]; [`render`] asks each one in turn. Nothing here names a daemon.
 //!
 //! A change costs what it changes: most of a node's bytes are lines of node-wide files that
-//! come from one member each (a lookup table's entries, a user list, a map). A service renders
-//! those per member ([`crate::services::Daemon::render_member`]: [`MemberLines`], from the
-//! member's part of the document and its domains' keys only), and its node-wide files from
-//! every member's lines in document order ([`Members`]). A [`Renderer`] keeps each member's
-//! lines until that member (or its domains' keys) changes, so a one-mailbox change renders one
-//! member and copies the rest.
+//! come from one member each (a lookup table's entries, a user list, a map), or files that are
+//! one member's alone (a zone file). A service renders those per member
+//! ([`crate::services::Daemon::render_member`]: [`MemberLines`], from the member's part of the
+//! document and its [`MemberMaterial`] only), and its node-wide files from every member's lines
+//! in document order ([`Members`]). A [`Renderer`] keeps each member's lines until that member
+//! (or its material) changes, so a one-mailbox change renders one member and copies the rest.
 
 pub mod layout;
 
@@ -335,8 +335,9 @@ fn same_dns_but_zones(a: (Option<&Dns>, &NodeMaterial), b: (Option<&Dns>, &NodeM
 }
 
 /// Renders the node's files, keeping each member's lines ([`MemberLines`], one per service)
-/// from one rendering to the next: a member whose part of the document and whose domains' keys
-/// did not change is not rendered again. Valid for one layout: the agent's, fixed at start.
+/// from one rendering to the next: a member is not rendered again while its part of the
+/// document, its domains' keys and zones, and the node's DNS settings ([`MemberMaterial`]) stay
+/// the same. Valid for one layout: the agent's, fixed at start.
 #[derive(Default)]
 pub struct Renderer {
     /// The document and material rendered last, and each of its members' lines.

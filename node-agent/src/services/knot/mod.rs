@@ -64,12 +64,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-use protocol::desired::{DesiredState, Dns, Tenant};
+use protocol::desired::{DesiredState, Dns, Tenant, Zone};
 use protocol::dns::TsigKey;
 use protocol::names::DomainName;
 
 use crate::render::{
-    put, Files, Layout, MemberLines, MemberMaterial, Members, NodeMaterial, OnChange, HEADER,
+    put, DnsSettings, Files, Layout, MemberLines, MemberMaterial, Members, NodeMaterial, OnChange,
+    HEADER,
 };
 use crate::services::Service;
 
@@ -113,16 +114,30 @@ pub fn render_member(
     }
     let srv_ports = crate::services::srv_ports(&layout.ports);
     for zone in tenant.domains.iter().filter_map(|d| material.zone(&d.name)) {
-        let context = zone::Context {
-            dns,
-            hostname: &layout.hostname,
-            addresses: &settings.addresses,
-            dkim: material.dkim_key(&zone.name),
-            srv_ports: &srv_ports,
-        };
-        lines.set(zone::path_of(&zone.name), zone::zone_file(zone, &context));
+        let dkim = material.dkim_key(&zone.name);
+        let text = zone_text(zone, dns, layout, settings, dkim, &srv_ports);
+        lines.set(zone::path_of(&zone.name), text);
     }
     lines
+}
+
+/// The zone file of `zone`, whether a member's or the node's.
+fn zone_text(
+    zone: &Zone,
+    dns: &Dns,
+    layout: &Layout,
+    settings: &DnsSettings,
+    dkim: Option<&crate::dkim::Key>,
+    srv_ports: &BTreeMap<&'static str, u16>,
+) -> String {
+    let context = zone::Context {
+        dns,
+        hostname: &layout.hostname,
+        addresses: &settings.addresses,
+        dkim,
+        srv_ports,
+    };
+    zone::zone_file(zone, &context)
 }
 
 pub fn render(
@@ -155,14 +170,8 @@ pub fn render(
         let text = match by_member.get(path.as_str()) {
             Some(text) => (*text).to_owned(),
             None => {
-                let context = zone::Context {
-                    dns,
-                    hostname: &layout.hostname,
-                    addresses: &settings.addresses,
-                    dkim: material.dkim_keys.get(&zone.name),
-                    srv_ports: &srv_ports,
-                };
-                zone::zone_file(zone, &context)
+                let dkim = material.dkim_keys.get(&zone.name);
+                zone_text(zone, dns, layout, settings, dkim, &srv_ports)
             }
         };
         put(

@@ -109,6 +109,17 @@ pub async fn terminate(process: &Process, timeout: Duration) -> Result<String> {
     }
 }
 
+/// How many DKIM keys the agent rooted at `root` has made (its `.pub` files; the key directory
+/// of the layout, `var/lib/ruche-agent/dkim`). For benchmarks that wait until they all are.
+pub fn dkim_keys_made(root: &std::path::Path) -> usize {
+    std::fs::read_dir(root.join("var/lib/ruche-agent/dkim")).map_or(0, |entries| {
+        entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".pub"))
+            .count()
+    })
+}
+
 /// The `elapsed=` of one of the agent's log lines: tracing's `Debug` of a `Duration` (`elapsed=12.3ms`, `1.2s`, `850µs`).
 pub fn parse_elapsed(line: &str) -> Option<Duration> {
     parse_duration(line, "elapsed")

@@ -1246,15 +1246,15 @@ mod bench {
         let full_elapsed = full.elapsed();
 
         // A mailbox made while the keys are being made: a retrying client's first login.
-        let keys_dir = c.node.root().join("var/lib/ruche-agent/dkim");
-        let keys_before = count_keys(&keys_dir);
+        let keys_made = || tests::node_agent::dkim_keys_made(c.node.root());
+        let keys_before = keys_made();
         let during_keys = retrying_login(c, &member, &domain_id, "during-keys").await?;
-        let keys_after = count_keys(&keys_dir);
+        let keys_after = keys_made();
 
         // Every key made.
         loop {
             peak = peak.max(rss_kib(agent_pid)?);
-            if count_keys(&keys_dir) > MEMBERS {
+            if keys_made() > MEMBERS {
                 break;
             }
             ensure!(
@@ -1426,15 +1426,6 @@ mod bench {
     }
 
     /// DKIM keys made so far (one `.pub` file each).
-    fn count_keys(dir: &std::path::Path) -> usize {
-        std::fs::read_dir(dir).map_or(0, |entries| {
-            entries
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".pub"))
-                .count()
-        })
-    }
-
     /// The `elapsed` of each "reconciled" line of the agent's log.
     /// Where the agent's time went in those lines: the median of each phase it logs, and of
     /// what follows the plan (writes, steps, reloads).

@@ -37,6 +37,13 @@
 //!   consumed before this change, with `+orphan`. Not verified with knotd yet: whether that purge
 //!   also drops the journal of a former member that is now configured explicitly (if it does,
 //!   the zone is transferred again at its next refresh or NOTIFY).
+//! - A primary's remote has `block-notify-after-transfer: on`. Without it, each transfer into a
+//!   secondary zone schedules a NOTIFY one second later (to this node's own secondaries, of
+//!   which it has none for that zone), and Knot 3.2 times zone events in whole seconds: the
+//!   evsched timer is armed 1,000 ms out, and a NOTIFY from the primary that arrives in the
+//!   next second asks for a refresh "now", which is that same second, so no earlier timer is
+//!   armed and the refresh waits for the pending one (measured: about one change in ten took
+//!   1.0 s to reach the secondaries in `tests/bench/dns.sh`).
 //! - ACLs name TSIG keys only, not addresses: a transfer arrives from whatever source address
 //!   the peer's kernel picks (on loopback 127.0.0.1, not the peer's listen address). A transfer
 //!   without the key is answered NOTAUTH, with a wrong key BADSIG.
@@ -385,6 +392,12 @@ fn knot_conf(
                 knot_address(remote.address),
                 remote.key.as_str()
             );
+            // This node never passes a primary's zone on (its secondary templates NOTIFY no
+            // one), and the NOTIFY Knot would schedule after each transfer from it holds the
+            // zone's next refresh back by up to a second (see the module docs).
+            if config.primaries.contains_key(id) {
+                out.push_str("    block-notify-after-transfer: on\n");
+            }
         }
     }
     let notify_keys: BTreeSet<&DomainName> = config.primaries.values().copied().collect();

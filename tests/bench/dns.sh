@@ -21,7 +21,7 @@ cd "$root"
 source "$root/deploy/pg.sh"
 
 pg_ensure_installed
-deb_ensure knot knot-dnsutils knot-dnssecutils
+deb_ensure knot knot-dnsutils knot-dnssecutils python3-aiosmtpd
 cargo build --release -p control-plane -p node-agent
 pg_dir="$(mktemp -d /tmp/ruche-bench-pg.XXXXXX)"
 cleanup() {

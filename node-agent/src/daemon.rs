@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::desired::{DesiredState, Update};
-use protocol::node::Heartbeat;
+use protocol::node::{DkimKey, Heartbeat, MailboxUsage};
 use tokio::sync::watch;
 
 use crate::backoff::Backoff;
@@ -102,22 +102,11 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
         .map(|dns| protocol::node::DnsReport {
             address: dns.listen,
         });
-    let report = move || {
-        let status = status.lock().unwrap_or_else(|e| e.into_inner());
-        Heartbeat {
-            version: VERSION.to_owned(),
-            observed_generation: status.observed_generation,
-            services: status.health(),
-            dkim_keys: status.dkim_keys.clone(),
-            usage: status.usage.clone(),
-            dns,
-        }
-    };
     heartbeat::run(
         &client,
         interval,
         rand::random::<f64>,
-        report,
+        Reporter::new(status, dns),
         &applied,
         shutdown,
     )
@@ -128,6 +117,83 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
     }
     let _ = broker.await;
     Ok(())
+}
+
+/// How often a heartbeat carries the DKIM keys and the usage even when they did not change:
+/// well within the ten minutes after which the control plane refreshes its copies.
+const REPORT_ALL_EVERY: Duration = Duration::from_secs(300);
+
+/// Makes the heartbeats. The DKIM keys and the usage go with one only when they are not what
+/// the control plane last took (or every [`REPORT_ALL_EVERY`]): with 10,000 mailboxes they
+/// are about 2.5 MB, which the node otherwise sent every interval. The control plane keeps
+/// what a heartbeat does not list.
+struct Reporter {
+    status: Arc<std::sync::Mutex<crate::reconcile::Status>>,
+    dns: Option<protocol::node::DnsReport>,
+    /// What the heartbeat in flight would leave the control plane with.
+    sending: Option<Reported>,
+    /// What the control plane has.
+    taken: Option<Reported>,
+}
+
+#[derive(Clone)]
+struct Reported {
+    dkim_keys: Arc<Vec<DkimKey>>,
+    usage: Arc<Vec<MailboxUsage>>,
+    /// When every part was last sent.
+    all_at: tokio::time::Instant,
+}
+
+impl Reporter {
+    fn new(
+        status: Arc<std::sync::Mutex<crate::reconcile::Status>>,
+        dns: Option<protocol::node::DnsReport>,
+    ) -> Reporter {
+        Reporter {
+            status,
+            dns,
+            sending: None,
+            taken: None,
+        }
+    }
+}
+
+impl heartbeat::Reports for Reporter {
+    fn next(&mut self) -> Heartbeat {
+        let status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let now = tokio::time::Instant::now();
+        let taken = self
+            .taken
+            .as_ref()
+            .filter(|taken| now.duration_since(taken.all_at) < REPORT_ALL_EVERY);
+        let keys_new = taken.is_none_or(|t| !Arc::ptr_eq(&t.dkim_keys, &status.dkim_keys));
+        let usage_new = taken.is_none_or(|t| !Arc::ptr_eq(&t.usage, &status.usage));
+        self.sending = Some(Reported {
+            dkim_keys: Arc::clone(&status.dkim_keys),
+            usage: Arc::clone(&status.usage),
+            all_at: taken.map_or(now, |t| t.all_at),
+        });
+        Heartbeat {
+            version: VERSION.to_owned(),
+            observed_generation: status.observed_generation,
+            services: status.health(),
+            dkim_keys: if keys_new {
+                status.dkim_keys.to_vec()
+            } else {
+                Vec::new()
+            },
+            usage: if usage_new {
+                status.usage.to_vec()
+            } else {
+                Vec::new()
+            },
+            dns: self.dns,
+        }
+    }
+
+    fn taken(&mut self) {
+        self.taken = self.sending.take();
+    }
 }
 
 /// Applies the latest desired state whenever it changes or DKIM keys were made, on failure
@@ -290,7 +356,10 @@ async fn measure_usage(
         .await;
         if let Ok(Some(usage)) = measured {
             let mut status = reconciler.status.lock().unwrap_or_else(|e| e.into_inner());
-            status.usage = usage;
+            // Replaced only when it changed: the next heartbeat then carries it.
+            if *status.usage != usage {
+                status.usage = Arc::new(usage);
+            }
         }
         tokio::select! {
             biased;
@@ -335,5 +404,62 @@ pub async fn reconcile_once(config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Err(err) => Err(err.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heartbeat::Reports;
+    use protocol::names::EmailAddress;
+
+    fn usage(bytes: u64) -> Arc<Vec<MailboxUsage>> {
+        Arc::new(vec![MailboxUsage {
+            address: EmailAddress::parse("alice@example.org").unwrap(),
+            bytes,
+            messages: 1,
+        }])
+    }
+
+    fn key(selector: &str) -> Arc<Vec<DkimKey>> {
+        Arc::new(vec![DkimKey {
+            domain: protocol::names::DomainName::parse("example.org").unwrap(),
+            domain_id: None,
+            selector: selector.to_owned(),
+            public_key: "MIIB".to_owned(),
+        }])
+    }
+
+    /// (keys listed, usage entries listed) of the next heartbeat, taken or not.
+    fn beat(reporter: &mut Reporter, taken: bool) -> (usize, usize) {
+        let heartbeat = reporter.next();
+        if taken {
+            reporter.taken();
+        }
+        (heartbeat.dkim_keys.len(), heartbeat.usage.len())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keys_and_usage_are_sent_when_the_control_plane_lacks_them() {
+        let status = Arc::new(std::sync::Mutex::new(crate::reconcile::Status {
+            dkim_keys: key("a"),
+            usage: usage(1),
+            ..Default::default()
+        }));
+        let mut reporter = Reporter::new(status.clone(), None);
+        // The first heartbeat carries both; one that failed does not count as sent.
+        assert_eq!(beat(&mut reporter, false), (1, 1));
+        assert_eq!(beat(&mut reporter, true), (1, 1));
+        // Taken: nothing again until something changes.
+        assert_eq!(beat(&mut reporter, true), (0, 0));
+        status.lock().unwrap().usage = usage(2);
+        assert_eq!(beat(&mut reporter, true), (0, 1));
+        status.lock().unwrap().dkim_keys = key("b");
+        assert_eq!(beat(&mut reporter, true), (1, 0));
+        assert_eq!(beat(&mut reporter, true), (0, 0));
+        // And everything now and then, changed or not.
+        tokio::time::advance(REPORT_ALL_EVERY).await;
+        assert_eq!(beat(&mut reporter, true), (1, 1));
+        assert_eq!(beat(&mut reporter, true), (0, 0));
     }
 }

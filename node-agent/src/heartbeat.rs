@@ -109,6 +109,20 @@ pub fn after(
     }
 }
 
+/// What the loop reports: each heartbeat, made when it is sent, and word that the control
+/// plane took the last one (so that what it already has need not be sent again). A closure
+/// making heartbeats is one.
+pub trait Reports {
+    fn next(&mut self) -> Heartbeat;
+    fn taken(&mut self) {}
+}
+
+impl<F: FnMut() -> Heartbeat> Reports for F {
+    fn next(&mut self) -> Heartbeat {
+        self()
+    }
+}
+
 /// Reports to `control_plane` every `interval` until `shutdown` completes. `random` gives
 /// numbers in `[0, 1)` for the backoff's jitter; `report` says what to report, each time;
 /// `wake` cuts a normal interval short (a reconcile finished: the portal should know now).
@@ -122,18 +136,23 @@ pub async fn run<R, F, H, S>(
 ) where
     R: Report,
     F: FnMut() -> f64,
-    H: FnMut() -> Heartbeat,
+    H: Reports,
     S: Future<Output = ()>,
 {
     tokio::pin!(shutdown);
     let mut backoff = Backoff::new();
     loop {
-        let heartbeat = report();
+        let heartbeat = report.next();
         let result = tokio::select! {
             biased;
             () = &mut shutdown => break,
             result = control_plane.heartbeat(&heartbeat) => result,
         };
+        // Not kept through the wait that follows: it may list every mailbox's usage.
+        drop(heartbeat);
+        if result.is_ok() {
+            report.taken();
+        }
         let next = after(&result, interval, &mut backoff, random());
         // Only a normal wait is cut short: a failing control plane keeps its backoff.
         let woken = async {

@@ -17,10 +17,12 @@ const MALLOC_TUNABLES: &str =
 
 /// The allocator reads its tunables from the environment before `main`, and setting them in
 /// process needs `mallopt` (unsafe, which the workspace forbids): the agent runs itself again,
-/// once, with them set. If that fails it goes on as it is.
+/// once, with them set. If that fails it goes on as it is. Not under a preloaded library (a
+/// profiler such as heaptrack, or another allocator): that library owns the allocator, and
+/// heaptrack loses what the process does after it runs itself again.
 fn with_malloc_tunables() {
     let current = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
-    if current.contains("glibc.malloc.mmap_threshold") {
+    if current.contains("glibc.malloc.mmap_threshold") || std::env::var_os("LD_PRELOAD").is_some() {
         return;
     }
     let Ok(exe) = std::env::current_exe() else {

@@ -32,8 +32,10 @@ pub struct Status {
     pub services: BTreeMap<Service, ServiceOutcome>,
     /// Why the last reconcile failed before reaching the daemons.
     pub error: Option<String>,
-    pub dkim_keys: Vec<DkimKey>,
-    pub usage: Vec<MailboxUsage>,
+    /// Replaced, never changed in place, so a heartbeat can tell them from what it sent last by
+    /// pointer ([`Arc::ptr_eq`]).
+    pub dkim_keys: Arc<Vec<DkimKey>>,
+    pub usage: Arc<Vec<MailboxUsage>>,
 }
 
 impl Status {
@@ -416,15 +418,16 @@ impl Reconciler {
                         && *r.public_key == *key.public_key
                 });
         if !reported {
-            status.dkim_keys = keys
-                .iter()
-                .map(|(domain, key)| DkimKey {
-                    domain: domain.clone(),
-                    domain_id: Some(key.domain_id.clone()),
-                    selector: key.selector.clone(),
-                    public_key: key.public_key.to_string(),
-                })
-                .collect();
+            status.dkim_keys = Arc::new(
+                keys.iter()
+                    .map(|(domain, key)| DkimKey {
+                        domain: domain.clone(),
+                        domain_id: Some(key.domain_id.clone()),
+                        selector: key.selector.clone(),
+                        public_key: key.public_key.to_string(),
+                    })
+                    .collect(),
+            );
         }
         Ok(NodeMaterial {
             tls,

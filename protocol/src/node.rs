@@ -50,10 +50,14 @@ pub struct Heartbeat {
     #[serde(default)]
     pub services: Vec<ServiceHealth>,
     /// The DKIM public keys of the domains this node signs for, generated on the node (the
-    /// private halves never leave it). The control plane publishes them in DNS.
+    /// private halves never leave it). The control plane publishes them in DNS. A key not
+    /// listed is kept as it is: a node lists its keys when they changed since the control
+    /// plane last took them, and every few minutes anyway.
     #[serde(default)]
     pub dkim_keys: Vec<DkimKey>,
-    /// Bytes stored per mailbox, as last measured. Mailboxes not listed were not measured.
+    /// Bytes stored per mailbox, as last measured. Mailboxes not listed were not measured
+    /// anew: a node lists usage when its measurement changed since the control plane last took
+    /// it, and every few minutes anyway.
     #[serde(default)]
     pub usage: Vec<MailboxUsage>,
     /// The node's name server, once it runs one.

@@ -1180,13 +1180,19 @@ mod bench {
 
     /// The agent's resident set, from /proc.
     fn rss_kib(pid: u32) -> Result<u64> {
+        status_kib(pid, "VmRSS")
+    }
+
+    /// One figure of /proc/<pid>/status in KiB: `VmRSS`, or its parts `RssAnon` (the heap,
+    /// stacks) and `RssFile` (the binary and libraries as mapped).
+    fn status_kib(pid: u32, field: &str) -> Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
-            .context("no VmRSS")
+            .with_context(|| format!("no {field}"))
     }
 
     fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -1267,6 +1273,8 @@ mod bench {
         c.converged().await?;
         tokio::time::sleep(Duration::from_secs(5)).await;
         let idle_after = rss_kib(agent_pid)?;
+        let idle_after_anon = status_kib(agent_pid, "RssAnon")?;
+        let idle_after_file = status_kib(agent_pid, "RssFile")?;
 
         // Provisioning latency on the full node, two ways.
         // 1. A client that waits for the node to report the change applied (polled in the
@@ -1355,7 +1363,7 @@ mod bench {
         eprintln!("[bench] RESULT agent work per mailbox change (its 'reconciled' log line), n={}: p50 {:.1} ms, p95 {:.1} ms",
             agent_work.len(), ms(percentile(&agent_work, 0.5)), ms(percentile(&agent_work, 0.95)));
         eprintln!("[bench] RESULT of which (medians): {phases}");
-        eprintln!("[bench] RESULT agent RSS: idle (1 member) {idle_before} KiB; peak during full reconcile and key making {peak} KiB; idle (1,000 members) {idle_after} KiB");
+        eprintln!("[bench] RESULT agent RSS: idle (1 member) {idle_before} KiB; peak during full reconcile and key making {peak} KiB; idle (1,000 members) {idle_after} KiB, of which anonymous {idle_after_anon} KiB and mapped files {idle_after_file} KiB");
         eprintln!("[bench] RESULT sent to the node for one mailbox change: {delta_bytes} bytes (delta of a member with {MAILBOXES} mailboxes; {delta_bench_member} bytes for the bench member with {mailboxes_of_bench_member}); the whole document: {whole_bytes} bytes");
         for (name, value, unit) in [
             (
@@ -1391,6 +1399,11 @@ mod bench {
                 "ms",
             ),
             ("agent_rss_idle", idle_after as f64 / 1024.0, "MiB"),
+            (
+                "agent_rss_idle_anonymous",
+                idle_after_anon as f64 / 1024.0,
+                "MiB",
+            ),
             ("agent_rss_peak", peak as f64 / 1024.0, "MiB"),
             ("bytes_one_mailbox_change", delta_bytes as f64, "bytes"),
             ("bytes_whole_document", whole_bytes as f64, "bytes"),

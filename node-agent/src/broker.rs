@@ -80,15 +80,17 @@ pub struct Credentials {
 /// One member's logins and app passwords.
 struct Member {
     active: bool,
-    /// By lowercase address.
+    /// By (lowercase, canonical) address.
     logins: HashMap<String, Login>,
     /// Every app password of the member that names itself, by its public id.
     app_passwords: HashMap<PublicId, App>,
 }
 
+/// Its canonical address is its key in [`Member::logins`]: a local part and a domain name are
+/// lowercase by type, so the address a login is known by is the one mail goes to.
 struct Login {
-    address: String,
-    password_hash: String,
+    /// Shared with the desired document.
+    password_hash: std::sync::Arc<str>,
     /// The mailbox's store (its home is named after it); `None`: not served on this node.
     store: Option<ObjectId>,
     quota_bytes: u64,
@@ -163,27 +165,29 @@ impl Credentials {
         credentials
     }
 
-    /// The member holding the lowercase address `key`, and its login.
-    fn login(&self, key: &str) -> Option<(&Member, &Login)> {
+    /// The member holding the lowercase address `key`, the login's canonical address, and the
+    /// login.
+    fn login(&self, key: &str) -> Option<(&Member, &str, &Login)> {
         let (_, domain) = key.rsplit_once('@')?;
         let member = self.domains.get(domain)?;
-        Some((member, member.logins.get(key)?))
+        let (address, login) = member.logins.get_key_value(key)?;
+        Some((member, address.as_str(), login))
     }
 
     /// The canonical address of an active mailbox called `user`.
     pub fn lookup(&self, user: &str) -> Option<&str> {
-        let (member, login) = self.login(&user.to_ascii_lowercase())?;
-        member.active.then_some(login.address.as_str())
+        let (member, address, _) = self.login(&user.to_ascii_lowercase())?;
+        member.active.then_some(address)
     }
 
     /// Where an active, served mailbox called `user` lives, and its quota.
     pub fn userdb(&self, user: &str) -> Option<UserdbEntry> {
-        let (member, login) = self.login(&user.to_ascii_lowercase())?;
+        let (member, address, login) = self.login(&user.to_ascii_lowercase())?;
         if !member.active {
             return None;
         }
         Some(UserdbEntry {
-            user: login.address.clone(),
+            user: address.to_owned(),
             mailbox: login.store.clone()?,
             quota_rule: format!("*:storage={}B", login.quota_bytes.max(1)),
         })
@@ -205,7 +209,7 @@ impl Credentials {
             return (Verdict::Refuse, checks);
         }
         let key = user.to_ascii_lowercase();
-        let Some((member, login)) = self.login(&key) else {
+        let Some((member, address, login)) = self.login(&key) else {
             // Spend the time a known user costs, so answers do not tell who exists.
             checks.argon2 += 1;
             matches(dummy_hash(), password);
@@ -223,13 +227,13 @@ impl Credentials {
             if let Some(app) = candidate {
                 checks.app_passwords += 1;
                 if app.verifier.matches(&text) {
-                    return (Verdict::Accept(login.address.clone()), checks);
+                    return (Verdict::Accept(address.to_owned()), checks);
                 }
             }
         }
         checks.argon2 += 1;
         if matches(&login.password_hash, password) {
-            return (Verdict::Accept(login.address.clone()), checks);
+            return (Verdict::Accept(address.to_owned()), checks);
         }
         (Verdict::Refuse, checks)
     }
@@ -263,11 +267,13 @@ impl Member {
         }
         for domain in &tenant.domains {
             for mailbox in &domain.mailboxes {
-                let address = format!("{}@{}", mailbox.local_part.as_str(), domain.name.as_str());
+                let mut address =
+                    format!("{}@{}", mailbox.local_part.as_str(), domain.name.as_str());
+                // Already lowercase (see `Login`); kept so a lookup can never miss.
+                address.make_ascii_lowercase();
                 member.logins.insert(
-                    address.to_ascii_lowercase(),
+                    address,
                     Login {
-                        address,
                         password_hash: mailbox.password_hash.clone(),
                         store: mailbox.id.clone(),
                         quota_bytes: mailbox.quota_bytes,
@@ -590,7 +596,7 @@ mod tests {
                     .map(|(local, password)| Mailbox {
                         id: Some(ObjectId::parse(&format!("mb-{local}")).unwrap()),
                         local_part: LocalPart::parse(local).unwrap(),
-                        password_hash: hash(password),
+                        password_hash: hash(password).into(),
                         quota_bytes: 1 << 20,
                     })
                     .collect(),

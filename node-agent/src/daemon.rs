@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::error_chain;
 use crate::heartbeat::{self, VERSION};
 use crate::identity::StateDir;
-use crate::reconcile::{ReconcileError, Reconciler};
+use crate::reconcile::{ReconcileError, Reconciler, Status};
 
 /// How often the poller asks for the whole desired state rather than what changed.
 const WHOLE_EVERY: Duration = Duration::from_secs(3600);
@@ -119,36 +119,32 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How often a heartbeat carries the DKIM keys and the usage even when they did not change:
-/// well within the ten minutes after which the control plane refreshes its copies.
+/// How often a heartbeat carries the DKIM keys, and the usage task hands on a measurement,
+/// even when they did not change: well within the ten minutes after which the control plane
+/// refreshes its copies.
 const REPORT_ALL_EVERY: Duration = Duration::from_secs(300);
 
-/// Makes the heartbeats. The DKIM keys and the usage go with one only when they are not what
-/// the control plane last took (or every [`REPORT_ALL_EVERY`]): with 10,000 mailboxes they
-/// are about 2.5 MB, which the node otherwise sent every interval. The control plane keeps
-/// what a heartbeat does not list.
+/// Makes the heartbeats. The DKIM keys go with one only when they are not what the control
+/// plane last took (or every [`REPORT_ALL_EVERY`]); the usage only while a measurement waits
+/// to be taken ([`Status::usage`]). With 10,000 mailboxes the two are about 2.5 MB, which the
+/// node otherwise sent every interval. The control plane keeps what a heartbeat does not list.
 struct Reporter {
-    status: Arc<std::sync::Mutex<crate::reconcile::Status>>,
+    status: Arc<std::sync::Mutex<Status>>,
     dns: Option<protocol::node::DnsReport>,
-    /// What the heartbeat in flight would leave the control plane with.
-    sending: Option<Reported>,
-    /// What the control plane has.
-    taken: Option<Reported>,
+    /// What the heartbeat in flight carries (or leaves as the control plane has it).
+    sending: Option<Sent>,
+    /// The keys the control plane has, and when they were last sent.
+    taken: Option<(Arc<Vec<DkimKey>>, tokio::time::Instant)>,
 }
 
-#[derive(Clone)]
-struct Reported {
+struct Sent {
     dkim_keys: Arc<Vec<DkimKey>>,
-    usage: Arc<Vec<MailboxUsage>>,
-    /// When every part was last sent.
-    all_at: tokio::time::Instant,
+    keys_sent_at: tokio::time::Instant,
+    usage: Option<Arc<Vec<MailboxUsage>>>,
 }
 
 impl Reporter {
-    fn new(
-        status: Arc<std::sync::Mutex<crate::reconcile::Status>>,
-        dns: Option<protocol::node::DnsReport>,
-    ) -> Reporter {
+    fn new(status: Arc<std::sync::Mutex<Status>>, dns: Option<protocol::node::DnsReport>) -> Self {
         Reporter {
             status,
             dns,
@@ -165,34 +161,40 @@ impl heartbeat::Reports for Reporter {
         let taken = self
             .taken
             .as_ref()
-            .filter(|taken| now.duration_since(taken.all_at) < REPORT_ALL_EVERY);
-        let keys_new = taken.is_none_or(|t| !Arc::ptr_eq(&t.dkim_keys, &status.dkim_keys));
-        let usage_new = taken.is_none_or(|t| !Arc::ptr_eq(&t.usage, &status.usage));
-        self.sending = Some(Reported {
+            .filter(|(keys, at)| {
+                Arc::ptr_eq(keys, &status.dkim_keys) && now.duration_since(*at) < REPORT_ALL_EVERY
+            })
+            .map(|(_, at)| *at);
+        self.sending = Some(Sent {
             dkim_keys: Arc::clone(&status.dkim_keys),
-            usage: Arc::clone(&status.usage),
-            all_at: taken.map_or(now, |t| t.all_at),
+            keys_sent_at: taken.unwrap_or(now),
+            usage: status.usage.clone(),
         });
         Heartbeat {
             version: VERSION.to_owned(),
             observed_generation: status.observed_generation,
             services: status.health(),
-            dkim_keys: if keys_new {
-                status.dkim_keys.to_vec()
-            } else {
-                Vec::new()
+            dkim_keys: match taken {
+                Some(_) => Vec::new(),
+                None => status.dkim_keys.to_vec(),
             },
-            usage: if usage_new {
-                status.usage.to_vec()
-            } else {
-                Vec::new()
-            },
+            usage: status.usage.as_deref().cloned().unwrap_or_default(),
             dns: self.dns,
         }
     }
 
     fn taken(&mut self) {
-        self.taken = self.sending.take();
+        let Some(sent) = self.sending.take() else {
+            return;
+        };
+        // Taken: the measurement need not be kept, unless a newer one came meanwhile.
+        if let Some(usage) = &sent.usage {
+            let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+            if status.usage.as_ref().is_some_and(|u| Arc::ptr_eq(u, usage)) {
+                status.usage = None;
+            }
+        }
+        self.taken = Some((sent.dkim_keys, sent.keys_sent_at));
     }
 }
 
@@ -347,6 +349,9 @@ async fn measure_usage(
     stopped: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(stopped);
+    // The digest of the last measurement handed on, and when: a measurement is handed to the
+    // heartbeat only when it differs (or every REPORT_ALL_EVERY), and not kept afterwards.
+    let mut handed: Option<(u64, tokio::time::Instant)> = None;
     loop {
         let r = reconciler.clone();
         let measured = tokio::task::spawn_blocking(move || {
@@ -355,10 +360,15 @@ async fn measure_usage(
         })
         .await;
         if let Ok(Some(usage)) = measured {
-            let mut status = reconciler.status.lock().unwrap_or_else(|e| e.into_inner());
-            // Replaced only when it changed: the next heartbeat then carries it.
-            if *status.usage != usage {
-                status.usage = Arc::new(usage);
+            let digest = crate::usage::digest(&usage);
+            let now = tokio::time::Instant::now();
+            let fresh = handed.is_some_and(|(last, at)| {
+                last == digest && now.duration_since(at) < REPORT_ALL_EVERY
+            });
+            if !fresh {
+                handed = Some((digest, now));
+                let mut status = reconciler.status.lock().unwrap_or_else(|e| e.into_inner());
+                status.usage = Some(Arc::new(usage));
             }
         }
         tokio::select! {
@@ -413,12 +423,12 @@ mod tests {
     use heartbeat::Reports;
     use protocol::names::EmailAddress;
 
-    fn usage(bytes: u64) -> Arc<Vec<MailboxUsage>> {
-        Arc::new(vec![MailboxUsage {
+    fn usage(bytes: u64) -> Option<Arc<Vec<MailboxUsage>>> {
+        Some(Arc::new(vec![MailboxUsage {
             address: EmailAddress::parse("alice@example.org").unwrap(),
             bytes,
             messages: 1,
-        }])
+        }]))
     }
 
     fn key(selector: &str) -> Arc<Vec<DkimKey>> {
@@ -440,8 +450,8 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn keys_and_usage_are_sent_when_the_control_plane_lacks_them() {
-        let status = Arc::new(std::sync::Mutex::new(crate::reconcile::Status {
+    async fn keys_and_usage_are_sent_until_the_control_plane_took_them() {
+        let status = Arc::new(std::sync::Mutex::new(Status {
             dkim_keys: key("a"),
             usage: usage(1),
             ..Default::default()
@@ -450,16 +460,22 @@ mod tests {
         // The first heartbeat carries both; one that failed does not count as sent.
         assert_eq!(beat(&mut reporter, false), (1, 1));
         assert_eq!(beat(&mut reporter, true), (1, 1));
-        // Taken: nothing again until something changes.
+        // Taken: nothing again until something changes, and the measurement is not kept.
+        assert!(status.lock().unwrap().usage.is_none());
         assert_eq!(beat(&mut reporter, true), (0, 0));
         status.lock().unwrap().usage = usage(2);
         assert_eq!(beat(&mut reporter, true), (0, 1));
         status.lock().unwrap().dkim_keys = key("b");
         assert_eq!(beat(&mut reporter, true), (1, 0));
         assert_eq!(beat(&mut reporter, true), (0, 0));
-        // And everything now and then, changed or not.
+        // A measurement that arrives while a heartbeat is in flight waits for the next one.
+        let _in_flight = reporter.next();
+        status.lock().unwrap().usage = usage(3);
+        reporter.taken();
+        assert_eq!(beat(&mut reporter, true), (0, 1));
+        // The keys again now and then, changed or not.
         tokio::time::advance(REPORT_ALL_EVERY).await;
-        assert_eq!(beat(&mut reporter, true), (1, 1));
+        assert_eq!(beat(&mut reporter, true), (1, 0));
         assert_eq!(beat(&mut reporter, true), (0, 0));
     }
 }

@@ -217,7 +217,7 @@ mod tests {
                         .map(|(mid, local)| Mailbox {
                             id: Some(id(mid)),
                             local_part: LocalPart::parse(local).unwrap(),
-                            password_hash: String::new(),
+                            password_hash: "".into(),
                             quota_bytes: 1,
                         })
                         .collect(),

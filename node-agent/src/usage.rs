@@ -38,6 +38,18 @@ pub fn measure(root: &Path, desired: &DesiredState) -> Vec<MailboxUsage> {
     usage
 }
 
+/// A digest of a measurement, to tell whether it changed without keeping the last one.
+pub fn digest(usage: &[MailboxUsage]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for u in usage {
+        u.address.as_str().hash(&mut hasher);
+        u.bytes.hash(&mut hasher);
+        u.messages.hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
 /// Bytes and count of the messages in a Maildir and its folders (`.Folder/cur`, …).
 fn maildir_size(maildir: &Path) -> (u64, u64) {
     let mut bytes = 0;
@@ -92,7 +104,7 @@ mod tests {
         let mailbox = |local: &str| Mailbox {
             id: Some(ObjectId::parse(&format!("mb-{local}")).unwrap()),
             local_part: LocalPart::parse(local).unwrap(),
-            password_hash: String::new(),
+            password_hash: "".into(),
             quota_bytes: 1000,
         };
         let desired = DesiredState {

@@ -674,7 +674,7 @@ mod render {
                     .map(|(i, (local_part, quota_bytes))| Mailbox {
                         id: Some(ObjectId::parse(&format!("m{i}")).expect("id")),
                         local_part,
-                        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+                        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
                         quota_bytes,
                     })
                     .collect(),

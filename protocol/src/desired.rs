@@ -138,8 +138,8 @@ pub struct Mailbox {
     #[serde(default)]
     pub id: Option<ObjectId>,
     pub local_part: LocalPart,
-    /// argon2id PHC string.
-    pub password_hash: String,
+    /// argon2id PHC string. Shared, not copied, by the node's auth broker.
+    pub password_hash: std::sync::Arc<str>,
     pub quota_bytes: u64,
 }
 
@@ -553,7 +553,7 @@ mod tests {
                             .map(|n| Mailbox {
                                 id: Some(ObjectId::parse(&format!("mb{d}-{n}")).unwrap()),
                                 local_part: LocalPart::parse(&format!("u{n}")).unwrap(),
-                                password_hash: "h".to_owned(),
+                                password_hash: "h".into(),
                                 quota_bytes: 1,
                             })
                             .collect(),

@@ -235,7 +235,7 @@ async fn tenants(
                     "local part",
                     protocol::names::LocalPart::parse(&r.local_part),
                 )?,
-                password_hash: r.password_hash,
+                password_hash: r.password_hash.into(),
                 quota_bytes: u64::try_from(r.quota_bytes).unwrap_or(0),
             });
         }

@@ -859,7 +859,7 @@ mod tests {
         Mailbox {
             id: Some(ObjectId::parse(&format!("mb-{name}")).unwrap()),
             local_part: local(name),
-            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
             quota_bytes: 1_000_000,
         }
     }

@@ -11,9 +11,13 @@ use tracing_subscriber::EnvFilter;
 /// its mmap threshold to the largest block freed, so after a few argon2id checks (19 MiB each)
 /// and whole-node renders on the blocking threads an idle agent held about 150 MiB it no longer
 /// used (heaptrack: 25 MiB live at the same time). A fixed threshold keeps every large block in
-/// its own mapping, given back when freed, and two arenas bound the rest.
+/// its own mapping, given back when freed, and one arena holds the rest: the agent allocates
+/// on a few threads that seldom run at once (reconcile, key maker, broker), and what one thread
+/// freed in its own arena stayed resident, unusable by the others (`tests/bench/mail.sh`, 1,000
+/// members × 10 mailboxes: 28.6 MiB resident at idle with two arenas, 25.0 with one, no change
+/// in the time per change).
 const MALLOC_TUNABLES: &str =
-    "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072:glibc.malloc.arena_max=2";
+    "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072:glibc.malloc.arena_max=1";
 
 /// The allocator reads its tunables from the environment before `main`, and setting them in
 /// process needs `mallopt` (unsafe, which the workspace forbids): the agent runs itself again,

@@ -39,6 +39,10 @@ RUCHE_BIN_DIR="${CARGO_TARGET_DIR:-$root/target}/release" \
 
 mkdir -p tests/bench/results
 out="tests/bench/results/dns-$(date -u +%Y-%m-%d).md"
+# A second run on the same day keeps the first one's file.
+if [ -e "$out" ]; then
+	out="tests/bench/results/dns-$(date -u +%Y-%m-%d-%H%M).md"
+fi
 {
 	echo "# DNS benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo

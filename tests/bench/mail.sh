@@ -16,7 +16,8 @@
 #
 # Needs what tests/run.sh installs (mail packages, the vmail user; run that once first). Starts
 # its own PostgreSQL cluster in a temporary directory; everything listens on 127.0.0.x.
-# Results are printed and written to tests/bench/results/mail-<date>.md.
+# Results are printed and written to tests/bench/results/mail-<date>.md (a later run the same day:
+# mail-<date>-<HHMM>.md).
 set -Eeuo pipefail
 trap 'printf "FAILED (line %s): %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
 
@@ -43,6 +44,10 @@ RUCHE_BIN_DIR="${CARGO_TARGET_DIR:-$root/target}/release" \
 
 mkdir -p tests/bench/results
 out="tests/bench/results/mail-$(date -u +%Y-%m-%d).md"
+# A second run on the same day keeps the first one's file.
+if [ -e "$out" ]; then
+	out="tests/bench/results/mail-$(date -u +%Y-%m-%d-%H%M).md"
+fi
 {
 	echo "# Mail node benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo

@@ -132,5 +132,13 @@ mod tests {
         assert_eq!(usage[0].address.as_str(), "alice@example.org");
         assert_eq!((usage[0].bytes, usage[0].messages), (175, 3));
         assert_eq!((usage[1].bytes, usage[1].messages), (0, 0));
+
+        // The digest tells a changed measurement from the same one measured again.
+        assert_eq!(digest(&usage), digest(&measure(root.path(), &desired)));
+        std::fs::write(maildir.join("new").join("5"), b"x").unwrap();
+        let grown = measure(root.path(), &desired);
+        assert_eq!(grown[0].bytes, 176);
+        assert_ne!(digest(&usage), digest(&grown));
+        assert_ne!(digest(&usage), digest(&usage[..1]));
     }
 }

@@ -21,6 +21,7 @@
 
 pub mod layout;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -189,14 +190,19 @@ pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial) 
 /// [`crate::services::Daemon::render_member`] returns. A service may also keep, under a name
 /// of its own, lines it assembles into something node-wide other than a file (rspamd: the
 /// alias entries its forwarding map follows across members).
+///
+/// Kept by the [`Renderer`] for every member until that member changes, so kept small: a
+/// fixed path is not copied, and each text is held at its length, not its capacity
+/// (`tests/bench/memory.sh`).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct MemberLines(Vec<(String, String)>);
+pub struct MemberLines(Vec<(Cow<'static, str>, String)>);
 
 impl MemberLines {
     /// Sets the member's lines of the file at `path` (each line ending in `\n`), or the whole of
     /// a file only this member has (a zone file).
-    pub fn set(&mut self, path: impl Into<String>, lines: String) {
+    pub fn set(&mut self, path: impl Into<Cow<'static, str>>, mut lines: String) {
         let path = path.into();
+        lines.shrink_to_fit();
         match self.0.iter_mut().find(|(p, _)| *p == path) {
             Some((_, text)) => *text = lines,
             None => self.0.push((path, lines)),
@@ -220,7 +226,7 @@ impl<'a> Members<'a> {
     pub fn all(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
         self.0
             .iter()
-            .flat_map(|m| m.0.iter().map(|(p, t)| (p.as_str(), t.as_str())))
+            .flat_map(|m| m.0.iter().map(|(p, t)| (p.as_ref(), t.as_str())))
     }
 
     /// The file at `path`: `head`, then every member's lines of it, one member after another.

@@ -148,6 +148,11 @@ fn agent_case(
     name: &str,
     docs: [DesiredState; 2],
 ) {
+    // The second document shares every member but the changed one with the first, as the
+    // document a delta leads to does in the agent ([`DesiredState::apply`]).
+    let [first, second] = docs;
+    let second = first.apply(&first.delta_to(&second)).unwrap();
+    let docs = [first, second];
     let root = tempfile::tempdir().unwrap();
     let agent = reconciler(root.path(), &docs[0]);
     agent.reconcile(&docs[0]).unwrap();

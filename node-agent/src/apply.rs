@@ -44,6 +44,8 @@ use crate::services::{Daemon, Phase, Service, Step, StepRun, ALL};
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 /// How much of a failed command's output is reported.
 const OUTPUT_CHARS: usize = 2000;
+/// The longest wait between two looks at whether a command ended.
+const MAX_POLL: Duration = Duration::from_millis(1);
 
 /// What happened to one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,33 +215,31 @@ impl<'a> Run<'a> {
     }
 
     /// Phase 2: every changed file, atomically; a file its service checks first only if
-    /// accepted.
+    /// accepted. Each file is written (and checked) on its own, so several at a time: most of
+    /// a write is waiting for the disk, and of a check for a command to start.
     fn write(&mut self) -> Result<(), ApplyError> {
-        let root = self.target.root;
-        for (path, file) in &self.plan.writes {
-            let daemon = file.service.daemon();
-            let check = daemon.and_then(|d| d.new_file_check(self.target.commands, path));
-            if let Some(check) = check {
-                let loads = check.as_ref().ok().and_then(|c| c.loads.clone());
-                if let Err(message) = write_checked(root, daemon, path, file, check)? {
+        let (root, commands) = (self.target.root, self.target.commands);
+        let results = in_parallel(&self.plan.writes, WRITERS, |(path, file)| {
+            let result = write_one(root, commands, path, file);
+            if matches!(result, Ok(Ok(()))) {
+                step("write");
+            }
+            result
+        });
+        for ((path, file), result) in self.plan.writes.iter().zip(results) {
+            match result? {
+                Ok(()) => {
+                    *self.written.entry(file.service).or_default() += 1;
+                    self.outcome.written += 1;
+                }
+                Err(Refused { message, loads }) => {
                     tracing::error!(%path, error = %message, "file refused; the last good one stays");
                     if let Some(loads) = loads {
                         self.journal.steps.remove(&loads);
                     }
                     check_failed(&mut self.outcome, file.service, message);
-                    continue;
-                }
-            } else {
-                let full = root.join(path.as_str());
-                let before = std::fs::metadata(&full).and_then(|m| m.modified()).ok();
-                write_file(root, path, file.service, &file.contents, file.mode)?;
-                if file.on_change == OnChange::Nothing {
-                    newer_than(&full, before).map_err(ApplyError::io(&full))?;
                 }
             }
-            *self.written.entry(file.service).or_default() += 1;
-            self.outcome.written += 1;
-            step("write");
         }
         Ok(())
     }
@@ -359,6 +359,76 @@ fn check_failed(outcome: &mut Outcome, service: Service, message: String) {
         }
         _ => ServiceOutcome::CheckFailed(message),
     };
+}
+
+/// A file its service's check refused: the old one stays, and the step that would load it
+/// (`loads`) is not run.
+struct Refused {
+    message: String,
+    loads: Option<Step>,
+}
+
+/// How many files are written at a time.
+const WRITERS: usize = 4;
+
+/// Writes one file of a plan: through its service's check when it has one.
+fn write_one(
+    root: &Path,
+    commands: &Commands,
+    path: &RelPath,
+    file: &File,
+) -> Result<Result<(), Refused>, ApplyError> {
+    let daemon = file.service.daemon();
+    if let Some(check) = daemon.and_then(|d| d.new_file_check(commands, path)) {
+        let loads = check.as_ref().ok().and_then(|c| c.loads.clone());
+        let result = write_checked(root, daemon, path, file, check)?;
+        return Ok(result.map_err(|message| Refused { message, loads }));
+    }
+    let full = root.join(path.as_str());
+    let before = std::fs::metadata(&full).and_then(|m| m.modified()).ok();
+    write_file(root, path, file.service, &file.contents, file.mode)?;
+    if file.on_change == OnChange::Nothing {
+        newer_than(&full, before).map_err(ApplyError::io(&full))?;
+    }
+    Ok(Ok(()))
+}
+
+/// `work` done on every item, on at most `threads` threads at a time; the results in the
+/// items' order. A panic in `work` goes on in the caller.
+pub fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    work: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    if items.len() <= 1 || threads <= 1 {
+        return items.iter().map(work).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.min(items.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else {
+                            return mine;
+                        };
+                        mine.push((i, work(item)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Writes one file atomically, then lets its service set what it needs on it
@@ -510,6 +580,9 @@ pub fn run_with_input(argv: &Argv, input: &[u8]) -> Result<(), String> {
             .map_err(|err| format!("cannot write to {program}: {err}"))?;
     }
     let started = Instant::now();
+    // Polled (std has no wait with a timeout), first often: most commands (postmap, a check)
+    // end within milliseconds, and a fixed 5 ms poll added half of that to every change.
+    let mut poll = Duration::from_micros(100);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -518,7 +591,10 @@ pub fn run_with_input(argv: &Argv, input: &[u8]) -> Result<(), String> {
                 let _ = child.wait();
                 return Err(format!("{program} did not finish in {COMMAND_TIMEOUT:?}"));
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                std::thread::sleep(poll);
+                poll = (poll * 2).min(MAX_POLL);
+            }
             Err(err) => return Err(format!("cannot wait for {program}: {err}")),
         }
     };

@@ -614,7 +614,7 @@ mod tests {
             schema: 1,
             generation: 1,
             node_id: "n".into(),
-            tenants,
+            tenants: tenants.into_iter().map(Arc::new).collect(),
         }
     }
 
@@ -882,14 +882,15 @@ mod tests {
             &[("alice", "pw")],
             vec![],
         )]);
-        state.tenants[0].domains[0].mailboxes[0].id = None;
+        Arc::make_mut(&mut state.tenants[0]).domains[0].mailboxes[0].id = None;
         assert_eq!(
             Credentials::from_desired(&state).userdb("alice@example.org"),
             None
         );
         // Zero never means unlimited.
-        state.tenants[0].domains[0].mailboxes[0].id = Some(ObjectId::parse("m1").unwrap());
-        state.tenants[0].domains[0].mailboxes[0].quota_bytes = 0;
+        let mailbox = &mut Arc::make_mut(&mut state.tenants[0]).domains[0].mailboxes[0];
+        mailbox.id = Some(ObjectId::parse("m1").unwrap());
+        mailbox.quota_bytes = 0;
         let entry = Credentials::from_desired(&state)
             .userdb("alice@example.org")
             .unwrap();

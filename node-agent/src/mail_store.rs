@@ -62,7 +62,7 @@ pub fn prepare(root: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
 /// among `tenants`, for each mailbox whose home does not exist yet. Returns how many were
 /// adopted. The agent asks for the members that changed since its last apply (all of them
 /// the first time): a mailbox only gets an id, and so a home, in a change.
-pub fn adopt_legacy(root: &Path, tenants: &[Tenant]) -> std::io::Result<usize> {
+pub fn adopt_legacy(root: &Path, tenants: &[std::sync::Arc<Tenant>]) -> std::io::Result<usize> {
     let mut adopted = 0;
     for domain in tenants.iter().flat_map(|t| &t.domains) {
         let legacy_domain = root.join(VMAIL).join(domain.name.as_str());
@@ -226,7 +226,10 @@ mod tests {
                 }],
                 app_passwords: vec![],
                 contact: None,
-            }],
+            }]
+            .into_iter()
+            .map(std::sync::Arc::new)
+            .collect(),
         }
     }
 

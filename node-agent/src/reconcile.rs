@@ -529,7 +529,7 @@ impl Reconciler {
     /// The mail store's top directory, owned by the mail user (Dovecot creates the homes), and
     /// the stores still named after addresses adopted by the ids of the mailboxes of `changed`
     /// (the members that changed since the last apply).
-    fn prepare_mail_store(&self, changed: &[Tenant]) -> Result<(), ReconcileError> {
+    fn prepare_mail_store(&self, changed: &[Arc<Tenant>]) -> Result<(), ReconcileError> {
         let layout = &self.config.layout;
         let io = |source| ReconcileError::Read {
             what: "the mail store under",
@@ -571,7 +571,7 @@ impl Gone {
             .map(|t| t.member_id.as_str())
             .chain(delta.removed_tenants.iter().map(String::as_str))
             .collect();
-        let held = |tenants: &mut dyn Iterator<Item = &protocol::desired::Tenant>| {
+        let held = |tenants: &mut dyn Iterator<Item = &Arc<Tenant>>| {
             let mut ids = Gone::default();
             for domain in tenants.flat_map(|t| &t.domains) {
                 ids.domains.extend(domain.id.clone());
@@ -643,6 +643,7 @@ mod tests {
                 app_passwords: vec![],
                 contact: None,
             })
+            .map(Arc::new)
             .collect();
         DesiredState {
             schema: 1,

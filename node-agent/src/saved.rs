@@ -377,6 +377,7 @@ mod tests {
                 app_passwords: vec![],
                 contact: None,
             })
+            .map(std::sync::Arc::new)
             .collect();
         DesiredState {
             tenants,

@@ -125,7 +125,10 @@ mod tests {
                 }],
                 app_passwords: vec![],
                 contact: None,
-            }],
+            }]
+            .into_iter()
+            .map(std::sync::Arc::new)
+            .collect(),
         };
         let usage = measure(root.path(), &desired);
         assert_eq!(usage.len(), 2);

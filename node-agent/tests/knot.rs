@@ -297,7 +297,7 @@ kzonecheck = ["kzonecheck"]
             nameserver: name("ns1.ruche.test"),
             catalog: name("catalog.ns1.ruche.test"),
             zone_nameservers: vec![name("ns1.ruche.test"), name("ns2.ruche.test")],
-            zones,
+            zones: zones.into_iter().map(std::sync::Arc::new).collect(),
             secondaries: vec![DnsPeer {
                 nameserver: name("ns2.ruche.test"),
                 address: secondary,

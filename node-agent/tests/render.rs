@@ -12,6 +12,7 @@ mod render {
     use std::collections::{BTreeMap, BTreeSet};
     use std::path::{Path, PathBuf};
     use std::process::Command;
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use node_agent::dkim::Key;
@@ -708,7 +709,7 @@ mod render {
             schema: 1,
             generation: 1,
             node_id: "node".to_owned(),
-            tenants,
+            tenants: tenants.into_iter().map(std::sync::Arc::new).collect(),
         })
     }
 
@@ -845,9 +846,11 @@ mod render {
                 .zip(&changes)
                 .map(|(t, change)| match change {
                     None => t.clone(),
-                    Some(new) => Tenant { member_id: t.member_id.clone(), ..new.clone() },
+                    Some(new) => {
+                        Arc::new(Tenant { member_id: t.member_id.clone(), ..new.clone() })
+                    }
                 })
-                .chain(new_members)
+                .chain(new_members.into_iter().map(Arc::new))
                 .collect();
             let material_before = material_for(&before, &selectors_before, false);
             let material_after = material_for(&after, &selectors_after, false);
@@ -1001,7 +1004,7 @@ mod render {
                         zone_nameservers,
                         zones: zones
                             .into_iter()
-                            .map(|(name, records)| Zone { name, records })
+                            .map(|(name, records)| Arc::new(Zone { name, records }))
                             .collect(),
                         secondaries: secondaries
                             .into_iter()
@@ -1248,6 +1251,7 @@ mod render {
                     app_passwords: Vec::new(),
                     contact: None,
                 })
+                .map(Arc::new)
                 .collect();
             let mut after = before.clone();
             after.generation += 1;
@@ -1255,7 +1259,7 @@ mod render {
             if let Some(dns) = after.dns.as_mut() {
                 for (zone, change) in dns.zones.iter_mut().zip(&changed_zones) {
                     if *change {
-                        zone.records = other_records.clone().unwrap_or_default();
+                        Arc::make_mut(zone).records = other_records.clone().unwrap_or_default();
                     }
                 }
                 if change_part {

@@ -16,6 +16,8 @@
 //! whose generation is older than the changes it keeps), and agents that do not ask get the
 //! whole document as before.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::names::{AliasSource, DomainName, EmailAddress, LocalPart, ObjectId, XmppNode};
@@ -30,8 +32,9 @@ pub struct DesiredState {
     /// Grows whenever anything on this node changes; never goes back.
     pub generation: u64,
     pub node_id: String,
-    /// The members hosted on this node, in a stable order.
-    pub tenants: Vec<Tenant>,
+    /// The members hosted on this node, in a stable order. Shared, as the zones are: the next
+    /// document a delta leads to holds every other member (and zone) of this one, not a copy.
+    pub tenants: Vec<Arc<Tenant>>,
     /// The node's part in the collective's DNS; absent until the control plane assigns one.
     #[serde(default)]
     pub dns: Option<Dns>,
@@ -48,7 +51,7 @@ pub struct Dns {
     /// The NS records of every zone this node is primary for: its own name first.
     pub zone_nameservers: Vec<DomainName>,
     /// The zones this node is primary for, in a stable order.
-    pub zones: Vec<Zone>,
+    pub zones: Vec<Arc<Zone>>,
     /// Servers that transfer this node's zones and catalog (and get NOTIFY): peer nodes and
     /// external secondaries.
     pub secondaries: Vec<DnsPeer>,
@@ -194,26 +197,29 @@ pub struct Delta {
     /// The generation the agent holds once it is applied.
     pub generation: u64,
     /// Members that changed or arrived, each whole.
-    pub tenants: Vec<Tenant>,
+    pub tenants: Vec<Arc<Tenant>>,
     /// Members that left the node (deleted, or moved to another node).
     pub removed_tenants: Vec<String>,
     /// The zones this node is primary for among the domains of `tenants`, each whole. Zones of
     /// the domains the changed and removed members held before go, unless listed here again.
-    pub zones: Vec<Zone>,
+    pub zones: Vec<Arc<Zone>>,
     /// The node's whole DNS part, when something of it other than those members' zones changed
     /// (peers, keys, the zones of the nodes it is a secondary of); `None`: only `zones` changed.
     #[serde(default)]
     pub dns: Option<Dns>,
 }
 
+/// A member of the next document, with its part in the one before if it had one.
+type Pair<'a> = (&'a Arc<Tenant>, Option<&'a Arc<Tenant>>);
+
 /// Each member of `after` with its part in `before` (if it had one), and the members of
 /// `before` that are not in `after`. Documents list members in a stable order (by id): then
 /// one walk through both, else a lookup by id.
 fn pair_members<'a>(
-    before: &'a [Tenant],
-    after: &'a [Tenant],
-) -> (Vec<(&'a Tenant, Option<&'a Tenant>)>, Vec<&'a Tenant>) {
-    let by_id = |ts: &[Tenant]| ts.windows(2).all(|w| w[0].member_id < w[1].member_id);
+    before: &'a [Arc<Tenant>],
+    after: &'a [Arc<Tenant>],
+) -> (Vec<Pair<'a>>, Vec<&'a Arc<Tenant>>) {
+    let by_id = |ts: &[Arc<Tenant>]| ts.windows(2).all(|w| w[0].member_id < w[1].member_id);
     let mut pairs = Vec::with_capacity(after.len());
     let mut removed = Vec::new();
     if by_id(before) && by_id(after) {
@@ -226,7 +232,7 @@ fn pair_members<'a>(
         }
         removed.extend(old);
     } else {
-        let find = |ts: &'a [Tenant]| -> std::collections::HashMap<&'a str, &'a Tenant> {
+        let find = |ts: &'a [Arc<Tenant>]| -> std::collections::HashMap<&'a str, &'a Arc<Tenant>> {
             ts.iter().map(|t| (t.member_id.as_str(), t)).collect()
         };
         let (old, new) = (find(before), find(after));
@@ -319,7 +325,7 @@ impl DesiredState {
             (None, None) if delta.zones.is_empty() => None,
             (None, None) => return Err(DeltaError::NoDns),
         };
-        let mut tenants: Vec<Tenant> = self
+        let mut tenants: Vec<Arc<Tenant>> = self
             .tenants
             .iter()
             .filter(|t| !changed.contains(t.member_id.as_str()))
@@ -341,15 +347,17 @@ impl DesiredState {
     /// the agent's own record of what it applied, [`DesiredState::apply`] reading it back).
     pub fn delta_to(&self, next: &DesiredState) -> Delta {
         let (pairs, removed) = pair_members(&self.tenants, &next.tenants);
-        fn zones(dns: &Option<Dns>) -> std::collections::BTreeMap<&DomainName, &Zone> {
+        fn zones(dns: &Option<Dns>) -> std::collections::BTreeMap<&DomainName, &Arc<Zone>> {
             dns.iter()
                 .flat_map(|d| &d.zones)
                 .map(|z| (&z.name, z))
                 .collect()
         }
         let (zones_before, zones_after) = (zones(&self.dns), zones(&next.dns));
-        // A member changed if its part did, or one of its zones (a record).
-        let tenants: Vec<Tenant> = pairs
+        // A member changed if its part did, or one of its zones (a record). A member both
+        // documents share is the same without being compared (`Arc`'s equality looks at the
+        // pointers first).
+        let tenants: Vec<Arc<Tenant>> = pairs
             .into_iter()
             .filter(|(t, was)| {
                 *was != Some(*t)
@@ -380,7 +388,7 @@ impl DesiredState {
         let rest_unchanged = match (&self.dns, &next.dns) {
             (None, None) => true,
             (Some(a), Some(b)) => {
-                let kept = |z: &&Zone| !names.contains(&z.name);
+                let kept = |z: &&Arc<Zone>| !names.contains(&z.name);
                 let same_others = a.zones.iter().filter(kept).eq(b.zones.iter().filter(kept));
                 a.same_but_zones(b)
                     && same_others
@@ -448,9 +456,17 @@ impl DesiredState {
             .collect();
         let mut served = self.clone();
         for tenant in &mut served.tenants {
-            tenant
+            let keep = |d: &Domain| d.verified && d.id.is_some() && !twice.contains(&d.name);
+            let whole = tenant
                 .domains
-                .retain(|d| d.verified && d.id.is_some() && !twice.contains(&d.name));
+                .iter()
+                .all(|d| keep(d) && d.mailboxes.iter().all(|m| m.id.is_some()));
+            if whole {
+                // Shared with `self`, not copied.
+                continue;
+            }
+            let tenant = Arc::make_mut(tenant);
+            tenant.domains.retain(keep);
             for domain in &mut tenant.domains {
                 domain.mailboxes.retain(|m| m.id.is_some());
             }
@@ -573,25 +589,25 @@ mod tests {
             caa: u8,
         ) -> DesiredState {
             // Domain i belongs to member i % 4.
-            let tenants: Vec<Tenant> = members
+            let tenants: Vec<Arc<Tenant>> = members
                 .iter()
                 .enumerate()
                 .filter_map(|(m, choice)| {
                     let (mailboxes, active) = (*choice)?;
                     let m = u8::try_from(m).unwrap();
                     let domains: Vec<u8> = (0..8u8).filter(|d| d % 4 == m).collect();
-                    Some(tenant(m, &domains, mailboxes, active))
+                    Some(Arc::new(tenant(m, &domains, mailboxes, active)))
                 })
                 .collect();
-            let mut zones: Vec<Zone> = tenants
+            let mut zones: Vec<Arc<Zone>> = tenants
                 .iter()
                 .flat_map(|t| &t.domains)
                 .map(|d| {
                     let i: usize = d.name.as_str()[1..2].parse().unwrap();
-                    Zone {
+                    Arc::new(Zone {
                         name: d.name.clone(),
                         records: vec![record(records[i])],
-                    }
+                    })
                 })
                 .collect();
             zones.sort_by(|a, b| a.name.cmp(&b.name));
@@ -638,7 +654,7 @@ mod tests {
                     prop_assert!(delta.dns.is_none());
                     for t in &delta.tenants {
                         let same_tenant = a.tenants.iter().any(|old| old == t);
-                        let zones = |d: &DesiredState| -> Vec<Zone> {
+                        let zones = |d: &DesiredState| -> Vec<Arc<Zone>> {
                             d.dns.iter().flat_map(|d| &d.zones)
                                 .filter(|z| t.domains.iter().any(|d| d.name == z.name))
                                 .cloned().collect()
@@ -657,10 +673,10 @@ mod tests {
                 before in proptest::collection::btree_set(0u8..12, 0..8),
                 after in proptest::collection::btree_set(0u8..12, 0..8),
             ) {
-                let tenants = |ids: &std::collections::BTreeSet<u8>| -> Vec<Tenant> {
-                    ids.iter().map(|i| tenant(*i, &[], 0, true)).collect()
+                let tenants = |ids: &std::collections::BTreeSet<u8>| -> Vec<Arc<Tenant>> {
+                    ids.iter().map(|i| Arc::new(tenant(*i, &[], 0, true))).collect()
                 };
-                let ids = |pairs: &[(&Tenant, Option<&Tenant>)], removed: &[&Tenant]| {
+                let ids = |pairs: &[Pair<'_>], removed: &[&Arc<Tenant>]| {
                     let mut p: Vec<(String, Option<String>)> = pairs
                         .iter()
                         .map(|(t, w)| (t.member_id.clone(), w.map(|w| w.member_id.clone())))
@@ -673,7 +689,7 @@ mod tests {
                 let (b, a) = (tenants(&before), tenants(&after));
                 let (pairs, removed) = pair_members(&b, &a);
                 let in_order = ids(&pairs, &removed);
-                let (rb, ra): (Vec<Tenant>, Vec<Tenant>) =
+                let (rb, ra): (Vec<Arc<Tenant>>, Vec<Arc<Tenant>>) =
                     (b.iter().rev().cloned().collect(), a.iter().rev().cloned().collect());
                 let (pairs, removed) = pair_members(&rb, &ra);
                 prop_assert_eq!(&ids(&pairs, &removed), &in_order);

@@ -76,7 +76,7 @@ async fn whole(
         schema: desired::SCHEMA,
         generation,
         node_id: node.to_string(),
-        tenants,
+        tenants: tenants.into_iter().map(std::sync::Arc::new).collect(),
         dns,
     })
 }
@@ -134,9 +134,9 @@ pub async fn update_since(
         node_id: node.to_string(),
         base: after,
         generation,
-        tenants,
+        tenants: tenants.into_iter().map(std::sync::Arc::new).collect(),
         removed_tenants,
-        zones,
+        zones: zones.into_iter().map(std::sync::Arc::new).collect(),
         dns,
     }))
 }
@@ -433,7 +433,7 @@ async fn dns(
         nameserver: topology::nameserver(config, number)?,
         catalog: topology::catalog(config, number)?,
         zone_nameservers,
-        zones,
+        zones: zones.into_iter().map(std::sync::Arc::new).collect(),
         secondaries,
         primaries,
         caa_issuers: config.caa_issuers.clone(),

@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::Path;
+use std::sync::Arc;
 
 use node_agent::config::Commands;
 use node_agent::config::{Config, DnsConfig, MailStoreConfig};
@@ -64,6 +65,7 @@ pub fn desired_with(members: usize, extra_mailbox: bool) -> DesiredState {
                 contact: None,
             }
         })
+        .map(Arc::new)
         .collect();
     DesiredState {
         dns: None,
@@ -80,7 +82,7 @@ pub fn dns_desired(extra_record: bool) -> DesiredState {
     let record =
         |owner: &str, kind: &str, value: &str| Record::parse(owner, kind, "", value).unwrap();
     // In name order, as the control plane lists them.
-    let mut zones: Vec<Zone> = (0..MEMBERS)
+    let mut zones: Vec<Arc<Zone>> = (0..MEMBERS)
         .map(|m| {
             let mut records = vec![
                 record("blog", "CNAME", "host.example.net"),
@@ -90,10 +92,10 @@ pub fn dns_desired(extra_record: bool) -> DesiredState {
             if extra_record && m == MEMBERS / 2 {
                 records.push(record("new", "A", "192.0.2.77"));
             }
-            Zone {
+            Arc::new(Zone {
                 name: DomainName::parse(&format!("member{m}.example")).unwrap(),
                 records,
-            }
+            })
         })
         .collect();
     zones.sort_by(|a, b| a.name.cmp(&b.name));

@@ -150,19 +150,7 @@ impl Daemon for Postfix {
         // Each table is its own file: compiled side by side, a change costs the slowest
         // `postmap` (mostly its start), not their sum.
         let tables = run.pending_named(POSTMAP);
-        let results: Vec<Result<(), String>> = std::thread::scope(|scope| {
-            let running: Vec<_> = tables
-                .iter()
-                .map(|table| scope.spawn(|| compile(table)))
-                .collect();
-            running
-                .into_iter()
-                .map(|r| {
-                    r.join()
-                        .unwrap_or_else(|_| Err("postmap panicked".to_owned()))
-                })
-                .collect()
-        });
+        let results = apply::in_parallel(&tables, tables.len(), compile);
         for (table, result) in tables.into_iter().zip(results) {
             step(POSTMAP);
             run.count(POSTMAP, 1);

@@ -54,6 +54,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use protocol::desired::{Alias, DesiredState, Domain, Tenant};
 use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart};
@@ -721,7 +722,7 @@ pub(super) fn alias_lines(tenant: &Tenant) -> String {
 }
 
 /// The member of each domain the node serves: what [`forwarding`] counts a key against.
-pub(super) fn owners(tenants: &[Tenant]) -> HashMap<&str, &str> {
+pub(super) fn owners(tenants: &[Arc<Tenant>]) -> HashMap<&str, &str> {
     tenants
         .iter()
         .flat_map(|t| {
@@ -1057,6 +1058,7 @@ mod tests {
 
     fn forwarding_of(tenants: Vec<Tenant>) -> BTreeMap<String, Option<String>> {
         let aliases: String = tenants.iter().map(alias_lines).collect();
+        let tenants: Vec<Arc<Tenant>> = tenants.into_iter().map(Arc::new).collect();
         forwarding(&aliases, &owners(&tenants))
     }
 

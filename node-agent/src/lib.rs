@@ -29,6 +29,7 @@ pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod dkim;
+pub mod heap;
 pub mod heartbeat;
 pub mod identity;
 pub mod join;

@@ -114,7 +114,7 @@ pub struct Reconciler {
 }
 
 /// A thread that frees what it is given, so that freeing a whole document does not lengthen a
-/// reconcile.
+/// reconcile, then gives the heap's free pages back ([`crate::heap::trim`]).
 struct Garbage(std::sync::mpsc::Sender<Box<dyn Send>>);
 
 impl Garbage {
@@ -122,7 +122,14 @@ impl Garbage {
         let (sender, receiver) = std::sync::mpsc::channel::<Box<dyn Send>>();
         std::thread::Builder::new()
             .name("garbage".to_owned())
-            .spawn(move || receiver.into_iter().for_each(drop))
+            .spawn(move || {
+                for value in receiver.iter() {
+                    drop(value);
+                    // Once per burst: what reconciles in a row left is trimmed together.
+                    receiver.try_iter().for_each(drop);
+                    crate::heap::trim();
+                }
+            })
             .map_err(ReconcileError::Thread)?;
         Ok(Garbage(sender))
     }

@@ -1,5 +1,6 @@
 //! What the engine asks of rspamd: `[commands.rspamd]`'s check (`rspamadm configtest`) and
-//! reload. It has no named step: rspamd watches its maps itself.
+//! reload. It has no named step: rspamd watches its DKIM maps itself, and `rspamd.local.lua`
+//! reads the others again whenever they changed.
 
 use protocol::desired::{DesiredState, Tenant};
 

@@ -253,11 +253,6 @@ fn options(layout: &Layout) -> String {
          pidfile = {};\n\
          # fuzzy_check is left out of the C filters (it asks rspamd.com's fuzzy servers).\n\
          filters = \"chartable,dkim,regexp\";\n\
-         # The maps say which member a login and a domain belong to: a mailbox made a moment\n\
-         # ago must be able to send at once. rspamd stats its file maps every interval times\n\
-         # map_file_watch_multiplier (0.1): every half second here, not every 30 seconds (its\n\
-         # default), should it miss the change event of a replaced file.\n\
-         map_watch_interval = 5s;\n\
          dns {{\n  nameserver = [{}];\n}}\n",
         quoted(&layout.path_text(&format!("{RUN_DIRECTORY}/rspamd.pid"))),
         quoted(NAMESERVER)

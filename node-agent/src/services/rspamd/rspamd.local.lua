@@ -23,23 +23,40 @@
 local lua_selectors = require "lua_selectors"
 local rspamd_util = require "rspamd_util"
 
-local members = rspamd_config:add_map({
-  type = "map",
-  url = @MEMBERS_MAP@,
-  description = "Ruche: mailbox address to member id",
-})
+-- A map file of `key value` lines, which the agent replaces whole (written aside, renamed over):
+-- a function from a key to its value or nil. The file is read again whenever its size or
+-- modification time is not what was read last (the agent makes each replacement's time later
+-- than the one before). Not rspamd's own maps: a worker that rspamd starts (after a reload)
+-- while the file is replaced can keep the contents from before and never see the change, which
+-- left a mailbox made at that moment unable to send.
+local function file_map(path)
+  local entries, seen = {}, nil
+  return function(key)
+    local err, st = rspamd_util.stat(path)
+    if not err and st then
+      local stamp = tostring(st.size) .. ":" .. tostring(st.mtime)
+      if stamp ~= seen then
+        local file = io.open(path, "r")
+        if file then
+          local fresh = {}
+          for line in file:lines() do
+            local k, v = string.match(line, "^(%S+)%s+(%S+)%s*$")
+            if k and string.sub(k, 1, 1) ~= "#" then
+              fresh[k] = v
+            end
+          end
+          file:close()
+          entries, seen = fresh, stamp
+        end
+      end
+    end
+    return entries[key]
+  end
+end
 
-local domains = rspamd_config:add_map({
-  type = "map",
-  url = @DOMAINS_MAP@,
-  description = "Ruche: domain to member id",
-})
-
-local forwards = rspamd_config:add_map({
-  type = "map",
-  url = @FORWARDS_MAP@,
-  description = "Ruche: forwarding address to member id",
-})
+local members = file_map(@MEMBERS_MAP@)
+local domains = file_map(@DOMAINS_MAP@)
+local forwards = file_map(@FORWARDS_MAP@)
 
 -- The at sign, spelled so that this file holds no address (the renderer's tests check that).
 local AT = string.char(64)
@@ -50,7 +67,7 @@ local function member_of_login(task)
     return nil, nil
   end
   user = string.lower(user)
-  return user, members and members:get_key(user)
+  return user, members(user)
 end
 
 lua_selectors.register_extractor(rspamd_config, "ruche_member", {
@@ -69,7 +86,7 @@ lua_selectors.register_extractor(rspamd_config, "ruche_member", {
 
 -- The member whose forwarding mail to `rcpt` (an envelope recipient) counts against, or nil.
 local function forwarder(rcpt)
-  if not forwards or not rcpt or not rcpt.domain or rcpt.domain == "" then
+  if not rcpt or not rcpt.domain or rcpt.domain == "" then
     return nil
   end
   local user = string.lower(rcpt.user or "")
@@ -78,7 +95,7 @@ local function forwarder(rcpt)
   if plus then
     user = string.sub(user, 1, plus - 1)
   end
-  local member = forwards:get_key(user .. AT .. domain) or forwards:get_key(AT .. domain)
+  local member = forwards(user .. AT .. domain) or forwards(AT .. domain)
   if member == nil or member == "-" then
     return nil
   end
@@ -105,10 +122,10 @@ lua_selectors.register_extractor(rspamd_config, "ruche_forwarders", {
 
 -- The member a domain belongs to, or nil.
 local function owner(domain)
-  if type(domain) ~= "string" or domain == "" or not domains then
+  if type(domain) ~= "string" or domain == "" then
     return nil
   end
-  return domains:get_key(string.lower(domain))
+  return domains(string.lower(domain))
 end
 
 -- Why the message may not leave under this login, or nil when it may.

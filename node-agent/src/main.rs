@@ -19,9 +19,9 @@ use tracing_subscriber::EnvFilter;
 const MALLOC_TUNABLES: &str =
     "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072:glibc.malloc.arena_max=1";
 
-/// The allocator reads its tunables from the environment before `main`, and setting them in
-/// process needs `mallopt` (unsafe, which the workspace forbids): the agent runs itself again,
-/// once, with them set. If that fails it goes on as it is. Not under a preloaded library (a
+/// The allocator reads its tunables from the environment before `main`; setting them in process
+/// would need `mallopt`, another unsafe call beside `heap.rs`'s one: the agent runs itself
+/// again, once, with them set. If that fails it goes on as it is. Not under a preloaded library (a
 /// profiler such as heaptrack, or another allocator): that library owns the allocator, and
 /// heaptrack loses what the process does after it runs itself again.
 fn with_malloc_tunables() {

@@ -132,7 +132,7 @@ impl LastGood<'_> {
 /// One apply in progress: the journal as it stands and what was seen so far.
 struct Run<'a> {
     target: &'a Target<'a>,
-    plan: &'a Plan,
+    plan: &'a Plan<'a>,
     journal: Journal,
     /// Steps an interrupted apply owed: what it did of them is not known.
     owed: BTreeSet<Step>,
@@ -150,7 +150,7 @@ struct Run<'a> {
 /// the last applied state.
 pub fn apply(
     target: &Target<'_>,
-    plan: &Plan,
+    plan: &Plan<'_>,
     on_disk: &OnDisk,
     last_good: impl FnOnce() -> Option<Files>,
 ) -> Result<Outcome, ApplyError> {
@@ -186,7 +186,7 @@ fn reported(commands: &Commands) -> Outcome {
 impl<'a> Run<'a> {
     /// Phase 1: the journal, with what the plan adds to what an interrupted apply left.
     /// `None`: nothing to do.
-    fn start(target: &'a Target<'a>, plan: &'a Plan) -> Result<Option<Run<'a>>, ApplyError> {
+    fn start(target: &'a Target<'a>, plan: &'a Plan<'a>) -> Result<Option<Run<'a>>, ApplyError> {
         let mut journal = target.saved.load_journal()?;
         let owed = journal.steps.clone();
         let unchecked = journal.check.clone();
@@ -493,7 +493,7 @@ fn write_checked(
 /// Puts `service`'s files back as they were before `plan` (preferring the last good rendering).
 fn restore(
     target: &Target<'_>,
-    plan: &Plan,
+    plan: &Plan<'_>,
     on_disk: &OnDisk,
     last_good: Option<&Files>,
     service: Service,
@@ -647,6 +647,22 @@ pub fn read_disk(root: &Path, rendered: &Files) -> std::io::Result<(OnDisk, BTre
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every item is worked on once, whatever the threads, and the results keep the items' order.
+    #[test]
+    fn in_parallel_keeps_the_order_and_works_each_item_once() {
+        let items: Vec<u32> = (0..100).collect();
+        for threads in [0, 1, 3, 4, 200] {
+            let calls = std::sync::atomic::AtomicUsize::new(0);
+            let doubled = in_parallel(&items, threads, |i| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                i * 2
+            });
+            assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+            assert_eq!(calls.into_inner(), items.len());
+        }
+        assert!(in_parallel(&[] as &[u32], 4, |i| *i).is_empty());
+    }
 
     /// Two versions of the same size written within one second still differ in mtime seconds,
     /// so a daemon comparing mtime and size sees the second.

@@ -14,9 +14,10 @@ use crate::services::{Service, Step, ALL};
 pub type OnDisk = BTreeMap<RelPath, Option<(Vec<u8>, u32)>>;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Plan {
-    /// Files whose contents or mode differ from the rendering, in path order.
-    pub writes: Vec<(RelPath, File)>,
+pub struct Plan<'a> {
+    /// Files whose contents or mode differ from the rendering, in path order: the rendering's
+    /// own (a copy would double what a change holds, several MiB of node-wide files).
+    pub writes: Vec<(&'a RelPath, &'a File)>,
     /// Services to reload after their check passed.
     pub reload: BTreeSet<Service>,
     /// Services whose configuration changed: their check runs.
@@ -28,7 +29,7 @@ pub struct Plan {
     pub edits: BTreeMap<Step, TableEdit>,
 }
 
-impl Plan {
+impl Plan<'_> {
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty() && self.steps.is_empty() && self.reload.is_empty()
     }
@@ -46,7 +47,7 @@ pub struct TableEdit {
 /// Compares `rendered` with `on_disk`. `stale` files are the services' to judge (a lookup
 /// table whose compiled form is missing or older than its source): see
 /// [`crate::services::Daemon::read_disk`].
-pub fn plan(rendered: &Files, on_disk: &OnDisk, stale: &BTreeSet<RelPath>) -> Plan {
+pub fn plan<'a>(rendered: &'a Files, on_disk: &OnDisk, stale: &BTreeSet<RelPath>) -> Plan<'a> {
     let mut plan = Plan::default();
     for (path, file) in rendered {
         let current = on_disk.get(path).and_then(Option::as_ref);
@@ -61,7 +62,7 @@ pub fn plan(rendered: &Files, on_disk: &OnDisk, stale: &BTreeSet<RelPath>) -> Pl
             plan.check.insert(file.service);
             plan.reload.insert(file.service);
         }
-        plan.writes.push((path.clone(), file.clone()));
+        plan.writes.push((path, file));
     }
     for daemon in ALL {
         daemon.plan(rendered, on_disk, stale, &mut plan);

@@ -386,7 +386,8 @@ fn nothing_to_do_when_the_disk_matches() {
 
 #[test]
 fn an_empty_disk_writes_everything_and_reloads_what_needs_it() {
-    let plan = plan(&rendered(), &OnDisk::new(), &BTreeSet::new());
+    let files = rendered();
+    let plan = plan(&files, &OnDisk::new(), &BTreeSet::new());
     assert_eq!(plan.writes.len(), 3);
     assert_eq!(plan.reload, BTreeSet::from([Service::Postfix]));
     // Dovecot's only file here is its user list: data, not configuration.
@@ -488,7 +489,7 @@ fn knot_zones_are_reloaded_or_purged_by_what_knot_conf_says() {
     assert!(plan_of(&rendered, &disk).is_empty());
 }
 
-fn plan_of(rendered: &Files, disk: &OnDisk) -> Plan {
+fn plan_of<'a>(rendered: &'a Files, disk: &OnDisk) -> Plan<'a> {
     plan(rendered, disk, &BTreeSet::new())
 }
 

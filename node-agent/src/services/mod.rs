@@ -114,7 +114,7 @@ pub trait Daemon: Sync {
         _rendered: &Files,
         _on_disk: &OnDisk,
         _stale: &BTreeSet<RelPath>,
-        _plan: &mut Plan,
+        _plan: &mut Plan<'_>,
     ) {
     }
 

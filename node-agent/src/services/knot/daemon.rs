@@ -146,7 +146,7 @@ impl Daemon for Knot {
         rendered: &Files,
         on_disk: &OnDisk,
         _stale: &BTreeSet<RelPath>,
-        plan: &mut Plan,
+        plan: &mut Plan<'_>,
     ) {
         let Ok(conf_path) = RelPath::new(KNOT_CONF) else {
             return;

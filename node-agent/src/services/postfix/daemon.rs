@@ -101,7 +101,13 @@ impl Daemon for Postfix {
 
     /// A changed or stale table is compiled: entry by entry when the compiled form is current
     /// and both versions can be compared, else whole.
-    fn plan(&self, rendered: &Files, on_disk: &OnDisk, stale: &BTreeSet<RelPath>, plan: &mut Plan) {
+    fn plan(
+        &self,
+        rendered: &Files,
+        on_disk: &OnDisk,
+        stale: &BTreeSet<RelPath>,
+        plan: &mut Plan<'_>,
+    ) {
         for (path, file) in tables(rendered) {
             let current = on_disk.get(path).and_then(Option::as_ref);
             let same = current

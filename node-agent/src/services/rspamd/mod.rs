@@ -17,7 +17,8 @@
 //! - DKIM: authenticated mail only, signed when the header From domain is the envelope sender's
 //!   and that domain is in `selectors.map`: a verified domain of an active tenant whose key the
 //!   agent holds, at the key file `paths.map` names (keys are named after domain ids, see
-//!   `crate::dkim`); never for a null envelope sender;
+//!   `crate::dkim`); never for a null envelope sender. The prefilter reads both maps and hands
+//!   the key to the dkim_signing module in the task's variables;
 //! - rate limit: one bucket per member (`layout.send_limit`), counted in messages, whatever the
 //!   number of recipients; `rspamd.local.lua` registers the `ruche_member` selector, which maps
 //!   the login to its member through `members.map`;
@@ -161,7 +162,7 @@ pub fn render(desired: &DesiredState, layout: &Layout, members: &Members<'_>, fi
     );
     put(files, OPTIONS, conf, options(layout));
     put(files, REDIS, conf, redis(internal, ports.redis));
-    put(files, DKIM_SIGNING, conf, dkim_signing(layout));
+    put(files, DKIM_SIGNING, conf, dkim_signing());
     put(files, RATELIMIT, conf, ratelimit(layout));
     put(files, MIME_TYPES, conf, mime_types());
     for module in DISABLED_MODULES {
@@ -263,14 +264,14 @@ fn redis(internal: IpAddr, port: u16) -> String {
     format!("{HEADER}servers = {};\n", endpoint(internal, port))
 }
 
-fn dkim_signing(layout: &Layout) -> String {
+fn dkim_signing() -> String {
     format!(
-        "{HEADER}# Authenticated mail only, for the domains in the selector map (verified domains\n\
-         # of active tenants whose key exists), when the header From domain is the envelope\n\
-         # sender's domain, never for the null sender. The ruche prefilter (rspamd.local.lua)\n\
-         # has already rejected mail whose senders are not the login's member's, so a login of\n\
+        "{HEADER}# Authenticated mail only, when the header From domain is the envelope sender's,\n\
+         # never for the null sender. The ruche prefilter (rspamd.local.lua) has already rejected\n\
+         # mail whose senders are not the login's member's, and names the From domain's selector\n\
+         # and key file (selectors.map, paths.map) in the task's variables, where this module\n\
+         # looks when no other source is set: a domain without both is not signed. So a login of\n\
          # one domain of a member may sign for another of the same member.\n\
-         # Keys are found through the path map only (files named after domain ids).\n\
          enabled = true;\n\
          sign_authenticated = true;\n\
          sign_local = false;\n\
@@ -282,11 +283,7 @@ fn dkim_signing(layout: &Layout) -> String {
          allow_hdrfrom_multiple = false;\n\
          allow_username_mismatch = true;\n\
          try_fallback = false;\n\
-         use_redis = false;\n\
-         path_map = {};\n\
-         selector_map = {};\n",
-        quoted(&layout.path_text(PATHS_MAP)),
-        quoted(&layout.path_text(SELECTORS_MAP)),
+         use_redis = false;\n"
     )
 }
 
@@ -335,18 +332,20 @@ fn mime_types() -> String {
     )
 }
 
-/// Registers the `ruche_member` selector the rate limit uses and the prefilter that keeps each
-/// member to its own senders. The maps are files the agent rewrites; rspamd re-reads them by
-/// itself.
+/// Registers the `ruche_member` selector the rate limit uses, the prefilter that keeps each
+/// member to its own senders and names the DKIM key to sign with. The maps are files the agent
+/// rewrites; the Lua re-reads one when it changed (not through rspamd's maps: see the file).
 fn local_lua(layout: &Layout) -> String {
     LOCAL_LUA_TEMPLATE
         .replace("@MEMBERS_MAP@", &quoted(&layout.path_text(MEMBERS_MAP)))
         .replace("@DOMAINS_MAP@", &quoted(&layout.path_text(DOMAINS_MAP)))
         .replace("@FORWARDS_MAP@", &quoted(&layout.path_text(FORWARDS_MAP)))
+        .replace("@SELECTORS_MAP@", &quoted(&layout.path_text(SELECTORS_MAP)))
+        .replace("@PATHS_MAP@", &quoted(&layout.path_text(PATHS_MAP)))
 }
 
-/// `rspamd.local.lua`, with `@MEMBERS_MAP@`, `@DOMAINS_MAP@` and `@FORWARDS_MAP@` standing for
-/// the maps' quoted paths.
+/// `rspamd.local.lua`, with `@MEMBERS_MAP@`, `@DOMAINS_MAP@`, `@FORWARDS_MAP@`, `@SELECTORS_MAP@`
+/// and `@PATHS_MAP@` standing for the maps' quoted paths.
 const LOCAL_LUA_TEMPLATE: &str = include_str!("rspamd.local.lua");
 
 /// A DKIM selector: one DNS label (`[a-z0-9]`, inner `-`, at most 63), the same rule the

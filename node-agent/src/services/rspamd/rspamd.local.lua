@@ -20,6 +20,11 @@
 --    member, so the forwarding limit counts a message once per member it makes forward. As
 --    Postfix does: the address without its +tag, then the whole domain (a catch-all); `-`
 --    marks an address that stays here.
+--
+-- 4. The DKIM key of authenticated mail: once the prefilter let a message through, it names the
+--    selector (selectors.map) and key file (paths.map) of its From domain in the task's
+--    `dkim_selector` and `dkim_key` variables, which rspamd's dkim_signing module reads; a domain
+--    without both is not signed (dkim_signing.conf gives no other source and no fallback).
 local lua_selectors = require "lua_selectors"
 local rspamd_util = require "rspamd_util"
 
@@ -28,7 +33,8 @@ local rspamd_util = require "rspamd_util"
 -- modification time is not what was read last (the agent makes each replacement's time later
 -- than the one before). Not rspamd's own maps: a worker that rspamd starts (after a reload)
 -- while the file is replaced can keep the contents from before and never see the change, which
--- left a mailbox made at that moment unable to send.
+-- left a mailbox made at that moment unable to send, and a domain whose key was made at that
+-- moment unsigned.
 local function file_map(path)
   local entries, seen = {}, nil
   return function(key)
@@ -57,6 +63,8 @@ end
 local members = file_map(@MEMBERS_MAP@)
 local domains = file_map(@DOMAINS_MAP@)
 local forwards = file_map(@FORWARDS_MAP@)
+local selectors = file_map(@SELECTORS_MAP@)
+local key_paths = file_map(@PATHS_MAP@)
 
 -- The at sign, spelled so that this file holds no address (the renderer's tests check that).
 local AT = string.char(64)
@@ -165,6 +173,22 @@ local function foreign_sender(task, member)
   return nil
 end
 
+-- Names the From domain's DKIM selector and key for the dkim_signing module (see 4 above). Only
+-- called for mail whose senders are the login's member's, so the From domain is one of its own.
+local function sign_with_key_of(task)
+  local from = (task:get_from("mime") or {})[1]
+  local domain = from and from.domain and string.lower(from.domain)
+  if not domain or domain == "" then
+    return
+  end
+  local selector, path = selectors(domain), key_paths(domain)
+  if selector and path then
+    local pool = task:get_mempool()
+    pool:set_variable("dkim_selector", selector)
+    pool:set_variable("dkim_key", path)
+  end
+end
+
 rspamd_config:register_symbol({
   name = "RUCHE_FOREIGN_SENDER",
   type = "prefilter",
@@ -180,6 +204,7 @@ rspamd_config:register_symbol({
       task:set_pre_result("reject", why, "ruche")
       return true
     end
+    sign_with_key_of(task)
     return false
   end,
 })

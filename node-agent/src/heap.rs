@@ -8,8 +8,9 @@
 //!
 //! The one `unsafe` block of the workspace (hence `unsafe_code = "deny"`, not "forbid").
 
-/// Returns the free pages of every arena to the kernel (`malloc_trim(0)`). Off the reconcile's
-/// path: the reconciler's garbage thread calls it once it freed what a reconcile left.
+/// Returns the free pages of every arena to the kernel (`malloc_trim(0)`). Called off the
+/// async thread, after something large was freed: by the reconciler's garbage thread once it
+/// freed what a reconcile left, and after a heartbeat that carried usage or keys.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 pub fn trim() {

@@ -4,7 +4,8 @@
 # with release binaries:
 #
 #   - a node holding 1,000 members × 10 mailboxes (seeded with SQL), its full convergence time
-#     and the agent's resident memory at idle, at its peak since it started (VmHWM), and after;
+#     and the agent's resident memory at idle before and after, and its peak (VmHWM) taking the
+#     members in, through key making, and through the changes and their logins;
 #   - provisioning latency: API "create mailbox" -> first successful IMAP login, p50/p95.
 #
 # The reconcile cost without daemons (render, plan, apply with real postmap) is the criterion

@@ -53,3 +53,25 @@ pub fn router() -> Router<AppState> {
     let (router, doc) = api().split_for_parts();
     router.route("/openapi.json", get(move || async move { Json(doc) }))
 }
+
+#[cfg(test)]
+mod tests {
+    /// The document clients are generated from changes only on purpose: it is compared with
+    /// `control-plane/openapi.json`, which `RUCHE_BLESS=1 cargo test -p control-plane openapi`
+    /// rewrites (then review its diff: a removed or renamed field breaks scripts).
+    #[test]
+    fn openapi_document_is_the_committed_one() {
+        let served = serde_json::to_string_pretty(&super::openapi()).unwrap() + "\n";
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+        if std::env::var_os("RUCHE_BLESS").is_some() {
+            std::fs::write(&path, &served).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            served == committed,
+            "the OpenAPI document differs from {}: bless it with RUCHE_BLESS=1 if the change is \
+             meant, and review the diff",
+            path.display()
+        );
+    }
+}

@@ -1,15 +1,9 @@
-//! Members' DNS records and the TSIG keys nodes share, as typed values.
-//!
 //! A member types a record as four strings (name, type, TTL, value), the way registrars' forms
 //! ask for them. [`Record::parse`] turns them into a [`Record`] whose parts can only hold what a
 //! zone file may contain for that type, and whose [`Display`](std::fmt::Display) forms are the
 //! canonical presentation text: the control plane stores that text, the agent renders it into
 //! zone files, and deserializing parses it again. A value that could break out of its field in a
 //! zone file (a line break, a `;` comment, an unbalanced quote, `$INCLUDE`) cannot be built.
-//!
-//! [`platform_owned`] refuses member records at the (name, type) pairs the platform writes
-//! itself ([`platform`] declares the names, once), so no member record can break mail, DNSSEC
-//! or delegation.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -18,37 +12,6 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::names::DomainName;
-
-pub mod platform;
-
-/// `Display`, `FromStr`, `TryFrom<String>` and `From<T> for String` for a string type with a
-/// `parse` and an `as_str`; serde goes through `TryFrom<String>`, so deserializing re-parses.
-macro_rules! string_impls {
-    ($t:ty, $e:ty) => {
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl std::str::FromStr for $t {
-            type Err = $e;
-            fn from_str(s: &str) -> Result<Self, $e> {
-                Self::parse(s)
-            }
-        }
-        impl TryFrom<String> for $t {
-            type Error = $e;
-            fn try_from(s: String) -> Result<Self, $e> {
-                Self::parse(&s)
-            }
-        }
-        impl From<$t> for String {
-            fn from(v: $t) -> String {
-                v.as_str().to_owned()
-            }
-        }
-    };
-}
 
 /// Why a record was refused. Messages start in lowercase and never echo the input, so callers
 /// can prefix the field: "Value: must be an IPv4 address like 192.0.2.1".
@@ -690,123 +653,6 @@ impl From<Record> for RecordText {
     }
 }
 
-/// What the platform itself writes at `owner`, for a member record of type `kind` to be refused.
-///
-/// The platform owns: every type at names it manages for mail, web, autoconfiguration and
-/// service discovery ([`platform::names`], the list the node agent's zones are written from),
-/// except that a member may add TXT records (site verifications) and
-/// CAA records at the apex as long as the TXT is not a second SPF policy. Any CNAME at the apex or
-/// at a platform name is refused (a CNAME may have no other record beside it, RFC 1034 §3.6.2).
-/// DKIM selectors the platform uses (`r` + six digits) are its own; other `_domainkey` selectors
-/// are the member's (a mailing service's key).
-pub fn platform_owned(owner: &Owner, data: &RecordData) -> Option<&'static str> {
-    let name = owner.as_str();
-    if owner.is_apex() {
-        return match data {
-            RecordData::Txt(t) if !t.as_str().to_ascii_lowercase().starts_with("v=spf1") => None,
-            RecordData::Caa { .. } => None,
-            RecordData::Txt(_) => Some("the domain's SPF policy is managed by the platform"),
-            RecordData::Cname(_) => Some("a CNAME cannot be at the domain itself"),
-            _ => Some("this record at the domain itself is managed by the platform"),
-        };
-    }
-    if platform::names().any(|n| n == name) {
-        return Some("this name is managed by the platform");
-    }
-    if let Some(selector) = name.strip_suffix("._domainkey") {
-        if is_platform_selector(selector) {
-            return Some("this DKIM selector is the platform's");
-        }
-    }
-    None
-}
-
-/// The platform's DKIM selectors are `r<yyyymm>`.
-pub fn is_platform_selector(selector: &str) -> bool {
-    selector.len() == 7
-        && selector.starts_with('r')
-        && selector[1..].bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Refuses `new` if it conflicts with the member's other records in the zone (`existing`, which
-/// must not contain `new` itself): a CNAME must be alone at its name (RFC 1034 §3.6.2).
-pub fn conflicts_with(new: &Record, existing: &[Record]) -> Option<&'static str> {
-    let same_name = existing.iter().filter(|r| r.owner == new.owner);
-    for other in same_name {
-        if matches!(new.data, RecordData::Cname(_)) {
-            return Some("a CNAME must be the only record at its name");
-        }
-        if matches!(other.data, RecordData::Cname(_)) {
-            return Some("this name already has a CNAME, which must be alone");
-        }
-        if other.data == new.data {
-            return Some("this record already exists");
-        }
-    }
-    None
-}
-
-/// A TSIG key shared by two servers (RFC 8945). Only hmac-sha256 is issued.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TsigKey {
-    /// The key's name; both servers must use the same.
-    pub name: DomainName,
-    pub algorithm: TsigAlgorithm,
-    pub secret: TsigSecret,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum TsigAlgorithm {
-    #[serde(rename = "hmac-sha256")]
-    HmacSha256,
-}
-
-impl TsigAlgorithm {
-    pub fn as_str(self) -> &'static str {
-        "hmac-sha256"
-    }
-}
-
-/// A TSIG secret in standard base64 (`[A-Za-z0-9+/]`, `=` padding), 16 to 128 characters.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct TsigSecret(String);
-
-impl TsigSecret {
-    pub fn parse(input: &str) -> Result<TsigSecret, RecordError> {
-        const EXPECTED: &str = "a base64 key of 16 to 128 characters";
-        let body = input.trim_end_matches('=');
-        if !(16..=128).contains(&input.len())
-            || input.len() - body.len() > 2
-            || !input.len().is_multiple_of(4)
-            || !body
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-        {
-            return Err(RecordError::Value { expected: EXPECTED });
-        }
-        Ok(TsigSecret(input.to_owned()))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Never prints the secret.
-impl fmt::Debug for TsigSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TsigSecret(..)")
-    }
-}
-
-string_impls!(TsigSecret, RecordError);
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -908,51 +754,6 @@ mod tests {
         }
         assert!(Record::parse("www", "A", "30", "192.0.2.1").is_err());
         assert!(Record::parse("www", "A", "1e3", "192.0.2.1").is_err());
-    }
-
-    #[test]
-    fn platform_names_are_refused_but_members_keep_their_own() {
-        let r = |n, k, v| rec(n, k, v).unwrap();
-        assert!(platform_owned(
-            &r("@", "MX", "10 mx.example.org").owner,
-            &r("@", "MX", "10 mx.example.org").data
-        )
-        .is_some());
-        assert!(platform_owned(
-            &r("@", "CNAME", "x.example.org").owner,
-            &r("@", "CNAME", "x.example.org").data
-        )
-        .is_some());
-        let spf = r("@", "TXT", "v=spf1 include:x -all");
-        assert!(platform_owned(&spf.owner, &spf.data).is_some());
-        let verification = r("@", "TXT", "google-site-verification=abc");
-        assert!(platform_owned(&verification.owner, &verification.data).is_none());
-        let dmarc = r("_dmarc", "TXT", "v=DMARC1; p=none");
-        assert!(platform_owned(&dmarc.owner, &dmarc.data).is_some());
-        let ours = r("r202611._domainkey", "TXT", "v=DKIM1; p=x");
-        assert!(platform_owned(&ours.owner, &ours.data).is_some());
-        let theirs = r("s1._domainkey", "CNAME", "s1.mailer.example");
-        assert!(platform_owned(&theirs.owner, &theirs.data).is_none());
-        let blog = r("blog", "CNAME", "host.example.net");
-        assert!(platform_owned(&blog.owner, &blog.data).is_none());
-        let a = r("blog", "A", "192.0.2.1");
-        assert!(conflicts_with(&blog, std::slice::from_ref(&a)).is_some());
-        assert!(conflicts_with(&a, &[blog]).is_some());
-        assert!(conflicts_with(&a, std::slice::from_ref(&a)).is_some());
-    }
-
-    #[test]
-    fn tsig_secrets_are_base64_and_never_printed() {
-        let s = TsigSecret::parse("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==").unwrap();
-        assert_eq!(format!("{s:?}"), "TsigSecret(..)");
-        for bad in [
-            "short",
-            "not base64 at all!!",
-            "abc\"def\nghijklmnop==",
-            "AAAAAAAAAAAAAAAAA",
-        ] {
-            assert!(TsigSecret::parse(bad).is_err(), "{bad:?}");
-        }
     }
 
     proptest! {

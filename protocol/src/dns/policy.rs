@@ -1,0 +1,102 @@
+//! The platform's policy over members' records: the (name, type) pairs it writes itself, and
+//! records that cannot stand beside each other.
+
+use super::platform;
+use super::records::{Owner, Record, RecordData};
+
+/// What the platform itself writes at `owner`, for a member record of type `kind` to be refused.
+///
+/// The platform owns: every type at names it manages for mail, web, autoconfiguration and
+/// service discovery ([`platform::names`], the list the node agent's zones are written from),
+/// except that a member may add TXT records (site verifications) and
+/// CAA records at the apex as long as the TXT is not a second SPF policy. Any CNAME at the apex or
+/// at a platform name is refused (a CNAME may have no other record beside it, RFC 1034 §3.6.2).
+/// DKIM selectors the platform uses (`r` + six digits) are its own; other `_domainkey` selectors
+/// are the member's (a mailing service's key).
+pub fn platform_owned(owner: &Owner, data: &RecordData) -> Option<&'static str> {
+    let name = owner.as_str();
+    if owner.is_apex() {
+        return match data {
+            RecordData::Txt(t) if !t.as_str().to_ascii_lowercase().starts_with("v=spf1") => None,
+            RecordData::Caa { .. } => None,
+            RecordData::Txt(_) => Some("the domain's SPF policy is managed by the platform"),
+            RecordData::Cname(_) => Some("a CNAME cannot be at the domain itself"),
+            _ => Some("this record at the domain itself is managed by the platform"),
+        };
+    }
+    if platform::names().any(|n| n == name) {
+        return Some("this name is managed by the platform");
+    }
+    if let Some(selector) = name.strip_suffix("._domainkey") {
+        if is_platform_selector(selector) {
+            return Some("this DKIM selector is the platform's");
+        }
+    }
+    None
+}
+
+/// The platform's DKIM selectors are `r<yyyymm>`.
+pub fn is_platform_selector(selector: &str) -> bool {
+    selector.len() == 7
+        && selector.starts_with('r')
+        && selector[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Refuses `new` if it conflicts with the member's other records in the zone (`existing`, which
+/// must not contain `new` itself): a CNAME must be alone at its name (RFC 1034 §3.6.2).
+pub fn conflicts_with(new: &Record, existing: &[Record]) -> Option<&'static str> {
+    let same_name = existing.iter().filter(|r| r.owner == new.owner);
+    for other in same_name {
+        if matches!(new.data, RecordData::Cname(_)) {
+            return Some("a CNAME must be the only record at its name");
+        }
+        if matches!(other.data, RecordData::Cname(_)) {
+            return Some("this name already has a CNAME, which must be alone");
+        }
+        if other.data == new.data {
+            return Some("this record already exists");
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::records::{RecordError, RecordField};
+
+    fn rec(name: &str, kind: &str, value: &str) -> Result<Record, (RecordField, RecordError)> {
+        Record::parse(name, kind, "", value)
+    }
+
+    #[test]
+    fn platform_names_are_refused_but_members_keep_their_own() {
+        let r = |n, k, v| rec(n, k, v).unwrap();
+        assert!(platform_owned(
+            &r("@", "MX", "10 mx.example.org").owner,
+            &r("@", "MX", "10 mx.example.org").data
+        )
+        .is_some());
+        assert!(platform_owned(
+            &r("@", "CNAME", "x.example.org").owner,
+            &r("@", "CNAME", "x.example.org").data
+        )
+        .is_some());
+        let spf = r("@", "TXT", "v=spf1 include:x -all");
+        assert!(platform_owned(&spf.owner, &spf.data).is_some());
+        let verification = r("@", "TXT", "google-site-verification=abc");
+        assert!(platform_owned(&verification.owner, &verification.data).is_none());
+        let dmarc = r("_dmarc", "TXT", "v=DMARC1; p=none");
+        assert!(platform_owned(&dmarc.owner, &dmarc.data).is_some());
+        let ours = r("r202611._domainkey", "TXT", "v=DKIM1; p=x");
+        assert!(platform_owned(&ours.owner, &ours.data).is_some());
+        let theirs = r("s1._domainkey", "CNAME", "s1.mailer.example");
+        assert!(platform_owned(&theirs.owner, &theirs.data).is_none());
+        let blog = r("blog", "CNAME", "host.example.net");
+        assert!(platform_owned(&blog.owner, &blog.data).is_none());
+        let a = r("blog", "A", "192.0.2.1");
+        assert!(conflicts_with(&blog, std::slice::from_ref(&a)).is_some());
+        assert!(conflicts_with(&a, &[blog]).is_some());
+        assert!(conflicts_with(&a, std::slice::from_ref(&a)).is_some());
+    }
+}

@@ -460,7 +460,7 @@ mod render {
                 Nothing,
             ),
             (
-                "etc/rspamd/ruche/members.map",
+                "etc/rspamd/ruche/domains.map",
                 rspamd::SERVICE,
                 0o644,
                 Nothing,
@@ -513,10 +513,7 @@ mod render {
         assert!(selectors.contains("\nexample.org ruche2026\n"));
         assert!(selectors.contains("\nxn--bcher-kva.example ruche2026\n"));
         assert!(!selectors.contains("suspended"));
-        let members = text(&files, rspamd::MEMBERS_MAP);
-        assert!(members.contains("\nbob@example.org 0b6f4f0e-2d6a-4c53-9f55-3c1c1e0a9b7d\n"));
-        assert!(!members.contains("carol"));
-        // Keys are files named after domain ids; senders are checked against domain owners.
+        // Keys are files named after domain ids; senders and logins are their domain owner's.
         let paths = text(&files, rspamd::PATHS_MAP);
         assert!(paths.contains("\nexample.org /srv/ruche/var/lib/ruche-agent/dkim/7c1e0a9b-0000-4000-8000-00000000d001.ruche2026.key\n"));
         assert!(!paths.contains("suspended"));
@@ -758,7 +755,7 @@ mod render {
         match path {
             postfix::DOMAINS | postfix::MAILBOXES | postfix::ALIASES | postfix::SENDERS => Some(2),
             postfix::RECIPIENTS => Some(1 + reply_words),
-            rspamd::SELECTORS_MAP | rspamd::MEMBERS_MAP => Some(2),
+            rspamd::SELECTORS_MAP | rspamd::DOMAINS_MAP => Some(2),
             _ => None,
         }
     }

@@ -21,7 +21,9 @@
 //!   the key to the dkim_signing module in the task's variables;
 //! - rate limit: one bucket per member (`layout.send_limit`), counted in messages, whatever the
 //!   number of recipients; `rspamd.local.lua` registers the `ruche_member` selector, which maps
-//!   the login to its member through `members.map`;
+//!   the login to its member through its domain (`domains.map`: every mailbox of a domain is
+//!   its owner's, and a node-wide map of every address would be rewritten at every mailbox
+//!   change);
 //! - forwarding limit: one bucket per member (`layout.forward_limit`) for the mail its aliases
 //!   and catch-alls send off the node, counted once per message and member; the
 //!   `ruche_forwarders` selector finds those members through `forwards.map` (built from
@@ -38,7 +40,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use protocol::desired::{DesiredState, Tenant};
-use protocol::names::{DomainName, LocalPart};
+use protocol::names::DomainName;
 
 use crate::render::{
     Files, Layout, MemberLines, MemberMaterial, Members, MessageLimit, OnChange, HEADER,
@@ -62,7 +64,6 @@ pub const RATELIMIT: &str = "etc/rspamd/local.d/ratelimit.conf";
 pub const MIME_TYPES: &str = "etc/rspamd/override.d/mime_types.conf";
 pub const LOCAL_LUA: &str = "etc/rspamd/rspamd.local.lua";
 pub const SELECTORS_MAP: &str = "etc/rspamd/ruche/selectors.map";
-pub const MEMBERS_MAP: &str = "etc/rspamd/ruche/members.map";
 pub const DOMAINS_MAP: &str = "etc/rspamd/ruche/domains.map";
 pub const PATHS_MAP: &str = "etc/rspamd/ruche/paths.map";
 pub const FORWARDS_MAP: &str = "etc/rspamd/ruche/forwards.map";
@@ -94,7 +95,7 @@ pub const RUN_DIRECTORY: &str = "run/rspamd";
 pub const NAMESERVER: &str = "127.0.0.1:53";
 
 /// A member's entries in the maps: while it is active, its domains (and the selector and key
-/// path of those that sign) and its mailboxes.
+/// path of those that sign).
 pub fn render_member(
     tenant: &Tenant,
     layout: &Layout,
@@ -107,7 +108,6 @@ pub fn render_member(
     let mut selectors = MapFile::default();
     let mut paths = MapFile::default();
     let mut domains = MapFile::default();
-    let mut members = MapFile::default();
     let member = tenant.member_id.as_str();
     for domain in &tenant.domains {
         let name = &domain.name;
@@ -119,17 +119,13 @@ pub fn render_member(
                 paths.insert(MapKey::Domain(name), &path, is_key_path);
             }
         }
-        // The member each domain belongs to: the domains it may send from.
+        // The member each domain belongs to: the domains it may send from, and the member of
+        // every login at that domain.
         domains.insert(MapKey::Domain(name), member, is_member_id);
-        for mailbox in &domain.mailboxes {
-            let key = MapKey::Mailbox(&mailbox.local_part, name);
-            members.insert(key, member, is_member_id);
-        }
     }
     lines.set(SELECTORS_MAP, selectors.lines("selector"));
     lines.set(PATHS_MAP, paths.lines("key path"));
     lines.set(DOMAINS_MAP, domains.lines("member id"));
-    lines.set(MEMBERS_MAP, members.lines("member id"));
     lines.set(ALIAS_ENTRIES, super::postfix::alias_lines(tenant));
     lines
 }
@@ -176,7 +172,7 @@ pub fn render(desired: &DesiredState, layout: &Layout, members: &Members<'_>, fi
         );
     }
     put(files, LOCAL_LUA, conf, local_lua(layout));
-    for map in [SELECTORS_MAP, MEMBERS_MAP, DOMAINS_MAP, PATHS_MAP] {
+    for map in [SELECTORS_MAP, DOMAINS_MAP, PATHS_MAP] {
         let text = members.file(&[HEADER], map);
         put(files, map, OnChange::Nothing, text);
     }
@@ -337,15 +333,14 @@ fn mime_types() -> String {
 /// rewrites; the Lua re-reads one when it changed (not through rspamd's maps: see the file).
 fn local_lua(layout: &Layout) -> String {
     LOCAL_LUA_TEMPLATE
-        .replace("@MEMBERS_MAP@", &quoted(&layout.path_text(MEMBERS_MAP)))
         .replace("@DOMAINS_MAP@", &quoted(&layout.path_text(DOMAINS_MAP)))
         .replace("@FORWARDS_MAP@", &quoted(&layout.path_text(FORWARDS_MAP)))
         .replace("@SELECTORS_MAP@", &quoted(&layout.path_text(SELECTORS_MAP)))
         .replace("@PATHS_MAP@", &quoted(&layout.path_text(PATHS_MAP)))
 }
 
-/// `rspamd.local.lua`, with `@MEMBERS_MAP@`, `@DOMAINS_MAP@`, `@FORWARDS_MAP@`, `@SELECTORS_MAP@`
-/// and `@PATHS_MAP@` standing for the maps' quoted paths.
+/// `rspamd.local.lua`, with `@DOMAINS_MAP@`, `@FORWARDS_MAP@`, `@SELECTORS_MAP@` and
+/// `@PATHS_MAP@` standing for the maps' quoted paths.
 const LOCAL_LUA_TEMPLATE: &str = include_str!("rspamd.local.lua");
 
 /// A DKIM selector: one DNS label (`[a-z0-9]`, inner `-`, at most 63), the same rule the
@@ -372,7 +367,6 @@ pub fn is_member_id(s: &str) -> bool {
 /// The key of a map line, from typed names only: lowercase, no whitespace, no `#`.
 enum MapKey<'a> {
     Domain(&'a DomainName),
-    Mailbox(&'a LocalPart, &'a DomainName),
     /// A key of Postfix's virtual alias table (`local@domain` or `@domain`), which that table
     /// built from typed names.
     Alias(&'a str),
@@ -390,7 +384,6 @@ impl MapFile {
     fn insert(&mut self, key: MapKey<'_>, value: &str, allowed: fn(&str) -> bool) {
         let key = match key {
             MapKey::Domain(domain) => domain.to_string(),
-            MapKey::Mailbox(local, domain) => format!("{local}@{domain}"),
             MapKey::Alias(key) => key.to_owned(),
         };
         let plain_key = !key.is_empty() && key.chars().all(|c| c.is_ascii_graphic() && c != '#');

@@ -3,10 +3,11 @@
 -- What every member's outbound mail goes through (rspamd as the milter of Postfix's
 -- submission services), and the count of what members' aliases forward:
 --
--- 1. The `ruche_member` selector: the member of the authenticated mailbox, from members.map, so
---    that the outbound rate limit counts every mailbox of a member in one bucket. A login
---    missing from the map (a mailbox created a moment ago) is limited on its own rather than not
---    at all. Unauthenticated mail has no value, so the limit does not apply to it.
+-- 1. The `ruche_member` selector: the member of the authenticated mailbox, the owner of its
+--    domain (domains.map), so that the outbound rate limit counts every mailbox of a member in
+--    one bucket. A login whose domain is missing from the map (none should authenticate) is
+--    limited on its own rather than not at all. Unauthenticated mail has no value, so the limit
+--    does not apply to it.
 --
 -- 2. The RUCHE_FOREIGN_SENDER prefilter: authenticated mail is rejected unless its envelope
 --    sender is not null, it has exactly one From header with exactly one address, at most one
@@ -60,7 +61,6 @@ local function file_map(path)
   end
 end
 
-local members = file_map("/srv/ruche/etc/rspamd/ruche/members.map")
 local domains = file_map("/srv/ruche/etc/rspamd/ruche/domains.map")
 local forwards = file_map("/srv/ruche/etc/rspamd/ruche/forwards.map")
 local selectors = file_map("/srv/ruche/etc/rspamd/ruche/selectors.map")
@@ -75,7 +75,9 @@ local function member_of_login(task)
     return nil, nil
   end
   user = string.lower(user)
-  return user, members(user)
+  -- After the last at sign (the greedy `.+` takes every one before it).
+  local domain = string.match(user, "^.+" .. AT .. "(.+)$")
+  return user, domain and domains(domain)
 end
 
 lua_selectors.register_extractor(rspamd_config, "ruche_member", {

@@ -6,7 +6,7 @@ pub mod db;
 pub mod dns;
 pub mod domain;
 pub mod error;
-pub mod jobs;
 pub mod mailer;
 pub mod routes;
 pub mod startup;
+pub mod workers;

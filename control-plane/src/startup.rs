@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::db;
 use crate::mailer::Mailer;
 use crate::routes::{self, AppState};
+use crate::workers::{housekeeping, listener, Workers};
 
 pub struct Application {
     listener: TcpListener,
@@ -80,13 +81,30 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let jobs = tokio::spawn(crate::jobs::run(self.background.clone(), stop_rx.clone()));
-        let dns = tokio::spawn(crate::dns::run(
-            self.background.clone(),
-            self.state.config.dns.clone(),
+        let workers = &self.state.workers;
+        let pool = self.background.clone();
+        let jobs = tokio::spawn(
+            workers
+                .periodic("housekeeping", housekeeping::INTERVAL)
+                .run(stop_rx.clone(), move || {
+                    let pool = pool.clone();
+                    async move {
+                        housekeeping::run_once(&pool)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                }),
+        );
+        let (pool, config) = (self.background.clone(), self.state.config.dns.clone());
+        let dns = tokio::spawn(workers.periodic("dns", crate::dns::interval(&config)).run(
             stop_rx.clone(),
+            move || {
+                let (pool, config) = (pool.clone(), config.clone());
+                async move { crate::dns::run_once(&pool, &config).await }
+            },
         ));
-        let listener = tokio::spawn(routes::node_api::listen(
+        let listener = tokio::spawn(listener::run(
+            workers.continuous("desired-listener"),
             self.background.clone(),
             self.state.desired_changes.clone(),
             stop_rx,
@@ -123,6 +141,7 @@ pub fn state(config: Config, addr: SocketAddr) -> anyhow::Result<AppState> {
         public_url,
         mailer,
         desired_changes: tokio::sync::broadcast::channel(1024).0,
+        workers: Workers::default(),
     })
 }
 

@@ -504,6 +504,15 @@ static EN: &[(&str, &str)] = &[
     ("usage.stored", "Stored mail"),
     ("usage.used_of_max", "Used / allowed"),
     ("usage.xmpp", "XMPP accounts"),
+    ("workers.continuous", "continuously"),
+    ("workers.every", "Every"),
+    ("workers.last_error", "Last error"),
+    ("workers.last_run", "Last run (UTC)"),
+    ("workers.name", "Worker"),
+    ("workers.never", "not yet"),
+    ("workers.no_error", "none"),
+    ("workers.runs", "Runs (failed)"),
+    ("workers.title", "Background workers"),
 ];
 
 /// French catalog, same keys in the same order. `\u{a0}` is the no-break space French
@@ -898,6 +907,15 @@ static FR: &[(&str, &str)] = &[
     ("usage.stored", "Courrier stocké"),
     ("usage.used_of_max", "Utilisé / autorisé"),
     ("usage.xmpp", "Comptes XMPP"),
+    ("workers.continuous", "en continu"),
+    ("workers.every", "Toutes les"),
+    ("workers.last_error", "Dernière erreur"),
+    ("workers.last_run", "Dernier passage (UTC)"),
+    ("workers.name", "Tâche"),
+    ("workers.never", "pas encore"),
+    ("workers.no_error", "aucune"),
+    ("workers.runs", "Passages (échecs)"),
+    ("workers.title", "Tâches de fond"),
 ];
 
 #[cfg(test)]
@@ -1760,7 +1778,29 @@ mod render_tests {
                 member_count: 3,
                 plan_count: 2,
                 pending_invitations: 1,
+                workers: vec![
+                    WorkerRow {
+                        name: "dns".to_owned(),
+                        every_seconds: Some(60),
+                        last_run: Some("2024-01-01 12:00:00".to_owned()),
+                        runs: 3,
+                        failures: 1,
+                        last_error: Some(EVIL.to_owned()),
+                    },
+                    WorkerRow {
+                        name: "desired-listener".to_owned(),
+                        every_seconds: None,
+                        last_run: None,
+                        runs: 0,
+                        failures: 0,
+                        last_error: None,
+                    },
+                ],
             });
+            assert!(html.contains("<tr id=\"worker-dns\"><td>dns</td><td>60 s</td>"));
+            assert!(html.contains(Tr::new(lang).get("workers.continuous")));
+            assert!(html.contains(Tr::new(lang).get("workers.never")));
+            assert!(!html.contains(EVIL), "the error text is escaped");
             for href in [
                 "/admin/members",
                 "/admin/plans",

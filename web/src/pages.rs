@@ -356,6 +356,20 @@ pub struct AdminHomePage {
     pub member_count: i64,
     pub plan_count: usize,
     pub pending_invitations: usize,
+    /// This control plane's background workers.
+    pub workers: Vec<WorkerRow>,
+}
+
+/// One background worker, as the admin sees it.
+pub struct WorkerRow {
+    pub name: String,
+    /// `None`: it runs continuously.
+    pub every_seconds: Option<u64>,
+    /// When its last round ended (UTC), if it ran yet.
+    pub last_run: Option<String>,
+    pub runs: u64,
+    pub failures: u64,
+    pub last_error: Option<String>,
 }
 
 pub struct PlanRow {

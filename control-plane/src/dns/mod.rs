@@ -12,7 +12,6 @@ pub mod verify;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tokio::sync::watch;
 
 use crate::config::DnsConfig;
 
@@ -40,37 +39,34 @@ pub fn with_platform(base: &DnsConfig, platform_domain: &str) -> crate::error::R
     })
 }
 
-/// One round: verify pending domains, check every server, then move secondaries (which reads
-/// what the checks just saw). Each part logs its own failure and the others still run.
-pub async fn run_once(pool: &PgPool, base: &DnsConfig) {
+/// One round of the `dns` worker: verify pending domains, check every server, then move
+/// secondaries (which reads what the checks just saw). Each part runs even when another failed;
+/// the failures are logged and returned together.
+pub async fn run_once(pool: &PgPool, base: &DnsConfig) -> Result<(), String> {
     let config = match config(pool, base).await {
         Ok(Some(c)) => c,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, "DNS round skipped: cannot read the collective");
-            return;
-        }
+        Ok(None) => return Ok(()),
+        Err(e) => return Err(format!("cannot read the collective: {e}")),
     };
     let config = &config;
+    let mut failed = Vec::new();
     if let Err(e) = verify::run_once(pool, config).await {
-        tracing::warn!(error = %e, "DNS verification round failed; will retry");
+        failed.push(format!("verification: {e}"));
     }
     if let Err(e) = monitor::run_once(pool, config).await {
-        tracing::warn!(error = %e, "DNS server checks failed; will retry");
+        failed.push(format!("server checks: {e}"));
     }
     if let Err(e) = placement::run_once(pool, config).await {
-        tracing::warn!(error = %e, "DNS secondary placement failed; will retry");
+        failed.push(format!("secondary placement: {e}"));
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("; "))
     }
 }
 
-/// Runs [`run_once`] every `check_interval_seconds` until shutdown.
-pub async fn run(pool: PgPool, config: DnsConfig, mut shutdown: watch::Receiver<bool>) {
-    let interval = Duration::from_secs(config.check_interval_seconds.max(1));
-    loop {
-        run_once(&pool, &config).await;
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.changed() => return,
-        }
-    }
+/// How often the `dns` worker runs.
+pub fn interval(config: &DnsConfig) -> Duration {
+    Duration::from_secs(config.check_interval_seconds.max(1))
 }

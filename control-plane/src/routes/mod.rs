@@ -40,8 +40,10 @@ pub struct AppState {
     pub public_url: Url,
     pub mailer: Option<Mailer>,
     /// Ids of nodes whose desired state changed, from Postgres `NOTIFY` (see
-    /// `node_api::listen`); long polls wait on it.
+    /// `workers::listener`); long polls wait on it.
     pub desired_changes: tokio::sync::broadcast::Sender<uuid::Uuid>,
+    /// The background workers' state, for the admin.
+    pub workers: crate::workers::Workers,
 }
 
 impl AppState {

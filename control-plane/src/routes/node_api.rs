@@ -48,48 +48,6 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
-/// The Postgres channel the migrations' triggers notify with a node id.
-pub const CHANNEL: &str = "ruche_desired";
-
-/// Forwards `NOTIFY ruche_desired` to the waiting long polls until shutdown. Reconnects with
-/// backoff when Postgres goes away; polls re-check on their own meanwhile. It holds one
-/// connection of `pool` for good: the server gives it the background pool, never the requests'.
-pub async fn listen(
-    pool: sqlx::PgPool,
-    changes: broadcast::Sender<uuid::Uuid>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        let run = async {
-            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
-            listener.listen(CHANNEL).await?;
-            loop {
-                let n = listener.recv().await?;
-                if let Ok(id) = n.payload().parse::<uuid::Uuid>() {
-                    // Nobody waiting is fine.
-                    let _ = changes.send(id);
-                }
-            }
-            #[allow(unreachable_code)]
-            Ok::<(), sqlx::Error>(())
-        };
-        tokio::select! {
-            r = run => {
-                if let Err(e) = r {
-                    tracing::warn!(error = %e, "desired-state listener lost its connection; retrying");
-                }
-            }
-            _ = shutdown.changed() => return,
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.changed() => return,
-        }
-        delay = (delay * 2).min(Duration::from_secs(10));
-    }
-}
-
 /// How long a long poll waits at most, and how often it re-reads the generation anyway.
 const LONG_POLL: Duration = Duration::from_secs(25);
 const RECHECK: Duration = Duration::from_secs(5);

@@ -527,7 +527,9 @@ async fn boundary_unverified_domain_claims_expire(pool: sqlx::PgPool) {
         .execute(&app.pool)
         .await
         .unwrap();
-    control_plane::jobs::run_once(&app.pool).await.unwrap();
+    control_plane::workers::housekeeping::run_once(&app.pool)
+        .await
+        .unwrap();
     let names: Vec<String> = sqlx::query_scalar("select name from domains order by name")
         .fetch_all(&app.pool)
         .await

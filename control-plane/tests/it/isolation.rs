@@ -139,6 +139,7 @@ pub(crate) const ROUTES: &[(&str, &str, Kind)] = &[
     ("GET", "/admin/nodes", AdminApi),
     ("POST", "/admin/nodes", AdminApi),
     ("GET", "/admin/dns", AdminApi),
+    ("GET", "/admin/workers", AdminApi),
     ("POST", "/admin/dns/external-secondaries", AdminApi),
     (
         "DELETE",

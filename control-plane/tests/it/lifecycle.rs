@@ -332,7 +332,9 @@ async fn suspension_and_two_step_deletion(pool: sqlx::PgPool) {
         303
     );
     // The purge only happens once the grace period is over.
-    control_plane::jobs::run_once(&app.pool).await.unwrap();
+    control_plane::workers::housekeeping::run_once(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(
         admin_api
             .api("GET", &format!("/admin/members/{id}"), None)
@@ -347,7 +349,9 @@ async fn suspension_and_two_step_deletion(pool: sqlx::PgPool) {
     .execute(&app.pool)
     .await
     .unwrap();
-    control_plane::jobs::run_once(&app.pool).await.unwrap();
+    control_plane::workers::housekeeping::run_once(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(
         admin_api
             .api("GET", &format!("/admin/members/{id}"), None)

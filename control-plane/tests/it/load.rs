@@ -131,6 +131,33 @@ async fn every_get_route_answers_under_load(pool: sqlx::PgPool) {
     }
     done.store(true, Ordering::Relaxed);
     let (polls, poll_failures) = poller.await.unwrap();
+    // The admin sees the three workers the server runs, each having run: in the API and on
+    // the admin's home page.
+    let workers = admin_api.api("GET", "/admin/workers", None).await.json();
+    let worker = |name: &str| {
+        workers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == name)
+            .unwrap_or_else(|| panic!("no worker {name} in {workers}"))
+            .clone()
+    };
+    for name in ["housekeeping", "dns", "desired-listener"] {
+        let w = worker(name);
+        assert!(w["runs"].as_u64() > Some(0), "{w}");
+        assert!(w["last_run"].is_string(), "{w}");
+    }
+    assert_eq!(worker("dns")["every_seconds"], 1);
+    assert_eq!(worker("housekeeping")["every_seconds"], 60);
+    assert!(worker("desired-listener")["every_seconds"].is_null());
+    let home = admin.get("/admin").await;
+    for name in ["housekeeping", "dns", "desired-listener"] {
+        assert!(
+            home.body.contains(&format!("id=\"worker-{name}\"")),
+            "{name}"
+        );
+    }
     server.stop().await;
     eprintln!("{requests} requests in {waves} waves, {polls} node API calls");
 

@@ -31,11 +31,13 @@ pub async fn spawn_with(pool: PgPool, config: Config) -> TestApp {
         public_url: format!("http://{addr}").parse().unwrap(),
         mailer: None,
         desired_changes: tokio::sync::broadcast::channel(64).0,
+        workers: control_plane::workers::Workers::default(),
     };
     // The listener lives as long as the test: its shutdown sender is leaked on purpose.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     std::mem::forget(stop);
-    tokio::spawn(control_plane::routes::node_api::listen(
+    tokio::spawn(control_plane::workers::listener::run(
+        state.workers.continuous("desired-listener"),
         pool.clone(),
         state.desired_changes.clone(),
         stopped,

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
-use web::pages::{AdminHomePage, AuditPage, AuditRow, Errors, PlanRow, PlansPage};
+use web::pages::{AdminHomePage, AuditPage, AuditRow, Errors, PlanRow, PlansPage, WorkerRow};
 
 use super::error::HtmlError;
 use super::extract::{Admin, Form, Member};
@@ -59,9 +59,27 @@ async fn home(
             member_count: members,
             plan_count: plans.len(),
             pending_invitations: pending.len(),
+            workers: state
+                .workers
+                .statuses()
+                .into_iter()
+                .map(worker_row)
+                .collect(),
         })
     };
     Ok(render(load.await.map_err(|e| HtmlError(page.clone(), e))?))
+}
+
+fn worker_row(w: crate::workers::Status) -> WorkerRow {
+    let at = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    WorkerRow {
+        name: w.name.to_owned(),
+        every_seconds: w.every.map(|d| d.as_secs()),
+        last_run: w.last_run.and_then(|t| t.format(&at).ok()),
+        runs: w.runs,
+        failures: w.failures,
+        last_error: w.last_error,
+    }
 }
 
 async fn plans_page(

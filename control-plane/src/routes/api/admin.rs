@@ -48,6 +48,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_node))
         .routes(routes!(rotate_node_credential))
         .routes(routes!(set_node_operator))
+        .routes(routes!(list_workers))
 }
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -376,6 +377,44 @@ async fn audit(
     responses((status = 200, body = Vec<Node>)))]
 async fn list_nodes(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<Json<Vec<Node>>> {
     Ok(Json(db::nodes::list(&state.pool).await?))
+}
+
+/// One background worker of the control plane that answers (each control plane runs its own).
+#[derive(Serialize, ToSchema)]
+pub struct Worker {
+    /// `housekeeping`, `dns` or `desired-listener`.
+    pub name: String,
+    /// Seconds between two rounds; absent for a worker that runs continuously.
+    pub every_seconds: Option<u64>,
+    /// When its last round ended (RFC 3339); absent before the first.
+    pub last_run: Option<String>,
+    pub runs: u64,
+    pub failures: u64,
+    /// The last round's failure, cleared by the next round that succeeds.
+    pub last_error: Option<String>,
+}
+
+/// The background workers of this control plane: how often each runs, when it last ran, and
+/// its last error.
+#[utoipa::path(get, path = "/admin/workers", tag = "admin", security(("token" = [])),
+    responses((status = 200, body = Vec<Worker>)))]
+async fn list_workers(State(state): State<AppState>, _: ApiAdmin) -> Json<Vec<Worker>> {
+    let rfc3339 = time::format_description::well_known::Rfc3339;
+    Json(
+        state
+            .workers
+            .statuses()
+            .into_iter()
+            .map(|w| Worker {
+                name: w.name.to_owned(),
+                every_seconds: w.every.map(|d| d.as_secs()),
+                last_run: w.last_run.and_then(|t| t.format(&rfc3339).ok()),
+                runs: w.runs,
+                failures: w.failures,
+                last_error: w.last_error,
+            })
+            .collect(),
+    )
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -1,13 +1,14 @@
-//! Background housekeeping, run by every control plane: purging members whose deletion grace
+//! The `housekeeping` worker, run by every control plane: purging members whose deletion grace
 //! period is over, deleting domains left unverified past their claim period (7 days), and
-//! pruning expired sessions, old rate-limit events and the nodes' change log past a week. Each step is safe to
-//! run concurrently on several control planes (`skip locked`, idempotent deletes).
+//! pruning expired sessions, old rate-limit events and the nodes' change log past a week. Each
+//! step is safe to run concurrently on several control planes (`skip locked`, idempotent
+//! deletes).
 
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tokio::sync::watch;
 
+/// How often it runs.
 pub const INTERVAL: Duration = Duration::from_secs(60);
 
 /// One round of housekeeping.
@@ -27,18 +28,4 @@ pub async fn run_once(pool: &PgPool) -> crate::error::Result<()> {
     crate::db::rate_limit::prune(pool).await?;
     crate::db::desired::prune_changes(pool).await?;
     Ok(())
-}
-
-/// Runs housekeeping every `INTERVAL` until shutdown is signalled. A failed round (database
-/// away) is logged and retried next time.
-pub async fn run(pool: PgPool, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        if let Err(e) = run_once(&pool).await {
-            tracing::warn!(error = %e, "housekeeping round failed; will retry");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(INTERVAL) => {}
-            _ = shutdown.changed() => return,
-        }
-    }
 }

@@ -53,6 +53,7 @@ fi
 	echo "# Mail node benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo
 	echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); PostgreSQL with fsync=off (benchmark only); release binaries."
+	echo "Commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!tests/bench/results' || echo ' (with uncommitted changes)'); command: \`tests/bench/mail.sh\`."
 	echo
 	grep -F '[bench] RESULT' "$log" | sed 's/^.*RESULT /- /'
 	echo

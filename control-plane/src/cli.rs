@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::db;
-use crate::domain::EmailAddress;
+use crate::model::EmailAddress;
 use crate::startup::{self, Application};
 
 #[derive(Parser)]
@@ -142,8 +142,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::AddNode { name } => {
-            let name = crate::domain::requests::label("name", &name)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let name =
+                crate::model::requests::label("name", &name).map_err(|e| anyhow::anyhow!("{e}"))?;
             let listen = config.http.listen;
             let state = startup::state(config, listen)?;
             startup::migrate_with_retry(&state.pool).await?;

@@ -1,9 +1,9 @@
 //! The control plane's error type, shared by the database layer and the handlers.
 //! How each variant becomes an HTTP response (HTML page or JSON) lives in `routes::error`.
 
-use crate::domain::input::FieldError;
-use crate::domain::plan::LimitError;
-use crate::domain::text::{Describe, Text};
+use crate::model::input::FieldError;
+use crate::model::plan::LimitError;
+use crate::model::text::{Describe, Text};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -83,11 +83,11 @@ impl From<argon2::password_hash::Error> for Error {
     }
 }
 
-impl From<crate::domain::password::GateError> for Error {
-    fn from(e: crate::domain::password::GateError) -> Self {
+impl From<crate::model::password::GateError> for Error {
+    fn from(e: crate::model::password::GateError) -> Self {
         match e {
-            crate::domain::password::GateError::Busy => Error::Busy,
-            crate::domain::password::GateError::Task(e) => Error::Internal(anyhow::Error::new(e)),
+            crate::model::password::GateError::Busy => Error::Busy,
+            crate::model::password::GateError::Task(e) => Error::Internal(anyhow::Error::new(e)),
         }
     }
 }

@@ -17,6 +17,7 @@ pub struct Ctx {
     pub notice: Option<&'static str>,
 }
 
+#[derive(Debug, Clone)]
 pub struct NavUser {
     pub email: String,
     pub is_admin: bool,

@@ -6,10 +6,10 @@ use time::OffsetDateTime;
 
 use super::audit::{self, Actor};
 use super::{domains, members};
-use crate::domain::ids::{AliasId, DomainId, MemberId};
-use crate::domain::plan::Resource;
-use crate::domain::{AliasSource, EmailAddress};
 use crate::error::{Error, Result};
+use crate::model::ids::{AliasId, DomainId, MemberId};
+use crate::model::plan::Resource;
+use crate::model::{AliasSource, EmailAddress};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Alias {

@@ -6,9 +6,9 @@ use time::OffsetDateTime;
 
 use super::audit::{self, Actor};
 use super::members::{to_member, Member};
-use crate::domain::ids::{ApiTokenId, MemberId};
-use crate::domain::secret::{self, Token};
 use crate::error::{Error, Result};
+use crate::model::ids::{ApiTokenId, MemberId};
+use crate::model::secret::{self, Token};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiToken {

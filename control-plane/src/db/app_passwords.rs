@@ -7,10 +7,10 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::audit::{self, Actor};
-use crate::domain::ids::{AppPasswordId, MailboxId, MemberId};
-use crate::domain::plan::LimitError;
-use crate::domain::AppScope;
 use crate::error::{Error, Result};
+use crate::model::ids::{AppPasswordId, MailboxId, MemberId};
+use crate::model::plan::LimitError;
+use crate::model::AppScope;
 use protocol::app_password::AppPasswordText;
 
 /// Active app passwords a member may hold at once: enough for every device, few enough that

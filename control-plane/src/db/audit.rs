@@ -6,8 +6,8 @@ use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::ids::MemberId;
 use crate::error::Result;
+use crate::model::ids::MemberId;
 
 /// Who is acting: a signed-in member (or an API token's owner), the operator's CLI, or an
 /// anonymous visitor (setup, accepting an invitation), with the client address when known.

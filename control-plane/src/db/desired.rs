@@ -8,8 +8,8 @@ use sqlx::PgPool;
 
 use crate::config::DnsConfig;
 use crate::dns::{keys, topology};
-use crate::domain::ids::NodeId;
 use crate::error::{Error, Result};
+use crate::model::ids::NodeId;
 
 /// Stored values were parsed before they were stored; failing to parse them again means the
 /// database was changed behind our back, which is worth a loud error rather than a bad config.

@@ -14,9 +14,9 @@ use uuid::Uuid;
 use super::audit::{self, Actor};
 use crate::config::DnsConfig;
 use crate::dns::{keys, topology};
-use crate::domain::ids::NodeId;
-use crate::domain::text::Text;
 use crate::error::{Error, Result};
+use crate::model::ids::NodeId;
+use crate::model::text::Text;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DnsOverview {

@@ -17,10 +17,10 @@ use uuid::Uuid;
 
 use super::audit::{self, Actor};
 use super::{domains, members};
-use crate::domain::ids::{DomainId, MemberId};
-use crate::domain::text::{Describe, Text};
-use crate::domain::DomainName;
 use crate::error::{Error, Result};
+use crate::model::ids::{DomainId, MemberId};
+use crate::model::text::{Describe, Text};
+use crate::model::DomainName;
 
 /// Enough for any real zone; keeps a zone (and every node's desired state) small.
 pub const MAX_PER_DOMAIN: i64 = 200;

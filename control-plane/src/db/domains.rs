@@ -14,14 +14,14 @@ use super::members;
 use super::nodes::NodeStatus;
 use crate::config::DnsConfig;
 use crate::dns::{topology, verify};
-use crate::domain::claims::{self, ClaimRefusal};
-use crate::domain::ids::{DomainId, MemberId};
-use crate::domain::plan::Resource;
-use crate::domain::report::DkimRecord;
-use crate::domain::secret::Token;
-use crate::domain::text::{Describe, Text};
-use crate::domain::DomainName;
 use crate::error::{Error, Result};
+use crate::model::claims::{self, ClaimRefusal};
+use crate::model::ids::{DomainId, MemberId};
+use crate::model::plan::Resource;
+use crate::model::report::DkimRecord;
+use crate::model::secret::Token;
+use crate::model::text::{Describe, Text};
+use crate::model::DomainName;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Domain {
@@ -486,7 +486,7 @@ pub async fn create(
     get(pool, config, member, id).await
 }
 
-/// Refuses names a member may not claim (`domain::claims`): the platform domain and names under
+/// Refuses names a member may not claim (`model::claims`): the platform domain and names under
 /// it, and names under another member's domain, pending or verified alike. Claims are
 /// serialised by a transaction advisory lock, so two members cannot claim `a.test` and
 /// `x.a.test` at the same moment and both pass. An exact name already held fails later on the

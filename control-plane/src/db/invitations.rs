@@ -6,10 +6,10 @@ use time::OffsetDateTime;
 
 use super::audit::{self, Actor};
 use super::members;
-use crate::domain::ids::{InvitationId, MemberId, PlanId};
-use crate::domain::secret::{self, Token};
-use crate::domain::text::Text;
 use crate::error::{Error, Result};
+use crate::model::ids::{InvitationId, MemberId, PlanId};
+use crate::model::secret::{self, Token};
+use crate::model::text::Text;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Invitation {

@@ -6,10 +6,10 @@ use time::OffsetDateTime;
 
 use super::audit::{self, Actor};
 use super::{domains, members};
-use crate::domain::ids::{DomainId, MailboxId, MemberId};
-use crate::domain::plan::Resource;
-use crate::domain::LocalPart;
 use crate::error::{Error, Result};
+use crate::model::ids::{DomainId, MailboxId, MemberId};
+use crate::model::plan::Resource;
+use crate::model::LocalPart;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Mailbox {

@@ -8,10 +8,10 @@ use time::OffsetDateTime;
 use super::audit::{self, Actor};
 use super::domains::Summary;
 use super::nodes::NodeStatus;
-use crate::domain::ids::{DomainId, MemberId, NodeId, PlanId};
-use crate::domain::plan::{Limits, Usage};
-use crate::domain::text::Text;
 use crate::error::{Error, Result};
+use crate::model::ids::{DomainId, MemberId, NodeId, PlanId};
+use crate::model::plan::{Limits, Usage};
+use crate::model::text::Text;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -65,17 +65,17 @@ pub struct Member {
 macro_rules! to_member {
     ($r:expr) => {
         $crate::db::members::Member {
-            id: $crate::domain::ids::MemberId($r.id),
+            id: $crate::model::ids::MemberId($r.id),
             email: $r.email,
             display_name: $r.display_name,
             is_admin: $r.is_admin,
-            plan_id: $r.plan_id.map($crate::domain::ids::PlanId),
+            plan_id: $r.plan_id.map($crate::model::ids::PlanId),
             plan_name: $r.plan_name,
             status: $crate::db::members::Status::from_db(&$r.status),
             delete_after: $r.delete_after,
             totp_enabled: $r.totp_enabled,
             locale: $r.locale,
-            node_id: $r.node_id.map($crate::domain::ids::NodeId),
+            node_id: $r.node_id.map($crate::model::ids::NodeId),
             created_at: $r.created_at,
         }
     };

@@ -6,10 +6,10 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::audit::{self, Actor};
-use crate::domain::ids::NodeId;
-use crate::domain::report::Report;
-use crate::domain::secret::{self, Token};
 use crate::error::{Error, Result};
+use crate::model::ids::NodeId;
+use crate::model::report::Report;
+use crate::model::secret::{self, Token};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Capacity {

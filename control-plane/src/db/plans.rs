@@ -3,9 +3,9 @@
 use sqlx::PgPool;
 
 use super::audit::{self, Actor};
-use crate::domain::ids::PlanId;
-use crate::domain::plan::{Limits, Plan};
 use crate::error::Result;
+use crate::model::ids::PlanId;
+use crate::model::plan::{Limits, Plan};
 
 pub struct NewPlan {
     pub name: String,

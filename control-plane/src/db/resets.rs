@@ -4,9 +4,9 @@ use sqlx::PgPool;
 
 use super::audit::Actor;
 use super::members;
-use crate::domain::ids::MemberId;
-use crate::domain::secret::{self, Token};
 use crate::error::{Error, Result};
+use crate::model::ids::MemberId;
+use crate::model::secret::{self, Token};
 
 pub async fn create(pool: &PgPool, member: MemberId, minutes: i64) -> Result<Token> {
     let token = Token::generate();

@@ -3,11 +3,11 @@
 use sqlx::PgPool;
 
 use super::audit::{self, Actor};
-use crate::domain::ids::MemberId;
-use crate::domain::secret;
-use crate::domain::text::Text;
-use crate::domain::totp;
 use crate::error::{Error, Result};
+use crate::model::ids::MemberId;
+use crate::model::secret;
+use crate::model::text::Text;
+use crate::model::totp;
 
 /// Stores a new, not yet confirmed secret (replacing an unconfirmed one).
 pub async fn begin_enrolment(pool: &PgPool, member: MemberId, secret: &[u8]) -> Result<()> {

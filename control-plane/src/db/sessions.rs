@@ -4,9 +4,9 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::members::{to_member, Member};
-use crate::domain::ids::MemberId;
-use crate::domain::secret::{self, Token};
 use crate::error::Result;
+use crate::model::ids::MemberId;
+use crate::model::secret::{self, Token};
 
 pub struct Session {
     pub member_id: MemberId,

@@ -6,11 +6,11 @@ use sqlx::PgPool;
 use super::audit::{self, Actor};
 use super::members;
 use super::plans::{self, NewPlan};
-use crate::domain::ids::{MemberId, PlanId};
-use crate::domain::input::MIB;
-use crate::domain::plan::Limits;
-use crate::domain::secret::{self, Token};
 use crate::error::{Error, Result};
+use crate::model::ids::{MemberId, PlanId};
+use crate::model::input::MIB;
+use crate::model::plan::Limits;
+use crate::model::secret::{self, Token};
 
 pub async fn is_done(pool: &PgPool) -> Result<bool> {
     Ok(

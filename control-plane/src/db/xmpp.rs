@@ -6,10 +6,10 @@ use time::OffsetDateTime;
 
 use super::audit::{self, Actor};
 use super::{domains, members};
-use crate::domain::ids::{DomainId, MemberId, XmppAccountId};
-use crate::domain::plan::Resource;
-use crate::domain::XmppNode;
 use crate::error::{Error, Result};
+use crate::model::ids::{DomainId, MemberId, XmppAccountId};
+use crate::model::plan::Resource;
+use crate::model::XmppNode;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct XmppAccount {

@@ -15,8 +15,8 @@ use uuid::Uuid;
 use super::topology::reparse;
 use crate::config::DnsConfig;
 use crate::db::audit::{self, Actor};
-use crate::domain::ids::NodeId;
 use crate::error::{Error, Result};
+use crate::model::ids::NodeId;
 
 /// A fresh secret: 32 bytes from the OS's generator, standard base64.
 pub fn generate_secret() -> TsigSecret {

@@ -31,8 +31,8 @@ use uuid::Uuid;
 
 use super::topology::{self, Role, Server};
 use crate::config::DnsConfig;
-use crate::domain::ids::NodeId;
 use crate::error::{Error, Result};
+use crate::model::ids::NodeId;
 
 /// How long one query may take. Name servers answer in milliseconds; a slow one is a fault too.
 const TIMEOUT: Duration = Duration::from_secs(1);

@@ -19,8 +19,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::config::DnsConfig;
-use crate::domain::ids::NodeId;
 use crate::error::Result;
+use crate::model::ids::NodeId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum State {

@@ -8,8 +8,8 @@ use protocol::names::DomainName;
 use sqlx::PgConnection;
 
 use crate::config::DnsConfig;
-use crate::domain::ids::NodeId;
 use crate::error::{Error, Result};
+use crate::model::ids::NodeId;
 
 /// Node `number`'s name server name.
 pub fn nameserver(config: &DnsConfig, number: i32) -> Result<DomainName> {

@@ -36,9 +36,9 @@ use crate::config::DnsConfig;
 use crate::db::audit::{self, Actor};
 use crate::db::domains::{self, Domain};
 use crate::db::rate_limit;
-use crate::domain::ids::{DomainId, MemberId, NodeId};
-use crate::domain::text::Text;
 use crate::error::{Error, Result};
+use crate::model::ids::{DomainId, MemberId, NodeId};
+use crate::model::text::Text;
 
 /// The label under the member's domain that holds the ownership challenge.
 pub const CHALLENGE_LABEL: &str = "_ruche-challenge";

@@ -1,4 +1,5 @@
-//! Pure domain types: ids, user-typed values parsed at the edge, plan limits, secrets.
+//! The model: pure types (ids, user-typed values parsed at the edge, plan limits, secrets), the
+//! lowest layer of the control plane (not `domain`, which here means a DNS name).
 //!
 //! Architecture invariant: nothing here imports axum or sqlx; everything is testable without I/O.
 //! Names that reach node configs (domains, local parts, XMPP nodes) are the `protocol` crate's

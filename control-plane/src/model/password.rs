@@ -73,8 +73,7 @@ pub fn verify(password: &str, stored: &str) -> bool {
 /// a login for an unknown address costs as much time as one for a known address.
 pub fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY
-        .get_or_init(|| hash(crate::domain::secret::Token::generate().expose()).unwrap_or_default())
+    DUMMY.get_or_init(|| hash(crate::model::secret::Token::generate().expose()).unwrap_or_default())
 }
 
 /// Bounds the argon2id work of the whole process: `permits` hashes or verifications run at

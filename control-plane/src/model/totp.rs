@@ -51,7 +51,7 @@ pub fn verify(secret: &[u8], code: &str, unix_time: u64, last_step: Option<i64>)
             continue;
         }
         let expected = t.generate(step * STEP_SECONDS);
-        if crate::domain::secret::constant_time_eq(expected.as_bytes(), code.as_bytes()) {
+        if crate::model::secret::constant_time_eq(expected.as_bytes(), code.as_bytes()) {
             return Some(step_i);
         }
     }

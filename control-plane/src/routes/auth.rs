@@ -15,11 +15,11 @@ use super::extract::{cookie, set_cookie, ClientIp, Form, LANG_COOKIE, SESSION_CO
 use super::page::{render, render_status, PageCtx};
 use super::AppState;
 use crate::db;
-use crate::domain::ids::MemberId;
-use crate::domain::input::LocalPath;
-use crate::domain::password::{self, NewPassword};
-use crate::domain::text::Text;
 use crate::error::Error;
+use crate::model::ids::MemberId;
+use crate::model::input::LocalPath;
+use crate::model::password::{self, NewPassword};
+use crate::model::text::Text;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,7 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/lang/{code}", get(set_lang))
 }
 
-/// Only local paths are followed (`domain::input::LocalPath`), so `?back=` cannot send anyone
+/// Only local paths are followed (`model::input::LocalPath`), so `?back=` cannot send anyone
 /// off-site.
 fn safe_back(back: Option<&str>, fallback: &str) -> String {
     LocalPath::or(back, fallback).as_str().to_owned()

@@ -7,8 +7,8 @@ use axum::Json;
 use serde::Serialize;
 
 use super::page::PageCtx;
-use crate::domain::input::FieldError;
 use crate::error::Error;
+use crate::model::input::FieldError;
 
 fn status(err: &Error) -> StatusCode {
     match err {

@@ -14,9 +14,9 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 use super::AppState;
 use crate::db::{self, Actor};
-use crate::domain::ids::MemberId;
-use crate::domain::secret;
 use crate::error::Error;
+use crate::model::ids::MemberId;
+use crate::model::secret;
 
 pub const SESSION_COOKIE: &str = "__Host-ruche_session";
 pub const CSRF_COOKIE: &str = "__Host-ruche_csrf";

@@ -14,9 +14,9 @@ use super::extract::{ClientIp, Form};
 use super::page::{render, render_status, PageCtx};
 use super::AppState;
 use crate::db;
-use crate::domain::input::{FieldError, Label};
-use crate::domain::password::NewPassword;
 use crate::error::Error;
+use crate::model::input::{FieldError, Label};
+use crate::model::password::NewPassword;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/invite", get(show).post(accept))

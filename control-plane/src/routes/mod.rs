@@ -51,12 +51,6 @@ impl AppState {
         let base = self.public_url.as_str().trim_end_matches('/');
         format!("{base}{path_and_query}")
     }
-
-    pub fn secure_cookies(&self) -> bool {
-        // Browsers accept Secure cookies over plain HTTP only on localhost; everywhere else the
-        // portal must be served over HTTPS, and then every cookie is Secure.
-        true
-    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -139,15 +133,15 @@ async fn fallback(page: page::PageCtx) -> axum::response::Response {
     error::render_html(&page, &crate::error::Error::NotFound)
 }
 
-/// argon2id through the process's gate (`domain::password::gate`): on the blocking pool, never
+/// argon2id through the process's gate (`model::password::gate`): on the blocking pool, never
 /// more at once than there are cores, 503 when too many wait.
 pub async fn hash_password(
-    password: crate::domain::password::NewPassword,
+    password: crate::model::password::NewPassword,
 ) -> Result<String, crate::error::Error> {
-    Ok(crate::domain::password::hash_gated(password).await??)
+    Ok(crate::model::password::hash_gated(password).await??)
 }
 
 /// Checks a password against a stored argon2id hash, through the same gate.
 pub async fn verify_password(given: &str, stored: String) -> Result<bool, crate::error::Error> {
-    Ok(crate::domain::password::verify_gated(given.to_owned(), stored).await?)
+    Ok(crate::model::password::verify_gated(given.to_owned(), stored).await?)
 }

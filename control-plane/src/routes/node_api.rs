@@ -22,12 +22,12 @@ use super::extract::{bearer, ClientIp};
 use super::AppState;
 use crate::db;
 use crate::db::nodes::{Beat, Capacity, Joining};
-use crate::domain::ids::NodeId;
-use crate::domain::input::Label;
-use crate::domain::report;
-use crate::domain::requests::Fields;
-use crate::domain::text::Text;
 use crate::error::Error;
+use crate::model::ids::NodeId;
+use crate::model::input::Label;
+use crate::model::report;
+use crate::model::requests::Fields;
+use crate::model::text::Text;
 
 /// Largest request body the node API takes. A heartbeat lists every mailbox's usage: 10,000
 /// mailboxes with long addresses come to about 3 MiB of JSON. The portal keeps its 64 KiB.

@@ -17,7 +17,8 @@ pub struct PageCtx {
     pub csrf: String,
     pub path: String,
     pub notice: Option<&'static str>,
-    pub user: Option<(String, bool)>,
+    /// Who is signed in, as the navigation shows them.
+    pub user: Option<NavUser>,
 }
 
 /// Confirmation messages a redirect may ask for with `?done=<name>`; anything else is ignored,
@@ -110,7 +111,10 @@ fn return_path(parts: &Parts, state: &AppState) -> String {
 
 impl PageCtx {
     pub fn with_member(mut self, m: &Member) -> Self {
-        self.user = Some((m.member.email.clone(), m.member.is_admin));
+        self.user = Some(NavUser {
+            email: m.member.email.clone(),
+            is_admin: m.member.is_admin,
+        });
         self
     }
 
@@ -123,10 +127,7 @@ impl PageCtx {
         Ctx {
             t,
             csrf: self.csrf.clone(),
-            user: self.user.as_ref().map(|(email, is_admin)| NavUser {
-                email: email.clone(),
-                is_admin: *is_admin,
-            }),
+            user: self.user.clone(),
             path: self.path.clone(),
             notice: self.notice.map(|k| t.get(k)),
         }

@@ -17,10 +17,10 @@ use super::extract::{ClientIp, Form};
 use super::page::{render, render_status, PageCtx};
 use super::AppState;
 use crate::db;
-use crate::domain::input::FieldError;
-use crate::domain::password::NewPassword;
-use crate::domain::{input::Label, DomainName, EmailAddress};
 use crate::error::Error;
+use crate::model::input::FieldError;
+use crate::model::password::NewPassword;
+use crate::model::{input::Label, DomainName, EmailAddress};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/setup", get(show).post(submit))

@@ -311,7 +311,7 @@ async fn boundary_password_reset_revokes_api_tokens_app_passwords_and_sessions(p
         )
         .await;
     assert_eq!(session.get("/account").await.status, 200);
-    let member = control_plane::domain::ids::MemberId(id.parse().unwrap());
+    let member = control_plane::model::ids::MemberId(id.parse().unwrap());
     let token = control_plane::db::resets::create(&app.pool, member, 60)
         .await
         .unwrap();
@@ -561,7 +561,7 @@ async fn boundary_concurrent_password_hashing_is_bounded(pool: sqlx::PgPool) {
     )
     .await;
     setup_admin(&app).await;
-    let gate = control_plane::domain::password::gate();
+    let gate = control_plane::model::password::gate();
     let mut tasks = Vec::new();
     for i in 0..40 {
         let c = Client::new(&app);

@@ -3,7 +3,7 @@
 //! end-to-end tests (tests/tests/e2e/dns.rs).
 
 use control_plane::config::DnsConfig;
-use control_plane::domain::ids::NodeId;
+use control_plane::model::ids::NodeId;
 use serde_json::json;
 
 use super::support::*;

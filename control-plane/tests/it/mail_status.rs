@@ -228,7 +228,7 @@ async fn a_heartbeat_stores_keys_and_usage_of_its_own_members_only(pool: sqlx::P
 /// mailbox. Here the heartbeat must finish while those rows are held.
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
 async fn a_heartbeat_does_not_wait_for_a_mailbox_being_created(pool: sqlx::PgPool) {
-    use control_plane::domain::ids::{DomainId, MemberId};
+    use control_plane::model::ids::{DomainId, MemberId};
     let app = spawn(pool.clone()).await;
     let admin = setup_admin(&app).await;
     let admin_api = admin.with_bearer(&api_token(&admin).await);

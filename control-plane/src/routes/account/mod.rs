@@ -27,11 +27,11 @@ use crate::db;
 use crate::db::dns_records::RecordId;
 use crate::db::domains::{RegistrarRecord, ServerStatus};
 use crate::db::nodes::NodeStatus;
-use crate::domain::ids::{AliasId, DomainId, MailboxId, XmppAccountId};
-use crate::domain::input::MIB;
-use crate::domain::plan::{Limits, Usage};
-use crate::domain::requests;
 use crate::error::Error;
+use crate::model::ids::{AliasId, DomainId, MailboxId, XmppAccountId};
+use crate::model::input::MIB;
+use crate::model::plan::{Limits, Usage};
+use crate::model::requests;
 
 pub fn router() -> Router<AppState> {
     Router::new()

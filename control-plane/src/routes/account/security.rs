@@ -16,11 +16,11 @@ use super::super::page::{minute, render_status, PageCtx};
 use super::super::{hash_password, verify_password, AppState};
 use super::Empty;
 use crate::db;
-use crate::domain::ids::{ApiTokenId, AppPasswordId};
-use crate::domain::password::NewPassword;
-use crate::domain::text::Text;
-use crate::domain::{requests, totp};
 use crate::error::Error;
+use crate::model::ids::{ApiTokenId, AppPasswordId};
+use crate::model::password::NewPassword;
+use crate::model::text::Text;
+use crate::model::{requests, totp};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -63,7 +63,7 @@ async fn page_of(
     let bindable = db::app_passwords::mailboxes(&state.pool, m.id()).await?;
     let api_tokens = db::api_tokens::list(&state.pool, m.id()).await?;
     let sessions = db::sessions::list(&state.pool, m.id()).await?;
-    let current = crate::domain::secret::digest(&m.session);
+    let current = crate::model::secret::digest(&m.session);
     Ok(SecurityPage {
         ctx: page.clone().with_member(m).ctx(),
         totp_enabled: member.totp_enabled,
@@ -227,7 +227,7 @@ async fn change_password(
         let new = NewPassword::parse(&form.password, &form.password_confirm)
             .map_err(|e| Error::field("password", e))?;
         let hash = hash_password(new).await?;
-        let keep = crate::domain::secret::digest(&m.session);
+        let keep = crate::model::secret::digest(&m.session);
         let revoke = form.revoke_credentials.is_some();
         db::members::set_password(&state.pool, &m.actor(), m.id(), &hash, Some(&keep), revoke).await
     }
@@ -467,7 +467,7 @@ async fn revoke_other_sessions(
     m: Member,
     Form(_): Form<Empty>,
 ) -> Response {
-    let keep = crate::domain::secret::digest(&m.session);
+    let keep = crate::model::secret::digest(&m.session);
     match db::sessions::revoke_others(&state.pool, &m.actor(), m.id(), &keep).await {
         Ok(_) => Redirect::to("/account/security?done=sessions_revoked").into_response(),
         Err(e) => HtmlError(page, e).into_response(),

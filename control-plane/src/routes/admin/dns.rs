@@ -27,10 +27,10 @@ use crate::config::DnsConfig;
 use crate::db;
 use crate::db::dns_admin::DnsOverview;
 use crate::dns::keys::{self, ExternalNodeKey};
-use crate::domain::ids::NodeId;
-use crate::domain::requests::Fields;
-use crate::domain::text::{Describe, Text};
 use crate::error::Error;
+use crate::model::ids::NodeId;
+use crate::model::requests::Fields;
+use crate::model::text::{Describe, Text};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -513,7 +513,7 @@ pub async fn set_operator(
     operator: Option<&str>,
 ) -> Result<(), Error> {
     let operator = match operator {
-        Some(o) => Some(crate::domain::requests::label("operator", o)?),
+        Some(o) => Some(crate::model::requests::label("operator", o)?),
         None => None,
     };
     db::dns_admin::set_operator(

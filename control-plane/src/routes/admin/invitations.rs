@@ -13,11 +13,11 @@ use super::super::extract::{Admin, Form};
 use super::super::page::{minute, render, render_status, PageCtx};
 use super::super::AppState;
 use crate::db;
-use crate::domain::ids::{InvitationId, PlanId};
-use crate::domain::requests::Fields;
-use crate::domain::text::Text;
-use crate::domain::EmailAddress;
 use crate::error::Error;
+use crate::model::ids::{InvitationId, PlanId};
+use crate::model::requests::Fields;
+use crate::model::text::Text;
+use crate::model::EmailAddress;
 
 pub fn router() -> Router<AppState> {
     Router::new()

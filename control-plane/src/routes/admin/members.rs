@@ -17,9 +17,9 @@ use super::super::AppState;
 use super::audit_rows;
 use crate::db;
 use crate::db::members::{Member, Status};
-use crate::domain::ids::{MemberId, NodeId, PlanId};
-use crate::domain::text::Text;
 use crate::error::Error;
+use crate::model::ids::{MemberId, NodeId, PlanId};
+use crate::model::text::Text;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -22,10 +22,10 @@ use super::extract::{Admin, Form, Member};
 use super::page::{render, render_status, second, PageCtx};
 use super::AppState;
 use crate::db;
-use crate::domain::ids::PlanId;
-use crate::domain::input::MIB;
-use crate::domain::requests::{self, PlanInput};
 use crate::error::Error;
+use crate::model::ids::PlanId;
+use crate::model::input::MIB;
+use crate::model::requests::{self, PlanInput};
 
 pub fn router() -> Router<AppState> {
     Router::new()

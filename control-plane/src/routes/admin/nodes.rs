@@ -15,11 +15,11 @@ use super::super::page::{render_status, second, PageCtx};
 use super::super::AppState;
 use crate::db;
 use crate::db::nodes::Node;
-use crate::domain::ids::NodeId;
-use crate::domain::input::MIB;
-use crate::domain::requests;
-use crate::domain::secret::Token;
 use crate::error::Error;
+use crate::model::ids::NodeId;
+use crate::model::input::MIB;
+use crate::model::requests;
+use crate::model::secret::Token;
 
 /// How long a node's join token works.
 pub const JOIN_HOURS: i64 = 24;

@@ -19,12 +19,12 @@ use crate::db::dns_admin::DnsOverview;
 use crate::db::invitations::Invitation;
 use crate::db::members::Member;
 use crate::db::nodes::{Node, NodeStatus};
-use crate::domain::ids::{InvitationId, MemberId, NodeId, PlanId};
-use crate::domain::plan::{Limits, Plan, Usage};
-use crate::domain::requests::{self, Fields, PlanInput};
-use crate::domain::text::Text;
-use crate::domain::EmailAddress;
 use crate::error::Error;
+use crate::model::ids::{InvitationId, MemberId, NodeId, PlanId};
+use crate::model::plan::{Limits, Plan, Usage};
+use crate::model::requests::{self, Fields, PlanInput};
+use crate::model::text::Text;
+use crate::model::EmailAddress;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -22,10 +22,10 @@ use crate::db::mailboxes::Mailbox;
 use crate::db::members::Member;
 use crate::db::nodes::NodeStatus;
 use crate::db::xmpp::XmppAccount;
-use crate::domain::ids::{AliasId, ApiTokenId, AppPasswordId, DomainId, MailboxId, XmppAccountId};
-use crate::domain::plan::{Limits, Usage};
-use crate::domain::requests;
 use crate::error::Error;
+use crate::model::ids::{AliasId, ApiTokenId, AppPasswordId, DomainId, MailboxId, XmppAccountId};
+use crate::model::plan::{Limits, Usage};
+use crate::model::requests;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use web::pages::{Errors, ForgotPage, LoginPage, LoginTotpPage, ResetPage};
-use web::Lang;
+use web::{Lang, Notice};
 
 use super::error::HtmlError;
 use super::extract::{cookie, set_cookie, ClientIp, Form, LANG_COOKIE, SESSION_COOKIE};
@@ -300,7 +300,7 @@ async fn logout(
             header::SET_COOKIE,
             set_cookie(SESSION_COOKIE, "", Some(0), "Lax"),
         )],
-        Redirect::to("/login?done=logged_out"),
+        Redirect::to(&Notice::LoggedOut.on("/login")),
     )
         .into_response()
 }
@@ -478,7 +478,7 @@ async fn reset(
         Err(e) => return HtmlError(page, e).into_response(),
     };
     match db::resets::consume(&state.pool, &form.token, &hash, ip).await {
-        Ok(_) => Redirect::to("/login?done=password_reset").into_response(),
+        Ok(_) => Redirect::to(&Notice::PasswordReset.on("/login")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }
 }

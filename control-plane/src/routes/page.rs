@@ -6,7 +6,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Response};
 use web::pages::{Ctx, NavUser};
-use web::{Lang, Tr};
+use web::{Lang, Notice, Tr};
 
 use super::extract::{cookie, CsrfToken, Member, LANG_COOKIE};
 use super::AppState;
@@ -16,35 +16,10 @@ pub struct PageCtx {
     pub lang: Lang,
     pub csrf: String,
     pub path: String,
-    pub notice: Option<&'static str>,
+    pub notice: Option<Notice>,
     /// Who is signed in, as the navigation shows them.
     pub user: Option<NavUser>,
 }
-
-/// Confirmation messages a redirect may ask for with `?done=<name>`; anything else is ignored,
-/// so a crafted link cannot put text on the page.
-const NOTICES: &[&str] = &[
-    "done.saved",
-    "done.domain_created",
-    "done.domain_deleted",
-    "done.mailbox_created",
-    "done.mailbox_deleted",
-    "done.alias_created",
-    "done.alias_deleted",
-    "done.xmpp_created",
-    "done.xmpp_deleted",
-    "done.app_password_revoked",
-    "done.api_token_revoked",
-    "done.node_revoked",
-    "done.totp_disabled",
-    "done.password_changed",
-    "done.password_reset",
-    "done.plan_created",
-    "done.member_updated",
-    "done.invitation_revoked",
-    "done.logged_out",
-    "done.sessions_revoked",
-];
 
 impl FromRequestParts<AppState> for PageCtx {
     type Rejection = Response;
@@ -67,12 +42,7 @@ impl FromRequestParts<AppState> for PageCtx {
         let notice = parts.uri.query().and_then(|q| {
             url::form_urlencoded::parse(q.as_bytes())
                 .find(|(k, _)| k == "done")
-                .and_then(|(_, v)| {
-                    NOTICES
-                        .iter()
-                        .copied()
-                        .find(|n| n.strip_prefix("done.") == Some(v.as_ref()))
-                })
+                .and_then(|(_, v)| Notice::from_name(&v))
         });
         Ok(PageCtx {
             lang,
@@ -129,7 +99,7 @@ impl PageCtx {
             csrf: self.csrf.clone(),
             user: self.user.clone(),
             path: self.path.clone(),
-            notice: self.notice.map(|k| t.get(k)),
+            notice: self.notice.map(|n| t.get(n.key())),
         }
     }
 }

@@ -18,6 +18,7 @@ use web::pages::{
     Errors, MailboxRow, MailboxUsed, NodeStatusKey, RecordFormValues, RegistrarRow, UsageRow,
     XmppRow,
 };
+use web::Notice;
 
 use super::error::HtmlError;
 use super::extract::{Form, Member};
@@ -226,9 +227,8 @@ async fn add_domain(
         Err(e) => Err(e),
     };
     match result {
-        Ok(d) => {
-            Redirect::to(&format!("/account/domains/{}?done=domain_created", d.id)).into_response()
-        }
+        Ok(d) => Redirect::to(&Notice::DomainCreated.on(&format!("/account/domains/{}", d.id)))
+            .into_response(),
         Err(
             e @ (Error::Invalid(_) | Error::Conflict(_) | Error::Limit(_) | Error::Forbidden(_)),
         ) => match account_page(&state, &page, &m, page.errors(&e), form.domain).await {
@@ -494,10 +494,7 @@ async fn save_record(
     }
     .await;
     match result {
-        Ok(_) => Redirect::to(&format!(
-            "/account/domains/{domain}?done=saved#records-heading"
-        ))
-        .into_response(),
+        Ok(_) => Redirect::to(&records_saved(domain)).into_response(),
         Err(
             e @ (Error::Invalid(_) | Error::Conflict(_) | Error::Limit(_) | Error::Forbidden(_)),
         ) => {
@@ -558,10 +555,7 @@ async fn delete_record(
     db::dns_records::delete(&state.pool, &m.actor(), m.id(), domain, record)
         .await
         .map_err(|e| HtmlError(page, e))?;
-    Ok(Redirect::to(&format!(
-        "/account/domains/{domain}?done=saved#records-heading"
-    ))
-    .into_response())
+    Ok(Redirect::to(&records_saved(domain)).into_response())
 }
 
 async fn delete_domain(
@@ -575,24 +569,32 @@ async fn delete_domain(
     db::domains::delete(&state.pool, &m.actor(), m.id(), id)
         .await
         .map_err(|e| HtmlError(page, e))?;
-    Ok(Redirect::to("/account?done=domain_deleted").into_response())
+    Ok(Redirect::to(&Notice::DomainDeleted.on("/account")).into_response())
 }
 
 #[derive(Deserialize)]
 pub(super) struct Empty {}
 
 /// After a creation: back to the domain page with a notice, or the page again with the errors.
+/// Back to the domain's records, saying they were saved.
+fn records_saved(domain: DomainId) -> String {
+    format!(
+        "{}#records-heading",
+        Notice::Saved.on(&format!("/account/domains/{domain}"))
+    )
+}
+
 async fn after_create<T>(
     state: &AppState,
     page: PageCtx,
     m: &Member,
     domain: DomainId,
     result: Result<T, Error>,
-    done: &str,
+    done: Notice,
     (form, values): (DomainForm, [String; 5]),
 ) -> Response {
     match result {
-        Ok(_) => Redirect::to(&format!("/account/domains/{domain}?done={done}")).into_response(),
+        Ok(_) => Redirect::to(&done.on(&format!("/account/domains/{domain}"))).into_response(),
         Err(
             e @ (Error::Invalid(_) | Error::Conflict(_) | Error::Limit(_) | Error::Forbidden(_)),
         ) => {
@@ -661,7 +663,7 @@ async fn add_mailbox(
         &m,
         domain,
         result,
-        "mailbox_created",
+        Notice::MailboxCreated,
         (DomainForm::Mailbox, values),
     )
     .await)
@@ -707,7 +709,7 @@ async fn add_alias(
         &m,
         domain,
         result,
-        "alias_created",
+        Notice::AliasCreated,
         (DomainForm::Alias, values),
     )
     .await)
@@ -747,7 +749,7 @@ async fn add_xmpp(
         &m,
         domain,
         result,
-        "xmpp_created",
+        Notice::XmppCreated,
         (DomainForm::Xmpp, values),
     )
     .await)
@@ -768,27 +770,27 @@ async fn delete_on_domain(
             let id: MailboxId = parse_id(&page, &id)?;
             (
                 db::mailboxes::delete(pool, &actor, m.id(), id).await,
-                "mailbox_deleted",
+                Notice::MailboxDeleted,
             )
         }
         "aliases" => {
             let id: AliasId = parse_id(&page, &id)?;
             (
                 db::aliases::delete(pool, &actor, m.id(), id).await,
-                "alias_deleted",
+                Notice::AliasDeleted,
             )
         }
         "xmpp" => {
             let id: XmppAccountId = parse_id(&page, &id)?;
             (
                 db::xmpp::delete(pool, &actor, m.id(), id).await,
-                "xmpp_deleted",
+                Notice::XmppDeleted,
             )
         }
         _ => return Err(HtmlError(page, Error::NotFound)),
     };
     let domain = result.map_err(|e| HtmlError(page, e))?;
-    Ok(Redirect::to(&format!("/account/domains/{domain}?done={done}")).into_response())
+    Ok(Redirect::to(&done.on(&format!("/account/domains/{domain}"))).into_response())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use web::pages::{ApiTokenRow, AppPasswordRow, Enrolment, Errors, SecurityPage, SessionRow};
+use web::Notice;
 
 use super::super::error::HtmlError;
 use super::super::extract::{Form, Member};
@@ -233,7 +234,7 @@ async fn change_password(
     }
     .await;
     match result {
-        Ok(()) => Redirect::to("/account/security?done=password_changed").into_response(),
+        Ok(()) => Redirect::to(&Notice::PasswordChanged.on("/account/security")).into_response(),
         Err(e) => respond_err(&state, page, &m, e, Place::ByField).await,
     }
 }
@@ -314,7 +315,7 @@ async fn totp_disable(
     }
     .await;
     match result {
-        Ok(()) => Redirect::to("/account/security?done=totp_disabled").into_response(),
+        Ok(()) => Redirect::to(&Notice::TotpDisabled.on("/account/security")).into_response(),
         Err(e) => respond_err(&state, page, &m, e, Place::Top).await,
     }
 }
@@ -385,7 +386,7 @@ async fn revoke_app_password(
         return HtmlError(page, Error::NotFound).into_response();
     };
     match db::app_passwords::revoke(&state.pool, &m.actor(), m.id(), id).await {
-        Ok(()) => Redirect::to("/account/security?done=app_password_revoked").into_response(),
+        Ok(()) => Redirect::to(&Notice::AppPasswordRevoked.on("/account/security")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }
 }
@@ -429,7 +430,7 @@ async fn revoke_api_token(
         return HtmlError(page, Error::NotFound).into_response();
     };
     match db::api_tokens::revoke(&state.pool, &m.actor(), m.id(), id).await {
-        Ok(()) => Redirect::to("/account/security?done=api_token_revoked").into_response(),
+        Ok(()) => Redirect::to(&Notice::ApiTokenRevoked.on("/account/security")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }
 }
@@ -469,7 +470,7 @@ async fn revoke_other_sessions(
 ) -> Response {
     let keep = crate::model::secret::digest(&m.session);
     match db::sessions::revoke_others(&state.pool, &m.actor(), m.id(), &keep).await {
-        Ok(_) => Redirect::to("/account/security?done=sessions_revoked").into_response(),
+        Ok(_) => Redirect::to(&Notice::SessionsRevoked.on("/account/security")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }
 }

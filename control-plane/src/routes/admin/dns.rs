@@ -18,6 +18,7 @@ use web::pages::{
     CreatedExternalRow, CreatedKeyRow, DnsAdminPage, DnsFaultRow, DnsNodeRow, DnsSecondaryRow,
     Errors, ExternalKeyRow, ExternalSecondaryRow,
 };
+use web::Notice;
 
 use super::super::error::HtmlError;
 use super::super::extract::{Admin, Form, Member};
@@ -476,7 +477,7 @@ async fn remove(
         return HtmlError(page, Error::NotFound).into_response();
     };
     match db::dns_admin::remove_external(&state.pool, &a.actor(), id).await {
-        Ok(()) => Redirect::to("/admin/dns?done=saved").into_response(),
+        Ok(()) => Redirect::to(&Notice::Saved.on("/admin/dns")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }
 }
@@ -499,7 +500,7 @@ async fn rotate(
         return HtmlError(page, Error::NotFound).into_response();
     };
     match rotate_keys(&state, &a, node).await {
-        Ok(_) => Redirect::to("/admin/dns?done=saved").into_response(),
+        Ok(_) => Redirect::to(&Notice::Saved.on("/admin/dns")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }
 }
@@ -543,7 +544,7 @@ async fn operator(
     };
     let operator = given(Some(&f.operator));
     match set_operator(&state, &a, node, operator).await {
-        Ok(()) => Redirect::to("/admin/dns?done=saved").into_response(),
+        Ok(()) => Redirect::to(&Notice::Saved.on("/admin/dns")).into_response(),
         Err(e @ Error::Invalid(_)) => {
             let o = Outcome {
                 errors: page.errors(&e),

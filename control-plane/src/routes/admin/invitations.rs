@@ -7,6 +7,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use web::pages::{Errors, InvitationRow, InvitationsPage, PlanOption};
+use web::Notice;
 
 use super::super::error::HtmlError;
 use super::super::extract::{Admin, Form};
@@ -181,7 +182,7 @@ async fn revoke(
         return HtmlError(page, Error::NotFound).into_response();
     };
     match db::invitations::revoke(&state.pool, &a.actor(), id).await {
-        Ok(()) => Redirect::to("/admin/invitations?done=invitation_revoked").into_response(),
+        Ok(()) => Redirect::to(&Notice::InvitationRevoked.on("/admin/invitations")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }
 }

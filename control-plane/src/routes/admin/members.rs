@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use web::pages::{Errors, MemberPage, MemberRow, MembersPage, NodeOption, PlanOption};
+use web::Notice;
 
 use super::super::account::{node_status_key, usage_rows};
 use super::super::error::HtmlError;
@@ -191,9 +192,10 @@ async fn set_node(
         )),
     };
     match result {
-        Ok(()) => {
-            Ok(Redirect::to(&format!("/admin/members/{id}?done=member_updated")).into_response())
-        }
+        Ok(()) => Ok(
+            Redirect::to(&Notice::MemberUpdated.on(&format!("/admin/members/{id}")))
+                .into_response(),
+        ),
         Err(e @ Error::Invalid(_)) => {
             let p = member_page(&state, &page, id, page.errors(&e))
                 .await
@@ -229,7 +231,7 @@ async fn set_plan(
     db::members::set_plan(&state.pool, &a.actor(), id, plan)
         .await
         .map_err(|e| HtmlError(page.clone(), e))?;
-    Ok(Redirect::to(&format!("/admin/members/{id}?done=member_updated")).into_response())
+    Ok(Redirect::to(&Notice::MemberUpdated.on(&format!("/admin/members/{id}"))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -263,5 +265,5 @@ async fn act(
         _ => Err(Error::NotFound),
     };
     result.map_err(|e| HtmlError(page.clone(), e))?;
-    Ok(Redirect::to(&format!("/admin/members/{id}?done=member_updated")).into_response())
+    Ok(Redirect::to(&Notice::MemberUpdated.on(&format!("/admin/members/{id}"))).into_response())
 }

@@ -16,6 +16,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 use web::pages::{AdminHomePage, AuditPage, AuditRow, Errors, PlanRow, PlansPage, WorkerRow};
+use web::Notice;
 
 use super::error::HtmlError;
 use super::extract::{Admin, Form, Member};
@@ -171,15 +172,15 @@ async fn save_plan(
         match editing {
             None => db::plans::create(&state.pool, &a.actor(), &plan)
                 .await
-                .map(|_| "plan_created"),
+                .map(|_| Notice::PlanCreated),
             Some(id) => db::plans::update(&state.pool, &a.actor(), id, &plan)
                 .await
-                .map(|()| "saved"),
+                .map(|()| Notice::Saved),
         }
     }
     .await;
     match result {
-        Ok(done) => Redirect::to(&format!("/admin/plans?done={done}")).into_response(),
+        Ok(done) => Redirect::to(&done.on("/admin/plans")).into_response(),
         Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => {
             match plans_page(state, &page, page.errors(&e), f.values(), editing).await {
                 Ok(p) => render_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY, p),

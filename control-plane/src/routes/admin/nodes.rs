@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use web::pages::{Errors, NodeRow, NodesPage};
+use web::Notice;
 
 use super::super::error::HtmlError;
 use super::super::extract::{Admin, Form, Member};
@@ -172,7 +173,7 @@ async fn revoke(
         return HtmlError(page, Error::NotFound).into_response();
     };
     match db::nodes::revoke(&state.pool, &a.actor(), node).await {
-        Ok(()) => Redirect::to("/admin/nodes?done=node_revoked").into_response(),
+        Ok(()) => Redirect::to(&Notice::NodeRevoked.on("/admin/nodes")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }
 }

@@ -1,7 +1,7 @@
 //! The control plane's module graph, read from its sources (in the spirit of rust-analyzer's
 //! tidy tests): which module names which through `crate::`, `super::` and `self::` paths, in
 //! `use` items and in code alike. `cargo test -p control-plane --test layers -- --nocapture`
-//! prints the graph's cycles.
+//! prints the graph's cycles; a cycle outside the known ones fails.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -362,9 +362,29 @@ fn graph() -> Graph {
     Graph::of_crate(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"))
 }
 
-/// Prints the cycles of the module graph and its counts.
+/// The import cycles that are left, until the layers are untied (issue 12): each is a set of
+/// modules that name each other in a circle. The list may only shrink: a cycle among other
+/// modules, or one that takes in another module, fails [`layer_cycles_only_shrink`].
+const KNOWN_CYCLES: &[&[&str]] = &[
+    &[
+        "db::aliases",
+        "db::dns_records",
+        "db::domains",
+        "db::mailboxes",
+        "db::members",
+        "db::setup",
+        "db::xmpp",
+        "dns",
+        "dns::verify",
+    ],
+    &["model::input", "model::plan", "model::text"],
+    &["routes::error", "routes::extract", "routes::page"],
+];
+
+/// Prints the module graph's cycles and counts (`-- --nocapture`), and fails when a cycle is
+/// not within one of [`KNOWN_CYCLES`].
 #[test]
-fn layer_graph_counts() {
+fn layer_cycles_only_shrink() {
     let graph = graph();
     let top = graph.top_level();
     let cycles = graph.cycles();
@@ -386,7 +406,20 @@ fn layer_graph_counts() {
         top_cycles.len(),
         top_cycles.iter().map(Vec::len).sum::<usize>(),
     );
-    assert!(graph.edges.len() > 10, "the crate's modules were not found");
+    // The reader found the crate: the routes name the model, a child names its parent.
+    assert!(graph.edges.len() > 50, "the crate's modules were not found");
+    assert!(graph.edges["routes::api"].contains("routes"));
+    assert!(graph.edges["workers::listener"].contains("workers"));
+    for part in &cycles {
+        let known = KNOWN_CYCLES
+            .iter()
+            .any(|k| part.iter().all(|m| k.contains(&m.as_str())));
+        assert!(
+            known,
+            "a new import cycle: {} (layers must point one way; see ARCHITECTURE.md)",
+            part.join(" <-> ")
+        );
+    }
 }
 
 #[cfg(test)]

@@ -90,7 +90,8 @@ pub trait Daemon: Sync {
         &[]
     }
 
-    /// Directories its daemon needs and does not make, before each apply.
+    /// Before each apply, what the rendered files do not say: directories its daemon needs and
+    /// does not make, files an earlier version wrote that must go.
     fn prepare(&self, _layout: &Layout, _material: &NodeMaterial) -> std::io::Result<()> {
         Ok(())
     }

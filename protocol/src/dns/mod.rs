@@ -42,7 +42,7 @@ pub mod policy;
 pub mod records;
 pub mod tsig;
 
-pub use policy::{conflicts_with, is_platform_selector, platform_owned};
+pub use policy::{conflicts_with, is_dkim_selector, is_platform_selector, platform_owned};
 pub use records::{
     CaaTag, Owner, Record, RecordData, RecordError, RecordField, RecordText, RecordType, Target,
     Ttl, TxtData,

@@ -35,6 +35,20 @@ pub fn platform_owned(owner: &Owner, data: &RecordData) -> Option<&'static str> 
     None
 }
 
+/// A DKIM selector either side accepts: one DNS label as RFC 1035 allows it, lowercase
+/// (`[a-z0-9]`, inner `-`, 1..=63). The control plane stores only these (its database checks the
+/// same expression) and the agent writes only these into rspamd's selector map.
+pub fn is_dkim_selector(s: &str) -> bool {
+    let b = s.as_bytes();
+    let ok = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    match (b.first(), b.last()) {
+        (Some(first), Some(last)) => {
+            b.len() <= 63 && ok(first) && ok(last) && b.iter().all(|c| ok(c) || *c == b'-')
+        }
+        _ => false,
+    }
+}
+
 /// The platform's DKIM selectors are `r<yyyymm>`.
 pub fn is_platform_selector(selector: &str) -> bool {
     selector.len() == 7
@@ -64,6 +78,37 @@ pub fn conflicts_with(new: &Record, existing: &[Record]) -> Option<&'static str>
 mod tests {
     use super::*;
     use crate::dns::records::{RecordError, RecordField};
+
+    #[test]
+    fn dkim_selectors_are_dns_labels() {
+        for ok in [
+            "a",
+            "s1",
+            "ruche2026",
+            "ruche-2026",
+            "s-1",
+            "0",
+            &"a".repeat(63),
+        ] {
+            assert!(is_dkim_selector(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "A",
+            "a.b",
+            "a_b",
+            "a b",
+            "a\"",
+            "a\n",
+            "a#",
+            "é",
+            &"a".repeat(64),
+        ] {
+            assert!(!is_dkim_selector(bad), "{bad:?}");
+        }
+    }
 
     fn rec(name: &str, kind: &str, value: &str) -> Result<Record, (RecordField, RecordError)> {
         Record::parse(name, kind, "", value)

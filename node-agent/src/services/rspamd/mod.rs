@@ -40,6 +40,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use protocol::desired::{DesiredState, Tenant};
+use protocol::dns::is_dkim_selector;
 use protocol::names::DomainName;
 
 use crate::render::{
@@ -112,7 +113,7 @@ pub fn render_member(
     for domain in &tenant.domains {
         let name = &domain.name;
         if let Some(selector) = material.dkim_selector(name) {
-            selectors.insert(MapKey::Domain(name), selector, is_selector);
+            selectors.insert(MapKey::Domain(name), selector, is_dkim_selector);
             // The key file of each signing domain, named after the domain's id.
             if let Some(key) = material.dkim_key(name) {
                 let path = layout.path_text(&key.private_path());
@@ -343,19 +344,6 @@ fn local_lua(layout: &Layout) -> String {
 /// `@PATHS_MAP@` standing for the maps' quoted paths.
 const LOCAL_LUA_TEMPLATE: &str = include_str!("rspamd.local.lua");
 
-/// A DKIM selector: one DNS label (`[a-z0-9]`, inner `-`, at most 63), the same rule the
-/// control plane stores.
-pub fn is_selector(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes.first() != Some(&b'-')
-        && bytes.last() != Some(&b'-')
-}
-
 /// A member id as the maps hold it: `[A-Za-z0-9_-]`, 1..=128 (ids are UUIDs today).
 pub fn is_member_id(s: &str) -> bool {
     !s.is_empty()
@@ -447,27 +435,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn selectors_are_dns_labels() {
-        for ok in ["s1", "ruche-2026", "a", &"a".repeat(63)] {
-            assert!(is_selector(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "-a",
-            "a-",
-            "A",
-            "a.b",
-            "a b",
-            "a\n",
-            "a#",
-            &"a".repeat(64),
-            "é",
-        ] {
-            assert!(!is_selector(bad), "{bad:?}");
-        }
-    }
-
-    #[test]
     fn member_ids_are_plain() {
         assert!(is_member_id("0b6f4f0e-2d6a-4c53-9f55-3c1c1e0a9b7d"));
         for bad in ["", "a b", "a#b", "a\nb", "a\"b", &"a".repeat(129)] {
@@ -479,8 +446,8 @@ mod tests {
     fn a_bad_value_is_left_out_and_counted() {
         let mut map = MapFile::default();
         let d = DomainName::parse("example.org").unwrap();
-        map.insert(MapKey::Domain(&d), "bad selector", is_selector);
-        map.insert(MapKey::Domain(&d), "good", is_selector);
+        map.insert(MapKey::Domain(&d), "bad selector", is_dkim_selector);
+        map.insert(MapKey::Domain(&d), "good", is_dkim_selector);
         assert_eq!(
             map.entries.get("example.org").map(String::as_str),
             Some("good")

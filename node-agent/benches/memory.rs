@@ -1,7 +1,8 @@
 //! Where the node agent's memory goes on a node of 1,000 members with 10 mailboxes each: the
 //! heap each structure the agent keeps between two changes holds, counted by dhat (bytes asked
 //! of the allocator and live blocks; glibc adds about 16 bytes a block), and the heap the
-//! transient work of a full reconcile and of one heartbeat needs at its peak.
+//! transient work of a full reconcile, of one mailbox change and of one heartbeat needs at its
+//! peak.
 //!
 //! `cargo bench -p node-agent --bench memory` (or `tests/bench/memory.sh`, which keeps the
 //! figures). Measures, asserts nothing.
@@ -9,6 +10,8 @@
 // A benchmark panics on any failure, like a test.
 #![allow(clippy::unwrap_used)]
 
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use node_agent::broker::Credentials;
@@ -19,7 +22,54 @@ use protocol::node::Heartbeat;
 mod common;
 
 #[global_allocator]
-static ALLOC: dhat::Alloc = dhat::Alloc;
+static ALLOC: Counted = Counted(dhat::Alloc);
+
+/// dhat's allocator, also counting the live heap and its peak since [`reset_peak`]: dhat's own
+/// peak runs from the start, and a change's peak lies below the full reconcile's before it.
+struct Counted(dhat::Alloc);
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(bytes: usize) {
+    let now = CURRENT.fetch_add(bytes, Ordering::Relaxed) + bytes;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+/// The live heap now; the peak starts again from it.
+fn reset_peak() -> usize {
+    let now = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(now, Ordering::Relaxed);
+    now
+}
+
+// SAFETY: every call is passed on unchanged to dhat's allocator; only counters are added.
+// The workspace denies unsafe code; a benchmark's allocator is its second audited exception
+// (Cargo.toml).
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counted {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let ptr = unsafe { self.0.alloc(layout) };
+        if !ptr.is_null() {
+            grew(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { self.0.dealloc(ptr, layout) };
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let new = unsafe { self.0.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+            grew(new_size);
+        }
+        new
+    }
+}
 
 /// Live heap: (bytes, blocks).
 fn live() -> (usize, usize) {
@@ -69,6 +119,17 @@ fn main() {
         bytes,
         blocks,
     ));
+
+    // One mailbox added: what the change needs at its peak above what was live before it, and
+    // what it allocated in all. It should grow with the change, not with the node.
+    let changed = Arc::new(common::desired(true));
+    let before = reset_peak();
+    let allocated = dhat::HeapStats::get().total_bytes;
+    agent.reconcile_shared(&changed).unwrap();
+    let change_peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
+    let change_allocated =
+        usize::try_from(dhat::HeapStats::get().total_bytes - allocated).unwrap_or(usize::MAX);
+    drop(changed);
 
     // Its parts, each made once more on its own.
     let (credentials, bytes, blocks) = kept(|| Credentials::from_desired(&desired));
@@ -130,6 +191,14 @@ fn main() {
         "| heap at its peak during the full reconcile (document included) | {:.2} MiB | |",
         mib(reconcile_peak)
     );
+    println!(
+        "| one mailbox added: heap at its peak above the heap live before it | {:.2} MiB | |",
+        mib(change_peak)
+    );
+    println!(
+        "| one mailbox added: heap allocated in all (freed or not) | {:.2} MiB | |",
+        mib(change_allocated)
+    );
     println!();
     for (name, _, bytes, _) in &rows {
         println!("bench: memory_{name} = {:.2} MiB", mib(*bytes));
@@ -137,5 +206,13 @@ fn main() {
     println!(
         "bench: memory_full_reconcile_peak = {:.2} MiB",
         mib(reconcile_peak)
+    );
+    println!(
+        "bench: memory_one_mailbox_change_peak = {:.2} MiB",
+        mib(change_peak)
+    );
+    println!(
+        "bench: memory_one_mailbox_change_allocated = {:.2} MiB",
+        mib(change_allocated)
     );
 }

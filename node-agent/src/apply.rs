@@ -28,6 +28,7 @@
 //!
 //! Blocking: run it on a blocking thread.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -35,8 +36,8 @@ use std::time::{Duration, Instant};
 
 use crate::atomic;
 use crate::config::{Argv, Commands};
-use crate::plan::{OnDisk, Plan};
-use crate::render::{File, Files, OnChange, RelPath};
+use crate::plan::{Disk, OnDisk, Plan};
+use crate::render::{Contents, File, Files, OnChange, RelPath};
 use crate::saved::{Journal, Saved, SavedError};
 use crate::services::{Daemon, Phase, Service, Step, StepRun, ALL};
 
@@ -437,11 +438,12 @@ fn write_file(
     root: &Path,
     path: &RelPath,
     service: Service,
-    contents: &[u8],
+    contents: &Contents,
     mode: u32,
 ) -> Result<(), ApplyError> {
     let full = root.join(path.as_str());
-    atomic::write(&full, contents, mode).map_err(ApplyError::io(&full))?;
+    let pieces: Vec<&[u8]> = contents.pieces().collect();
+    atomic::write(&full, &pieces, mode).map_err(ApplyError::io(&full))?;
     if let Some(daemon) = service.daemon() {
         daemon.after_write(&full).map_err(ApplyError::io(&full))?;
     }
@@ -469,7 +471,8 @@ fn write_checked(
     };
     std::fs::create_dir_all(dir).map_err(ApplyError::io(&full))?;
     let temp = atomic::temporary_name(&full);
-    let checked = atomic::write_new_file(&temp, &file.contents, file.mode).map(|()| {
+    let pieces: Vec<&[u8]> = file.contents.pieces().collect();
+    let checked = atomic::write_new_file(&temp, &pieces, file.mode).map(|()| {
         let mut argv = check.argv.clone();
         argv.push(temp.to_string_lossy().into_owned());
         run(&argv)
@@ -500,10 +503,17 @@ fn restore(
 ) -> Result<(), ApplyError> {
     for (path, _) in plan.writes.iter().filter(|(_, f)| f.service == service) {
         let full = target.root.join(path.as_str());
-        let previous = last_good
-            .and_then(|files| files.get(path))
-            .map(|f| (f.contents.clone(), f.mode))
-            .or_else(|| on_disk.get(path).cloned().flatten());
+        let previous = match (
+            last_good.and_then(|files| files.get(path)),
+            on_disk.get(path),
+        ) {
+            (Some(file), _) => Some((Cow::Borrowed(&file.contents), file.mode)),
+            (None, Some(Disk::Other { contents, mode })) => {
+                Some((Cow::Owned(Contents::from(contents.as_slice())), *mode))
+            }
+            // It was written because it differed from the rendering: never `Rendered`.
+            (None, Some(Disk::Rendered | Disk::Absent) | None) => None,
+        };
         match previous {
             Some((contents, mode)) => write_file(target.root, path, service, &contents, mode)?,
             None => atomic::remove(&full).map_err(ApplyError::io(&full))?,
@@ -634,9 +644,9 @@ fn test_pause() -> Option<Duration> {
 pub fn read_disk(root: &Path, rendered: &Files) -> std::io::Result<(OnDisk, BTreeSet<RelPath>)> {
     let mut on_disk = OnDisk::new();
     let mut stale = BTreeSet::new();
-    for path in rendered.keys() {
+    for (path, file) in rendered {
         let current = atomic::read(&root.join(path.as_str()))?;
-        on_disk.insert(path.clone(), current);
+        on_disk.insert(path.clone(), Disk::read(current, Some(file)));
     }
     for daemon in ALL {
         daemon.read_disk(root, rendered, &mut on_disk, &mut stale)?;
@@ -679,10 +689,10 @@ mod tests {
                 .unwrap()
                 .as_secs()
         };
-        atomic::write(&path, b"a:1", 0o644).unwrap();
+        atomic::write(&path, &[b"a:1"], 0o644).unwrap();
         let first = secs(&path);
         let before = std::fs::metadata(&path).unwrap().modified().ok();
-        atomic::write(&path, b"a:2", 0o644).unwrap();
+        atomic::write(&path, &[b"a:2"], 0o644).unwrap();
         newer_than(&path, before).unwrap();
         assert!(secs(&path) > first);
     }

@@ -245,13 +245,13 @@ impl Keys {
         let stem = format!("{domain}.{selector}");
         let key_path = self.dir.join(format!("{stem}.key"));
         let _files = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        atomic::write(&key_path, pem.as_bytes(), 0o640)
+        atomic::write(&key_path, &[pem.as_bytes()], 0o640)
             .map_err(|source| self.io("write", &key_path, source))?;
         std::os::unix::fs::chown(&key_path, None, Some(self.gid))
             .map_err(|source| self.io("set the group of", &key_path, source))?;
         // The public half last: its presence says the key is complete.
         let pub_path = self.dir.join(format!("{stem}.pub"));
-        atomic::write(&pub_path, public_key.as_bytes(), 0o644)
+        atomic::write(&pub_path, &[public_key.as_bytes()], 0o644)
             .map_err(|source| self.io("write", &pub_path, source))?;
         let key = Key {
             domain_id: domain.clone(),

@@ -6,7 +6,8 @@
 //! which it keeps: measured on a node of 1,000 members × 10 mailboxes once all DKIM keys were
 //! made, 35 MiB of anonymous memory, 14 MiB after one `malloc_trim(0)` (`tests/bench/mail.sh`).
 //!
-//! The one `unsafe` block of the workspace (hence `unsafe_code = "deny"`, not "forbid").
+//! The one `unsafe` block of the agent (hence `unsafe_code = "deny"`, not "forbid"; the other
+//! exception is a benchmark's counting allocator).
 
 /// Returns the free pages of every arena to the kernel (`malloc_trim(0)`). Called off the
 /// async thread, after something large was freed: by the reconciler's garbage thread once it

@@ -203,7 +203,7 @@ impl StateDir {
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8], replace: bool) -> Result<(), StateError> {
     let target = dir.join(name);
     let temp = atomic::temporary_name(&target);
-    let result = atomic::write_new_file(&temp, bytes, 0o600)
+    let result = atomic::write_new_file(&temp, &[bytes], 0o600)
         .map_err(io("write", &temp))
         .and_then(|()| {
             if replace {
@@ -357,7 +357,7 @@ mod tests {
         assert!(matches!(err, StateError::NotJoined { .. }), "{err}");
         assert!(err.to_string().contains("node-agent join"), "{err}");
 
-        atomic::write_new_file(&dir.node_file(), b"{\"node_id\": 1", 0o600).unwrap();
+        atomic::write_new_file(&dir.node_file(), &[b"{\"node_id\": 1"], 0o600).unwrap();
         assert!(matches!(dir.load(), Err(StateError::Invalid { .. })));
 
         std::fs::remove_file(dir.node_file()).unwrap();

@@ -5,13 +5,56 @@
 //! of each service whose configuration ([`OnChange::Reload`]) changed; each service then adds
 //! its own named steps ([`crate::services::Daemon::plan`]).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::render::{File, Files, OnChange, RelPath};
 use crate::services::{Service, Step, ALL};
 
-/// What is on disk at a rendered path: contents and mode, or nothing.
-pub type OnDisk = BTreeMap<RelPath, Option<(Vec<u8>, u32)>>;
+/// What is on disk at each path the agent owns (every rendered path, and what the services add:
+/// [`crate::services::Daemon::read_disk`]).
+pub type OnDisk = BTreeMap<RelPath, Disk>;
+
+/// What is on disk at one path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disk {
+    /// Nothing.
+    Absent,
+    /// Exactly the rendering of that path, contents and mode. Not kept: at 10,000 mailboxes a
+    /// change would otherwise hold a second copy of every node-wide file it did not change.
+    Rendered,
+    /// Something else: kept, for a service to compare entries and for a refused check to put
+    /// back.
+    Other { contents: Vec<u8>, mode: u32 },
+}
+
+impl Disk {
+    /// What was read at a path (`atomic::read`), against its rendering if it has one.
+    pub fn read(current: Option<(Vec<u8>, u32)>, rendered: Option<&File>) -> Disk {
+        match current {
+            None => Disk::Absent,
+            Some((contents, mode))
+                if rendered.is_some_and(|f| f.contents.is(&contents) && f.mode == mode) =>
+            {
+                Disk::Rendered
+            }
+            Some((contents, mode)) => Disk::Other { contents, mode },
+        }
+    }
+
+    pub fn is_present(&self) -> bool {
+        !matches!(self, Disk::Absent)
+    }
+
+    /// Its contents, given the rendering of its path (what [`Disk::Rendered`] stands for).
+    pub fn contents<'a>(&'a self, rendered: Option<&'a File>) -> Option<Cow<'a, [u8]>> {
+        match self {
+            Disk::Absent => None,
+            Disk::Rendered => rendered.map(|f| f.contents.bytes()),
+            Disk::Other { contents, .. } => Some(Cow::Borrowed(contents)),
+        }
+    }
+}
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Plan<'a> {
@@ -50,10 +93,7 @@ pub struct TableEdit {
 pub fn plan<'a>(rendered: &'a Files, on_disk: &OnDisk, stale: &BTreeSet<RelPath>) -> Plan<'a> {
     let mut plan = Plan::default();
     for (path, file) in rendered {
-        let current = on_disk.get(path).and_then(Option::as_ref);
-        let same = current
-            .is_some_and(|(contents, mode)| *contents == file.contents && *mode == file.mode);
-        if same {
+        if on_disk.get(path) == Some(&Disk::Rendered) {
             continue;
         }
         // A daemon's own check reads its configuration, not its data (lookup tables, the user
@@ -68,4 +108,48 @@ pub fn plan<'a>(rendered: &'a Files, on_disk: &OnDisk, stale: &BTreeSet<RelPath>
         daemon.plan(rendered, on_disk, stale, &mut plan);
     }
     plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::Service;
+
+    const SOME: Service = Service::new("postfix");
+
+    /// A file equal to its rendering is not kept; anything else is, mode included.
+    #[test]
+    fn only_what_differs_from_the_rendering_is_kept() {
+        let file = File {
+            service: SOME,
+            mode: 0o644,
+            on_change: OnChange::Nothing,
+            contents: b"a b\n".to_vec().into(),
+        };
+        let read = |contents: &[u8], mode| Disk::read(Some((contents.to_vec(), mode)), Some(&file));
+        assert_eq!(read(b"a b\n", 0o644), Disk::Rendered);
+        assert_eq!(
+            read(b"a b\n", 0o644).contents(Some(&file)).as_deref(),
+            Some(&b"a b\n"[..])
+        );
+        let other_mode = read(b"a b\n", 0o600);
+        assert_eq!(
+            other_mode,
+            Disk::Other {
+                contents: b"a b\n".to_vec(),
+                mode: 0o600
+            }
+        );
+        assert_eq!(
+            read(b"a c\n", 0o644).contents(Some(&file)).as_deref(),
+            Some(&b"a c\n"[..])
+        );
+        assert_eq!(Disk::read(None, Some(&file)), Disk::Absent);
+        assert!(!Disk::Absent.is_present() && Disk::Rendered.is_present());
+        // A path with no rendering (a service's own, such as a zone no longer served).
+        assert!(matches!(
+            Disk::read(Some((b"x".to_vec(), 0o644)), None),
+            Disk::Other { .. }
+        ));
+    }
 }

@@ -293,7 +293,7 @@ impl Saved {
             path: path.clone(),
             message: err.to_string(),
         })?;
-        atomic::write(&path, &bytes, 0o600).map_err(|source| SavedError::Io {
+        atomic::write(&path, &[&bytes], 0o600).map_err(|source| SavedError::Io {
             action: "write",
             path,
             source,

@@ -212,7 +212,7 @@ mod render {
             .find(|(p, _)| p.as_str() == path)
             .unwrap_or_else(|| panic!("{path} is not rendered"))
             .1;
-        String::from_utf8(file.contents.clone()).expect("UTF-8")
+        String::from_utf8(file.contents.bytes().into_owned()).expect("UTF-8")
     }
 
     /// Each service's golden files are in its folder: `src/services/<name>/golden`.
@@ -243,16 +243,16 @@ mod render {
             expected_names.insert(name);
             if bless {
                 std::fs::create_dir_all(&dir).expect("golden dir");
-                std::fs::write(&golden, &file.contents).expect("write golden");
+                std::fs::write(&golden, file.contents.bytes()).expect("write golden");
                 continue;
             }
             let want = std::fs::read(&golden)
                 .unwrap_or_else(|e| panic!("{}: {e} (bless with RUCHE_BLESS=1)", golden.display()));
             assert!(
-                want == file.contents,
+                file.contents.is(&want),
                 "{path} differs from {}; if the change is intended, bless with RUCHE_BLESS=1\n--- rendered:\n{}",
                 golden.display(),
-                String::from_utf8_lossy(&file.contents)
+                String::from_utf8_lossy(&file.contents.bytes())
             );
         }
         // A golden file of this service that is no longer rendered is stale.
@@ -776,8 +776,9 @@ mod render {
             .collect();
         for (path, file) in files {
             let path = path.as_str();
-            let text = std::str::from_utf8(&file.contents)
-                .unwrap_or_else(|e| panic!("{path} is not UTF-8: {e}"));
+            let bytes = file.contents.bytes();
+            let text =
+                std::str::from_utf8(&bytes).unwrap_or_else(|e| panic!("{path} is not UTF-8: {e}"));
             assert!(!text.contains('\r'), "{path} holds a CR");
             assert!(!text.contains('\0'), "{path} holds a NUL");
             // Secrets stay with the broker: no verifier is ever rendered.
@@ -1198,8 +1199,9 @@ mod render {
     fn check_dns_files(files: &Files) {
         for (path, file) in files.iter().filter(|(_, f)| f.service == knot::SERVICE) {
             let path = path.as_str();
-            let text = std::str::from_utf8(&file.contents)
-                .unwrap_or_else(|e| panic!("{path} is not UTF-8: {e}"));
+            let bytes = file.contents.bytes();
+            let text =
+                std::str::from_utf8(&bytes).unwrap_or_else(|e| panic!("{path} is not UTF-8: {e}"));
             assert!(!text.contains('\r') && !text.contains('\0'), "{path}");
             for hostile in HOSTILE {
                 assert!(!text.contains(hostile), "{path} holds {hostile:?}");
@@ -1319,7 +1321,7 @@ mod render {
                         limit,
                     );
                     prop_assert!(ok, "kzonecheck {}: {}\n{}", path, out,
-                                 String::from_utf8_lossy(&file.contents));
+                                 String::from_utf8_lossy(&file.contents.bytes()));
                 }
             }
             let (ok, out) = run(
@@ -1330,7 +1332,7 @@ mod render {
                 limit,
             );
             prop_assert!(ok, "knotc conf-check: {}\n{}", out,
-                         String::from_utf8_lossy(&files[&render::RelPath::new(knot::KNOT_CONF).expect("path")].contents));
+                         String::from_utf8_lossy(&files[&render::RelPath::new(knot::KNOT_CONF).expect("path")].contents.bytes()));
         }
     }
 
@@ -1368,7 +1370,7 @@ mod render {
         for (path, file) in files {
             let target = root.join(path.as_str());
             std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
-            std::fs::write(&target, &file.contents).expect("write");
+            std::fs::write(&target, file.contents.bytes()).expect("write");
             std::fs::set_permissions(&target, std::fs::Permissions::from_mode(file.mode))
                 .expect("chmod");
         }

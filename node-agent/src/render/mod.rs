@@ -19,6 +19,7 @@
 //! in document order ([`Members`]). A [`Renderer`] keeps each member's lines until that member
 //! (or its material) changes, so a one-mailbox change renders one member and copies the rest.
 
+mod contents;
 pub mod layout;
 
 use std::borrow::Cow;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use protocol::desired::{Delta, DesiredState, Dns, Tenant, Zone};
 use protocol::names::DomainName;
 
+pub use contents::Contents;
 pub use layout::{Layout, MessageLimit, Ports};
 
 use crate::services::Service;
@@ -59,7 +61,7 @@ pub struct File {
     /// Unix permission bits, e.g. `0o644`; keys are `0o600` or `0o640`.
     pub mode: u32,
     pub on_change: OnChange,
-    pub contents: Vec<u8>,
+    pub contents: Contents,
 }
 
 impl fmt::Debug for File {
@@ -165,7 +167,7 @@ pub fn put(
     path: &str,
     mode: u32,
     on_change: OnChange,
-    contents: impl Into<Vec<u8>>,
+    contents: impl Into<Contents>,
 ) {
     match RelPath::new(path) {
         Ok(path) => {
@@ -193,16 +195,16 @@ pub fn render(desired: &DesiredState, layout: &Layout, material: &NodeMaterial) 
 ///
 /// Kept by the [`Renderer`] for every member until that member changes, so kept small: a
 /// fixed path is not copied, and each text is held at its length, not its capacity
-/// (`tests/bench/memory.sh`).
+/// (`tests/bench/memory.sh`). Each text is shared with the files made of it ([`Contents`]).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct MemberLines(Vec<(Cow<'static, str>, String)>);
+pub struct MemberLines(Vec<(Cow<'static, str>, Arc<str>)>);
 
 impl MemberLines {
     /// Sets the member's lines of the file at `path` (each line ending in `\n`), or the whole of
     /// a file only this member has (a zone file).
-    pub fn set(&mut self, path: impl Into<Cow<'static, str>>, mut lines: String) {
+    pub fn set(&mut self, path: impl Into<Cow<'static, str>>, lines: String) {
         let path = path.into();
-        lines.shrink_to_fit();
+        let lines = Arc::from(lines);
         match self.0.iter_mut().find(|(p, _)| *p == path) {
             Some((_, text)) => *text = lines,
             None => self.0.push((path, lines)),
@@ -211,10 +213,14 @@ impl MemberLines {
 
     /// The member's lines of the file at `path`.
     pub fn get(&self, path: &str) -> &str {
+        self.shared(path).map_or("", |text| text)
+    }
+
+    fn shared(&self, path: &str) -> Option<&Arc<str>> {
         self.0
             .iter()
             .find(|(p, _)| *p == path)
-            .map_or("", |(_, text)| text.as_str())
+            .map(|(_, text)| text)
     }
 }
 
@@ -223,14 +229,22 @@ pub struct Members<'a>(Vec<&'a MemberLines>);
 
 impl<'a> Members<'a> {
     /// Every member's lines, by path, one member after another.
-    pub fn all(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+    pub fn all(&self) -> impl Iterator<Item = (&'a str, &'a Arc<str>)> + '_ {
         self.0
             .iter()
-            .flat_map(|m| m.0.iter().map(|(p, t)| (p.as_ref(), t.as_str())))
+            .flat_map(|m| m.0.iter().map(|(p, t)| (p.as_ref(), t)))
     }
 
-    /// The file at `path`: `head`, then every member's lines of it, one member after another.
-    pub fn file(&self, head: &[&str], path: &str) -> String {
+    /// The file at `path`: `head`, then every member's lines of it, one member after another,
+    /// shared with the lines kept.
+    pub fn file(&self, head: &[&str], path: &str) -> Contents {
+        let shared = self.0.iter().filter_map(|m| m.shared(path)).cloned();
+        Contents::new(head.concat(), shared.filter(|t| !t.is_empty()).collect())
+    }
+
+    /// [`Members::file`] as one text (a copy), for a file made from the members' lines
+    /// rather than of them.
+    pub fn text(&self, head: &[&str], path: &str) -> String {
         let size = head.iter().map(|h| h.len()).sum::<usize>()
             + self.0.iter().map(|m| m.get(path).len()).sum::<usize>();
         let mut text = String::with_capacity(size);

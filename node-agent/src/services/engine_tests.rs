@@ -11,7 +11,7 @@ use protocol::names::DomainName;
 use crate::apply::{apply, read_disk, Outcome, ServiceOutcome, Target};
 use crate::atomic;
 use crate::config::{Commands, Config};
-use crate::plan::{plan, OnDisk, Plan, TableEdit};
+use crate::plan::{plan, Disk, OnDisk, Plan, TableEdit};
 use crate::render::{File, Files, OnChange, RelPath};
 use crate::saved::{Journal, Saved};
 use crate::services::knot::{ZONE_PURGE, ZONE_RELOAD};
@@ -55,7 +55,7 @@ fn files(main: &str, table: &str, users: &str) -> Files {
         service,
         mode: 0o644,
         on_change,
-        contents: text.as_bytes().to_vec(),
+        contents: text.into(),
     };
     Files::from([
         (
@@ -197,7 +197,8 @@ fn files_left_unchecked_by_a_killed_apply_are_checked_next_time() {
     // What the killed apply left: a refused file on disk and the journal.
     let bad = files("bad main", "a@x x/a/", "a@x:::");
     for (path, file) in &bad {
-        atomic::write(&root.path().join(path.as_str()), &file.contents, file.mode).unwrap();
+        let pieces: Vec<&[u8]> = file.contents.pieces().collect();
+        atomic::write(&root.path().join(path.as_str()), &pieces, file.mode).unwrap();
     }
     saved
         .save_journal(&Journal {
@@ -250,13 +251,13 @@ fn knot_zones_are_checked_reloaded_and_purged() {
             .iter()
             .map(|z| format!("  - domain: {z}\n"))
             .collect::<String>()
-            .into_bytes(),
+            .into(),
     };
     let zone_file = |text: &str| File {
         service: Service::Knot,
         mode: 0o644,
         on_change: OnChange::Step(ZONE_RELOAD),
-        contents: text.as_bytes().to_vec(),
+        contents: text.into(),
     };
     let apply_with = |commands: &Commands, rendered: &Files| {
         let target = Target {
@@ -350,7 +351,7 @@ fn file(service: crate::services::Service, on_change: OnChange, contents: &str) 
         service,
         mode: 0o644,
         on_change,
-        contents: contents.as_bytes().to_vec(),
+        contents: contents.into(),
     }
 }
 
@@ -371,17 +372,21 @@ fn rendered() -> Files {
     ])
 }
 
-fn disk_of(files: &Files) -> OnDisk {
+/// The disk holding `files`, as read against `rendered`.
+fn disk_of(files: &Files, rendered: &Files) -> OnDisk {
     files
         .iter()
-        .map(|(p, f)| (p.clone(), Some((f.contents.clone(), f.mode))))
+        .map(|(p, f)| {
+            let read = Some((f.contents.bytes().into_owned(), f.mode));
+            (p.clone(), Disk::read(read, rendered.get(p)))
+        })
         .collect()
 }
 
 #[test]
 fn nothing_to_do_when_the_disk_matches() {
     let files = rendered();
-    assert!(plan(&files, &disk_of(&files), &BTreeSet::new()).is_empty());
+    assert!(plan(&files, &disk_of(&files, &files), &BTreeSet::new()).is_empty());
 }
 
 #[test]
@@ -415,7 +420,7 @@ fn a_mailbox_change_rebuilds_one_table_and_reloads_nothing() {
         path("etc/dovecot/users"),
         file(Service::Dovecot, OnChange::Nothing, "a@x:::\nb@x:::"),
     );
-    let plan = plan(&after, &disk_of(&before), &BTreeSet::new());
+    let plan = plan(&after, &disk_of(&before, &after), &BTreeSet::new());
     assert_eq!(plan.writes.len(), 2);
     assert!(plan.reload.is_empty());
     assert!(plan.check.is_empty());
@@ -448,7 +453,13 @@ fn knot_zones_are_reloaded_or_purged_by_what_knot_conf_says() {
     let mut disk = OnDisk::new();
     disk.insert(
         path("etc/knot/knot.conf"),
-        Some((conf(&["kept.example", "gone.example"]).contents, 0o644)),
+        Disk::Other {
+            contents: conf(&["kept.example", "gone.example"])
+                .contents
+                .bytes()
+                .into_owned(),
+            mode: 0o644,
+        },
     );
     for (zone, text) in [
         ("kept.example", "old"),
@@ -457,7 +468,10 @@ fn knot_zones_are_reloaded_or_purged_by_what_knot_conf_says() {
     ] {
         disk.insert(
             path(&format!("var/lib/knot/zones/{zone}.zone")),
-            Some((text.as_bytes().to_vec(), 0o644)),
+            Disk::Other {
+                contents: text.into(),
+                mode: 0o644,
+            },
         );
     }
     let rendered = Files::from([
@@ -485,7 +499,7 @@ fn knot_zones_are_reloaded_or_purged_by_what_knot_conf_says() {
     assert_eq!(plan.check, BTreeSet::from([Service::Knot]));
     assert_eq!(plan.writes.len(), 3);
     // The same rendering on disk: nothing to do.
-    let disk: OnDisk = disk_of(&rendered);
+    let disk: OnDisk = disk_of(&rendered, &rendered);
     assert!(plan_of(&rendered, &disk).is_empty());
 }
 
@@ -496,8 +510,14 @@ fn plan_of<'a>(rendered: &'a Files, disk: &OnDisk) -> Plan<'a> {
 #[test]
 fn a_mode_change_is_a_change_and_a_stale_table_is_rebuilt() {
     let files = rendered();
-    let mut disk = disk_of(&files);
-    disk.insert(path("etc/postfix/main.cf"), Some((b"main".to_vec(), 0o600)));
+    let mut disk = disk_of(&files, &files);
+    disk.insert(
+        path("etc/postfix/main.cf"),
+        Disk::Other {
+            contents: b"main".to_vec(),
+            mode: 0o600,
+        },
+    );
     let stale = BTreeSet::from([path("etc/postfix/ruche/mailboxes")]);
     let plan = plan(&files, &disk, &stale);
     assert_eq!(plan.writes.len(), 1);

@@ -25,7 +25,7 @@ use protocol::names::DomainName;
 use crate::apply::{step, ApplyError, ServiceOutcome};
 use crate::atomic;
 use crate::config::{Commands, Config, ServiceCommands};
-use crate::plan::{OnDisk, Plan};
+use crate::plan::{Disk, OnDisk, Plan};
 use crate::render::{
     Files, Layout, MemberLines, MemberMaterial, Members, NodeMaterial, OnChange, RelPath,
 };
@@ -132,7 +132,7 @@ impl Daemon for Knot {
             if let Ok(path) = RelPath::new(&path) {
                 if !rendered.contains_key(&path) {
                     let current = atomic::read(&root.join(path.as_str()))?;
-                    on_disk.insert(path, current);
+                    on_disk.insert(path, Disk::read(current, None));
                 }
             }
         }
@@ -154,11 +154,11 @@ impl Daemon for Knot {
         let Some(conf) = rendered.get(&conf_path) else {
             return;
         };
-        let new = configured_zones(&conf.contents);
+        let new = configured_zones(&conf.contents.bytes());
         let old = on_disk
             .get(&conf_path)
-            .and_then(Option::as_ref)
-            .map(|(contents, _)| configured_zones(contents))
+            .and_then(|disk| disk.contents(Some(conf)))
+            .map(|contents| configured_zones(&contents))
             .unwrap_or_default();
         let mut steps = BTreeSet::new();
         for (path, file) in &plan.writes {
@@ -173,7 +173,7 @@ impl Daemon for Knot {
         }
         let mut purge: BTreeSet<DomainName> = old.difference(&new).cloned().collect();
         for (path, current) in on_disk {
-            if current.is_some() && !rendered.contains_key(path) {
+            if current.is_present() && !rendered.contains_key(path) {
                 if let Some(zone) = zone::zone_of(path.as_str()) {
                     if !new.contains(&zone) {
                         purge.insert(zone);

@@ -70,14 +70,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use protocol::desired::{DesiredState, Dns, Tenant, Zone};
 use protocol::dns::TsigKey;
 use protocol::names::DomainName;
 
 use crate::render::{
-    put, DnsSettings, Files, Layout, MemberLines, MemberMaterial, Members, NodeMaterial, OnChange,
-    HEADER,
+    put, Contents, DnsSettings, Files, Layout, MemberLines, MemberMaterial, Members, NodeMaterial,
+    OnChange, HEADER,
 };
 use crate::services::Service;
 
@@ -171,14 +172,15 @@ pub fn render(
     let srv_ports = crate::services::srv_ports(&layout.ports);
     // Most zone files are a member's ([`render_member`]); a zone no served member holds is
     // rendered here.
-    let by_member: std::collections::HashMap<&str, &str> = members.all().collect();
+    let by_member: std::collections::HashMap<&str, &Arc<str>> = members.all().collect();
     for zone in &config.zones {
         let path = zone::path_of(&zone.name);
         let text = match by_member.get(path.as_str()) {
-            Some(text) => (*text).to_owned(),
+            // Shared with the member's lines, not copied.
+            Some(text) => Contents::from(Arc::clone(text)),
             None => {
                 let dkim = material.dkim_keys.get(&zone.name);
-                zone_text(zone, dns, layout, settings, dkim, &srv_ports)
+                Contents::from(zone_text(zone, dns, layout, settings, dkim, &srv_ports))
             }
         };
         put(

@@ -16,7 +16,7 @@ use protocol::dns::platform;
 
 use crate::apply::{self, run_with_input, step, ApplyError, ServiceOutcome};
 use crate::config::{Argv, Commands, ServiceCommands};
-use crate::plan::{OnDisk, Plan, TableEdit};
+use crate::plan::{Disk, OnDisk, Plan, TableEdit};
 use crate::render::{
     Files, Layout, MemberLines, MemberMaterial, Members, NodeMaterial, OnChange, Ports, RelPath,
 };
@@ -78,7 +78,7 @@ impl Daemon for Postfix {
         stale: &mut BTreeSet<RelPath>,
     ) -> std::io::Result<()> {
         for (path, file) in tables(rendered) {
-            if !matches!(on_disk.get(path), Some(Some(_))) || file.service != SERVICE {
+            if !on_disk.get(path).is_some_and(Disk::is_present) || file.service != SERVICE {
                 continue;
             }
             let full = root.join(path.as_str());
@@ -109,13 +109,12 @@ impl Daemon for Postfix {
         plan: &mut Plan<'_>,
     ) {
         for (path, file) in tables(rendered) {
-            let current = on_disk.get(path).and_then(Option::as_ref);
-            let same = current
-                .is_some_and(|(contents, mode)| *contents == file.contents && *mode == file.mode);
+            let current = on_disk.get(path);
+            let same = current == Some(&Disk::Rendered);
             let step = Step::new(SERVICE, POSTMAP, path.as_str());
             let edit = match current {
-                Some((contents, _)) if !stale.contains(path) && !same => {
-                    table_edit(contents, &file.contents)
+                Some(Disk::Other { contents, .. }) if !stale.contains(path) => {
+                    table_edit(contents, &file.contents.bytes())
                 }
                 _ => None,
             };

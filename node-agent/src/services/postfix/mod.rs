@@ -59,7 +59,9 @@ use std::sync::Arc;
 use protocol::desired::{Alias, DesiredState, Domain, Tenant};
 use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart};
 
-use crate::render::{put, Files, Layout, MemberLines, Members, NodeMaterial, OnChange, HEADER};
+use crate::render::{
+    put, Contents, Files, Layout, MemberLines, Members, NodeMaterial, OnChange, HEADER,
+};
 use crate::services::Service;
 
 mod daemon;
@@ -160,7 +162,7 @@ pub fn render(
         put(files, SERVICE, path, 0o644, OnChange::Reload, text);
     };
     // A lookup table's source: `postmap` compiles it; smtpd reads it afresh, no reload.
-    let table = |files: &mut Files, path: &str, text: String| {
+    let table = |files: &mut Files, path: &str, text: Contents| {
         put(files, SERVICE, path, 0o644, OnChange::Step(POSTMAP), text);
     };
     config(files, MAIN_CF, main_cf(layout, tls, !hostname_served));

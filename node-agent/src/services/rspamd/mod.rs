@@ -44,7 +44,7 @@ use protocol::dns::is_dkim_selector;
 use protocol::names::DomainName;
 
 use crate::render::{
-    Files, Layout, MemberLines, MemberMaterial, Members, MessageLimit, OnChange, HEADER,
+    Contents, Files, Layout, MemberLines, MemberMaterial, Members, MessageLimit, OnChange, HEADER,
 };
 use crate::services::Service;
 
@@ -178,7 +178,7 @@ pub fn render(desired: &DesiredState, layout: &Layout, members: &Members<'_>, fi
         put(files, map, OnChange::Nothing, text);
     }
     // Follows aliases across members: the node's, from every member's alias entries.
-    let aliases = members.file(&[], ALIAS_ENTRIES);
+    let aliases = members.text(&[], ALIAS_ENTRIES);
     put(
         files,
         FORWARDS_MAP,
@@ -188,7 +188,7 @@ pub fn render(desired: &DesiredState, layout: &Layout, members: &Members<'_>, fi
 }
 
 /// Every rspamd file is 0644: its keys are elsewhere (`crate::dkim`).
-fn put(files: &mut Files, path: &str, on_change: OnChange, text: String) {
+fn put(files: &mut Files, path: &str, on_change: OnChange, text: impl Into<Contents>) {
     crate::render::put(files, SERVICE, path, 0o644, on_change, text);
 }
 

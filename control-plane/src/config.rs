@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use protocol::names::DomainName;
+use protocol::names::{DomainName, NameError};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -151,6 +151,16 @@ pub struct DnsConfig {
     pub retire_seconds: u64,
     /// Certificate authorities allowed by every zone's CAA records.
     pub caa_issuers: Vec<DomainName>,
+}
+
+impl DnsConfig {
+    /// This configuration with the collective's platform domain as setup stored it.
+    pub fn with_platform(&self, platform_domain: &str) -> Result<DnsConfig, NameError> {
+        Ok(DnsConfig {
+            platform_domain: DomainName::parse(platform_domain)?,
+            ..self.clone()
+        })
+    }
 }
 
 impl Default for DnsConfig {

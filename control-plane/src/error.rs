@@ -92,6 +92,18 @@ impl From<crate::model::password::GateError> for Error {
     }
 }
 
+impl From<crate::model::requests::Invalid> for Error {
+    fn from(e: crate::model::requests::Invalid) -> Self {
+        Error::Invalid(e.0)
+    }
+}
+
+impl From<crate::model::nameservers::PlatformTooLong> for Error {
+    fn from(e: crate::model::nameservers::PlatformTooLong) -> Self {
+        Error::Internal(anyhow::Error::new(e))
+    }
+}
+
 impl From<tokio::task::JoinError> for Error {
     fn from(e: tokio::task::JoinError) -> Self {
         Error::Internal(anyhow::Error::new(e))

@@ -8,5 +8,6 @@ pub mod error;
 pub mod mailer;
 pub mod model;
 pub mod routes;
+pub mod services;
 pub mod startup;
 pub mod workers;

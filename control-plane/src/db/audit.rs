@@ -19,6 +19,15 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// A background round of the control plane (`what` names it in the log).
+    pub fn round(what: &str) -> Self {
+        Self {
+            member_id: None,
+            email: Some(format!("({what})")),
+            ip: None,
+        }
+    }
+
     pub fn cli() -> Self {
         Self {
             member_id: None,

@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 use protocol::desired::{self, DesiredState, Tenant};
 use sqlx::PgPool;
 
+use super::topology;
+use super::tsig_keys as keys;
 use crate::config::DnsConfig;
-use crate::dns::{keys, topology};
 use crate::error::{Error, Result};
 use crate::model::ids::NodeId;
+use crate::model::nameservers;
 
 /// Stored values were parsed before they were stored; failing to parse them again means the
 /// database was changed behind our back, which is worth a loud error rather than a bad config.
@@ -366,7 +368,7 @@ async fn dns(
         let (Some(address), Some(peer)) = (s.address, s.node_id) else {
             continue;
         };
-        if s.role != topology::Role::Secondary {
+        if s.role != nameservers::Role::Secondary {
             continue;
         }
         if let Some(tsig) = keys::existing_pair_key(conn, node, peer).await? {
@@ -415,14 +417,14 @@ async fn dns(
     .fetch_all(&mut *conn)
     .await?
     {
-        let Some(address) = topology::address(p.dns_address.as_deref()) else {
+        let Some(address) = nameservers::address(p.dns_address.as_deref()) else {
             continue;
         };
         if let Some(tsig) = keys::existing_pair_key(conn, node, NodeId(p.id)).await? {
             primaries.push(desired::DnsPrimary {
-                nameserver: topology::nameserver(config, p.ns_number)?,
+                nameserver: nameservers::nameserver(&config.platform_domain, p.ns_number)?,
                 address,
-                catalog: topology::catalog(config, p.ns_number)?,
+                catalog: nameservers::catalog(&config.platform_domain, p.ns_number)?,
                 tsig,
                 zones: zones_of.remove(&p.id).unwrap_or_default(),
             });
@@ -430,8 +432,8 @@ async fn dns(
     }
 
     Ok(desired::Dns {
-        nameserver: topology::nameserver(config, number)?,
-        catalog: topology::catalog(config, number)?,
+        nameserver: nameservers::nameserver(&config.platform_domain, number)?,
+        catalog: nameservers::catalog(&config.platform_domain, number)?,
         zone_nameservers,
         zones: zones.into_iter().map(std::sync::Arc::new).collect(),
         secondaries,

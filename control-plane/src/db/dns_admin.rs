@@ -12,10 +12,12 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::audit::{self, Actor};
+use super::topology;
+use super::tsig_keys as keys;
 use crate::config::DnsConfig;
-use crate::dns::{keys, topology};
 use crate::error::{Error, Result};
 use crate::model::ids::NodeId;
+use crate::model::nameservers;
 use crate::model::text::Text;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -108,16 +110,17 @@ pub async fn overview(pool: &PgPool, config: &DnsConfig) -> Result<DnsOverview> 
         let mut secondaries = Vec::new();
         for p in pairs.iter().filter(|p| p.primary_node_id == n.id) {
             secondaries.push(NodeSecondary {
-                nameserver: topology::nameserver(config, p.ns_number)?.to_string(),
+                nameserver: nameservers::nameserver(&config.platform_domain, p.ns_number)?
+                    .to_string(),
                 state: p.state.clone(),
             });
         }
         out.push(DnsNode {
             id: NodeId(n.id),
             name: n.name,
-            nameserver: topology::nameserver(config, n.ns_number)?.to_string(),
+            nameserver: nameservers::nameserver(&config.platform_domain, n.ns_number)?.to_string(),
             address: n.dns_address,
-            catalog: topology::catalog(config, n.ns_number)?.to_string(),
+            catalog: nameservers::catalog(&config.platform_domain, n.ns_number)?.to_string(),
             operator: n.operator,
             secondaries,
         });
@@ -139,7 +142,8 @@ pub async fn overview(pool: &PgPool, config: &DnsConfig) -> Result<DnsOverview> 
         for k in keys.iter().filter(|k| k.external_id == e.id) {
             own.push(ExternalKey {
                 node_id: NodeId(k.node_id),
-                nameserver: topology::nameserver(config, k.ns_number)?.to_string(),
+                nameserver: nameservers::nameserver(&config.platform_domain, k.ns_number)?
+                    .to_string(),
                 name: k.name.clone(),
                 created_at: k.created_at,
                 shown: k.shown,

@@ -10,14 +10,12 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::audit::{self, Actor};
-use super::members;
 use super::nodes::NodeStatus;
+use super::topology;
 use crate::config::DnsConfig;
-use crate::dns::{topology, verify};
 use crate::error::{Error, Result};
 use crate::model::claims::{self, ClaimRefusal};
 use crate::model::ids::{DomainId, MemberId};
-use crate::model::plan::Resource;
 use crate::model::report::DkimRecord;
 use crate::model::secret::Token;
 use crate::model::text::{Describe, Text};
@@ -116,7 +114,7 @@ fn registrar(
     };
     let mut rows = Vec::new();
     if pending {
-        rows.push(row("TXT", verify::challenge_name(name), token, seen.txt));
+        rows.push(row("TXT", claims::challenge_name(name), token, seen.txt));
     }
     for ns in nameservers {
         rows.push(row("NS", name.to_owned(), ns, seen.ns));
@@ -131,7 +129,10 @@ fn registrar(
 /// before setup).
 fn effective(base: &DnsConfig, platform_domain: Option<&str>) -> Result<Option<DnsConfig>> {
     platform_domain
-        .map(|p| crate::dns::with_platform(base, p))
+        .map(|p| {
+            base.with_platform(p)
+                .map_err(|e| Error::Internal(anyhow::anyhow!("stored platform domain: {e}")))
+        })
         .transpose()
 }
 
@@ -353,37 +354,6 @@ pub async fn get(
     Ok(get_with_node(db, config, member, id).await?.0)
 }
 
-/// Everything a domain's page shows.
-pub struct Page {
-    pub domain: Domain,
-    /// The status of the node hosting the member; `None` while none does.
-    pub node: Option<NodeStatus>,
-    pub records: Vec<super::dns_records::DnsRecord>,
-    pub mailboxes: Vec<super::mailboxes::Mailbox>,
-    pub aliases: Vec<super::aliases::Alias>,
-    pub xmpp: Vec<super::xmpp::XmppAccount>,
-}
-
-/// A member's own domain with its records, addresses and XMPP accounts: five queries on one
-/// connection. Another member's domain is simply not found.
-pub async fn page(
-    pool: &PgPool,
-    config: &DnsConfig,
-    member: MemberId,
-    id: DomainId,
-) -> Result<Page> {
-    let mut conn = pool.acquire().await?;
-    let (domain, node) = get_with_node(&mut *conn, config, member, id).await?;
-    Ok(Page {
-        domain,
-        node,
-        records: super::dns_records::list(&mut *conn, member, id).await?,
-        mailboxes: super::mailboxes::list(&mut *conn, member, id).await?,
-        aliases: super::aliases::list(&mut *conn, member, id).await?,
-        xmpp: super::xmpp::list(&mut *conn, member, id).await?,
-    })
-}
-
 #[derive(Debug, Clone)]
 pub struct Summary {
     pub id: DomainId,
@@ -451,18 +421,15 @@ pub async fn address_free(conn: &mut PgConnection, id: DomainId, local: &str) ->
     Ok(())
 }
 
-pub async fn create(
-    pool: &PgPool,
-    config: &DnsConfig,
-    actor: &Actor,
+/// Claims `name` for `member`: refused when the name may not be claimed ([`claimable`]), taken
+/// (the unique constraint), or above a limit the caller checked in the same transaction. A new
+/// claim is pending until its TXT challenge is seen.
+pub async fn claim(
+    conn: &mut PgConnection,
     member: MemberId,
     name: &DomainName,
-) -> Result<Domain> {
-    let mut tx = pool.begin().await?;
-    let limits = members::lock_limits(&mut tx, member).await?;
-    let usage = members::usage(&mut tx, member).await?;
-    limits.check(&usage, Resource::Domain, 0)?;
-    claimable(&mut tx, member, name).await?;
+) -> Result<DomainId> {
+    claimable(&mut *conn, member, name).await?;
     let id = DomainId::new();
     let challenge = format!("ruche-verify={}", Token::generate().expose());
     sqlx::query!(
@@ -472,18 +439,9 @@ pub async fn create(
         name.as_str(),
         challenge
     )
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    audit::record(
-        &mut *tx,
-        actor,
-        "domain.create",
-        Some(member),
-        serde_json::json!({ "domain": id, "name": name.as_str() }),
-    )
-    .await?;
-    tx.commit().await?;
-    get(pool, config, member, id).await
+    Ok(id)
 }
 
 /// Refuses names a member may not claim (`model::claims`): the platform domain and names under

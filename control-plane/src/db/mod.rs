@@ -11,6 +11,7 @@ pub mod app_passwords;
 pub mod audit;
 pub mod desired;
 pub mod dns_admin;
+pub mod dns_checks;
 pub mod dns_records;
 pub mod domains;
 pub mod invitations;
@@ -21,8 +22,12 @@ pub mod plans;
 pub mod rate_limit;
 pub mod resets;
 pub mod second_factor;
+pub mod secondaries;
 pub mod sessions;
 pub mod setup;
+pub mod topology;
+pub mod tsig_keys;
+pub mod verification;
 pub mod xmpp;
 
 use std::time::Duration;
@@ -277,7 +282,7 @@ mod connection_rule {
 async fn dns_of(pool: &PgPool, member: MemberId) -> Result<()> {
     let mut conn = pool.acquire().await?;
     let node = query("…").fetch_one(&mut *conn).await?;
-    let config = crate::dns::config(pool, config).await?; // the pool again
+    let config = crate::db::setup::dns_config(pool, config).await?; // the pool again
     Ok(())
 }"#;
         assert_eq!(violations(nested, false).len(), 1, "{nested}");

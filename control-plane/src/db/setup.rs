@@ -6,6 +6,7 @@ use sqlx::PgPool;
 use super::audit::{self, Actor};
 use super::members;
 use super::plans::{self, NewPlan};
+use crate::config::DnsConfig;
 use crate::error::{Error, Result};
 use crate::model::ids::{MemberId, PlanId};
 use crate::model::input::MIB;
@@ -148,4 +149,23 @@ pub async fn collective(db: impl sqlx::PgExecutor<'_>) -> Result<Option<Collecti
             .fetch_optional(db)
             .await?,
     )
+}
+
+/// `base` with the collective's platform domain (named at setup); `None` before setup, when
+/// there is no collective, hence no name server names, yet. One query on `db`: a caller that
+/// holds a connection passes it.
+pub async fn dns_config(
+    db: impl sqlx::PgExecutor<'_>,
+    base: &DnsConfig,
+) -> crate::error::Result<Option<DnsConfig>> {
+    let Some(collective) = collective(db).await? else {
+        return Ok(None);
+    };
+    with_platform(base, &collective.platform_domain).map(Some)
+}
+
+/// `base` with `platform_domain` as stored by setup (for a caller that read it itself).
+pub fn with_platform(base: &DnsConfig, platform_domain: &str) -> Result<DnsConfig> {
+    base.with_platform(platform_domain)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("stored platform domain: {e}")))
 }

@@ -31,17 +31,16 @@ use sqlx::PgPool;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use super::topology;
 use crate::config::DnsConfig;
-use crate::db::audit::{self, Actor};
+use crate::db::audit::Actor;
 use crate::db::domains::{self, Domain};
 use crate::db::rate_limit;
+use crate::db::topology;
+use crate::db::verification::{self, Subject};
 use crate::error::{Error, Result};
+use crate::model::claims::{challenge_name, Observation};
 use crate::model::ids::{DomainId, MemberId, NodeId};
 use crate::model::text::Text;
-
-/// The label under the member's domain that holds the ownership challenge.
-pub const CHALLENGE_LABEL: &str = "_ruche-challenge";
 
 /// Lookups in flight at once in a round: 1,000 domains × up to three lookups finish in a few
 /// round trips without flooding the resolvers.
@@ -56,18 +55,9 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 const CHECKS_PER_WINDOW: i64 = 30;
 const RATE_WINDOW_MINUTES: i64 = 10;
 
-/// `_ruche-challenge.<domain>`.
-pub fn challenge_name(domain: &str) -> String {
-    format!("{CHALLENGE_LABEL}.{domain}")
-}
-
 /// Who activates a domain found by the background round, in the audit log.
 fn round_actor() -> Actor {
-    Actor {
-        member_id: None,
-        email: Some("(DNS verification)".to_owned()),
-        ip: None,
-    }
+    Actor::round("DNS verification")
 }
 
 /// A resolver for one round: the configured servers over UDP then TCP (TCP also when UDP fails or
@@ -288,30 +278,6 @@ fn ds_texts(records: &[Record]) -> Vec<String> {
         .collect()
 }
 
-/// What the world showed of one domain in one round.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Observation {
-    /// Pending domains only: whether the challenge TXT was seen (`None`: could not ask, or the
-    /// domain is active and nothing was asked).
-    pub txt_seen: Option<bool>,
-    /// For pending domains: whether TXT records exist at the challenge name at all (to tell
-    /// "not there" from "another value").
-    pub txt_present: bool,
-    pub ns_seen: Option<bool>,
-    pub ds_seen: Option<bool>,
-}
-
-/// One domain as a round sees it.
-#[derive(Debug, Clone)]
-struct Subject {
-    id: Uuid,
-    name: String,
-    pending: bool,
-    token: String,
-    node: Option<Uuid>,
-    ds: Vec<String>,
-}
-
 async fn observe(resolver: &TokioResolver, s: &Subject, expected_ns: &[DomainName]) -> Observation {
     let txt = async {
         if s.pending {
@@ -344,62 +310,6 @@ async fn observe(resolver: &TokioResolver, s: &Subject, expected_ns: &[DomainNam
     }
 }
 
-/// Marks a pending domain active, if its token is still the one that was seen. Returns whether
-/// this call activated it (another control plane may have been first).
-async fn activate(pool: &PgPool, actor: &Actor, id: Uuid, token: &str) -> Result<bool> {
-    let mut tx = pool.begin().await?;
-    let row = sqlx::query!(
-        "update domains set status = 'active', verified_at = now()
-         where id = $1 and status = 'pending_verification' and verification_token = $2
-         returning member_id, name",
-        id,
-        token
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(row) = row else {
-        return Ok(false);
-    };
-    audit::record(
-        &mut *tx,
-        actor,
-        "domain.verify",
-        Some(MemberId(row.member_id)),
-        serde_json::json!({ "domain": id, "name": row.name }),
-    )
-    .await?;
-    tx.commit().await?;
-    tracing::info!(domain = %row.name, "domain ownership verified");
-    Ok(true)
-}
-
-/// Stores what a round saw; the DS list (the monitor's) is left alone. Domains deleted in the
-/// meantime are skipped.
-async fn store(pool: &PgPool, seen: &[(Uuid, Observation)]) -> Result<()> {
-    if seen.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<Uuid> = seen.iter().map(|(id, _)| *id).collect();
-    let txt: Vec<Option<bool>> = seen.iter().map(|(_, o)| o.txt_seen).collect();
-    let ns: Vec<Option<bool>> = seen.iter().map(|(_, o)| o.ns_seen).collect();
-    let ds: Vec<Option<bool>> = seen.iter().map(|(_, o)| o.ds_seen).collect();
-    sqlx::query!(
-        "insert into domain_dns_status (domain_id, txt_seen, ns_seen, ds_seen, checked_at)
-         select u.id, u.txt, u.ns, u.ds, now()
-         from unnest($1::uuid[], $2::bool[], $3::bool[], $4::bool[]) as u (id, txt, ns, ds)
-         join domains d on d.id = u.id
-         on conflict (domain_id) do update set txt_seen = excluded.txt_seen,
-             ns_seen = excluded.ns_seen, ds_seen = excluded.ds_seen, checked_at = now()",
-        &ids,
-        &txt as &[Option<bool>],
-        &ns as &[Option<bool>],
-        &ds as &[Option<bool>],
-    )
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
 /// The NS set each node's zones have, asked once per node.
 async fn expected_nameservers(
     pool: &PgPool,
@@ -419,25 +329,7 @@ async fn expected_nameservers(
 /// One round over every domain: activates pending domains whose challenge is visible and
 /// refreshes the registrar checklist of all. Lookups run [`CONCURRENCY`] at a time.
 pub async fn run_once(pool: &PgPool, config: &DnsConfig) -> Result<()> {
-    let subjects: Vec<Subject> = sqlx::query!(
-        "select d.id, d.name, d.status, d.verification_token, m.node_id,
-                coalesce(s.ds, '{}') as \"ds!\"
-         from domains d join members m on m.id = d.member_id
-         left join domain_dns_status s on s.domain_id = d.id
-         order by d.id"
-    )
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(|r| Subject {
-        id: r.id,
-        name: r.name,
-        pending: r.status == "pending_verification",
-        token: r.verification_token,
-        node: r.node_id,
-        ds: r.ds,
-    })
-    .collect();
+    let subjects = verification::subjects(pool).await?;
     if subjects.is_empty() {
         return Ok(());
     }
@@ -466,12 +358,15 @@ pub async fn run_once(pool: &PgPool, config: &DnsConfig) -> Result<()> {
     let actor = round_actor();
     while let Some(joined) = tasks.join_next().await {
         let (s, o) = joined?;
-        if s.pending && o.txt_seen == Some(true) && activate(pool, &actor, s.id, &s.token).await? {
+        if s.pending
+            && o.txt_seen == Some(true)
+            && verification::activate(pool, &actor, s.id, &s.token).await?
+        {
             verified += 1;
         }
         seen.push((s.id, o));
     }
-    store(pool, &seen).await?;
+    verification::write_seen(pool, &seen).await?;
     if verified > 0 {
         tracing::info!(verified, "domains verified this round");
     }
@@ -510,9 +405,9 @@ pub async fn check_domain(
         .filter_map(|n| DomainName::parse(n).ok())
         .collect();
     let o = observe(&resolver(config)?, &subject, &expected).await;
-    store(pool, &[(id.0, o.clone())]).await?;
+    verification::write_seen(pool, &[(id.0, o.clone())]).await?;
     if o.txt_seen == Some(true) {
-        activate(pool, actor, id.0, &subject.token).await?;
+        verification::activate(pool, actor, id.0, &subject.token).await?;
         return domains::get(pool, config, member, id).await;
     }
     Err(Error::Conflict(not_visible(&challenge_name(&d.name), &o)))

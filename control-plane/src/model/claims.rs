@@ -8,6 +8,14 @@ use super::text::{Describe, Text};
 /// Days an unverified domain is kept before the housekeeping job deletes it.
 pub const CLAIM_DAYS: i64 = 7;
 
+/// The label under the member's domain that holds the ownership challenge.
+pub const CHALLENGE_LABEL: &str = "_ruche-challenge";
+
+/// `_ruche-challenge.<domain>`: the TXT record that proves a claim.
+pub fn challenge_name(domain: &str) -> String {
+    format!("{CHALLENGE_LABEL}.{domain}")
+}
+
 /// Why a name cannot be claimed (beyond "taken", which the unique constraint answers the same
 /// way whoever holds the name and whatever its state).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +48,19 @@ pub fn at_or_under(name: &str, parent: &str) -> bool {
         || name
             .strip_suffix(parent)
             .is_some_and(|head| head.ends_with('.') && head.len() > 1)
+}
+
+/// What the world showed of one domain in one round.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observation {
+    /// Pending domains only: whether the challenge TXT was seen (`None`: could not ask, or the
+    /// domain is active and nothing was asked).
+    pub txt_seen: Option<bool>,
+    /// For pending domains: whether TXT records exist at the challenge name at all (to tell
+    /// "not there" from "another value").
+    pub txt_present: bool,
+    pub ns_seen: Option<bool>,
+    pub ds_seen: Option<bool>,
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@
 pub mod claims;
 pub mod ids;
 pub mod input;
+pub mod nameservers;
 pub mod password;
+pub mod placement;
 pub mod plan;
 pub mod report;
 pub mod requests;

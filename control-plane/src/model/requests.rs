@@ -10,11 +10,32 @@ use super::password::NewPassword;
 use super::plan::Limits;
 use super::text::{Describe, Text};
 use super::{AliasSource, AppScope, DomainName, EmailAddress, LocalPart, XmppNode};
-use crate::error::Error;
 
 /// Collects field errors while parsing several fields.
 #[derive(Default)]
 pub struct Fields(Vec<FieldError>);
+
+/// Fields that did not parse, each with its problem (`crate::error::Error::Invalid` once it
+/// reaches a handler).
+#[derive(Debug)]
+pub struct Invalid(pub Vec<FieldError>);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fields: Vec<String> = self
+            .0
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect();
+        f.write_str(&fields.join("; "))
+    }
+}
+
+impl Invalid {
+    pub fn field(field: &str, problem: impl Describe) -> Invalid {
+        Invalid(vec![FieldError::new(field, problem)])
+    }
+}
 
 impl Fields {
     pub fn check<T, E: Describe>(&mut self, field: &str, r: Result<T, E>) -> Option<T> {
@@ -28,10 +49,10 @@ impl Fields {
     }
 
     /// `Ok` with the value when no field failed.
-    pub fn finish<T>(self, value: Option<T>) -> Result<T, Error> {
+    pub fn finish<T>(self, value: Option<T>) -> Result<T, Invalid> {
         match value {
             Some(v) if self.0.is_empty() => Ok(v),
-            _ => Err(Error::Invalid(self.0)),
+            _ => Err(Invalid(self.0)),
         }
     }
 }
@@ -48,7 +69,7 @@ fn password(
     )
 }
 
-pub fn domain(name: &str) -> Result<DomainName, Error> {
+pub fn domain(name: &str) -> Result<DomainName, Invalid> {
     let mut f = Fields::default();
     let d = f.check("domain", DomainName::parse(name.trim()));
     f.finish(d)
@@ -65,7 +86,7 @@ pub fn mailbox(
     pw: &str,
     confirmation: Option<&str>,
     quota_mib: &str,
-) -> Result<NewMailbox, Error> {
+) -> Result<NewMailbox, Invalid> {
     let mut f = Fields::default();
     let local = f.check("local_part", LocalPart::parse(local_part.trim()));
     let password = password(&mut f, pw, confirmation);
@@ -87,7 +108,7 @@ pub struct NewAlias {
 }
 
 /// Targets are separated by commas, spaces or line breaks; 1 to 50 of them.
-pub fn alias(source: &str, targets: &[&str]) -> Result<NewAlias, Error> {
+pub fn alias(source: &str, targets: &[&str]) -> Result<NewAlias, Invalid> {
     let mut f = Fields::default();
     let source = f.check("source", AliasSource::parse(source.trim()));
     let mut parsed = Vec::new();
@@ -136,7 +157,7 @@ pub struct NewXmpp {
     pub password: NewPassword,
 }
 
-pub fn xmpp(node: &str, pw: &str, confirmation: Option<&str>) -> Result<NewXmpp, Error> {
+pub fn xmpp(node: &str, pw: &str, confirmation: Option<&str>) -> Result<NewXmpp, Invalid> {
     let mut f = Fields::default();
     let node = f.check("node", XmppNode::parse(node.trim()));
     let password = password(&mut f, pw, confirmation);
@@ -147,13 +168,13 @@ pub fn xmpp(node: &str, pw: &str, confirmation: Option<&str>) -> Result<NewXmpp,
     f.finish(value)
 }
 
-pub fn label(field: &str, input: &str) -> Result<Label, Error> {
+pub fn label(field: &str, input: &str) -> Result<Label, Invalid> {
     let mut f = Fields::default();
     let l = f.check(field, Label::parse(input, 100));
     f.finish(l)
 }
 
-pub fn app_password(label_input: &str, scope: &str) -> Result<(Label, AppScope), Error> {
+pub fn app_password(label_input: &str, scope: &str) -> Result<(Label, AppScope), Invalid> {
     let mut f = Fields::default();
     let l = f.check("label", Label::parse(label_input, 100));
     let s = f.check("scope", scope.parse::<AppScope>());
@@ -173,7 +194,7 @@ pub struct PlanInput<'a> {
     pub storage_mib: &'a str,
 }
 
-pub fn plan(input: &PlanInput<'_>) -> Result<(Label, Limits), Error> {
+pub fn plan(input: &PlanInput<'_>) -> Result<(Label, Limits), Invalid> {
     const MAX: i64 = 100_000;
     let mut f = Fields::default();
     let name = f.check("name", Label::parse(input.name, 100));
@@ -215,11 +236,11 @@ pub fn generate_app_password() -> AppPasswordText {
 
 /// Where an app password may be used, as a form or the API says it: `all` (or nothing) for every
 /// mailbox of the member, or a mailbox id (whose owner the database checks).
-pub fn app_password_mailbox(input: Option<&str>) -> Result<Option<MailboxId>, Error> {
+pub fn app_password_mailbox(input: Option<&str>) -> Result<Option<MailboxId>, Invalid> {
     match input.map(str::trim) {
         None | Some("" | "all") => Ok(None),
         Some(id) => id.parse::<MailboxId>().map(Some).map_err(|_| {
-            Error::field(
+            Invalid::field(
                 "mailbox",
                 Text::new(
                     "is not one of your mailboxes",
@@ -234,11 +255,8 @@ pub fn app_password_mailbox(input: Option<&str>) -> Result<Option<MailboxId>, Er
 mod tests {
     use super::*;
 
-    fn fields_of(e: Error) -> Vec<String> {
-        match e {
-            Error::Invalid(f) => f.into_iter().map(|f| f.field).collect(),
-            other => panic!("expected invalid, got {other}"),
-        }
+    fn fields_of(e: Invalid) -> Vec<String> {
+        e.0.into_iter().map(|f| f.field).collect()
     }
 
     #[test]

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use web::pages::{Errors, ForgotPage, LoginPage, LoginTotpPage, ResetPage};
 use web::{Lang, Notice};
 
-use super::error::HtmlError;
 use super::extract::{cookie, set_cookie, ClientIp, Form, LANG_COOKIE, SESSION_COOKIE};
+use super::page::HtmlError;
 use super::page::{render, render_status, PageCtx};
 use super::AppState;
 use crate::db;

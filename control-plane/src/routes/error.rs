@@ -1,16 +1,16 @@
-//! How errors become responses: an HTML page for the portal, JSON for the API. Server-side
+//! How errors become responses: JSON for the API, plain text before a page exists (an error
+//! page is `page::render_error`). Server-side
 //! failures are logged with their cause chain; users see a plain sentence, never internals.
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-use super::page::PageCtx;
 use crate::error::Error;
 use crate::model::input::FieldError;
 
-fn status(err: &Error) -> StatusCode {
+pub(super) fn status(err: &Error) -> StatusCode {
     match err {
         Error::NotFound => StatusCode::NOT_FOUND,
         Error::Conflict(_) => StatusCode::CONFLICT,
@@ -24,7 +24,7 @@ fn status(err: &Error) -> StatusCode {
     }
 }
 
-fn log(err: &Error) {
+pub(super) fn log(err: &Error) {
     match err {
         Error::Internal(e) => tracing::error!(error = format!("{e:#}"), "request failed"),
         Error::Unavailable(e) => tracing::warn!(error = %e, "database unavailable"),
@@ -49,34 +49,10 @@ fn code(err: &Error) -> &'static str {
     }
 }
 
-pub fn render_html(page: &PageCtx, err: &Error) -> Response {
-    log(err);
-    if matches!(err, Error::Unauthorized) {
-        return Redirect::to("/login").into_response();
-    }
-    super::page::render_status(
-        status(err),
-        web::pages::ErrorPage {
-            ctx: page.ctx(),
-            status: status(err).as_u16(),
-            message: page.sentence(err),
-        },
-    )
-}
-
 /// For failures before a page context exists (inside extractors).
 pub fn render_plain(err: &Error) -> Response {
     log(err);
     (status(err), err.to_string()).into_response()
-}
-
-/// An error on a page, with the page's context: `Result<Response, HtmlError>` handlers.
-pub struct HtmlError(pub PageCtx, pub Error);
-
-impl IntoResponse for HtmlError {
-    fn into_response(self) -> Response {
-        render_html(&self.0, &self.1)
-    }
 }
 
 /// The JSON API's error: `{"error": {"code": "...", "message": "...", "fields": [...]}}`.

@@ -247,26 +247,6 @@ impl FromRequestParts<AppState> for Member {
     }
 }
 
-/// A signed-in admin. A member who is not an admin gets 404, as if the page did not exist.
-#[derive(Debug, Clone)]
-pub struct Admin(pub Member);
-
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = Response;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let m = Member::from_request_parts(parts, state).await?;
-        if !m.member.is_admin {
-            let page = super::page::PageCtx::from_request_parts(parts, state).await?;
-            return Err(super::error::render_html(&page, &Error::NotFound));
-        }
-        Ok(Admin(m))
-    }
-}
-
 /// The secret of an `Authorization: Bearer <secret>` header; an API call without one is 401.
 pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     headers

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use web::pages::{Errors, InvitePage};
 
 use super::auth::start_session;
-use super::error::HtmlError;
 use super::extract::{ClientIp, Form};
+use super::page::HtmlError;
 use super::page::{render, render_status, PageCtx};
 use super::AppState;
 use crate::db;

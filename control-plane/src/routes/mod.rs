@@ -130,7 +130,7 @@ async fn style() -> impl IntoResponse {
 }
 
 async fn fallback(page: page::PageCtx) -> axum::response::Response {
-    error::render_html(&page, &crate::error::Error::NotFound)
+    page::render_html(&page, &crate::error::Error::NotFound)
 }
 
 /// argon2id through the process's gate (`model::password::gate`): on the blocking pool, never

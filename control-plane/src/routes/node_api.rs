@@ -85,7 +85,7 @@ async fn desired(
             if db::nodes::authenticate(&state.pool, bearer(&headers)?).await? != Some(node) {
                 return Err(ApiError(Error::Unauthorized));
             }
-            let dns = crate::dns::config(&state.pool, &state.config.dns).await?;
+            let dns = crate::db::setup::dns_config(&state.pool, &state.config.dns).await?;
             if q.delta {
                 let update =
                     db::desired::update_since(&state.pool, dns.as_ref(), node, after).await?;
@@ -181,7 +181,7 @@ fn parse_join(req: &JoinRequest) -> Result<Joining, Error> {
         }),
         _ => None,
     };
-    f.finish(value)
+    Ok(f.finish(value)?)
 }
 
 async fn join(

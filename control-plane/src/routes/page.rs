@@ -4,12 +4,13 @@
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use web::pages::{Ctx, NavUser};
 use web::{Lang, Notice, Tr};
 
 use super::extract::{cookie, CsrfToken, Member, LANG_COOKIE};
 use super::AppState;
+use crate::error::Error;
 
 #[derive(Debug, Clone)]
 pub struct PageCtx {
@@ -183,5 +184,50 @@ impl PageCtx {
                 .map(|d| d.get(self.french()).to_owned())
                 .unwrap_or_else(|| other.to_string()),
         }
+    }
+}
+
+/// An error as a page (status, the sentence in the reader's language; 401 goes to the login).
+pub fn render_html(page: &PageCtx, err: &Error) -> Response {
+    super::error::log(err);
+    if matches!(err, Error::Unauthorized) {
+        return Redirect::to("/login").into_response();
+    }
+    render_status(
+        super::error::status(err),
+        web::pages::ErrorPage {
+            ctx: page.ctx(),
+            status: super::error::status(err).as_u16(),
+            message: page.sentence(err),
+        },
+    )
+}
+
+/// An error on a page, with the page's context: `Result<Response, HtmlError>` handlers.
+pub struct HtmlError(pub PageCtx, pub Error);
+
+impl IntoResponse for HtmlError {
+    fn into_response(self) -> Response {
+        render_html(&self.0, &self.1)
+    }
+}
+
+/// A signed-in admin. A member who is not an admin gets 404, as if the page did not exist.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Member);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let m = Member::from_request_parts(parts, state).await?;
+        if !m.member.is_admin {
+            let page = PageCtx::from_request_parts(parts, state).await?;
+            return Err(render_html(&page, &Error::NotFound));
+        }
+        Ok(Admin(m))
     }
 }

@@ -202,7 +202,7 @@ async fn the_admin_runs_the_collectives_dns(pool: sqlx::PgPool) {
     // A node that joins later gets its key in the next DNS round, not shown until asked for,
     // then once.
     let (c, _) = join_node(&app, &api, "node-c").await;
-    let config = control_plane::dns::config(&app.pool, &DnsConfig::default())
+    let config = control_plane::db::setup::dns_config(&app.pool, &DnsConfig::default())
         .await
         .unwrap()
         .unwrap();
@@ -338,7 +338,7 @@ async fn the_admin_runs_the_collectives_dns(pool: sqlx::PgPool) {
     // Rotation replaces the keys the node shares, and only those.
     let (na, nb): (NodeId, NodeId) = (a.parse().unwrap(), b.parse().unwrap());
     let mut conn = app.pool.acquire().await.unwrap();
-    let old = control_plane::dns::keys::pair_key(&mut conn, &config, na, nb)
+    let old = control_plane::db::tsig_keys::pair_key(&mut conn, &config, na, nb)
         .await
         .unwrap();
     drop(conn);
@@ -347,7 +347,7 @@ async fn the_admin_runs_the_collectives_dns(pool: sqlx::PgPool) {
         .await;
     assert_eq!(r.status, 204, "{}", r.body);
     let mut conn = app.pool.acquire().await.unwrap();
-    let new = control_plane::dns::keys::existing_pair_key(&mut conn, na, nb)
+    let new = control_plane::db::tsig_keys::existing_pair_key(&mut conn, na, nb)
         .await
         .unwrap()
         .unwrap();
@@ -523,7 +523,7 @@ async fn boundary_no_two_nodes_share_an_external_secondarys_key(pool: sqlx::PgPo
     assert_eq!(r.status, 201, "{}", r.body);
     // A node joins later; the next DNS round gives it its own key.
     let (c, _) = join_node(&app, &api, "node-c").await;
-    let config = control_plane::dns::config(&app.pool, &DnsConfig::default())
+    let config = control_plane::db::setup::dns_config(&app.pool, &DnsConfig::default())
         .await
         .unwrap()
         .unwrap();
@@ -573,7 +573,7 @@ async fn boundary_a_secondary_is_told_only_its_primarys_zones(pool: sqlx::PgPool
     let api = admin.with_bearer(&api_token(&admin).await);
     let (a, _) = join_node(&app, &api, "node-a").await;
     let (b, _) = join_node(&app, &api, "node-b").await;
-    let config = control_plane::dns::config(&app.pool, &DnsConfig::default())
+    let config = control_plane::db::setup::dns_config(&app.pool, &DnsConfig::default())
         .await
         .unwrap()
         .unwrap();
@@ -598,9 +598,14 @@ async fn boundary_a_secondary_is_told_only_its_primarys_zones(pool: sqlx::PgPool
     .await
     .unwrap();
     let mut conn = app.pool.acquire().await.unwrap();
-    control_plane::dns::keys::pair_key(&mut conn, &config, a.parse().unwrap(), b.parse().unwrap())
-        .await
-        .unwrap();
+    control_plane::db::tsig_keys::pair_key(
+        &mut conn,
+        &config,
+        a.parse().unwrap(),
+        b.parse().unwrap(),
+    )
+    .await
+    .unwrap();
     drop(conn);
     // Members on A (one verified domain, one pending) and on B.
     let seed = |node: String, domain: &'static str, status: &'static str| {

@@ -993,7 +993,7 @@ async fn verification_through_a_real_name_server(pool: sqlx::PgPool) {
     .unwrap();
 
     // The round runs with the collective's platform domain, as the DNS task runs it.
-    let effective = control_plane::dns::config(&pool, &config.dns)
+    let effective = control_plane::db::setup::dns_config(&pool, &config.dns)
         .await
         .unwrap()
         .unwrap();

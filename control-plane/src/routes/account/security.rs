@@ -11,8 +11,8 @@ use serde::Deserialize;
 use web::pages::{ApiTokenRow, AppPasswordRow, Enrolment, Errors, SecurityPage, SessionRow};
 use web::Notice;
 
-use super::super::error::HtmlError;
 use super::super::extract::{Form, Member};
+use super::super::page::HtmlError;
 use super::super::page::{minute, render_status, PageCtx};
 use super::super::{hash_password, verify_password, AppState};
 use super::Empty;

@@ -20,14 +20,15 @@ use web::pages::{
 };
 use web::Notice;
 
-use super::super::error::HtmlError;
-use super::super::extract::{Admin, Form, Member};
+use super::super::extract::{Form, Member};
+use super::super::page::Admin;
+use super::super::page::HtmlError;
 use super::super::page::{render_status, second, PageCtx};
 use super::super::AppState;
 use crate::config::DnsConfig;
 use crate::db;
 use crate::db::dns_admin::DnsOverview;
-use crate::dns::keys::{self, ExternalNodeKey};
+use crate::db::tsig_keys::{self as keys, ExternalNodeKey};
 use crate::error::Error;
 use crate::model::ids::NodeId;
 use crate::model::requests::Fields;
@@ -119,7 +120,7 @@ pub async fn reveal_external_keys(
 /// The `[dns]` configuration with the platform domain named at setup (there is an admin, so
 /// setup happened).
 pub async fn dns_config(state: &AppState) -> Result<DnsConfig, Error> {
-    crate::dns::config(&state.pool, &state.config.dns)
+    crate::db::setup::dns_config(&state.pool, &state.config.dns)
         .await?
         .ok_or(Error::NotFound)
 }
@@ -150,7 +151,7 @@ pub fn parse_external(
         (Some(n), Some(a), Some(s)) => Some((n, a, s)),
         _ => None,
     };
-    f.finish(value)
+    Ok(f.finish(value)?)
 }
 
 fn given(s: Option<&str>) -> Option<&str> {

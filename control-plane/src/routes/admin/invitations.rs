@@ -9,8 +9,9 @@ use serde::Deserialize;
 use web::pages::{Errors, InvitationRow, InvitationsPage, PlanOption};
 use web::Notice;
 
-use super::super::error::HtmlError;
-use super::super::extract::{Admin, Form};
+use super::super::extract::Form;
+use super::super::page::Admin;
+use super::super::page::HtmlError;
 use super::super::page::{minute, render, render_status, PageCtx};
 use super::super::AppState;
 use crate::db;

@@ -11,8 +11,9 @@ use web::pages::{Errors, MemberPage, MemberRow, MembersPage, NodeOption, PlanOpt
 use web::Notice;
 
 use super::super::account::{node_status_key, usage_rows};
-use super::super::error::HtmlError;
-use super::super::extract::{Admin, Form};
+use super::super::extract::Form;
+use super::super::page::Admin;
+use super::super::page::HtmlError;
 use super::super::page::{minute, render, render_status, PageCtx};
 use super::super::AppState;
 use super::audit_rows;

@@ -18,8 +18,9 @@ use serde::Deserialize;
 use web::pages::{AdminHomePage, AuditPage, AuditRow, Errors, PlanRow, PlansPage, WorkerRow};
 use web::Notice;
 
-use super::error::HtmlError;
-use super::extract::{Admin, Form, Member};
+use super::extract::{Form, Member};
+use super::page::Admin;
+use super::page::HtmlError;
 use super::page::{render, render_status, second, PageCtx};
 use super::AppState;
 use crate::db;

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use web::pages::{Errors, NodeRow, NodesPage};
 use web::Notice;
 
-use super::super::error::HtmlError;
-use super::super::extract::{Admin, Form, Member};
+use super::super::extract::{Form, Member};
+use super::super::page::Admin;
+use super::super::page::HtmlError;
 use super::super::page::{render_status, second, PageCtx};
 use super::super::AppState;
 use crate::db;

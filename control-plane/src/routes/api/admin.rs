@@ -536,7 +536,7 @@ pub struct CreatedTsig {
     pub secret: String,
 }
 
-fn created_keys(keys: Vec<crate::dns::keys::ExternalNodeKey>) -> Vec<CreatedTsig> {
+fn created_keys(keys: Vec<crate::db::tsig_keys::ExternalNodeKey>) -> Vec<CreatedTsig> {
     keys.into_iter()
         .map(|k| CreatedTsig {
             node_id: k.node_id,

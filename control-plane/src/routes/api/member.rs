@@ -108,10 +108,11 @@ async fn create_domain(
     ApiMember(m): ApiMember,
     Json(body): Json<NewDomain>,
 ) -> ApiResult<(StatusCode, Json<Domain>)> {
-    let name = requests::domain(&body.name).map_err(|e| rename(e, "domain", "name"))?;
-    let d = db::domains::create(&state.pool, &state.config.dns, &m.actor(), m.id(), &name)
-        .await
-        .map_err(|e| rename(e, "domain", "name"))?;
+    let name = requests::domain(&body.name).map_err(|e| rename(e.into(), "domain", "name"))?;
+    let d =
+        crate::services::domains::create(&state.pool, &state.config.dns, &m.actor(), m.id(), &name)
+            .await
+            .map_err(|e| rename(e, "domain", "name"))?;
     Ok((StatusCode::CREATED, Json(d)))
 }
 

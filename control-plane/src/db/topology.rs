@@ -1,6 +1,6 @@
-//! Who serves a node's zones: the node itself (primary), the nodes assigned as its secondaries
-//! (`dns_secondaries`), and every external secondary. Names are derived, never stored: node N is
-//! `ns<N>.<platform domain>` and produces the catalog `catalog.ns<N>.<platform domain>`.
+//! Who serves a node's zones, as stored: the node itself (primary), the nodes assigned as its
+//! secondaries (`dns_secondaries`), and every external secondary. The names are the model's
+//! ([`crate::model::nameservers`]): derived, never stored.
 
 use std::net::SocketAddr;
 
@@ -10,66 +10,7 @@ use sqlx::PgConnection;
 use crate::config::DnsConfig;
 use crate::error::{Error, Result};
 use crate::model::ids::NodeId;
-
-/// Node `number`'s name server name.
-pub fn nameserver(config: &DnsConfig, number: i32) -> Result<DomainName> {
-    derived(&format!("ns{number}.{}", config.platform_domain))
-}
-
-/// The catalog zone node `number` produces (RFC 9432).
-pub fn catalog(config: &DnsConfig, number: i32) -> Result<DomainName> {
-    derived(&format!("catalog.ns{number}.{}", config.platform_domain))
-}
-
-/// A name built from the platform domain can only fail to parse if the platform domain is so
-/// long that the prefix pushes it past 253 characters: a configuration error worth saying.
-fn derived(name: &str) -> Result<DomainName> {
-    DomainName::parse(name).map_err(|e| {
-        Error::Internal(anyhow::anyhow!(
-            "[dns] platform_domain is too long to build the name server names: {e}"
-        ))
-    })
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Primary,
-    Secondary,
-    External,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Primary => "primary",
-            Role::Secondary => "secondary",
-            Role::External => "external",
-        }
-    }
-}
-
-/// One server of a node's zones.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Server {
-    pub nameserver: DomainName,
-    /// Where it answers; `None` for a node that has not reported its name server yet.
-    pub address: Option<SocketAddr>,
-    pub role: Role,
-    /// The node, for the primary and node secondaries.
-    pub node_id: Option<NodeId>,
-    /// A node secondary's state: `pending`, `active` or `retiring`.
-    pub state: Option<String>,
-}
-
-impl Server {
-    /// Whether it is in the zones' NS records: the primary, active secondaries, externals.
-    pub fn in_ns_set(&self) -> bool {
-        match self.role {
-            Role::Primary | Role::External => true,
-            Role::Secondary => self.state.as_deref() == Some("active"),
-        }
-    }
-}
+use crate::model::nameservers::{address, nameserver, External, Role, Server};
 
 /// Every server of `primary`'s zones: the primary first, then its node secondaries in name-server
 /// order (every state: pending and retiring ones serve too), then the external secondaries.
@@ -106,14 +47,14 @@ pub async fn servers_of_node(
         };
         servers.push(match r.part {
             0 => Server {
-                nameserver: nameserver(config, number()?)?,
+                nameserver: nameserver(&config.platform_domain, number()?)?,
                 address: address(r.address.as_deref()),
                 role: Role::Primary,
                 node_id: Some(primary),
                 state: None,
             },
             1 => Server {
-                nameserver: nameserver(config, number()?)?,
+                nameserver: nameserver(&config.platform_domain, number()?)?,
                 address: address(r.address.as_deref()),
                 role: Role::Secondary,
                 node_id: r.node_id.map(NodeId),
@@ -164,9 +105,9 @@ pub fn ns_set(
     externals: &[String],
 ) -> Result<Vec<DomainName>> {
     let mut names = Vec::with_capacity(1 + active_secondaries.len() + externals.len());
-    names.push(nameserver(config, primary)?);
+    names.push(nameserver(&config.platform_domain, primary)?);
     for n in active_secondaries {
-        names.push(nameserver(config, *n)?);
+        names.push(nameserver(&config.platform_domain, *n)?);
     }
     for e in externals {
         names.push(reparse("nameserver", DomainName::parse(e))?);
@@ -174,15 +115,7 @@ pub fn ns_set(
     Ok(names)
 }
 
-/// An external secondary, as stored (every field was parsed before it was stored). Its keys,
-/// one per node, are in `dns_external_keys` ([`super::keys`]).
-#[derive(Debug, Clone)]
-pub struct External {
-    pub id: uuid::Uuid,
-    pub nameserver: DomainName,
-    pub address: SocketAddr,
-}
-
+/// Every external secondary, by name.
 pub async fn externals(conn: &mut PgConnection) -> Result<Vec<External>> {
     let rows = sqlx::query!(
         "select id, nameserver, address from dns_external_secondaries order by nameserver"
@@ -200,12 +133,8 @@ pub async fn externals(conn: &mut PgConnection) -> Result<Vec<External>> {
         .collect()
 }
 
-/// A node's reported address; one that does not parse is treated as not reported (the node API
-/// parsed it before storing it, so this only happens if the row was edited by hand).
-pub fn address(stored: Option<&str>) -> Option<SocketAddr> {
-    stored.and_then(|s| s.parse().ok())
-}
-
+/// A stored value that does not parse: the row was edited by hand (every value is parsed before
+/// it is stored).
 pub(crate) fn reparse<T, E: std::fmt::Display>(
     what: &str,
     r: std::result::Result<T, E>,

@@ -17,6 +17,7 @@ use crate::config::DnsConfig;
 use crate::db::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::model::ids::NodeId;
+use crate::model::nameservers;
 
 /// A fresh secret: 32 bytes from the OS's generator, standard base64.
 pub fn generate_secret() -> TsigSecret {
@@ -212,9 +213,9 @@ pub async fn issue_external_keys(
         made.push(ExternalNodeKey {
             node_id: NodeId(n.id),
             node_name: n.name,
-            nameserver: super::topology::nameserver(config, n.ns_number)?,
-            address: super::topology::address(n.dns_address.as_deref()),
-            catalog: super::topology::catalog(config, n.ns_number)?,
+            nameserver: nameservers::nameserver(&config.platform_domain, n.ns_number)?,
+            address: nameservers::address(n.dns_address.as_deref()),
+            catalog: nameservers::catalog(&config.platform_domain, n.ns_number)?,
             key: TsigKey {
                 name,
                 algorithm: TsigAlgorithm::HmacSha256,
@@ -281,9 +282,9 @@ pub async fn reveal_external(
         keys.push(ExternalNodeKey {
             node_id: NodeId(r.node_id),
             node_name: r.node_name,
-            nameserver: super::topology::nameserver(config, r.ns_number)?,
-            address: super::topology::address(r.dns_address.as_deref()),
-            catalog: super::topology::catalog(config, r.ns_number)?,
+            nameserver: nameservers::nameserver(&config.platform_domain, r.ns_number)?,
+            address: nameservers::address(r.dns_address.as_deref()),
+            catalog: nameservers::catalog(&config.platform_domain, r.ns_number)?,
             key: TsigKey {
                 name: reparse("TSIG key name", DomainName::parse(&r.name))?,
                 algorithm: TsigAlgorithm::HmacSha256,
@@ -334,13 +335,9 @@ pub async fn make_missing_external_keys(
         }
     }
     if !made.is_empty() {
-        let actor = Actor {
-            email: Some("(DNS round)".to_owned()),
-            ..Actor::default()
-        };
         audit::record(
             &mut *conn,
-            &actor,
+            &Actor::round("DNS round"),
             "dns.external_secondary.new_node_keys",
             None,
             serde_json::json!({ "keys": made }),
@@ -356,7 +353,7 @@ pub async fn make_missing_external_keys(
 pub async fn external_keys_of_node(
     conn: &mut PgConnection,
     node: NodeId,
-) -> Result<Vec<(super::topology::External, TsigKey)>> {
+) -> Result<Vec<(nameservers::External, TsigKey)>> {
     let rows = sqlx::query!(
         "select e.id, e.nameserver, e.address, k.name, k.secret
          from dns_external_keys k join dns_external_secondaries e on e.id = k.external_id
@@ -368,7 +365,7 @@ pub async fn external_keys_of_node(
     rows.into_iter()
         .map(|r| {
             Ok((
-                super::topology::External {
+                nameservers::External {
                     id: r.id,
                     nameserver: reparse("nameserver", DomainName::parse(&r.nameserver))?,
                     address: reparse("address", r.address.parse())?,

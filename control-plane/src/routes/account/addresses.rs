@@ -1,0 +1,174 @@
+//! The addresses of a member's domain: mailboxes, aliases and XMPP accounts, created and deleted.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use web::Notice;
+
+use super::super::extract::{Form, Member};
+use super::super::page::{HtmlError, PageCtx};
+use super::super::{hash_password, AppState};
+use super::domain::{after_create, Shown};
+use super::{parse_id, Empty};
+use crate::db;
+use crate::error::Error;
+use crate::model::ids::{AliasId, DomainId, MailboxId, XmppAccountId};
+use crate::model::requests;
+
+#[derive(Deserialize)]
+pub(super) struct MailboxForm {
+    local_part: String,
+    password: String,
+    password_confirm: String,
+    quota_mib: String,
+}
+
+pub(super) async fn add_mailbox(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path(id): Path<String>,
+    Form(form): Form<MailboxForm>,
+) -> Result<Response, HtmlError> {
+    let domain: DomainId = parse_id(&page, &id)?;
+    let result = async {
+        let req = requests::mailbox(
+            &form.local_part,
+            &form.password,
+            Some(&form.password_confirm),
+            &form.quota_mib,
+        )?;
+        let hash = hash_password(req.password).await?;
+        db::mailboxes::create(
+            &state.pool,
+            &m.actor(),
+            m.id(),
+            domain,
+            &req.local_part,
+            &hash,
+            req.quota_bytes,
+        )
+        .await
+    }
+    .await;
+    let shown = Shown::Mailbox {
+        local_part: form.local_part,
+        quota_mib: form.quota_mib,
+    };
+    Ok(after_create(
+        &state,
+        page,
+        &m,
+        domain,
+        result,
+        Notice::MailboxCreated,
+        shown,
+    )
+    .await)
+}
+
+#[derive(Deserialize)]
+pub(super) struct AliasForm {
+    source: String,
+    targets: String,
+}
+
+pub(super) async fn add_alias(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path(id): Path<String>,
+    Form(form): Form<AliasForm>,
+) -> Result<Response, HtmlError> {
+    let domain: DomainId = parse_id(&page, &id)?;
+    let result = async {
+        let req = requests::alias(&form.source, &[&form.targets])?;
+        db::aliases::create(
+            &state.pool,
+            &m.actor(),
+            m.id(),
+            domain,
+            &req.source,
+            &req.targets,
+        )
+        .await
+    }
+    .await;
+    let shown = Shown::Alias {
+        source: form.source,
+        targets: form.targets,
+    };
+    Ok(after_create(
+        &state,
+        page,
+        &m,
+        domain,
+        result,
+        Notice::AliasCreated,
+        shown,
+    )
+    .await)
+}
+
+#[derive(Deserialize)]
+pub(super) struct XmppForm {
+    node: String,
+    password: String,
+    password_confirm: String,
+}
+
+pub(super) async fn add_xmpp(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path(id): Path<String>,
+    Form(form): Form<XmppForm>,
+) -> Result<Response, HtmlError> {
+    let domain: DomainId = parse_id(&page, &id)?;
+    let result = async {
+        let req = requests::xmpp(&form.node, &form.password, Some(&form.password_confirm))?;
+        let hash = hash_password(req.password).await?;
+        db::xmpp::create(&state.pool, &m.actor(), m.id(), domain, &req.node, &hash).await
+    }
+    .await;
+    let shown = Shown::Xmpp { node: form.node };
+    Ok(after_create(&state, page, &m, domain, result, Notice::XmppCreated, shown).await)
+}
+
+/// Deletes a mailbox, an alias or an XMPP account (`kind` is `mailboxes`, `aliases` or
+/// `xmpp`) and returns to the page of the domain it was on.
+pub(super) async fn delete_on_domain(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path((kind, id)): Path<(String, String)>,
+    Form(_): Form<Empty>,
+) -> Result<Response, HtmlError> {
+    let (pool, actor) = (&state.pool, m.actor());
+    let (result, done) = match kind.as_str() {
+        "mailboxes" => {
+            let id: MailboxId = parse_id(&page, &id)?;
+            (
+                db::mailboxes::delete(pool, &actor, m.id(), id).await,
+                Notice::MailboxDeleted,
+            )
+        }
+        "aliases" => {
+            let id: AliasId = parse_id(&page, &id)?;
+            (
+                db::aliases::delete(pool, &actor, m.id(), id).await,
+                Notice::AliasDeleted,
+            )
+        }
+        "xmpp" => {
+            let id: XmppAccountId = parse_id(&page, &id)?;
+            (
+                db::xmpp::delete(pool, &actor, m.id(), id).await,
+                Notice::XmppDeleted,
+            )
+        }
+        _ => return Err(HtmlError(page, Error::NotFound)),
+    };
+    let domain = result.map_err(|e| HtmlError(page, e))?;
+    Ok(Redirect::to(&done.on(&format!("/account/domains/{domain}"))).into_response())
+}

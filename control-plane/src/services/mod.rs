@@ -1,0 +1,8 @@
+//! Use cases: what a member, an admin, a node or a background round asks the control plane to
+//! do, each one transaction with its audit entry, over the store (`db`) and the model. Pages,
+//! the JSON API, the node API, the command line and the workers call these, never each other.
+//!
+//! Being filled: the use cases still written in `db` or in handlers move here one by one
+//! (issue 12).
+
+pub mod domains;

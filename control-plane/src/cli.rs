@@ -114,8 +114,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .first()
                     .ok_or_else(|| anyhow::anyhow!("no plan exists; complete the setup first"))?,
             };
-            let (_, link, sent) =
-                crate::routes::admin::invite(&state, &db::Actor::cli(), &email, plan.id).await?;
+            let (_, link, sent) = crate::services::invitations::invite(
+                &state.pool,
+                state.mailer.as_ref(),
+                &state.public_url,
+                state.config.security.invitation_days,
+                &db::Actor::cli(),
+                &email,
+                plan.id,
+            )
+            .await?;
             if sent {
                 println!("invitation mailed to {email}");
             }
@@ -125,7 +133,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Members { query, page } => {
             let listen = config.http.listen;
             let state = startup::state(config, listen)?;
-            let size = crate::routes::admin::MEMBERS_PAGE_SIZE;
+            let size = db::members::PAGE_SIZE;
             let list =
                 db::members::list(&state.pool, &query, (page.max(1) - 1) * size, size).await?;
             for m in &list.members {
@@ -147,13 +155,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let listen = config.http.listen;
             let state = startup::state(config, listen)?;
             startup::migrate_with_retry(&state.pool).await?;
-            let (id, token) = db::nodes::create(
-                &state.pool,
-                &db::Actor::cli(),
-                name.as_str(),
-                crate::routes::admin::JOIN_HOURS,
-            )
-            .await?;
+            let (id, token) =
+                crate::services::nodes::create(&state.pool, &db::Actor::cli(), name.as_str())
+                    .await?;
             eprintln!(
                 "node {id} added; on the node run: node-agent join {} <token> --address <ip>",
                 state.link("")

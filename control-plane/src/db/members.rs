@@ -132,6 +132,9 @@ pub struct Page {
     pub total: i64,
 }
 
+/// Members a page of the list shows (pages, the API and the command line alike).
+pub const PAGE_SIZE: i64 = 50;
+
 /// Admin listing: search in address and name, ordered by address, paged, with the number of
 /// members found. One query on the page's connection: without a search, an index scan of the
 /// page (`members_email_key`) and a count of the table; with one, a single pass over the

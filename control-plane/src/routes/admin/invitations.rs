@@ -83,42 +83,6 @@ struct InviteForm {
     plan: String,
 }
 
-/// Creates the invitation and mails the link. Returns the link too when no mail went out,
-/// so the admin can pass it on another way.
-pub async fn invite(
-    state: &AppState,
-    actor: &db::Actor,
-    email: &EmailAddress,
-    plan: PlanId,
-) -> Result<(db::invitations::Invitation, String, bool), Error> {
-    let days = state.config.security.invitation_days;
-    let (invitation, token) =
-        db::invitations::create(&state.pool, actor, email.as_str(), plan, days).await?;
-    let link = state.link(&format!("/invite?token={}", token.expose()));
-    let sent = match &state.mailer {
-        Some(mailer) => {
-            let body = format!(
-                "You are invited to join a Ruche collective: your own mail, chat and domain, hosted by people you know.\n\n\
-                 To accept, choose your password here (the link works once, for {days} days):\n\n{link}\n\n\
-                 Vous êtes invité·e à rejoindre un collectif Ruche. Pour accepter, ouvrez le lien ci-dessus \
-                 (valable une fois, pendant {days} jours).\n"
-            );
-            match mailer
-                .send(email.as_str(), "Your invitation to Ruche", body)
-                .await
-            {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::error!(error = %e, invitation = %invitation.id, "could not send the invitation mail");
-                    false
-                }
-            }
-        }
-        None => false,
-    };
-    Ok((invitation, link, sent))
-}
-
 async fn create(
     State(state): State<AppState>,
     page: PageCtx,
@@ -139,7 +103,16 @@ async fn create(
         db::plans::get(&state.pool, plan).await.map_err(|_| {
             Error::field("plan", Text::new("choose a plan", "choisissez une formule"))
         })?;
-        invite(&state, &a.actor(), &email, plan).await
+        crate::services::invitations::invite(
+            &state.pool,
+            state.mailer.as_ref(),
+            &state.public_url,
+            state.config.security.invitation_days,
+            &a.actor(),
+            &email,
+            plan,
+        )
+        .await
     }
     .await;
     let outcome = match result {

@@ -32,8 +32,6 @@ pub fn router() -> Router<AppState> {
         .route("/admin/members/{id}/{action}", post(act))
 }
 
-pub const PAGE_SIZE: i64 = 50;
-
 pub fn status_key(s: Status) -> &'static str {
     match s {
         Status::Active => "member.status.active",
@@ -82,12 +80,12 @@ async fn list(
     let result = db::members::list(
         &state.pool,
         &q,
-        (n - 1).saturating_mul(PAGE_SIZE),
-        PAGE_SIZE,
+        (n - 1).saturating_mul(db::members::PAGE_SIZE),
+        db::members::PAGE_SIZE,
     )
     .await
     .map_err(|e| HtmlError(page.clone(), e))?;
-    let pages = ((result.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let pages = ((result.total + db::members::PAGE_SIZE - 1) / db::members::PAGE_SIZE).max(1);
     Ok(render(MembersPage {
         ctx: page.ctx(),
         members: result.members.into_iter().map(row).collect(),

@@ -6,10 +6,6 @@ pub(super) mod invitations;
 mod members;
 mod nodes;
 
-pub use invitations::invite;
-pub use nodes::{create_node, JOIN_HOURS};
-pub const MEMBERS_PAGE_SIZE: i64 = members::PAGE_SIZE;
-
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;

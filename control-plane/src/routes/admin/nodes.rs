@@ -10,7 +10,7 @@ use serde::Deserialize;
 use web::pages::{Errors, NodeRow, NodesPage};
 use web::Notice;
 
-use super::super::extract::{Form, Member};
+use super::super::extract::Form;
 use super::super::page::Admin;
 use super::super::page::HtmlError;
 use super::super::page::{render_status, second, PageCtx};
@@ -22,9 +22,6 @@ use crate::model::ids::NodeId;
 use crate::model::input::MIB;
 use crate::model::requests;
 use crate::model::secret::Token;
-
-/// How long a node's join token works.
-pub const JOIN_HOURS: i64 = 24;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -43,15 +40,6 @@ fn join_command(state: &AppState, rejoin: bool) -> String {
         state.public_url.as_str().trim_end_matches('/'),
         if rejoin { " --force" } else { "" }
     )
-}
-
-/// Adds a node waiting to join; shared by the page and the API.
-pub async fn create_node(
-    state: &AppState,
-    admin: &Member,
-    name: &str,
-) -> Result<(NodeId, Token), Error> {
-    db::nodes::create(&state.pool, &admin.actor(), name, JOIN_HOURS).await
 }
 
 fn row(n: Node) -> NodeRow {
@@ -138,7 +126,7 @@ async fn create(
     let page = page.with_member(&a);
     let result = async {
         let name = requests::label("name", &f.name)?;
-        create_node(&state, &a, name.as_str()).await
+        crate::services::nodes::create(&state.pool, &a.actor(), name.as_str()).await
     }
     .await;
     let (status, errors, name, command) = match result {
@@ -191,7 +179,7 @@ async fn rotate(
         return HtmlError(page, Error::NotFound).into_response();
     };
     let result = async {
-        let token = db::nodes::rotate(&state.pool, &a.actor(), node, JOIN_HOURS).await?;
+        let token = crate::services::nodes::rotate(&state.pool, &a.actor(), node).await?;
         page_of(
             &state,
             &page,

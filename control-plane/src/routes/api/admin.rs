@@ -9,7 +9,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::super::admin::{dns, invite};
 use super::super::error::{ApiError, ErrorBody};
 use super::super::extract::ApiAdmin;
 use super::super::AppState;
@@ -25,6 +24,7 @@ use crate::model::plan::{Limits, Plan, Usage};
 use crate::model::requests::{self, Fields, PlanInput};
 use crate::model::text::Text;
 use crate::model::EmailAddress;
+use crate::services::dns_admin;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -148,7 +148,7 @@ async fn list_members(
     _: ApiAdmin,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<MemberList>> {
-    const PAGE: i64 = super::super::admin::MEMBERS_PAGE_SIZE;
+    const PAGE: i64 = db::members::PAGE_SIZE;
     let page = q.page.unwrap_or(1).max(1);
     let query = q.q.unwrap_or_default();
     let result = db::members::list(
@@ -334,7 +334,16 @@ async fn create_invitation(
             Text::new("no such plan", "cette formule n’existe pas"),
         )
     })?;
-    let (invitation, link, sent) = invite(&state, &a.actor(), &email, plan).await?;
+    let (invitation, link, sent) = crate::services::invitations::invite(
+        &state.pool,
+        state.mailer.as_ref(),
+        &state.public_url,
+        state.config.security.invitation_days,
+        &a.actor(),
+        &email,
+        plan,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedInvitation {
@@ -463,8 +472,7 @@ async fn rotate_node_credential(
     Path(n): Path<String>,
 ) -> ApiResult<(StatusCode, Json<RotatedNode>)> {
     let n: NodeId = id(&n)?;
-    let token =
-        db::nodes::rotate(&state.pool, &a.actor(), n, super::super::admin::JOIN_HOURS).await?;
+    let token = crate::services::nodes::rotate(&state.pool, &a.actor(), n).await?;
     Ok((
         StatusCode::CREATED,
         Json(RotatedNode {
@@ -482,7 +490,8 @@ async fn create_node(
     Json(body): Json<NewNode>,
 ) -> ApiResult<(StatusCode, Json<CreatedNode>)> {
     let name = requests::label("name", &body.name)?;
-    let (id, token) = super::super::admin::create_node(&state, &a, name.as_str()).await?;
+    let (id, token) =
+        crate::services::nodes::create(&state.pool, &a.actor(), name.as_str()).await?;
     let node = db::nodes::list(&state.pool)
         .await?
         .into_iter()
@@ -500,7 +509,7 @@ async fn create_node(
 #[utoipa::path(get, path = "/admin/dns", tag = "admin", security(("token" = [])),
     responses((status = 200, body = DnsOverview)))]
 async fn dns_overview(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<Json<DnsOverview>> {
-    let config = dns::dns_config(&state).await?;
+    let config = dns_admin::dns_config(&state.pool, &state.config.dns).await?;
     Ok(Json(db::dns_admin::overview(&state.pool, &config).await?))
 }
 
@@ -570,13 +579,13 @@ async fn add_external_secondary(
     ApiAdmin(a): ApiAdmin,
     Json(body): Json<NewExternalSecondary>,
 ) -> ApiResult<(StatusCode, Json<CreatedExternalSecondary>)> {
-    let input = dns::ExternalInput {
+    let input = dns_admin::ExternalInput {
         nameserver: &body.nameserver,
         address: &body.address,
         key_suffix: body.key_suffix.as_deref(),
         tsig_secret: body.tsig_secret.as_deref(),
     };
-    let c = dns::add_external(&state, &a, &input).await?;
+    let c = dns_admin::add_external(&state.pool, &state.config.dns, &a.actor(), &input).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedExternalSecondary {
@@ -615,7 +624,8 @@ async fn rotate_external_secondary_keys(
         Some(n) => Some(id::<NodeId>(&n)?),
         None => None,
     };
-    let keys = dns::rotate_external_keys(&state, &a, e, node).await?;
+    let keys = dns_admin::rotate_external_keys(&state.pool, &state.config.dns, &a.actor(), e, node)
+        .await?;
     Ok(Json(ExternalKeys {
         keys: created_keys(keys),
     }))
@@ -632,7 +642,8 @@ async fn reveal_external_secondary_keys(
     Path(e): Path<String>,
 ) -> ApiResult<Json<ExternalKeys>> {
     let e: uuid::Uuid = id(&e)?;
-    let keys = dns::reveal_external_keys(&state, &a, e).await?;
+    let keys =
+        dns_admin::reveal_external_keys(&state.pool, &state.config.dns, &a.actor(), e).await?;
     Ok(Json(ExternalKeys {
         keys: created_keys(keys),
     }))
@@ -660,7 +671,7 @@ async fn rotate_node_keys(
     Path(n): Path<String>,
 ) -> ApiResult<StatusCode> {
     let n: NodeId = id(&n)?;
-    dns::rotate_keys(&state, &a, n).await?;
+    dns_admin::rotate_keys(&state.pool, &a.actor(), n).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -681,6 +692,6 @@ async fn set_node_operator(
     Json(body): Json<SetOperator>,
 ) -> ApiResult<StatusCode> {
     let n: NodeId = id(&n)?;
-    dns::set_operator(&state, &a, n, body.operator.as_deref()).await?;
+    dns_admin::set_operator(&state.pool, &a.actor(), n, body.operator.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -70,39 +70,53 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves, with the background tasks, until `shutdown` completes; then finishes requests in
-    /// flight and stops the background tasks. Tests stop the real server this way.
-    ///
-    /// The background tasks (housekeeping, DNS rounds, the `LISTEN` task that wakes the node
-    /// API's long polls) run on their own pool, so they never hold a connection a request waits
-    /// for; requests, long polls included, use the state's pool.
+    /// Serves, with every background task, until `shutdown` completes; then finishes requests
+    /// in flight and stops the background tasks. Tests stop the real server this way.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        self.run_with(Background::All, shutdown).await
+    }
+
+    /// [`Application::run_until`] with the background tasks `background` names.
+    ///
+    /// The background tasks (housekeeping, DNS rounds, the `LISTEN` task that wakes the node
+    /// API's long polls) run on their own pool, so they never hold a connection a request waits
+    /// for; requests, long polls included, use the state's pool.
+    pub async fn run_with(
+        self,
+        background: Background,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let workers = &self.state.workers;
+        let rounds = background == Background::All;
         let pool = self.background.clone();
-        let jobs = tokio::spawn(
-            workers
-                .periodic("housekeeping", housekeeping::INTERVAL)
-                .run(stop_rx.clone(), move || {
-                    let pool = pool.clone();
-                    async move {
-                        housekeeping::run_once(&pool)
-                            .await
-                            .map_err(|e| e.to_string())
-                    }
-                }),
-        );
+        let jobs = rounds.then(|| {
+            tokio::spawn(
+                workers
+                    .periodic("housekeeping", housekeeping::INTERVAL)
+                    .run(stop_rx.clone(), move || {
+                        let pool = pool.clone();
+                        async move {
+                            housekeeping::run_once(&pool)
+                                .await
+                                .map_err(|e| e.to_string())
+                        }
+                    }),
+            )
+        });
         let (pool, config) = (self.background.clone(), self.state.config.dns.clone());
-        let dns = tokio::spawn(workers.periodic("dns", crate::dns::interval(&config)).run(
-            stop_rx.clone(),
-            move || {
-                let (pool, config) = (pool.clone(), config.clone());
-                async move { crate::dns::run_once(&pool, &config).await }
-            },
-        ));
+        let dns = rounds.then(|| {
+            tokio::spawn(workers.periodic("dns", crate::dns::interval(&config)).run(
+                stop_rx.clone(),
+                move || {
+                    let (pool, config) = (pool.clone(), config.clone());
+                    async move { crate::dns::run_once(&pool, &config).await }
+                },
+            ))
+        });
         let listener = tokio::spawn(listener::run(
             workers.continuous("desired-listener"),
             self.background.clone(),
@@ -118,13 +132,24 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await?;
         let _ = stop_tx.send(true);
-        let _ = jobs.await;
-        let _ = dns.await;
+        for task in [jobs, dns].into_iter().flatten() {
+            let _ = task.await;
+        }
         let _ = listener.await;
         pool.close().await;
         self.background.close().await;
         Ok(())
     }
+}
+
+/// What runs beside the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Background {
+    /// Housekeeping, the DNS rounds and the `LISTEN` task: `control-plane serve`.
+    All,
+    /// The `LISTEN` task alone (the node API's long polls need it): the integration tests,
+    /// whose DNS rounds would ask resolvers outside loopback and change rows under them.
+    ListenerOnly,
 }
 
 /// The shared state, for the server and for CLI commands.

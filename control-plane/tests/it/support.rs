@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use control_plane::config::Config;
-use control_plane::routes::{router, AppState};
+use control_plane::startup::{Application, Background};
 use reqwest::header::{HeaderMap, COOKIE, SET_COOKIE};
 use reqwest::StatusCode;
 use sqlx::PgPool;
@@ -22,53 +22,31 @@ pub async fn spawn(pool: PgPool) -> TestApp {
     spawn_with(pool, Config::default()).await
 }
 
+/// The app as `control-plane serve` builds it (`Application::build`, on the database of
+/// `pool`), serving with the `LISTEN` task but no housekeeping or DNS rounds (they would ask
+/// resolvers outside loopback and change rows under the test), until the test ends.
 pub async fn spawn_with(pool: PgPool, config: Config) -> TestApp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = AppState {
-        pool: pool.clone(),
-        config: Arc::new(config),
-        public_url: format!("http://{addr}").parse().unwrap(),
-        mailer: None,
-        desired_changes: tokio::sync::broadcast::channel(64).0,
-        workers: control_plane::workers::Workers::default(),
-    };
-    // The listener lives as long as the test: its shutdown sender is leaked on purpose.
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    std::mem::forget(stop);
-    tokio::spawn(control_plane::workers::listener::run(
-        state.workers.continuous("desired-listener"),
-        pool.clone(),
-        state.desired_changes.clone(),
-        stopped,
-    ));
-    let app = router(state);
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    TestApp {
-        base: format!("http://{addr}"),
-        pool,
-    }
+    let app = build(&pool, config).await;
+    let base = app.public_url().as_str().trim_end_matches('/').to_owned();
+    tokio::spawn(app.run_with(Background::ListenerOnly, std::future::pending()));
+    TestApp { base, pool }
+}
+
+/// `Application::build` on the database of `pool`, listening on a free loopback port.
+async fn build(pool: &PgPool, mut config: Config) -> Application {
+    let mut url = url::Url::parse(&std::env::var("DATABASE_URL").unwrap()).unwrap();
+    url.set_path(pool.connect_options().get_database().unwrap());
+    config.database.url = Some(url.to_string());
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    Application::build(config).await.unwrap()
 }
 
 /// The real server, as `control-plane serve` runs it: built by `Application::build` from
 /// `config` (its own connection pools, sized by `config.database`, on the database of `pool`),
 /// with its background tasks (housekeeping, DNS rounds, the LISTEN task), until `stop`.
 /// `TestApp::pool` is the test's own pool, for the helpers that read or seed rows.
-pub async fn start(pool: PgPool, mut config: Config) -> (TestApp, Running) {
-    let mut url = url::Url::parse(&std::env::var("DATABASE_URL").unwrap()).unwrap();
-    url.set_path(pool.connect_options().get_database().unwrap());
-    config.database.url = Some(url.to_string());
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    let app = control_plane::startup::Application::build(config)
-        .await
-        .unwrap();
+pub async fn start(pool: PgPool, config: Config) -> (TestApp, Running) {
+    let app = build(&pool, config).await;
     let base = app.public_url().as_str().trim_end_matches('/').to_owned();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async move {

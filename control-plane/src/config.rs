@@ -130,13 +130,6 @@ impl Default for SecurityConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DnsConfig {
-    /// Node N's name server is `ns<N>.<platform domain>`, its catalog zone
-    /// `catalog.ns<N>.<platform domain>`. Not a configuration key: the platform domain is the one
-    /// named at setup (the `collective` row), filled in by [`crate::dns::config`] where needed.
-    /// The collective publishes the `ns<N>` addresses in its own zone, so members' domains need
-    /// no glue.
-    #[serde(skip)]
-    pub platform_domain: DomainName,
     /// Resolvers that stand for "the world": ownership verification and the registrar checklist
     /// ask them. Empty: the system's (`/etc/resolv.conf`). A list, or one string of
     /// comma-separated `ip:port` in the environment.
@@ -155,11 +148,31 @@ pub struct DnsConfig {
 
 impl DnsConfig {
     /// This configuration with the collective's platform domain as setup stored it.
-    pub fn with_platform(&self, platform_domain: &str) -> Result<DnsConfig, NameError> {
-        Ok(DnsConfig {
+    pub fn with_platform(&self, platform_domain: &str) -> Result<Platform, NameError> {
+        Ok(Platform {
             platform_domain: DomainName::parse(platform_domain)?,
-            ..self.clone()
+            dns: self.clone(),
         })
+    }
+}
+
+/// The `[dns]` configuration with the collective's platform domain, which setup names (the
+/// `collective` row): what every name server, catalog and key name is built from. Before
+/// setup there is none (`db::setup::dns_config` says `None`), so no code can build a name from a
+/// placeholder. Reads as the configuration it extends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Platform {
+    /// Node N's name server is `ns<N>.<platform domain>`, its catalog zone
+    /// `catalog.ns<N>.<platform domain>`. The collective publishes the `ns<N>` addresses in its
+    /// own zone, so members' domains need no glue.
+    pub platform_domain: DomainName,
+    pub dns: DnsConfig,
+}
+
+impl std::ops::Deref for Platform {
+    type Target = DnsConfig;
+    fn deref(&self) -> &DnsConfig {
+        &self.dns
     }
 }
 
@@ -167,7 +180,6 @@ impl Default for DnsConfig {
     fn default() -> Self {
         #[allow(clippy::unwrap_used)] // constant names that parse
         Self {
-            platform_domain: DomainName::parse("ruche.invalid").unwrap(),
             resolvers: Vec::new(),
             check_interval_seconds: 60,
             secondaries: 2,

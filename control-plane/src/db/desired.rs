@@ -8,7 +8,7 @@ use sqlx::PgPool;
 
 use super::topology;
 use super::tsig_keys as keys;
-use crate::config::DnsConfig;
+use crate::config::Platform;
 use crate::error::{Error, Result};
 use crate::model::ids::NodeId;
 use crate::model::nameservers;
@@ -53,7 +53,7 @@ async fn generation_in(conn: &mut sqlx::PgConnection, node: NodeId) -> Result<u6
 /// no DNS part yet).
 pub async fn build(
     pool: &PgPool,
-    dns_config: Option<&DnsConfig>,
+    dns_config: Option<&Platform>,
     node: NodeId,
 ) -> Result<DesiredState> {
     let mut tx = pool.begin().await?;
@@ -65,7 +65,7 @@ pub async fn build(
 
 async fn whole(
     conn: &mut sqlx::PgConnection,
-    dns_config: Option<&DnsConfig>,
+    dns_config: Option<&Platform>,
     node: NodeId,
 ) -> Result<DesiredState> {
     let generation = generation_in(conn, node).await?;
@@ -89,7 +89,7 @@ async fn whole(
 /// node, or one offline for longer than the log is kept) or `after` is not behind.
 pub async fn update_since(
     pool: &PgPool,
-    dns_config: Option<&DnsConfig>,
+    dns_config: Option<&Platform>,
     node: NodeId,
     after: u64,
 ) -> Result<desired::Update> {
@@ -348,7 +348,7 @@ async fn tenants(
 /// one in the same transaction as the pairing), are left out until they have.
 async fn dns(
     conn: &mut sqlx::PgConnection,
-    config: &DnsConfig,
+    config: &Platform,
     node: NodeId,
 ) -> Result<desired::Dns> {
     let number = sqlx::query_scalar!("select ns_number from nodes where id = $1", node.0)

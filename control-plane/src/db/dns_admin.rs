@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::audit::{self, Actor};
 use super::topology;
 use super::tsig_keys as keys;
-use crate::config::DnsConfig;
+use crate::config::Platform;
 use crate::error::{Error, Result};
 use crate::model::ids::NodeId;
 use crate::model::nameservers;
@@ -91,7 +91,7 @@ pub struct Fault {
     pub checked_at: OffsetDateTime,
 }
 
-pub async fn overview(pool: &PgPool, config: &DnsConfig) -> Result<DnsOverview> {
+pub async fn overview(pool: &PgPool, config: &Platform) -> Result<DnsOverview> {
     let mut conn = pool.acquire().await?;
     let nodes = sqlx::query!(
         "select id, name, ns_number, dns_address, operator from nodes order by ns_number"
@@ -190,7 +190,7 @@ pub async fn overview(pool: &PgPool, config: &DnsConfig) -> Result<DnsOverview> 
 pub async fn add_external(
     pool: &PgPool,
     actor: &Actor,
-    config: &DnsConfig,
+    config: &Platform,
     nameserver: &DomainName,
     address: SocketAddr,
     key_suffix: &DomainName,

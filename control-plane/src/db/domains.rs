@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::audit::{self, Actor};
 use super::nodes::NodeStatus;
 use super::topology;
-use crate::config::DnsConfig;
+use crate::config::{DnsConfig, Platform};
 use crate::error::{Error, Result};
 use crate::model::claims::{self, ClaimRefusal};
 use crate::model::ids::{DomainId, MemberId};
@@ -127,7 +127,7 @@ fn registrar(
 
 /// `base` with the collective's platform domain, read in the same query as the domains (`None`
 /// before setup).
-fn effective(base: &DnsConfig, platform_domain: Option<&str>) -> Result<Option<DnsConfig>> {
+fn effective(base: &DnsConfig, platform_domain: Option<&str>) -> Result<Option<Platform>> {
     platform_domain
         .map(|p| {
             base.with_platform(p)
@@ -250,7 +250,7 @@ async fn read(
 
 /// The NS records of the member's zones, from a row of [`read`] (every row has the same):
 /// none while no node hosts the member or before setup (`config` is `None`).
-fn nameservers(config: Option<&DnsConfig>, r: &Row) -> Result<Vec<String>> {
+fn nameservers(config: Option<&Platform>, r: &Row) -> Result<Vec<String>> {
     let Some(config) = config else {
         return Ok(Vec::new());
     };

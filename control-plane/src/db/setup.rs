@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use super::audit::{self, Actor};
 use super::members;
 use super::plans::{self, NewPlan};
-use crate::config::DnsConfig;
+use crate::config::{DnsConfig, Platform};
 use crate::error::{Error, Result};
 use crate::model::ids::{MemberId, PlanId};
 use crate::model::input::MIB;
@@ -157,7 +157,7 @@ pub async fn collective(db: impl sqlx::PgExecutor<'_>) -> Result<Option<Collecti
 pub async fn dns_config(
     db: impl sqlx::PgExecutor<'_>,
     base: &DnsConfig,
-) -> crate::error::Result<Option<DnsConfig>> {
+) -> crate::error::Result<Option<Platform>> {
     let Some(collective) = collective(db).await? else {
         return Ok(None);
     };
@@ -165,7 +165,7 @@ pub async fn dns_config(
 }
 
 /// `base` with `platform_domain` as stored by setup (for a caller that read it itself).
-pub fn with_platform(base: &DnsConfig, platform_domain: &str) -> Result<DnsConfig> {
+pub fn with_platform(base: &DnsConfig, platform_domain: &str) -> Result<Platform> {
     base.with_platform(platform_domain)
         .map_err(|e| Error::Internal(anyhow::anyhow!("stored platform domain: {e}")))
 }

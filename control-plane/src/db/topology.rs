@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use protocol::names::DomainName;
 use sqlx::PgConnection;
 
-use crate::config::DnsConfig;
+use crate::config::Platform;
 use crate::error::{Error, Result};
 use crate::model::ids::NodeId;
 use crate::model::nameservers::{address, nameserver, External, Role, Server};
@@ -17,7 +17,7 @@ use crate::model::nameservers::{address, nameserver, External, Role, Server};
 /// One query: pages showing a domain's DNS ask for this on every request.
 pub async fn servers_of_node(
     conn: &mut PgConnection,
-    config: &DnsConfig,
+    config: &Platform,
     primary: NodeId,
 ) -> Result<Vec<Server>> {
     let rows = sqlx::query!(
@@ -84,7 +84,7 @@ pub async fn servers_of_node(
 /// The NS records of `primary`'s zones.
 pub async fn zone_nameservers(
     conn: &mut PgConnection,
-    config: &DnsConfig,
+    config: &Platform,
     primary: NodeId,
 ) -> Result<Vec<DomainName>> {
     Ok(servers_of_node(conn, config, primary)
@@ -99,7 +99,7 @@ pub async fn zone_nameservers(
 /// numbers and the external secondaries' names (each in order): what [`zone_nameservers`]
 /// reads, for a caller that read these in its own query.
 pub fn ns_set(
-    config: &DnsConfig,
+    config: &Platform,
     primary: i32,
     active_secondaries: &[i32],
     externals: &[String],

@@ -13,7 +13,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::topology::reparse;
-use crate::config::DnsConfig;
+use crate::config::Platform;
 use crate::db::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::model::ids::NodeId;
@@ -29,7 +29,7 @@ pub fn generate_secret() -> TsigSecret {
 }
 
 /// The pair's key name: `ns<low>-ns<high>.tsig.<platform domain>`.
-fn pair_name(config: &DnsConfig, a: i32, b: i32) -> Result<DomainName> {
+fn pair_name(config: &Platform, a: i32, b: i32) -> Result<DomainName> {
     let (low, high) = (a.min(b), a.max(b));
     DomainName::parse(&format!("ns{low}-ns{high}.tsig.{}", config.platform_domain))
         .map_err(|e| Error::Internal(anyhow::anyhow!("TSIG key name: {e}")))
@@ -38,7 +38,7 @@ fn pair_name(config: &DnsConfig, a: i32, b: i32) -> Result<DomainName> {
 /// The key `a` and `b` share, made now if they have none.
 pub async fn pair_key(
     conn: &mut PgConnection,
-    config: &DnsConfig,
+    config: &Platform,
     a: NodeId,
     b: NodeId,
 ) -> Result<TsigKey> {
@@ -161,7 +161,7 @@ pub const MAX_KEY_SUFFIX: usize = 240;
 /// secondary (or the joined node asked for) does not exist.
 pub async fn issue_external_keys(
     conn: &mut PgConnection,
-    config: &DnsConfig,
+    config: &Platform,
     external: Uuid,
     node: Option<NodeId>,
     shown: bool,
@@ -231,7 +231,7 @@ pub async fn issue_external_keys(
 pub async fn rotate_external(
     pool: &PgPool,
     actor: &Actor,
-    config: &DnsConfig,
+    config: &Platform,
     external: Uuid,
     node: Option<NodeId>,
 ) -> Result<Vec<ExternalNodeKey>> {
@@ -257,7 +257,7 @@ pub async fn rotate_external(
 pub async fn reveal_external(
     pool: &PgPool,
     actor: &Actor,
-    config: &DnsConfig,
+    config: &Platform,
     external: Uuid,
 ) -> Result<Vec<ExternalNodeKey>> {
     let mut tx = pool.begin().await?;
@@ -312,7 +312,7 @@ pub async fn reveal_external(
 /// the secondary was added), unseen until the admin asks for them. Part of the DNS round.
 pub async fn make_missing_external_keys(
     conn: &mut PgConnection,
-    config: &DnsConfig,
+    config: &Platform,
 ) -> Result<usize> {
     let missing = sqlx::query!(
         "select distinct e.id from dns_external_secondaries e cross join nodes n
@@ -397,7 +397,9 @@ mod tests {
 
     #[test]
     fn external_key_names_never_look_like_pair_names() {
-        let config = DnsConfig::default();
+        let config = crate::config::DnsConfig::default()
+            .with_platform("ruche.invalid")
+            .unwrap();
         let suffix = DomainName::parse("ext-0a1b2c3d.tsig.ruche.invalid").unwrap();
         let one = external_key_name(&suffix, 1).unwrap();
         let two = external_key_name(&suffix, 2).unwrap();
@@ -412,7 +414,9 @@ mod tests {
 
     #[test]
     fn pair_names_do_not_depend_on_order() {
-        let config = DnsConfig::default();
+        let config = crate::config::DnsConfig::default()
+            .with_platform("ruche.invalid")
+            .unwrap();
         assert_eq!(
             pair_name(&config, 3, 1).unwrap(),
             pair_name(&config, 1, 3).unwrap()

@@ -29,7 +29,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::config::DnsConfig;
+use crate::config::Platform;
 use crate::db::dns_checks::{self, Check, ZoneReport};
 use crate::db::topology;
 use crate::error::{Error, Result};
@@ -51,7 +51,7 @@ const PAYLOAD: u16 = 1232;
 
 /// Checks every server of every active zone, stores what it saw. Zones whose member has no node
 /// are skipped (nobody serves them).
-pub async fn run_once(pool: &PgPool, config: &DnsConfig) -> Result<()> {
+pub async fn run_once(pool: &PgPool, config: &Platform) -> Result<()> {
     let zones = dns_checks::active_zones(pool).await?;
     // The servers depend on the node only: asked once per node, not once per zone.
     let mut servers: HashMap<Uuid, Arc<Vec<Server>>> = HashMap::new();
@@ -427,7 +427,7 @@ mod tests {
 
     /// The DNS round runs in a spawned task: a round must be `Send` (checked when compiling).
     #[allow(dead_code)]
-    fn a_round_can_be_spawned(pool: &PgPool, config: &DnsConfig) {
+    fn a_round_can_be_spawned(pool: &PgPool, config: &Platform) {
         fn send<T: Send>(_: T) {}
         send(run_once(pool, config));
     }

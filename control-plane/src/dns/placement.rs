@@ -4,7 +4,7 @@
 
 use sqlx::PgPool;
 
-use crate::config::DnsConfig;
+use crate::config::Platform;
 use crate::db::audit::{self, Actor};
 use crate::db::{secondaries, tsig_keys};
 use crate::error::Result;
@@ -12,7 +12,7 @@ use crate::model::ids::NodeId;
 use crate::model::placement::{changes, Change};
 
 /// Reads nodes, assignments and the monitor's latest checks; decides; writes.
-pub async fn run_once(pool: &PgPool, config: &DnsConfig) -> Result<()> {
+pub async fn run_once(pool: &PgPool, config: &Platform) -> Result<()> {
     let mut tx = pool.begin().await?;
     if !secondaries::try_lock_placement(&mut tx).await? {
         return Ok(());

@@ -31,7 +31,7 @@ use sqlx::PgPool;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::config::DnsConfig;
+use crate::config::{DnsConfig, Platform};
 use crate::db::audit::Actor;
 use crate::db::domains::{self, Domain};
 use crate::db::rate_limit;
@@ -313,7 +313,7 @@ async fn observe(resolver: &TokioResolver, s: &Subject, expected_ns: &[DomainNam
 /// The NS set each node's zones have, asked once per node.
 async fn expected_nameservers(
     pool: &PgPool,
-    config: &DnsConfig,
+    config: &Platform,
     nodes: impl IntoIterator<Item = Uuid>,
 ) -> Result<HashMap<Uuid, Vec<DomainName>>> {
     let mut conn = pool.acquire().await?;
@@ -328,7 +328,7 @@ async fn expected_nameservers(
 
 /// One round over every domain: activates pending domains whose challenge is visible and
 /// refreshes the registrar checklist of all. Lookups run [`CONCURRENCY`] at a time.
-pub async fn run_once(pool: &PgPool, config: &DnsConfig) -> Result<()> {
+pub async fn run_once(pool: &PgPool, config: &Platform) -> Result<()> {
     let subjects = verification::subjects(pool).await?;
     if subjects.is_empty() {
         return Ok(());

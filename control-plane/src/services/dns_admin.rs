@@ -8,7 +8,7 @@ use protocol::names::DomainName;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::config::DnsConfig;
+use crate::config::{DnsConfig, Platform};
 use crate::db;
 use crate::db::audit::Actor;
 use crate::db::tsig_keys::{self as keys, ExternalNodeKey};
@@ -81,7 +81,7 @@ pub async fn reveal_external_keys(
 
 /// The `[dns]` configuration with the platform domain named at setup (there is an admin, so
 /// setup happened).
-pub async fn dns_config(pool: &PgPool, base: &DnsConfig) -> Result<DnsConfig, Error> {
+pub async fn dns_config(pool: &PgPool, base: &DnsConfig) -> Result<Platform, Error> {
     crate::db::setup::dns_config(pool, base)
         .await?
         .ok_or(Error::NotFound)
@@ -90,7 +90,7 @@ pub async fn dns_config(pool: &PgPool, base: &DnsConfig) -> Result<DnsConfig, Er
 /// Every field checked, every problem reported with its field. A key suffix not given is made
 /// here; a secret cannot be given (each node's key is made here).
 pub fn parse_external(
-    config: &DnsConfig,
+    config: &Platform,
     input: &ExternalInput<'_>,
 ) -> Result<(DomainName, SocketAddr, DomainName), Error> {
     let mut f = Fields::default();
@@ -123,7 +123,7 @@ pub fn given(s: Option<&str>) -> Option<&str> {
 
 /// A host name, but not one of the nodes' own `ns<N>.<platform domain>`: those are derived,
 /// and a second server under the same name would be listed twice in every zone.
-fn nameserver(config: &DnsConfig, input: &str) -> Result<DomainName, Text> {
+fn nameserver(config: &Platform, input: &str) -> Result<DomainName, Text> {
     let name = DomainName::parse(input).map_err(|e| e.describe())?;
     let node_label = name
         .as_str()
@@ -156,7 +156,7 @@ fn address(input: &str) -> Result<SocketAddr, Text> {
 /// The suffix of the secondary's key names: a domain name short enough for `ns<N>.` in front,
 /// and not under the names of the keys nodes share (`ns<a>-ns<b>.tsig.<platform domain>`), so
 /// one name never stands for two secrets in a node's configuration.
-fn key_suffix(config: &DnsConfig, input: &str) -> Result<DomainName, Text> {
+fn key_suffix(config: &Platform, input: &str) -> Result<DomainName, Text> {
     let name = DomainName::parse(input).map_err(|e| e.describe())?;
     if name.as_str().len() > keys::MAX_KEY_SUFFIX {
         return Err(Text::new(
@@ -188,7 +188,7 @@ fn all_digits(s: &str) -> bool {
 }
 
 /// `ext-<8 random hex digits>.tsig.<platform domain>`.
-fn generated_suffix(config: &DnsConfig) -> Result<DomainName, Error> {
+fn generated_suffix(config: &Platform) -> Result<DomainName, Error> {
     let n: u32 = rand::random();
     DomainName::parse(&format!("ext-{n:08x}.tsig.{}", config.platform_domain))
         .map_err(|e| Error::Internal(anyhow::anyhow!("TSIG key suffix: {e}")))
@@ -219,11 +219,8 @@ pub async fn set_operator(
 mod tests {
     use super::*;
 
-    fn config() -> DnsConfig {
-        DnsConfig {
-            platform_domain: DomainName::parse("ruche.test").unwrap(),
-            ..DnsConfig::default()
-        }
+    fn config() -> Platform {
+        DnsConfig::default().with_platform("ruche.test").unwrap()
     }
 
     fn fields(e: Error) -> Vec<String> {

@@ -2,7 +2,7 @@
 //! through the API and the page. The monitor is exercised against real Knot servers by the
 //! end-to-end tests (tests/tests/e2e/dns.rs).
 
-use control_plane::config::DnsConfig;
+use control_plane::config::{DnsConfig, Platform};
 use control_plane::model::ids::NodeId;
 use serde_json::json;
 
@@ -496,7 +496,7 @@ async fn the_dns_page_works_without_javascript(pool: sqlx::PgPool) {
 }
 
 /// The desired state of `node`, as its agent would get it.
-async fn desired_of(app: &TestApp, config: &DnsConfig, node: &str) -> serde_json::Value {
+async fn desired_of(app: &TestApp, config: &Platform, node: &str) -> serde_json::Value {
     let state = control_plane::db::desired::build(&app.pool, Some(config), node.parse().unwrap())
         .await
         .unwrap();

@@ -114,16 +114,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .first()
                     .ok_or_else(|| anyhow::anyhow!("no plan exists; complete the setup first"))?,
             };
-            let (_, link, sent) = crate::services::invitations::invite(
-                &state.pool,
-                state.mailer.as_ref(),
-                &state.public_url,
-                state.config.security.invitation_days,
-                &db::Actor::cli(),
-                &email,
-                plan.id,
-            )
-            .await?;
+            let (_, link, sent) = state.invite(&db::Actor::cli(), &email, plan.id).await?;
             if sent {
                 println!("invitation mailed to {email}");
             }

@@ -51,6 +51,27 @@ impl AppState {
         let base = self.public_url.as_str().trim_end_matches('/');
         format!("{base}{path_and_query}")
     }
+
+    /// Invites `email` with this server's relay, portal address and invitation lifetime
+    /// ([`crate::services::invitations::invite`]): the invitation, its link, whether it was
+    /// mailed. The admin page, the API and the command line all invite this way.
+    pub async fn invite(
+        &self,
+        actor: &crate::db::Actor,
+        email: &crate::model::EmailAddress,
+        plan: crate::model::ids::PlanId,
+    ) -> Result<(crate::db::invitations::Invitation, String, bool), crate::error::Error> {
+        crate::services::invitations::invite(
+            &self.pool,
+            self.mailer.as_ref(),
+            &self.public_url,
+            self.config.security.invitation_days,
+            actor,
+            email,
+            plan,
+        )
+        .await
+    }
 }
 
 pub fn router(state: AppState) -> Router {

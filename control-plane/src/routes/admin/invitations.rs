@@ -103,16 +103,7 @@ async fn create(
         db::plans::get(&state.pool, plan).await.map_err(|_| {
             Error::field("plan", Text::new("choose a plan", "choisissez une formule"))
         })?;
-        crate::services::invitations::invite(
-            &state.pool,
-            state.mailer.as_ref(),
-            &state.public_url,
-            state.config.security.invitation_days,
-            &a.actor(),
-            &email,
-            plan,
-        )
-        .await
+        state.invite(&a.actor(), &email, plan).await
     }
     .await;
     let outcome = match result {

@@ -334,16 +334,7 @@ async fn create_invitation(
             Text::new("no such plan", "cette formule n’existe pas"),
         )
     })?;
-    let (invitation, link, sent) = crate::services::invitations::invite(
-        &state.pool,
-        state.mailer.as_ref(),
-        &state.public_url,
-        state.config.security.invitation_days,
-        &a.actor(),
-        &email,
-        plan,
-    )
-    .await?;
+    let (invitation, link, sent) = state.invite(&a.actor(), &email, plan).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedInvitation {

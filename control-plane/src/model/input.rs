@@ -133,6 +133,19 @@ impl LocalPath {
     }
 }
 
+impl Describe for LabelError {
+    fn describe(&self) -> Text {
+        let fr = match self {
+            LabelError::Empty => "ne doit pas être vide".to_owned(),
+            LabelError::TooLong(max) => format!("doit faire au plus {max} caractères"),
+            LabelError::Control => {
+                "ne doit pas contenir de caractères de contrôle ni de retours à la ligne".to_owned()
+            }
+        };
+        Text::new(self.to_string(), fr)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

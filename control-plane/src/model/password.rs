@@ -6,6 +6,7 @@
 //! Callers beyond that wait in a bounded queue; beyond the queue they are refused at once
 //! ([`Busy`], a 503): queueing without bound would only turn a flood into memory and latency.
 
+use super::text::{Describe, Text};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use rand::rngs::OsRng;
@@ -178,6 +179,17 @@ pub async fn hash_gated(
 /// Verifies a password through the gate.
 pub async fn verify_gated(given: String, stored: String) -> Result<bool, GateError> {
     gate().run(move || verify(&given, &stored)).await
+}
+
+impl Describe for PasswordError {
+    fn describe(&self) -> Text {
+        let fr = match self {
+            PasswordError::TooShort => format!("doit faire au moins {MIN_LEN} caractères"),
+            PasswordError::TooLong => format!("doit faire au plus {MAX_LEN} caractères"),
+            PasswordError::Mismatch => "les deux mots de passe diffèrent".to_owned(),
+        };
+        Text::new(self.to_string(), fr)
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::ids::PlanId;
+use super::text::{Describe, Text};
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Plan {
@@ -103,9 +104,47 @@ impl Limits {
     }
 }
 
+impl Describe for LimitError {
+    fn describe(&self) -> Text {
+        let fr = match self {
+            LimitError::Count { what, max, used } => {
+                let what_fr = match *what {
+                    "domains" => "domaines",
+                    "mailboxes" => "boîtes aux lettres",
+                    "aliases" => "alias",
+                    _ => "comptes XMPP",
+                };
+                format!("votre formule permet {max} {what_fr}\u{a0}; vous en avez {used}")
+            }
+            LimitError::Storage {
+                max_mib,
+                used_mib,
+                asked_mib,
+            } => format!(
+                "votre formule permet {max_mib} Mio de stockage\u{a0}; {used_mib} Mio sont déjà attribués aux boîtes aux lettres et celle-ci en demande {asked_mib}"
+            ),
+            LimitError::AppPasswords { max } => format!(
+                "vous avez déjà {max} mots de passe d’application, le maximum pour un compte\u{a0}; révoquez d’abord celui dont vous ne vous servez plus"
+            ),
+        };
+        Text::new(self.to_string(), fr)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_speak_french() {
+        let t = LimitError::Count {
+            what: "mailboxes",
+            max: 2,
+            used: 2,
+        }
+        .describe();
+        assert!(t.fr.contains("2 boîtes aux lettres"), "{}", t.fr);
+    }
     use proptest::prelude::*;
 
     const LIMITS: Limits = Limits {

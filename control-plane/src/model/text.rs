@@ -9,10 +9,6 @@ use std::fmt;
 use protocol::names::NameError;
 use protocol::scope::UnknownScope;
 
-use super::input::LabelError;
-use super::password::PasswordError;
-use super::plan::LimitError;
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Text {
     pub en: String,
@@ -92,58 +88,6 @@ impl Describe for NameError {
     }
 }
 
-impl Describe for LabelError {
-    fn describe(&self) -> Text {
-        let fr = match self {
-            LabelError::Empty => "ne doit pas être vide".to_owned(),
-            LabelError::TooLong(max) => format!("doit faire au plus {max} caractères"),
-            LabelError::Control => {
-                "ne doit pas contenir de caractères de contrôle ni de retours à la ligne".to_owned()
-            }
-        };
-        Text::new(self.to_string(), fr)
-    }
-}
-
-impl Describe for PasswordError {
-    fn describe(&self) -> Text {
-        use super::password::{MAX_LEN, MIN_LEN};
-        let fr = match self {
-            PasswordError::TooShort => format!("doit faire au moins {MIN_LEN} caractères"),
-            PasswordError::TooLong => format!("doit faire au plus {MAX_LEN} caractères"),
-            PasswordError::Mismatch => "les deux mots de passe diffèrent".to_owned(),
-        };
-        Text::new(self.to_string(), fr)
-    }
-}
-
-impl Describe for LimitError {
-    fn describe(&self) -> Text {
-        let fr = match self {
-            LimitError::Count { what, max, used } => {
-                let what_fr = match *what {
-                    "domains" => "domaines",
-                    "mailboxes" => "boîtes aux lettres",
-                    "aliases" => "alias",
-                    _ => "comptes XMPP",
-                };
-                format!("votre formule permet {max} {what_fr}\u{a0}; vous en avez {used}")
-            }
-            LimitError::Storage {
-                max_mib,
-                used_mib,
-                asked_mib,
-            } => format!(
-                "votre formule permet {max_mib} Mio de stockage\u{a0}; {used_mib} Mio sont déjà attribués aux boîtes aux lettres et celle-ci en demande {asked_mib}"
-            ),
-            LimitError::AppPasswords { max } => format!(
-                "vous avez déjà {max} mots de passe d’application, le maximum pour un compte\u{a0}; révoquez d’abord celui dont vous ne vous servez plus"
-            ),
-        };
-        Text::new(self.to_string(), fr)
-    }
-}
-
 impl Describe for UnknownScope {
     fn describe(&self) -> Text {
         Text::new(
@@ -175,16 +119,5 @@ mod tests {
             .describe()
             .fr
             .contains("'\\n'"));
-    }
-
-    #[test]
-    fn limits_speak_french() {
-        let t = LimitError::Count {
-            what: "mailboxes",
-            max: 2,
-            used: 2,
-        }
-        .describe();
-        assert!(t.fr.contains("2 boîtes aux lettres"), "{}", t.fr);
     }
 }

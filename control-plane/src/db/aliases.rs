@@ -1,15 +1,12 @@
 //! Aliases (and the catch-all, source `*`) on a member's domains.
 
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use super::audit::{self, Actor};
-use super::{domains, members};
 use crate::error::{Error, Result};
 use crate::model::ids::{AliasId, DomainId, MemberId};
-use crate::model::plan::Resource;
-use crate::model::{AliasSource, EmailAddress};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Alias {
@@ -48,50 +45,27 @@ pub async fn list(
         .collect())
 }
 
-pub async fn create(
-    pool: &PgPool,
-    actor: &Actor,
+/// Stores a new alias; its creation time. The caller checked the member's limits and that the
+/// address is free, in the same transaction (`services::addresses::create_alias`).
+pub async fn insert(
+    conn: &mut PgConnection,
     member: MemberId,
     domain: DomainId,
-    source: &AliasSource,
-    targets: &[EmailAddress],
-) -> Result<Alias> {
-    let source = source.to_string();
-    let targets: Vec<String> = targets.iter().map(ToString::to_string).collect();
-    let mut tx = pool.begin().await?;
-    let limits = members::lock_limits(&mut tx, member).await?;
-    let domain_name = domains::lock_owned(&mut tx, member, domain).await?;
-    domains::address_free(&mut tx, domain, &source).await?;
-    let usage = members::usage(&mut tx, member).await?;
-    limits.check(&usage, Resource::Alias, 0)?;
-    let id = AliasId::new();
-    let created_at = sqlx::query_scalar!(
+    id: AliasId,
+    source: &str,
+    targets: &[String],
+) -> Result<OffsetDateTime> {
+    Ok(sqlx::query_scalar!(
         "insert into aliases (id, member_id, domain_id, source, targets) values ($1, $2, $3, $4, $5)
          returning created_at",
         id.0,
         member.0,
         domain.0,
         source,
-        &targets
+        targets
     )
-    .fetch_one(&mut *tx)
-    .await?;
-    audit::record(
-        &mut *tx,
-        actor,
-        "alias.create",
-        Some(member),
-        serde_json::json!({ "alias": id, "source": format!("{source}@{domain_name}"), "targets": targets }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Alias {
-        id,
-        domain_id: domain,
-        source,
-        targets,
-        created_at,
-    })
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Returns the domain the alias was on.

@@ -1,14 +1,12 @@
 //! Mailboxes on a member's domains.
 
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use super::audit::{self, Actor};
-use super::{domains, members};
 use crate::error::{Error, Result};
 use crate::model::ids::{DomainId, MailboxId, MemberId};
-use crate::model::plan::Resource;
 use crate::model::LocalPart;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -62,23 +60,18 @@ pub async fn list(
         .collect())
 }
 
-pub async fn create(
-    pool: &PgPool,
-    actor: &Actor,
+/// Stores a new mailbox; its creation time. The caller checked the member's limits and that
+/// the address is free, in the same transaction (`services::addresses::create_mailbox`).
+pub async fn insert(
+    conn: &mut PgConnection,
     member: MemberId,
     domain: DomainId,
+    id: MailboxId,
     local: &LocalPart,
     password_hash: &str,
     quota_bytes: i64,
-) -> Result<Mailbox> {
-    let mut tx = pool.begin().await?;
-    let limits = members::lock_limits(&mut tx, member).await?;
-    let domain_name = domains::lock_owned(&mut tx, member, domain).await?;
-    domains::address_free(&mut tx, domain, local.as_str()).await?;
-    let usage = members::usage(&mut tx, member).await?;
-    limits.check(&usage, Resource::Mailbox, quota_bytes)?;
-    let id = MailboxId::new();
-    let created_at = sqlx::query_scalar!(
+) -> Result<OffsetDateTime> {
+    Ok(sqlx::query_scalar!(
         "insert into mailboxes (id, member_id, domain_id, local_part, password_hash, quota_bytes)
          values ($1, $2, $3, $4, $5, $6) returning created_at",
         id.0,
@@ -88,29 +81,8 @@ pub async fn create(
         password_hash,
         quota_bytes
     )
-    .fetch_one(&mut *tx)
-    .await?;
-    let address = format!("{}@{}", local.as_str(), domain_name);
-    audit::record(
-        &mut *tx,
-        actor,
-        "mailbox.create",
-        Some(member),
-        serde_json::json!({ "mailbox": id, "address": address, "quota_bytes": quota_bytes }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Mailbox {
-        id,
-        domain_id: domain,
-        address,
-        local_part: local.as_str().to_owned(),
-        quota_bytes,
-        used_bytes: None,
-        used_messages: None,
-        usage_at: None,
-        created_at,
-    })
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Returns the domain the mailbox was on.

@@ -1,14 +1,12 @@
 //! XMPP accounts on a member's domains.
 
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use super::audit::{self, Actor};
-use super::{domains, members};
 use crate::error::{Error, Result};
 use crate::model::ids::{DomainId, MemberId, XmppAccountId};
-use crate::model::plan::Resource;
 use crate::model::XmppNode;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -48,21 +46,17 @@ pub async fn list(
         .collect())
 }
 
-pub async fn create(
-    pool: &PgPool,
-    actor: &Actor,
+/// Stores a new XMPP account; its creation time. The caller checked the member's limits in the
+/// same transaction (`services::addresses::create_xmpp`).
+pub async fn insert(
+    conn: &mut PgConnection,
     member: MemberId,
     domain: DomainId,
+    id: XmppAccountId,
     node: &XmppNode,
     password_hash: &str,
-) -> Result<XmppAccount> {
-    let mut tx = pool.begin().await?;
-    let limits = members::lock_limits(&mut tx, member).await?;
-    let domain_name = domains::lock_owned(&mut tx, member, domain).await?;
-    let usage = members::usage(&mut tx, member).await?;
-    limits.check(&usage, Resource::XmppAccount, 0)?;
-    let id = XmppAccountId::new();
-    let created_at = sqlx::query_scalar!(
+) -> Result<OffsetDateTime> {
+    Ok(sqlx::query_scalar!(
         "insert into xmpp_accounts (id, member_id, domain_id, node, password_hash)
          values ($1, $2, $3, $4, $5) returning created_at",
         id.0,
@@ -71,25 +65,8 @@ pub async fn create(
         node.as_str(),
         password_hash
     )
-    .fetch_one(&mut *tx)
-    .await?;
-    let jid = format!("{}@{}", node.as_str(), domain_name);
-    audit::record(
-        &mut *tx,
-        actor,
-        "xmpp.create",
-        Some(member),
-        serde_json::json!({ "account": id, "jid": jid }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(XmppAccount {
-        id,
-        domain_id: domain,
-        jid,
-        node: node.as_str().to_owned(),
-        created_at,
-    })
+    .fetch_one(conn)
+    .await?)
 }
 
 pub async fn delete(

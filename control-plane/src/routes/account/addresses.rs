@@ -39,7 +39,7 @@ pub(super) async fn add_mailbox(
             &form.quota_mib,
         )?;
         let hash = hash_password(req.password).await?;
-        db::mailboxes::create(
+        crate::services::addresses::create_mailbox(
             &state.pool,
             &m.actor(),
             m.id(),
@@ -83,7 +83,7 @@ pub(super) async fn add_alias(
     let domain: DomainId = parse_id(&page, &id)?;
     let result = async {
         let req = requests::alias(&form.source, &[&form.targets])?;
-        db::aliases::create(
+        crate::services::addresses::create_alias(
             &state.pool,
             &m.actor(),
             m.id(),
@@ -128,7 +128,15 @@ pub(super) async fn add_xmpp(
     let result = async {
         let req = requests::xmpp(&form.node, &form.password, Some(&form.password_confirm))?;
         let hash = hash_password(req.password).await?;
-        db::xmpp::create(&state.pool, &m.actor(), m.id(), domain, &req.node, &hash).await
+        crate::services::addresses::create_xmpp(
+            &state.pool,
+            &m.actor(),
+            m.id(),
+            domain,
+            &req.node,
+            &hash,
+        )
+        .await
     }
     .await;
     let shown = Shown::Xmpp { node: form.node };

@@ -306,7 +306,7 @@ async fn create_mailbox(
         &body.quota_mib.to_string(),
     )?;
     let hash = hash_password(req.password).await?;
-    let mb = db::mailboxes::create(
+    let mb = crate::services::addresses::create_mailbox(
         &state.pool,
         &m.actor(),
         m.id(),
@@ -362,7 +362,7 @@ async fn create_alias(
     let d: DomainId = id(&d)?;
     let targets: Vec<&str> = body.targets.iter().map(String::as_str).collect();
     let req = requests::alias(&body.source, &targets)?;
-    let a = db::aliases::create(
+    let a = crate::services::addresses::create_alias(
         &state.pool,
         &m.actor(),
         m.id(),
@@ -416,7 +416,15 @@ async fn create_xmpp(
     let d: DomainId = id(&d)?;
     let req = requests::xmpp(&body.node, &body.password, None)?;
     let hash = hash_password(req.password).await?;
-    let x = db::xmpp::create(&state.pool, &m.actor(), m.id(), d, &req.node, &hash).await?;
+    let x = crate::services::addresses::create_xmpp(
+        &state.pool,
+        &m.actor(),
+        m.id(),
+        d,
+        &req.node,
+        &hash,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(x)))
 }
 

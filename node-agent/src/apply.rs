@@ -501,7 +501,7 @@ fn restore(
     last_good: Option<&Files>,
     service: Service,
 ) -> Result<(), ApplyError> {
-    for (path, _) in plan.writes.iter().filter(|(_, f)| f.service == service) {
+    for (path, rendered) in plan.writes.iter().filter(|(_, f)| f.service == service) {
         let full = target.root.join(path.as_str());
         let previous = match (
             last_good.and_then(|files| files.get(path)),
@@ -511,8 +511,12 @@ fn restore(
             (None, Some(Disk::Other { contents, mode })) => {
                 Some((Cow::Owned(Contents::from(contents.as_slice())), *mode))
             }
-            // It was written because it differed from the rendering: never `Rendered`.
-            (None, Some(Disk::Rendered | Disk::Absent) | None) => None,
+            // What was there was the rendering itself (a file is written only when it differs,
+            // so this does not happen; if it did, the rendering is what to put back).
+            (None, Some(Disk::Rendered)) => {
+                Some((Cow::Borrowed(&rendered.contents), rendered.mode))
+            }
+            (None, Some(Disk::Absent) | None) => None,
         };
         match previous {
             Some((contents, mode)) => write_file(target.root, path, service, &contents, mode)?,

@@ -1823,14 +1823,14 @@ mod render_tests {
                     storage_mib: 2048,
                 }],
                 errors: errors(&["storage_mib"]),
-                form: [
-                    "n".into(),
-                    "1".into(),
-                    "2".into(),
-                    "3".into(),
-                    "4".into(),
-                    "5".into(),
-                ],
+                form: PlanFormValues {
+                    name: "n".into(),
+                    max_domains: "1".into(),
+                    max_mailboxes: "2".into(),
+                    max_aliases: "3".into(),
+                    max_xmpp_accounts: "4".into(),
+                    storage_mib: "5".into(),
+                },
                 editing: Some("p1".to_owned()),
             });
             assert!(html.contains("action=\"/admin/plans/p1\""));
@@ -2039,7 +2039,11 @@ mod render_tests {
                     }],
                     errors: errors(&["nameserver", "operator"]),
                     error_node: error_node.clone(),
-                    form: [EVIL.to_owned(), "192.0.2.9".to_owned(), String::new()],
+                    form: ExternalFormValues {
+                        nameserver: EVIL.to_owned(),
+                        address: "192.0.2.9".to_owned(),
+                        key_suffix: String::new(),
+                    },
                     created: created.then(|| CreatedExternalRow {
                         nameserver: "ns.friends.example".to_owned(),
                         keys: vec![CreatedKeyRow {

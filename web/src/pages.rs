@@ -383,14 +383,25 @@ pub struct PlanRow {
     pub storage_mib: i64,
 }
 
+/// The plan form's fields, as typed.
+#[derive(Debug, Clone, Default)]
+pub struct PlanFormValues {
+    pub name: String,
+    pub max_domains: String,
+    pub max_mailboxes: String,
+    pub max_aliases: String,
+    pub max_xmpp_accounts: String,
+    pub storage_mib: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin/plans.html")]
 pub struct PlansPage {
     pub ctx: Ctx,
     pub plans: Vec<PlanRow>,
     pub errors: Errors,
-    /// Values of the form, kept on error: name, domains, mailboxes, aliases, xmpp, storage MiB.
-    pub form: [String; 6],
+    /// The form's values: what was typed, kept on error, or the plan being edited.
+    pub form: PlanFormValues,
     /// The id of the plan the form edits; `None` when it creates one.
     pub editing: Option<String>,
 }
@@ -586,6 +597,14 @@ pub struct CreatedKeyRow {
     pub secret: String,
 }
 
+/// The external secondary form's fields, as typed.
+#[derive(Debug, Clone, Default)]
+pub struct ExternalFormValues {
+    pub nameserver: String,
+    pub address: String,
+    pub key_suffix: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin/dns.html")]
 pub struct DnsAdminPage {
@@ -596,8 +615,8 @@ pub struct DnsAdminPage {
     /// Errors of the add form, or of the operator form of `error_node`.
     pub errors: Errors,
     pub error_node: Option<String>,
-    /// The add form's nameserver, address and key suffix, kept on error.
-    pub form: [String; 3],
+    /// The add form's values, kept on error.
+    pub form: ExternalFormValues,
     pub created: Option<CreatedExternalRow>,
 }
 

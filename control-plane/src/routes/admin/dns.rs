@@ -14,7 +14,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 use web::pages::{
     CreatedExternalRow, CreatedKeyRow, DnsAdminPage, DnsFaultRow, DnsNodeRow, DnsSecondaryRow,
-    Errors, ExternalKeyRow, ExternalSecondaryRow,
+    Errors, ExternalFormValues, ExternalKeyRow, ExternalSecondaryRow,
 };
 use web::Notice;
 
@@ -53,7 +53,7 @@ pub fn router() -> Router<AppState> {
 struct Outcome {
     errors: Errors,
     error_node: Option<String>,
-    form: [String; 3],
+    form: ExternalFormValues,
     created: Option<CreatedExternalRow>,
 }
 
@@ -197,7 +197,11 @@ async fn add(
         Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => {
             let o = Outcome {
                 errors: page.errors(&e),
-                form: [f.nameserver, f.address, f.key_suffix],
+                form: ExternalFormValues {
+                    nameserver: f.nameserver,
+                    address: f.address,
+                    key_suffix: f.key_suffix,
+                },
                 ..Outcome::default()
             };
             respond(&state, page, StatusCode::UNPROCESSABLE_ENTITY, o).await

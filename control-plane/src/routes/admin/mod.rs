@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
-use web::pages::{AdminHomePage, AuditPage, AuditRow, Errors, PlanRow, PlansPage, WorkerRow};
+use web::pages::{
+    AdminHomePage, AuditPage, AuditRow, Errors, PlanFormValues, PlanRow, PlansPage, WorkerRow,
+};
 use web::Notice;
 
 use super::extract::{Form, Member};
@@ -84,7 +86,7 @@ async fn plans_page(
     state: &AppState,
     page: &PageCtx,
     errors: Errors,
-    form: [String; 6],
+    form: PlanFormValues,
     editing: Option<PlanId>,
 ) -> Result<PlansPage, Error> {
     let plans = db::plans::list(&state.pool).await?;
@@ -143,15 +145,15 @@ impl PlanForm {
     }
 
     /// What was typed, to show the form again.
-    fn values(self) -> [String; 6] {
-        [
-            self.name,
-            self.max_domains,
-            self.max_mailboxes,
-            self.max_aliases,
-            self.max_xmpp_accounts,
-            self.storage_mib,
-        ]
+    fn values(self) -> PlanFormValues {
+        PlanFormValues {
+            name: self.name,
+            max_domains: self.max_domains,
+            max_mailboxes: self.max_mailboxes,
+            max_aliases: self.max_aliases,
+            max_xmpp_accounts: self.max_xmpp_accounts,
+            storage_mib: self.storage_mib,
+        }
     }
 }
 
@@ -210,14 +212,14 @@ async fn edit_plan(
         let id: PlanId = id.parse().map_err(|_| Error::NotFound)?;
         let p = db::plans::get(&state.pool, id).await?;
         let l = p.limits;
-        let form = [
-            p.name,
-            l.max_domains.to_string(),
-            l.max_mailboxes.to_string(),
-            l.max_aliases.to_string(),
-            l.max_xmpp_accounts.to_string(),
-            (l.storage_bytes / MIB).to_string(),
-        ];
+        let form = PlanFormValues {
+            name: p.name,
+            max_domains: l.max_domains.to_string(),
+            max_mailboxes: l.max_mailboxes.to_string(),
+            max_aliases: l.max_aliases.to_string(),
+            max_xmpp_accounts: l.max_xmpp_accounts.to_string(),
+            storage_mib: (l.storage_bytes / MIB).to_string(),
+        };
         plans_page(&state, &page, Errors::default(), form, Some(id)).await
     };
     Ok(render(load.await.map_err(|e| HtmlError(page.clone(), e))?))

@@ -8,7 +8,7 @@ use super::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::model::ids::{AliasId, DomainId, MemberId};
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Alias {
     pub id: AliasId,
     pub domain_id: DomainId,
@@ -16,7 +16,6 @@ pub struct Alias {
     pub source: String,
     pub targets: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
 }
 

@@ -10,15 +10,13 @@ use crate::error::{Error, Result};
 use crate::model::ids::{ApiTokenId, MemberId};
 use crate::model::secret::{self, Token};
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ApiToken {
     pub id: ApiTokenId,
     pub label: String,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>)]
     pub last_used_at: Option<OffsetDateTime>,
 }
 

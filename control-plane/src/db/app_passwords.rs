@@ -17,18 +17,16 @@ use protocol::app_password::AppPasswordText;
 /// nothing a member does with them weighs on a node.
 pub const MAX_ACTIVE: i64 = 50;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AppPassword {
     pub id: AppPasswordId,
     pub label: String,
-    #[schema(value_type = String)]
     pub scope: AppScope,
     /// The one mailbox it opens; null: every mailbox of the member.
     pub mailbox_id: Option<MailboxId>,
     /// That mailbox's address.
     pub mailbox: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
 }
 

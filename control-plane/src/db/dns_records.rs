@@ -44,7 +44,7 @@ impl std::str::FromStr for RecordId {
 }
 
 /// A stored record, in the four fields a member types (canonical form).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DnsRecord {
     pub id: RecordId,
     /// `@` for the domain itself, else the name inside it (`www`, `_sip._tcp`, `*.dev`).

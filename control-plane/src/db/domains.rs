@@ -21,7 +21,7 @@ use crate::model::secret::Token;
 use crate::model::text::{Describe, Text};
 use crate::model::DomainName;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Domain {
     pub id: DomainId,
     /// ASCII (punycode) form.
@@ -34,19 +34,17 @@ pub struct Domain {
     pub verification_token: String,
     /// When the challenge was seen; null while pending.
     #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>)]
     pub verified_at: Option<OffsetDateTime>,
     /// The DKIM record to publish: a TXT record `name` with `value`. Null until the node that
     /// hosts the domain has made its key and reported it.
     pub dkim: Option<DkimRecord>,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
     pub dns: DomainDns,
 }
 
 /// What to set at the registrar, what the world sees of it, and how the servers are doing.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct DomainDns {
     /// The domain's name servers (its NS records), to give the registrar. Empty while no node
     /// hosts the member.
@@ -60,7 +58,7 @@ pub struct DomainDns {
     pub servers: Vec<ServerStatus>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RegistrarRecord {
     /// Absolute name, without the final dot.
     pub name: String,
@@ -72,7 +70,7 @@ pub struct RegistrarRecord {
     pub seen: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerStatus {
     pub nameserver: String,
     /// `ip:port` where it was asked.
@@ -84,7 +82,6 @@ pub struct ServerStatus {
     /// Null when all is well; else a short reason (lag, lame, unreachable, unsigned…).
     pub fault: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String)]
     pub checked_at: OffsetDateTime,
 }
 

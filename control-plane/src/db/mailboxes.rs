@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::model::ids::{DomainId, MailboxId, MemberId};
 use crate::model::LocalPart;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Mailbox {
     pub id: MailboxId,
     pub domain_id: DomainId,
@@ -22,10 +22,8 @@ pub struct Mailbox {
     /// When the measurement was last reported (re-confirmed at least every ten minutes while
     /// the node reports in).
     #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>)]
     pub usage_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
 }
 

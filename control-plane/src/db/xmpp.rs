@@ -9,14 +9,13 @@ use crate::error::{Error, Result};
 use crate::model::ids::{DomainId, MemberId, XmppAccountId};
 use crate::model::XmppNode;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct XmppAccount {
     pub id: XmppAccountId,
     pub domain_id: DomainId,
     pub jid: String,
     pub node: String,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
 }
 

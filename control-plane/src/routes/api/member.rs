@@ -12,16 +12,11 @@ use utoipa_axum::routes;
 use super::super::error::{ApiError, ErrorBody};
 use super::super::extract::ApiMember;
 use super::super::{hash_password, AppState};
+use super::schema::{self, Alias, ApiToken, AppPassword, DnsRecord, Domain, Mailbox, XmppAccount};
 use crate::db;
-use crate::db::aliases::Alias;
-use crate::db::api_tokens::ApiToken;
-use crate::db::app_passwords::AppPassword;
-use crate::db::dns_records::{DnsRecord, RecordId};
-use crate::db::domains::Domain;
-use crate::db::mailboxes::Mailbox;
+use crate::db::dns_records::RecordId;
 use crate::db::members::Member;
 use crate::db::nodes::NodeStatus;
-use crate::db::xmpp::XmppAccount;
 use crate::error::Error;
 use crate::model::ids::{AliasId, ApiTokenId, AppPasswordId, DomainId, MailboxId, XmppAccountId};
 use crate::model::plan::{Limits, Usage};
@@ -87,9 +82,9 @@ async fn list_domains(
     State(state): State<AppState>,
     ApiMember(m): ApiMember,
 ) -> ApiResult<Json<Vec<Domain>>> {
-    Ok(Json(
+    Ok(Json(schema::all(
         db::domains::list(&state.pool, &state.config.dns, m.id()).await?,
-    ))
+    )))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -113,7 +108,7 @@ async fn create_domain(
         crate::services::domains::create(&state.pool, &state.config.dns, &m.actor(), m.id(), &name)
             .await
             .map_err(|e| rename(e, "domain", "name"))?;
-    Ok((StatusCode::CREATED, Json(d)))
+    Ok((StatusCode::CREATED, Json(d.into())))
 }
 
 /// The portal's field names differ from the API's in a few places; errors name the API's.
@@ -142,7 +137,9 @@ async fn get_domain(
     Path(d): Path<String>,
 ) -> ApiResult<Json<Domain>> {
     Ok(Json(
-        db::domains::get(&state.pool, &state.config.dns, m.id(), id(&d)?).await?,
+        db::domains::get(&state.pool, &state.config.dns, m.id(), id(&d)?)
+            .await?
+            .into(),
     ))
 }
 
@@ -165,7 +162,7 @@ async fn verify_domain(
         id(&d)?,
     )
     .await?;
-    Ok(Json(d))
+    Ok(Json(d.into()))
 }
 
 /// The member's own DNS records on the domain (the platform's records are not listed).
@@ -178,7 +175,9 @@ async fn list_records(
 ) -> ApiResult<Json<Vec<DnsRecord>>> {
     let d: DomainId = id(&d)?;
     db::domains::owned(&state.pool, m.id(), d).await?;
-    Ok(Json(db::dns_records::list(&state.pool, m.id(), d).await?))
+    Ok(Json(schema::all(
+        db::dns_records::list(&state.pool, m.id(), d).await?,
+    )))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -223,7 +222,7 @@ async fn create_record(
     db::domains::owned(&state.pool, m.id(), d).await?;
     let record = body.record()?;
     let r = db::dns_records::create(&state.pool, &m.actor(), m.id(), d, &record).await?;
-    Ok((StatusCode::CREATED, Json(r)))
+    Ok((StatusCode::CREATED, Json(r.into())))
 }
 
 /// Replaces a record (every field; `ttl` back to one hour when absent).
@@ -240,7 +239,9 @@ async fn update_record(
     db::dns_records::get(&state.pool, m.id(), d, r).await?;
     let record = body.record()?;
     Ok(Json(
-        db::dns_records::update(&state.pool, &m.actor(), m.id(), d, r, &record).await?,
+        db::dns_records::update(&state.pool, &m.actor(), m.id(), d, r, &record)
+            .await?
+            .into(),
     ))
 }
 
@@ -278,7 +279,9 @@ async fn list_mailboxes(
 ) -> ApiResult<Json<Vec<Mailbox>>> {
     let d: DomainId = id(&d)?;
     db::domains::owned(&state.pool, m.id(), d).await?;
-    Ok(Json(db::mailboxes::list(&state.pool, m.id(), d).await?))
+    Ok(Json(schema::all(
+        db::mailboxes::list(&state.pool, m.id(), d).await?,
+    )))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -316,7 +319,7 @@ async fn create_mailbox(
         req.quota_bytes,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(mb)))
+    Ok((StatusCode::CREATED, Json(mb.into())))
 }
 
 #[utoipa::path(delete, path = "/mailboxes/{id}", tag = "member", security(("token" = [])),
@@ -340,7 +343,9 @@ async fn list_aliases(
 ) -> ApiResult<Json<Vec<Alias>>> {
     let d: DomainId = id(&d)?;
     db::domains::owned(&state.pool, m.id(), d).await?;
-    Ok(Json(db::aliases::list(&state.pool, m.id(), d).await?))
+    Ok(Json(schema::all(
+        db::aliases::list(&state.pool, m.id(), d).await?,
+    )))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -371,7 +376,7 @@ async fn create_alias(
         &req.targets,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(a)))
+    Ok((StatusCode::CREATED, Json(a.into())))
 }
 
 #[utoipa::path(delete, path = "/aliases/{id}", tag = "member", security(("token" = [])),
@@ -395,7 +400,9 @@ async fn list_xmpp(
 ) -> ApiResult<Json<Vec<XmppAccount>>> {
     let d: DomainId = id(&d)?;
     db::domains::owned(&state.pool, m.id(), d).await?;
-    Ok(Json(db::xmpp::list(&state.pool, m.id(), d).await?))
+    Ok(Json(schema::all(
+        db::xmpp::list(&state.pool, m.id(), d).await?,
+    )))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -425,7 +432,7 @@ async fn create_xmpp(
         &hash,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(x)))
+    Ok((StatusCode::CREATED, Json(x.into())))
 }
 
 #[utoipa::path(delete, path = "/xmpp-accounts/{id}", tag = "member", security(("token" = [])),
@@ -446,7 +453,9 @@ async fn list_app_passwords(
     State(state): State<AppState>,
     ApiMember(m): ApiMember,
 ) -> ApiResult<Json<Vec<AppPassword>>> {
-    Ok(Json(db::app_passwords::list(&state.pool, m.id()).await?))
+    Ok(Json(schema::all(
+        db::app_passwords::list(&state.pool, m.id()).await?,
+    )))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -492,7 +501,7 @@ async fn create_app_password(
     Ok((
         StatusCode::CREATED,
         Json(CreatedAppPassword {
-            app_password: p,
+            app_password: p.into(),
             password: text.expose(),
         }),
     ))
@@ -516,7 +525,9 @@ async fn list_api_tokens(
     State(state): State<AppState>,
     ApiMember(m): ApiMember,
 ) -> ApiResult<Json<Vec<ApiToken>>> {
-    Ok(Json(db::api_tokens::list(&state.pool, m.id()).await?))
+    Ok(Json(schema::all(
+        db::api_tokens::list(&state.pool, m.id()).await?,
+    )))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -544,7 +555,7 @@ async fn create_api_token(
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiToken {
-            api_token: t,
+            api_token: t.into(),
             token: token.expose().to_owned(),
         }),
     ))

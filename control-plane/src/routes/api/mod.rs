@@ -5,6 +5,7 @@
 
 mod admin;
 mod member;
+mod schema;
 
 use axum::routing::get;
 use axum::{Json, Router};

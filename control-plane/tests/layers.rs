@@ -483,3 +483,28 @@ mod parser {
         assert_eq!(graph.cycles(), vec![vec!["a", "b", "c"]]);
     }
 }
+
+/// The store's rows are not the API's schema: no `db` module derives an OpenAPI schema (the
+/// API's own types, `routes::api::schema`, are made from the rows).
+#[test]
+fn layer_db_rows_are_not_the_api_schema() {
+    let mut files = Vec::new();
+    collect(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/db"),
+        &mut files,
+    );
+    assert!(files.len() > 10, "the store's modules were not found");
+    let schema: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .contains("utoipa")
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(
+        schema.is_empty(),
+        "db modules with OpenAPI schemas: {schema:?}"
+    );
+}

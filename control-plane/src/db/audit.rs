@@ -59,18 +59,15 @@ pub async fn record(
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Entry {
     pub id: i64,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String)]
     pub at: OffsetDateTime,
     pub actor_email: Option<String>,
     pub ip: Option<String>,
     pub action: String,
-    #[schema(value_type = Option<String>)]
     pub subject_member_id: Option<Uuid>,
-    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 

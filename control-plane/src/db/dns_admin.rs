@@ -20,7 +20,7 @@ use crate::model::ids::NodeId;
 use crate::model::nameservers;
 use crate::model::text::Text;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DnsOverview {
     pub nodes: Vec<DnsNode>,
     pub external_secondaries: Vec<ExternalSecondary>,
@@ -28,7 +28,7 @@ pub struct DnsOverview {
     pub faults: Vec<Fault>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DnsNode {
     pub id: NodeId,
     pub name: String,
@@ -44,7 +44,7 @@ pub struct DnsNode {
     pub secondaries: Vec<NodeSecondary>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct NodeSecondary {
     pub nameserver: String,
     /// `pending` (not yet in the NS records), `active` or `retiring` (left them, still serves).
@@ -53,9 +53,8 @@ pub struct NodeSecondary {
 
 /// An external secondary and the names of its keys, one per node, without their secrets (each
 /// shown once: when made by the admin, or when the admin asks for keys not shown yet).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ExternalSecondary {
-    #[schema(value_type = String, format = Uuid)]
     pub id: Uuid,
     pub nameserver: String,
     pub address: String,
@@ -65,21 +64,20 @@ pub struct ExternalSecondary {
 }
 
 /// An external secondary's key for one node (never its secret).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ExternalKey {
     pub node_id: NodeId,
     /// The node's name server: the primary this key transfers from.
     pub nameserver: String,
     pub name: String,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
     /// False until the admin has seen the secret (a key made for a node that joined later, or
     /// by the upgrade to per-node keys): `reveal-keys` shows it, once.
     pub shown: bool,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Fault {
     pub domain: String,
     /// The server's name server name.
@@ -87,7 +85,6 @@ pub struct Fault {
     /// A few English words: "unreachable", "not authoritative (lame)", …
     pub fault: String,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String)]
     pub checked_at: OffsetDateTime,
 }
 

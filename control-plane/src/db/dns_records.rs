@@ -11,37 +11,19 @@
 use protocol::dns::{
     conflicts_with, platform_owned, Record, RecordData, RecordError, RecordField, RecordText,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::audit::{self, Actor};
 use super::{domains, members};
 use crate::error::{Error, Result};
-use crate::model::ids::{DomainId, MemberId};
+use crate::model::ids::{DomainId, MemberId, RecordId};
 use crate::model::text::{Describe, Text};
 use crate::model::DomainName;
 
 /// Enough for any real zone; keeps a zone (and every node's desired state) small.
 pub const MAX_PER_DOMAIN: i64 = 200;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(transparent)]
-#[schema(value_type = String, format = Uuid)]
-pub struct RecordId(pub Uuid);
-
-impl std::fmt::Display for RecordId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::str::FromStr for RecordId {
-    type Err = uuid::Error;
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(Self)
-    }
-}
 
 /// A stored record, in the four fields a member types (canonical form).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -11,13 +11,12 @@ use crate::model::ids::{InvitationId, MemberId, PlanId};
 use crate::model::secret::{self, Token};
 use crate::model::text::Text;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Invitation {
     pub id: InvitationId,
     pub email: String,
     pub plan_id: PlanId,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String)]
     pub expires_at: OffsetDateTime,
 }
 

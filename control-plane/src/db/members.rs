@@ -13,7 +13,7 @@ use crate::model::ids::{DomainId, MemberId, NodeId, PlanId};
 use crate::model::plan::{Limits, Usage};
 use crate::model::text::Text;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Active,
@@ -39,7 +39,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Member {
     pub id: MemberId,
     pub email: String,
@@ -49,14 +49,12 @@ pub struct Member {
     pub plan_name: Option<String>,
     pub status: Status,
     #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>)]
     pub delete_after: Option<OffsetDateTime>,
     pub totp_enabled: bool,
     pub locale: Option<String>,
     /// The node that serves the member's mail; null until a node has joined.
     pub node_id: Option<NodeId>,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
 }
 

@@ -11,14 +11,14 @@ use crate::model::ids::NodeId;
 use crate::model::report::Report;
 use crate::model::secret::{self, Token};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Capacity {
     pub cpus: i64,
     pub memory_bytes: i64,
     pub disk_bytes: i64,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Node {
     pub id: NodeId,
     pub name: String,
@@ -33,7 +33,6 @@ pub struct Node {
     pub version: Option<String>,
     pub capacity: Option<Capacity>,
     #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>)]
     pub last_heartbeat_at: Option<OffsetDateTime>,
     /// False when a service reported a problem in the last heartbeat.
     pub healthy: Option<bool>,
@@ -44,7 +43,6 @@ pub struct Node {
     /// How many members it hosts.
     pub members: i64,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
 }
 
@@ -397,7 +395,7 @@ pub struct Beat<'a> {
 /// Where a member's changes stand on their node: applied once the node reports a generation at
 /// least the desired one. The generation is the node's, not the member's, so "applying" may
 /// also mean another member's change is on its way; that errs on the side of caution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct NodeStatus {
     pub desired_generation: i64,
     /// Null until the node applies its first desired state.

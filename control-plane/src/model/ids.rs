@@ -48,4 +48,5 @@ id_type!(
     XmppAccountId,
     AppPasswordId,
     ApiTokenId,
+    RecordId,
 );

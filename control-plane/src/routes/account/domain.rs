@@ -17,10 +17,10 @@ use super::super::page::{minute, render_status, HtmlError, PageCtx};
 use super::super::AppState;
 use super::{domain_status_key, mailbox_used, node_status_key, parse_id, Empty};
 use crate::db;
-use crate::db::dns_records::RecordId;
 use crate::db::domains::{RegistrarRecord, ServerStatus};
 use crate::error::Error;
 use crate::model::ids::DomainId;
+use crate::model::ids::RecordId;
 use crate::model::input::MIB;
 
 /// A form of the domain page shown again after a refusal, with what it held. The record form

@@ -13,9 +13,9 @@ use super::super::AppState;
 use super::domain::{render_domain, Retry, Shown};
 use super::{parse_id, Empty};
 use crate::db;
-use crate::db::dns_records::RecordId;
 use crate::error::Error;
 use crate::model::ids::DomainId;
+use crate::model::ids::RecordId;
 
 #[derive(Deserialize)]
 pub(super) struct RecordForm {

@@ -12,12 +12,8 @@ use utoipa_axum::routes;
 use super::super::error::{ApiError, ErrorBody};
 use super::super::extract::ApiAdmin;
 use super::super::AppState;
+use super::schema::{self, DnsOverview, Entry, Invitation, Member, Node, NodeStatus};
 use crate::db;
-use crate::db::audit::Entry;
-use crate::db::dns_admin::DnsOverview;
-use crate::db::invitations::Invitation;
-use crate::db::members::Member;
-use crate::db::nodes::{Node, NodeStatus};
 use crate::error::Error;
 use crate::model::ids::{InvitationId, MemberId, NodeId, PlanId};
 use crate::model::plan::{Limits, Plan, Usage};
@@ -160,7 +156,7 @@ async fn list_members(
     .await?;
     Ok(Json(MemberList {
         pages: ((result.total + PAGE - 1) / PAGE).max(1),
-        members: result.members,
+        members: schema::all(result.members),
         total: result.total,
         page,
     }))
@@ -191,10 +187,10 @@ async fn get_member(
         ..
     } = db::members::overview(&state.pool, m).await?;
     Ok(Json(MemberDetail {
-        member,
+        member: member.into(),
         usage,
         limits,
-        node,
+        node: node.map(Into::into),
     }))
 }
 
@@ -294,7 +290,9 @@ async fn list_invitations(
     State(state): State<AppState>,
     _: ApiAdmin,
 ) -> ApiResult<Json<Vec<Invitation>>> {
-    Ok(Json(db::invitations::pending(&state.pool).await?))
+    Ok(Json(schema::all(
+        db::invitations::pending(&state.pool).await?,
+    )))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -338,7 +336,7 @@ async fn create_invitation(
     Ok((
         StatusCode::CREATED,
         Json(CreatedInvitation {
-            invitation,
+            invitation: invitation.into(),
             mail_sent: sent,
             link: (!sent).then_some(link),
         }),
@@ -370,13 +368,15 @@ async fn audit(
     _: ApiAdmin,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Vec<Entry>>> {
-    Ok(Json(db::audit::list(&state.pool, q.before, 100).await?))
+    Ok(Json(schema::all(
+        db::audit::list(&state.pool, q.before, 100).await?,
+    )))
 }
 
 #[utoipa::path(get, path = "/admin/nodes", tag = "admin", security(("token" = [])),
     responses((status = 200, body = Vec<Node>)))]
 async fn list_nodes(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<Json<Vec<Node>>> {
-    Ok(Json(db::nodes::list(&state.pool).await?))
+    Ok(Json(schema::all(db::nodes::list(&state.pool).await?)))
 }
 
 /// One background worker of the control plane that answers (each control plane runs its own).
@@ -491,7 +491,7 @@ async fn create_node(
     Ok((
         StatusCode::CREATED,
         Json(CreatedNode {
-            node,
+            node: node.into(),
             join_token: token.expose().to_owned(),
         }),
     ))
@@ -501,7 +501,9 @@ async fn create_node(
     responses((status = 200, body = DnsOverview)))]
 async fn dns_overview(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<Json<DnsOverview>> {
     let config = dns_admin::dns_config(&state.pool, &state.config.dns).await?;
-    Ok(Json(db::dns_admin::overview(&state.pool, &config).await?))
+    Ok(Json(
+        db::dns_admin::overview(&state.pool, &config).await?.into(),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]

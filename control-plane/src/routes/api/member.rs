@@ -12,12 +12,12 @@ use utoipa_axum::routes;
 use super::super::error::{ApiError, ErrorBody};
 use super::super::extract::ApiMember;
 use super::super::{hash_password, AppState};
-use super::schema::{self, Alias, ApiToken, AppPassword, DnsRecord, Domain, Mailbox, XmppAccount};
+use super::schema::{
+    self, Alias, ApiToken, AppPassword, DnsRecord, Domain, Mailbox, Member, NodeStatus, XmppAccount,
+};
 use crate::db;
-use crate::db::dns_records::RecordId;
-use crate::db::members::Member;
-use crate::db::nodes::NodeStatus;
 use crate::error::Error;
+use crate::model::ids::RecordId;
 use crate::model::ids::{AliasId, ApiTokenId, AppPasswordId, DomainId, MailboxId, XmppAccountId};
 use crate::model::plan::{Limits, Usage};
 use crate::model::requests;
@@ -69,10 +69,10 @@ async fn me(State(state): State<AppState>, ApiMember(m): ApiMember) -> ApiResult
         ..
     } = db::members::overview(&state.pool, m.id()).await?;
     Ok(Json(Me {
-        member: m.member,
+        member: m.member.into(),
         usage,
         limits,
-        node,
+        node: node.map(Into::into),
     }))
 }
 

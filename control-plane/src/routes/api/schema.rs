@@ -5,10 +5,14 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::db;
-use crate::db::dns_records::RecordId;
-use crate::model::ids::{AliasId, ApiTokenId, AppPasswordId, DomainId, MailboxId, XmppAccountId};
+use crate::model::ids::RecordId;
+use crate::model::ids::{
+    AliasId, ApiTokenId, AppPasswordId, DomainId, InvitationId, MailboxId, MemberId, NodeId,
+    PlanId, XmppAccountId,
+};
 use crate::model::report::DkimRecord;
 use crate::model::AppScope;
 
@@ -289,6 +293,341 @@ impl From<db::domains::ServerStatus> for ServerStatus {
             address: r.address,
             role: r.role,
             serial: r.serial,
+            fault: r.fault,
+            checked_at: r.checked_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Active,
+    Suspended,
+    Deleting,
+}
+impl From<db::members::Status> for Status {
+    fn from(r: db::members::Status) -> Self {
+        match r {
+            db::members::Status::Active => Status::Active,
+            db::members::Status::Suspended => Status::Suspended,
+            db::members::Status::Deleting => Status::Deleting,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Member {
+    pub id: MemberId,
+    pub email: String,
+    pub display_name: String,
+    pub is_admin: bool,
+    pub plan_id: Option<PlanId>,
+    pub plan_name: Option<String>,
+    pub status: Status,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>)]
+    pub delete_after: Option<OffsetDateTime>,
+    pub totp_enabled: bool,
+    pub locale: Option<String>,
+    /// The node that serves the member's mail; null until a node has joined.
+    pub node_id: Option<NodeId>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<db::members::Member> for Member {
+    fn from(r: db::members::Member) -> Self {
+        Member {
+            id: r.id,
+            email: r.email,
+            display_name: r.display_name,
+            is_admin: r.is_admin,
+            plan_id: r.plan_id,
+            plan_name: r.plan_name,
+            status: r.status.into(),
+            delete_after: r.delete_after,
+            totp_enabled: r.totp_enabled,
+            locale: r.locale,
+            node_id: r.node_id,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Capacity {
+    pub cpus: i64,
+    pub memory_bytes: i64,
+    pub disk_bytes: i64,
+}
+
+impl From<db::nodes::Capacity> for Capacity {
+    fn from(r: db::nodes::Capacity) -> Self {
+        Capacity {
+            cpus: r.cpus,
+            memory_bytes: r.memory_bytes,
+            disk_bytes: r.disk_bytes,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Node {
+    pub id: NodeId,
+    pub name: String,
+    /// Whether the node holds a working credential.
+    pub joined: bool,
+    /// `waiting` (to join, with a join token), `joined`, `rotating` (joined, and a new join
+    /// token is out: joining with it replaces the credential) or `revoked` (no credential: its
+    /// polls and heartbeats get 401 until it joins again with a token from a rotation).
+    pub state: String,
+    pub host_name: Option<String>,
+    pub addresses: Vec<String>,
+    pub version: Option<String>,
+    pub capacity: Option<Capacity>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>)]
+    pub last_heartbeat_at: Option<OffsetDateTime>,
+    /// False when a service reported a problem in the last heartbeat.
+    pub healthy: Option<bool>,
+    /// Grows with every change to what the node serves.
+    pub desired_generation: i64,
+    /// The generation the node last reported as applied; null until it applies one.
+    pub observed_generation: Option<i64>,
+    /// How many members it hosts.
+    pub members: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<db::nodes::Node> for Node {
+    fn from(r: db::nodes::Node) -> Self {
+        Node {
+            id: r.id,
+            name: r.name,
+            joined: r.joined,
+            state: r.state,
+            host_name: r.host_name,
+            addresses: r.addresses,
+            version: r.version,
+            capacity: r.capacity.map(Into::into),
+            last_heartbeat_at: r.last_heartbeat_at,
+            healthy: r.healthy,
+            desired_generation: r.desired_generation,
+            observed_generation: r.observed_generation,
+            members: r.members,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// Where a member's changes stand on their node: applied once the node reports a generation at
+/// least the desired one. The generation is the node's, not the member's, so "applying" may
+/// also mean another member's change is on its way; that errs on the side of caution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct NodeStatus {
+    pub desired_generation: i64,
+    /// Null until the node applies its first desired state.
+    pub observed_generation: Option<i64>,
+    pub applied: bool,
+}
+
+impl From<db::nodes::NodeStatus> for NodeStatus {
+    fn from(r: db::nodes::NodeStatus) -> Self {
+        NodeStatus {
+            desired_generation: r.desired_generation,
+            observed_generation: r.observed_generation,
+            applied: r.applied,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Invitation {
+    pub id: InvitationId,
+    pub email: String,
+    pub plan_id: PlanId,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub expires_at: OffsetDateTime,
+}
+
+impl From<db::invitations::Invitation> for Invitation {
+    fn from(r: db::invitations::Invitation) -> Self {
+        Invitation {
+            id: r.id,
+            email: r.email,
+            plan_id: r.plan_id,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Entry {
+    pub id: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub at: OffsetDateTime,
+    pub actor_email: Option<String>,
+    pub ip: Option<String>,
+    pub action: String,
+    #[schema(value_type = Option<String>)]
+    pub subject_member_id: Option<Uuid>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+impl From<db::audit::Entry> for Entry {
+    fn from(r: db::audit::Entry) -> Self {
+        Entry {
+            id: r.id,
+            at: r.at,
+            actor_email: r.actor_email,
+            ip: r.ip,
+            action: r.action,
+            subject_member_id: r.subject_member_id,
+            details: r.details,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DnsOverview {
+    pub nodes: Vec<DnsNode>,
+    pub external_secondaries: Vec<ExternalSecondary>,
+    /// Every server of every zone that the last check found at fault.
+    pub faults: Vec<Fault>,
+}
+
+impl From<db::dns_admin::DnsOverview> for DnsOverview {
+    fn from(r: db::dns_admin::DnsOverview) -> Self {
+        DnsOverview {
+            nodes: r.nodes.into_iter().map(Into::into).collect(),
+            external_secondaries: r.external_secondaries.into_iter().map(Into::into).collect(),
+            faults: r.faults.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DnsNode {
+    pub id: NodeId,
+    pub name: String,
+    /// `ns<N>.<platform domain>`.
+    pub nameserver: String,
+    /// Where its name server answers (`ip:port`), as the node last reported; null before.
+    pub address: Option<String>,
+    /// The catalog zone it produces: `catalog.ns<N>.<platform domain>`.
+    pub catalog: String,
+    /// Who runs the machine; secondaries are picked among other operators first.
+    pub operator: Option<String>,
+    /// The nodes that serve its zones as secondaries.
+    pub secondaries: Vec<NodeSecondary>,
+}
+
+impl From<db::dns_admin::DnsNode> for DnsNode {
+    fn from(r: db::dns_admin::DnsNode) -> Self {
+        DnsNode {
+            id: r.id,
+            name: r.name,
+            nameserver: r.nameserver,
+            address: r.address,
+            catalog: r.catalog,
+            operator: r.operator,
+            secondaries: r.secondaries.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NodeSecondary {
+    pub nameserver: String,
+    /// `pending` (not yet in the NS records), `active` or `retiring` (left them, still serves).
+    pub state: String,
+}
+
+impl From<db::dns_admin::NodeSecondary> for NodeSecondary {
+    fn from(r: db::dns_admin::NodeSecondary) -> Self {
+        NodeSecondary {
+            nameserver: r.nameserver,
+            state: r.state,
+        }
+    }
+}
+
+/// An external secondary and the names of its keys, one per node, without their secrets (each
+/// shown once: when made by the admin, or when the admin asks for keys not shown yet).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExternalSecondary {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Uuid,
+    pub nameserver: String,
+    pub address: String,
+    /// Its key for node N is named `ns<N>.<key_suffix>`.
+    pub key_suffix: String,
+    pub keys: Vec<ExternalKey>,
+}
+
+impl From<db::dns_admin::ExternalSecondary> for ExternalSecondary {
+    fn from(r: db::dns_admin::ExternalSecondary) -> Self {
+        ExternalSecondary {
+            id: r.id,
+            nameserver: r.nameserver,
+            address: r.address,
+            key_suffix: r.key_suffix,
+            keys: r.keys.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// An external secondary's key for one node (never its secret).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExternalKey {
+    pub node_id: NodeId,
+    /// The node's name server: the primary this key transfers from.
+    pub nameserver: String,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub created_at: OffsetDateTime,
+    /// False until the admin has seen the secret (a key made for a node that joined later, or
+    /// by the upgrade to per-node keys): `reveal-keys` shows it, once.
+    pub shown: bool,
+}
+
+impl From<db::dns_admin::ExternalKey> for ExternalKey {
+    fn from(r: db::dns_admin::ExternalKey) -> Self {
+        ExternalKey {
+            node_id: r.node_id,
+            nameserver: r.nameserver,
+            name: r.name,
+            created_at: r.created_at,
+            shown: r.shown,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Fault {
+    pub domain: String,
+    /// The server's name server name.
+    pub server: String,
+    /// A few English words: "unreachable", "not authoritative (lame)", …
+    pub fault: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub checked_at: OffsetDateTime,
+}
+
+impl From<db::dns_admin::Fault> for Fault {
+    fn from(r: db::dns_admin::Fault) -> Self {
+        Fault {
+            domain: r.domain,
+            server: r.server,
             fault: r.fault,
             checked_at: r.checked_at,
         }

@@ -484,27 +484,28 @@ mod parser {
     }
 }
 
-/// The store's rows are not the API's schema: no `db` module derives an OpenAPI schema (the
-/// API's own types, `routes::api::schema`, are made from the rows).
+/// The model and the store's rows are not the API's schema (the API's own types,
+/// `routes::api::schema`, are made from them), and the model is pure: no module of `model`
+/// names sqlx, axum or utoipa, no module of `db` names utoipa or axum.
 #[test]
-fn layer_db_rows_are_not_the_api_schema() {
-    let mut files = Vec::new();
-    collect(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/db"),
-        &mut files,
-    );
-    assert!(files.len() > 10, "the store's modules were not found");
-    let schema: Vec<String> = files
-        .iter()
-        .filter(|f| {
-            std::fs::read_to_string(f)
-                .unwrap_or_default()
-                .contains("utoipa")
-        })
-        .map(|f| f.display().to_string())
-        .collect();
-    assert!(
-        schema.is_empty(),
-        "db modules with OpenAPI schemas: {schema:?}"
-    );
+fn layer_model_and_store_name_no_framework_above_them() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut wrong = Vec::new();
+    for (layer, forbidden) in [
+        ("model", &["sqlx", "axum", "utoipa"][..]),
+        ("db", &["axum", "utoipa"][..]),
+    ] {
+        let mut files = Vec::new();
+        collect(&src.join(layer), &mut files);
+        assert!(files.len() > 5, "the {layer} modules were not found");
+        for file in files {
+            let code = strip(&std::fs::read_to_string(&file).unwrap_or_default());
+            for name in forbidden {
+                if code.contains(&format!("{name}::")) {
+                    wrong.push(format!("{} names {name}", file.display()));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

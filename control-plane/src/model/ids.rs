@@ -1,13 +1,13 @@
-//! Typed ids, so a mailbox id can never be passed where a member id is expected.
+//! Typed ids, so a mailbox id can never be passed where a member id is expected. The JSON API
+//! gives each its schema (a UUID named after the type: `routes::api::schema`).
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 macro_rules! id_type {
     ($($name:ident),* $(,)?) => {$(
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
-        #[schema(value_type = String, format = Uuid)]
         pub struct $name(pub Uuid);
 
         impl $name {

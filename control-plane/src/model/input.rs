@@ -2,23 +2,15 @@
 //! labels and display names (shown back in pages, so no control characters), sizes in MiB,
 //! and the per-field error a form or API call reports.
 
-use serde::{Serialize, Serializer};
-
 use super::text::{Describe, Text};
 
 /// One problem with one field of a form or API request. `field` is the form field name, so
 /// the page can show the message next to the input and the API client knows what to fix.
 /// The API shows `message` in English; pages pick the reader's language.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FieldError {
     pub field: String,
-    #[serde(serialize_with = "english")]
-    #[schema(value_type = String)]
     pub message: Text,
-}
-
-fn english<S: Serializer>(t: &Text, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&t.en)
 }
 
 impl FieldError {

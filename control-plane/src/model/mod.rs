@@ -1,7 +1,8 @@
 //! The model: pure types (ids, user-typed values parsed at the edge, plan limits, secrets), the
 //! lowest layer of the control plane (not `domain`, which here means a DNS name).
 //!
-//! Architecture invariant: nothing here imports axum or sqlx; everything is testable without I/O.
+//! Architecture invariant: nothing here names axum, sqlx or utoipa (checked by
+//! `tests/layers.rs`); everything is testable without I/O.
 //! Names that reach node configs (domains, local parts, XMPP nodes) are the `protocol` crate's
 //! typed names, re-exported here so the control plane and the agents parse them the same way.
 

@@ -5,14 +5,14 @@ use serde::Serialize;
 use super::ids::PlanId;
 use super::text::{Describe, Text};
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     pub id: PlanId,
     pub name: String,
     pub limits: Limits,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Limits {
     pub max_domains: i64,
     pub max_mailboxes: i64,
@@ -34,7 +34,7 @@ impl Limits {
 
 /// What a member currently holds. `storage_bytes` is the storage promised to their mailboxes
 /// (the sum of mailbox quotas); what the nodes measure in use is reported separately.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Usage {
     pub domains: i64,
     pub mailboxes: i64,

@@ -24,7 +24,7 @@ pub fn valid_public_key(s: &str) -> bool {
 }
 
 /// The DNS record that publishes a domain's DKIM key, exactly as it must be entered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DkimRecord {
     pub selector: String,
     /// `<selector>._domainkey.<domain>` (ASCII form of the domain), a TXT record.

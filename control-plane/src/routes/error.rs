@@ -8,7 +8,6 @@ use axum::Json;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::model::input::FieldError;
 
 pub(super) fn status(err: &Error) -> StatusCode {
     match err {
@@ -59,6 +58,24 @@ pub fn render_plain(err: &Error) -> Response {
 #[derive(Debug)]
 pub struct ApiError(pub Error);
 
+/// One problem with one field of a form or API request. `field` is the form field name, so
+/// the page can show the message next to the input and the API client knows what to fix.
+/// The API shows `message` in English; pages pick the reader's language.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl From<&crate::model::input::FieldError> for FieldError {
+    fn from(f: &crate::model::input::FieldError) -> Self {
+        FieldError {
+            field: f.field.clone(),
+            message: f.message.en.clone(),
+        }
+    }
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
@@ -79,7 +96,7 @@ impl IntoResponse for ApiError {
         let err = self.0;
         log(&err);
         let fields = match &err {
-            Error::Invalid(f) => f.clone(),
+            Error::Invalid(f) => f.iter().map(FieldError::from).collect(),
             _ => Vec::new(),
         };
         let message = match &err {

@@ -12,11 +12,12 @@ use utoipa_axum::routes;
 use super::super::error::{ApiError, ErrorBody};
 use super::super::extract::ApiAdmin;
 use super::super::AppState;
-use super::schema::{self, DnsOverview, Entry, Invitation, Member, Node, NodeStatus};
+use super::schema::{
+    self, DnsOverview, Entry, Invitation, Limits, Member, Node, NodeStatus, Plan, Usage,
+};
 use crate::db;
 use crate::error::Error;
 use crate::model::ids::{InvitationId, MemberId, NodeId, PlanId};
-use crate::model::plan::{Limits, Plan, Usage};
 use crate::model::requests::{self, Fields, PlanInput};
 use crate::model::text::Text;
 use crate::model::EmailAddress;
@@ -56,7 +57,7 @@ fn id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
 #[utoipa::path(get, path = "/admin/plans", tag = "admin", security(("token" = [])),
     responses((status = 200, body = Vec<Plan>)))]
 async fn list_plans(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<Json<Vec<Plan>>> {
-    Ok(Json(db::plans::list(&state.pool).await?))
+    Ok(Json(schema::all(db::plans::list(&state.pool).await?)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -102,7 +103,7 @@ async fn create_plan(
     let id = db::plans::create(&state.pool, &a.actor(), &plan).await?;
     Ok((
         StatusCode::CREATED,
-        Json(db::plans::get(&state.pool, id).await?),
+        Json(db::plans::get(&state.pool, id).await?.into()),
     ))
 }
 
@@ -118,7 +119,7 @@ async fn update_plan(
     let p: PlanId = id(&p)?;
     let plan = parse_plan(&body)?;
     db::plans::update(&state.pool, &a.actor(), p, &plan).await?;
-    Ok(Json(db::plans::get(&state.pool, p).await?))
+    Ok(Json(db::plans::get(&state.pool, p).await?.into()))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -188,8 +189,8 @@ async fn get_member(
     } = db::members::overview(&state.pool, m).await?;
     Ok(Json(MemberDetail {
         member: member.into(),
-        usage,
-        limits,
+        usage: usage.into(),
+        limits: limits.into(),
         node: node.map(Into::into),
     }))
 }

@@ -13,13 +13,13 @@ use super::super::error::{ApiError, ErrorBody};
 use super::super::extract::ApiMember;
 use super::super::{hash_password, AppState};
 use super::schema::{
-    self, Alias, ApiToken, AppPassword, DnsRecord, Domain, Mailbox, Member, NodeStatus, XmppAccount,
+    self, Alias, ApiToken, AppPassword, DnsRecord, Domain, Limits, Mailbox, Member, NodeStatus,
+    Usage, XmppAccount,
 };
 use crate::db;
 use crate::error::Error;
 use crate::model::ids::RecordId;
 use crate::model::ids::{AliasId, ApiTokenId, AppPasswordId, DomainId, MailboxId, XmppAccountId};
-use crate::model::plan::{Limits, Usage};
 use crate::model::requests;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -70,8 +70,8 @@ async fn me(State(state): State<AppState>, ApiMember(m): ApiMember) -> ApiResult
     } = db::members::overview(&state.pool, m.id()).await?;
     Ok(Json(Me {
         member: m.member.into(),
-        usage,
-        limits,
+        usage: usage.into(),
+        limits: limits.into(),
         node: node.map(Into::into),
     }))
 }

@@ -13,7 +13,6 @@ use crate::model::ids::{
     AliasId, ApiTokenId, AppPasswordId, DomainId, InvitationId, MailboxId, MemberId, NodeId,
     PlanId, XmppAccountId,
 };
-use crate::model::report::DkimRecord;
 use crate::model::AppScope;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -214,7 +213,7 @@ impl From<db::domains::Domain> for Domain {
             status: r.status,
             verification_token: r.verification_token,
             verified_at: r.verified_at,
-            dkim: r.dkim,
+            dkim: r.dkim.map(Into::into),
             created_at: r.created_at,
             dns: r.dns.into(),
         }
@@ -632,4 +631,123 @@ impl From<db::dns_admin::Fault> for Fault {
             checked_at: r.checked_at,
         }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Plan {
+    pub id: PlanId,
+    pub name: String,
+    pub limits: Limits,
+}
+
+impl From<crate::model::plan::Plan> for Plan {
+    fn from(r: crate::model::plan::Plan) -> Self {
+        Plan {
+            id: r.id,
+            name: r.name,
+            limits: r.limits.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Limits {
+    pub max_domains: i64,
+    pub max_mailboxes: i64,
+    pub max_aliases: i64,
+    pub max_xmpp_accounts: i64,
+    pub storage_bytes: i64,
+}
+
+impl From<crate::model::plan::Limits> for Limits {
+    fn from(r: crate::model::plan::Limits) -> Self {
+        Limits {
+            max_domains: r.max_domains,
+            max_mailboxes: r.max_mailboxes,
+            max_aliases: r.max_aliases,
+            max_xmpp_accounts: r.max_xmpp_accounts,
+            storage_bytes: r.storage_bytes,
+        }
+    }
+}
+
+/// What a member currently holds. `storage_bytes` is the storage promised to their mailboxes
+/// (the sum of mailbox quotas); what the nodes measure in use is reported separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Usage {
+    pub domains: i64,
+    pub mailboxes: i64,
+    pub aliases: i64,
+    pub xmpp_accounts: i64,
+    pub storage_bytes: i64,
+    /// What the mailboxes store, as their node last measured it; null until it has measured any.
+    pub stored_bytes: Option<i64>,
+}
+
+impl From<crate::model::plan::Usage> for Usage {
+    fn from(r: crate::model::plan::Usage) -> Self {
+        Usage {
+            domains: r.domains,
+            mailboxes: r.mailboxes,
+            aliases: r.aliases,
+            xmpp_accounts: r.xmpp_accounts,
+            storage_bytes: r.storage_bytes,
+            stored_bytes: r.stored_bytes,
+        }
+    }
+}
+
+/// The DNS record that publishes a domain's DKIM key, exactly as it must be entered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct DkimRecord {
+    pub selector: String,
+    /// `<selector>._domainkey.<domain>` (ASCII form of the domain), a TXT record.
+    pub name: String,
+    /// `v=DKIM1; k=rsa; p=<public key>`.
+    pub value: String,
+}
+
+impl From<crate::model::report::DkimRecord> for DkimRecord {
+    fn from(r: crate::model::report::DkimRecord) -> Self {
+        DkimRecord {
+            selector: r.selector,
+            name: r.name,
+            value: r.value,
+        }
+    }
+}
+
+/// The model's ids, each a UUID schema of its own name (`MemberId`, …) in the API.
+macro_rules! uuid_schemas {
+    ($($id:ident),* $(,)?) => {$(
+        impl utoipa::PartialSchema for $id {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                uuid_schema()
+            }
+        }
+
+        impl ToSchema for $id {}
+    )*};
+}
+
+uuid_schemas!(
+    AliasId,
+    ApiTokenId,
+    AppPasswordId,
+    DomainId,
+    InvitationId,
+    MailboxId,
+    MemberId,
+    NodeId,
+    PlanId,
+    RecordId,
+    XmppAccountId,
+);
+
+fn uuid_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+        .into()
 }

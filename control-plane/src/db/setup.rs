@@ -1,16 +1,10 @@
 //! The one-time setup that creates the collective and its first admin. There is no default
 //! account: until setup completes, only the holder of the current setup token can create one.
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
-use super::audit::{self, Actor};
-use super::members;
-use super::plans::{self, NewPlan};
 use crate::config::{DnsConfig, Platform};
 use crate::error::{Error, Result};
-use crate::model::ids::{MemberId, PlanId};
-use crate::model::input::MIB;
-use crate::model::plan::Limits;
 use crate::model::secret::{self, Token};
 
 pub async fn is_done(pool: &PgPool) -> Result<bool> {
@@ -59,81 +53,33 @@ pub async fn token_is_valid(pool: &PgPool, token: &str) -> Result<bool> {
     .await?)
 }
 
-pub struct Setup {
-    pub collective_name: String,
-    pub platform_domain: String,
-    pub admin_email: String,
-    pub admin_password_hash: String,
-}
-
-/// The plan the first admin gets, so a one-person box can be used at once. The admin can
-/// change it like any other plan.
-pub fn default_plan() -> NewPlan {
-    NewPlan {
-        name: "Standard".to_owned(),
-        limits: Limits {
-            max_domains: 5,
-            max_mailboxes: 25,
-            max_aliases: 100,
-            max_xmpp_accounts: 25,
-            storage_bytes: 10 * 1024 * MIB,
-        },
-    }
-}
-
-/// Consumes the token and creates the collective, the default plan and the first admin, in one
-/// transaction: either all of it exists afterwards or none of it.
-pub async fn complete(
-    pool: &PgPool,
-    token: &str,
-    setup: &Setup,
-    ip: Option<String>,
-) -> Result<MemberId> {
-    let mut tx = pool.begin().await?;
+/// Uses the setup token `token`, once: whether it was unused (a used or unknown one changes
+/// nothing).
+pub async fn use_token(conn: &mut PgConnection, token: &str) -> Result<bool> {
     let used = sqlx::query!(
         "update setup_tokens set used_at = now() where token_hash = $1 and used_at is null",
         secret::digest(token)
     )
-    .execute(&mut *tx)
+    .execute(conn)
     .await?
     .rows_affected();
-    if used == 0 {
-        return Err(Error::Gone);
-    }
+    Ok(used > 0)
+}
+
+/// Stores the collective (there is one; setup makes it).
+pub async fn insert_collective(
+    conn: &mut PgConnection,
+    name: &str,
+    platform_domain: &str,
+) -> Result<()> {
     sqlx::query!(
         "insert into collective (name, platform_domain) values ($1, $2)",
-        setup.collective_name,
-        setup.platform_domain
+        name,
+        platform_domain
     )
-    .execute(&mut *tx)
+    .execute(conn)
     .await?;
-    let plan = PlanId::new();
-    plans::insert(&mut *tx, plan, &default_plan()).await?;
-    let admin = MemberId::new();
-    members::insert(
-        &mut tx,
-        admin,
-        &setup.admin_email,
-        "Admin",
-        &setup.admin_password_hash,
-        true,
-        Some(plan),
-    )
-    .await?;
-    audit::record(
-        &mut *tx,
-        &Actor {
-            member_id: Some(admin),
-            email: Some(setup.admin_email.clone()),
-            ip,
-        },
-        "collective.setup",
-        Some(admin),
-        serde_json::json!({ "name": setup.collective_name, "platform_domain": setup.platform_domain }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(admin)
+    Ok(())
 }
 
 pub struct Collective {

@@ -136,13 +136,13 @@ async fn submit(
         Ok(h) => h,
         Err(e) => return HtmlError(page, e).into_response(),
     };
-    let setup = db::setup::Setup {
+    let setup = crate::services::setup::Setup {
         collective_name: name.into_string(),
         platform_domain: domain.as_str().to_owned(),
         admin_email: email.to_string(),
         admin_password_hash: hash,
     };
-    match db::setup::complete(&state.pool, &form.token, &setup, ip.clone()).await {
+    match crate::services::setup::complete(&state.pool, &form.token, &setup, ip.clone()).await {
         Ok(admin) => {
             tracing::info!(admin = %admin, "setup complete; first admin created");
             start_session(&state, admin, false, ip.as_deref(), None, "/admin").await

@@ -2,11 +2,12 @@
 //! do, each one transaction with its audit entry, over the store (`db`) and the model. Pages,
 //! the JSON API, the node API, the command line and the workers call these, never each other.
 //!
-//! Being filled: the use cases still written in `db` (deletions, app passwords, members, plans)
-//! move here one by one (issue 12).
+//! Being filled: the use cases still written in `db` (deletions, members, plans) move here one
+//! by one (issue 12).
 
 pub mod addresses;
 pub mod dns_admin;
 pub mod domains;
 pub mod invitations;
 pub mod nodes;
+pub mod setup;

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use super::audit::{self, Actor};
 use super::domains::Summary;
@@ -384,209 +385,122 @@ pub async fn overview(db: impl sqlx::PgExecutor<'_>, member: MemberId) -> Result
     })
 }
 
-pub async fn set_plan(pool: &PgPool, actor: &Actor, member: MemberId, plan: PlanId) -> Result<()> {
-    let mut tx = pool.begin().await?;
+/// Gives `member` the plan `plan`; whether the member exists.
+pub async fn update_plan(conn: &mut PgConnection, member: MemberId, plan: PlanId) -> Result<bool> {
     let n = sqlx::query!(
         "update members set plan_id = $2 where id = $1",
         member.0,
         plan.0
     )
-    .execute(&mut *tx)
+    .execute(conn)
     .await?
     .rows_affected();
-    if n == 0 {
-        return Err(Error::NotFound);
-    }
-    audit::record(
-        &mut *tx,
-        actor,
-        "member.plan",
-        Some(member),
-        serde_json::json!({ "plan": plan }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(n > 0)
 }
 
-/// Moves the member to another node (or hosts them there for the first time). Only a node that
-/// has joined can host anyone. The placement trigger bumps both nodes' generations: the old one
-/// stops serving the member, the new one starts.
-pub async fn set_node(pool: &PgPool, actor: &Actor, member: MemberId, node: NodeId) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    // Share-locked so the node cannot vanish before the member row points at it.
-    let joined = sqlx::query_scalar!(
+/// Whether `node` has joined (`None`: no such node), share-locked so it cannot vanish before a
+/// member row points at it.
+pub async fn node_joined(conn: &mut PgConnection, node: NodeId) -> Result<Option<bool>> {
+    Ok(sqlx::query_scalar!(
         "select credential_hash is not null as \"joined!\" from nodes where id = $1 for share",
         node.0
     )
-    .fetch_optional(&mut *tx)
-    .await?;
-    match joined {
-        None => {
-            return Err(Error::field(
-                "node_id",
-                Text::new("no such node", "ce nœud n’existe pas"),
-            ))
-        }
-        Some(false) => return Err(Error::field(
-            "node_id",
-            Text::new(
-                "this node has not joined yet; run its join command first",
-                "ce nœud n’est pas encore connecté\u{a0}; lancez d’abord sa commande de connexion",
-            ),
-        )),
-        Some(true) => {}
-    }
-    let from = sqlx::query_scalar!(
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Locks the member's row: the node hosting it (`None` inside: none yet); not found if there
+/// is no such member.
+pub async fn lock_node(conn: &mut PgConnection, member: MemberId) -> Result<Option<Uuid>> {
+    sqlx::query_scalar!(
         "select node_id from members where id = $1 for update",
         member.0
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(conn)
     .await?
-    .ok_or(Error::NotFound)?;
+    .ok_or(Error::NotFound)
+}
+
+/// Hosts `member` on `node` (the placement trigger bumps both nodes' generations).
+pub async fn update_node(conn: &mut PgConnection, member: MemberId, node: NodeId) -> Result<()> {
     sqlx::query!(
         "update members set node_id = $2 where id = $1",
         member.0,
         node.0
     )
-    .execute(&mut *tx)
+    .execute(conn)
     .await?;
-    audit::record(
-        &mut *tx,
-        actor,
-        "member.node",
-        Some(member),
-        serde_json::json!({ "from": from, "to": node }),
-    )
-    .await?;
-    tx.commit().await?;
     Ok(())
 }
 
-/// Suspending signs the member out everywhere and revokes nothing else: unsuspending restores
-/// the account as it was.
-pub async fn set_suspended(
-    pool: &PgPool,
-    actor: &Actor,
+/// Moves a non-admin member from status `from` to `to`; whether it was in `from`.
+pub async fn update_status(
+    conn: &mut PgConnection,
     member: MemberId,
-    suspended: bool,
-) -> Result<()> {
-    let (from, to) = if suspended {
-        ("active", "suspended")
-    } else {
-        ("suspended", "active")
-    };
-    let mut tx = pool.begin().await?;
+    from: &str,
+    to: &str,
+) -> Result<bool> {
     let n = sqlx::query!(
         "update members set status = $3 where id = $1 and status = $2 and not is_admin",
         member.0,
         from,
         to
     )
-    .execute(&mut *tx)
+    .execute(conn)
     .await?
     .rows_affected();
-    if n == 0 {
-        return Err(Error::Conflict(Text::new(
-            format!("only a non-admin member who is {from} can be made {to}"),
-            if suspended {
-                "seul un membre actif, non administrateur, peut être suspendu"
-            } else {
-                "seul un membre suspendu peut être réactivé"
-            },
-        )));
-    }
+    Ok(n > 0)
+}
+
+/// Signs the member out everywhere.
+pub async fn delete_sessions(conn: &mut PgConnection, member: MemberId) -> Result<()> {
     sqlx::query!("delete from sessions where member_id = $1", member.0)
-        .execute(&mut *tx)
+        .execute(conn)
         .await?;
-    audit::record(
-        &mut *tx,
-        actor,
-        if suspended {
-            "member.suspend"
-        } else {
-            "member.unsuspend"
-        },
-        Some(member),
-        serde_json::json!({}),
-    )
-    .await?;
-    tx.commit().await?;
     Ok(())
 }
 
-/// Step one of deletion: the account is locked and scheduled for purge after the grace
-/// period; an admin can cancel until then.
-pub async fn request_deletion(
-    pool: &PgPool,
-    actor: &Actor,
+/// Revokes every API token the member holds.
+pub async fn revoke_api_tokens(conn: &mut PgConnection, member: MemberId) -> Result<()> {
+    sqlx::query!(
+        "update api_tokens set revoked_at = now() where member_id = $1 and revoked_at is null",
+        member.0
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Schedules a non-admin member not yet being deleted for purge after `grace_days`: when
+/// (`None`: an admin, or already being deleted).
+pub async fn schedule_deletion(
+    conn: &mut PgConnection,
     member: MemberId,
     grace_days: i64,
-) -> Result<OffsetDateTime> {
-    let mut tx = pool.begin().await?;
-    let after = sqlx::query_scalar!(
+) -> Result<Option<OffsetDateTime>> {
+    Ok(sqlx::query_scalar!(
         "update members set status = 'deleting',
                 delete_after = now() + make_interval(days => $2::int)
          where id = $1 and status <> 'deleting' and not is_admin returning delete_after",
         member.0,
         i32::try_from(grace_days).unwrap_or(i32::MAX)
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(conn)
     .await?
-    .flatten()
-    .ok_or_else(|| {
-        Error::Conflict(Text::new(
-            "this member is an admin or is already being deleted",
-            "ce membre est administrateur ou déjà en cours de suppression",
-        ))
-    })?;
-    sqlx::query!("delete from sessions where member_id = $1", member.0)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query!(
-        "update api_tokens set revoked_at = now() where member_id = $1 and revoked_at is null",
-        member.0
-    )
-    .execute(&mut *tx)
-    .await?;
-    audit::record(
-        &mut *tx,
-        actor,
-        "member.delete.request",
-        Some(member),
-        serde_json::json!({ "purge_after": after.unix_timestamp() }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    .flatten())
 }
 
-pub async fn cancel_deletion(pool: &PgPool, actor: &Actor, member: MemberId) -> Result<()> {
-    let mut tx = pool.begin().await?;
+/// Takes a member being deleted back (suspended); whether it was being deleted.
+pub async fn unschedule_deletion(conn: &mut PgConnection, member: MemberId) -> Result<bool> {
     let n = sqlx::query!(
         "update members set status = 'suspended', delete_after = null
          where id = $1 and status = 'deleting'",
         member.0
     )
-    .execute(&mut *tx)
+    .execute(conn)
     .await?
     .rows_affected();
-    if n == 0 {
-        return Err(Error::Conflict(Text::new(
-            "this member is not being deleted",
-            "ce membre n’est pas en cours de suppression",
-        )));
-    }
-    audit::record(
-        &mut *tx,
-        actor,
-        "member.delete.cancel",
-        Some(member),
-        serde_json::json!({}),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(n > 0)
 }
 
 /// Step two, run by the background job: purges members whose grace period is over. Each is

@@ -2,12 +2,13 @@
 //! do, each one transaction with its audit entry, over the store (`db`) and the model. Pages,
 //! the JSON API, the node API, the command line and the workers call these, never each other.
 //!
-//! Being filled: the use cases still written in `db` (deletions, members, plans) move here one
-//! by one (issue 12).
+//! Being filled: the use cases still written in `db` (deletions of a domain or an address, plans,
+//! app passwords, DNS records) move here one by one (issue 12).
 
 pub mod addresses;
 pub mod dns_admin;
 pub mod domains;
 pub mod invitations;
+pub mod members;
 pub mod nodes;
 pub mod setup;

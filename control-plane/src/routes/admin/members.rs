@@ -22,6 +22,7 @@ use crate::db::members::{Member, Status};
 use crate::error::Error;
 use crate::model::ids::{MemberId, NodeId, PlanId};
 use crate::model::text::Text;
+use crate::services::members::{self, Action};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -184,7 +185,7 @@ async fn set_node(
         .parse()
         .map_err(|_| HtmlError(page.clone(), Error::NotFound))?;
     let result = match f.node_id.parse::<NodeId>() {
-        Ok(node) => db::members::set_node(&state.pool, &a.actor(), id, node).await,
+        Ok(node) => members::set_node(&state.pool, &a.actor(), id, node).await,
         Err(_) => Err(Error::field(
             "node_id",
             Text::new("choose a node", "choisissez un nœud"),
@@ -227,7 +228,7 @@ async fn set_plan(
             Error::field("plan", Text::new("choose a plan", "choisissez une formule")),
         )
     })?;
-    db::members::set_plan(&state.pool, &a.actor(), id, plan)
+    members::set_plan(&state.pool, &a.actor(), id, plan)
         .await
         .map_err(|e| HtmlError(page.clone(), e))?;
     Ok(Redirect::to(&Notice::MemberUpdated.on(&format!("/admin/members/{id}"))).into_response())
@@ -247,22 +248,10 @@ async fn act(
     let id: MemberId = id
         .parse()
         .map_err(|_| HtmlError(page.clone(), Error::NotFound))?;
-    let actor = a.actor();
-    let pool = &state.pool;
-    let result = match action.as_str() {
-        "suspend" => db::members::set_suspended(pool, &actor, id, true).await,
-        "unsuspend" => db::members::set_suspended(pool, &actor, id, false).await,
-        "delete" => db::members::request_deletion(
-            pool,
-            &actor,
-            id,
-            state.config.security.deletion_grace_days,
-        )
+    let action = Action::parse(&action).ok_or_else(|| HtmlError(page.clone(), Error::NotFound))?;
+    let grace = state.config.security.deletion_grace_days;
+    members::act(&state.pool, &a.actor(), id, action, grace)
         .await
-        .map(|_| ()),
-        "cancel-delete" => db::members::cancel_deletion(pool, &actor, id).await,
-        _ => Err(Error::NotFound),
-    };
-    result.map_err(|e| HtmlError(page.clone(), e))?;
+        .map_err(|e| HtmlError(page.clone(), e))?;
     Ok(Redirect::to(&Notice::MemberUpdated.on(&format!("/admin/members/{id}"))).into_response())
 }

@@ -22,6 +22,7 @@ use crate::model::requests::{self, Fields, PlanInput};
 use crate::model::text::Text;
 use crate::model::EmailAddress;
 use crate::services::dns_admin;
+use crate::services::members::{self, Action};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -219,7 +220,7 @@ async fn set_member_node(
             Text::new("is not a node id", "n’est pas un identifiant de nœud"),
         )
     })?;
-    db::members::set_node(&state.pool, &a.actor(), m, node).await?;
+    members::set_node(&state.pool, &a.actor(), m, node).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -250,7 +251,7 @@ async fn set_member_plan(
             Text::new("no such plan", "cette formule n’existe pas"),
         )
     })?;
-    db::members::set_plan(&state.pool, &a.actor(), m, plan).await?;
+    members::set_plan(&state.pool, &a.actor(), m, plan).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -265,23 +266,9 @@ async fn member_action(
     Path((m, action)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let m: MemberId = id(&m)?;
-    let actor = a.actor();
-    let pool = &state.pool;
-    match action.as_str() {
-        "suspend" => db::members::set_suspended(pool, &actor, m, true).await?,
-        "unsuspend" => db::members::set_suspended(pool, &actor, m, false).await?,
-        "delete" => {
-            db::members::request_deletion(
-                pool,
-                &actor,
-                m,
-                state.config.security.deletion_grace_days,
-            )
-            .await?;
-        }
-        "cancel-delete" => db::members::cancel_deletion(pool, &actor, m).await?,
-        _ => return Err(ApiError(Error::NotFound)),
-    }
+    let action = Action::parse(&action).ok_or(ApiError(Error::NotFound))?;
+    let grace = state.config.security.deletion_grace_days;
+    members::act(&state.pool, &a.actor(), m, action, grace).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

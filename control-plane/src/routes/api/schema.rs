@@ -8,10 +8,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db;
-use crate::model::ids::RecordId;
 use crate::model::ids::{
     AliasId, ApiTokenId, AppPasswordId, DomainId, InvitationId, MailboxId, MemberId, NodeId,
-    PlanId, XmppAccountId,
+    PlanId, RecordId, XmppAccountId,
 };
 use crate::model::AppScope;
 

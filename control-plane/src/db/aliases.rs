@@ -1,6 +1,5 @@
 //! Aliases (and the catch-all, source `*`) on a member's domains.
 
-use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
@@ -8,14 +7,13 @@ use super::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::model::ids::{AliasId, DomainId, MemberId};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Alias {
     pub id: AliasId,
     pub domain_id: DomainId,
     /// A local part, or `*` for the catch-all.
     pub source: String,
     pub targets: Vec<String>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 

@@ -1,6 +1,5 @@
 //! Personal API tokens: random, shown once, stored as a digest, revocable.
 
-use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
@@ -10,13 +9,11 @@ use crate::error::{Error, Result};
 use crate::model::ids::{ApiTokenId, MemberId};
 use crate::model::secret::{self, Token};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ApiToken {
     pub id: ApiTokenId,
     pub label: String,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
 }
 

@@ -2,7 +2,6 @@
 //! mailbox, revocable; at most [`MAX_ACTIVE`] active per member. Each names itself: its text
 //! carries `public_id`, and only its SHA-256 verifier is stored (`protocol::app_password`).
 
-use serde::Serialize;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
@@ -17,7 +16,7 @@ use protocol::app_password::AppPasswordText;
 /// nothing a member does with them weighs on a node.
 pub const MAX_ACTIVE: i64 = 50;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct AppPassword {
     pub id: AppPasswordId,
     pub label: String,
@@ -26,7 +25,6 @@ pub struct AppPassword {
     pub mailbox_id: Option<MailboxId>,
     /// That mailbox's address.
     pub mailbox: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 

@@ -1,7 +1,6 @@
 //! The audit log: every state change, who did it, from where, written in the same transaction
 //! as the change itself so the log and the data never disagree.
 
-use serde::Serialize;
 use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -59,10 +58,9 @@ pub async fn record(
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Entry {
     pub id: i64,
-    #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     pub actor_email: Option<String>,
     pub ip: Option<String>,

@@ -6,7 +6,6 @@
 use std::net::SocketAddr;
 
 use protocol::names::DomainName;
-use serde::Serialize;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -20,7 +19,7 @@ use crate::model::ids::NodeId;
 use crate::model::nameservers;
 use crate::model::text::Text;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct DnsOverview {
     pub nodes: Vec<DnsNode>,
     pub external_secondaries: Vec<ExternalSecondary>,
@@ -28,7 +27,7 @@ pub struct DnsOverview {
     pub faults: Vec<Fault>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct DnsNode {
     pub id: NodeId,
     pub name: String,
@@ -44,7 +43,7 @@ pub struct DnsNode {
     pub secondaries: Vec<NodeSecondary>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct NodeSecondary {
     pub nameserver: String,
     /// `pending` (not yet in the NS records), `active` or `retiring` (left them, still serves).
@@ -53,7 +52,7 @@ pub struct NodeSecondary {
 
 /// An external secondary and the names of its keys, one per node, without their secrets (each
 /// shown once: when made by the admin, or when the admin asks for keys not shown yet).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ExternalSecondary {
     pub id: Uuid,
     pub nameserver: String,
@@ -64,27 +63,25 @@ pub struct ExternalSecondary {
 }
 
 /// An external secondary's key for one node (never its secret).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ExternalKey {
     pub node_id: NodeId,
     /// The node's name server: the primary this key transfers from.
     pub nameserver: String,
     pub name: String,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// False until the admin has seen the secret (a key made for a node that joined later, or
     /// by the upgrade to per-node keys): `reveal-keys` shows it, once.
     pub shown: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Fault {
     pub domain: String,
     /// The server's name server name.
     pub server: String,
     /// A few English words: "unreachable", "not authoritative (lame)", …
     pub fault: String,
-    #[serde(with = "time::serde::rfc3339")]
     pub checked_at: OffsetDateTime,
 }
 

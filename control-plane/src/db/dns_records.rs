@@ -11,7 +11,6 @@
 use protocol::dns::{
     conflicts_with, platform_owned, Record, RecordData, RecordError, RecordField, RecordText,
 };
-use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -26,13 +25,12 @@ use crate::model::DomainName;
 pub const MAX_PER_DOMAIN: i64 = 200;
 
 /// A stored record, in the four fields a member types (canonical form).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsRecord {
     pub id: RecordId,
     /// `@` for the domain itself, else the name inside it (`www`, `_sip._tcp`, `*.dev`).
     pub name: String,
     /// A, AAAA, CNAME, MX, TXT, SRV or CAA.
-    #[serde(rename = "type")]
     pub kind: String,
     /// Seconds.
     pub ttl: i32,

@@ -21,7 +21,7 @@ use crate::model::secret::Token;
 use crate::model::text::{Describe, Text};
 use crate::model::DomainName;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Domain {
     pub id: DomainId,
     /// ASCII (punycode) form.
@@ -33,18 +33,16 @@ pub struct Domain {
     /// Value of the TXT record `_ruche-challenge.<domain>` that proves ownership.
     pub verification_token: String,
     /// When the challenge was seen; null while pending.
-    #[serde(with = "time::serde::rfc3339::option")]
     pub verified_at: Option<OffsetDateTime>,
     /// The DKIM record to publish: a TXT record `name` with `value`. Null until the node that
     /// hosts the domain has made its key and reported it.
     pub dkim: Option<DkimRecord>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     pub dns: DomainDns,
 }
 
 /// What to set at the registrar, what the world sees of it, and how the servers are doing.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct DomainDns {
     /// The domain's name servers (its NS records), to give the registrar. Empty while no node
     /// hosts the member.

@@ -1,6 +1,5 @@
 //! Invitations: the only way a member account comes to exist (besides the first admin).
 
-use serde::Serialize;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
@@ -11,12 +10,11 @@ use crate::model::ids::{InvitationId, MemberId, PlanId};
 use crate::model::secret::{self, Token};
 use crate::model::text::Text;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Invitation {
     pub id: InvitationId,
     pub email: String,
     pub plan_id: PlanId,
-    #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
 }
 

@@ -1,6 +1,5 @@
 //! Mailboxes on a member's domains.
 
-use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
@@ -9,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::model::ids::{DomainId, MailboxId, MemberId};
 use crate::model::LocalPart;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Mailbox {
     pub id: MailboxId,
     pub domain_id: DomainId,
@@ -21,9 +20,7 @@ pub struct Mailbox {
     pub used_messages: Option<i64>,
     /// When the measurement was last reported (re-confirmed at least every ten minutes while
     /// the node reports in).
-    #[serde(with = "time::serde::rfc3339::option")]
     pub usage_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 

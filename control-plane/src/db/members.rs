@@ -1,7 +1,6 @@
 //! Member accounts: lookup, admin listing, plan changes, suspension, two-step deletion,
 //! password and second-factor state, and usage against the plan.
 
-use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -14,8 +13,7 @@ use crate::model::ids::{DomainId, MemberId, NodeId, PlanId};
 use crate::model::plan::{Limits, Usage};
 use crate::model::text::Text;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Active,
     Suspended,
@@ -40,7 +38,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Member {
     pub id: MemberId,
     pub email: String,
@@ -49,13 +47,11 @@ pub struct Member {
     pub plan_id: Option<PlanId>,
     pub plan_name: Option<String>,
     pub status: Status,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub delete_after: Option<OffsetDateTime>,
     pub totp_enabled: bool,
     pub locale: Option<String>,
     /// The node that serves the member's mail; null until a node has joined.
     pub node_id: Option<NodeId>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 

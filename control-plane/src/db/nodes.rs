@@ -1,7 +1,6 @@
 //! Nodes: created by an admin with a one-time join token, joined by their agent (which gets a
 //! long-lived credential), alive while they send heartbeats.
 
-use serde::Serialize;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
@@ -11,14 +10,14 @@ use crate::model::ids::NodeId;
 use crate::model::report::Report;
 use crate::model::secret::{self, Token};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capacity {
     pub cpus: i64,
     pub memory_bytes: i64,
     pub disk_bytes: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Node {
     pub id: NodeId,
     pub name: String,
@@ -32,7 +31,6 @@ pub struct Node {
     pub addresses: Vec<String>,
     pub version: Option<String>,
     pub capacity: Option<Capacity>,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub last_heartbeat_at: Option<OffsetDateTime>,
     /// False when a service reported a problem in the last heartbeat.
     pub healthy: Option<bool>,
@@ -42,7 +40,6 @@ pub struct Node {
     pub observed_generation: Option<i64>,
     /// How many members it hosts.
     pub members: i64,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -395,7 +392,7 @@ pub struct Beat<'a> {
 /// Where a member's changes stand on their node: applied once the node reports a generation at
 /// least the desired one. The generation is the node's, not the member's, so "applying" may
 /// also mean another member's change is on its way; that errs on the side of caution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeStatus {
     pub desired_generation: i64,
     /// Null until the node applies its first desired state.

@@ -1,6 +1,5 @@
 //! XMPP accounts on a member's domains.
 
-use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
@@ -9,13 +8,12 @@ use crate::error::{Error, Result};
 use crate::model::ids::{DomainId, MemberId, XmppAccountId};
 use crate::model::XmppNode;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct XmppAccount {
     pub id: XmppAccountId,
     pub domain_id: DomainId,
     pub jid: String,
     pub node: String,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::ids::PlanId;
 use super::text::{Describe, Text};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub id: PlanId,
     pub name: String,
@@ -34,7 +34,7 @@ impl Limits {
 
 /// What a member currently holds. `storage_bytes` is the storage promised to their mailboxes
 /// (the sum of mailbox quotas); what the nodes measure in use is reported separately.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Usage {
     pub domains: i64,
     pub mailboxes: i64,

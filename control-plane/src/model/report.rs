@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use protocol::node::{DkimKey, MailboxUsage};
-use serde::Serialize;
 
 use super::LocalPart;
 
@@ -24,7 +23,7 @@ pub fn valid_public_key(s: &str) -> bool {
 }
 
 /// The DNS record that publishes a domain's DKIM key, exactly as it must be entered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DkimRecord {
     pub selector: String,
     /// `<selector>._domainkey.<domain>` (ASCII form of the domain), a TXT record.

@@ -124,10 +124,7 @@ fn registrar(
 /// before setup).
 fn effective(base: &DnsConfig, platform_domain: Option<&str>) -> Result<Option<Platform>> {
     platform_domain
-        .map(|p| {
-            base.with_platform(p)
-                .map_err(|e| Error::Internal(anyhow::anyhow!("stored platform domain: {e}")))
-        })
+        .map(|p| super::setup::with_platform(base, p))
         .transpose()
 }
 

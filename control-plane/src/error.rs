@@ -1,17 +1,18 @@
 //! The control plane's error type, shared by the database layer and the handlers.
 //! How each variant becomes an HTTP response (HTML page or JSON) lives in `routes::error`.
 
+use web::Reason;
+
 use crate::model::input::FieldError;
 use crate::model::plan::LimitError;
-use crate::model::text::{Describe, Text};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("not found")]
     NotFound,
-    /// A unique name is taken (409); the message says which.
+    /// A unique name is taken, or the thing is not in a state that allows it (409).
     #[error("{0}")]
-    Conflict(Text),
+    Conflict(Reason),
     /// Input failed its parser (422); one entry per field.
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
@@ -20,7 +21,7 @@ pub enum Error {
     Limit(#[from] LimitError),
     /// Authenticated, but the action is not allowed in this state (e.g. a suspended account).
     #[error("{0}")]
-    Forbidden(Text),
+    Forbidden(Reason),
     #[error("not signed in")]
     Unauthorized,
     #[error("too many attempts; please wait a few minutes and try again")]
@@ -40,15 +41,16 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn field(field: &str, problem: impl Describe) -> Self {
+    pub fn field(field: &str, problem: impl Into<Reason>) -> Self {
         Self::Invalid(vec![FieldError::new(field, problem)])
     }
 
-    /// The sentence for a person, in both languages, for the errors that have one of their own.
-    pub fn describe(&self) -> Option<Text> {
+    /// Why, for the errors that have a reason of their own (the others are said by the page's
+    /// `error.*` keys).
+    pub fn reason(&self) -> Option<Reason> {
         match self {
-            Error::Conflict(t) | Error::Forbidden(t) => Some(t.clone()),
-            Error::Limit(l) => Some(l.describe()),
+            Error::Conflict(r) | Error::Forbidden(r) => Some(r.clone()),
+            Error::Limit(l) => Some((*l).into()),
             _ => None,
         }
     }
@@ -62,7 +64,7 @@ impl From<sqlx::Error> for Error {
                 Error::Unavailable(e)
             }
             sqlx::Error::Database(db) if db.is_unique_violation() => {
-                Error::Conflict(conflict_message(db.constraint().unwrap_or("")))
+                Error::Conflict(taken(db.constraint().unwrap_or("")))
             }
             // Connection-level failures (admin shutdown, crash recovery) also mean "try again".
             sqlx::Error::Database(db)
@@ -110,36 +112,19 @@ impl From<tokio::task::JoinError> for Error {
     }
 }
 
-/// Unique constraints, named by Postgres' defaults in the migrations, as a sentence for users.
-fn conflict_message(constraint: &str) -> Text {
-    let (en, fr) = match constraint {
-        "members_email_key" => (
-            "an account with this email address already exists",
-            "un compte existe déjà avec cette adresse e-mail",
-        ),
-        "domains_name_key" => (
-            "this domain is already registered in this collective",
-            "ce domaine est déjà enregistré dans ce collectif",
-        ),
-        "mailboxes_domain_id_local_part_key" | "aliases_domain_id_source_key" => (
-            "this address is already taken",
-            "cette adresse est déjà prise",
-        ),
-        "xmpp_accounts_domain_id_node_key" => (
-            "this XMPP address is already taken",
-            "cette adresse XMPP est déjà prise",
-        ),
-        "plans_name_key" => (
-            "a plan with this name already exists",
-            "une formule porte déjà ce nom",
-        ),
-        "collective_pkey" => (
-            "the collective is already set up",
-            "le collectif est déjà configuré",
-        ),
-        _ => ("this already exists", "cela existe déjà"),
-    };
-    Text::new(en, fr)
+/// Unique constraints, named by Postgres' defaults in the migrations, as the reason they give.
+fn taken(constraint: &str) -> Reason {
+    match constraint {
+        "members_email_key" => Reason::EmailTaken,
+        "domains_name_key" => Reason::DomainTaken,
+        "mailboxes_domain_id_local_part_key" | "aliases_domain_id_source_key" => {
+            Reason::AddressTaken
+        }
+        "xmpp_accounts_domain_id_node_key" => Reason::XmppAddressTaken,
+        "plans_name_key" => Reason::PlanNameTaken,
+        "collective_pkey" => Reason::CollectiveSetUp,
+        _ => Reason::AlreadyExists,
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -9,6 +9,7 @@ use protocol::names::DomainName;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
+use web::Reason;
 
 use super::audit::{self, Actor};
 use super::topology;
@@ -17,7 +18,6 @@ use crate::config::Platform;
 use crate::error::{Error, Result};
 use crate::model::ids::NodeId;
 use crate::model::nameservers;
-use crate::model::text::Text;
 
 #[derive(Debug, Clone)]
 pub struct DnsOverview {
@@ -233,26 +233,16 @@ fn taken(e: sqlx::Error) -> Error {
         _ => None,
     };
     match constraint {
-        Some("dns_external_secondaries_nameserver_key") => Error::field(
-            "nameserver",
-            Text::new(
-                "is already an external secondary",
-                "est déjà un serveur secondaire externe",
-            ),
-        ),
+        Some("dns_external_secondaries_nameserver_key") => {
+            Error::field("nameserver", Reason::ExternalSecondaryExists)
+        }
         Some("dns_external_secondaries_key_suffix_key") => suffix_taken(),
         _ => Error::from(e),
     }
 }
 
 fn suffix_taken() -> Error {
-    Error::field(
-        "key_suffix",
-        Text::new(
-            "is already used for the keys of another external secondary",
-            "sert déjà aux clés d’un autre serveur secondaire externe",
-        ),
-    )
+    Error::field("key_suffix", Reason::KeySuffixTaken)
 }
 
 pub async fn remove_external(pool: &PgPool, actor: &Actor, id: Uuid) -> Result<()> {

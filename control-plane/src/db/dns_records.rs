@@ -8,17 +8,15 @@
 //! the full name's length, and at most [`MAX_PER_DOMAIN`] records. The `dns_records` trigger
 //! bumps the hosting node, so the zone follows in the same transaction.
 
-use protocol::dns::{
-    conflicts_with, platform_owned, Record, RecordData, RecordError, RecordField, RecordText,
-};
+use protocol::dns::{conflicts_with, platform_owned, Record, RecordData, RecordField, RecordText};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
+use web::Reason;
 
 use super::audit::{self, Actor};
 use super::{domains, members};
 use crate::error::{Error, Result};
 use crate::model::ids::{DomainId, MemberId, RecordId};
-use crate::model::text::{Describe, Text};
 use crate::model::DomainName;
 
 /// Enough for any real zone; keeps a zone (and every node's desired state) small.
@@ -57,97 +55,15 @@ pub fn parse(name: &str, kind: &str, ttl: &str, value: &str) -> Result<Record> {
     Record::parse(name, kind, ttl, value).map_err(|(field, e)| Error::field(field.as_str(), e))
 }
 
-impl Describe for RecordError {
-    fn describe(&self) -> Text {
-        let fr = match self {
-            RecordError::Empty => "est vide".to_owned(),
-            RecordError::TooLong { max } => format!("est trop long (au plus {max} caractères)"),
-            RecordError::InvalidCharacter { ch } => format!(
-                "contient le caractère '{}', qui n’est pas autorisé",
-                ch.escape_debug()
-            ),
-            RecordError::EmptyLabel => {
-                "contient une partie vide (un point au début ou deux points de suite)".to_owned()
-            }
-            RecordError::LabelTooLong => "contient une partie de plus de 63 caractères".to_owned(),
-            RecordError::Hyphen => {
-                "contient une partie qui commence ou finit par un tiret".to_owned()
-            }
-            RecordError::Wildcard => {
-                "ne peut utiliser * que comme toute la première partie, comme *.dev".to_owned()
-            }
-            RecordError::Absolute => "doit être le nom à l’intérieur du domaine (comme www ou @), pas un nom complet terminé par un point".to_owned(),
-            RecordError::UnsupportedType => "n’est pas un type d’enregistrement que les membres peuvent ajouter (A, AAAA, CNAME, MX, TXT, SRV, CAA)".to_owned(),
-            RecordError::Ttl { min, max } => {
-                format!("doit être un nombre de secondes entre {min} et {max}")
-            }
-            RecordError::Value { expected } => format!("doit être {}", expected_fr(expected)),
-            RecordError::Target => "désigne un hôte qui n’est pas un nom de domaine valide".to_owned(),
-        };
-        Text::new(self.to_string(), fr)
-    }
-}
-
-fn expected_fr(expected: &str) -> &str {
-    match expected {
-        "an IPv4 address like 192.0.2.1" => "une adresse IPv4 comme 192.0.2.1",
-        "an IPv6 address like 2001:db8::1" => "une adresse IPv6 comme 2001:db8::1",
-        "a preference and a host, like 10 mail.example.org" => {
-            "une préférence et un hôte, comme 10 mail.example.org"
-        }
-        "priority, weight, port and host, like 10 5 5060 sip.example.org" => {
-            "une priorité, un poids, un port et un hôte, comme 10 5 5060 sip.example.org"
-        }
-        "flags, tag and value, like 0 issue \"letsencrypt.org\"" => {
-            "des drapeaux, une étiquette et une valeur, comme 0 issue \"letsencrypt.org\""
-        }
-        "a base64 key of 16 to 128 characters" => "une clé base64 de 16 à 128 caractères",
-        other => other,
-    }
-}
-
-/// The French of the sentences `platform_owned` and `conflicts_with` give.
-fn rule_text(en: &str) -> Text {
-    let fr = match en {
-        "the domain's SPF policy is managed by the platform" => {
-            "la politique SPF du domaine est gérée par la plateforme"
-        }
-        "a CNAME cannot be at the domain itself" => {
-            "un CNAME ne peut pas être placé sur le domaine lui-même"
-        }
-        "this record at the domain itself is managed by the platform" => {
-            "cet enregistrement sur le domaine lui-même est géré par la plateforme"
-        }
-        "this name is managed by the platform" => "ce nom est géré par la plateforme",
-        "this DKIM selector is the platform's" => "ce sélecteur DKIM est celui de la plateforme",
-        "a CNAME must be the only record at its name" => {
-            "un CNAME doit être le seul enregistrement de son nom"
-        }
-        "this name already has a CNAME, which must be alone" => {
-            "ce nom a déjà un CNAME, qui doit y rester seul"
-        }
-        "this record already exists" => "cet enregistrement existe déjà",
-        other => other,
-    };
-    Text::new(en, fr)
-}
-
 /// Whether `record` may join `others` (the domain's other member records) in `zone`; the error
 /// names the field to change.
 pub fn check(zone: &DomainName, record: &Record, others: &[Record]) -> Result<()> {
     if !record.owner.fits_in(zone) {
         return Err(Error::field(
             RecordField::Name.as_str(),
-            Text::new(
-                format!(
-                    "is too long for this domain: the full name may have at most {} characters",
-                    DomainName::MAX_LEN
-                ),
-                format!(
-                    "est trop long pour ce domaine\u{a0}: le nom complet peut avoir au plus {} caractères",
-                    DomainName::MAX_LEN
-                ),
-            ),
+            Reason::RecordNameTooLong {
+                max: DomainName::MAX_LEN,
+            },
         ));
     }
     if let Some(why) = platform_owned(&record.owner, &record.data) {
@@ -157,7 +73,7 @@ pub fn check(zone: &DomainName, record: &Record, others: &[Record]) -> Result<()
             (_, true) => RecordField::Type,
             _ => RecordField::Name,
         };
-        return Err(Error::field(field.as_str(), rule_text(why)));
+        return Err(Error::field(field.as_str(), why));
     }
     if let Some(why) = conflicts_with(record, others) {
         let duplicate = others
@@ -168,7 +84,7 @@ pub fn check(zone: &DomainName, record: &Record, others: &[Record]) -> Result<()
         } else {
             RecordField::Name
         };
-        return Err(Error::field(field.as_str(), rule_text(why)));
+        return Err(Error::field(field.as_str(), why));
     }
     Ok(())
 }
@@ -265,10 +181,9 @@ pub async fn create(
     members::lock_limits(&mut tx, member).await?;
     let (zone, others) = lock_zone(&mut tx, member, domain, None).await?;
     if others.len() as i64 >= MAX_PER_DOMAIN {
-        return Err(Error::Conflict(Text::new(
-            format!("a domain may have at most {MAX_PER_DOMAIN} records of your own; delete one first"),
-            format!("un domaine peut avoir au plus {MAX_PER_DOMAIN} enregistrements à vous\u{a0}; supprimez-en un d’abord"),
-        )));
+        return Err(Error::Conflict(Reason::TooManyRecords {
+            max: MAX_PER_DOMAIN,
+        }));
     }
     check(&zone, record, &others)?;
     let r = stored(RecordId(Uuid::new_v4()), record);
@@ -465,28 +380,5 @@ mod tests {
         assert_eq!(field_of(check(&long_zone, &r, &[]).unwrap_err()), "name");
         let short = DomainName::parse("example.org").unwrap();
         assert!(check(&short, &r, &[]).is_ok());
-    }
-
-    #[test]
-    fn messages_speak_french() {
-        for e in [
-            RecordError::Empty,
-            RecordError::Wildcard,
-            RecordError::UnsupportedType,
-            RecordError::Value {
-                expected: "an IPv4 address like 192.0.2.1",
-            },
-            RecordError::InvalidCharacter { ch: '\n' },
-        ] {
-            let t = e.describe();
-            assert_ne!(t.en, t.fr, "{e:?}");
-        }
-        for en in [
-            "a CNAME cannot be at the domain itself",
-            "this record already exists",
-            "this name is managed by the platform",
-        ] {
-            assert_ne!(rule_text(en).fr, en);
-        }
     }
 }

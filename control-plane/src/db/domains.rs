@@ -8,6 +8,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
+use web::Reason;
 
 use super::audit::{self, Actor};
 use super::nodes::NodeStatus;
@@ -18,7 +19,6 @@ use crate::model::claims::{self, ClaimRefusal};
 use crate::model::ids::{DomainId, MemberId};
 use crate::model::report::DkimRecord;
 use crate::model::secret::Token;
-use crate::model::text::{Describe, Text};
 use crate::model::DomainName;
 
 #[derive(Debug, Clone)]
@@ -405,10 +405,7 @@ pub async fn address_free(conn: &mut PgConnection, id: DomainId, local: &str) ->
     .fetch_one(conn)
     .await?;
     if taken {
-        return Err(Error::Conflict(Text::new(
-            "this address is already taken",
-            "cette adresse est déjà prise",
-        )));
+        return Err(Error::Conflict(Reason::AddressTaken));
     }
     Ok(())
 }
@@ -460,7 +457,7 @@ async fn claimable(conn: &mut PgConnection, member: MemberId, name: &DomainName)
     .fetch_one(&mut *conn)
     .await?;
     if under_another {
-        return Err(Error::Conflict(ClaimRefusal::UnderAnotherMember.describe()));
+        return Err(Error::Conflict(ClaimRefusal::UnderAnotherMember.into()));
     }
     Ok(())
 }

@@ -2,13 +2,13 @@
 
 use sqlx::PgPool;
 use time::OffsetDateTime;
+use web::Reason;
 
 use super::audit::{self, Actor};
 use super::members;
 use crate::error::{Error, Result};
 use crate::model::ids::{InvitationId, MemberId, PlanId};
 use crate::model::secret::{self, Token};
-use crate::model::text::Text;
 
 #[derive(Debug, Clone)]
 pub struct Invitation {
@@ -33,10 +33,7 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await?;
     if exists {
-        return Err(Error::Conflict(Text::new(
-            "an account with this email address already exists",
-            "un compte existe déjà avec cette adresse e-mail",
-        )));
+        return Err(Error::Conflict(Reason::EmailTaken));
     }
     let id = InvitationId::new();
     let token = Token::generate();

@@ -4,6 +4,7 @@
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
+use web::Reason;
 
 use super::audit::{self, Actor};
 use super::domains::Summary;
@@ -11,7 +12,6 @@ use super::nodes::NodeStatus;
 use crate::error::{Error, Result};
 use crate::model::ids::{DomainId, MemberId, NodeId, PlanId};
 use crate::model::plan::{Limits, Usage};
-use crate::model::text::Text;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -250,10 +250,7 @@ pub async fn lock_limits(conn: &mut PgConnection, member: MemberId) -> Result<Li
     .fetch_one(&mut *conn)
     .await?;
     if r.status != "active" {
-        return Err(Error::Forbidden(Text::new(
-            "this account is suspended; nothing can be created",
-            "ce compte est suspendu\u{a0}; rien ne peut être créé",
-        )));
+        return Err(Error::Forbidden(Reason::Suspended));
     }
     Ok(match (r.d, r.m, r.a, r.x, r.s) {
         (Some(d), Some(m), Some(a), Some(x), Some(s)) => Limits {

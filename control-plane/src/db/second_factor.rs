@@ -1,12 +1,12 @@
 //! TOTP enrolment, verification at login, recovery codes.
 
 use sqlx::PgPool;
+use web::Reason;
 
 use super::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::model::ids::MemberId;
 use crate::model::secret;
-use crate::model::text::Text;
 use crate::model::totp;
 
 /// Stores a new, not yet confirmed secret (replacing an unconfirmed one).
@@ -20,10 +20,7 @@ pub async fn begin_enrolment(pool: &PgPool, member: MemberId, secret: &[u8]) -> 
     .await?
     .rows_affected();
     if n == 0 {
-        return Err(Error::Conflict(Text::new(
-            "two-factor authentication is already enabled",
-            "la double authentification est déjà activée",
-        )));
+        return Err(Error::Conflict(Reason::TotpAlreadyEnabled));
     }
     Ok(())
 }
@@ -54,21 +51,9 @@ pub async fn confirm(
     .fetch_optional(&mut *tx)
     .await?
     .flatten()
-    .ok_or_else(|| {
-        Error::Conflict(Text::new(
-            "start the set-up again",
-            "recommencez la mise en place",
-        ))
-    })?;
-    let step = totp::verify(&secret, code, now_unix, None).ok_or_else(|| {
-        Error::field(
-            "code",
-            Text::new(
-                "this code is not valid; check your device's clock",
-                "ce code n’est pas valide\u{a0}; vérifiez l’heure de votre appareil",
-            ),
-        )
-    })?;
+    .ok_or_else(|| Error::Conflict(Reason::TotpStartAgain))?;
+    let step = totp::verify(&secret, code, now_unix, None)
+        .ok_or_else(|| Error::field("code", Reason::CodeInvalidCheckClock))?;
     sqlx::query!(
         "update members set totp_enabled_at = now(), totp_last_step = $2 where id = $1",
         member.0,

@@ -30,6 +30,7 @@ use protocol::names::DomainName;
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
+use web::Reason;
 
 use crate::config::{DnsConfig, Platform};
 use crate::db::audit::Actor;
@@ -40,7 +41,6 @@ use crate::db::verification::{self, Subject};
 use crate::error::{Error, Result};
 use crate::model::claims::{challenge_name, Observation};
 use crate::model::ids::{DomainId, MemberId, NodeId};
-use crate::model::text::Text;
 
 /// Lookups in flight at once in a round: 1,000 domains × up to three lookups finish in a few
 /// round trips without flooding the resolvers.
@@ -414,20 +414,12 @@ pub async fn check_domain(
 }
 
 /// Why the challenge did not verify, for the member.
-fn not_visible(name: &str, o: &Observation) -> Text {
+fn not_visible(name: &str, o: &Observation) -> Reason {
+    let name = name.to_owned();
     match o.txt_seen {
-        None => Text::new(
-            format!("the TXT record {name} could not be checked: the DNS did not answer; please try again in a moment"),
-            format!("l’enregistrement TXT {name} n’a pas pu être vérifié\u{a0}: le DNS n’a pas répondu\u{a0}; réessayez dans un instant"),
-        ),
-        Some(_) if o.txt_present => Text::new(
-            format!("the TXT record {name} is visible but does not hold the expected value yet"),
-            format!("l’enregistrement TXT {name} est visible mais ne contient pas encore la valeur attendue"),
-        ),
-        Some(_) => Text::new(
-            format!("the TXT record {name} is not visible yet"),
-            format!("l’enregistrement TXT {name} n’est pas encore visible"),
-        ),
+        None => Reason::TxtUnanswered { name },
+        Some(_) if o.txt_present => Reason::TxtWrongValue { name },
+        Some(_) => Reason::TxtNotVisible { name },
     }
 }
 
@@ -565,10 +557,12 @@ mod tests {
             },
         );
         assert_eq!(
-            missing.en,
+            missing.to_string(),
             "the TXT record _ruche-challenge.example.org is not visible yet"
         );
-        assert!(missing.fr.contains("_ruche-challenge.example.org"));
+        assert!(web::Tr::new(web::Lang::Fr)
+            .reason(&missing)
+            .contains("_ruche-challenge.example.org"));
         let other = not_visible(
             &name,
             &Observation {
@@ -577,9 +571,9 @@ mod tests {
                 ..Observation::default()
             },
         );
-        assert!(other.en.contains("expected value"));
+        assert!(other.to_string().contains("expected value"));
         let silent = not_visible(&name, &Observation::default());
-        assert!(silent.en.contains("could not be checked"));
+        assert!(silent.to_string().contains("could not be checked"));
     }
 
     #[test]

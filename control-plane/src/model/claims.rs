@@ -3,7 +3,7 @@
 //! pending or verified. An unverified claim lapses after `CLAIM_DAYS`, so nobody can squat a
 //! name they cannot prove.
 
-use super::text::{Describe, Text};
+use web::Reason;
 
 /// Days an unverified domain is kept before the housekeeping job deletes it.
 pub const CLAIM_DAYS: i64 = 7;
@@ -26,17 +26,11 @@ pub enum ClaimRefusal {
     UnderAnotherMember,
 }
 
-impl Describe for ClaimRefusal {
-    fn describe(&self) -> Text {
-        match self {
-            ClaimRefusal::PlatformDomain => Text::new(
-                "this is the collective's platform domain, or a name under it; it cannot be added",
-                "c’est le domaine de la plateforme du collectif, ou un nom sous celui-ci\u{a0}; il ne peut pas être ajouté",
-            ),
-            ClaimRefusal::UnderAnotherMember => Text::new(
-                "a domain above this name is registered in this collective by another member",
-                "un domaine au-dessus de ce nom est enregistré dans ce collectif par un autre membre",
-            ),
+impl From<ClaimRefusal> for Reason {
+    fn from(e: ClaimRefusal) -> Self {
+        match e {
+            ClaimRefusal::PlatformDomain => Reason::PlatformDomain,
+            ClaimRefusal::UnderAnotherMember => Reason::UnderAnotherMember,
         }
     }
 }

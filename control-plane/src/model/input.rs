@@ -2,22 +2,23 @@
 //! labels and display names (shown back in pages, so no control characters), sizes in MiB,
 //! and the per-field error a form or API call reports.
 
-use super::text::{Describe, Text};
+use std::fmt;
+use web::Reason;
 
 /// One problem with one field of a form or API request. `field` is the form field name, so
 /// the page can show the message next to the input and the API client knows what to fix.
-/// The API shows `message` in English; pages pick the reader's language.
+/// The API shows `message` in English; pages say it in the reader's language.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldError {
     pub field: String,
-    pub message: Text,
+    pub message: Reason,
 }
 
 impl FieldError {
-    pub fn new(field: &str, problem: impl Describe) -> Self {
+    pub fn new(field: &str, problem: impl Into<Reason>) -> Self {
         Self {
             field: field.to_owned(),
-            message: problem.describe(),
+            message: problem.into(),
         }
     }
 }
@@ -27,13 +28,10 @@ impl FieldError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Label(String);
 
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LabelError {
-    #[error("must not be empty")]
     Empty,
-    #[error("must be at most {0} characters long")]
     TooLong(usize),
-    #[error("must not contain control characters or line breaks")]
     Control,
 }
 
@@ -62,35 +60,23 @@ impl Label {
 }
 
 /// A count typed in a form: a non-negative integer up to `max`.
-pub fn parse_count(input: &str, max: i64) -> Result<i64, Text> {
+pub fn parse_count(input: &str, max: i64) -> Result<i64, Reason> {
     match input.trim().parse::<i64>() {
         Ok(n) if (0..=max).contains(&n) => Ok(n),
-        Ok(_) => Err(Text::new(
-            format!("must be between 0 and {max}"),
-            format!("doit être compris entre 0 et {max}"),
-        )),
-        Err(_) => Err(Text::new(
-            "must be a whole number",
-            "doit être un nombre entier",
-        )),
+        Ok(_) => Err(Reason::CountOutOfRange { max }),
+        Err(_) => Err(Reason::NotWholeNumber),
     }
 }
 
 pub const MIB: i64 = 1024 * 1024;
 
 /// A size typed in MiB (1 MiB .. 16 TiB), returned in bytes.
-pub fn parse_mib(input: &str) -> Result<i64, Text> {
+pub fn parse_mib(input: &str) -> Result<i64, Reason> {
     const MAX_MIB: i64 = 16 * 1024 * 1024;
     match input.trim().parse::<i64>() {
         Ok(n) if (1..=MAX_MIB).contains(&n) => Ok(n * MIB),
-        Ok(_) => Err(Text::new(
-            format!("must be between 1 and {MAX_MIB} MiB"),
-            format!("doit être compris entre 1 et {MAX_MIB} Mio"),
-        )),
-        Err(_) => Err(Text::new(
-            "must be a whole number of MiB",
-            "doit être un nombre entier de Mio",
-        )),
+        Ok(_) => Err(Reason::QuotaOutOfRange { max_mib: MAX_MIB }),
+        Err(_) => Err(Reason::QuotaNotWhole),
     }
 }
 
@@ -125,18 +111,23 @@ impl LocalPath {
     }
 }
 
-impl Describe for LabelError {
-    fn describe(&self) -> Text {
-        let fr = match self {
-            LabelError::Empty => "ne doit pas être vide".to_owned(),
-            LabelError::TooLong(max) => format!("doit faire au plus {max} caractères"),
-            LabelError::Control => {
-                "ne doit pas contenir de caractères de contrôle ni de retours à la ligne".to_owned()
-            }
-        };
-        Text::new(self.to_string(), fr)
+impl From<LabelError> for Reason {
+    fn from(e: LabelError) -> Self {
+        match e {
+            LabelError::Empty => Reason::Empty,
+            LabelError::TooLong(max) => Reason::TooLong { max },
+            LabelError::Control => Reason::ControlCharacter,
+        }
     }
 }
+
+impl fmt::Display for LabelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Reason::from(*self).fmt(f)
+    }
+}
+
+impl std::error::Error for LabelError {}
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,6 @@ pub mod plan;
 pub mod report;
 pub mod requests;
 pub mod secret;
-pub mod text;
 pub mod totp;
 
 pub use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart, NameError, XmppNode};

@@ -6,10 +6,12 @@
 //! Callers beyond that wait in a bounded queue; beyond the queue they are refused at once
 //! ([`Busy`], a 503): queueing without bound would only turn a flood into memory and latency.
 
-use super::text::{Describe, Text};
+use std::fmt;
+
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use rand::rngs::OsRng;
+use web::Reason;
 
 pub const MIN_LEN: usize = 12;
 pub const MAX_LEN: usize = 1024;
@@ -17,13 +19,10 @@ pub const MAX_LEN: usize = 1024;
 /// A password that passed the policy. Not `Debug`, so it never reaches a log.
 pub struct NewPassword(String);
 
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PasswordError {
-    #[error("must be at least {MIN_LEN} characters long")]
     TooShort,
-    #[error("must be at most {MAX_LEN} characters long")]
     TooLong,
-    #[error("the two passwords differ")]
     Mismatch,
 }
 
@@ -181,16 +180,23 @@ pub async fn verify_gated(given: String, stored: String) -> Result<bool, GateErr
     gate().run(move || verify(&given, &stored)).await
 }
 
-impl Describe for PasswordError {
-    fn describe(&self) -> Text {
-        let fr = match self {
-            PasswordError::TooShort => format!("doit faire au moins {MIN_LEN} caractères"),
-            PasswordError::TooLong => format!("doit faire au plus {MAX_LEN} caractères"),
-            PasswordError::Mismatch => "les deux mots de passe diffèrent".to_owned(),
-        };
-        Text::new(self.to_string(), fr)
+impl From<PasswordError> for Reason {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::TooShort => Reason::PasswordTooShort { min: MIN_LEN },
+            PasswordError::TooLong => Reason::PasswordTooLong { max: MAX_LEN },
+            PasswordError::Mismatch => Reason::PasswordMismatch,
+        }
     }
 }
+
+impl fmt::Display for PasswordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Reason::from(*self).fmt(f)
+    }
+}
+
+impl std::error::Error for PasswordError {}
 
 #[cfg(test)]
 mod tests {

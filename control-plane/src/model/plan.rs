@@ -1,9 +1,11 @@
 //! Plans and the limits they put on a member, checked on the server for every creation.
 
+use std::fmt;
+
 use serde::Serialize;
 
 use super::ids::PlanId;
-use super::text::{Describe, Text};
+use web::{Counted, Reason};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -54,18 +56,15 @@ pub enum Resource {
     XmppAccount,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LimitError {
-    #[error("your plan allows {max} {what}; you have {used}")]
     Count {
-        what: &'static str,
+        resource: Resource,
         max: i64,
         used: i64,
     },
     /// A cap of the platform's, whatever the plan.
-    #[error("you already have {max} app passwords, the most an account may hold; revoke one you no longer use first")]
     AppPasswords { max: i64 },
-    #[error("your plan allows {max_mib} MiB of storage; {used_mib} MiB are already given to mailboxes and this one asks for {asked_mib} MiB")]
     Storage {
         max_mib: i64,
         used_mib: i64,
@@ -81,14 +80,18 @@ impl Limits {
         resource: Resource,
         extra_storage: i64,
     ) -> Result<(), LimitError> {
-        let (what, max, used) = match resource {
-            Resource::Domain => ("domains", self.max_domains, usage.domains),
-            Resource::Mailbox => ("mailboxes", self.max_mailboxes, usage.mailboxes),
-            Resource::Alias => ("aliases", self.max_aliases, usage.aliases),
-            Resource::XmppAccount => ("XMPP accounts", self.max_xmpp_accounts, usage.xmpp_accounts),
+        let (max, used) = match resource {
+            Resource::Domain => (self.max_domains, usage.domains),
+            Resource::Mailbox => (self.max_mailboxes, usage.mailboxes),
+            Resource::Alias => (self.max_aliases, usage.aliases),
+            Resource::XmppAccount => (self.max_xmpp_accounts, usage.xmpp_accounts),
         };
         if used >= max {
-            return Err(LimitError::Count { what, max, used });
+            return Err(LimitError::Count {
+                resource,
+                max,
+                used,
+            });
         }
         if extra_storage > 0
             && usage.storage_bytes.saturating_add(extra_storage) > self.storage_bytes
@@ -104,32 +107,44 @@ impl Limits {
     }
 }
 
-impl Describe for LimitError {
-    fn describe(&self) -> Text {
-        let fr = match self {
-            LimitError::Count { what, max, used } => {
-                let what_fr = match *what {
-                    "domains" => "domaines",
-                    "mailboxes" => "boîtes aux lettres",
-                    "aliases" => "alias",
-                    _ => "comptes XMPP",
-                };
-                format!("votre formule permet {max} {what_fr}\u{a0}; vous en avez {used}")
-            }
+impl From<LimitError> for Reason {
+    fn from(e: LimitError) -> Self {
+        match e {
+            LimitError::Count {
+                resource,
+                max,
+                used,
+            } => Reason::TooMany {
+                what: match resource {
+                    Resource::Domain => Counted::Domains,
+                    Resource::Mailbox => Counted::Mailboxes,
+                    Resource::Alias => Counted::Aliases,
+                    Resource::XmppAccount => Counted::XmppAccounts,
+                },
+                max,
+                used,
+            },
+            LimitError::AppPasswords { max } => Reason::AppPasswords { max },
             LimitError::Storage {
                 max_mib,
                 used_mib,
                 asked_mib,
-            } => format!(
-                "votre formule permet {max_mib} Mio de stockage\u{a0}; {used_mib} Mio sont déjà attribués aux boîtes aux lettres et celle-ci en demande {asked_mib}"
-            ),
-            LimitError::AppPasswords { max } => format!(
-                "vous avez déjà {max} mots de passe d’application, le maximum pour un compte\u{a0}; révoquez d’abord celui dont vous ne vous servez plus"
-            ),
-        };
-        Text::new(self.to_string(), fr)
+            } => Reason::Storage {
+                max_mib,
+                used_mib,
+                asked_mib,
+            },
+        }
     }
 }
+
+impl fmt::Display for LimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Reason::from(*self).fmt(f)
+    }
+}
+
+impl std::error::Error for LimitError {}
 
 #[cfg(test)]
 mod tests {
@@ -137,13 +152,15 @@ mod tests {
 
     #[test]
     fn limits_speak_french() {
-        let t = LimitError::Count {
-            what: "mailboxes",
-            max: 2,
-            used: 2,
-        }
-        .describe();
-        assert!(t.fr.contains("2 boîtes aux lettres"), "{}", t.fr);
+        let t = web::Tr::new(web::Lang::Fr).reason(
+            &LimitError::Count {
+                resource: Resource::Mailbox,
+                max: 2,
+                used: 2,
+            }
+            .into(),
+        );
+        assert!(t.contains("2 boîtes aux lettres"), "{t}");
     }
     use proptest::prelude::*;
 

@@ -3,12 +3,12 @@
 //! whichever way a value arrives, and every problem is reported with its field name.
 
 use protocol::app_password::AppPasswordText;
+use web::Reason;
 
 use super::ids::MailboxId;
 use super::input::{parse_count, parse_mib, FieldError, Label};
 use super::password::NewPassword;
 use super::plan::Limits;
-use super::text::{Describe, Text};
 use super::{AliasSource, AppScope, DomainName, EmailAddress, LocalPart, XmppNode};
 
 /// Collects field errors while parsing several fields.
@@ -32,13 +32,13 @@ impl std::fmt::Display for Invalid {
 }
 
 impl Invalid {
-    pub fn field(field: &str, problem: impl Describe) -> Invalid {
+    pub fn field(field: &str, problem: impl Into<Reason>) -> Invalid {
         Invalid(vec![FieldError::new(field, problem)])
     }
 }
 
 impl Fields {
-    pub fn check<T, E: Describe>(&mut self, field: &str, r: Result<T, E>) -> Option<T> {
+    pub fn check<T, E: Into<Reason>>(&mut self, field: &str, r: Result<T, E>) -> Option<T> {
         match r {
             Ok(v) => Some(v),
             Err(e) => {
@@ -107,12 +107,15 @@ pub struct NewAlias {
     pub targets: Vec<EmailAddress>,
 }
 
-/// Targets are separated by commas, spaces or line breaks; 1 to 50 of them.
+/// The most targets an alias may have.
+const MAX_TARGETS: usize = 50;
+
+/// Targets are separated by commas, spaces or line breaks; 1 to [`MAX_TARGETS`] of them.
 pub fn alias(source: &str, targets: &[&str]) -> Result<NewAlias, Invalid> {
     let mut f = Fields::default();
     let source = f.check("source", AliasSource::parse(source.trim()));
     let mut parsed = Vec::new();
-    let mut bad: Option<Text> = None;
+    let mut bad: Option<Reason> = None;
     for t in targets
         .iter()
         .flat_map(|t| t.split([',', '\n', '\r', ' ', '\t']))
@@ -125,23 +128,17 @@ pub fn alias(source: &str, targets: &[&str]) -> Result<NewAlias, Invalid> {
                 }
             }
             Err(e) => {
-                bad = Some(e.describe());
+                bad = Some(e.into());
                 break;
             }
         }
     }
     let targets = match (bad, parsed.len()) {
         (Some(e), _) => f.check::<Vec<EmailAddress>, _>("targets", Err(e)),
-        (None, 0) => f.check::<Vec<EmailAddress>, _>(
+        (None, 0) => f.check::<Vec<EmailAddress>, _>("targets", Err(Reason::NoTarget)),
+        (None, n) if n > MAX_TARGETS => f.check::<Vec<EmailAddress>, _>(
             "targets",
-            Err(Text::new(
-                "must name at least one address",
-                "doit indiquer au moins une adresse",
-            )),
-        ),
-        (None, n) if n > 50 => f.check::<Vec<EmailAddress>, _>(
-            "targets",
-            Err(Text::new("at most 50 addresses", "au plus 50 adresses")),
+            Err(Reason::TooManyTargets { max: MAX_TARGETS }),
         ),
         (None, _) => Some(parsed),
     };
@@ -239,15 +236,10 @@ pub fn generate_app_password() -> AppPasswordText {
 pub fn app_password_mailbox(input: Option<&str>) -> Result<Option<MailboxId>, Invalid> {
     match input.map(str::trim) {
         None | Some("" | "all") => Ok(None),
-        Some(id) => id.parse::<MailboxId>().map(Some).map_err(|_| {
-            Invalid::field(
-                "mailbox",
-                Text::new(
-                    "is not one of your mailboxes",
-                    "n’est pas une de vos boîtes aux lettres",
-                ),
-            )
-        }),
+        Some(id) => id
+            .parse::<MailboxId>()
+            .map(Some)
+            .map_err(|_| Invalid::field("mailbox", Reason::NotYourMailbox)),
     }
 }
 

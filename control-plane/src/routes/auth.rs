@@ -7,8 +7,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
+use web::catalog::Mail;
 use web::pages::{Errors, ForgotPage, LoginPage, LoginTotpPage, ResetPage};
-use web::{Lang, Notice};
+use web::{Lang, Notice, Reason};
 
 use super::extract::{cookie, set_cookie, ClientIp, Form, LANG_COOKIE, SESSION_COOKIE};
 use super::page::HtmlError;
@@ -19,7 +20,6 @@ use crate::error::Error;
 use crate::model::ids::MemberId;
 use crate::model::input::LocalPath;
 use crate::model::password::{self, NewPassword};
-use crate::model::text::Text;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -97,15 +97,9 @@ async fn login(
                 ctx: page.ctx(),
                 errors: match e {
                     // Never say which of the two was wrong.
-                    Error::Unauthorized => Errors(vec![(
-                        String::new(),
-                        Text::new(
-                            "wrong email address or password",
-                            "adresse e-mail ou mot de passe incorrect",
-                        )
-                        .get(page.french())
-                        .to_owned(),
-                    )]),
+                    Error::Unauthorized => {
+                        Errors(vec![(String::new(), page.tr().reason(&Reason::WrongLogin))])
+                    }
                     e => page.errors(&e),
                 },
                 email: form.email.clone(),
@@ -181,10 +175,7 @@ pub async fn login_check(
                 db::rate_limit::give_back(&state.pool, s).await?;
             }
             if c.status != db::members::Status::Active {
-                return Err(Error::Forbidden(Text::new(
-                    "this account is suspended; please contact your collective",
-                    "ce compte est suspendu\u{a0}; veuillez contacter votre collectif",
-                )));
+                return Err(Error::Forbidden(Reason::SuspendedSignIn));
             }
             Ok((c.id, c.totp_enabled))
         }
@@ -274,10 +265,7 @@ async fn totp(
                 .and_then(|v| v.to_str().ok());
             start_session(&state, member, false, ip.as_deref(), ua, "/account").await
         }
-        Ok(false) => again(Error::field(
-            "code",
-            Text::new("this code is not valid", "ce code n’est pas valide"),
-        )),
+        Ok(false) => again(Error::field("code", Reason::CodeInvalid)),
         Err(e) => HtmlError(page, e).into_response(),
     }
 }
@@ -307,10 +295,7 @@ async fn logout(
 
 async fn forgot_page(State(state): State<AppState>, page: PageCtx) -> Response {
     let errors = if state.mailer.is_none() {
-        page.errors(&Error::Forbidden(Text::new(
-            "password reset by mail is not available here; please ask your collective's admin",
-            "la réinitialisation du mot de passe par e-mail n’est pas disponible ici\u{a0}; demandez à l’administrateur de votre collectif",
-        )))
+        page.errors(&Error::Forbidden(Reason::ResetUnavailableAskAdmin))
     } else {
         Errors::default()
     };
@@ -360,10 +345,7 @@ async fn forgot(
 /// Sends a reset link if the account exists; says nothing either way (no account discovery).
 async fn request_reset(state: &AppState, email: &str, ip: Option<&str>) -> Result<(), Error> {
     let Some(mailer) = &state.mailer else {
-        return Err(Error::Forbidden(Text::new(
-            "password reset by mail is not available here",
-            "la réinitialisation du mot de passe par e-mail n’est pas disponible ici",
-        )));
+        return Err(Error::Forbidden(Reason::ResetUnavailable));
     };
     let sec = &state.config.security;
     let account_key = format!("reset-account:{email}");
@@ -380,15 +362,11 @@ async fn request_reset(state: &AppState, email: &str, ip: Option<&str>) -> Resul
     }
     let token = db::resets::create(&state.pool, creds.id, sec.password_reset_minutes).await?;
     let link = state.link(&format!("/reset?token={}", token.expose()));
-    let body = format!(
-        "Someone (hopefully you) asked to reset the password of your Ruche account.\n\n\
-         To choose a new password, open this link within {} minutes:\n\n{link}\n\n\
-         If you did not ask for this, ignore this mail; your password stays as it is.\n\n\
-         Quelqu'un (vous, espérons-le) a demandé à réinitialiser le mot de passe de votre compte Ruche.\n\
-         Ouvrez le lien ci-dessus pour choisir un nouveau mot de passe. Sinon, ignorez ce message.\n",
-        sec.password_reset_minutes
-    );
-    if let Err(e) = mailer.send(email, "Reset your Ruche password", body).await {
+    let mail = Mail::PasswordReset {
+        minutes: sec.password_reset_minutes,
+        link: &link,
+    };
+    if let Err(e) = mailer.send(email, mail.subject(), mail.body()).await {
         tracing::error!(error = %e, "could not send the password reset mail");
         return Err(Error::Internal(e));
     }

@@ -71,7 +71,7 @@ impl From<&crate::model::input::FieldError> for FieldError {
     fn from(f: &crate::model::input::FieldError) -> Self {
         FieldError {
             field: f.field.clone(),
-            message: f.message.en.clone(),
+            message: f.message.to_string(),
         }
     }
 }

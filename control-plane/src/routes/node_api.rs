@@ -16,6 +16,7 @@ use protocol::desired::Update;
 use protocol::node::{Heartbeat, JoinRequest, JoinResponse};
 use serde::Deserialize;
 use tokio::sync::broadcast;
+use web::Reason;
 
 use super::error::ApiError;
 use super::extract::{bearer, ClientIp};
@@ -27,7 +28,6 @@ use crate::model::ids::NodeId;
 use crate::model::input::Label;
 use crate::model::report;
 use crate::model::requests::Fields;
-use crate::model::text::Text;
 
 /// Largest request body the node API takes. A heartbeat lists every mailbox's usage: 10,000
 /// mailboxes with long addresses come to about 3 MiB of JSON. The portal keeps its 64 KiB.
@@ -151,10 +151,7 @@ fn parse_join(req: &JoinRequest) -> Result<Joining, Error> {
     let addresses = if req.addresses.is_empty() || req.addresses.len() > MAX_ADDRESSES {
         f.check::<Vec<String>, _>(
             "addresses",
-            Err(Text::new(
-                format!("must list 1 to {MAX_ADDRESSES} addresses"),
-                format!("doit indiquer de 1 à {MAX_ADDRESSES} adresses"),
-            )),
+            Err(Reason::AddressCount { max: MAX_ADDRESSES }),
         )
     } else {
         let parsed: Result<Vec<IpAddr>, _> =
@@ -163,7 +160,7 @@ fn parse_join(req: &JoinRequest) -> Result<Joining, Error> {
             "addresses",
             parsed
                 .map(|v| v.iter().map(ToString::to_string).collect())
-                .map_err(|_| Text::new("must be IP addresses", "doivent être des adresses IP")),
+                .map_err(|_| Reason::NotIpAddresses),
         )
     };
     let cap = req.capacity;

@@ -138,10 +138,6 @@ pub fn render_status(status: axum::http::StatusCode, page: impl askama::Template
 }
 
 impl PageCtx {
-    pub fn french(&self) -> bool {
-        self.lang == Lang::Fr
-    }
-
     /// The error as the page's error list, in the reader's language: one entry per field for
     /// invalid input, otherwise one general entry.
     pub fn errors(&self, err: &crate::error::Error) -> web::pages::Errors {
@@ -150,7 +146,7 @@ impl PageCtx {
             Error::Invalid(fields) => web::pages::Errors(
                 fields
                     .iter()
-                    .map(|f| (f.field.clone(), f.message.get(self.french()).to_owned()))
+                    .map(|f| (f.field.clone(), self.tr().reason(&f.message)))
                     .collect(),
             ),
             other => web::pages::Errors(vec![(String::new(), self.sentence(other))]),
@@ -174,15 +170,14 @@ impl PageCtx {
                     format!(
                         "{}: {}",
                         t.get(&format!("field.{}", f.field)),
-                        f.message.get(self.french())
+                        t.reason(&f.message)
                     )
                 })
                 .collect::<Vec<_>>()
                 .join("; "),
             other => other
-                .describe()
-                .map(|d| d.get(self.french()).to_owned())
-                .unwrap_or_else(|| other.to_string()),
+                .reason()
+                .map_or_else(|| other.to_string(), |r| t.reason(&r)),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use protocol::names::DomainName;
 use sqlx::PgPool;
 use uuid::Uuid;
+use web::Reason;
 
 use crate::config::{DnsConfig, Platform};
 use crate::db;
@@ -15,7 +16,6 @@ use crate::db::tsig_keys::{self as keys, ExternalNodeKey};
 use crate::error::Error;
 use crate::model::ids::NodeId;
 use crate::model::requests::Fields;
-use crate::model::text::{Describe, Text};
 
 /// An external secondary as typed in the form or sent to the API; empty optional fields are
 /// the same as absent ones.
@@ -101,13 +101,7 @@ pub fn parse_external(
         None => Some(generated_suffix(config)?),
     };
     if given(input.tsig_secret).is_some() {
-        let _: Option<()> = f.check(
-            "tsig_secret",
-            Err::<(), _>(Text::new(
-                "cannot be given: each node gets its own key, made here",
-                "ne peut pas être fourni\u{a0}: chaque nœud reçoit sa propre clé, créée ici",
-            )),
-        );
+        let _: Option<()> = f.check("tsig_secret", Err::<(), _>(Reason::KeyIsMadeHere));
     }
     let value = match (nameserver, address, suffix) {
         (Some(n), Some(a), Some(s)) => Some((n, a, s)),
@@ -123,46 +117,37 @@ pub fn given(s: Option<&str>) -> Option<&str> {
 
 /// A host name, but not one of the nodes' own `ns<N>.<platform domain>`: those are derived,
 /// and a second server under the same name would be listed twice in every zone.
-fn nameserver(config: &Platform, input: &str) -> Result<DomainName, Text> {
-    let name = DomainName::parse(input).map_err(|e| e.describe())?;
+fn nameserver(config: &Platform, input: &str) -> Result<DomainName, Reason> {
+    let name = DomainName::parse(input)?;
     let node_label = name
         .as_str()
         .strip_suffix(&format!(".{}", config.platform_domain))
         .and_then(|label| label.strip_prefix("ns"))
         .is_some_and(all_digits);
     if node_label {
-        return Err(Text::new(
-            "is the name of a node’s own name server",
-            "est le nom du serveur de noms d’un nœud",
-        ));
+        return Err(Reason::NodeNameServer);
     }
     Ok(name)
 }
 
 /// `ip:port`, or an IP address alone for port 53.
-fn address(input: &str) -> Result<SocketAddr, Text> {
+fn address(input: &str) -> Result<SocketAddr, Reason> {
     let parsed = input
         .parse::<SocketAddr>()
         .or_else(|_| input.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)));
     match parsed {
         Ok(a) if a.port() != 0 && !a.ip().is_unspecified() => Ok(a),
-        _ => Err(Text::new(
-            "must be an IP address and port, like 192.0.2.1:53 or [2001:db8::1]:53",
-            "doit être une adresse IP et un port, comme 192.0.2.1:53 ou [2001:db8::1]:53",
-        )),
+        _ => Err(Reason::NotSocketAddress),
     }
 }
 
 /// The suffix of the secondary's key names: a domain name short enough for `ns<N>.` in front,
 /// and not under the names of the keys nodes share (`ns<a>-ns<b>.tsig.<platform domain>`), so
 /// one name never stands for two secrets in a node's configuration.
-fn key_suffix(config: &Platform, input: &str) -> Result<DomainName, Text> {
-    let name = DomainName::parse(input).map_err(|e| e.describe())?;
+fn key_suffix(config: &Platform, input: &str) -> Result<DomainName, Reason> {
+    let name = DomainName::parse(input)?;
     if name.as_str().len() > keys::MAX_KEY_SUFFIX {
-        return Err(Text::new(
-            "must be at most 240 characters long",
-            "doit faire au plus 240 caractères",
-        ));
+        return Err(Reason::TooLong { max: 240 });
     }
     let pair = name
         .as_str()
@@ -175,10 +160,7 @@ fn key_suffix(config: &Platform, input: &str) -> Result<DomainName, Text> {
                 .all(|n| n.strip_prefix("ns").is_some_and(all_digits))
         });
     if pair {
-        return Err(Text::new(
-            "is reserved for the keys nodes share",
-            "est réservé aux clés que partagent les nœuds",
-        ));
+        return Err(Reason::KeyNameReserved);
     }
     Ok(name)
 }

@@ -3,6 +3,7 @@
 
 use sqlx::PgPool;
 use url::Url;
+use web::catalog::Mail;
 
 use crate::db;
 use crate::db::audit::Actor;
@@ -29,13 +30,10 @@ pub async fn invite(
         public_url.as_str().trim_end_matches('/'),
         token.expose()
     );
+    let mail = Mail::Invitation { days, link: &link };
     let sent = match mailer {
         Some(mailer) => match mailer
-            .send(
-                email.as_str(),
-                "Your invitation to Ruche",
-                invitation_mail(days, &link),
-            )
+            .send(email.as_str(), mail.subject(), mail.body())
             .await
         {
             Ok(()) => true,
@@ -47,14 +45,4 @@ pub async fn invite(
         None => false,
     };
     Ok((invitation, link, sent))
-}
-
-/// The invitation mail, in English then French: the invitee has no language chosen yet.
-fn invitation_mail(days: i64, link: &str) -> String {
-    format!(
-        "You are invited to join a Ruche collective: your own mail, chat and domain, hosted by people you know.\n\n\
-         To accept, choose your password here (the link works once, for {days} days):\n\n{link}\n\n\
-         Vous êtes invité·e à rejoindre un collectif Ruche. Pour accepter, ouvrez le lien ci-dessus \
-         (valable une fois, pendant {days} jours).\n"
-    )
 }

@@ -4,12 +4,12 @@
 
 use sqlx::PgPool;
 use time::OffsetDateTime;
+use web::Reason;
 
 use crate::db::audit::{self, Actor};
 use crate::db::members;
 use crate::error::{Error, Result};
 use crate::model::ids::{MemberId, NodeId, PlanId};
-use crate::model::text::Text;
 
 /// The actions on a member's status, as their paths name them
 /// (`/admin/members/{id}/{action}`, and the API's).
@@ -74,19 +74,8 @@ pub async fn set_plan(pool: &PgPool, actor: &Actor, member: MemberId, plan: Plan
 pub async fn set_node(pool: &PgPool, actor: &Actor, member: MemberId, node: NodeId) -> Result<()> {
     let mut tx = pool.begin().await?;
     match members::node_joined(&mut tx, node).await? {
-        None => {
-            return Err(Error::field(
-                "node_id",
-                Text::new("no such node", "ce nœud n’existe pas"),
-            ))
-        }
-        Some(false) => return Err(Error::field(
-            "node_id",
-            Text::new(
-                "this node has not joined yet; run its join command first",
-                "ce nœud n’est pas encore connecté\u{a0}; lancez d’abord sa commande de connexion",
-            ),
-        )),
+        None => return Err(Error::field("node_id", Reason::NoSuchNode)),
+        Some(false) => return Err(Error::field("node_id", Reason::NodeNotJoined)),
         Some(true) => {}
     }
     let from = members::lock_node(&mut tx, member).await?;
@@ -118,14 +107,11 @@ async fn set_suspended(
     };
     let mut tx = pool.begin().await?;
     if !members::update_status(&mut tx, member, from, to).await? {
-        return Err(Error::Conflict(Text::new(
-            format!("only a non-admin member who is {from} can be made {to}"),
-            if suspended {
-                "seul un membre actif, non administrateur, peut être suspendu"
-            } else {
-                "seul un membre suspendu peut être réactivé"
-            },
-        )));
+        return Err(Error::Conflict(if suspended {
+            Reason::CannotSuspend
+        } else {
+            Reason::CannotReactivate
+        }));
     }
     members::delete_sessions(&mut tx, member).await?;
     audit::record(
@@ -156,12 +142,7 @@ async fn request_deletion(
     let mut tx = pool.begin().await?;
     let after = members::schedule_deletion(&mut tx, member, grace_days)
         .await?
-        .ok_or_else(|| {
-            Error::Conflict(Text::new(
-                "this member is an admin or is already being deleted",
-                "ce membre est administrateur ou déjà en cours de suppression",
-            ))
-        })?;
+        .ok_or_else(|| Error::Conflict(Reason::AdminOrBeingDeleted))?;
     members::delete_sessions(&mut tx, member).await?;
     members::revoke_api_tokens(&mut tx, member).await?;
     audit::record(
@@ -179,10 +160,7 @@ async fn request_deletion(
 async fn cancel_deletion(pool: &PgPool, actor: &Actor, member: MemberId) -> Result<()> {
     let mut tx = pool.begin().await?;
     if !members::unschedule_deletion(&mut tx, member).await? {
-        return Err(Error::Conflict(Text::new(
-            "this member is not being deleted",
-            "ce membre n’est pas en cours de suppression",
-        )));
+        return Err(Error::Conflict(Reason::NotBeingDeleted));
     }
     audit::record(
         &mut *tx,

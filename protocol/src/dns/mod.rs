@@ -42,9 +42,9 @@ pub mod policy;
 pub mod records;
 pub mod tsig;
 
-pub use policy::{conflicts_with, is_dkim_selector, is_platform_selector, platform_owned};
+pub use policy::{conflicts_with, is_dkim_selector, is_platform_selector, platform_owned, Rule};
 pub use records::{
-    CaaTag, Owner, Record, RecordData, RecordError, RecordField, RecordText, RecordType, Target,
-    Ttl, TxtData,
+    CaaTag, Expected, Owner, Record, RecordData, RecordError, RecordField, RecordText, RecordType,
+    Target, Ttl, TxtData,
 };
 pub use tsig::{TsigAlgorithm, TsigKey, TsigSecret};

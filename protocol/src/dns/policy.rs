@@ -4,6 +4,27 @@
 use super::platform;
 use super::records::{Owner, Record, RecordData};
 
+/// Why a member's record cannot be added, though it parses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Rule {
+    #[error("the domain's SPF policy is managed by the platform")]
+    SpfIsThePlatforms,
+    #[error("a CNAME cannot be at the domain itself")]
+    CnameAtApex,
+    #[error("this record at the domain itself is managed by the platform")]
+    ApexIsThePlatforms,
+    #[error("this name is managed by the platform")]
+    NameIsThePlatforms,
+    #[error("this DKIM selector is the platform's")]
+    SelectorIsThePlatforms,
+    #[error("a CNAME must be the only record at its name")]
+    CnameNotAlone,
+    #[error("this name already has a CNAME, which must be alone")]
+    NameHasCname,
+    #[error("this record already exists")]
+    Duplicate,
+}
+
 /// What the platform itself writes at `owner`, for a member record of type `kind` to be refused.
 ///
 /// The platform owns: every type at names it manages for mail, web, autoconfiguration and
@@ -13,23 +34,23 @@ use super::records::{Owner, Record, RecordData};
 /// at a platform name is refused (a CNAME may have no other record beside it, RFC 1034 §3.6.2).
 /// DKIM selectors the platform uses (`r` + six digits) are its own; other `_domainkey` selectors
 /// are the member's (a mailing service's key).
-pub fn platform_owned(owner: &Owner, data: &RecordData) -> Option<&'static str> {
+pub fn platform_owned(owner: &Owner, data: &RecordData) -> Option<Rule> {
     let name = owner.as_str();
     if owner.is_apex() {
         return match data {
             RecordData::Txt(t) if !t.as_str().to_ascii_lowercase().starts_with("v=spf1") => None,
             RecordData::Caa { .. } => None,
-            RecordData::Txt(_) => Some("the domain's SPF policy is managed by the platform"),
-            RecordData::Cname(_) => Some("a CNAME cannot be at the domain itself"),
-            _ => Some("this record at the domain itself is managed by the platform"),
+            RecordData::Txt(_) => Some(Rule::SpfIsThePlatforms),
+            RecordData::Cname(_) => Some(Rule::CnameAtApex),
+            _ => Some(Rule::ApexIsThePlatforms),
         };
     }
     if platform::names().any(|n| n == name) {
-        return Some("this name is managed by the platform");
+        return Some(Rule::NameIsThePlatforms);
     }
     if let Some(selector) = name.strip_suffix("._domainkey") {
         if is_platform_selector(selector) {
-            return Some("this DKIM selector is the platform's");
+            return Some(Rule::SelectorIsThePlatforms);
         }
     }
     None
@@ -58,17 +79,17 @@ pub fn is_platform_selector(selector: &str) -> bool {
 
 /// Refuses `new` if it conflicts with the member's other records in the zone (`existing`, which
 /// must not contain `new` itself): a CNAME must be alone at its name (RFC 1034 §3.6.2).
-pub fn conflicts_with(new: &Record, existing: &[Record]) -> Option<&'static str> {
+pub fn conflicts_with(new: &Record, existing: &[Record]) -> Option<Rule> {
     let same_name = existing.iter().filter(|r| r.owner == new.owner);
     for other in same_name {
         if matches!(new.data, RecordData::Cname(_)) {
-            return Some("a CNAME must be the only record at its name");
+            return Some(Rule::CnameNotAlone);
         }
         if matches!(other.data, RecordData::Cname(_)) {
-            return Some("this name already has a CNAME, which must be alone");
+            return Some(Rule::NameHasCname);
         }
         if other.data == new.data {
-            return Some("this record already exists");
+            return Some(Rule::Duplicate);
         }
     }
     None

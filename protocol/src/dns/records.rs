@@ -38,9 +38,26 @@ pub enum RecordError {
     #[error("must be a number of seconds between {min} and {max}")]
     Ttl { min: u32, max: u32 },
     #[error("must be {expected}")]
-    Value { expected: &'static str },
+    Value { expected: Expected },
     #[error("names a host that is not a valid domain name")]
     Target,
+}
+
+/// What a value of each record type (or a TSIG secret) must look like, shown when it does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Expected {
+    #[error("an IPv4 address like 192.0.2.1")]
+    Ipv4,
+    #[error("an IPv6 address like 2001:db8::1")]
+    Ipv6,
+    #[error("a preference and a host, like 10 mail.example.org")]
+    Mx,
+    #[error("priority, weight, port and host, like 10 5 5060 sip.example.org")]
+    Srv,
+    #[error("flags, tag and value, like 0 issue \"letsencrypt.org\"")]
+    Caa,
+    #[error("a base64 key of 16 to 128 characters")]
+    TsigSecret,
 }
 
 /// Where a member's record lives, relative to the zone apex: `@` for the apex, else one or more
@@ -402,19 +419,19 @@ impl RecordData {
                 .parse()
                 .map(RecordData::A)
                 .map_err(|_| RecordError::Value {
-                    expected: "an IPv4 address like 192.0.2.1",
+                    expected: Expected::Ipv4,
                 }),
             RecordType::Aaaa => {
                 input
                     .parse()
                     .map(RecordData::Aaaa)
                     .map_err(|_| RecordError::Value {
-                        expected: "an IPv6 address like 2001:db8::1",
+                        expected: Expected::Ipv6,
                     })
             }
             RecordType::Cname => Target::parse(input).map(RecordData::Cname),
             RecordType::Mx => {
-                const EXPECTED: &str = "a preference and a host, like 10 mail.example.org";
+                const EXPECTED: Expected = Expected::Mx;
                 let [pref, host] = fields(input, EXPECTED)?;
                 Ok(RecordData::Mx {
                     preference: number(pref, EXPECTED)?,
@@ -423,8 +440,7 @@ impl RecordData {
             }
             RecordType::Txt => TxtData::parse(input).map(RecordData::Txt),
             RecordType::Srv => {
-                const EXPECTED: &str =
-                    "priority, weight, port and host, like 10 5 5060 sip.example.org";
+                const EXPECTED: Expected = Expected::Srv;
                 let [priority, weight, port, host] = fields(input, EXPECTED)?;
                 Ok(RecordData::Srv {
                     priority: number(priority, EXPECTED)?,
@@ -438,7 +454,7 @@ impl RecordData {
                 })
             }
             RecordType::Caa => {
-                const EXPECTED: &str = "flags, tag and value, like 0 issue \"letsencrypt.org\"";
+                const EXPECTED: Expected = Expected::Caa;
                 let mut parts = input.splitn(3, ' ');
                 let (Some(flags), Some(tag), Some(value)) =
                     (parts.next(), parts.next(), parts.next())
@@ -552,7 +568,7 @@ impl fmt::Display for RecordData {
 /// Splits on runs of spaces into exactly `N` fields.
 fn fields<'a, const N: usize>(
     input: &'a str,
-    expected: &'static str,
+    expected: Expected,
 ) -> Result<[&'a str; N], RecordError> {
     let parts: Vec<&str> = input.split(' ').filter(|p| !p.is_empty()).collect();
     parts
@@ -560,7 +576,7 @@ fn fields<'a, const N: usize>(
         .map_err(|_| RecordError::Value { expected })
 }
 
-fn number(input: &str, expected: &'static str) -> Result<u16, RecordError> {
+fn number(input: &str, expected: Expected) -> Result<u16, RecordError> {
     if input.is_empty() || input.len() > 5 || !input.bytes().all(|b| b.is_ascii_digit()) {
         return Err(RecordError::Value { expected });
     }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::records::RecordError;
+use super::records::{Expected, RecordError};
 use crate::names::DomainName;
 
 /// A TSIG key shared by two servers (RFC 8945). Only hmac-sha256 is issued.
@@ -36,7 +36,6 @@ pub struct TsigSecret(String);
 
 impl TsigSecret {
     pub fn parse(input: &str) -> Result<TsigSecret, RecordError> {
-        const EXPECTED: &str = "a base64 key of 16 to 128 characters";
         let body = input.trim_end_matches('=');
         if !(16..=128).contains(&input.len())
             || input.len() - body.len() > 2
@@ -45,7 +44,9 @@ impl TsigSecret {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
         {
-            return Err(RecordError::Value { expected: EXPECTED });
+            return Err(RecordError::Value {
+                expected: Expected::TsigSecret,
+            });
         }
         Ok(TsigSecret(input.to_owned()))
     }

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use web::pages::{ApiTokenRow, AppPasswordRow, Enrolment, Errors, SecurityPage, SessionRow};
-use web::Notice;
+use web::{Notice, Reason};
 
 use super::super::extract::{Form, Member};
 use super::super::page::HtmlError;
@@ -20,7 +20,6 @@ use crate::db;
 use crate::error::Error;
 use crate::model::ids::{ApiTokenId, AppPasswordId};
 use crate::model::password::NewPassword;
-use crate::model::text::Text;
 use crate::model::{requests, totp};
 
 pub fn router() -> Router<AppState> {
@@ -197,13 +196,7 @@ async fn check_current(
     if verify_password(given, stored).await? {
         Ok(())
     } else {
-        Err(Error::field(
-            field,
-            Text::new(
-                "this is not your current password",
-                "ce n’est pas votre mot de passe actuel",
-            ),
-        ))
+        Err(Error::field(field, Reason::NotCurrentPassword))
     }
 }
 
@@ -351,13 +344,7 @@ async fn add_app_password(
         .await
         // Another member's mailbox is not found: say so on the field, as for a typo.
         .map_err(|e| match e {
-            Error::NotFound => Error::field(
-                "mailbox",
-                Text::new(
-                    "is not one of your mailboxes",
-                    "n’est pas une de vos boîtes aux lettres",
-                ),
-            ),
+            Error::NotFound => Error::field("mailbox", Reason::NotYourMailbox),
             e => e,
         })?;
         Ok::<_, Error>((label.into_string(), text.expose()))

@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use web::pages::{Errors, InvitationRow, InvitationsPage, PlanOption};
-use web::Notice;
+use web::{Notice, Reason};
 
 use super::super::extract::Form;
 use super::super::page::Admin;
@@ -18,7 +18,6 @@ use crate::db;
 use crate::error::Error;
 use crate::model::ids::{InvitationId, PlanId};
 use crate::model::requests::Fields;
-use crate::model::text::Text;
 use crate::model::EmailAddress;
 
 pub fn router() -> Router<AppState> {
@@ -95,14 +94,12 @@ async fn create(
         let email = fields.check("email", EmailAddress::parse(f.email.trim()));
         let plan = fields.check(
             "plan",
-            f.plan
-                .parse::<PlanId>()
-                .map_err(|_| Text::new("choose a plan", "choisissez une formule")),
+            f.plan.parse::<PlanId>().map_err(|_| Reason::ChoosePlan),
         );
         let (email, plan) = fields.finish(email.zip(plan))?;
-        db::plans::get(&state.pool, plan).await.map_err(|_| {
-            Error::field("plan", Text::new("choose a plan", "choisissez une formule"))
-        })?;
+        db::plans::get(&state.pool, plan)
+            .await
+            .map_err(|_| Error::field("plan", Reason::ChoosePlan))?;
         state.invite(&a.actor(), &email, plan).await
     }
     .await;

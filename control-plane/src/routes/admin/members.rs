@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use web::pages::{Errors, MemberPage, MemberRow, MembersPage, NodeOption, PlanOption};
-use web::Notice;
+use web::{Notice, Reason};
 
 use super::super::account::{node_status_key, usage_rows};
 use super::super::extract::Form;
@@ -21,7 +21,6 @@ use crate::db;
 use crate::db::members::{Member, Status};
 use crate::error::Error;
 use crate::model::ids::{MemberId, NodeId, PlanId};
-use crate::model::text::Text;
 use crate::services::members::{self, Action};
 
 pub fn router() -> Router<AppState> {
@@ -186,10 +185,7 @@ async fn set_node(
         .map_err(|_| HtmlError(page.clone(), Error::NotFound))?;
     let result = match f.node_id.parse::<NodeId>() {
         Ok(node) => members::set_node(&state.pool, &a.actor(), id, node).await,
-        Err(_) => Err(Error::field(
-            "node_id",
-            Text::new("choose a node", "choisissez un nœud"),
-        )),
+        Err(_) => Err(Error::field("node_id", Reason::ChooseNode)),
     };
     match result {
         Ok(()) => Ok(
@@ -222,12 +218,10 @@ async fn set_plan(
     let id: MemberId = id
         .parse()
         .map_err(|_| HtmlError(page.clone(), Error::NotFound))?;
-    let plan: PlanId = f.plan.parse().map_err(|_| {
-        HtmlError(
-            page.clone(),
-            Error::field("plan", Text::new("choose a plan", "choisissez une formule")),
-        )
-    })?;
+    let plan: PlanId = f
+        .plan
+        .parse()
+        .map_err(|_| HtmlError(page.clone(), Error::field("plan", Reason::ChoosePlan)))?;
     members::set_plan(&state.pool, &a.actor(), id, plan)
         .await
         .map_err(|e| HtmlError(page.clone(), e))?;

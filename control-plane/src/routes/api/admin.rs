@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use web::Reason;
 
 use super::super::error::{ApiError, ErrorBody};
 use super::super::extract::ApiAdmin;
@@ -19,7 +20,6 @@ use crate::db;
 use crate::error::Error;
 use crate::model::ids::{InvitationId, MemberId, NodeId, PlanId};
 use crate::model::requests::{self, Fields, PlanInput};
-use crate::model::text::Text;
 use crate::model::EmailAddress;
 use crate::services::dns_admin;
 use crate::services::members::{self, Action};
@@ -214,12 +214,10 @@ async fn set_member_node(
     Json(body): Json<SetNode>,
 ) -> ApiResult<StatusCode> {
     let m: MemberId = id(&m)?;
-    let node: NodeId = body.node_id.parse().map_err(|_| {
-        Error::field(
-            "node_id",
-            Text::new("is not a node id", "n’est pas un identifiant de nœud"),
-        )
-    })?;
+    let node: NodeId = body
+        .node_id
+        .parse()
+        .map_err(|_| Error::field("node_id", Reason::NotNodeId))?;
     members::set_node(&state.pool, &a.actor(), m, node).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -239,18 +237,13 @@ async fn set_member_plan(
     Json(body): Json<SetPlan>,
 ) -> ApiResult<StatusCode> {
     let m: MemberId = id(&m)?;
-    let plan: PlanId = body.plan_id.parse().map_err(|_| {
-        Error::field(
-            "plan_id",
-            Text::new("is not a plan id", "n’est pas un identifiant de formule"),
-        )
-    })?;
-    db::plans::get(&state.pool, plan).await.map_err(|_| {
-        Error::field(
-            "plan_id",
-            Text::new("no such plan", "cette formule n’existe pas"),
-        )
-    })?;
+    let plan: PlanId = body
+        .plan_id
+        .parse()
+        .map_err(|_| Error::field("plan_id", Reason::NotPlanId))?;
+    db::plans::get(&state.pool, plan)
+        .await
+        .map_err(|_| Error::field("plan_id", Reason::NoSuchPlan))?;
     members::set_plan(&state.pool, &a.actor(), m, plan).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -311,15 +304,12 @@ async fn create_invitation(
         "plan_id",
         body.plan_id
             .parse::<PlanId>()
-            .map_err(|_| Text::new("is not a plan id", "n’est pas un identifiant de formule")),
+            .map_err(|_| Reason::NotPlanId),
     );
     let (email, plan) = f.finish(email.zip(plan))?;
-    db::plans::get(&state.pool, plan).await.map_err(|_| {
-        Error::field(
-            "plan_id",
-            Text::new("no such plan", "cette formule n’existe pas"),
-        )
-    })?;
+    db::plans::get(&state.pool, plan)
+        .await
+        .map_err(|_| Error::field("plan_id", Reason::NoSuchPlan))?;
     let (invitation, link, sent) = state.invite(&a.actor(), &email, plan).await?;
     Ok((
         StatusCode::CREATED,

@@ -13,6 +13,7 @@ pub mod i18n;
 pub mod notice;
 pub mod pages;
 pub mod reason;
+pub mod states;
 
 pub use i18n::{Lang, Tr};
 pub use notice::Notice;

@@ -4,6 +4,10 @@
 use askama::Template;
 
 use crate::i18n::Tr;
+use crate::states::{
+    DnsRole, DomainStatus, Health, MemberStatus, NodeState, SecondaryState, Seen, Sync, Unit,
+    UsageLabel,
+};
 
 /// What every page needs.
 pub struct Ctx {
@@ -115,8 +119,7 @@ pub struct InvitePage {
 
 /// One line of "usage against your plan".
 pub struct UsageRow {
-    /// Catalog key of the resource's name, e.g. `usage.mailboxes`.
-    pub label_key: &'static str,
+    pub label: UsageLabel,
     /// Element id, e.g. `usage-mailboxes`.
     pub id: &'static str,
     /// Shown as `used / max`, already formatted (storage in MiB).
@@ -129,20 +132,16 @@ pub struct UsageRow {
 pub struct DomainRow {
     pub id: String,
     pub name: String,
-    /// Catalog key: `domain.status.pending_verification` or `domain.status.active`.
-    pub status_key: &'static str,
+    pub status: DomainStatus,
 }
-
-/// Where the member's changes stand on the node that serves them, as a catalog key:
-/// `node.applying` (the node has not caught up yet), `node.live`, or `node.waiting` (no node
-/// serves the member yet). A plain line of text: no script, no automatic reload.
-pub type NodeStatusKey = &'static str;
 
 #[derive(Template)]
 #[template(path = "account.html")]
 pub struct AccountPage {
     pub ctx: Ctx,
-    pub node_status_key: NodeStatusKey,
+    /// Where the member's changes stand on their node: a plain line of text, no script, no
+    /// automatic reload.
+    pub sync: Sync,
     pub display_name: String,
     pub plan_name: Option<String>,
     pub usage: Vec<UsageRow>,
@@ -164,8 +163,7 @@ pub struct MailboxRow {
 pub struct MailboxUsed {
     /// The number, e.g. "12" or "0.4".
     pub amount: String,
-    /// Catalog key of its unit: `unit.kib` or `unit.mib`.
-    pub unit_key: &'static str,
+    pub unit: Unit,
     pub messages: i64,
     /// Share of the quota, 0..=100, for the meter.
     pub percent: u8,
@@ -215,16 +213,14 @@ pub struct RegistrarRow {
     pub value: String,
     /// `✓`, `✗` or `—`.
     pub mark: &'static str,
-    /// Catalog key: `domain.dns.seen.yes`, `domain.dns.seen.no` or `domain.dns.seen.unknown`.
-    pub seen_key: &'static str,
+    pub seen: Seen,
 }
 
 /// What the last check saw of one server of the domain's zone.
 pub struct DnsServerRow {
     pub nameserver: String,
     pub address: String,
-    /// Catalog key: `domain.dns.role.primary|secondary|external`.
-    pub role_key: &'static str,
+    pub role: DnsRole,
     /// The SOA serial, or "—".
     pub serial: String,
     /// `None` when all is well; else the monitor's short reason (English).
@@ -261,7 +257,7 @@ pub struct DomainPage {
     pub ctx: Ctx,
     pub id: String,
     pub name: String,
-    pub status_key: &'static str,
+    pub status: DomainStatus,
     /// TXT record that proves ownership: name and value.
     pub challenge_name: String,
     pub challenge_value: String,
@@ -280,7 +276,9 @@ pub struct DomainPage {
     pub dns_servers: Vec<DnsServerRow>,
     pub records: Vec<DnsRecordRow>,
     pub record_form: RecordFormValues,
-    pub node_status_key: NodeStatusKey,
+    /// Where the member's changes stand on their node: a plain line of text, no script, no
+    /// automatic reload.
+    pub sync: Sync,
     pub mailboxes: Vec<MailboxRow>,
     pub aliases: Vec<AliasRow>,
     pub xmpp_accounts: Vec<XmppRow>,
@@ -411,8 +409,7 @@ pub struct MemberRow {
     pub email: String,
     pub display_name: String,
     pub plan: String,
-    /// Catalog key: `member.status.active|suspended|deleting`.
-    pub status_key: &'static str,
+    pub status: MemberStatus,
     pub is_admin: bool,
 }
 
@@ -463,7 +460,9 @@ pub struct MemberPage {
     pub plans: Vec<PlanOption>,
     /// The node that serves the member, by name; `None` while none does.
     pub node_name: Option<String>,
-    pub node_status_key: NodeStatusKey,
+    /// Where the member's changes stand on their node: a plain line of text, no script, no
+    /// automatic reload.
+    pub sync: Sync,
     /// Joined nodes, the member's own selected.
     pub nodes: Vec<NodeOption>,
     pub usage: Vec<UsageRow>,
@@ -502,16 +501,14 @@ pub struct AuditPage {
 pub struct NodeRow {
     pub id: String,
     pub name: String,
-    /// Catalog key: `nodes.state.waiting`, `joined`, `rotating` or `revoked`.
-    pub state_key: &'static str,
+    pub state: NodeState,
     pub host_name: String,
     pub addresses: String,
     pub version: String,
     /// e.g. "2 CPUs, 4096 MiB memory, 100 GiB disk"; empty before the join.
     pub capacity: String,
     pub last_heartbeat: String,
-    /// Catalog key: `nodes.health.ok`, `nodes.health.problem` or `nodes.health.unknown`.
-    pub health_key: &'static str,
+    pub health: Health,
     /// Members it serves.
     pub members: i64,
     /// "applied / desired" generations, e.g. "41 / 42"; "— / 42" before the first apply.
@@ -547,8 +544,7 @@ pub struct DnsNodeRow {
 
 pub struct DnsSecondaryRow {
     pub nameserver: String,
-    /// Catalog key: `dns_admin.state.pending`, `.active` or `.retiring`.
-    pub state_key: &'static str,
+    pub state: SecondaryState,
 }
 
 pub struct ExternalSecondaryRow {
@@ -631,3 +627,6 @@ impl DnsAdminPage {
         self.error_node.as_deref() == Some(id)
     }
 }
+
+#[cfg(test)]
+mod tests;

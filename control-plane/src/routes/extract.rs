@@ -10,6 +10,8 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
+use web::states::Failure;
+use web::{Lang, Tr};
 
 use super::error::ApiError;
 use super::AppState;
@@ -121,6 +123,19 @@ impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
     }
 }
 
+/// The reader's language: the one they chose (cookie), else their browser's best, else English.
+pub fn reader_lang(headers: &HeaderMap) -> Lang {
+    cookie(headers, LANG_COOKIE)
+        .and_then(Lang::parse)
+        .unwrap_or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .map(Lang::from_accept_language)
+                .unwrap_or(Lang::En)
+        })
+}
+
 /// A form body that passed the CSRF check: its `csrf` field equals the cookie, and a present
 /// `Origin` header names this site. Anything else is refused with 403 before the handler runs.
 pub struct Form<T>(pub T);
@@ -129,10 +144,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Form<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let lang = reader_lang(req.headers());
         let forbidden = || {
             (
                 axum::http::StatusCode::FORBIDDEN,
-                "This form has expired or did not come from this site. Go back, reload the page and try again.",
+                Tr::new(lang).get(Failure::Csrf.key()),
             )
                 .into_response()
         };

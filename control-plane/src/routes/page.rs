@@ -6,9 +6,10 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use web::pages::{Ctx, NavUser};
+use web::states::Failure;
 use web::{Lang, Notice, Tr};
 
-use super::extract::{cookie, CsrfToken, Member, LANG_COOKIE};
+use super::extract::{reader_lang, CsrfToken, Member};
 use super::AppState;
 use crate::error::Error;
 
@@ -30,16 +31,7 @@ impl FromRequestParts<AppState> for PageCtx {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let CsrfToken(csrf) = CsrfToken::from_request_parts(parts, state).await?;
-        let lang = cookie(&parts.headers, LANG_COOKIE)
-            .and_then(Lang::parse)
-            .unwrap_or_else(|| {
-                parts
-                    .headers
-                    .get(header::ACCEPT_LANGUAGE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(Lang::from_accept_language)
-                    .unwrap_or(Lang::En)
-            });
+        let lang = reader_lang(&parts.headers);
         let notice = parts.uri.query().and_then(|q| {
             url::form_urlencoded::parse(q.as_bytes())
                 .find(|(k, _)| k == "done")
@@ -158,12 +150,12 @@ impl PageCtx {
         use crate::error::Error;
         let t = self.tr();
         match err {
-            Error::NotFound => t.get("error.not_found").to_owned(),
-            Error::Gone => t.get("error.gone").to_owned(),
-            Error::RateLimited => t.get("error.rate_limited").to_owned(),
-            Error::Unavailable(_) | Error::Busy => t.get("error.unavailable").to_owned(),
-            Error::Internal(_) => t.get("error.internal").to_owned(),
-            Error::Unauthorized => t.get("error.unauthorized").to_owned(),
+            Error::NotFound => t.get(Failure::NotFound.key()).to_owned(),
+            Error::Gone => t.get(Failure::Gone.key()).to_owned(),
+            Error::RateLimited => t.get(Failure::RateLimited.key()).to_owned(),
+            Error::Unavailable(_) | Error::Busy => t.get(Failure::Unavailable.key()).to_owned(),
+            Error::Internal(_) => t.get(Failure::Internal.key()).to_owned(),
+            Error::Unauthorized => t.get(Failure::Unauthorized.key()).to_owned(),
             Error::Invalid(fields) => fields
                 .iter()
                 .map(|f| {

@@ -566,10 +566,7 @@ impl fmt::Display for RecordData {
 }
 
 /// Splits on runs of spaces into exactly `N` fields.
-fn fields<'a, const N: usize>(
-    input: &'a str,
-    expected: Expected,
-) -> Result<[&'a str; N], RecordError> {
+fn fields<const N: usize>(input: &str, expected: Expected) -> Result<[&str; N], RecordError> {
     let parts: Vec<&str> = input.split(' ').filter(|p| !p.is_empty()).collect();
     parts
         .try_into()

@@ -10,12 +10,13 @@ use web::pages::{
     AliasRow, DkimRow, DnsRecordRow, DnsServerRow, DomainForm, DomainPage, Errors, MailboxRow,
     RecordFormValues, RegistrarRow, XmppRow,
 };
+use web::states::{DnsRole, Seen};
 use web::Notice;
 
 use super::super::extract::{Form, Member};
 use super::super::page::{minute, render_status, HtmlError, PageCtx};
 use super::super::AppState;
-use super::{domain_status_key, mailbox_used, node_status_key, parse_id, Empty};
+use super::{domain_status, mailbox_used, parse_id, sync, Empty};
 use crate::db;
 use crate::db::domains::{RegistrarRecord, ServerStatus};
 use crate::error::Error;
@@ -84,26 +85,26 @@ pub(super) fn new_record_form() -> RecordFormValues {
 }
 
 fn registrar_row(r: RegistrarRecord) -> RegistrarRow {
-    let (mark, seen_key) = match r.seen {
-        Some(true) => ("✓", "domain.dns.seen.yes"),
-        Some(false) => ("✗", "domain.dns.seen.no"),
-        None => ("—", "domain.dns.seen.unknown"),
+    let (mark, seen) = match r.seen {
+        Some(true) => ("✓", Seen::Yes),
+        Some(false) => ("✗", Seen::No),
+        None => ("—", Seen::Unknown),
     };
     RegistrarRow {
         name: r.name,
         kind: r.kind,
         value: r.value,
         mark,
-        seen_key,
+        seen,
     }
 }
 
 fn server_row(s: ServerStatus) -> DnsServerRow {
     DnsServerRow {
-        role_key: match s.role.as_str() {
-            "primary" => "domain.dns.role.primary",
-            "secondary" => "domain.dns.role.secondary",
-            _ => "domain.dns.role.external",
+        role: match s.role.as_str() {
+            "primary" => DnsRole::Primary,
+            "secondary" => DnsRole::Secondary,
+            _ => DnsRole::External,
         },
         serial: s.serial.map_or_else(|| "—".to_owned(), |n| n.to_string()),
         checked: minute(s.checked_at),
@@ -147,7 +148,7 @@ pub(super) async fn render_domain(
         DomainPage {
             ctx: page.clone().with_member(m).ctx(),
             id: d.id.to_string(),
-            status_key: domain_status_key(&d.status),
+            status: domain_status(&d.status),
             challenge_name: crate::model::claims::challenge_name(&d.name),
             challenge_value: d.verification_token,
             dkim: d.dkim.map(|k| DkimRow {
@@ -173,7 +174,7 @@ pub(super) async fn render_domain(
                 })
                 .collect(),
             record_form: retry.record,
-            node_status_key: node_status_key(node),
+            sync: sync(node),
             name: d.display_name.clone(),
             mailboxes: mailboxes
                 .into_iter()

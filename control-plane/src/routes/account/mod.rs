@@ -16,7 +16,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
-use web::pages::{AccountPage, DomainRow, Errors, MailboxUsed, NodeStatusKey, UsageRow};
+use web::pages::{AccountPage, DomainRow, Errors, MailboxUsed, UsageRow};
+use web::states::{DomainStatus, Sync, Unit, UsageLabel};
 use web::Notice;
 
 use super::extract::{Form, Member};
@@ -69,8 +70,8 @@ fn percent(used: i64, max: i64) -> u8 {
 
 /// The "usage against your plan" rows, shared by the member dashboard and the admin's view.
 pub fn usage_rows(usage: &Usage, limits: &Limits) -> Vec<UsageRow> {
-    let row = |label_key, id, used: i64, max: i64| UsageRow {
-        label_key,
+    let row = |label, id, used: i64, max: i64| UsageRow {
+        label,
         id,
         used: used.to_string(),
         max: max.to_string(),
@@ -78,31 +79,31 @@ pub fn usage_rows(usage: &Usage, limits: &Limits) -> Vec<UsageRow> {
     };
     vec![
         row(
-            "usage.domains",
+            UsageLabel::Domains,
             "usage-domains",
             usage.domains,
             limits.max_domains,
         ),
         row(
-            "usage.mailboxes",
+            UsageLabel::Mailboxes,
             "usage-mailboxes",
             usage.mailboxes,
             limits.max_mailboxes,
         ),
         row(
-            "usage.aliases",
+            UsageLabel::Aliases,
             "usage-aliases",
             usage.aliases,
             limits.max_aliases,
         ),
         row(
-            "usage.xmpp",
+            UsageLabel::Xmpp,
             "usage-xmpp",
             usage.xmpp_accounts,
             limits.max_xmpp_accounts,
         ),
         UsageRow {
-            label_key: "usage.storage",
+            label: UsageLabel::Storage,
             id: "usage-storage",
             used: format!("{} MiB", usage.storage_bytes / MIB),
             max: format!("{} MiB", limits.storage_bytes / MIB),
@@ -110,16 +111,17 @@ pub fn usage_rows(usage: &Usage, limits: &Limits) -> Vec<UsageRow> {
         },
         // What the mail actually takes, as the node measured it, against the same allowance.
         UsageRow {
-            label_key: "usage.stored",
+            label: UsageLabel::Stored,
             id: "usage-stored",
             used: usage.stored_bytes.map_or_else(
                 || "—".to_owned(),
                 |b| {
                     let (amount, unit) = size(b);
-                    format!(
-                        "{amount} {}",
-                        if unit == "unit.kib" { "KiB" } else { "MiB" }
-                    )
+                    let unit = match unit {
+                        Unit::Kib => "KiB",
+                        Unit::Mib => "MiB",
+                    };
+                    format!("{amount} {unit}")
                 },
             ),
             max: format!("{} MiB", limits.storage_bytes / MIB),
@@ -129,26 +131,23 @@ pub fn usage_rows(usage: &Usage, limits: &Limits) -> Vec<UsageRow> {
 }
 
 /// A size as pages show it: whole KiB below one MiB (rounded up, so a few bytes never show as
-/// nothing), whole MiB above; with the catalog key of its unit.
-pub fn size(bytes: i64) -> (String, &'static str) {
+/// nothing), whole MiB above; with its unit.
+pub fn size(bytes: i64) -> (String, Unit) {
     const KIB: i64 = 1024;
     if bytes < MIB {
         let kib = bytes.max(0).saturating_add(KIB - 1) / KIB;
-        (kib.to_string(), "unit.kib")
+        (kib.to_string(), Unit::Kib)
     } else {
-        (
-            (bytes.saturating_add(MIB / 2) / MIB).to_string(),
-            "unit.mib",
-        )
+        ((bytes.saturating_add(MIB / 2) / MIB).to_string(), Unit::Mib)
     }
 }
 
 /// The status line: applying until the node reports the generation it was asked for.
-pub fn node_status_key(status: Option<NodeStatus>) -> NodeStatusKey {
+pub fn sync(status: Option<NodeStatus>) -> Sync {
     match status {
-        None => "node.waiting",
-        Some(s) if s.applied => "node.live",
-        Some(_) => "node.applying",
+        None => Sync::Waiting,
+        Some(s) if s.applied => Sync::Live,
+        Some(_) => Sync::Applying,
     }
 }
 
@@ -158,20 +157,20 @@ pub(super) fn mailbox_used(
     quota: i64,
 ) -> Option<MailboxUsed> {
     let bytes = used_bytes?;
-    let (amount, unit_key) = size(bytes);
+    let (amount, unit) = size(bytes);
     Some(MailboxUsed {
         amount,
-        unit_key,
+        unit,
         messages: used_messages.unwrap_or(0),
         percent: percent(bytes, quota),
     })
 }
 
-pub fn domain_status_key(status: &str) -> &'static str {
+pub fn domain_status(status: &str) -> DomainStatus {
     if status == "active" {
-        "domain.status.active"
+        DomainStatus::Active
     } else {
-        "domain.status.pending_verification"
+        DomainStatus::PendingVerification
     }
 }
 
@@ -190,7 +189,7 @@ async fn account_page(
     } = db::members::overview(&state.pool, m.id()).await?;
     Ok(AccountPage {
         ctx: page.clone().with_member(m).ctx(),
-        node_status_key: node_status_key(node),
+        sync: sync(node),
         display_name: m.member.display_name.clone(),
         plan_name: m.member.plan_name.clone(),
         usage: usage_rows(&usage, &limits),
@@ -199,7 +198,7 @@ async fn account_page(
             .map(|d| DomainRow {
                 id: d.id.to_string(),
                 name: d.display_name,
-                status_key: domain_status_key(&d.status),
+                status: domain_status(&d.status),
             })
             .collect(),
         errors,
@@ -265,6 +264,10 @@ mod tests {
 
     #[test]
     fn sizes_are_readable() {
+        let size = |bytes| {
+            let (amount, unit) = size(bytes);
+            (amount, unit.key())
+        };
         assert_eq!(size(0), ("0".to_owned(), "unit.kib"));
         assert_eq!(size(1), ("1".to_owned(), "unit.kib"));
         assert_eq!(size(1024), ("1".to_owned(), "unit.kib"));
@@ -278,6 +281,7 @@ mod tests {
 
     #[test]
     fn the_status_line_follows_the_generations() {
+        let node_status_key = |status| sync(status).key();
         assert_eq!(node_status_key(None), "node.waiting");
         assert_eq!(
             node_status_key(Some(NodeStatus::new(5, None))),
@@ -301,7 +305,7 @@ mod tests {
     fn unmeasured_mailboxes_show_no_usage() {
         assert!(mailbox_used(None, None, MIB).is_none());
         let u = mailbox_used(Some(MIB / 2), Some(7), MIB).unwrap();
-        assert_eq!((u.amount.as_str(), u.unit_key), ("512", "unit.kib"));
+        assert_eq!((u.amount.as_str(), u.unit.key()), ("512", "unit.kib"));
         assert_eq!((u.messages, u.percent), (7, 50));
     }
 }

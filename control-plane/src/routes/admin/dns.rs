@@ -16,6 +16,7 @@ use web::pages::{
     CreatedExternalRow, CreatedKeyRow, DnsAdminPage, DnsFaultRow, DnsNodeRow, DnsSecondaryRow,
     Errors, ExternalFormValues, ExternalKeyRow, ExternalSecondaryRow,
 };
+use web::states::SecondaryState;
 use web::Notice;
 
 use super::super::extract::Form;
@@ -73,10 +74,10 @@ fn rows(o: DnsOverview) -> (Vec<DnsNodeRow>, Vec<ExternalSecondaryRow>, Vec<DnsF
                 .into_iter()
                 .map(|s| DnsSecondaryRow {
                     nameserver: s.nameserver,
-                    state_key: match s.state.as_str() {
-                        "pending" => "dns_admin.state.pending",
-                        "active" => "dns_admin.state.active",
-                        _ => "dns_admin.state.retiring",
+                    state: match s.state.as_str() {
+                        "pending" => SecondaryState::Pending,
+                        "active" => SecondaryState::Active,
+                        _ => SecondaryState::Retiring,
                     },
                 })
                 .collect(),

@@ -8,9 +8,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use web::pages::{Errors, MemberPage, MemberRow, MembersPage, NodeOption, PlanOption};
+use web::states::MemberStatus;
 use web::{Notice, Reason};
 
-use super::super::account::{node_status_key, usage_rows};
+use super::super::account::{sync, usage_rows};
 use super::super::extract::Form;
 use super::super::page::Admin;
 use super::super::page::HtmlError;
@@ -32,11 +33,11 @@ pub fn router() -> Router<AppState> {
         .route("/admin/members/{id}/{action}", post(act))
 }
 
-pub fn status_key(s: Status) -> &'static str {
+pub fn status(s: Status) -> MemberStatus {
     match s {
-        Status::Active => "member.status.active",
-        Status::Suspended => "member.status.suspended",
-        Status::Deleting => "member.status.deleting",
+        Status::Active => MemberStatus::Active,
+        Status::Suspended => MemberStatus::Suspended,
+        Status::Deleting => MemberStatus::Deleting,
     }
 }
 
@@ -46,7 +47,7 @@ fn row(m: Member) -> MemberRow {
         email: m.email,
         display_name: m.display_name,
         plan: m.plan_name.unwrap_or_else(|| "—".to_owned()),
-        status_key: status_key(m.status),
+        status: status(m.status),
         is_admin: m.is_admin,
     }
 }
@@ -131,7 +132,7 @@ async fn member_page(
             .iter()
             .find(|n| Some(n.id) == m.node_id)
             .map(|n| n.name.clone()),
-        node_status_key: node_status_key(status),
+        sync: sync(status),
         // Only joined nodes can host anyone; the database refuses the others too.
         nodes: nodes
             .into_iter()

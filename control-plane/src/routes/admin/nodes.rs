@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use web::pages::{Errors, NodeRow, NodesPage};
+use web::states::{Health, NodeState};
 use web::Notice;
 
 use super::super::extract::Form;
@@ -46,11 +47,11 @@ fn row(n: Node) -> NodeRow {
     NodeRow {
         id: n.id.to_string(),
         name: n.name,
-        state_key: match n.state.as_str() {
-            "joined" => "nodes.state.joined",
-            "rotating" => "nodes.state.rotating",
-            "revoked" => "nodes.state.revoked",
-            _ => "nodes.state.waiting",
+        state: match n.state.as_str() {
+            "joined" => NodeState::Joined,
+            "rotating" => NodeState::Rotating,
+            "revoked" => NodeState::Revoked,
+            _ => NodeState::Waiting,
         },
         host_name: n.host_name.unwrap_or_default(),
         addresses: n.addresses.join(", "),
@@ -67,10 +68,10 @@ fn row(n: Node) -> NodeRow {
             })
             .unwrap_or_default(),
         last_heartbeat: n.last_heartbeat_at.map(second).unwrap_or_default(),
-        health_key: match n.healthy {
-            Some(true) => "nodes.health.ok",
-            Some(false) => "nodes.health.problem",
-            None => "nodes.health.unknown",
+        health: match n.healthy {
+            Some(true) => Health::Ok,
+            Some(false) => Health::Problem,
+            None => Health::Unknown,
         },
         members: n.members,
         generations: format!(

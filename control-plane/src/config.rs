@@ -4,6 +4,8 @@
 //! environment variables `RUCHE_<SECTION>__<KEY>` (e.g. `RUCHE_HTTP__PUBLIC_URL`), the conventional
 //! `DATABASE_URL`, and for secrets `RUCHE_<SECTION>__<KEY>_FILE` naming a file that holds the value.
 //! Unknown keys are an error in every source, so a typo never silently falls back to a default.
+//! The shipped example (`deploy/control-plane.example.toml`) must parse and list every key
+//! (`example_config_parses_and_lists_every_key`), so it cannot drift from the code.
 //! The configuration is passed explicitly; there is no global.
 
 use std::net::SocketAddr;
@@ -126,7 +128,7 @@ impl Default for SecurityConfig {
 }
 
 /// The collective's DNS: name server names, how ownership and delegation are checked, and how
-/// often. See ARCHITECTURE.md, "DNS".
+/// often. See `crate::dns`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DnsConfig {

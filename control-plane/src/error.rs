@@ -1,5 +1,10 @@
-//! The control plane's error type, shared by the database layer and the handlers.
+//! The control plane's error type, shared by the store, the use cases and the handlers.
 //! How each variant becomes an HTTP response (HTML page or JSON) lives in `routes::error`.
+//!
+//! An error carries why as a `web::Reason` (a value, never a sentence): pages say it in the
+//! reader's language, the API and the logs in English. A unique violation becomes a conflict
+//! (409) whose reason names what is taken; a database that cannot be reached is `Unavailable`
+//! (503), the request having changed nothing.
 
 use web::Reason;
 

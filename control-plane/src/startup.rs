@@ -1,5 +1,16 @@
 //! Building and running the server. `Application::build` binds the listener (port 0 works:
-//! tests read the real port back) and prepares everything; `run` serves until shutdown.
+//! tests read the real port back), migrates and makes the two pools; `run` serves until
+//! shutdown, with the workers beside it.
+//!
+//! Two pools: the requests' (`database.max_connections`: portal, API, node API, long polls
+//! included) and the background tasks' (`database.background_connections`: the `LISTEN` task,
+//! which holds one for good, housekeeping and the DNS rounds), so background work never holds a
+//! connection a request waits for, and a burst of requests never stalls it. The integration
+//! tests build and run the application the same way, with the `LISTEN` task alone
+//! ([`Background::ListenerOnly`]: no DNS rounds, no housekeeping).
+//!
+//! [`Application::announce`] logs the setup link while no admin exists: the one secret logged,
+//! on purpose, because the operator needs it and it dies with the first admin.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -23,6 +23,13 @@
 //! 7. The journal is cleared. A reload or a step that failed (say the daemon is not running
 //!    yet) stays in it, so the next apply tries again.
 //!
+//! Only a changed configuration runs its service's check and reload (`postfix check`,
+//! `doveconf -n`, `rspamadm configtest`, `knotc conf-check`): data files (Postfix's tables,
+//! Dovecot's user list, rspamd's maps, zone files, which pass their own `kzonecheck`) are not
+//! configuration. So a mailbox change edits a few table entries and a user list, and checks
+//! and reloads nothing. An agent killed at any step finishes the journal at its next start
+//! (checks, whole table rebuilds, reloads).
+//!
 //! The steps are logged (and, for tests, paused after) by name: `journal`, `write`, `check`,
 //! each named step (`postmap`, `zone-reload`, `zone-purge`), `reload`, `done`.
 //!

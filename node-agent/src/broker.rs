@@ -10,24 +10,28 @@
 //! What one login may cost is bounded, whoever asks: an app password names itself
 //! (`protocol::app_password`), so at most one app-password verifier (a fast hash) is checked,
 //! found by its id, plus at most one argon2id check (the mailbox's password, or a dummy one for
-//! an unknown name, so answers do not tell who exists). Failures are limited per login name and
-//! per remote address ([`limits`]): past the limit the broker refuses at once, before waiting
-//! for a permit or hashing anything.
+//! an unknown name, so answers do not tell who exists); a member holds at most 50 app passwords
+//! (the control plane's `db::app_passwords::MAX_ACTIVE`). Failures are limited per login name
+//! and per remote address (`limits`; Dovecot passes `remote_ip`: the IMAP client's, or for
+//! SMTP AUTH the Postfix client's): past the limit the broker refuses at once, before waiting
+//! for a permit or hashing anything, so a flood costs a handful of checks and other members'
+//! logins never wait behind it.
 //!
 //! A mailbox, or an app password, is usable the moment the apply that brings it completes, and
 //! a client that tries a little earlier is not refused for it: while the agent holds a newer
 //! desired state than the one the broker answers from (it is being applied), a refusal and an
-//! unknown user wait for it, at most [`CATCH_UP`], without holding a verification permit, and
-//! only during the first [`CATCH_UP`] after the broker saw itself behind (an apply that takes
+//! unknown user wait for it, at most `CATCH_UP` (2 s), without holding a verification permit, and
+//! only during the first `CATCH_UP` after the broker saw itself behind (an apply that takes
 //! longer has failed). An unknown name waits *before* its dummy check: that check would be
 //! spent for nothing, and its 19 MiB would be held while the apply holds its own (the agent's
-//! peak). Mail Postfix accepted for a new mailbox during the apply is not bounced by the userdb
-//! either.
+//! peak). So a client that logs in the moment the API answered is not refused (and handed
+//! Dovecot's failure delay), and mail Postfix accepted for a new mailbox during the apply is not
+//! bounced by the userdb either.
 //!
-//! - `POST /v1/passdb/verify` `{"user", "password", "service", "remote_ip"}` → 200 `{"user":
-//!   <address>}`, or 403 for wrong credentials (unknown user, wrong password, suspended member,
-//!   app password of another scope or another mailbox, too many failures). Anything else is a
-//!   temporary failure to Dovecot.
+//! - `POST /v1/passdb/verify` `{"user", "password", "service", "remote_ip"}` → 200
+//!   `{"user": <address>}`, or 403 for wrong credentials (unknown user, wrong password,
+//!   suspended member, app password of another scope or another mailbox, too many failures).
+//!   Anything else is a temporary failure to Dovecot.
 //! - `POST /v1/passdb/lookup` `{"user"}` → 200 `{"user": <address>}` or 404.
 //! - `POST /v1/userdb/lookup` `{"user"}` → 200 `{"user": <address>, "mailbox": <store id>,
 //!   "quota_rule": "*:storage=<bytes>B"}`, or 404 for a name that is not an active mailbox with a

@@ -6,11 +6,14 @@
 //!   plane; failures are retried with backoff, and every ten minutes it runs again anyway
 //!   (level-triggered: drift on disk is put right);
 //! - the **poller** long-polls the control plane for the next generation (asking for only what
-//!   changed, which it applies to the document it holds) and saves each one;
+//!   changed, which it applies to the document it holds) and saves each one; it asks for the
+//!   whole document every hour, and at once whenever a delta does not apply;
 //! - the **usage** task measures the mail store every minute;
 //! - the **heartbeat** reports version, observed generation, health, DKIM keys, usage and,
 //!   with `[dns]`, where the node's name server answers; every interval, and at once when a
-//!   generation was applied or a new measurement waits.
+//!   generation was applied or a new measurement waits. Keys and usage go only when they
+//!   changed since the control plane last took a heartbeat, and every five minutes anyway
+//!   (`Reporter`); what a heartbeat does not list, the control plane keeps as it is.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -6,13 +6,17 @@
 //! gets a new key; nobody can sign with a former holder's.
 //!
 //! A key is written before its domain enters rspamd's selector map: rspamd sends mail unsigned
-//! (with only a log line) when the map names a key file that does not exist.
+//! (with only a log line) when the map names a key file that does not exist. Its file has mode
+//! 0640 and the group agent.toml's `[commands] dkim_group` names (`_rspamd` in production), so
+//! rspamd reads it and nobody else; only the public half leaves the node, in the heartbeat.
 //!
 //! Keys are made **aside** by the running agent: an RSA-2048 key takes about a quarter of a
 //! second, so a thousand new domains would hold every other member's change for minutes. The
 //! reconcile takes the keys that exist ([`Keys::available`]), hands the missing ones to the
 //! [`Maker`]'s thread and goes on; a domain signs, and its zone publishes its key, from the
-//! reconcile that follows its key. The one-shot `node-agent reconcile` makes them in line
+//! reconcile that follows its key. The maker makes one key at a time, only for what the latest
+//! reconcile still wants, and wakes the reconcile worker at once after the last key waiting and
+//! at most once a second during a burst. The one-shot `node-agent reconcile` makes them in line
 //! ([`Keys::ensure`]).
 //!
 //! RSA only, no Ed25519 first: Ed25519 DKIM (RFC 8463) is still not verified by several large
@@ -281,8 +285,8 @@ const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 const TELL_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A thread that makes missing keys one at a time and says so (after the last one waiting, and
-/// every [`TELL_EVERY`] meanwhile), so that the reconcile that follows signs with them. It holds only what the latest reconcile wanted: a domain that left
-/// meanwhile is not made a key.
+/// every `TELL_EVERY` meanwhile), so that the reconcile that follows signs with them. It holds
+/// only what the latest reconcile wanted: a domain that left meanwhile is not made a key.
 pub struct Maker {
     shared: std::sync::Arc<Shared>,
 }
@@ -302,7 +306,7 @@ struct Queue {
 
 impl Maker {
     /// Starts the thread; `made` runs on it after keys were made (and after a failure, once
-    /// [`RETRY_AFTER`] has passed).
+    /// `RETRY_AFTER` has passed).
     pub fn start(
         keys: std::sync::Arc<Keys>,
         made: impl Fn() + Send + 'static,

@@ -17,6 +17,7 @@
 //!   `journal.json`;
 //! - [`broker`]: the auth broker; [`dkim`]: DKIM keys; [`mail_store`]: mailbox homes;
 //!   [`usage`]: mailbox usage; [`config`]: `agent.toml`;
+//! - [`heap`]: memory given back after a reconcile, and where the agent's memory goes;
 //! - [`capacity`], [`backoff`], [`secret`], [`atomic`]: small helpers.
 
 pub mod apply;

@@ -3,13 +3,15 @@
 //! a later mailbox (of the same member or another); an id never is, so nobody finds a former
 //! holder's mail.
 //!
-//! After every complete apply, [`retire`] moves the homes of mailboxes that are no longer served
-//! (deleted, or their member purged or moved away) out of Dovecot's reach into
-//! `var/vmail/.removed/<name>.<unix seconds>`, and deletes what has been there longer than the
-//! node keeps removed stores (`[mail_store] keep_removed_days` in agent.toml, 7 by default,
-//! so an operator can still copy a moved member's mail; 0 deletes at once). A mailbox's home
-//! reappears only if the control plane names the same id again, which it never does for
-//! another mailbox.
+//! After every complete apply, [`retire_gone`] moves the homes of the mailboxes that apply's
+//! delta took away (deleted, or their member purged or moved away) out of every login's reach
+//! into `var/vmail/.removed/<name>.<unix seconds>`, without reading the whole store; at the
+//! first complete apply after start and hourly, [`retire`] reads the whole store, retires every
+//! home no served mailbox names (what a crash between an apply and its sweep left), and deletes
+//! what has been in `.removed` longer than the node keeps removed stores (`[mail_store]
+//! keep_removed_days` in agent.toml, 7 by default, so an operator can still copy a moved
+//! member's mail; 0 deletes at once). A mailbox's home reappears only if the control plane
+//! names the same id again, which it never does for another mailbox.
 //!
 //! Stores made before homes were named after ids (`var/vmail/<domain>/<local part>`) are adopted
 //! once, by [`adopt_legacy`], by the mailbox that holds that address when the agent upgrades;

@@ -1,4 +1,5 @@
-//! `node-agent`: see `node_agent::cli` for the commands.
+//! `node-agent`: see `node_agent::cli` for the commands. It first runs itself again, once, with
+//! glibc's malloc tunables (below; where the memory goes: `node_agent::heap`).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

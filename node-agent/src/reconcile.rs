@@ -5,6 +5,18 @@
 //! exist, the missing ones being made aside by [`dkim::Maker`]), renders every file, plans
 //! against the disk, applies, and on success records the state as applied and hands the auth
 //! broker the new verifiers. Blocking: run it on a blocking thread, one at a time.
+//!
+//! The observed generation (`Status::observed_generation`, which the heartbeat reports)
+//! advances only when every service took the change: an incomplete apply leaves it where it was.
+//!
+//! A change costs what it changes. The delta from the applied state to the new one is worked
+//! out once (`DesiredState::delta_to`, one walk through both member lists) and names the
+//! members whose lines are rendered again ([`Renderer`]), whose broker credentials (kept per
+//! member) are rebuilt and whose stores named the old way are adopted; it is appended to
+//! `applied.log` ([`crate::saved`]) and says which mailbox homes and DKIM keys left, the only
+//! ones the sweep after the apply looks at (the whole mail store and key directory are read at
+//! the first complete apply after start and then hourly). The state applied before is freed on
+//! a thread of its own, so freeing a whole document does not lengthen the reconcile.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};

@@ -10,7 +10,9 @@
 //!   so an apply killed half-way is finished by the next start even where the files on disk
 //!   already match.
 //!
-//! All three are written atomically with mode 0600 (they hold password verifiers).
+//! All three are written atomically with mode 0600 (they hold password verifiers). A journal an
+//! older agent wrote with a field per step (`postmap`, `zone_reload`, `purge`) is read as the
+//! same named steps: the service that owned each field says which.
 //!
 //! A change costs what it changes, not what the node holds: `desired.json` and `applied.json`
 //! are each a whole document plus a log beside it (`desired.log`, `applied.log`), one

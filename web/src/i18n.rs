@@ -1,10 +1,15 @@
 //! Languages, and the translator the pages hold.
 //!
-//! Each language's catalog (`crate::catalog`) has a static slice sorted by key, looked up with
-//! a binary search. Templates
-//! call `ctx.t.get("key")`; the control plane passes `*_key` values (statuses, usage labels,
-//! notices) that templates translate the same way. Tests check that both languages have the
-//! same keys, that every key a template uses exists, and that the slices stay sorted.
+//! Each language's catalog (`crate::catalog`) holds its page furniture in a static slice sorted
+//! by key, looked up with a binary search. Templates call `ctx.t.get("key")`; what the control
+//! plane picks for a page (states, notices) are types naming their key (`crate::states`,
+//! `crate::notice`), and why something was refused is a `Reason`, said by `Tr::reason`.
+//!
+//! The tests below fail when a language lacks one of English's keys or an entry is empty or
+//! copied from English (tests with `translation` in their names), when a key a template or the
+//! control plane uses is missing, when a key is used by nothing (`every_catalog_key_is_used`),
+//! when a slice is out of order, and when a template holds a script, a style, an external
+//! resource or `|safe`, or a POST form without its CSRF token.
 
 use crate::reason::Reason;
 

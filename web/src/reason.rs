@@ -3,7 +3,9 @@
 //! exhaustive `match`, so a reason without a sentence in some language does not compile.
 //!
 //! A reason carries what the sentence needs (a limit, a character, a record name), never a
-//! sentence. The JSON API and the logs show the English one (`Display`).
+//! sentence. The JSON API and the logs show the English one (`Display`). The `protocol` crate's
+//! parse errors (`NameError`, `RecordError`, `protocol::dns::Rule`, `UnknownScope`) are carried
+//! as they are: that is why `web` depends on `protocol`, and all it knows of the rest of Ruche.
 
 use std::fmt;
 

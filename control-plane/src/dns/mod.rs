@@ -4,6 +4,16 @@
 //! (`db::topology`, `db::tsig_keys`); their names are the model's (`model::nameservers`).
 //! Nodes render and run Knot; everything here ends up in their desired state (`db::desired`)
 //! or on a page.
+//!
+//! Each node is primary for its members' verified domains and produces an RFC 9432 catalog of
+//! them; its secondaries (other nodes, `dns_secondaries`) transfer them with a TSIG key per node
+//! pair, configured zone by zone from the list the control plane keeps (never from the
+//! primary's catalog, which only external secondaries consume; they are always in the NS
+//! records). A new or removed domain reaches the secondaries with no further step: triggers
+//! (`migrations/*_dns_boundaries.sql`) bump every secondary of a node whose set of zones
+//! changes (a domain activated, renamed or removed, a member moved or deleted) in the same
+//! transaction. A listed server always has the zone: see `model::placement` for `pending`,
+//! `active` and `retiring`.
 
 pub mod monitor;
 pub mod placement;

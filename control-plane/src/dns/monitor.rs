@@ -7,7 +7,7 @@
 //! fault or none) and `domain_dns_status.ds`; pages show those rows and placement reads them to
 //! promote a pending secondary once it serves the primary's serial.
 //!
-//! The network part ([`observe`]) only gathers answers; deciding what is wrong ([`fault`]) and
+//! The network part (`observe`) only gathers answers; deciding what is wrong ([`fault`]) and
 //! the DS text ([`ds_text`]) are pure functions.
 
 use std::collections::hash_map::Entry;

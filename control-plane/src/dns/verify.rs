@@ -327,7 +327,7 @@ async fn expected_nameservers(
 }
 
 /// One round over every domain: activates pending domains whose challenge is visible and
-/// refreshes the registrar checklist of all. Lookups run [`CONCURRENCY`] at a time.
+/// refreshes the registrar checklist of all. Lookups run `CONCURRENCY` at a time.
 pub async fn run_once(pool: &PgPool, config: &Platform) -> Result<()> {
     let subjects = verification::subjects(pool).await?;
     if subjects.is_empty() {

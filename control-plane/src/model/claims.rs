@@ -1,7 +1,12 @@
 //! Which domain names a member may claim. A claim is refused when the name is the collective's
 //! platform domain (named at setup) or under it, or under a domain another member holds,
 //! pending or verified. An unverified claim lapses after `CLAIM_DAYS`, so nobody can squat a
-//! name they cannot prove.
+//! name they cannot prove: housekeeping deletes it, audited.
+//!
+//! The platform's names are refused as invalid input (422), names under another member's domain
+//! as a conflict (409); a name already taken is the unique constraint's 409, the same whatever
+//! its holder's state. Claims serialise on a transaction advisory lock (`db::domains`), so two
+//! members cannot claim `a.test` and `x.a.test` at the same moment and both pass.
 
 use web::Reason;
 

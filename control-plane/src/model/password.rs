@@ -3,8 +3,9 @@
 //! Hashing is CPU-bound (tens of milliseconds and 19 MiB each, by design): async callers run it
 //! through [`gate`], on the blocking pool, so the server keeps answering other requests and no
 //! flood (of logins, setup or reset attempts) can run more hashes at once than there are cores.
-//! Callers beyond that wait in a bounded queue; beyond the queue they are refused at once
-//! ([`Busy`], a 503): queueing without bound would only turn a flood into memory and latency.
+//! Callers beyond that wait in a bounded queue (64 per permit); beyond the queue they are refused
+//! at once ([`GateError::Busy`], a 503): queueing without bound would only turn a flood into
+//! memory and latency.
 
 use std::fmt;
 

@@ -2,8 +2,9 @@
 //! others (all others when fewer exist), spread so no node carries much more than another,
 //! other operators and networks first. A change never leaves a listed server without the zones:
 //!
-//! 1. a new secondary starts `pending`: it consumes the primary's catalog but is not in the NS
-//!    records yet;
+//! 1. a new secondary starts `pending`: it configures and transfers the primary's zones (listed
+//!    one by one in its desired state, not read from the primary's catalog) but is not in the
+//!    NS records yet;
 //! 2. once the monitor has seen it serve every zone of the primary at the primary's serial, it
 //!    becomes `active` (the NS records gain it), and if the primary now has more active
 //!    secondaries than it needs, the busiest one becomes `retiring` (the NS records lose it);

@@ -110,7 +110,7 @@ pub struct NewAlias {
 /// The most targets an alias may have.
 const MAX_TARGETS: usize = 50;
 
-/// Targets are separated by commas, spaces or line breaks; 1 to [`MAX_TARGETS`] of them.
+/// Targets are separated by commas, spaces or line breaks; 1 to `MAX_TARGETS` of them.
 pub fn alias(source: &str, targets: &[&str]) -> Result<NewAlias, Invalid> {
     let mut f = Fields::default();
     let source = f.check("source", AliasSource::parse(source.trim()));

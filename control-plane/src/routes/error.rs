@@ -1,6 +1,8 @@
-//! How errors become responses: JSON for the API, plain text before a page exists (an error
-//! page is `page::render_error`). Server-side
-//! failures are logged with their cause chain; users see a plain sentence, never internals.
+//! How errors become responses: JSON for the API (`{"error": {code, message, fields}}`, in
+//! English: the `Display` of the error's `web::Reason`), plain text before a page exists (an
+//! error page is `page::render_html`). Unique violations are 409, database outages 503.
+//! Server-side failures are logged with their cause chain; users see a plain sentence, never
+//! internals.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -1,6 +1,10 @@
 //! Extractors: who is calling (session or API token), from where, in which language, and the
 //! CSRF check for forms. Identity is a type: a handler that takes `Member` cannot run for an
 //! anonymous visitor, one that takes `Admin` cannot run for a member.
+//!
+//! CSRF: a middleware issues a random `__Host-ruche_csrf` cookie (SameSite=Strict), every form
+//! echoes it, and [`Form`] checks both, and the `Origin` header when present. The API
+//! (`ApiMember`, `ApiAdmin`: bearer tokens) ignores cookies, so it needs no token.
 
 use std::net::SocketAddr;
 

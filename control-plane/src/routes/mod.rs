@@ -4,8 +4,9 @@
 //! Layers are applied here, in one place: security headers on every response, the CSRF cookie
 //! for forms, a body size limit, request tracing.
 //!
-//! Architecture invariant: handlers parse input into `domain` types before calling `db`; no
-//! handler builds SQL or touches a node.
+//! Architecture invariant: handlers parse input into `model` types before calling `services` or
+//! `db`; no handler builds SQL or touches a node. Handlers run their queries one after the other,
+//! never at once (`db`'s `connection_rule` test).
 
 pub mod account;
 pub mod admin;

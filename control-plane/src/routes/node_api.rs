@@ -1,6 +1,24 @@
 //! The node API (`/node-api/v1`): node agents join with a one-time token and then report in
 //! with their credential (`Authorization: Bearer`). JSON in and out, errors as in the member
 //! API. The wire types are `protocol::node`'s, shared with the agent.
+//!
+//! `GET /desired?after=G` is a long poll: it answers as soon as the node's generation passes G,
+//! or 204 after 25 s. The triggers that bump a generation (`migrations/*_placement.sql`) also
+//! `NOTIFY ruche_desired` in the changing transaction; the one `LISTEN` task of each control
+//! plane (`workers::listener`) wakes the waiting polls, which re-read the generation every 5 s
+//! anyway in case a notification was lost, and hold no connection while they wait. The answer
+//! is the whole document (`db::desired::build`, one repeatable-read snapshot, so its generation
+//! matches its content), or with `&delta=true` a `protocol::desired::Update`: a delta naming only
+//! the members that changed since G, each whole, with their zones (and the whole DNS part after a
+//! change to the node as a whole), when the change log holds every generation since G; else the
+//! whole document. The log, `node_changes`, is written by the same triggers
+//! (`migrations/*_node_changes.sql`): a row per generation, naming the member whose part changed,
+//! or none for a change to the node as a whole; housekeeping keeps a week of it. A credential
+//! revoked or replaced while the poll waited gets 401, not the document.
+//!
+//! A heartbeat's DKIM keys and mailbox usage are checked first (`model::report`: a bad entry is
+//! skipped, never a 500) and stored only for the domains and mailboxes of members this node
+//! hosts (`db::nodes::heartbeat`); the rest is ignored and logged with the node's id.
 
 use std::net::IpAddr;
 

@@ -1,5 +1,10 @@
 //! What every page needs (language, CSRF token, path, notice, who is signed in), taken from
-//! the request once and turned into the `web::pages::Ctx` each view model carries.
+//! the request once and turned into the `web::pages::Ctx` each view model carries; errors as
+//! pages ([`HtmlError`]: the status, and the error's `web::Reason` or `web::states::Failure` in
+//! the reader's language); and the [`Admin`] extractor (a non-admin gets 404).
+//!
+//! A form that fails is shown again with every field's error and the values typed (never
+//! passwords), status 422 ([`render_status`]).
 
 use axum::extract::FromRequestParts;
 use axum::http::header;

@@ -18,6 +18,12 @@
 //! document and its [`MemberMaterial`] only), and its node-wide files from every member's lines
 //! in document order ([`Members`]). A [`Renderer`] keeps each member's lines until that member
 //! (or its material) changes, so a one-mailbox change renders one member and copies the rest.
+//! A domain name is served for one member only (`DesiredState::served`), so no key is in two
+//! members' lines.
+//!
+//! Property tests in `tests/render.rs`: rendering again gives the files a rendering afresh gives,
+//! whatever changed (`rendering_again_gives_what_rendering_afresh_gives`), and no line break,
+//! quote or extra field comes out of any input.
 
 mod contents;
 pub mod layout;

@@ -1,6 +1,7 @@
 //! The names the platform writes in every member zone, declared once: the control plane refuses
 //! member records at them ([`super::platform_owned`]), and the node agent's zone renderer writes
 //! the platform's records at them (and at the apex and its own DKIM selectors) and nowhere else.
+//! Here, in the crate both depend on, because the control plane cannot depend on the agent.
 //!
 //! SRV records ([`SRV_NAMES`]) say how each is served: from the node, whose agent takes the
 //! port from its layout (the service that listens there declares it), not offered (RFC 6186

@@ -1,5 +1,12 @@
 //! The platform's policy over members' records: the (name, type) pairs it writes itself, and
 //! records that cannot stand beside each other.
+//!
+//! [`platform_owned`] refuses records where the platform writes its own (apex MX, A, AAAA and
+//! SPF, `_dmarc`, the platform's DKIM selectors, the SRV names, …: [`super::platform`]), and
+//! [`conflicts_with`] keeps a CNAME alone at its name. The control plane asks both before it
+//! stores a record; the agent's zone renderer asks them again, so no desired state can put a
+//! member's record over the platform's. A refusal is a [`Rule`], a value: the web catalogs say
+//! it in each language, and its `Display` is the English the API and the logs show.
 
 use super::platform;
 use super::records::{Owner, Record, RecordData};

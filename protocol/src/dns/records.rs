@@ -4,6 +4,9 @@
 //! canonical presentation text: the control plane stores that text, the agent renders it into
 //! zone files, and deserializing parses it again. A value that could break out of its field in a
 //! zone file (a line break, a `;` comment, an unbalanced quote, `$INCLUDE`) cannot be built.
+//!
+//! What is wrong with a value is a [`RecordError`], and a value's expected form an [`Expected`]:
+//! values, which the web catalogs say in each language (their `Display` is English).
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};

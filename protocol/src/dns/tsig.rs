@@ -1,4 +1,8 @@
 //! The TSIG keys two name servers share for zone transfers and notifies (RFC 8945).
+//!
+//! A TSIG key is a shared secret both name servers must hold, so it is the one secret the
+//! control plane stores and sends as it is (to the two nodes, in their 0600 desired states).
+//! It is never printed: [`TsigSecret`]'s `Debug` is redacted and it has no `Display`.
 
 use std::fmt;
 

@@ -4,6 +4,11 @@
 //!
 //! Every handler takes `Member`, and every db call gets `member.id()`: another member's
 //! domain or mailbox id simply isn't found (404), so nobody can even learn it exists.
+//!
+//! The dashboard's "Applying changes…" / "Live" line (`web::states::Sync`), like `GET
+//! /api/v1/me`'s `node`, compares the hosting node's observed and desired generations
+//! (`db::nodes`): they are the node's, so another member's change can keep it "applying" a
+//! moment longer.
 
 mod addresses;
 mod domain;

@@ -6,7 +6,9 @@
 //! current, only the entries that changed are put and deleted in place (`postmap -i`,
 //! `postmap -d`), so a one-mailbox change costs one entry; a new table, one whose compiled form
 //! is missing or older than its source, one an interrupted apply owed, and every table after a
-//! refused check (sources restored, compiled form unknown) are rebuilt whole.
+//! refused check (sources restored, compiled form unknown) are rebuilt whole. A table is written
+//! member by member, so finding the changed entries compares only the lines between the two
+//! versions' common head and tail ([`table_edit`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

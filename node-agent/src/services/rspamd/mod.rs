@@ -8,11 +8,12 @@
 //! - nothing phones home: DNS goes to the local resolver only, and the modules that fetch
 //!   remote maps or ask third parties (fuzzy_check, multimap, url_redirector, asn, phishing,
 //!   whitelist, rbl, mid) are disabled; `mime_types` keeps its local map only;
-//! - the sender is the login's own: `rspamd.local.lua` registers a prefilter that rejects
-//!   authenticated mail unless its envelope sender is not null, it has exactly one `From` header
-//!   holding exactly one address, at most one `Sender`, and every one of these addresses is at a
-//!   domain of the login's member (`domains.map`). So a member cannot send, and rspamd never
-//!   signs, as another member's domain: not with `MAIL FROM:<>` (which Postfix's
+//! - the sender is the login's own: `rspamd.local.lua` registers a prefilter,
+//!   `RUCHE_FOREIGN_SENDER`, that rejects authenticated mail unless its envelope sender is not
+//!   null, it has exactly one `From` header holding exactly one address, at most one `Sender`,
+//!   and every one of these addresses is at a domain of the login's member (`domains.map`). If
+//!   rspamd does not answer, submission defers (see `postfix`). So a member cannot send, and
+//!   rspamd never signs, as another member's domain: not with `MAIL FROM:<>` (which Postfix's
 //!   `reject_sender_login_mismatch` does not look at), not with a forged header;
 //! - DKIM: authenticated mail only, signed when the header From domain is the envelope sender's
 //!   and that domain is in `selectors.map`: a verified domain of an active tenant whose key the
@@ -27,13 +28,20 @@
 //! - forwarding limit: one bucket per member (`layout.forward_limit`) for the mail its aliases
 //!   and catch-alls send off the node, counted once per message and member; the
 //!   `ruche_forwarders` selector finds those members through `forwards.map` (built from
-//!   Postfix's own alias table, see `postfix::forwarding`). Past either limit the message is
-//!   deferred (4.7.1), so the sending server keeps it and retries;
+//!   Postfix's own alias table, following aliases through the node, see `postfix::forwarding`).
+//!   Past either limit the message is deferred (4.7.1), so the sending server keeps it and
+//!   retries;
 //! - no recipient exempts a message from the limits (the module's default lets any message with
 //!   `postmaster@` among its recipients through unlimited).
 //!
 //! Addresses appear only in the maps, written through `MapFile::insert`; `.conf`, `.inc` and
 //! Lua files hold layout values only (paths, addresses of the node, ports).
+//!
+//! The maps are read by our own Lua (`rspamd.local.lua`) whenever a file's size or modification
+//! time changed, not by rspamd's map watcher: a worker rspamd starts (after a reload) while a
+//! map is replaced could keep the old contents and never see the change (a mailbox made as the
+//! node started could not send; a key made during a reload was never used). So no change waits
+//! on rspamd, and rspamd is reloaded only when its configuration changed.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -17,7 +17,7 @@ pub async fn run_once(pool: &PgPool) -> crate::error::Result<()> {
     if purged > 0 {
         tracing::info!(purged, "purged members whose deletion grace period ended");
     }
-    let expired = crate::db::domains::expire_unverified(pool).await?;
+    let expired = crate::services::domains::expire_unverified(pool).await?;
     if expired > 0 {
         tracing::info!(
             expired,

@@ -266,7 +266,7 @@ async fn delete_domain(
     ApiMember(m): ApiMember,
     Path(d): Path<String>,
 ) -> ApiResult<StatusCode> {
-    db::domains::delete(&state.pool, &m.actor(), m.id(), id(&d)?).await?;
+    crate::services::domains::delete(&state.pool, &m.actor(), m.id(), id(&d)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -330,7 +330,7 @@ async fn delete_mailbox(
     Path(x): Path<String>,
 ) -> ApiResult<StatusCode> {
     let x: MailboxId = id(&x)?;
-    db::mailboxes::delete(&state.pool, &m.actor(), m.id(), x).await?;
+    crate::services::addresses::delete_mailbox(&state.pool, &m.actor(), m.id(), x).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -387,7 +387,7 @@ async fn delete_alias(
     Path(x): Path<String>,
 ) -> ApiResult<StatusCode> {
     let x: AliasId = id(&x)?;
-    db::aliases::delete(&state.pool, &m.actor(), m.id(), x).await?;
+    crate::services::addresses::delete_alias(&state.pool, &m.actor(), m.id(), x).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -443,7 +443,7 @@ async fn delete_xmpp(
     Path(x): Path<String>,
 ) -> ApiResult<StatusCode> {
     let x: XmppAccountId = id(&x)?;
-    db::xmpp::delete(&state.pool, &m.actor(), m.id(), x).await?;
+    crate::services::addresses::delete_xmpp(&state.pool, &m.actor(), m.id(), x).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

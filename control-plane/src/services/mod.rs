@@ -11,4 +11,5 @@ pub mod domains;
 pub mod invitations;
 pub mod members;
 pub mod nodes;
+pub mod plans;
 pub mod setup;

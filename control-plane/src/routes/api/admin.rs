@@ -101,7 +101,7 @@ async fn create_plan(
     Json(body): Json<PlanBody>,
 ) -> ApiResult<(StatusCode, Json<Plan>)> {
     let plan = parse_plan(&body)?;
-    let id = db::plans::create(&state.pool, &a.actor(), &plan).await?;
+    let id = crate::services::plans::create(&state.pool, &a.actor(), &plan).await?;
     Ok((
         StatusCode::CREATED,
         Json(db::plans::get(&state.pool, id).await?.into()),
@@ -119,7 +119,7 @@ async fn update_plan(
 ) -> ApiResult<Json<Plan>> {
     let p: PlanId = id(&p)?;
     let plan = parse_plan(&body)?;
-    db::plans::update(&state.pool, &a.actor(), p, &plan).await?;
+    crate::services::plans::update(&state.pool, &a.actor(), p, &plan).await?;
     Ok(Json(db::plans::get(&state.pool, p).await?.into()))
 }
 

@@ -6,6 +6,8 @@
 //! app passwords, DNS records) move here one by one (issue 12).
 
 pub mod addresses;
+pub mod api_tokens;
+pub mod app_passwords;
 pub mod dns_admin;
 pub mod domains;
 pub mod invitations;

@@ -332,7 +332,7 @@ async fn add_app_password(
         let (label, scope) = requests::app_password(&form.label, &form.scope)?;
         let mailbox = requests::app_password_mailbox(form.mailbox.as_deref())?;
         let text = requests::generate_app_password();
-        db::app_passwords::create(
+        crate::services::app_passwords::create(
             &state.pool,
             &m.actor(),
             m.id(),
@@ -372,7 +372,7 @@ async fn revoke_app_password(
     let Ok(id) = id.parse::<AppPasswordId>() else {
         return HtmlError(page, Error::NotFound).into_response();
     };
-    match db::app_passwords::revoke(&state.pool, &m.actor(), m.id(), id).await {
+    match crate::services::app_passwords::revoke(&state.pool, &m.actor(), m.id(), id).await {
         Ok(()) => Redirect::to(&Notice::AppPasswordRevoked.on("/account/security")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }
@@ -391,7 +391,7 @@ async fn add_api_token(
 ) -> Response {
     let result = async {
         let label = requests::label("label", &form.label)?;
-        db::api_tokens::create(&state.pool, &m.actor(), m.id(), label.as_str()).await
+        crate::services::api_tokens::create(&state.pool, &m.actor(), m.id(), label.as_str()).await
     }
     .await;
     match result {
@@ -416,7 +416,7 @@ async fn revoke_api_token(
     let Ok(id) = id.parse::<ApiTokenId>() else {
         return HtmlError(page, Error::NotFound).into_response();
     };
-    match db::api_tokens::revoke(&state.pool, &m.actor(), m.id(), id).await {
+    match crate::services::api_tokens::revoke(&state.pool, &m.actor(), m.id(), id).await {
         Ok(()) => Redirect::to(&Notice::ApiTokenRevoked.on("/account/security")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }

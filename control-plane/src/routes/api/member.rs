@@ -488,7 +488,7 @@ async fn create_app_password(
     let (label, scope) = requests::app_password(&body.label, &body.scope)?;
     let mailbox = requests::app_password_mailbox(body.mailbox_id.as_deref())?;
     let text = requests::generate_app_password();
-    let p = db::app_passwords::create(
+    let p = crate::services::app_passwords::create(
         &state.pool,
         &m.actor(),
         m.id(),
@@ -515,7 +515,7 @@ async fn revoke_app_password(
     Path(x): Path<String>,
 ) -> ApiResult<StatusCode> {
     let x: AppPasswordId = id(&x)?;
-    db::app_passwords::revoke(&state.pool, &m.actor(), m.id(), x).await?;
+    crate::services::app_passwords::revoke(&state.pool, &m.actor(), m.id(), x).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -551,7 +551,8 @@ async fn create_api_token(
 ) -> ApiResult<(StatusCode, Json<CreatedApiToken>)> {
     let label = requests::label("label", &body.label)?;
     let (t, token) =
-        db::api_tokens::create(&state.pool, &m.actor(), m.id(), label.as_str()).await?;
+        crate::services::api_tokens::create(&state.pool, &m.actor(), m.id(), label.as_str())
+            .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiToken {
@@ -569,6 +570,6 @@ async fn revoke_api_token(
     Path(x): Path<String>,
 ) -> ApiResult<StatusCode> {
     let x: ApiTokenId = id(&x)?;
-    db::api_tokens::revoke(&state.pool, &m.actor(), m.id(), x).await?;
+    crate::services::api_tokens::revoke(&state.pool, &m.actor(), m.id(), x).await?;
     Ok(StatusCode::NO_CONTENT)
 }

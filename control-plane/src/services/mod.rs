@@ -9,6 +9,7 @@ pub mod addresses;
 pub mod api_tokens;
 pub mod app_passwords;
 pub mod dns_admin;
+pub mod dns_records;
 pub mod domains;
 pub mod invitations;
 pub mod members;

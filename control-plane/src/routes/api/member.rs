@@ -221,7 +221,8 @@ async fn create_record(
     let d: DomainId = id(&d)?;
     db::domains::owned(&state.pool, m.id(), d).await?;
     let record = body.record()?;
-    let r = db::dns_records::create(&state.pool, &m.actor(), m.id(), d, &record).await?;
+    let r =
+        crate::services::dns_records::create(&state.pool, &m.actor(), m.id(), d, &record).await?;
     Ok((StatusCode::CREATED, Json(r.into())))
 }
 
@@ -239,7 +240,7 @@ async fn update_record(
     db::dns_records::get(&state.pool, m.id(), d, r).await?;
     let record = body.record()?;
     Ok(Json(
-        db::dns_records::update(&state.pool, &m.actor(), m.id(), d, r, &record)
+        crate::services::dns_records::update(&state.pool, &m.actor(), m.id(), d, r, &record)
             .await?
             .into(),
     ))
@@ -254,7 +255,7 @@ async fn delete_record(
     Path((d, r)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (d, r): (DomainId, RecordId) = (id(&d)?, id(&r)?);
-    db::dns_records::delete(&state.pool, &m.actor(), m.id(), d, r).await?;
+    crate::services::dns_records::delete(&state.pool, &m.actor(), m.id(), d, r).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -455,7 +455,7 @@ async fn reset(
         Ok(h) => h,
         Err(e) => return HtmlError(page, e).into_response(),
     };
-    match db::resets::consume(&state.pool, &form.token, &hash, ip).await {
+    match crate::services::passwords::reset(&state.pool, &form.token, &hash, ip).await {
         Ok(_) => Redirect::to(&Notice::PasswordReset.on("/login")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }

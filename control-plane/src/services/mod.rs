@@ -14,5 +14,7 @@ pub mod domains;
 pub mod invitations;
 pub mod members;
 pub mod nodes;
+pub mod passwords;
 pub mod plans;
+pub mod sessions;
 pub mod setup;

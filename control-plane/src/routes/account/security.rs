@@ -223,7 +223,15 @@ async fn change_password(
         let hash = hash_password(new).await?;
         let keep = crate::model::secret::digest(&m.session);
         let revoke = form.revoke_credentials.is_some();
-        db::members::set_password(&state.pool, &m.actor(), m.id(), &hash, Some(&keep), revoke).await
+        crate::services::passwords::change(
+            &state.pool,
+            &m.actor(),
+            m.id(),
+            &hash,
+            Some(&keep),
+            revoke,
+        )
+        .await
     }
     .await;
     match result {
@@ -456,7 +464,7 @@ async fn revoke_other_sessions(
     Form(_): Form<Empty>,
 ) -> Response {
     let keep = crate::model::secret::digest(&m.session);
-    match db::sessions::revoke_others(&state.pool, &m.actor(), m.id(), &keep).await {
+    match crate::services::sessions::revoke_others(&state.pool, &m.actor(), m.id(), &keep).await {
         Ok(_) => Redirect::to(&Notice::SessionsRevoked.on("/account/security")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }

@@ -251,7 +251,7 @@ async fn totp(
         Err(e @ Error::RateLimited) => return again(e),
         Err(e) => return HtmlError(page, e).into_response(),
     };
-    match db::second_factor::check(&state.pool, member, &form.code, unix_now()).await {
+    match crate::services::second_factor::check(&state.pool, member, &form.code, unix_now()).await {
         Ok(true) => {
             if let Err(e) = db::rate_limit::give_back(&state.pool, slot).await {
                 return HtmlError(page, e).into_response();

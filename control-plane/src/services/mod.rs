@@ -16,5 +16,6 @@ pub mod members;
 pub mod nodes;
 pub mod passwords;
 pub mod plans;
+pub mod second_factor;
 pub mod sessions;
 pub mod setup;

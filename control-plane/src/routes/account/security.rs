@@ -274,7 +274,9 @@ async fn totp_confirm(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    match db::second_factor::confirm(&state.pool, &m.actor(), m.id(), &form.code, now).await {
+    match crate::services::second_factor::confirm(&state.pool, &m.actor(), m.id(), &form.code, now)
+        .await
+    {
         Ok(codes) => {
             let extra = Extra {
                 recovery_codes: codes,
@@ -312,7 +314,7 @@ async fn totp_disable(
 ) -> Response {
     let result = async {
         check_current(&state, &m, &form.password, "password").await?;
-        db::second_factor::disable(&state.pool, &m.actor(), m.id()).await
+        crate::services::second_factor::disable(&state.pool, &m.actor(), m.id()).await
     }
     .await;
     match result {

@@ -329,7 +329,7 @@ async fn revoke_invitation(
     Path(i): Path<String>,
 ) -> ApiResult<StatusCode> {
     let i: InvitationId = id(&i)?;
-    db::invitations::revoke(&state.pool, &a.actor(), i).await?;
+    crate::services::invitations::revoke(&state.pool, &a.actor(), i).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -419,7 +419,7 @@ async fn revoke_node(
     Path(n): Path<String>,
 ) -> ApiResult<StatusCode> {
     let n: NodeId = id(&n)?;
-    db::nodes::revoke(&state.pool, &a.actor(), n).await?;
+    crate::services::nodes::revoke(&state.pool, &a.actor(), n).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -628,7 +628,7 @@ async fn remove_external_secondary(
     Path(e): Path<String>,
 ) -> ApiResult<StatusCode> {
     let e: uuid::Uuid = id(&e)?;
-    db::dns_admin::remove_external(&state.pool, &a.actor(), e).await?;
+    dns_admin::remove_external(&state.pool, &a.actor(), e).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,13 +1,15 @@
 //! A member's domains: claiming one (within the plan's limits), everything its page shows,
-//! deleting one, and the housekeeping that drops claims never verified.
+//! activating one once its ownership is verified, deleting one, and the housekeeping that drops
+//! claims never verified.
 
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::config::DnsConfig;
 use crate::db::audit::{self, Actor};
 use crate::db::domains::{self, Domain};
 use crate::db::nodes::NodeStatus;
-use crate::db::{aliases, dns_records, mailboxes, members, xmpp};
+use crate::db::{aliases, dns_records, mailboxes, members, verification, xmpp};
 use crate::error::Result;
 use crate::model::claims;
 use crate::model::ids::{DomainId, MemberId};
@@ -38,6 +40,27 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     domains::get(pool, config, member, id).await
+}
+
+/// Activates a pending domain whose challenge the world shows, if its token is still `token`
+/// (the one that was seen); audited. Whether this call activated it (another control plane may
+/// have been first).
+pub async fn activate(pool: &PgPool, actor: &Actor, id: Uuid, token: &str) -> Result<bool> {
+    let mut tx = pool.begin().await?;
+    let Some((member, name)) = verification::activate(&mut tx, id, token).await? else {
+        return Ok(false);
+    };
+    audit::record(
+        &mut *tx,
+        actor,
+        "domain.verify",
+        Some(member),
+        serde_json::json!({ "domain": id, "name": name }),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(domain = %name, "domain ownership verified");
+    Ok(true)
 }
 
 /// Deletes the member's domain with every mailbox, alias and XMPP account on it; audited.

@@ -111,7 +111,8 @@ pub async fn lock_zone(
     Ok((zone, records))
 }
 
-/// Stores the record `r` on `domain`.
+/// Stores the record `r` on `domain`, which the caller locked as the member's ([`lock_zone`]) in
+/// the same transaction.
 pub async fn insert(conn: &mut PgConnection, domain: DomainId, r: &DnsRecord) -> Result<()> {
     sqlx::query!(
         "insert into dns_records (id, domain_id, name, type, ttl, value)
@@ -128,7 +129,8 @@ pub async fn insert(conn: &mut PgConnection, domain: DomainId, r: &DnsRecord) ->
     Ok(())
 }
 
-/// The record `id` on `domain` as it is stored (not found if there is none).
+/// The record `id` on `domain` as it is stored (not found if there is none); the caller locked
+/// the domain as the member's ([`lock_zone`]) in the same transaction.
 pub async fn on_domain(
     conn: &mut PgConnection,
     domain: DomainId,
@@ -151,7 +153,8 @@ pub async fn on_domain(
     })
 }
 
-/// Replaces the record `r.id` on `domain` by `r`.
+/// Replaces the record `r.id` on `domain` by `r`; the caller locked the domain as the member's
+/// ([`lock_zone`]) in the same transaction.
 pub async fn update(conn: &mut PgConnection, domain: DomainId, r: &DnsRecord) -> Result<()> {
     sqlx::query!(
         "update dns_records set name = $3, type = $4, ttl = $5, value = $6
@@ -168,7 +171,8 @@ pub async fn update(conn: &mut PgConnection, domain: DomainId, r: &DnsRecord) ->
     Ok(())
 }
 
-/// Deletes the record `id` on `domain`: what it was (not found if there is none).
+/// Deletes the record `id` on `domain`: what it was (not found if there is none). The caller
+/// locked the domain as the member's (`domains::lock_owned`) in the same transaction.
 pub async fn delete(conn: &mut PgConnection, domain: DomainId, id: RecordId) -> Result<DnsRecord> {
     let row = sqlx::query!(
         "delete from dns_records where id = $1 and domain_id = $2

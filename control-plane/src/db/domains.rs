@@ -473,32 +473,30 @@ pub struct Lapsed {
     pub name: String,
 }
 
-/// Locks every lapsed claim, skipping rows another control plane is handling.
-pub async fn lock_lapsed(conn: &mut PgConnection) -> Result<Vec<Lapsed>> {
-    Ok(sqlx::query!(
+/// Deletes every lapsed claim (with everything on it), skipping rows another control plane is
+/// handling: what went.
+pub async fn delete_lapsed(conn: &mut PgConnection) -> Result<Vec<Lapsed>> {
+    let due = sqlx::query!(
         "select id, member_id, name from domains
          where status = 'pending_verification'
            and created_at < now() - make_interval(days => $1::int)
          for update skip locked",
         i32::try_from(claims::CLAIM_DAYS).unwrap_or(7)
     )
-    .fetch_all(conn)
-    .await?
-    .into_iter()
-    .map(|d| Lapsed {
-        id: d.id,
-        member_id: MemberId(d.member_id),
-        name: d.name,
-    })
-    .collect())
-}
-
-/// Deletes the domain `id`, whoever holds it (with everything on it).
-pub async fn delete_lapsed(conn: &mut PgConnection, id: Uuid) -> Result<()> {
-    sqlx::query!("delete from domains where id = $1", id)
-        .execute(conn)
-        .await?;
-    Ok(())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut lapsed = Vec::with_capacity(due.len());
+    for d in due {
+        sqlx::query!("delete from domains where id = $1", d.id)
+            .execute(&mut *conn)
+            .await?;
+        lapsed.push(Lapsed {
+            id: d.id,
+            member_id: MemberId(d.member_id),
+            name: d.name,
+        });
+    }
+    Ok(lapsed)
 }
 
 /// Deletes the member's domain `id` with every mailbox, alias and XMPP account on it (another

@@ -4,16 +4,12 @@
 use protocol::app_password::AppPasswordText;
 use sqlx::PgPool;
 
-use crate::db::app_passwords::{self, AppPassword};
+use crate::db::app_passwords::{self, AppPassword, MAX_ACTIVE};
 use crate::db::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::model::ids::{AppPasswordId, MailboxId, MemberId};
 use crate::model::plan::LimitError;
 use crate::model::AppScope;
-
-/// Active app passwords a member may hold at once: enough for every device, few enough that
-/// nothing a member does with them weighs on a node.
-pub const MAX_ACTIVE: i64 = 50;
 
 /// Gives the member a new app password `text` for `scope`, bound to `mailbox` if given (one of
 /// the member's mailboxes, or `NotFound`), unless the member already has [`MAX_ACTIVE`].

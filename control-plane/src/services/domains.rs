@@ -84,9 +84,8 @@ pub async fn delete(pool: &PgPool, actor: &Actor, member: MemberId, id: DomainId
 /// skipped. Returns how many went.
 pub async fn expire_unverified(pool: &PgPool) -> Result<u64> {
     let mut tx = pool.begin().await?;
-    let due = domains::lock_lapsed(&mut tx).await?;
-    for d in &due {
-        domains::delete_lapsed(&mut tx, d.id).await?;
+    let gone = domains::delete_lapsed(&mut tx).await?;
+    for d in &gone {
         audit::record(
             &mut *tx,
             &Actor::default(),
@@ -97,7 +96,7 @@ pub async fn expire_unverified(pool: &PgPool) -> Result<u64> {
         .await?;
     }
     tx.commit().await?;
-    Ok(due.len() as u64)
+    Ok(gone.len() as u64)
 }
 
 /// Everything a domain's page shows.

@@ -1,9 +1,6 @@
 //! Use cases: what a member, an admin, a node or a background round asks the control plane to
 //! do, each one transaction with its audit entry, over the store (`db`) and the model. Pages,
 //! the JSON API, the node API, the command line and the workers call these, never each other.
-//!
-//! Being filled: the use cases still written in `db` (deletions of a domain or an address, plans,
-//! app passwords, DNS records) move here one by one (issue 12).
 
 pub mod addresses;
 pub mod api_tokens;

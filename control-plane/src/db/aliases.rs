@@ -1,9 +1,8 @@
 //! Aliases (and the catch-all, source `*`) on a member's domains.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-use super::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::model::ids::{AliasId, DomainId, MemberId};
 
@@ -65,31 +64,20 @@ pub async fn insert(
     .await?)
 }
 
-/// Returns the domain the alias was on.
+/// Deletes the member's alias `id` (another member's is not found): its source and the domain
+/// it was on.
 pub async fn delete(
-    pool: &PgPool,
-    actor: &Actor,
+    conn: &mut PgConnection,
     member: MemberId,
     id: AliasId,
-) -> Result<DomainId> {
-    let mut tx = pool.begin().await?;
+) -> Result<(String, DomainId)> {
     let row = sqlx::query!(
         "delete from aliases where id = $1 and member_id = $2 returning source, domain_id",
         id.0,
         member.0
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(conn)
     .await?
     .ok_or(Error::NotFound)?;
-    let source = row.source;
-    audit::record(
-        &mut *tx,
-        actor,
-        "alias.delete",
-        Some(member),
-        serde_json::json!({ "alias": id, "source": source }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(DomainId(row.domain_id))
+    Ok((row.source, DomainId(row.domain_id)))
 }

@@ -3,9 +3,8 @@
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
-use super::audit::{self, Actor};
 use super::members::{to_member, Member};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::ids::{ApiTokenId, MemberId};
 use crate::model::secret::{self, Token};
 
@@ -35,16 +34,15 @@ pub async fn list(pool: &PgPool, member: MemberId) -> Result<Vec<ApiToken>> {
     .collect())
 }
 
-pub async fn create(
-    pool: &PgPool,
-    actor: &Actor,
+/// Stores a new token `id` (only its digest): its creation time.
+pub async fn insert(
+    conn: &mut PgConnection,
     member: MemberId,
+    id: ApiTokenId,
     label: &str,
-) -> Result<(ApiToken, Token)> {
-    let id = ApiTokenId::new();
-    let token = Token::generate_api();
-    let mut tx = pool.begin().await?;
-    let created_at = sqlx::query_scalar!(
+    token: &Token,
+) -> Result<OffsetDateTime> {
+    Ok(sqlx::query_scalar!(
         "insert into api_tokens (id, member_id, label, token_hash) values ($1, $2, $3, $4)
          returning created_at",
         id.0,
@@ -52,26 +50,8 @@ pub async fn create(
         label,
         token.digest()
     )
-    .fetch_one(&mut *tx)
-    .await?;
-    audit::record(
-        &mut *tx,
-        actor,
-        "api_token.create",
-        Some(member),
-        serde_json::json!({ "api_token": id, "label": label }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((
-        ApiToken {
-            id,
-            label: label.to_owned(),
-            created_at,
-            last_used_at: None,
-        },
-        token,
-    ))
+    .fetch_one(conn)
+    .await?)
 }
 
 /// The member owning a presented, unrevoked token, if they are active: one query, with the
@@ -105,28 +85,16 @@ pub async fn authenticate(conn: &mut PgConnection, token: &str) -> Result<Option
     Ok(Some(to_member!(r)))
 }
 
-pub async fn revoke(pool: &PgPool, actor: &Actor, member: MemberId, id: ApiTokenId) -> Result<()> {
-    let mut tx = pool.begin().await?;
+/// Revokes the member's token `id`; whether it was live (another member's is not).
+pub async fn revoke(conn: &mut PgConnection, member: MemberId, id: ApiTokenId) -> Result<bool> {
     let n = sqlx::query!(
         "update api_tokens set revoked_at = now()
          where id = $1 and member_id = $2 and revoked_at is null",
         id.0,
         member.0
     )
-    .execute(&mut *tx)
+    .execute(conn)
     .await?
     .rows_affected();
-    if n == 0 {
-        return Err(Error::NotFound);
-    }
-    audit::record(
-        &mut *tx,
-        actor,
-        "api_token.revoke",
-        Some(member),
-        serde_json::json!({ "api_token": id }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(n > 0)
 }

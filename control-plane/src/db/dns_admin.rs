@@ -1,19 +1,18 @@
 //! The collective's DNS as the admin sees and runs it: each node's name server and secondaries,
-//! the external secondaries, the current faults; adding and removing external secondaries and
-//! naming a node's operator. Every node's desired state follows by the database triggers
-//! (an external secondary changes every node's configuration).
+//! the external secondaries, the current faults; the statements that add and remove external
+//! secondaries and name a node's operator (the use cases: `services::dns_admin`). Every node's
+//! desired state follows by the database triggers (an external secondary changes every node's
+//! configuration).
 
 use std::net::SocketAddr;
 
 use protocol::names::DomainName;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use web::Reason;
 
-use super::audit::{self, Actor};
 use super::topology;
-use super::tsig_keys as keys;
 use crate::config::Platform;
 use crate::error::{Error, Result};
 use crate::model::ids::NodeId;
@@ -178,19 +177,15 @@ pub async fn overview(pool: &PgPool, config: &Platform) -> Result<DnsOverview> {
     })
 }
 
-/// Adds an external secondary (every value already parsed) with a new key for every joined
-/// node, returned to be shown once; every joined node then serves it its catalog with its own
-/// key. A name or key suffix already in use is refused with the field named.
-pub async fn add_external(
-    pool: &PgPool,
-    actor: &Actor,
-    config: &Platform,
+/// Stores the external secondary `id` (every value already parsed). A name or key suffix
+/// already in use is refused with the field named.
+pub async fn insert_external(
+    conn: &mut PgConnection,
+    id: Uuid,
     nameserver: &DomainName,
     address: SocketAddr,
     key_suffix: &DomainName,
-) -> Result<(Uuid, Vec<keys::ExternalNodeKey>)> {
-    let id = Uuid::new_v4();
-    let mut tx = pool.begin().await?;
+) -> Result<()> {
     sqlx::query!(
         "insert into dns_external_secondaries (id, nameserver, address, key_suffix)
          values ($1, $2, $3, $4)",
@@ -199,31 +194,10 @@ pub async fn add_external(
         address.to_string(),
         key_suffix.as_str()
     )
-    .execute(&mut *tx)
+    .execute(conn)
     .await
     .map_err(taken)?;
-    let made = keys::issue_external_keys(&mut tx, config, id, None, true, false)
-        .await
-        .map_err(|e| match e {
-            // Another key already has one of these names.
-            Error::Conflict(_) => suffix_taken(),
-            other => other,
-        })?;
-    audit::record(
-        &mut *tx,
-        actor,
-        "dns.external_secondary.create",
-        None,
-        serde_json::json!({
-            "id": id,
-            "nameserver": nameserver.as_str(),
-            "address": address.to_string(),
-            "keys": made.iter().map(|k| k.key.name.as_str()).collect::<Vec<_>>(),
-        }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((id, made))
+    Ok(())
 }
 
 /// The unique constraints of `dns_external_secondaries` as errors on the form's fields.
@@ -241,57 +215,37 @@ fn taken(e: sqlx::Error) -> Error {
     }
 }
 
-fn suffix_taken() -> Error {
+/// The error for a key suffix already in use (by a secondary, or in one of its keys' names).
+pub fn suffix_taken() -> Error {
     Error::field("key_suffix", Reason::KeySuffixTaken)
 }
 
-pub async fn remove_external(pool: &PgPool, actor: &Actor, id: Uuid) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    let nameserver = sqlx::query_scalar!(
+/// Deletes the external secondary `id` (and its keys): its name server; not found if there is
+/// none.
+pub async fn delete_external(conn: &mut PgConnection, id: Uuid) -> Result<String> {
+    sqlx::query_scalar!(
         "delete from dns_external_secondaries where id = $1 returning nameserver",
         id
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(conn)
     .await?
-    .ok_or(Error::NotFound)?;
-    audit::record(
-        &mut *tx,
-        actor,
-        "dns.external_secondary.delete",
-        None,
-        serde_json::json!({ "id": id, "nameserver": nameserver }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .ok_or(Error::NotFound)
 }
 
-/// Names who runs a node (`None` forgets it). Placement reads it at its next round; nothing a
-/// node serves changes until then.
-pub async fn set_operator(
-    pool: &PgPool,
-    actor: &Actor,
+/// Names who runs a node (`None` forgets it); not found if there is no such node.
+pub async fn update_operator(
+    conn: &mut PgConnection,
     node: NodeId,
     operator: Option<&str>,
 ) -> Result<()> {
-    let mut tx = pool.begin().await?;
     sqlx::query_scalar!(
         "update nodes set operator = $2 where id = $1 returning id",
         node.0,
         operator
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(conn)
     .await?
     .ok_or(Error::NotFound)?;
-    audit::record(
-        &mut *tx,
-        actor,
-        "node.operator",
-        None,
-        serde_json::json!({ "node": node, "operator": operator }),
-    )
-    .await?;
-    tx.commit().await?;
     Ok(())
 }
 

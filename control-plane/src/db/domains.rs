@@ -10,7 +10,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use web::Reason;
 
-use super::audit::{self, Actor};
 use super::nodes::NodeStatus;
 use super::topology;
 use crate::config::{DnsConfig, Platform};
@@ -467,11 +466,16 @@ pub fn claim_expires_at(created_at: OffsetDateTime) -> OffsetDateTime {
     created_at + time::Duration::days(claims::CLAIM_DAYS)
 }
 
-/// Housekeeping: deletes domains still unverified `CLAIM_DAYS` after they were added, each
-/// with its audit entry, in one transaction; rows another control plane is handling are
-/// skipped. Returns how many went.
-pub async fn expire_unverified(pool: &PgPool) -> Result<u64> {
-    let mut tx = pool.begin().await?;
+/// A domain whose claim lapsed: still unverified `CLAIM_DAYS` after it was added.
+pub struct Lapsed {
+    pub id: Uuid,
+    pub member_id: MemberId,
+    pub name: String,
+}
+
+/// Deletes every lapsed claim (with everything on it), skipping rows another control plane is
+/// handling: what went.
+pub async fn delete_lapsed(conn: &mut PgConnection) -> Result<Vec<Lapsed>> {
     let due = sqlx::query!(
         "select id, member_id, name from domains
          where status = 'pending_verification'
@@ -479,46 +483,33 @@ pub async fn expire_unverified(pool: &PgPool) -> Result<u64> {
          for update skip locked",
         i32::try_from(claims::CLAIM_DAYS).unwrap_or(7)
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?;
-    for d in &due {
+    let mut lapsed = Vec::with_capacity(due.len());
+    for d in due {
         sqlx::query!("delete from domains where id = $1", d.id)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        audit::record(
-            &mut *tx,
-            &Actor::default(),
-            "domain.expire",
-            Some(MemberId(d.member_id)),
-            serde_json::json!({ "domain": d.id, "name": d.name, "days": claims::CLAIM_DAYS }),
-        )
-        .await?;
+        lapsed.push(Lapsed {
+            id: d.id,
+            member_id: MemberId(d.member_id),
+            name: d.name,
+        });
     }
-    tx.commit().await?;
-    Ok(due.len() as u64)
+    Ok(lapsed)
 }
 
-/// Removes a domain with every mailbox, alias and XMPP account on it.
-pub async fn delete(pool: &PgPool, actor: &Actor, member: MemberId, id: DomainId) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    let name = sqlx::query_scalar!(
+/// Deletes the member's domain `id` with every mailbox, alias and XMPP account on it (another
+/// member's is not found): its name.
+pub async fn delete(conn: &mut PgConnection, member: MemberId, id: DomainId) -> Result<String> {
+    sqlx::query_scalar!(
         "delete from domains where id = $1 and member_id = $2 returning name",
         id.0,
         member.0
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(conn)
     .await?
-    .ok_or(Error::NotFound)?;
-    audit::record(
-        &mut *tx,
-        actor,
-        "domain.delete",
-        Some(member),
-        serde_json::json!({ "domain": id, "name": name }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .ok_or(Error::NotFound)
 }
 
 #[cfg(test)]

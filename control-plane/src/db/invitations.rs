@@ -1,12 +1,9 @@
 //! Invitations: the only way a member account comes to exist (besides the first admin).
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
-use web::Reason;
 
-use super::audit::{self, Actor};
-use super::members;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::ids::{InvitationId, MemberId, PlanId};
 use crate::model::secret::{self, Token};
 
@@ -18,55 +15,39 @@ pub struct Invitation {
     pub expires_at: OffsetDateTime,
 }
 
-pub async fn create(
-    pool: &PgPool,
-    actor: &Actor,
-    email: &str,
-    plan: PlanId,
-    days: i64,
-) -> Result<(Invitation, Token)> {
-    let mut tx = pool.begin().await?;
-    let exists = sqlx::query_scalar!(
+/// Whether a member already has the address `email` (in any case).
+pub async fn email_taken(conn: &mut PgConnection, email: &str) -> Result<bool> {
+    Ok(sqlx::query_scalar!(
         "select exists (select 1 from members where lower(email) = lower($1)) as \"e!\"",
         email
     )
-    .fetch_one(&mut *tx)
-    .await?;
-    if exists {
-        return Err(Error::Conflict(Reason::EmailTaken));
-    }
-    let id = InvitationId::new();
-    let token = Token::generate();
-    let expires_at = sqlx::query_scalar!(
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Stores the invitation `id` of `email` to `plan` (only the token's digest), valid `days` days:
+/// when it expires.
+pub async fn insert(
+    conn: &mut PgConnection,
+    id: InvitationId,
+    email: &str,
+    plan: PlanId,
+    token: &Token,
+    invited_by: Option<MemberId>,
+    days: i64,
+) -> Result<OffsetDateTime> {
+    Ok(sqlx::query_scalar!(
         "insert into invitations (id, email, plan_id, token_hash, invited_by, expires_at)
          values ($1, $2, $3, $4, $5, now() + make_interval(days => $6::int)) returning expires_at",
         id.0,
         email,
         plan.0,
         token.digest(),
-        actor.member_id.map(|m| m.0),
+        invited_by.map(|m| m.0),
         i32::try_from(days).unwrap_or(7)
     )
-    .fetch_one(&mut *tx)
-    .await?;
-    audit::record(
-        &mut *tx,
-        actor,
-        "invitation.create",
-        None,
-        serde_json::json!({ "invitation": id, "email": email, "plan": plan }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((
-        Invitation {
-            id,
-            email: email.to_owned(),
-            plan_id: plan,
-            expires_at,
-        },
-        token,
-    ))
+    .fetch_one(conn)
+    .await?)
 }
 
 pub async fn find_valid(pool: &PgPool, token: &str) -> Result<Option<Invitation>> {
@@ -104,72 +85,39 @@ pub async fn pending(pool: &PgPool) -> Result<Vec<Invitation>> {
         .collect())
 }
 
-pub async fn revoke(pool: &PgPool, actor: &Actor, id: InvitationId) -> Result<()> {
-    let mut tx = pool.begin().await?;
+/// Revokes the invitation `id`; whether it was still open (neither accepted nor revoked).
+pub async fn revoke(conn: &mut PgConnection, id: InvitationId) -> Result<bool> {
     let n = sqlx::query!(
         "update invitations set revoked_at = now()
          where id = $1 and accepted_at is null and revoked_at is null",
         id.0
     )
-    .execute(&mut *tx)
+    .execute(conn)
     .await?
     .rows_affected();
-    if n == 0 {
-        return Err(Error::NotFound);
-    }
-    audit::record(
-        &mut *tx,
-        actor,
-        "invitation.revoke",
-        None,
-        serde_json::json!({ "invitation": id }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(n > 0)
 }
 
-/// Consumes the invitation and creates the member, in one transaction.
-pub async fn accept(
-    pool: &PgPool,
-    token: &str,
-    display_name: &str,
-    password_hash: &str,
-    ip: Option<String>,
-) -> Result<MemberId> {
-    let mut tx = pool.begin().await?;
-    let inv = sqlx::query!(
+/// An invitation just accepted: what the new member's account is made of.
+pub struct Accepted {
+    pub id: InvitationId,
+    pub email: String,
+    pub plan_id: PlanId,
+}
+
+/// Uses the invitation link `token`, once; `None` if it is unknown, used, revoked or expired.
+pub async fn accept(conn: &mut PgConnection, token: &str) -> Result<Option<Accepted>> {
+    Ok(sqlx::query!(
         "update invitations set accepted_at = now()
          where token_hash = $1 and accepted_at is null and revoked_at is null and expires_at > now()
          returning id, email, plan_id",
         secret::digest(token)
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(conn)
     .await?
-    .ok_or(Error::Gone)?;
-    let member = MemberId::new();
-    members::insert(
-        &mut tx,
-        member,
-        &inv.email,
-        display_name,
-        password_hash,
-        false,
-        Some(PlanId(inv.plan_id)),
-    )
-    .await?;
-    audit::record(
-        &mut *tx,
-        &Actor {
-            member_id: Some(member),
-            email: Some(inv.email.clone()),
-            ip,
-        },
-        "invitation.accept",
-        Some(member),
-        serde_json::json!({ "invitation": inv.id }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(member)
+    .map(|r| Accepted {
+        id: InvitationId(r.id),
+        email: r.email,
+        plan_id: PlanId(r.plan_id),
+    }))
 }

@@ -1,9 +1,8 @@
 //! Mailboxes on a member's domains.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-use super::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::model::ids::{DomainId, MailboxId, MemberId};
 use crate::model::LocalPart;
@@ -80,31 +79,20 @@ pub async fn insert(
     .await?)
 }
 
-/// Returns the domain the mailbox was on.
+/// Deletes the member's mailbox `id` (another member's is not found): its local part and the
+/// domain it was on.
 pub async fn delete(
-    pool: &PgPool,
-    actor: &Actor,
+    conn: &mut PgConnection,
     member: MemberId,
     id: MailboxId,
-) -> Result<DomainId> {
-    let mut tx = pool.begin().await?;
+) -> Result<(String, DomainId)> {
     let row = sqlx::query!(
         "delete from mailboxes where id = $1 and member_id = $2 returning local_part, domain_id",
         id.0,
         member.0
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(conn)
     .await?
     .ok_or(Error::NotFound)?;
-    let local = row.local_part;
-    audit::record(
-        &mut *tx,
-        actor,
-        "mailbox.delete",
-        Some(member),
-        serde_json::json!({ "mailbox": id, "local_part": local }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(DomainId(row.domain_id))
+    Ok((row.local_part, DomainId(row.domain_id)))
 }

@@ -6,7 +6,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use web::Reason;
 
-use super::audit::{self, Actor};
 use super::domains::Summary;
 use super::nodes::NodeStatus;
 use crate::error::{Error, Result};
@@ -453,15 +452,27 @@ pub async fn delete_sessions(conn: &mut PgConnection, member: MemberId) -> Resul
     Ok(())
 }
 
-/// Revokes every API token the member holds.
-pub async fn revoke_api_tokens(conn: &mut PgConnection, member: MemberId) -> Result<()> {
-    sqlx::query!(
+/// Revokes every API token the member holds: how many.
+pub async fn revoke_api_tokens(conn: &mut PgConnection, member: MemberId) -> Result<u64> {
+    Ok(sqlx::query!(
         "update api_tokens set revoked_at = now() where member_id = $1 and revoked_at is null",
         member.0
     )
     .execute(conn)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected())
+}
+
+/// Revokes every app password the member holds: how many. They leave the node's desired state
+/// at once (the placement trigger bumps the node).
+pub async fn revoke_app_passwords(conn: &mut PgConnection, member: MemberId) -> Result<u64> {
+    Ok(sqlx::query!(
+        "update app_passwords set revoked_at = now() where member_id = $1 and revoked_at is null",
+        member.0
+    )
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 /// Schedules a non-admin member not yet being deleted for purge after `grace_days`: when
@@ -496,122 +507,56 @@ pub async fn unschedule_deletion(conn: &mut PgConnection, member: MemberId) -> R
     Ok(n > 0)
 }
 
-/// Step two, run by the background job: purges members whose grace period is over. Each is
-/// purged in its own transaction; `skip locked` lets several control planes share the work.
-pub async fn purge_due(pool: &PgPool) -> Result<u64> {
-    let mut purged = 0;
-    loop {
-        let mut tx = pool.begin().await?;
-        let due = sqlx::query!(
-            "select id, email from members where status = 'deleting' and delete_after <= now()
+/// Locks one member whose deletion grace period is over, skipping those another control plane
+/// is purging: its id and email; `None` when there is none left.
+pub async fn lock_due_for_purge(conn: &mut PgConnection) -> Result<Option<(MemberId, String)>> {
+    Ok(sqlx::query!(
+        "select id, email from members where status = 'deleting' and delete_after <= now()
              limit 1 for update skip locked"
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(due) = due else {
-            tx.commit().await?;
-            return Ok(purged);
-        };
-        sqlx::query!("delete from members where id = $1", due.id)
-            .execute(&mut *tx)
-            .await?;
-        audit::record(
-            &mut *tx,
-            &Actor {
-                email: Some("(scheduled purge)".to_owned()),
-                ..Actor::default()
-            },
-            "member.delete.purge",
-            Some(MemberId(due.id)),
-            serde_json::json!({ "email": due.email }),
-        )
-        .await?;
-        tx.commit().await?;
-        purged += 1;
-    }
+    )
+    .fetch_optional(conn)
+    .await?
+    .map(|due| (MemberId(due.id), due.email)))
 }
 
-/// Changes the password; with `revoke_credentials`, also revokes every API token and app
-/// password of the member, in the same transaction.
-pub async fn set_password(
-    pool: &PgPool,
-    actor: &Actor,
-    member: MemberId,
-    password_hash: &str,
-    keep_session: Option<&[u8]>,
-    revoke_credentials: bool,
-) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    set_password_in(&mut tx, actor, member, password_hash, keep_session).await?;
-    if revoke_credentials {
-        revoke_credentials_in(&mut tx, actor, member).await?;
-    }
-    tx.commit().await?;
+/// Deletes the member `member` for good.
+pub async fn delete(conn: &mut PgConnection, member: MemberId) -> Result<()> {
+    sqlx::query!("delete from members where id = $1", member.0)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
-/// Revokes every API token and app password of the member (a password change or reset: whoever
-/// knew the old password may have made some). App passwords leave the node's desired state at
-/// once (the placement trigger bumps the node). Audited as one entry with the counts.
-pub async fn revoke_credentials_in(
+/// Sets the member's password (its hash).
+pub async fn update_password(
     conn: &mut PgConnection,
-    actor: &Actor,
-    member: MemberId,
-) -> Result<()> {
-    let api_tokens = sqlx::query!(
-        "update api_tokens set revoked_at = now() where member_id = $1 and revoked_at is null",
-        member.0
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    let app_passwords = sqlx::query!(
-        "update app_passwords set revoked_at = now() where member_id = $1 and revoked_at is null",
-        member.0
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    audit::record(
-        &mut *conn,
-        actor,
-        "member.credentials_revoked",
-        Some(member),
-        serde_json::json!({ "api_tokens": api_tokens, "app_passwords": app_passwords }),
-    )
-    .await
-}
-
-/// Changing a password ends every other session of the member.
-pub async fn set_password_in(
-    conn: &mut PgConnection,
-    actor: &Actor,
     member: MemberId,
     password_hash: &str,
-    keep_session: Option<&[u8]>,
 ) -> Result<()> {
     sqlx::query!(
         "update members set password_hash = $2 where id = $1",
         member.0,
         password_hash
     )
-    .execute(&mut *conn)
+    .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Signs the member out everywhere but the session `keep` (its token digest), if given.
+pub async fn delete_sessions_but(
+    conn: &mut PgConnection,
+    member: MemberId,
+    keep: Option<&[u8]>,
+) -> Result<()> {
     sqlx::query!(
         "delete from sessions where member_id = $1 and ($2::bytea is null or token_hash <> $2)",
         member.0,
-        keep_session
+        keep
     )
-    .execute(&mut *conn)
+    .execute(conn)
     .await?;
-    audit::record(
-        &mut *conn,
-        actor,
-        "member.password",
-        Some(member),
-        serde_json::json!({}),
-    )
-    .await
+    Ok(())
 }
 
 pub async fn set_locale(pool: &PgPool, member: MemberId, locale: &str) -> Result<()> {

@@ -1,9 +1,14 @@
-//! Postgres access. One module per resource; every function on member data takes the member's
-//! id and puts it in the WHERE clause, so one member can never read or change another's rows.
-//! Each state-changing function is one transaction that also writes its audit entry.
+//! Postgres access: the store. One module per resource; every function on member data takes the
+//! member's id and puts it in the WHERE clause, so one member can never read or change another's
+//! rows. A state-changing function runs its statements on the connection it is given and returns
+//! rows or plain values; the use case that calls it (`services`) opens the transaction, writes
+//! the audit entry (`audit::record`) in it and commits. The few transactions opened here write
+//! no audit entry: a node's desired state read as one snapshot (`desired`), a heartbeat
+//! (`nodes`), the DNS monitor's checks (`dns_checks`), a rate-limit slot (`rate_limit`) and a
+//! fresh setup token (`setup`).
 //!
-//! Architecture invariant: nothing here imports axum; handlers call these functions with typed
-//! values from `domain`.
+//! Architecture invariant: nothing here imports axum; services and handlers call these functions
+//! with typed values from `model`.
 
 pub mod aliases;
 pub mod api_tokens;

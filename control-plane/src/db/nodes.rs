@@ -1,10 +1,9 @@
 //! Nodes: created by an admin with a one-time join token, joined by their agent (which gets a
 //! long-lived credential), alive while they send heartbeats.
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
-use super::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::model::ids::NodeId;
 use crate::model::report::Report;
@@ -86,16 +85,15 @@ pub async fn list(pool: &PgPool) -> Result<Vec<Node>> {
         .collect())
 }
 
-/// Creates a node waiting to join; returns its id and the join token (shown once).
-pub async fn create(
-    pool: &PgPool,
-    actor: &Actor,
+/// Stores a node `id` waiting to join with the join token `token` (only its digest), valid
+/// `hours`.
+pub async fn insert(
+    conn: &mut PgConnection,
+    id: NodeId,
     name: &str,
+    token: &Token,
     hours: i64,
-) -> Result<(NodeId, Token)> {
-    let id = NodeId::new();
-    let token = Token::generate_join();
-    let mut tx = pool.begin().await?;
+) -> Result<()> {
     sqlx::query!(
         "insert into nodes (id, name, join_token_hash, join_expires_at)
          values ($1, $2, $3, now() + make_interval(hours => $4::int))",
@@ -104,18 +102,9 @@ pub async fn create(
         token.digest(),
         i32::try_from(hours).unwrap_or(24)
     )
-    .execute(&mut *tx)
+    .execute(conn)
     .await?;
-    audit::record(
-        &mut *tx,
-        actor,
-        "node.create",
-        None,
-        serde_json::json!({ "node": id, "name": name }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((id, token))
+    Ok(())
 }
 
 /// What a joining node says about itself, already validated.
@@ -126,18 +115,17 @@ pub struct Joining {
     pub capacity: Capacity,
 }
 
-/// Consumes the join token and gives the node its credential, in one transaction. A node that
-/// joins again with a token from a rotation keeps its id, members and DNS role; its new
-/// credential replaces the old one.
+/// Uses the join token `token`, once, and gives the node the credential `credential` (only its
+/// digest is stored) with what it says about itself: the node's id and name; `None` if the token
+/// is unknown, used or expired. A node that joins again with a token from a rotation keeps its
+/// id, members and DNS role; its new credential replaces the old one.
 pub async fn join(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     token: &str,
+    credential: &Token,
     node: &Joining,
-    ip: Option<String>,
-) -> Result<(NodeId, Token)> {
-    let credential = Token::generate();
-    let mut tx = pool.begin().await?;
-    let r = sqlx::query!(
+) -> Result<Option<(NodeId, String)>> {
+    Ok(sqlx::query!(
         "update nodes set join_token_hash = null, join_expires_at = null, credential_hash = $2,
                 credential_revoked_at = null, joined_at = now(), host_name = $3, addresses = $4, version = $5,
                 cpus = $6, memory_bytes = $7, disk_bytes = $8, last_heartbeat_at = now()
@@ -152,67 +140,45 @@ pub async fn join(
         node.capacity.memory_bytes,
         node.capacity.disk_bytes
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(conn)
     .await?
-    .ok_or(Error::Gone)?;
-    // Members created while no node existed (the first admin of a new box) go to the first
-    // node that joins.
-    sqlx::query!(
-        "update members set node_id = $1 where node_id is null",
-        r.id
-    )
-    .execute(&mut *tx)
-    .await?;
-    audit::record(
-        &mut *tx,
-        &Actor {
-            member_id: None,
-            email: Some(format!("(node {})", r.name)),
-            ip,
-        },
-        "node.join",
-        None,
-        serde_json::json!({ "node": r.id, "addresses": node.addresses, "version": node.version }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((NodeId(r.id), credential))
+    .map(|r| (NodeId(r.id), r.name)))
 }
 
-/// Revokes the node's credential (and any join token out for it) at once: its polls and
-/// heartbeats get 401 from now on, it leaves DNS placement and hosts no new members. It keeps
-/// serving what it last applied; `rotate` lets it join again.
-pub async fn revoke(pool: &PgPool, actor: &Actor, node: NodeId) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    let name = sqlx::query_scalar!(
+/// Hosts on `node` every member no node hosts yet.
+pub async fn host_unplaced_members(conn: &mut PgConnection, node: NodeId) -> Result<()> {
+    sqlx::query!(
+        "update members set node_id = $1 where node_id is null",
+        node.0
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Revokes the node's credential (and any join token out for it): its name; not found if there
+/// is no such node.
+pub async fn revoke(conn: &mut PgConnection, node: NodeId) -> Result<String> {
+    sqlx::query_scalar!(
         "update nodes set credential_hash = null, join_token_hash = null, join_expires_at = null,
                 credential_revoked_at = now()
          where id = $1 returning name",
         node.0
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(conn)
     .await?
-    .ok_or(Error::NotFound)?;
-    audit::record(
-        &mut *tx,
-        actor,
-        "node.revoke",
-        None,
-        serde_json::json!({ "node": node, "name": name }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .ok_or(Error::NotFound)
 }
 
-/// Issues a new one-time join token for an existing node (valid `hours`). The node's current
-/// credential, if any, keeps working until the token is used: `node-agent join --force` with it
-/// replaces the credential, so a routine rotation has no gap. A credential thought stolen is
-/// revoked first (`revoke`), then rotated.
-pub async fn rotate(pool: &PgPool, actor: &Actor, node: NodeId, hours: i64) -> Result<Token> {
-    let token = Token::generate_join();
-    let mut tx = pool.begin().await?;
-    let name = sqlx::query_scalar!(
+/// Gives the node the new join token `token` (only its digest), valid `hours`: its name; not
+/// found if there is no such node.
+pub async fn rotate(
+    conn: &mut PgConnection,
+    node: NodeId,
+    token: &Token,
+    hours: i64,
+) -> Result<String> {
+    sqlx::query_scalar!(
         "update nodes set join_token_hash = $2,
                 join_expires_at = now() + make_interval(hours => $3::int)
          where id = $1 returning name",
@@ -220,19 +186,9 @@ pub async fn rotate(pool: &PgPool, actor: &Actor, node: NodeId, hours: i64) -> R
         token.digest(),
         i32::try_from(hours).unwrap_or(24)
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(conn)
     .await?
-    .ok_or(Error::NotFound)?;
-    audit::record(
-        &mut *tx,
-        actor,
-        "node.rotate",
-        None,
-        serde_json::json!({ "node": node, "name": name }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(token)
+    .ok_or(Error::NotFound)
 }
 
 /// The node a presented credential belongs to.

@@ -2,7 +2,6 @@
 
 use sqlx::PgPool;
 
-use super::audit::{self, Actor};
 use crate::error::Result;
 use crate::model::ids::PlanId;
 use crate::model::plan::{Limits, Plan};
@@ -81,6 +80,7 @@ fn clamp(n: i64) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
+/// Stores a new plan `id`.
 pub async fn insert(executor: impl sqlx::PgExecutor<'_>, id: PlanId, plan: &NewPlan) -> Result<()> {
     let l = &plan.limits;
     sqlx::query!(
@@ -99,25 +99,13 @@ pub async fn insert(executor: impl sqlx::PgExecutor<'_>, id: PlanId, plan: &NewP
     Ok(())
 }
 
-pub async fn create(pool: &PgPool, actor: &Actor, plan: &NewPlan) -> Result<PlanId> {
-    let id = PlanId::new();
-    let mut tx = pool.begin().await?;
-    insert(&mut *tx, id, plan).await?;
-    audit::record(
-        &mut *tx,
-        actor,
-        "plan.create",
-        None,
-        serde_json::json!({ "plan": id, "name": plan.name, "limits": plan.limits }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(id)
-}
-
-pub async fn update(pool: &PgPool, actor: &Actor, id: PlanId, plan: &NewPlan) -> Result<()> {
+/// Renames the plan `id` and sets its limits; whether it exists.
+pub async fn update(
+    executor: impl sqlx::PgExecutor<'_>,
+    id: PlanId,
+    plan: &NewPlan,
+) -> Result<bool> {
     let l = &plan.limits;
-    let mut tx = pool.begin().await?;
     let updated = sqlx::query!(
         "update plans set name = $2, max_domains = $3, max_mailboxes = $4, max_aliases = $5,
          max_xmpp_accounts = $6, storage_bytes = $7 where id = $1",
@@ -129,20 +117,8 @@ pub async fn update(pool: &PgPool, actor: &Actor, id: PlanId, plan: &NewPlan) ->
         clamp(l.max_xmpp_accounts),
         l.storage_bytes
     )
-    .execute(&mut *tx)
+    .execute(executor)
     .await?
     .rows_affected();
-    if updated == 0 {
-        return Err(crate::error::Error::NotFound);
-    }
-    audit::record(
-        &mut *tx,
-        actor,
-        "plan.update",
-        None,
-        serde_json::json!({ "plan": id, "name": plan.name, "limits": plan.limits }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(updated > 0)
 }

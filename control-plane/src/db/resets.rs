@@ -1,10 +1,8 @@
 //! Password reset by mail: a one-time, short-lived link.
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
-use super::audit::Actor;
-use super::members;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::ids::MemberId;
 use crate::model::secret::{self, Token};
 
@@ -32,37 +30,26 @@ pub async fn is_valid(pool: &PgPool, token: &str) -> Result<bool> {
     .await?)
 }
 
-/// Uses the link: sets the new password, ends all sessions, revokes every API token and app
-/// password, and voids the member's other outstanding reset links.
-pub async fn consume(
-    pool: &PgPool,
-    token: &str,
-    password_hash: &str,
-    ip: Option<String>,
-) -> Result<MemberId> {
-    let mut tx = pool.begin().await?;
-    let member = sqlx::query_scalar!(
+/// Uses the link `token`, once: the member it was for; `None` if it is unknown, used or
+/// expired.
+pub async fn use_link(conn: &mut PgConnection, token: &str) -> Result<Option<MemberId>> {
+    Ok(sqlx::query_scalar!(
         "update password_resets set used_at = now()
          where token_hash = $1 and used_at is null and expires_at > now() returning member_id",
         secret::digest(token)
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(conn)
     .await?
-    .map(MemberId)
-    .ok_or(Error::Gone)?;
+    .map(MemberId))
+}
+
+/// Voids the member's outstanding reset links.
+pub async fn void_all(conn: &mut PgConnection, member: MemberId) -> Result<()> {
     sqlx::query!(
         "update password_resets set used_at = now() where member_id = $1 and used_at is null",
         member.0
     )
-    .execute(&mut *tx)
+    .execute(conn)
     .await?;
-    let actor = Actor {
-        member_id: Some(member),
-        email: None,
-        ip,
-    };
-    members::set_password_in(&mut tx, &actor, member, password_hash, None).await?;
-    members::revoke_credentials_in(&mut tx, &actor, member).await?;
-    tx.commit().await?;
-    Ok(member)
+    Ok(())
 }

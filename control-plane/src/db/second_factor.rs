@@ -1,13 +1,12 @@
-//! TOTP enrolment, verification at login, recovery codes.
+//! The second factor's state: a TOTP secret pending or enabled, the last time step used, the
+//! recovery codes (enrolment, the login check and turning it off: `services::second_factor`).
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use web::Reason;
 
-use super::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::model::ids::MemberId;
 use crate::model::secret;
-use crate::model::totp;
 
 /// Stores a new, not yet confirmed secret (replacing an unconfirmed one).
 pub async fn begin_enrolment(pool: &PgPool, member: MemberId, secret: &[u8]) -> Result<()> {
@@ -35,131 +34,113 @@ pub async fn pending_secret(pool: &PgPool, member: MemberId) -> Result<Option<Ve
     .flatten())
 }
 
-/// Confirms enrolment with a first valid code; returns the recovery codes to show once.
-pub async fn confirm(
-    pool: &PgPool,
-    actor: &Actor,
+/// Locks the member's row while enrolment is pending: the secret not yet confirmed (`None`: no
+/// enrolment pending, or the second factor is already on).
+pub async fn lock_pending_secret(
+    conn: &mut PgConnection,
     member: MemberId,
-    code: &str,
-    now_unix: u64,
-) -> Result<Vec<String>> {
-    let mut tx = pool.begin().await?;
-    let secret = sqlx::query_scalar!(
+) -> Result<Option<Vec<u8>>> {
+    Ok(sqlx::query_scalar!(
         "select totp_secret from members where id = $1 and totp_enabled_at is null for update",
         member.0
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(conn)
     .await?
-    .flatten()
-    .ok_or_else(|| Error::Conflict(Reason::TotpStartAgain))?;
-    let step = totp::verify(&secret, code, now_unix, None)
-        .ok_or_else(|| Error::field("code", Reason::CodeInvalidCheckClock))?;
+    .flatten())
+}
+
+/// Turns the second factor on, `step` being the time step of the code that confirmed it.
+pub async fn enable(conn: &mut PgConnection, member: MemberId, step: i64) -> Result<()> {
     sqlx::query!(
         "update members set totp_enabled_at = now(), totp_last_step = $2 where id = $1",
         member.0,
         step
     )
-    .execute(&mut *tx)
+    .execute(conn)
     .await?;
-    let codes = totp::generate_recovery_codes();
-    sqlx::query!("delete from recovery_codes where member_id = $1", member.0)
-        .execute(&mut *tx)
-        .await?;
-    for code in &codes {
+    Ok(())
+}
+
+/// Replaces the member's recovery codes by `codes` (only their digests are stored).
+pub async fn replace_recovery_codes(
+    conn: &mut PgConnection,
+    member: MemberId,
+    codes: &[String],
+) -> Result<()> {
+    delete_recovery_codes(&mut *conn, member).await?;
+    for code in codes {
         sqlx::query!(
             "insert into recovery_codes (member_id, code_hash) values ($1, $2)",
             member.0,
             secret::digest(code)
         )
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
-    audit::record(
-        &mut *tx,
-        actor,
-        "member.totp.enable",
-        Some(member),
-        serde_json::json!({}),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(codes)
+    Ok(())
 }
 
-/// Checks a login's second factor: a TOTP code (not reused) or an unused recovery code.
-pub async fn check(pool: &PgPool, member: MemberId, code: &str, now_unix: u64) -> Result<bool> {
-    let mut tx = pool.begin().await?;
+async fn delete_recovery_codes(conn: &mut PgConnection, member: MemberId) -> Result<()> {
+    sqlx::query!("delete from recovery_codes where member_id = $1", member.0)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Locks the member's row when the second factor is on: its secret and the time step of the
+/// last code accepted (`None`: the second factor is off).
+pub async fn lock_enabled(
+    conn: &mut PgConnection,
+    member: MemberId,
+) -> Result<Option<(Vec<u8>, Option<i64>)>> {
     let r = sqlx::query!(
         "select totp_secret, totp_last_step from members
          where id = $1 and totp_enabled_at is not null for update",
         member.0
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(conn)
     .await?;
-    let Some(r) = r else {
-        return Ok(false);
-    };
-    let Some(secret) = r.totp_secret else {
-        return Ok(false);
-    };
-    if let Some(step) = totp::verify(&secret, code, now_unix, r.totp_last_step) {
-        sqlx::query!(
-            "update members set totp_last_step = $2 where id = $1",
-            member.0,
-            step
-        )
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        return Ok(true);
-    }
-    let normalized = totp::normalize_recovery_code(code);
+    Ok(r.and_then(|r| Some((r.totp_secret?, r.totp_last_step))))
+}
+
+/// Records the time step of the code just accepted, so that it cannot be used again.
+pub async fn set_last_step(conn: &mut PgConnection, member: MemberId, step: i64) -> Result<()> {
+    sqlx::query!(
+        "update members set totp_last_step = $2 where id = $1",
+        member.0,
+        step
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Uses the member's recovery code `normalized`, once: whether it was an unused one.
+pub async fn use_recovery_code(
+    conn: &mut PgConnection,
+    member: MemberId,
+    normalized: &str,
+) -> Result<bool> {
     let used = sqlx::query!(
         "update recovery_codes set used_at = now()
          where member_id = $1 and code_hash = $2 and used_at is null",
         member.0,
-        secret::digest(&normalized)
+        secret::digest(normalized)
     )
-    .execute(&mut *tx)
+    .execute(conn)
     .await?
     .rows_affected();
-    if used == 1 {
-        audit::record(
-            &mut *tx,
-            &Actor {
-                member_id: Some(member),
-                ..Actor::default()
-            },
-            "member.totp.recovery_code_used",
-            Some(member),
-            serde_json::json!({}),
-        )
-        .await?;
-    }
-    tx.commit().await?;
     Ok(used == 1)
 }
 
-pub async fn disable(pool: &PgPool, actor: &Actor, member: MemberId) -> Result<()> {
-    let mut tx = pool.begin().await?;
+/// Turns the second factor off: its secret and recovery codes are forgotten.
+pub async fn clear(conn: &mut PgConnection, member: MemberId) -> Result<()> {
     sqlx::query!(
         "update members set totp_secret = null, totp_enabled_at = null, totp_last_step = null
          where id = $1",
         member.0
     )
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    sqlx::query!("delete from recovery_codes where member_id = $1", member.0)
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut *tx,
-        actor,
-        "member.totp.disable",
-        Some(member),
-        serde_json::json!({}),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    delete_recovery_codes(conn, member).await
 }

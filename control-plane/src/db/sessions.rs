@@ -138,30 +138,19 @@ pub async fn list(pool: &PgPool, member: MemberId) -> Result<Vec<SessionInfo>> {
     .await?)
 }
 
-/// Signs the member out everywhere but the session `keep` (its token digest).
-pub async fn revoke_others(
-    pool: &PgPool,
-    actor: &super::Actor,
+/// Signs the member out everywhere but the session `keep` (its token digest): how many
+/// sessions ended.
+pub async fn delete_others(
+    db: impl sqlx::PgExecutor<'_>,
     member: MemberId,
     keep: &[u8],
 ) -> Result<u64> {
-    let mut tx = pool.begin().await?;
-    let n = sqlx::query!(
+    Ok(sqlx::query!(
         "delete from sessions where member_id = $1 and token_hash <> $2",
         member.0,
         keep
     )
-    .execute(&mut *tx)
+    .execute(db)
     .await?
-    .rows_affected();
-    super::audit::record(
-        &mut *tx,
-        actor,
-        "session.revoke_others",
-        Some(member),
-        serde_json::json!({ "sessions": n }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(n)
+    .rows_affected())
 }

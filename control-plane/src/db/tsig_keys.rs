@@ -9,12 +9,11 @@ use base64::Engine as _;
 use protocol::dns::{TsigAlgorithm, TsigKey, TsigSecret};
 use protocol::names::DomainName;
 use rand::RngCore as _;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::topology::reparse;
 use crate::config::Platform;
-use crate::db::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::model::ids::NodeId;
 use crate::model::nameservers;
@@ -96,15 +95,13 @@ pub async fn existing_pair_key(
     .transpose()
 }
 
-/// Replaces every key `node` shares with another node. Transfers between the two ends fail until
-/// both have applied the new key (seconds); secondaries keep serving meanwhile.
-pub async fn rotate_node(pool: &PgPool, actor: &Actor, node: NodeId) -> Result<u64> {
-    let mut tx = pool.begin().await?;
+/// Replaces every key `node` shares with another node (their rows locked): how many.
+pub async fn replace_node_keys(conn: &mut PgConnection, node: NodeId) -> Result<u64> {
     let pairs = sqlx::query!(
         "select node_a, node_b from dns_tsig_keys where node_a = $1 or node_b = $1 for update",
         node.0
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?;
     for p in &pairs {
         let secret = generate_secret();
@@ -115,18 +112,9 @@ pub async fn rotate_node(pool: &PgPool, actor: &Actor, node: NodeId) -> Result<u
             p.node_b,
             secret.expose()
         )
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
-    audit::record(
-        &mut *tx,
-        actor,
-        "dns.rotate_keys",
-        None,
-        serde_json::json!({ "node": node, "keys": pairs.len() }),
-    )
-    .await?;
-    tx.commit().await?;
     Ok(pairs.len() as u64)
 }
 
@@ -226,46 +214,19 @@ pub async fn issue_external_keys(
     Ok(made)
 }
 
-/// New secrets for `external`'s keys (every joined node's, or `node`'s alone), shown to the
-/// admin now. Transfers to that secondary fail until its operator configures the new keys.
-pub async fn rotate_external(
-    pool: &PgPool,
-    actor: &Actor,
-    config: &Platform,
-    external: Uuid,
-    node: Option<NodeId>,
-) -> Result<Vec<ExternalNodeKey>> {
-    let mut tx = pool.begin().await?;
-    let made = issue_external_keys(&mut tx, config, external, node, true, false).await?;
-    audit::record(
-        &mut *tx,
-        actor,
-        "dns.external_secondary.rotate_keys",
-        None,
-        serde_json::json!({
-            "id": external,
-            "keys": made.iter().map(|k| k.key.name.as_str()).collect::<Vec<_>>(),
-        }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(made)
-}
-
 /// The keys of `external` the admin has not seen yet (made by the upgrade to per-node keys, or
-/// for a node that joined later), shown now and never again.
+/// for a node that joined later), marked shown now: they are never shown again. `NotFound` if
+/// the external secondary does not exist.
 pub async fn reveal_external(
-    pool: &PgPool,
-    actor: &Actor,
+    conn: &mut PgConnection,
     config: &Platform,
     external: Uuid,
 ) -> Result<Vec<ExternalNodeKey>> {
-    let mut tx = pool.begin().await?;
     sqlx::query_scalar!(
         "select id from dns_external_secondaries where id = $1 for update",
         external
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?
     .ok_or(Error::NotFound)?;
     let rows = sqlx::query!(
@@ -275,7 +236,7 @@ pub async fn reveal_external(
          returning k.node_id, k.name, k.secret, n.name as node_name, n.ns_number, n.dns_address",
         external
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?;
     let mut keys = Vec::with_capacity(rows.len());
     for r in rows {
@@ -293,27 +254,16 @@ pub async fn reveal_external(
         });
     }
     keys.sort_by(|a, b| a.nameserver.cmp(&b.nameserver));
-    audit::record(
-        &mut *tx,
-        actor,
-        "dns.external_secondary.reveal_keys",
-        None,
-        serde_json::json!({
-            "id": external,
-            "keys": keys.iter().map(|k| k.key.name.as_str()).collect::<Vec<_>>(),
-        }),
-    )
-    .await?;
-    tx.commit().await?;
     Ok(keys)
 }
 
 /// Makes the keys that joined nodes lack for each external secondary (a node that joined after
-/// the secondary was added), unseen until the admin asks for them. Part of the DNS round.
+/// the secondary was added), unseen until the admin asks for them: the names of the keys made.
+/// Part of the DNS round.
 pub async fn make_missing_external_keys(
     conn: &mut PgConnection,
     config: &Platform,
-) -> Result<usize> {
+) -> Result<Vec<String>> {
     let missing = sqlx::query!(
         "select distinct e.id from dns_external_secondaries e cross join nodes n
          where n.credential_hash is not null
@@ -334,18 +284,7 @@ pub async fn make_missing_external_keys(
             Err(other) => return Err(other),
         }
     }
-    if !made.is_empty() {
-        audit::record(
-            &mut *conn,
-            &Actor::round("DNS round"),
-            "dns.external_secondary.new_node_keys",
-            None,
-            serde_json::json!({ "keys": made }),
-        )
-        .await?;
-        tracing::info!(keys = ?made, "made external secondaries' keys for new nodes");
-    }
-    Ok(made.len())
+    Ok(made)
 }
 
 /// The key `node` holds for each external secondary, with the secondary (the desired state's

@@ -1,10 +1,10 @@
 //! Ownership verification as stored: the domains a round looks at, what it saw of each
-//! (`domain_dns_status`), and a pending domain made active (audited).
+//! (`domain_dns_status`), and a pending domain made active (audited by
+//! `services::domains::activate`).
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::audit::{self, Actor};
 use crate::error::Result;
 use crate::model::claims::Observation;
 use crate::model::ids::MemberId;
@@ -44,33 +44,24 @@ pub async fn subjects(pool: &PgPool) -> Result<Vec<Subject>> {
     .collect())
 }
 
-/// Marks a pending domain active, if its token is still the one that was seen. Returns whether
-/// this call activated it (another control plane may have been first).
-pub async fn activate(pool: &PgPool, actor: &Actor, id: Uuid, token: &str) -> Result<bool> {
-    let mut tx = pool.begin().await?;
-    let row = sqlx::query!(
+/// Marks a pending domain active, if its token is still the one that was seen: its member and
+/// name; `None` if it was not pending with that token (another control plane may have been
+/// first).
+pub async fn activate(
+    conn: &mut PgConnection,
+    id: Uuid,
+    token: &str,
+) -> Result<Option<(MemberId, String)>> {
+    Ok(sqlx::query!(
         "update domains set status = 'active', verified_at = now()
          where id = $1 and status = 'pending_verification' and verification_token = $2
          returning member_id, name",
         id,
         token
     )
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(row) = row else {
-        return Ok(false);
-    };
-    audit::record(
-        &mut *tx,
-        actor,
-        "domain.verify",
-        Some(MemberId(row.member_id)),
-        serde_json::json!({ "domain": id, "name": row.name }),
-    )
-    .await?;
-    tx.commit().await?;
-    tracing::info!(domain = %row.name, "domain ownership verified");
-    Ok(true)
+    .fetch_optional(conn)
+    .await?
+    .map(|row| (MemberId(row.member_id), row.name)))
 }
 
 /// Stores what a round saw; the DS list (the monitor's) is left alone. Domains deleted in the

@@ -1,9 +1,8 @@
 //! XMPP accounts on a member's domains.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-use super::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::model::ids::{DomainId, MemberId, XmppAccountId};
 use crate::model::XmppNode;
@@ -66,30 +65,20 @@ pub async fn insert(
     .await?)
 }
 
+/// Deletes the member's XMPP account `id` (another member's is not found): its node (the part
+/// before the `@`) and the domain it was on.
 pub async fn delete(
-    pool: &PgPool,
-    actor: &Actor,
+    conn: &mut PgConnection,
     member: MemberId,
     id: XmppAccountId,
-) -> Result<DomainId> {
-    let mut tx = pool.begin().await?;
+) -> Result<(String, DomainId)> {
     let row = sqlx::query!(
         "delete from xmpp_accounts where id = $1 and member_id = $2 returning node, domain_id",
         id.0,
         member.0
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(conn)
     .await?
     .ok_or(Error::NotFound)?;
-    let node = row.node;
-    audit::record(
-        &mut *tx,
-        actor,
-        "xmpp.delete",
-        Some(member),
-        serde_json::json!({ "account": id, "node": node }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(DomainId(row.domain_id))
+    Ok((row.node, DomainId(row.domain_id)))
 }

@@ -1,6 +1,7 @@
 //! The placement round: which nodes are secondaries of which ([`crate::model::placement`] says
-//! what to change), written in one transaction with the TSIG keys new pairs need and its audit
-//! entry, under a transaction-level advisory lock so several control planes never place at once.
+//! what to change), written in one transaction with the TSIG keys new pairs and new nodes need
+//! and its audit entries, under a transaction-level advisory lock so several control planes never
+//! place at once.
 
 use sqlx::PgPool;
 
@@ -31,7 +32,18 @@ pub async fn run_once(pool: &PgPool, config: &Platform) -> Result<()> {
         tsig_keys::pair_key(&mut tx, config, NodeId(primary), NodeId(secondary)).await?;
     }
     // A node that joined after an external secondary was added gets its own key for it.
-    tsig_keys::make_missing_external_keys(&mut tx, config).await?;
+    let made = tsig_keys::make_missing_external_keys(&mut tx, config).await?;
+    if !made.is_empty() {
+        audit::record(
+            &mut *tx,
+            &Actor::round("DNS round"),
+            "dns.external_secondary.new_node_keys",
+            None,
+            serde_json::json!({ "keys": made }),
+        )
+        .await?;
+        tracing::info!(keys = ?made, "made external secondaries' keys for new nodes");
+    }
     if !changes.is_empty() {
         audit::record(
             &mut *tx,

@@ -41,6 +41,7 @@ use crate::db::verification::{self, Subject};
 use crate::error::{Error, Result};
 use crate::model::claims::{challenge_name, Observation};
 use crate::model::ids::{DomainId, MemberId, NodeId};
+use crate::services;
 
 /// Lookups in flight at once in a round: 1,000 domains × up to three lookups finish in a few
 /// round trips without flooding the resolvers.
@@ -360,7 +361,7 @@ pub async fn run_once(pool: &PgPool, config: &Platform) -> Result<()> {
         let (s, o) = joined?;
         if s.pending
             && o.txt_seen == Some(true)
-            && verification::activate(pool, &actor, s.id, &s.token).await?
+            && services::domains::activate(pool, &actor, s.id, &s.token).await?
         {
             verified += 1;
         }
@@ -407,7 +408,7 @@ pub async fn check_domain(
     let o = observe(&resolver(config)?, &subject, &expected).await;
     verification::write_seen(pool, &[(id.0, o.clone())]).await?;
     if o.txt_seen == Some(true) {
-        verification::activate(pool, actor, id.0, &subject.token).await?;
+        services::domains::activate(pool, actor, id.0, &subject.token).await?;
         return domains::get(pool, config, member, id).await;
     }
     Err(Error::Conflict(not_visible(&challenge_name(&d.name), &o)))

@@ -251,7 +251,7 @@ async fn totp(
         Err(e @ Error::RateLimited) => return again(e),
         Err(e) => return HtmlError(page, e).into_response(),
     };
-    match db::second_factor::check(&state.pool, member, &form.code, unix_now()).await {
+    match crate::services::second_factor::check(&state.pool, member, &form.code, unix_now()).await {
         Ok(true) => {
             if let Err(e) = db::rate_limit::give_back(&state.pool, slot).await {
                 return HtmlError(page, e).into_response();
@@ -455,7 +455,7 @@ async fn reset(
         Ok(h) => h,
         Err(e) => return HtmlError(page, e).into_response(),
     };
-    match db::resets::consume(&state.pool, &form.token, &hash, ip).await {
+    match crate::services::passwords::reset(&state.pool, &form.token, &hash, ip).await {
         Ok(_) => Redirect::to(&Notice::PasswordReset.on("/login")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }

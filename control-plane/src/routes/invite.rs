@@ -96,7 +96,14 @@ async fn accept(
         Ok(h) => h,
         Err(e) => return HtmlError(page, e).into_response(),
     };
-    match db::invitations::accept(&state.pool, &form.token, name.as_str(), &hash, ip.clone()).await
+    match crate::services::invitations::accept(
+        &state.pool,
+        &form.token,
+        name.as_str(),
+        &hash,
+        ip.clone(),
+    )
+    .await
     {
         Ok(member) => {
             let ua = headers

@@ -205,7 +205,8 @@ async fn join(
     Json(req): Json<JoinRequest>,
 ) -> Result<(StatusCode, Json<JoinResponse>), ApiError> {
     let joining = parse_join(&req)?;
-    let (node, credential) = db::nodes::join(&state.pool, &req.token, &joining, ip).await?;
+    let (node, credential) =
+        crate::services::nodes::join(&state.pool, &req.token, &joining, ip).await?;
     tracing::info!(node = %node, "node joined");
     Ok((
         StatusCode::CREATED,

@@ -1,6 +1,6 @@
 //! The addresses of a member's domain: a mailbox, an alias or an XMPP account created within the
 //! member's plan, each in one transaction that locks the member's limits and the domain, checks
-//! them, stores the address and writes its audit entry.
+//! them, stores the address and writes its audit entry; and each deleted, audited.
 
 use sqlx::{PgConnection, PgPool};
 
@@ -148,4 +148,69 @@ pub async fn create_xmpp(
         node: node.as_str().to_owned(),
         created_at,
     })
+}
+
+/// Deletes one of the member's mailboxes (another member's is not found): the domain it was
+/// on, whose page the member goes back to.
+pub async fn delete_mailbox(
+    pool: &PgPool,
+    actor: &Actor,
+    member: MemberId,
+    id: MailboxId,
+) -> Result<DomainId> {
+    let mut tx = pool.begin().await?;
+    let (local, domain) = mailboxes::delete(&mut tx, member, id).await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        "mailbox.delete",
+        Some(member),
+        serde_json::json!({ "mailbox": id, "local_part": local }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(domain)
+}
+
+/// Deletes one of the member's aliases (another member's is not found): the domain it was on.
+pub async fn delete_alias(
+    pool: &PgPool,
+    actor: &Actor,
+    member: MemberId,
+    id: AliasId,
+) -> Result<DomainId> {
+    let mut tx = pool.begin().await?;
+    let (source, domain) = aliases::delete(&mut tx, member, id).await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        "alias.delete",
+        Some(member),
+        serde_json::json!({ "alias": id, "source": source }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(domain)
+}
+
+/// Deletes one of the member's XMPP accounts (another member's is not found): the domain it was
+/// on.
+pub async fn delete_xmpp(
+    pool: &PgPool,
+    actor: &Actor,
+    member: MemberId,
+    id: XmppAccountId,
+) -> Result<DomainId> {
+    let mut tx = pool.begin().await?;
+    let (node, domain) = xmpp::delete(&mut tx, member, id).await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        "xmpp.delete",
+        Some(member),
+        serde_json::json!({ "account": id, "node": node }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(domain)
 }

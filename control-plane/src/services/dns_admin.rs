@@ -1,6 +1,7 @@
 //! The collective's DNS as the admin runs it: external secondaries (added with one key per
-//! node, their keys rotated or shown once), a node's TSIG keys rotated, who runs a node. The
-//! admin pages and the JSON API both call these.
+//! node, their keys rotated or shown once, removed), a node's TSIG keys rotated, who runs a
+//! node. Each change is one transaction with its audit entry. The admin pages and the JSON API
+//! both call these.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -10,8 +11,8 @@ use uuid::Uuid;
 use web::Reason;
 
 use crate::config::{DnsConfig, Platform};
-use crate::db;
-use crate::db::audit::Actor;
+use crate::db::audit::{self, Actor};
+use crate::db::dns_admin as store;
 use crate::db::tsig_keys::{self as keys, ExternalNodeKey};
 use crate::error::Error;
 use crate::model::ids::NodeId;
@@ -45,18 +46,43 @@ pub async fn add_external(
 ) -> Result<CreatedExternal, Error> {
     let config = dns_config(pool, base).await?;
     let (nameserver, address, suffix) = parse_external(&config, input)?;
-    let (id, keys) =
-        db::dns_admin::add_external(pool, actor, &config, &nameserver, address, &suffix).await?;
+    let id = Uuid::new_v4();
+    let mut tx = pool.begin().await?;
+    store::insert_external(&mut tx, id, &nameserver, address, &suffix).await?;
+    // A new key for every joined node, returned to be shown once; every joined node then
+    // serves the secondary its catalog with its own key.
+    let made = keys::issue_external_keys(&mut tx, &config, id, None, true, false)
+        .await
+        .map_err(|e| match e {
+            // Another key already has one of these names.
+            Error::Conflict(_) => store::suffix_taken(),
+            other => other,
+        })?;
+    audit::record(
+        &mut *tx,
+        actor,
+        "dns.external_secondary.create",
+        None,
+        serde_json::json!({
+            "id": id,
+            "nameserver": nameserver.as_str(),
+            "address": address.to_string(),
+            "keys": made.iter().map(|k| k.key.name.as_str()).collect::<Vec<_>>(),
+        }),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(CreatedExternal {
         id,
         nameserver,
         address,
-        keys,
+        keys: made,
     })
 }
 
-/// New secrets for an external secondary's keys (every node's, or one node's); shared by the
-/// page and the API.
+/// New secrets for an external secondary's keys (every joined node's, or one node's), shown to
+/// the admin now; shared by the page and the API. Transfers to that secondary fail until its
+/// operator configures the new keys.
 pub async fn rotate_external_keys(
     pool: &PgPool,
     base: &DnsConfig,
@@ -65,10 +91,25 @@ pub async fn rotate_external_keys(
     node: Option<NodeId>,
 ) -> Result<Vec<ExternalNodeKey>, Error> {
     let config = dns_config(pool, base).await?;
-    keys::rotate_external(pool, actor, &config, external, node).await
+    let mut tx = pool.begin().await?;
+    let made = keys::issue_external_keys(&mut tx, &config, external, node, true, false).await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        "dns.external_secondary.rotate_keys",
+        None,
+        serde_json::json!({
+            "id": external,
+            "keys": made.iter().map(|k| k.key.name.as_str()).collect::<Vec<_>>(),
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(made)
 }
 
-/// The external secondary's keys not shown yet, shown now (once); shared by the page and the API.
+/// The external secondary's keys not shown yet (made by the upgrade to per-node keys, or for a
+/// node that joined later), shown now and never again; shared by the page and the API.
 pub async fn reveal_external_keys(
     pool: &PgPool,
     base: &DnsConfig,
@@ -76,7 +117,38 @@ pub async fn reveal_external_keys(
     external: Uuid,
 ) -> Result<Vec<ExternalNodeKey>, Error> {
     let config = dns_config(pool, base).await?;
-    keys::reveal_external(pool, actor, &config, external).await
+    let mut tx = pool.begin().await?;
+    let keys = keys::reveal_external(&mut tx, &config, external).await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        "dns.external_secondary.reveal_keys",
+        None,
+        serde_json::json!({
+            "id": external,
+            "keys": keys.iter().map(|k| k.key.name.as_str()).collect::<Vec<_>>(),
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(keys)
+}
+
+/// Removes an external secondary and its keys: no node serves it any more; shared by the page
+/// and the API.
+pub async fn remove_external(pool: &PgPool, actor: &Actor, id: Uuid) -> Result<(), Error> {
+    let mut tx = pool.begin().await?;
+    let nameserver = store::delete_external(&mut tx, id).await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        "dns.external_secondary.delete",
+        None,
+        serde_json::json!({ "id": id, "nameserver": nameserver }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The `[dns]` configuration with the platform domain named at setup (there is an admin, so
@@ -176,14 +248,27 @@ fn generated_suffix(config: &Platform) -> Result<DomainName, Error> {
         .map_err(|e| Error::Internal(anyhow::anyhow!("TSIG key suffix: {e}")))
 }
 
-/// Replaces every TSIG key the node shares; shared by the page and the API.
+/// Replaces every TSIG key the node shares with another node: how many; shared by the page and
+/// the API. Transfers between the two ends fail until both have applied the new key (seconds);
+/// secondaries keep serving meanwhile.
 pub async fn rotate_keys(pool: &PgPool, actor: &Actor, node: NodeId) -> Result<u64, Error> {
-    db::dns_admin::ensure_node(pool, node).await?;
-    keys::rotate_node(pool, actor, node).await
+    store::ensure_node(pool, node).await?;
+    let mut tx = pool.begin().await?;
+    let n = keys::replace_node_keys(&mut tx, node).await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        "dns.rotate_keys",
+        None,
+        serde_json::json!({ "node": node, "keys": n }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(n)
 }
 
 /// Sets or clears (`None`, or an empty form field) who runs a node; shared by the page and the
-/// API.
+/// API. Placement reads it at its next round; nothing a node serves changes until then.
 pub async fn set_operator(
     pool: &PgPool,
     actor: &Actor,
@@ -194,7 +279,19 @@ pub async fn set_operator(
         Some(o) => Some(crate::model::requests::label("operator", o)?),
         None => None,
     };
-    db::dns_admin::set_operator(pool, actor, node, operator.as_ref().map(|o| o.as_str())).await
+    let operator = operator.as_ref().map(|o| o.as_str());
+    let mut tx = pool.begin().await?;
+    store::update_operator(&mut tx, node, operator).await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        "node.operator",
+        None,
+        serde_json::json!({ "node": node, "operator": operator }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,13 +1,17 @@
-//! A member's domains: claiming one (within the plan's limits) and everything its page shows.
+//! A member's domains: claiming one (within the plan's limits), everything its page shows,
+//! activating one once its ownership is verified, deleting one, and the housekeeping that drops
+//! claims never verified.
 
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::config::DnsConfig;
 use crate::db::audit::{self, Actor};
 use crate::db::domains::{self, Domain};
 use crate::db::nodes::NodeStatus;
-use crate::db::{aliases, dns_records, mailboxes, members, xmpp};
+use crate::db::{aliases, dns_records, mailboxes, members, verification, xmpp};
 use crate::error::Result;
+use crate::model::claims;
 use crate::model::ids::{DomainId, MemberId};
 use crate::model::plan::Resource;
 use crate::model::DomainName;
@@ -36,6 +40,63 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     domains::get(pool, config, member, id).await
+}
+
+/// Activates a pending domain whose challenge the world shows, if its token is still `token`
+/// (the one that was seen); audited. Whether this call activated it (another control plane may
+/// have been first).
+pub async fn activate(pool: &PgPool, actor: &Actor, id: Uuid, token: &str) -> Result<bool> {
+    let mut tx = pool.begin().await?;
+    let Some((member, name)) = verification::activate(&mut tx, id, token).await? else {
+        return Ok(false);
+    };
+    audit::record(
+        &mut *tx,
+        actor,
+        "domain.verify",
+        Some(member),
+        serde_json::json!({ "domain": id, "name": name }),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(domain = %name, "domain ownership verified");
+    Ok(true)
+}
+
+/// Deletes the member's domain with every mailbox, alias and XMPP account on it; audited.
+pub async fn delete(pool: &PgPool, actor: &Actor, member: MemberId, id: DomainId) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let name = domains::delete(&mut tx, member, id).await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        "domain.delete",
+        Some(member),
+        serde_json::json!({ "domain": id, "name": name }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Housekeeping: deletes the domains still unverified `CLAIM_DAYS` after they were added, each
+/// with its audit entry, in one transaction; rows another control plane is handling are
+/// skipped. Returns how many went.
+pub async fn expire_unverified(pool: &PgPool) -> Result<u64> {
+    let mut tx = pool.begin().await?;
+    let gone = domains::delete_lapsed(&mut tx).await?;
+    for d in &gone {
+        audit::record(
+            &mut *tx,
+            &Actor::default(),
+            "domain.expire",
+            Some(d.member_id),
+            serde_json::json!({ "domain": d.id, "name": d.name, "days": claims::CLAIM_DAYS }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(gone.len() as u64)
 }
 
 /// Everything a domain's page shows.

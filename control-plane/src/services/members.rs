@@ -1,6 +1,6 @@
 //! What an admin does to a member: give them a plan, host them on a node, suspend or restore
-//! them, schedule their deletion or take it back. Each is one transaction with its audit entry;
-//! the admin pages and the API both call these.
+//! them, schedule their deletion or take it back; and the purge once the grace period is over.
+//! Each is one transaction with its audit entry; the admin pages and the API both call these.
 
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -131,8 +131,7 @@ async fn set_suspended(
 }
 
 /// Step one of deletion: the account is locked and scheduled for purge after the grace
-/// period; an admin can cancel until then. (Step two is the housekeeping's
-/// `db::members::purge_due`.)
+/// period; an admin can cancel until then. (Step two is the housekeeping's [`purge_due`].)
 async fn request_deletion(
     pool: &PgPool,
     actor: &Actor,
@@ -172,4 +171,32 @@ async fn cancel_deletion(pool: &PgPool, actor: &Actor, member: MemberId) -> Resu
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Step two of deletion, run by the housekeeping: purges the members whose grace period is
+/// over, each in its own transaction with its audit entry; `skip locked` lets several control
+/// planes share the work. How many went.
+pub async fn purge_due(pool: &PgPool) -> Result<u64> {
+    let mut purged = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let Some((member, email)) = members::lock_due_for_purge(&mut tx).await? else {
+            tx.commit().await?;
+            return Ok(purged);
+        };
+        members::delete(&mut tx, member).await?;
+        audit::record(
+            &mut *tx,
+            &Actor {
+                email: Some("(scheduled purge)".to_owned()),
+                ..Actor::default()
+            },
+            "member.delete.purge",
+            Some(member),
+            serde_json::json!({ "email": email }),
+        )
+        .await?;
+        tx.commit().await?;
+        purged += 1;
+    }
 }

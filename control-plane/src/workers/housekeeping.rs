@@ -13,11 +13,11 @@ pub const INTERVAL: Duration = Duration::from_secs(60);
 
 /// One round of housekeeping.
 pub async fn run_once(pool: &PgPool) -> crate::error::Result<()> {
-    let purged = crate::db::members::purge_due(pool).await?;
+    let purged = crate::services::members::purge_due(pool).await?;
     if purged > 0 {
         tracing::info!(purged, "purged members whose deletion grace period ended");
     }
-    let expired = crate::db::domains::expire_unverified(pool).await?;
+    let expired = crate::services::domains::expire_unverified(pool).await?;
     if expired > 0 {
         tracing::info!(
             expired,

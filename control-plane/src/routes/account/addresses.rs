@@ -10,7 +10,6 @@ use super::super::page::{HtmlError, PageCtx};
 use super::super::{hash_password, AppState};
 use super::domain::{after_create, Shown};
 use super::{parse_id, Empty};
-use crate::db;
 use crate::error::Error;
 use crate::model::ids::{AliasId, DomainId, MailboxId, XmppAccountId};
 use crate::model::requests;
@@ -157,21 +156,21 @@ pub(super) async fn delete_on_domain(
         "mailboxes" => {
             let id: MailboxId = parse_id(&page, &id)?;
             (
-                db::mailboxes::delete(pool, &actor, m.id(), id).await,
+                crate::services::addresses::delete_mailbox(pool, &actor, m.id(), id).await,
                 Notice::MailboxDeleted,
             )
         }
         "aliases" => {
             let id: AliasId = parse_id(&page, &id)?;
             (
-                db::aliases::delete(pool, &actor, m.id(), id).await,
+                crate::services::addresses::delete_alias(pool, &actor, m.id(), id).await,
                 Notice::AliasDeleted,
             )
         }
         "xmpp" => {
             let id: XmppAccountId = parse_id(&page, &id)?;
             (
-                db::xmpp::delete(pool, &actor, m.id(), id).await,
+                crate::services::addresses::delete_xmpp(pool, &actor, m.id(), id).await,
                 Notice::XmppDeleted,
             )
         }

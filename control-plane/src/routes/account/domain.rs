@@ -288,7 +288,7 @@ pub(super) async fn delete_domain(
     Form(_): Form<Empty>,
 ) -> Result<Response, HtmlError> {
     let id: DomainId = parse_id(&page, &id)?;
-    db::domains::delete(&state.pool, &m.actor(), m.id(), id)
+    crate::services::domains::delete(&state.pool, &m.actor(), m.id(), id)
         .await
         .map_err(|e| HtmlError(page, e))?;
     Ok(Redirect::to(&Notice::DomainDeleted.on("/account")).into_response())

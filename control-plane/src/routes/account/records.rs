@@ -46,9 +46,26 @@ async fn save_record(
         let parsed = db::dns_records::parse(&form.name, &form.kind, &form.ttl, &form.value)?;
         match record {
             Some(r) => {
-                db::dns_records::update(&state.pool, &m.actor(), m.id(), domain, r, &parsed).await
+                crate::services::dns_records::update(
+                    &state.pool,
+                    &m.actor(),
+                    m.id(),
+                    domain,
+                    r,
+                    &parsed,
+                )
+                .await
             }
-            None => db::dns_records::create(&state.pool, &m.actor(), m.id(), domain, &parsed).await,
+            None => {
+                crate::services::dns_records::create(
+                    &state.pool,
+                    &m.actor(),
+                    m.id(),
+                    domain,
+                    &parsed,
+                )
+                .await
+            }
         }
     }
     .await;
@@ -110,7 +127,7 @@ pub(super) async fn delete_record(
 ) -> Result<Response, HtmlError> {
     let domain: DomainId = parse_id(&page, &id)?;
     let record: RecordId = parse_id(&page, &record)?;
-    db::dns_records::delete(&state.pool, &m.actor(), m.id(), domain, record)
+    crate::services::dns_records::delete(&state.pool, &m.actor(), m.id(), domain, record)
         .await
         .map_err(|e| HtmlError(page, e))?;
     Ok(Redirect::to(&records_saved(domain)).into_response())

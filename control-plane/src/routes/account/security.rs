@@ -223,7 +223,15 @@ async fn change_password(
         let hash = hash_password(new).await?;
         let keep = crate::model::secret::digest(&m.session);
         let revoke = form.revoke_credentials.is_some();
-        db::members::set_password(&state.pool, &m.actor(), m.id(), &hash, Some(&keep), revoke).await
+        crate::services::passwords::change(
+            &state.pool,
+            &m.actor(),
+            m.id(),
+            &hash,
+            Some(&keep),
+            revoke,
+        )
+        .await
     }
     .await;
     match result {
@@ -266,7 +274,9 @@ async fn totp_confirm(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    match db::second_factor::confirm(&state.pool, &m.actor(), m.id(), &form.code, now).await {
+    match crate::services::second_factor::confirm(&state.pool, &m.actor(), m.id(), &form.code, now)
+        .await
+    {
         Ok(codes) => {
             let extra = Extra {
                 recovery_codes: codes,
@@ -304,7 +314,7 @@ async fn totp_disable(
 ) -> Response {
     let result = async {
         check_current(&state, &m, &form.password, "password").await?;
-        db::second_factor::disable(&state.pool, &m.actor(), m.id()).await
+        crate::services::second_factor::disable(&state.pool, &m.actor(), m.id()).await
     }
     .await;
     match result {
@@ -332,7 +342,7 @@ async fn add_app_password(
         let (label, scope) = requests::app_password(&form.label, &form.scope)?;
         let mailbox = requests::app_password_mailbox(form.mailbox.as_deref())?;
         let text = requests::generate_app_password();
-        db::app_passwords::create(
+        crate::services::app_passwords::create(
             &state.pool,
             &m.actor(),
             m.id(),
@@ -372,7 +382,7 @@ async fn revoke_app_password(
     let Ok(id) = id.parse::<AppPasswordId>() else {
         return HtmlError(page, Error::NotFound).into_response();
     };
-    match db::app_passwords::revoke(&state.pool, &m.actor(), m.id(), id).await {
+    match crate::services::app_passwords::revoke(&state.pool, &m.actor(), m.id(), id).await {
         Ok(()) => Redirect::to(&Notice::AppPasswordRevoked.on("/account/security")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }
@@ -391,7 +401,7 @@ async fn add_api_token(
 ) -> Response {
     let result = async {
         let label = requests::label("label", &form.label)?;
-        db::api_tokens::create(&state.pool, &m.actor(), m.id(), label.as_str()).await
+        crate::services::api_tokens::create(&state.pool, &m.actor(), m.id(), label.as_str()).await
     }
     .await;
     match result {
@@ -416,7 +426,7 @@ async fn revoke_api_token(
     let Ok(id) = id.parse::<ApiTokenId>() else {
         return HtmlError(page, Error::NotFound).into_response();
     };
-    match db::api_tokens::revoke(&state.pool, &m.actor(), m.id(), id).await {
+    match crate::services::api_tokens::revoke(&state.pool, &m.actor(), m.id(), id).await {
         Ok(()) => Redirect::to(&Notice::ApiTokenRevoked.on("/account/security")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }
@@ -456,7 +466,7 @@ async fn revoke_other_sessions(
     Form(_): Form<Empty>,
 ) -> Response {
     let keep = crate::model::secret::digest(&m.session);
-    match db::sessions::revoke_others(&state.pool, &m.actor(), m.id(), &keep).await {
+    match crate::services::sessions::revoke_others(&state.pool, &m.actor(), m.id(), &keep).await {
         Ok(_) => Redirect::to(&Notice::SessionsRevoked.on("/account/security")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }

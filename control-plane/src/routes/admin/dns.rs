@@ -307,7 +307,7 @@ async fn remove(
     let Ok(id) = id.parse::<Uuid>() else {
         return HtmlError(page, Error::NotFound).into_response();
     };
-    match db::dns_admin::remove_external(&state.pool, &a.actor(), id).await {
+    match dns_admin::remove_external(&state.pool, &a.actor(), id).await {
         Ok(()) => Redirect::to(&Notice::Saved.on("/admin/dns")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }

@@ -143,7 +143,7 @@ async fn revoke(
     let Ok(id) = id.parse::<InvitationId>() else {
         return HtmlError(page, Error::NotFound).into_response();
     };
-    match db::invitations::revoke(&state.pool, &a.actor(), id).await {
+    match crate::services::invitations::revoke(&state.pool, &a.actor(), id).await {
         Ok(()) => Redirect::to(&Notice::InvitationRevoked.on("/admin/invitations")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }

@@ -169,10 +169,10 @@ async fn save_plan(
     let result = async {
         let plan = f.parse()?;
         match editing {
-            None => db::plans::create(&state.pool, &a.actor(), &plan)
+            None => crate::services::plans::create(&state.pool, &a.actor(), &plan)
                 .await
                 .map(|_| Notice::PlanCreated),
-            Some(id) => db::plans::update(&state.pool, &a.actor(), id, &plan)
+            Some(id) => crate::services::plans::update(&state.pool, &a.actor(), id, &plan)
                 .await
                 .map(|()| Notice::Saved),
         }

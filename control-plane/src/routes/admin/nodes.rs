@@ -162,7 +162,7 @@ async fn revoke(
     let Ok(node) = id.parse::<NodeId>() else {
         return HtmlError(page, Error::NotFound).into_response();
     };
-    match db::nodes::revoke(&state.pool, &a.actor(), node).await {
+    match crate::services::nodes::revoke(&state.pool, &a.actor(), node).await {
         Ok(()) => Redirect::to(&Notice::NodeRevoked.on("/admin/nodes")).into_response(),
         Err(e) => HtmlError(page, e).into_response(),
     }

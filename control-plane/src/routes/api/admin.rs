@@ -101,7 +101,7 @@ async fn create_plan(
     Json(body): Json<PlanBody>,
 ) -> ApiResult<(StatusCode, Json<Plan>)> {
     let plan = parse_plan(&body)?;
-    let id = db::plans::create(&state.pool, &a.actor(), &plan).await?;
+    let id = crate::services::plans::create(&state.pool, &a.actor(), &plan).await?;
     Ok((
         StatusCode::CREATED,
         Json(db::plans::get(&state.pool, id).await?.into()),
@@ -119,7 +119,7 @@ async fn update_plan(
 ) -> ApiResult<Json<Plan>> {
     let p: PlanId = id(&p)?;
     let plan = parse_plan(&body)?;
-    db::plans::update(&state.pool, &a.actor(), p, &plan).await?;
+    crate::services::plans::update(&state.pool, &a.actor(), p, &plan).await?;
     Ok(Json(db::plans::get(&state.pool, p).await?.into()))
 }
 
@@ -329,7 +329,7 @@ async fn revoke_invitation(
     Path(i): Path<String>,
 ) -> ApiResult<StatusCode> {
     let i: InvitationId = id(&i)?;
-    db::invitations::revoke(&state.pool, &a.actor(), i).await?;
+    crate::services::invitations::revoke(&state.pool, &a.actor(), i).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -419,7 +419,7 @@ async fn revoke_node(
     Path(n): Path<String>,
 ) -> ApiResult<StatusCode> {
     let n: NodeId = id(&n)?;
-    db::nodes::revoke(&state.pool, &a.actor(), n).await?;
+    crate::services::nodes::revoke(&state.pool, &a.actor(), n).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -628,7 +628,7 @@ async fn remove_external_secondary(
     Path(e): Path<String>,
 ) -> ApiResult<StatusCode> {
     let e: uuid::Uuid = id(&e)?;
-    db::dns_admin::remove_external(&state.pool, &a.actor(), e).await?;
+    dns_admin::remove_external(&state.pool, &a.actor(), e).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

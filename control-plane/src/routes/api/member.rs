@@ -221,7 +221,8 @@ async fn create_record(
     let d: DomainId = id(&d)?;
     db::domains::owned(&state.pool, m.id(), d).await?;
     let record = body.record()?;
-    let r = db::dns_records::create(&state.pool, &m.actor(), m.id(), d, &record).await?;
+    let r =
+        crate::services::dns_records::create(&state.pool, &m.actor(), m.id(), d, &record).await?;
     Ok((StatusCode::CREATED, Json(r.into())))
 }
 
@@ -239,7 +240,7 @@ async fn update_record(
     db::dns_records::get(&state.pool, m.id(), d, r).await?;
     let record = body.record()?;
     Ok(Json(
-        db::dns_records::update(&state.pool, &m.actor(), m.id(), d, r, &record)
+        crate::services::dns_records::update(&state.pool, &m.actor(), m.id(), d, r, &record)
             .await?
             .into(),
     ))
@@ -254,7 +255,7 @@ async fn delete_record(
     Path((d, r)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (d, r): (DomainId, RecordId) = (id(&d)?, id(&r)?);
-    db::dns_records::delete(&state.pool, &m.actor(), m.id(), d, r).await?;
+    crate::services::dns_records::delete(&state.pool, &m.actor(), m.id(), d, r).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -266,7 +267,7 @@ async fn delete_domain(
     ApiMember(m): ApiMember,
     Path(d): Path<String>,
 ) -> ApiResult<StatusCode> {
-    db::domains::delete(&state.pool, &m.actor(), m.id(), id(&d)?).await?;
+    crate::services::domains::delete(&state.pool, &m.actor(), m.id(), id(&d)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -330,7 +331,7 @@ async fn delete_mailbox(
     Path(x): Path<String>,
 ) -> ApiResult<StatusCode> {
     let x: MailboxId = id(&x)?;
-    db::mailboxes::delete(&state.pool, &m.actor(), m.id(), x).await?;
+    crate::services::addresses::delete_mailbox(&state.pool, &m.actor(), m.id(), x).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -387,7 +388,7 @@ async fn delete_alias(
     Path(x): Path<String>,
 ) -> ApiResult<StatusCode> {
     let x: AliasId = id(&x)?;
-    db::aliases::delete(&state.pool, &m.actor(), m.id(), x).await?;
+    crate::services::addresses::delete_alias(&state.pool, &m.actor(), m.id(), x).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -443,7 +444,7 @@ async fn delete_xmpp(
     Path(x): Path<String>,
 ) -> ApiResult<StatusCode> {
     let x: XmppAccountId = id(&x)?;
-    db::xmpp::delete(&state.pool, &m.actor(), m.id(), x).await?;
+    crate::services::addresses::delete_xmpp(&state.pool, &m.actor(), m.id(), x).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -488,7 +489,7 @@ async fn create_app_password(
     let (label, scope) = requests::app_password(&body.label, &body.scope)?;
     let mailbox = requests::app_password_mailbox(body.mailbox_id.as_deref())?;
     let text = requests::generate_app_password();
-    let p = db::app_passwords::create(
+    let p = crate::services::app_passwords::create(
         &state.pool,
         &m.actor(),
         m.id(),
@@ -515,7 +516,7 @@ async fn revoke_app_password(
     Path(x): Path<String>,
 ) -> ApiResult<StatusCode> {
     let x: AppPasswordId = id(&x)?;
-    db::app_passwords::revoke(&state.pool, &m.actor(), m.id(), x).await?;
+    crate::services::app_passwords::revoke(&state.pool, &m.actor(), m.id(), x).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -551,7 +552,8 @@ async fn create_api_token(
 ) -> ApiResult<(StatusCode, Json<CreatedApiToken>)> {
     let label = requests::label("label", &body.label)?;
     let (t, token) =
-        db::api_tokens::create(&state.pool, &m.actor(), m.id(), label.as_str()).await?;
+        crate::services::api_tokens::create(&state.pool, &m.actor(), m.id(), label.as_str())
+            .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiToken {
@@ -569,6 +571,6 @@ async fn revoke_api_token(
     Path(x): Path<String>,
 ) -> ApiResult<StatusCode> {
     let x: ApiTokenId = id(&x)?;
-    db::api_tokens::revoke(&state.pool, &m.actor(), m.id(), x).await?;
+    crate::services::api_tokens::revoke(&state.pool, &m.actor(), m.id(), x).await?;
     Ok(StatusCode::NO_CONTENT)
 }

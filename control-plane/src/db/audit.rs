@@ -1,5 +1,7 @@
 //! The audit log: every state change, who did it, from where, written in the same transaction
-//! as the change itself so the log and the data never disagree.
+//! as the change itself so the log and the data never disagree. Background rounds sign their
+//! entries `Actor::round` (secondary placement, keys made for new nodes, domains verified); what
+//! is only observed (the monitor's DNS checks, a heartbeat's usage and keys) is not audited.
 
 use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;

@@ -1,5 +1,18 @@
 //! A node's desired state, built from the database in one snapshot so that the generation in
 //! the document matches its content.
+//!
+//! The generation is bumped by triggers, never by this code: `migrations/*_placement.sql` bumps
+//! the hosting node's `desired_generation` and sends `NOTIFY ruche_desired` inside the
+//! transaction that changes a member, domain, mailbox, alias, XMPP account or app password (the
+//! DNS migrations do the same for the DNS part), so new code cannot forget. Each bump also
+//! writes a row of `node_changes` (`*_node_changes.sql`): the generation and the member whose
+//! part changed, or none for a change to the node as a whole; a delta is answered from that log
+//! when it holds every generation since the node's, else the whole document. The log is kept a
+//! week (housekeeping prunes it).
+//!
+//! Only verified (`active`) domains are sent. Under each node this node is a secondary of, the
+//! document lists exactly the zones the control plane knows that node is primary for, so a
+//! node's catalog never decides what another node serves.
 
 use std::collections::BTreeMap;
 
@@ -146,7 +159,7 @@ pub async fn update_since(
 /// How long the change log is kept: a node offline for longer gets its whole document.
 const CHANGES_KEPT_DAYS: i32 = 7;
 
-/// Deletes what the change log holds beyond [`CHANGES_KEPT_DAYS`], oldest first, so that what is
+/// Deletes what the change log holds beyond `CHANGES_KEPT_DAYS`, oldest first, so that what is
 /// left of each node's log is a run up to its current generation.
 pub async fn prune_changes(pool: &PgPool) -> Result<u64> {
     Ok(sqlx::query!(

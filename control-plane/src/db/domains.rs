@@ -409,7 +409,7 @@ pub async fn address_free(conn: &mut PgConnection, id: DomainId, local: &str) ->
     Ok(())
 }
 
-/// Claims `name` for `member`: refused when the name may not be claimed ([`claimable`]), taken
+/// Claims `name` for `member`: refused when the name may not be claimed (`claimable`), taken
 /// (the unique constraint), or above a limit the caller checked in the same transaction. A new
 /// claim is pending until its TXT challenge is seen.
 pub async fn claim(

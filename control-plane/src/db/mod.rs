@@ -1,14 +1,30 @@
 //! Postgres access: the store. One module per resource; every function on member data takes the
 //! member's id and puts it in the WHERE clause, so one member can never read or change another's
-//! rows. A state-changing function runs its statements on the connection it is given and returns
+//! rows (another member's object is not found, 404, never forbidden, so ids do not leak). A
+//! state-changing function runs its statements on the connection it is given and returns
 //! rows or plain values; the use case that calls it (`services`) opens the transaction, writes
 //! the audit entry (`audit::record`) in it and commits. The few transactions opened here write
 //! no audit entry: a node's desired state read as one snapshot (`desired`), a heartbeat
 //! (`nodes`), the DNS monitor's checks (`dns_checks`), a rate-limit slot (`rate_limit`) and a
 //! fresh setup token (`setup`).
 //!
-//! Architecture invariant: nothing here imports axum; services and handlers call these functions
-//! with typed values from `model`.
+//! Architecture invariant: nothing here names axum or utoipa (the rows are not the API's schema:
+//! `routes::api::schema` makes the API's types from them) and nothing imports `services`, `dns`
+//! or `routes` (`tests/layers.rs`); callers pass typed values from `model`.
+//!
+//! Connections: no code asks a pool for a connection while it holds one, and no request runs two
+//! queries at once. A function that holds a connection or transaction passes it down, so
+//! whatever it calls takes `&mut PgConnection` or an executor (`impl PgExecutor`, which can run
+//! one query), never the pool; a function that takes the pool acquires at most one connection
+//! and calls nothing that takes the pool while it holds it; handlers run their queries one after
+//! the other; a long poll holds no connection while it waits. Otherwise, once as many requests
+//! as the pool has connections each hold one and wait for a second, none can finish and all fail
+//! after the acquire timeout (issue 10: `dns_of` asked the pool for the collective while it held
+//! a connection). Background tasks have their own pool (`background_pool`). The
+//! `connection_rule` tests below fail on a pool used while a connection or transaction is held,
+//! on a function given both, and on concurrent futures in `routes/` and `db/`;
+//! `tests/it/load.rs` (`every_get_route_answers_under_load`) runs 64 clients on every GET route
+//! against the real server with a pool of 4, while a node long-polls and the DNS rounds run.
 
 pub mod aliases;
 pub mod api_tokens;

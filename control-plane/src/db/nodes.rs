@@ -1,5 +1,12 @@
 //! Nodes: created by an admin with a one-time join token, joined by their agent (which gets a
 //! long-lived credential), alive while they send heartbeats.
+//!
+//! A heartbeat's DKIM keys and mailbox usage are observations: stored only for members the node
+//! hosts, not audited, and never bumping a generation. The mailbox trigger ignores updates that
+//! touch only `used_bytes`, `used_messages` and `usage_at` (`migrations/*_mail_status.sql`), and
+//! `dkim_keys` (one row per domain; a new selector replaces it) has no trigger. `NodeStatus`
+//! (the portal's "Applying changes…" / "Live", `GET /api/v1/me`'s `node`) compares the node's
+//! observed and desired generations.
 
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;

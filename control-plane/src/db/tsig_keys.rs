@@ -4,6 +4,10 @@
 //! once, to the admin, who hands it to the secondary's operator), so a key for one node transfers
 //! nothing from another. Rotating a node's keys replaces every key it shares with other nodes;
 //! rotating an external secondary's keys replaces its key for every node, or for one.
+//!
+//! Keys are stored and sent as they are (a shared secret both ends must hold) and never printed
+//! (`TsigSecret`). An external secondary's key for a node is shown to the admin once: when the
+//! admin makes it, or, for a node that joined later, when the admin asks for it (`shown_at`).
 
 use base64::Engine as _;
 use protocol::dns::{TsigAlgorithm, TsigKey, TsigSecret};

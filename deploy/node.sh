@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # A local node next to the control plane, for deploy/run.sh: Postfix, Dovecot, rspamd, Redis,
-# postsrsd and Knot DNS from Debian's packages, configured by the real `node-agent`, each started by this script as a
+# postsrsd, Knot DNS and nginx from Debian's packages, configured by the real `node-agent`, each started by this script as a
 # child (these machines have no systemd). Source it after deploy/pg.sh; it defines functions only:
 #
 #   node_install               install the mail packages and create the vmail user
@@ -9,8 +9,8 @@
 #   node_stop                  stop what node_start started (agent first, then the daemons)
 #
 # Ports: with RUCHE_NODE_STANDARD_PORTS=1 the node takes the standard ones (25, 587, 465, 143,
-# 993, and 53 for DNS); otherwise 2525, 2587, 2465, 2143, 2993 and 5300, so a development
-# machine's own mail and resolver are left alone.
+# 993, 53 for DNS, 80 and 443 for the web front); otherwise 2525, 2587, 2465, 2143, 2993, 5300,
+# 2080 and 2443, so a development machine's own mail, resolver and web server are left alone.
 # RUCHE_NODE_LISTEN (default 127.0.0.1) is where those listen; RUCHE_NODE_ADDRESS (default: the
 # same) the node's public address, where its name server answers and its domains point (required
 # when RUCHE_NODE_LISTEN is 0.0.0.0); RUCHE_NODE_HOSTNAME (default
@@ -18,7 +18,7 @@
 # with a real one, same file names).
 
 NODE_PACKAGES=(postfix postfix-lmdb dovecot-imapd dovecot-lmtpd dovecot-auth-lua lua-cjson
-	rspamd redis-server openssl knot knot-dnsutils knot-dnssecutils postsrsd)
+	rspamd redis-server openssl knot knot-dnsutils knot-dnssecutils postsrsd nginx)
 node_pids=()
 node_postfix_dir=""
 
@@ -59,8 +59,9 @@ node_start() {
 		return 1
 	fi
 	local smtp=2525 submission=2587 submissions=2465 imap=2143 imaps=2993 dns=5300
+	local http=2080 https=2443
 	if [ "${RUCHE_NODE_STANDARD_PORTS:-0}" = 1 ]; then
-		smtp=25 submission=587 submissions=465 imap=143 imaps=993 dns=53
+		smtp=25 submission=587 submissions=465 imap=143 imaps=993 dns=53 http=80 https=443
 	fi
 	_node_dir "$dir" 0755
 	_node_dir "$tls" 0700
@@ -125,6 +126,9 @@ node_start() {
 		[dns]
 		listen = "$public:$dns"
 		addresses = ["$public"]
+		[web]
+		http = "$listen:$http"
+		https = "$listen:$https"
 		[tls]
 		chain = "$tls/mail.pem"
 		key = "$tls/mail.key"
@@ -143,6 +147,9 @@ node_start() {
 		[commands.knot]
 		knotc = ["knotc", "-c", "$root/etc/knot/knot.conf"]
 		kzonecheck = ["kzonecheck"]
+		[commands.nginx]
+		check = ["nginx", "-t", "-q", "-c", "$root/etc/nginx/nginx.conf"]
+		reload = ["nginx", "-s", "reload", "-c", "$root/etc/nginx/nginx.conf"]
 	TOML
 	chmod 600 "$dir/agent.toml"
 
@@ -182,9 +189,11 @@ node_start() {
 	node_postfix_dir="$postfix_dir"
 	knotd -c "$root/etc/knot/knot.conf" &
 	node_pids+=($!)
+	nginx -c "$root/etc/nginx/nginx.conf" -g "daemon off;" &
+	node_pids+=($!)
 
 	local port
-	for port in "$smtp" "$submission" "$imap" "$imaps" 24024 24014 24018 24019 24025 "$dns"; do
+	for port in "$smtp" "$submission" "$imap" "$imaps" 24024 24014 24018 24019 24025 "$dns" "$http"; do
 		local host_to_try="${listen/0.0.0.0/127.0.0.1}"
 		if [ "$port" = "$dns" ]; then host_to_try="$public"; fi
 		if ! _node_wait_port "$host_to_try" "$port"; then
@@ -196,7 +205,7 @@ node_start() {
 	"$bin_dir/node-agent" run --config "$dir/agent.toml" &
 	# The agent first in the list: node_stop stops it before the daemons.
 	node_pids=("$!" "${node_pids[@]}")
-	echo "node: mail for $host on $listen — SMTP $smtp, submission $submission/$submissions, IMAP $imap/$imaps, DNS $dns" >&2
+	echo "node: mail for $host on $listen — SMTP $smtp, submission $submission/$submissions, IMAP $imap/$imaps, DNS $dns, HTTP $http" >&2
 }
 
 node_stop() {

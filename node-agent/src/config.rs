@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::render::{DnsSettings, Layout};
+use crate::render::{DnsSettings, Layout, WebSettings};
 use crate::services::Service;
 
 /// Where `run` and `reconcile` look for the configuration unless told otherwise.
@@ -27,6 +27,9 @@ pub struct Config {
     /// The node's name server (Knot). Without it the agent renders no Knot file.
     #[serde(default)]
     pub dns: Option<DnsConfig>,
+    /// The node's web front (nginx). Without it the agent renders no nginx file.
+    #[serde(default)]
+    pub web: Option<WebConfig>,
     /// How long the stores of removed mailboxes are kept, out of every login's reach.
     #[serde(default)]
     pub mail_store: MailStoreConfig,
@@ -72,6 +75,16 @@ pub struct DnsConfig {
     /// A/AAAA records of the zones (apex, www, autoconfig, mta-sts). Default: `layout.listen`.
     #[serde(default)]
     pub addresses: Vec<IpAddr>,
+}
+
+/// `[web]`: where the node's nginx listens for its members' web names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// Plain HTTP (ACME challenges, redirects). Port 80 on a real node.
+    pub http: SocketAddr,
+    /// HTTPS. Port 443 on a real node.
+    pub https: SocketAddr,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -293,6 +306,13 @@ impl Config {
     }
 
     /// `[dns]` with its defaults, for the renderers; `None` without `[dns]`.
+    pub fn web_settings(&self) -> Option<WebSettings> {
+        self.web.as_ref().map(|web| WebSettings {
+            http: web.http,
+            https: web.https,
+        })
+    }
+
     pub fn dns_settings(&self) -> Option<DnsSettings> {
         self.dns.as_ref().map(|dns| DnsSettings {
             listen: dns.listen,

@@ -451,6 +451,7 @@ impl Reconciler {
             );
         }
         Ok(NodeMaterial {
+            web: self.config.web_settings(),
             tls,
             dkim_selectors: keys
                 .iter()

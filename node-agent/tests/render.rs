@@ -1,4 +1,4 @@
-//! The renderers (Postfix, Dovecot, rspamd, Knot) as a whole: golden files, properties over
+//! The renderers (Postfix, Dovecot, rspamd, Knot, nginx) as a whole: golden files, properties over
 //! arbitrary desired states, and the real daemons' own config checks (for Knot: `kzonecheck` on
 //! every zone and `knotc conf-check`).
 //!
@@ -17,10 +17,10 @@ mod render {
 
     use node_agent::dkim::Key;
     use node_agent::render::{
-        self, DnsSettings, Files, Layout, MessageLimit, NodeMaterial, Ports, TlsPair,
+        self, DnsSettings, Files, Layout, MessageLimit, NodeMaterial, Ports, TlsPair, WebSettings,
     };
     use node_agent::services::knot::{self, zone};
-    use node_agent::services::{dovecot, postfix, rspamd, Service};
+    use node_agent::services::{dovecot, nginx, postfix, rspamd, Service};
     use proptest::prelude::*;
     use protocol::desired::{
         Alias, DesiredState, Dns, DnsPeer, DnsPrimary, Domain, Mailbox, Tenant, Zone,
@@ -169,6 +169,10 @@ mod render {
             }),
             dkim_selectors,
             dkim_keys: fixture_dkim_keys(),
+            web: Some(WebSettings {
+                http: "203.0.113.25:80".parse().expect("http"),
+                https: "203.0.113.25:443".parse().expect("https"),
+            }),
             dns: Some(DnsSettings {
                 listen: "203.0.113.25:53".parse().expect("listen"),
                 addresses: vec![
@@ -292,6 +296,11 @@ mod render {
     #[test]
     fn golden_knot() {
         check_golden(knot::SERVICE);
+    }
+
+    #[test]
+    fn golden_nginx() {
+        check_golden(nginx::SERVICE);
     }
 
     #[test]
@@ -1337,6 +1346,43 @@ mod render {
     }
 
     // ---- The real daemons' own checks --------------------------------------------------------
+
+    /// The rendered nginx configuration passes `nginx -t`, the check the agent runs before a
+    /// reload.
+    #[test]
+    fn nginx_accepts_the_rendered_configuration() {
+        if !Path::new("/usr/sbin/nginx").exists() {
+            eprintln!("SKIPPED: nginx is not installed (package nginx)");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        // `nginx -t` binds the addresses it is given: free loopback ports, not the fixture's.
+        let free = || {
+            let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            socket.local_addr().expect("address")
+        };
+        let mut material = fixture_material();
+        material.web = Some(WebSettings {
+            http: free(),
+            https: free(),
+        });
+        let files = render::render(&fixture_desired(), &layout_at(root), &material);
+        write_files(root, &files);
+        for d in nginx::DIRECTORIES {
+            std::fs::create_dir_all(root.join(d)).expect("mkdir");
+        }
+        let (ok, out) = run(
+            Command::new("nginx")
+                .arg("-t")
+                .arg("-c")
+                .arg(root.join(nginx::NGINX_CONF)),
+            Duration::from_secs(30),
+        );
+        assert!(ok, "nginx -t: {out}");
+        // Two servers claiming one name would be a warning, not an error: there is none.
+        assert!(!out.contains("conflicting server name"), "{out}");
+    }
 
     /// Runs `command`, killing it after `limit`; returns (success, stdout + stderr).
     fn run(command: &mut Command, limit: Duration) -> (bool, String) {

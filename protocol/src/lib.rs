@@ -17,3 +17,4 @@ pub mod dns;
 pub mod names;
 pub mod node;
 pub mod scope;
+pub mod well_known;

@@ -34,6 +34,7 @@ use crate::control_plane::ControlPlane;
 use crate::http::HttpClient;
 use crate::knot::{free_dns_port, keymgr, knotc, start_knotd};
 use crate::mail_node::{self, AgentConfig, Ports};
+use crate::nginx::{self, start_nginx};
 use crate::node_agent;
 use crate::process::{run_to_end, CliOutput, Process};
 
@@ -53,6 +54,20 @@ pub struct Options {
     pub ip: Ipv4Addr,
     /// The node's name for the admin, e.g. `node-a`.
     pub name: String,
+    /// Whether the node runs its web front (nginx, agent.toml's `[web]`).
+    pub web: bool,
+}
+
+/// Where a node's nginx listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Web {
+    pub http: SocketAddr,
+    pub https: SocketAddr,
+}
+
+/// `<root>/etc/nginx/nginx.conf`, where the agent renders nginx's configuration.
+pub fn nginx_conf(root: &Path) -> PathBuf {
+    root.join("etc/nginx/nginx.conf")
 }
 
 /// `<root>/etc/knot/knot.conf`, where the agent renders Knot's configuration.
@@ -63,7 +78,7 @@ pub fn knot_conf(root: &Path) -> PathBuf {
 /// The agent's configuration for a DNS test node: the mail node's file without a certificate,
 /// `true` as every mail daemon's check and reload, and the `[dns]` and `[commands.knot]`
 /// sections the agent reads (knotd on `listen`, web records for `listen`'s address).
-pub fn agent_toml(config: &AgentConfig, listen: SocketAddr) -> Result<String> {
+pub fn agent_toml(config: &AgentConfig, listen: SocketAddr, web: Option<Web>) -> Result<String> {
     let mut table: Table = mail_node::agent_toml(config)
         .parse()
         .context("the mail node's agent.toml does not parse")?;
@@ -94,14 +109,32 @@ pub fn agent_toml(config: &AgentConfig, listen: SocketAddr) -> Result<String> {
         Value::Array(vec![Value::from(listen.ip().to_string())]),
     );
     table.insert("dns".to_owned(), Value::Table(dns));
+    if let Some(web) = web {
+        let (check, reload) = nginx::commands(&nginx_conf(&config.root))?;
+        let argv = |items: Vec<String>| Value::Array(items.into_iter().map(Value::from).collect());
+        let mut commands_nginx = Table::new();
+        commands_nginx.insert("check".to_owned(), argv(check));
+        commands_nginx.insert("reload".to_owned(), argv(reload));
+        table
+            .get_mut("commands")
+            .and_then(Value::as_table_mut)
+            .context("agent.toml has no [commands]")?
+            .insert("nginx".to_owned(), Value::Table(commands_nginx));
+        let mut section = Table::new();
+        section.insert("http".to_owned(), Value::from(web.http.to_string()));
+        section.insert("https".to_owned(), Value::from(web.https.to_string()));
+        table.insert("web".to_owned(), Value::Table(section));
+    }
     toml::to_string(&table).context("write agent.toml")
 }
 
 /// A running DNS node. Dropping it stops the agent, then knotd, then removes its files.
 pub struct DnsNode {
-    // Field order is drop order: the agent first, knotd next, the files last.
+    // Field order is drop order: the agent first, the daemons next, the files last.
     agent: Option<Process>,
+    nginx: Option<Process>,
     knotd: Option<Process>,
+    web: Option<Web>,
     name: String,
     node_id: String,
     config: AgentConfig,
@@ -198,12 +231,22 @@ impl DnsNode {
             rspamd_pid_file: dir.path().join("rspamd.pid"),
         };
         let listen = SocketAddr::from((ip, free_dns_port(ip)?));
+        let web = if options.web {
+            Some(Web {
+                http: SocketAddr::from((ip, free_dns_port(ip)?)),
+                https: SocketAddr::from((ip, free_dns_port(ip)?)),
+            })
+        } else {
+            None
+        };
         let config_path = dir.path().join("agent.toml");
-        std::fs::write(&config_path, agent_toml(&config, listen)?)
+        std::fs::write(&config_path, agent_toml(&config, listen, web)?)
             .with_context(|| format!("write {}", config_path.display()))?;
         let mut node = DnsNode {
             agent: None,
+            nginx: None,
             knotd: None,
+            web,
             name: options.name.clone(),
             node_id,
             config,
@@ -248,6 +291,12 @@ impl DnsNode {
     pub async fn start_again(&mut self) -> Result<()> {
         if self.knot_conf().is_file() {
             self.start_knotd().await?;
+        }
+        if let Some(web) = self.web {
+            // The first reconcile rendered nginx.conf (start() runs it before this).
+            let name = format!("nginx-{}", self.name);
+            let conf = nginx_conf(&self.config.root);
+            self.nginx = Some(start_nginx(&name, &conf, web.http).await?);
         }
         self.start_agent().await?;
         if self.knotd.is_none() {
@@ -320,9 +369,17 @@ impl DnsNode {
         if let Some(agent) = self.agent.take() {
             agent.stop().await;
         }
+        if let Some(nginx) = self.nginx.take() {
+            nginx.stop().await;
+        }
         if let Some(knotd) = self.knotd.take() {
             knotd.stop().await;
         }
+    }
+
+    /// Where the node's nginx listens, when it runs one.
+    pub fn web(&self) -> Result<Web> {
+        self.web.context("this node runs no web front")
     }
 
     /// Runs `node-agent reconcile --config agent.toml` once.
@@ -427,7 +484,10 @@ impl DnsNode {
     /// The last lines of the agent's and knotd's output, for failure messages.
     pub fn logs(&self) -> String {
         let mut text = String::new();
-        for process in [&self.agent, &self.knotd].into_iter().flatten() {
+        for process in [&self.agent, &self.nginx, &self.knotd]
+            .into_iter()
+            .flatten()
+        {
             let _ = writeln!(
                 text,
                 "--- last {LOG_TAIL} lines of {}'s output ---\n{}",
@@ -496,7 +556,7 @@ mod tests {
 
     #[test]
     fn agent_toml_has_dns_and_stub_mail_commands() -> Result<()> {
-        let text = agent_toml(&config(), "127.0.0.51:40053".parse()?)?;
+        let text = agent_toml(&config(), "127.0.0.51:40053".parse()?, None)?;
         let table: Table = text.parse()?;
         assert!(table.get("tls").is_none(), "{text}");
         assert_eq!(table["dns"]["listen"].as_str(), Some("127.0.0.51:40053"));

@@ -33,6 +33,7 @@ pub mod imap;
 pub mod knot;
 pub mod mail_node;
 pub mod net;
+pub mod nginx;
 pub mod node_agent;
 pub mod postgres;
 pub mod process;

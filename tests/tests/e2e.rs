@@ -15,3 +15,5 @@ mod mail;
 mod node;
 #[path = "e2e/portal.rs"]
 mod portal;
+#[path = "e2e/web.rs"]
+mod web;

@@ -200,6 +200,8 @@ pub fn material(desired: &DesiredState) -> NodeMaterial {
             addresses: vec!["192.0.2.1".parse().unwrap()],
         }),
         tls: None,
+        // No web front: these benchmarks measure mail and DNS.
+        web: None,
         dkim_selectors: desired
             .tenants
             .iter()
@@ -225,6 +227,7 @@ pub fn reconciler(root: &Path, desired: &DesiredState) -> Reconciler {
             listen: "127.0.0.1:53".parse().unwrap(),
             addresses: vec!["192.0.2.1".parse().unwrap()],
         }),
+        web: None,
         mail_store: MailStoreConfig::default(),
         commands: commands(root),
     };

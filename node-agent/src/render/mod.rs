@@ -147,6 +147,18 @@ pub struct NodeMaterial {
     pub dkim_keys: BTreeMap<protocol::names::DomainName, crate::dkim::Key>,
     /// This node's name server, from agent.toml `[dns]`. `None`: the node serves no zone.
     pub dns: Option<DnsSettings>,
+    /// This node's web front (nginx), from agent.toml `[web]`. `None`: the node serves no web
+    /// name and renders no nginx file.
+    pub web: Option<WebSettings>,
+}
+
+/// agent.toml `[web]`: where nginx listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebSettings {
+    /// Plain HTTP: ACME challenges, and redirects to `https`. Port 80 on a real node.
+    pub http: SocketAddr,
+    /// HTTPS. Port 443 on a real node.
+    pub https: SocketAddr,
 }
 
 /// agent.toml `[dns]`, with its defaults applied.
@@ -313,6 +325,11 @@ impl<'a> MemberMaterial<'a> {
             .filter(|_| self.holds(domain))
     }
 
+    /// The node's web front, when it has one.
+    pub fn web(&self) -> Option<&'a WebSettings> {
+        self.material.web.as_ref()
+    }
+
     /// The node's DNS part and its name server's settings, when it serves zones. Only their
     /// fields other than the zones reach a member's lines.
     pub fn dns(&self) -> Option<(&'a Dns, &'a DnsSettings)> {
@@ -349,15 +366,15 @@ impl<'a> MemberMaterial<'a> {
     }
 }
 
-/// Whether two DNS parts are the same but for their zones, and the name server's settings too:
-/// what every zone file depends on.
+/// Whether two DNS parts are the same but for their zones, and the name server's and the web
+/// front's settings too: what every member's lines depend on beyond the member's own part.
 fn same_dns_but_zones(a: (Option<&Dns>, &NodeMaterial), b: (Option<&Dns>, &NodeMaterial)) -> bool {
     let same_part = match (a.0, b.0) {
         (None, None) => true,
         (Some(a), Some(b)) => a.same_but_zones(b),
         _ => false,
     };
-    same_part && a.1.dns == b.1.dns
+    same_part && a.1.dns == b.1.dns && a.1.web == b.1.web
 }
 
 /// Renders the node's files, keeping each member's lines ([`MemberLines`], one per service)

@@ -16,6 +16,7 @@ use crate::render::{File, Files, OnChange, RelPath};
 use crate::saved::{Journal, Saved};
 use crate::services::knot::{ZONE_PURGE, ZONE_RELOAD};
 use crate::services::postfix::POSTMAP;
+use crate::services::Daemon as _;
 use crate::services::{postfix, Step};
 
 /// The services of these tests, by their old names.
@@ -528,10 +529,21 @@ fn a_mode_change_is_a_change_and_a_stale_table_is_rebuilt() {
     );
     assert!(plan.edits.is_empty());
 }
+/// The example without its web front (`[web]`, `[commands.nginx]`, see below).
+fn example_without_web() -> String {
+    let text = include_str!("../../../deploy/agent.example.toml");
+    let (before, rest) = text.split_once("[web]").unwrap();
+    let after = &rest[rest.find("\n[").unwrap()..];
+    let text = format!("{before}{after}");
+    let (before, rest) = text.split_once("[commands.nginx]").unwrap();
+    let after = rest.find("\n[").map_or("", |i| &rest[i..]);
+    format!("{before}{after}")
+}
+
 /// The shape the end-to-end tests write; [dns] and [commands.knot] go together.
 #[test]
 fn dns_is_optional_and_checked() {
-    let text = include_str!("../../../deploy/agent.example.toml");
+    let text = example_without_web();
     let (before_dns, rest) = text.split_once("[dns]").unwrap();
     let after_dns = &rest[rest.find("\n[").unwrap()..];
     let (mail_only, _knot) = format!("{before_dns}{after_dns}")
@@ -567,4 +579,37 @@ fn dns_is_optional_and_checked() {
     assert!(with(&format!("{unspecified}{knot}")).is_err());
     let unknown_key = format!("{dns}addresses = [\"192.0.2.1\"]\n{knot}knotd = [\"x\"]\n");
     assert!(with(&unknown_key).is_err());
+}
+
+/// [web] and [commands.nginx] go together; without them no nginx file is rendered and nginx is
+/// neither checked nor reported.
+#[test]
+fn web_is_optional_and_checked() {
+    let mail_only = example_without_web();
+    let config = Config::parse(&mail_only).unwrap();
+    assert!(config.web.is_none() && config.web_settings().is_none());
+    assert!(crate::services::nginx::Nginx
+        .commands(&config.commands)
+        .is_none());
+    let nginx =
+        "[commands.nginx]\ncheck = [\"nginx\", \"-t\"]\nreload = [\"nginx\", \"-s\", \"reload\"]\n";
+    let web = "[web]\nhttp = \"127.0.0.2:40080\"\nhttps = \"127.0.0.2:40443\"\n";
+    let with = |extra: &str| Config::parse(&format!("{mail_only}\n{extra}"));
+    let config = with(&format!("{web}{nginx}")).unwrap();
+    assert_eq!(
+        config.web_settings().unwrap().https,
+        "127.0.0.2:40443".parse().unwrap()
+    );
+    assert!(with(web).unwrap_err().contains("commands.nginx"));
+    assert!(with(nginx).unwrap_err().contains("[web]"));
+    let desired: protocol::desired::DesiredState = serde_json::from_value(serde_json::json!({
+        "schema": 1, "generation": 1, "node_id": "n", "tenants": []
+    }))
+    .unwrap();
+    let files = crate::render::render(
+        &desired,
+        &config.layout,
+        &crate::render::NodeMaterial::default(),
+    );
+    assert!(files.keys().all(|p| !p.as_str().starts_with("etc/nginx")));
 }

@@ -16,6 +16,7 @@
 
 pub mod dovecot;
 pub mod knot;
+pub mod nginx;
 pub mod postfix;
 pub mod rspamd;
 
@@ -34,11 +35,12 @@ use crate::render::{
 };
 
 /// The registry: every daemon the agent renders, checks and reloads, in the order it does so.
-pub static ALL: [&dyn Daemon; 4] = [
+pub static ALL: [&dyn Daemon; 5] = [
     &postfix::Postfix,
     &dovecot::Dovecot,
     &rspamd::Rspamd,
     &knot::Knot,
+    &nginx::Nginx,
 ];
 
 /// One daemon of the node, as the engine sees it.
@@ -333,7 +335,7 @@ mod tests {
             let json = serde_json::to_string(&Service::named(name).unwrap()).unwrap();
             assert_eq!(json, format!("\"{name}\""));
         }
-        assert!(serde_json::from_str::<Service>("\"nginx\"").is_err());
+        assert!(serde_json::from_str::<Service>("\"no-such-daemon\"").is_err());
     }
 
     /// Every SRV name the platform serves from the node has exactly one service giving its

@@ -31,7 +31,7 @@ use tests::{Browser, ControlPlane, HttpClient, SmtpSink, TestDatabase};
 /// The platform domain named at setup: name servers are `ns<N>.ruche.test`.
 const PLATFORM: &str = "ruche.test";
 /// The member's domain.
-const ZONE: &str = "example.test";
+pub(super) const ZONE: &str = "example.test";
 /// The name server of the member's old provider, before they delegate to the collective.
 const OLD_NS: &str = "ns.old-provider.test";
 const SETUP: Setup<'static> = Setup {
@@ -55,7 +55,7 @@ const SIGNATURE_MARGIN_SECONDS: u32 = 3 * 24 * 3600;
 
 /// One test's loopback addresses: `127.0.0.<base>` + 0..=3 nodes, + 4 registrar, + 5 external.
 #[derive(Clone, Copy, Debug)]
-struct Block(u8);
+pub(super) struct Block(pub(super) u8);
 
 impl Block {
     fn node(self, index: usize) -> Ipv4Addr {
@@ -72,7 +72,7 @@ impl Block {
 }
 
 /// A collective with DNS nodes and the member's registrar.
-struct Collective {
+pub(super) struct Collective {
     // Field order is drop order: the nodes (their agents talk to the control plane) first, the
     // database last.
     nodes: Vec<DnsNode>,
@@ -85,17 +85,24 @@ struct Collective {
     smtp: SmtpSink,
     db: TestDatabase,
     block: Block,
+    /// Whether nodes run their web front (nginx).
+    web: bool,
     started: Instant,
 }
 
 /// A member, signed up through an invitation, with an API token.
-struct Member {
+pub(super) struct Member {
     api: HttpClient,
 }
 
 impl Collective {
     /// A control plane whose resolvers are the registrar, and `nodes` DNS nodes (A, B, …).
     async fn start(block: Block, nodes: usize) -> Result<Collective> {
+        Collective::start_with(block, nodes, false).await
+    }
+
+    /// The same, each node with its web front when `web` (see `e2e/web.rs`).
+    pub(super) async fn start_with(block: Block, nodes: usize, web: bool) -> Result<Collective> {
         let started = Instant::now();
         let db = TestDatabase::create().await?;
         let smtp = SmtpSink::start().await?;
@@ -147,6 +154,7 @@ impl Collective {
             smtp,
             db,
             block,
+            web,
             started,
         };
         for _ in 0..nodes {
@@ -168,6 +176,7 @@ impl Collective {
             &dns_node::Options {
                 ip: self.block.node(index),
                 name: (*name).to_owned(),
+                web: self.web,
             },
         )
         .await?;
@@ -214,7 +223,7 @@ impl Collective {
         }
     }
 
-    fn node(&self, index: usize) -> Result<&DnsNode> {
+    pub(super) fn node(&self, index: usize) -> Result<&DnsNode> {
         self.nodes
             .get(index)
             .with_context(|| format!("there is no node {index}"))
@@ -237,7 +246,7 @@ impl Collective {
     /// Invites a member, accepts the invitation from its mail as a new person, and returns the
     /// member with a personal API token. The control plane picks the member's node (their
     /// domains' primary): tests ask which with [`Collective::member_node`].
-    async fn member(&self) -> Result<Member> {
+    pub(super) async fn member(&self) -> Result<Member> {
         let invited = self
             .admin
             .api(
@@ -289,7 +298,7 @@ impl Collective {
     }
 
     /// The member's node: the one the control plane placed them on.
-    async fn member_node(&self) -> Result<usize> {
+    pub(super) async fn member_node(&self) -> Result<usize> {
         let mut conn = self.db.connect().await?;
         let (node_id,): (Option<String>,) =
             sqlx::query_as("select node_id::text from members where email = $1")
@@ -306,7 +315,7 @@ impl Collective {
     /// Adds `example.test` for `member` and proves ownership the way a member would: the NS
     /// records, then the TXT challenge, at the registrar, then "verify". Checks the registrar
     /// checklist and the refusal before the TXT is there on the way. Returns the domain's id.
-    async fn verified_domain(&self, member: &Member) -> Result<String> {
+    pub(super) async fn verified_domain(&self, member: &Member) -> Result<String> {
         let domain = created(
             member
                 .api
@@ -412,7 +421,7 @@ impl Collective {
     }
 
     /// Attaches every node's logs to a failure.
-    fn finish(self, result: Result<()>) -> Result<()> {
+    pub(super) fn finish(self, result: Result<()>) -> Result<()> {
         eprintln!(
             "[dns] test ran {:.1} s",
             self.started.elapsed().as_secs_f64()

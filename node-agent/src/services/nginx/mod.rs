@@ -1,0 +1,282 @@
+//! nginx: the node's web front for its members' names, rendered only when agent.toml has
+//! `[web]` (and `[commands.nginx]`, which goes with it).
+//!
+//! - `nginx.conf` holds the node's settings: the pid file, logs and temporary files under the
+//!   root, no version in answers, and the TLS settings of Mozilla's "intermediate" profile for
+//!   every HTTPS server.
+//! - `ruche/hosts.conf` holds the servers. The default server answers any name the node does
+//!   not serve: ACME HTTP-01 challenges (the node's own names are certified too), 404 for
+//!   everything else. Each active member with a served domain has one server for all its web
+//!   names (each domain, `www.`, `autoconfig.` and `mta-sts.` under it): ACME challenges, and a
+//!   redirect to HTTPS for everything else. A suspended member's names fall to the default.
+//! - ACME challenges are files under `var/lib/ruche/acme/.well-known/acme-challenge/`, the
+//!   path the `.well-known` registry (`protocol::well_known`) gives the ACME owner; nginx serves
+//!   that path and nothing else there on plain HTTP.
+//!
+//! Names reach the configuration only through [`server_names`], as typed `DomainName`s (ASCII,
+//! lowercase, letters, digits, `-` and `.`), so no member value can open a block, end a
+//! directive or add one. Addresses and paths are the operator's (`[web]`, the layout).
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use protocol::desired::Tenant;
+use protocol::dns::platform;
+use protocol::names::DomainName;
+use protocol::well_known::{self, Match, Owner};
+
+use crate::render::{
+    put, Files, Layout, MemberLines, MemberMaterial, Members, OnChange, WebSettings, HEADER,
+};
+use crate::services::Service;
+
+mod daemon;
+
+pub use daemon::Nginx;
+
+/// nginx's id in the registry, the journal and agent.toml.
+pub const SERVICE: Service = Service::new("nginx");
+
+pub const NGINX_CONF: &str = "etc/nginx/nginx.conf";
+pub const HOSTS_CONF: &str = "etc/nginx/ruche/hosts.conf";
+/// The directory the ACME challenges are served from (nginx's `root` for their location).
+pub const ACME_ROOT: &str = "var/lib/ruche/acme";
+/// Not rendered: made by [`Nginx`]'s `prepare` (nginx makes none of them).
+pub const DIRECTORIES: [&str; 4] = [
+    "var/log/nginx",
+    "var/lib/nginx",
+    "run",
+    "var/lib/ruche/acme/.well-known/acme-challenge",
+];
+pub const PID_FILE: &str = "run/nginx.pid";
+
+/// Mozilla's "intermediate" configuration (guideline 5.7): TLS 1.2 and 1.3, forward-secret
+/// AEAD suites only, the client's order. The same profile is meant for Postfix and Dovecot.
+const TLS_PROTOCOLS: &str = "TLSv1.2 TLSv1.3";
+const TLS_CIPHERS: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:\
+ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:\
+ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:\
+DHE-RSA-CHACHA20-POLY1305";
+
+/// The web names of one served domain: itself and the platform's web hosts under it.
+fn domain_names(domain: &DomainName) -> Vec<String> {
+    let mut names = vec![domain.as_str().to_owned()];
+    for host in [platform::WWW, platform::AUTOCONFIG, platform::MTA_STS_HOST] {
+        // A name too long to exist is not served (the zone leaves it out the same way).
+        if let Ok(name) = DomainName::parse(&format!("{host}.{domain}")) {
+            names.push(name.as_str().to_owned());
+        }
+    }
+    names
+}
+
+/// `server_name`'s arguments: each name once, each a typed domain name's text, which holds
+/// only `[a-z0-9.-]` (checked again here: a name that does not is left out and logged).
+fn server_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = String::new();
+    for name in names {
+        let plain = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !plain {
+            tracing::error!(
+                name,
+                "nginx: a name that cannot be a server name is left out"
+            );
+            continue;
+        }
+        if seen.insert(name) {
+            out.push(' ');
+            out.push_str(name);
+        }
+    }
+    out
+}
+
+/// The `.well-known` path of the ACME challenges, from the registry.
+fn acme_path() -> String {
+    let entry = well_known::REGISTRY
+        .iter()
+        .find(|e| e.owner == Owner::Acme && e.matching == Match::Directory);
+    match entry {
+        Some(e) => format!("{}/", e.path()),
+        // The registry's tests keep the entry; without it no challenge is served.
+        None => format!("{}acme-challenge/", well_known::PREFIX),
+    }
+}
+
+/// The location serving ACME challenge files: a token is one path segment, served as text.
+fn acme_location(layout: &Layout) -> String {
+    format!(
+        "    location ^~ {path} {{\n        root {root};\n        default_type text/plain;\n        \
+         try_files $uri =404;\n    }}\n",
+        path = acme_path(),
+        root = layout.path_text(ACME_ROOT),
+    )
+}
+
+/// `listen` for an address: IPv6 in brackets.
+fn listen(addr: SocketAddr, default: bool) -> String {
+    let default = if default { " default_server" } else { "" };
+    format!("    listen {addr}{default};\n")
+}
+
+/// The member's server: every web name of its served domains on plain HTTP, answering ACME
+/// challenges and redirecting everything else to the same name on HTTPS.
+pub fn render_member(
+    tenant: &Tenant,
+    layout: &Layout,
+    material: &MemberMaterial<'_>,
+) -> MemberLines {
+    let mut lines = MemberLines::default();
+    let Some(web) = material.web() else {
+        return lines;
+    };
+    if !tenant.active || tenant.domains.is_empty() {
+        return lines;
+    }
+    let names: Vec<String> = tenant
+        .domains
+        .iter()
+        .flat_map(|d| domain_names(&d.name))
+        .collect();
+    let names = server_names(names.iter().map(String::as_str));
+    if names.is_empty() {
+        return lines;
+    }
+    let https = match web.https.port() {
+        443 => String::new(),
+        port => format!(":{port}"),
+    };
+    let mut text = String::new();
+    let _ = write!(
+        text,
+        "# member {member}\nserver {{\n{listen}    server_name{names};\n{acme}    \
+         location / {{\n        return 301 https://$host{https}$request_uri;\n    }}\n}}\n",
+        member = tenant.member_id.escape_default(),
+        listen = listen(web.http, false),
+        acme = acme_location(layout),
+    );
+    lines.set(HOSTS_CONF, text);
+    lines
+}
+
+/// nginx.conf and hosts.conf (the default server, then each member's), when the node has a
+/// web front.
+pub fn render(
+    web: Option<&WebSettings>,
+    layout: &Layout,
+    members: &Members<'_>,
+    files: &mut Files,
+) {
+    let Some(web) = web else {
+        return;
+    };
+    if let Err(problem) = layout.check() {
+        tracing::error!(%problem, "nginx: the layout cannot be written into a config file");
+        return;
+    }
+    let reload = OnChange::Reload;
+    put(
+        files,
+        SERVICE,
+        NGINX_CONF,
+        0o644,
+        reload,
+        nginx_conf(layout),
+    );
+    let default = default_server(web, layout);
+    let hosts = members.file(&[HEADER, &default], HOSTS_CONF);
+    put(files, SERVICE, HOSTS_CONF, 0o644, reload, hosts);
+}
+
+fn default_server(web: &WebSettings, layout: &Layout) -> String {
+    format!(
+        "# any name this node does not serve\nserver {{\n{listen}    server_name _;\n{acme}    \
+         location / {{\n        return 404;\n    }}\n}}\n",
+        listen = listen(web.http, true),
+        acme = acme_location(layout),
+    )
+}
+
+fn nginx_conf(layout: &Layout) -> String {
+    let path = |p: &str| layout.path_text(p);
+    format!(
+        "{HEADER}\
+worker_processes auto;
+pid {pid};
+error_log {log}/error.log;
+
+events {{
+    worker_connections 1024;
+}}
+
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    server_tokens off;
+    access_log {log}/access.log;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+
+    ssl_protocols {TLS_PROTOCOLS};
+    ssl_ciphers {TLS_CIPHERS};
+    ssl_prefer_server_ciphers off;
+    ssl_session_timeout 1d;
+    ssl_session_cache shared:ruche:10m;
+    ssl_session_tickets off;
+
+    include {hosts};
+}}
+",
+        pid = path(PID_FILE),
+        log = path("var/log/nginx"),
+        tmp = path("var/lib/nginx"),
+        hosts = path(HOSTS_CONF),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_names_are_plain_and_once() {
+        assert_eq!(
+            server_names(["example.org", "www.example.org", "example.org"]),
+            " example.org www.example.org"
+        );
+        assert_eq!(
+            server_names(["a;b", "x{", "ok.example", "", "A.example"]),
+            " ok.example"
+        );
+    }
+
+    #[test]
+    fn the_acme_path_comes_from_the_registry() {
+        assert_eq!(acme_path(), "/.well-known/acme-challenge/");
+        assert_eq!(
+            well_known::owner("/.well-known/acme-challenge/token").map(|e| e.owner),
+            Some(Owner::Acme)
+        );
+    }
+
+    #[test]
+    fn a_domain_serves_its_web_hosts() {
+        let d = DomainName::parse("example.org").unwrap();
+        assert_eq!(
+            domain_names(&d),
+            [
+                "example.org",
+                "www.example.org",
+                "autoconfig.example.org",
+                "mta-sts.example.org"
+            ]
+        );
+    }
+}

@@ -4,6 +4,7 @@
 //! anything"), so a test only passes if the daemon presents the certificate the agent installed
 //! for the right host name. Keys are ECDSA P-256: fast to make, and every daemon here takes them.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -134,6 +135,56 @@ pub fn leaf_extensions(host: &str) -> String {
          extendedKeyUsage = serverAuth\n\
          subjectAltName = DNS:{host}\n"
     )
+}
+
+/// Whether `openssl s_client` completes a handshake with `addr` (implicit TLS) trusting only
+/// `ca`, restricted by `args` (`-tls1_2`, `-cipher …`). A refusal by either side is `false`.
+pub async fn handshake_succeeds(addr: SocketAddr, ca: &Path, args: &[&str]) -> Result<bool> {
+    let connect = addr.to_string();
+    let mut all = vec![
+        "s_client",
+        "-connect",
+        &connect,
+        "-CAfile",
+        path_str(ca)?,
+        "-verify_return_error",
+        "-brief",
+    ];
+    all.extend_from_slice(args);
+    let out = run_to_end(Process::command("openssl", &all), OPENSSL_TIMEOUT).await?;
+    Ok(out.success())
+}
+
+/// Checks that `addr` offers the node's TLS profile (Mozilla's intermediate; the harness's keys
+/// are ECDSA): TLS 1.3 and TLS 1.2 with an ECDHE AEAD suite are taken, TLS 1.1 and a TLS 1.2
+/// CBC suite are refused. `what` names the service in errors.
+pub async fn check_profile(addr: SocketAddr, ca: &Path, what: &str) -> Result<()> {
+    for (args, taken) in [
+        (&["-tls1_3"][..], true),
+        (
+            &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"][..],
+            true,
+        ),
+        (
+            &["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"][..],
+            true,
+        ),
+        (&["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA"][..], false),
+        (
+            &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-SHA384"][..],
+            false,
+        ),
+        // The client's own floor is lowered, so only the server can refuse.
+        (&["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"][..], false),
+    ] {
+        let got = handshake_succeeds(addr, ca, args).await?;
+        ensure!(
+            got == taken,
+            "{what} on {addr}: a handshake with {args:?} was {}",
+            if got { "taken" } else { "refused" }
+        );
+    }
+    Ok(())
 }
 
 async fn openssl(args: &[&str]) -> Result<()> {

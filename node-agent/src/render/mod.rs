@@ -37,6 +37,8 @@ use std::sync::Arc;
 use protocol::desired::{Delta, DesiredState, Dns, Tenant, Zone};
 use protocol::names::DomainName;
 
+pub mod tls;
+
 pub use contents::Contents;
 pub use layout::{Layout, MessageLimit, Ports};
 

@@ -7,7 +7,7 @@
 mod boundary;
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -437,6 +437,12 @@ async fn accounts_delivery_and_dkim(c: &Collective) -> Result<()> {
     let (selector, txt) = member.wait_for_dkim(domain, &c.node).await?;
     c.converged().await?;
     c.node.check_configs().await?;
+    // The node's TLS profile, as a client sees it on IMAPS and SMTPS.
+    let ports = c.node.ports();
+    for (port, what) in [(ports.imaps, "IMAPS"), (ports.submissions, "SMTPS")] {
+        let addr = SocketAddr::from((c.node.ip(), port));
+        tests::tls::check_profile(addr, c.node.ca(), what).await?;
+    }
 
     submit(
         &c.node,

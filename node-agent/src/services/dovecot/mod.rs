@@ -21,7 +21,9 @@ use std::fmt::Write as _;
 use protocol::desired::Tenant;
 use protocol::names::{DomainName, LocalPart, ObjectId};
 
-use crate::render::{put, Files, Layout, MemberLines, Members, NodeMaterial, OnChange, HEADER};
+use crate::render::{
+    put, tls, Files, Layout, MemberLines, Members, NodeMaterial, OnChange, HEADER,
+};
 use crate::services::Service;
 
 mod daemon;
@@ -126,7 +128,10 @@ fn dovecot_conf(layout: &Layout, tls: bool) -> String {
         c.push_str("ssl = required\n");
         let _ = writeln!(c, "ssl_cert = <{}", layout.path_text(TLS_CHAIN));
         let _ = writeln!(c, "ssl_key = <{}", layout.path_text(TLS_KEY));
-        c.push_str("ssl_min_protocol = TLSv1.2\n");
+        // The node's TLS profile (Mozilla's intermediate).
+        let _ = writeln!(c, "ssl_min_protocol = {}", tls::MIN_PROTOCOL);
+        let _ = writeln!(c, "ssl_cipher_list = {}", tls::CIPHERS);
+        c.push_str("ssl_prefer_server_ciphers = no\n");
     } else {
         c.push_str("# No TLS material on this node.\n");
         c.push_str("ssl = no\n");

@@ -2,8 +2,8 @@
 //! `[web]` (and `[commands.nginx]`, which goes with it).
 //!
 //! - `nginx.conf` holds the node's settings: the pid file, logs and temporary files under the
-//!   root, no version in answers, and the TLS settings of Mozilla's "intermediate" profile for
-//!   every HTTPS server.
+//!   root, no version in answers, and the node's TLS profile (`render::tls`, Mozilla's
+//!   "intermediate") for every HTTPS server.
 //! - `ruche/hosts.conf` holds the servers. The default server answers any name the node does
 //!   not serve: ACME HTTP-01 challenges (the node's own names are certified too), 404 for
 //!   everything else. Each active member with a served domain has one server for all its web
@@ -26,7 +26,7 @@ use protocol::names::DomainName;
 use protocol::well_known::{self, Match, Owner};
 
 use crate::render::{
-    put, Files, Layout, MemberLines, MemberMaterial, Members, OnChange, WebSettings, HEADER,
+    put, tls, Files, Layout, MemberLines, MemberMaterial, Members, OnChange, WebSettings, HEADER,
 };
 use crate::services::Service;
 
@@ -49,14 +49,6 @@ pub const DIRECTORIES: [&str; 4] = [
     "var/lib/ruche/acme/.well-known/acme-challenge",
 ];
 pub const PID_FILE: &str = "run/nginx.pid";
-
-/// Mozilla's "intermediate" configuration (guideline 5.7): TLS 1.2 and 1.3, forward-secret
-/// AEAD suites only, the client's order. The same profile is meant for Postfix and Dovecot.
-const TLS_PROTOCOLS: &str = "TLSv1.2 TLSv1.3";
-const TLS_CIPHERS: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:\
-ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:\
-ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:\
-DHE-RSA-CHACHA20-POLY1305";
 
 /// The web names of one served domain: itself and the platform's web hosts under it.
 fn domain_names(domain: &DomainName) -> Vec<String> {
@@ -224,8 +216,8 @@ http {{
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
 
-    ssl_protocols {TLS_PROTOCOLS};
-    ssl_ciphers {TLS_CIPHERS};
+    ssl_protocols {protocols};
+    ssl_ciphers {ciphers};
     ssl_prefer_server_ciphers off;
     ssl_session_timeout 1d;
     ssl_session_cache shared:ruche:10m;
@@ -238,6 +230,8 @@ http {{
         log = path("var/log/nginx"),
         tmp = path("var/lib/nginx"),
         hosts = path(HOSTS_CONF),
+        protocols = tls::NGINX_PROTOCOLS,
+        ciphers = tls::CIPHERS,
     )
 }
 

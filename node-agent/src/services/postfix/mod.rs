@@ -60,7 +60,7 @@ use protocol::desired::{Alias, DesiredState, Domain, Tenant};
 use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart};
 
 use crate::render::{
-    put, Contents, Files, Layout, MemberLines, Members, NodeMaterial, OnChange, HEADER,
+    put, tls, Contents, Files, Layout, MemberLines, Members, NodeMaterial, OnChange, HEADER,
 };
 use crate::services::Service;
 
@@ -352,8 +352,14 @@ fn main_cf(layout: &Layout, tls: bool, hostname_as_srs_domain: bool) -> String {
             format!("smtpd_tls_key_file = {}", layout.path_text(TLS_KEY)),
             "smtpd_tls_security_level = may".to_owned(),
             "smtpd_tls_auth_only = yes".to_owned(),
-            "smtpd_tls_protocols = >=TLSv1.2".to_owned(),
-            "smtpd_tls_mandatory_protocols = >=TLSv1.2".to_owned(),
+            format!("smtpd_tls_protocols = >={}", tls::MIN_PROTOCOL),
+            format!("smtpd_tls_mandatory_protocols = >={}", tls::MIN_PROTOCOL),
+            "# The node's TLS profile (Mozilla's intermediate): its suites as the medium grade,"
+                .to_owned(),
+            "# required where TLS is (submission), the client's order.".to_owned(),
+            "smtpd_tls_mandatory_ciphers = medium".to_owned(),
+            format!("tls_medium_cipherlist = {}", tls::CIPHERS),
+            "tls_preempt_cipherlist = no".to_owned(),
             "smtp_tls_security_level = may".to_owned(),
             String::new(),
             "# Submission's restrictions, referenced from master.cf.".to_owned(),

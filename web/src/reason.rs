@@ -106,6 +106,8 @@ pub enum Reason {
     PlatformDomain,
     /// A name under a domain another member holds.
     UnderAnotherMember,
+    /// A name above a domain another member holds.
+    AboveAnotherMember,
 
     // Not in this state.
     /// Suspending a member who is not an active non-admin.

@@ -433,7 +433,8 @@ pub async fn claim(
 }
 
 /// Refuses names a member may not claim (`model::claims`): the platform domain and names under
-/// it, and names under another member's domain, pending or verified alike. Claims are
+/// it, and names under or above another member's domain, pending or verified alike (above: the
+/// claim's web names, `www.` and the rest, could be that member's). Claims are
 /// serialised by a transaction advisory lock, so two members cannot claim `a.test` and
 /// `x.a.test` at the same moment and both pass. An exact name already held fails later on the
 /// unique constraint, with the same 409 whatever the holder's state.
@@ -457,6 +458,20 @@ async fn claimable(conn: &mut PgConnection, member: MemberId, name: &DomainName)
     .await?;
     if under_another {
         return Err(Error::Conflict(ClaimRefusal::UnderAnotherMember.into()));
+    }
+    let above_another = sqlx::query_scalar!(
+        // A name held already is refused as taken (the unique constraint), whoever holds names
+        // under it: one answer for a taken name, whatever else is registered.
+        "select exists (select 1 from domains
+                        where member_id <> $1 and right(name, length($2) + 1) = '.' || $2)
+                and not exists (select 1 from domains where name = $2) as \"a!\"",
+        member.0,
+        name.as_str()
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if above_another {
+        return Err(Error::Conflict(ClaimRefusal::AboveAnotherMember.into()));
     }
     Ok(())
 }

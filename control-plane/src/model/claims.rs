@@ -1,10 +1,11 @@
 //! Which domain names a member may claim. A claim is refused when the name is the collective's
-//! platform domain (named at setup) or under it, or under a domain another member holds,
-//! pending or verified. An unverified claim lapses after `CLAIM_DAYS`, so nobody can squat a
+//! platform domain (named at setup) or under it, or under or above a domain another member
+//! holds, pending or verified (above: the web names the node serves for a domain, `www.` and
+//! the rest, and its zone's platform records would be that member's names). An unverified claim lapses after `CLAIM_DAYS`, so nobody can squat a
 //! name they cannot prove: housekeeping deletes it, audited.
 //!
-//! The platform's names are refused as invalid input (422), names under another member's domain
-//! as a conflict (409); a name already taken is the unique constraint's 409, the same whatever
+//! The platform's names are refused as invalid input (422), names under or above another
+//! member's domain as a conflict (409); a name already taken is the unique constraint's 409, the same whatever
 //! its holder's state. Claims serialise on a transaction advisory lock (`db::domains`), so two
 //! members cannot claim `a.test` and `x.a.test` at the same moment and both pass.
 
@@ -29,6 +30,9 @@ pub enum ClaimRefusal {
     PlatformDomain,
     /// A name under a domain another member holds.
     UnderAnotherMember,
+    /// A name above a domain another member holds: its web names and zone (`www.`, …) would
+    /// be that member's names.
+    AboveAnotherMember,
 }
 
 impl From<ClaimRefusal> for Reason {
@@ -36,6 +40,7 @@ impl From<ClaimRefusal> for Reason {
         match e {
             ClaimRefusal::PlatformDomain => Reason::PlatformDomain,
             ClaimRefusal::UnderAnotherMember => Reason::UnderAnotherMember,
+            ClaimRefusal::AboveAnotherMember => Reason::AboveAnotherMember,
         }
     }
 }

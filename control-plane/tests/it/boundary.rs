@@ -477,6 +477,13 @@ async fn boundary_domain_claims_refuse_the_platform_and_other_members_names(pool
     assert_eq!(deep.status, 409, "{}", deep.body);
     // A name that merely ends the same way is fine.
     assert_eq!(claim(&bob_api, "aa.test").await.status, 201);
+    // Nor can Bob take a name above one of Alice's: www.c.test is hers, so c.test (whose
+    // www.c.test would be Bob's web name) is refused; Alice may.
+    assert_eq!(claim(&alice_api, "www.c.test").await.status, 201);
+    let above = claim(&bob_api, "c.test").await;
+    assert_eq!(above.status, 409, "{}", above.body);
+    assert!(above.body.contains("under this name"), "{}", above.body);
+    assert_eq!(claim(&alice_api, "c.test").await.status, 201);
     // Alice may use names under her own domain.
     assert_eq!(claim(&alice_api, "lists.a.test").await.status, 201);
     // Verified: exactly the same answers.

@@ -61,6 +61,9 @@ pub fn reason(r: &Reason) -> String {
         UnderAnotherMember => {
             "a domain above this name is registered in this collective by another member".to_owned()
         }
+        AboveAnotherMember => {
+            "a domain under this name is registered in this collective by another member".to_owned()
+        }
         CannotSuspend => "only a non-admin member who is active can be made suspended".to_owned(),
         CannotReactivate => "only a non-admin member who is suspended can be made active".to_owned(),
         AdminOrBeingDeleted => "this member is an admin or is already being deleted".to_owned(),

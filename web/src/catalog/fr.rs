@@ -66,6 +66,7 @@ pub fn reason(r: &Reason) -> String {
         KeySuffixTaken => "sert déjà aux clés d’un autre serveur secondaire externe".to_owned(),
         PlatformDomain => "c’est le domaine de la plateforme du collectif, ou un nom sous celui-ci\u{a0}; il ne peut pas être ajouté".to_owned(),
         UnderAnotherMember => "un domaine au-dessus de ce nom est enregistré dans ce collectif par un autre membre".to_owned(),
+        AboveAnotherMember => "un domaine sous ce nom est enregistré dans ce collectif par un autre membre".to_owned(),
         CannotSuspend => "seul un membre actif, non administrateur, peut être suspendu".to_owned(),
         CannotReactivate => "seul un membre suspendu peut être réactivé".to_owned(),
         AdminOrBeingDeleted => {

@@ -118,6 +118,7 @@ mod tests {
             KeySuffixTaken,
             PlatformDomain,
             UnderAnotherMember,
+            AboveAnotherMember,
             CannotSuspend,
             CannotReactivate,
             AdminOrBeingDeleted,
@@ -296,11 +297,12 @@ mod tests {
             TxtUnanswered { .. } => 56,
             TxtWrongValue { .. } => 57,
             TxtNotVisible { .. } => 58,
+            AboveAnotherMember => 59,
         };
         format!("reason {index}")
     }
 
-    const REASONS: usize = 59;
+    const REASONS: usize = 60;
 
     fn name_variant(e: &NameError) -> usize {
         use NameError::*;

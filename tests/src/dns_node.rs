@@ -325,14 +325,21 @@ impl DnsNode {
 
     /// Starts `node-agent run` and waits until its auth broker listens (it is up then).
     pub async fn start_agent(&mut self) -> Result<()> {
+        self.start_agent_with(&[]).await
+    }
+
+    /// The same, with `env` added to the agent's environment (`RUCHE_AGENT_TEST_PAUSE_MS`: an
+    /// agent that dawdles at every apply step, to be killed at one).
+    pub async fn start_agent_with(&mut self, env: &[(&str, &str)]) -> Result<()> {
         ensure!(self.agent.is_none(), "the agent is running already");
-        let command = node_agent::command([
+        let mut command = node_agent::command([
             "run",
             "--config",
             path_str(&self.config_path)?,
             "--interval-seconds",
             "1",
         ])?;
+        command.envs(env.iter().copied());
         let agent = Process::spawn(format!("agent-{}", self.name), command)?;
         let broker = SocketAddr::from((self.config.ip, self.config.ports.broker));
         let deadline = Instant::now() + START_TIMEOUT;
@@ -354,6 +361,12 @@ impl DnsNode {
         }
         self.agent = Some(agent);
         Ok(())
+    }
+
+    /// SIGKILLs the agent (a power cut, as far as it can tell); its output.
+    pub async fn kill_agent(&mut self) -> Result<String> {
+        let agent = self.agent.take().context("the agent is not running")?;
+        agent.kill().await
     }
 
     /// Stops the agent alone: knotd keeps serving what it has (an attacker with root on the node

@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use reqwest::Method;
-use rustix::process::{Pid, Signal};
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
 use tempfile::TempDir;
@@ -837,21 +836,7 @@ impl MailNode {
     /// it; returns its output.
     pub async fn kill_agent(&mut self) -> Result<String> {
         let agent = self.agent.take().context("the agent is not running")?;
-        let pid = i32::try_from(agent.pid())
-            .ok()
-            .and_then(Pid::from_raw)
-            .context("invalid agent pid")?;
-        rustix::process::kill_process_group(pid, Signal::KILL).context("SIGKILL the agent")?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while agent.exit_status()?.is_none() {
-            if Instant::now() >= deadline {
-                bail!("the agent survived SIGKILL");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let output = agent.output();
-        drop(agent);
-        Ok(output)
+        agent.kill().await
     }
 
     /// Stops the agent (SIGTERM) if it runs, and starts it again.

@@ -245,6 +245,21 @@ impl Process {
         // Drop finishes the job: SIGKILL to stragglers of the group, then reap.
     }
 
+    /// SIGKILLs the process group (a power cut, as far as the process can tell) and reaps it;
+    /// its output.
+    pub async fn kill(self) -> Result<String> {
+        rustix::process::kill_process_group(self.pid, Signal::KILL)
+            .with_context(|| format!("SIGKILL {}", self.name))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.exit_status()?.is_none() {
+            if Instant::now() >= deadline {
+                bail!("{} survived SIGKILL", self.name);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(self.output())
+    }
+
     fn signal_group(&self, signal: Signal) {
         // ESRCH (group already gone) is the expected outcome more often than not.
         let _ = rustix::process::kill_process_group(self.pid, signal);

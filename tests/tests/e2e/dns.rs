@@ -229,6 +229,12 @@ impl Collective {
             .with_context(|| format!("there is no node {index}"))
     }
 
+    pub(super) fn node_mut(&mut self, index: usize) -> Result<&mut DnsNode> {
+        self.nodes
+            .get_mut(index)
+            .with_context(|| format!("there is no node {index}"))
+    }
+
     /// The name servers of every running node, in creation order.
     fn servers(&self) -> Vec<SocketAddr> {
         self.nodes.iter().map(DnsNode::dns_addr).collect()
@@ -295,6 +301,26 @@ impl Collective {
         Ok(Member {
             api: self.admin.with_bearer(&token),
         })
+    }
+
+    /// Suspends the member (`true`) or reactivates them, through the admin API.
+    pub(super) async fn set_suspended(&self, suspended: bool) -> Result<()> {
+        let mut conn = self.db.connect().await?;
+        let (id,): (String,) = sqlx::query_as("select id::text from members where email = $1")
+            .bind(MEMBER_EMAIL)
+            .fetch_one(&mut conn)
+            .await?;
+        let action = if suspended { "suspend" } else { "unsuspend" };
+        let r = self
+            .admin
+            .api(
+                Method::POST,
+                &format!("/api/v1/admin/members/{id}/{action}"),
+                None,
+            )
+            .await?;
+        ensure!(r.status == 204, "{action} the member: {}", r.describe());
+        Ok(())
     }
 
     /// The member's node: the one the control plane placed them on.

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use tests::dns_node::{self, DnsNode};
+use tests::process::run_to_end;
+
 use super::dns::{Block, Collective, ZONE};
 
 /// How long a verified domain may take to reach the node's nginx (API → desired state → agent
@@ -63,6 +66,26 @@ async fn get(addr: SocketAddr, host: &str, path: &str) -> Result<Answer> {
         location,
         body: body.to_owned(),
     })
+}
+
+/// Polls `GET path` (Host: `host`) on the node's HTTP front until it answers `status`.
+async fn wait_for(node: &DnsNode, host: &str, path: &str, status: u16) -> Result<Answer> {
+    let http = node.web()?.http;
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        let answer = get(http, host, path).await?;
+        if answer.status == status {
+            return Ok(answer);
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{host}{path} never answered {status} (last: {answer:?}); hosts.conf:\n{}",
+                std::fs::read_to_string(node.root().join("etc/nginx/ruche/hosts.conf"))
+                    .unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Acceptance (first part): a verified domain's web names redirect to HTTPS, ACME challenges
@@ -123,26 +146,11 @@ async fn front(c: &Collective) -> Result<()> {
         format!("autoconfig.{ZONE}"),
         format!("mta-sts.{ZONE}"),
     ];
-    let deadline = Instant::now() + CONVERGE_TIMEOUT;
-    loop {
-        let answer = get(http, &names[1], "/a/b?c=d").await?;
-        if answer.status == 301 {
-            ensure!(
-                answer.location == format!("https://{}:{https}/a/b?c=d", names[1]),
-                "the redirect: {answer:?}"
-            );
-            break;
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "{} never redirected to HTTPS (last: {answer:?}); hosts.conf:\n{}",
-                names[1],
-                std::fs::read_to_string(node.root().join("etc/nginx/ruche/hosts.conf"))
-                    .unwrap_or_default()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let answer = wait_for(node, &names[1], "/a/b?c=d", 301).await?;
+    ensure!(
+        answer.location == format!("https://{}:{https}/a/b?c=d", names[1]),
+        "the redirect: {answer:?}"
+    );
     for name in &names {
         let answer = get(http, name, "/").await?;
         ensure!(
@@ -161,6 +169,74 @@ async fn front(c: &Collective) -> Result<()> {
     ] {
         let answer = get(http, &host, "/").await?;
         ensure!(answer.status == 404, "{host}: {answer:?}");
+    }
+    Ok(())
+}
+
+/// Acceptance 8, for nginx: the agent SIGKILLed at each step of applying a change to nginx's
+/// files (writing them, `nginx -t`, the reload; the change: the member suspended, then
+/// reactivated, which removes and restores their server) converges after a restart: nginx
+/// accepts its files and serves every name as the state says.
+#[tokio::test]
+async fn web_front_converges_after_agent_sigkill() -> Result<()> {
+    let mut c = Collective::start_with(Block(104), 1, true).await?;
+    let result = sigkill(&mut c).await;
+    c.finish(result)
+}
+
+async fn sigkill(c: &mut Collective) -> Result<()> {
+    let member = c.member().await?;
+    c.verified_domain(&member).await?;
+    let www = format!("www.{ZONE}");
+    wait_for(c.node(0)?, &www, "/", 301).await?;
+    let mut suspended = false;
+    for step in ["write", "check", "reload"] {
+        let node = c.node_mut(0)?;
+        // An agent that dawdles at every step, caught up with everything so far.
+        node.kill_agent().await?;
+        node.start_agent_with(&[("RUCHE_AGENT_TEST_PAUSE_MS", "300")])
+            .await?;
+        node.wait_until_converged(CONVERGE_TIMEOUT).await?;
+        let seen = node.agent()?.lines().len();
+
+        suspended = !suspended;
+        c.set_suspended(suspended).await?;
+        let node = c.node_mut(0)?;
+        let deadline = Instant::now() + CONVERGE_TIMEOUT;
+        loop {
+            let agent = node.agent()?;
+            let logged = agent.lines()[seen..].iter().any(|l| {
+                l.text.contains("apply step")
+                    && (l.text.contains(&format!("step={step}"))
+                        || l.text.contains(&format!("step=\"{step}\"")))
+            });
+            if logged {
+                break;
+            }
+            if Instant::now() >= deadline {
+                bail!("the agent never logged `apply step step={step}` for the change");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        node.kill_agent().await?;
+        node.start_agent().await?;
+        node.wait_until_converged(CONVERGE_TIMEOUT)
+            .await
+            .with_context(|| format!("after the kill at {step}"))?;
+
+        let conf = dns_node::nginx_conf(node.root());
+        let mut check = tests::process::Process::command("nginx", ["-t", "-q", "-c"]);
+        check.arg(&conf);
+        let checked = run_to_end(check, Duration::from_secs(30)).await?;
+        ensure!(
+            checked.success(),
+            "after the kill at {step}, nginx -t: {checked:?}"
+        );
+        let want = if suspended { 404 } else { 301 };
+        wait_for(node, &www, "/", want)
+            .await
+            .with_context(|| format!("after the kill at {step}"))?;
+        eprintln!("[web] killed at {step}: converged, {www} answers {want}");
     }
     Ok(())
 }

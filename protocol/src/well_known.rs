@@ -49,10 +49,13 @@ const fn entry(name: &'static str, matching: Match, owner: Owner) -> Entry {
     }
 }
 
+/// ACME HTTP-01 challenges: `acme-challenge/<token>`.
+pub const ACME: Entry = entry("acme-challenge", Match::Directory, Owner::Acme);
+
 /// Every path Ruche answers under `/.well-known/`. Names are lowercase, made of `[a-z0-9.-]`
 /// and `/`, never empty, never ending in `/`.
 pub const REGISTRY: &[Entry] = &[
-    entry("acme-challenge", Match::Directory, Owner::Acme),
+    ACME,
     entry("mta-sts.txt", Match::Exact, Owner::MtaSts),
     entry("webfinger", Match::Exact, Owner::WebFinger),
     entry("host-meta", Match::Exact, Owner::HostMeta),

@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use protocol::desired::Tenant;
 use protocol::dns::platform;
 use protocol::names::DomainName;
-use protocol::well_known::{self, Match, Owner};
+use protocol::well_known;
 
 use crate::render::{
     put, tls, Files, Layout, MemberLines, MemberMaterial, Members, OnChange, WebSettings, HEADER,
@@ -87,16 +87,9 @@ fn server_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     out
 }
 
-/// The `.well-known` path of the ACME challenges, from the registry.
+/// The `.well-known` directory of the ACME challenges, from the registry.
 fn acme_path() -> String {
-    let entry = well_known::REGISTRY
-        .iter()
-        .find(|e| e.owner == Owner::Acme && e.matching == Match::Directory);
-    match entry {
-        Some(e) => format!("{}/", e.path()),
-        // The registry's tests keep the entry; without it no challenge is served.
-        None => format!("{}acme-challenge/", well_known::PREFIX),
-    }
+    format!("{}/", well_known::ACME.path())
 }
 
 /// The location serving ACME challenge files: a token is one path segment, served as text.
@@ -256,7 +249,7 @@ mod tests {
         assert_eq!(acme_path(), "/.well-known/acme-challenge/");
         assert_eq!(
             well_known::owner("/.well-known/acme-challenge/token").map(|e| e.owner),
-            Some(Owner::Acme)
+            Some(well_known::Owner::Acme)
         );
     }
 

@@ -172,6 +172,7 @@ fn main() {
         dkim_keys: keys.to_vec(),
         usage,
         dns: None,
+        certificates: None,
     };
     let (body, bytes, blocks) = kept(|| serde_json::to_vec(&heartbeat).unwrap());
     rows.push((

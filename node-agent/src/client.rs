@@ -534,6 +534,7 @@ mod tests {
             dkim_keys: vec![],
             usage: vec![],
             dns: None,
+            certificates: None,
         };
         node.heartbeat(&heartbeat).await.unwrap();
 
@@ -596,6 +597,7 @@ mod tests {
             dkim_keys: vec![],
             usage: vec![],
             dns: None,
+            certificates: None,
         };
         let err = node.heartbeat(&heartbeat).await.unwrap_err();
         assert!(matches!(err, ClientError::Unauthorized { .. }), "{err}");
@@ -621,6 +623,7 @@ mod tests {
             dkim_keys: vec![],
             usage: vec![],
             dns: None,
+            certificates: None,
         };
         let err = node.heartbeat(&heartbeat).await.unwrap_err();
         assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");

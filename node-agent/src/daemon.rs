@@ -189,6 +189,7 @@ impl heartbeat::Reports for Reporter {
             },
             usage: status.usage.as_deref().cloned().unwrap_or_default(),
             dns: self.dns,
+            certificates: None,
         }
     }
 

@@ -44,6 +44,7 @@ pub fn heartbeat() -> Heartbeat {
         dkim_keys: Vec::new(),
         usage: Vec::new(),
         dns: None,
+        certificates: None,
     }
 }
 

@@ -63,6 +63,57 @@ pub struct Heartbeat {
     /// The node's name server, once it runs one.
     #[serde(default)]
     pub dns: Option<DnsReport>,
+    /// Every certificate the node wants (its own host name's and one per served member
+    /// domain), as it stands. `None`: not reported in this heartbeat (kept as it is); a node
+    /// without a web front or ACME reports none.
+    #[serde(default)]
+    pub certificates: Option<Vec<CertificateReport>>,
+}
+
+/// One certificate the node obtains by ACME, as it stands: what the member and the admin see
+/// ("certificate: waiting for DNS", "valid until …", "failed: …").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateReport {
+    /// The member domain whose names it covers; `None` for the node's own host name.
+    #[serde(default)]
+    pub domain: Option<DomainName>,
+    /// The names on it (or to be on it), the first the one it is filed under.
+    pub names: Vec<DomainName>,
+    /// How the CA checks them.
+    pub challenge: Challenge,
+    pub state: CertificateState,
+    /// When the certificate served now expires, in seconds since the Unix epoch.
+    #[serde(default)]
+    pub not_after: Option<i64>,
+    /// Why the last attempt failed (the CA's or the resolver's words, never a key or token).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// When the node tries again after a failure, in seconds since the Unix epoch.
+    #[serde(default)]
+    pub retry_at: Option<i64>,
+}
+
+/// How the CA checks a name (RFC 8555 §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Challenge {
+    /// A file nginx serves on port 80: the name must resolve to the node.
+    Http01,
+    /// A TXT record in the zone the node's own name server is primary for.
+    Dns01,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CertificateState {
+    /// Not asked for yet: a name does not resolve to this node (HTTP-01).
+    WaitingForDns,
+    /// Being asked for, or due for renewal and being renewed.
+    Pending,
+    /// Served, valid until `not_after` (a renewal error, if any, is in `error`).
+    Valid,
+    /// No valid certificate; the last attempt failed (`error`), retried at `retry_at`.
+    Failed,
 }
 
 /// Where the node's name server answers (UDP and TCP): peers transfer zones from it and the

@@ -30,6 +30,10 @@ pub struct Config {
     /// The node's web front (nginx). Without it the agent renders no nginx file.
     #[serde(default)]
     pub web: Option<WebConfig>,
+    /// Certificates by ACME for every name the node serves (needs `[web]`). Without it the
+    /// node serves HTTPS for no member name and mail with `[tls]` alone.
+    #[serde(default)]
+    pub acme: Option<AcmeConfig>,
     /// How long the stores of removed mailboxes are kept, out of every login's reach.
     #[serde(default)]
     pub mail_store: MailStoreConfig,
@@ -85,6 +89,46 @@ pub struct WebConfig {
     pub http: SocketAddr,
     /// HTTPS. Port 443 on a real node.
     pub https: SocketAddr,
+}
+
+/// `[acme]`: see [`crate::certs`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeConfig {
+    /// The CA's directory. Default: Let's Encrypt's production directory.
+    #[serde(default = "AcmeConfig::default_directory")]
+    pub directory: url::Url,
+    /// An address the CA may write to about the account (expiry notices). Optional.
+    #[serde(default)]
+    pub contact: Option<protocol::names::EmailAddress>,
+    /// PEM of the root that signs the CA's own HTTPS certificate, when it is not one the
+    /// system trusts (a test CA such as pebble).
+    #[serde(default)]
+    pub directory_root: Option<PathBuf>,
+    /// DNS servers asked whether a name resolves to this node. Default: the system's.
+    #[serde(default)]
+    pub resolvers: Vec<SocketAddr>,
+    /// The addresses a name must resolve to before it is checked over HTTP. Default:
+    /// `[dns] addresses` (or `layout.listen`), as the zones publish them.
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
+    /// Seconds before the first retry of a failed certificate; each failure doubles it, up to
+    /// six hours. Default 60.
+    #[serde(default = "AcmeConfig::default_retry")]
+    pub retry_after_seconds: u64,
+}
+
+impl AcmeConfig {
+    pub const LETS_ENCRYPT: &'static str = "https://acme-v02.api.letsencrypt.org/directory";
+
+    fn default_directory() -> url::Url {
+        // A constant that parses.
+        url::Url::parse(Self::LETS_ENCRYPT).unwrap_or_else(|_| unreachable!())
+    }
+
+    fn default_retry() -> u64 {
+        60
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -266,6 +310,7 @@ impl Config {
             daemon.check_config(&config)?;
         }
         config.check_dns()?;
+        config.check_acme()?;
         if !config.layout.internal.is_loopback() || !config.layout.broker.ip().is_loopback() {
             return Err(
                 "layout.internal and layout.broker must be loopback addresses: LMTP, SASL, the \
@@ -305,7 +350,46 @@ impl Config {
         Ok(())
     }
 
-    /// `[dns]` with its defaults, for the renderers; `None` without `[dns]`.
+    fn check_acme(&self) -> Result<(), String> {
+        let Some(acme) = &self.acme else {
+            return Ok(());
+        };
+        if self.web.is_none() {
+            return Err(
+                "[acme] needs [web]: the node's nginx answers the CA's HTTP checks".to_owned(),
+            );
+        }
+        if acme.directory.scheme() != "https" {
+            return Err("acme.directory must be an https:// URL".to_owned());
+        }
+        if acme.addresses.is_empty() && self.dns.is_none() && self.layout.listen.is_unspecified() {
+            return Err(
+                "set acme.addresses: the public addresses the node's names resolve to".to_owned(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The certificate manager's settings, with `[acme]`; `None` without it.
+    pub fn certs_settings(&self) -> Option<crate::certs::Settings> {
+        let acme = self.acme.clone()?;
+        let addresses = if acme.addresses.is_empty() {
+            self.dns_settings()
+                .map_or_else(|| vec![self.layout.listen], |d| d.addresses)
+        } else {
+            acme.addresses.clone()
+        };
+        Some(crate::certs::Settings {
+            acme,
+            state_dir: self.state_dir.clone(),
+            root: self.layout.root.clone(),
+            hostname: self.layout.hostname.clone(),
+            addresses,
+            own_dns: self.dns.as_ref().map(|d| d.listen),
+        })
+    }
+
+    /// `[web]`, for the renderers; `None` without `[web]`.
     pub fn web_settings(&self) -> Option<WebSettings> {
         self.web.as_ref().map(|web| WebSettings {
             http: web.http,

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::desired::{DesiredState, Update};
-use protocol::node::{DkimKey, Heartbeat, MailboxUsage};
+use protocol::node::{CertificateReport, DkimKey, Heartbeat, MailboxUsage};
 use tokio::sync::watch;
 
 use crate::backoff::Backoff;
@@ -68,6 +68,8 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
     };
 
     let (desired_tx, desired_rx) = watch::channel(saved.clone());
+    // Wakes the certificate manager after each applied document.
+    let certs_look = Arc::new(tokio::sync::Notify::new());
 
     // Loopback only: Config::parse refuses any other broker address.
     let listener = tokio::net::TcpListener::bind(broker_address).await?;
@@ -85,10 +87,27 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
     let worker = tokio::spawn(reconcile_worker(
         reconciler.clone(),
         desired_rx,
-        keys_made,
-        report_now.clone(),
+        keys_made.clone(),
+        [report_now.clone(), certs_look.clone()],
         stopped(),
     ));
+    // With `[acme]`: keeps the node's certificates current; a certificate installed or a DNS-01
+    // value to publish wakes the reconcile worker like a DKIM key made.
+    let certs = match reconciler.config.certs_settings() {
+        Some(settings) => {
+            let manager =
+                crate::certs::Manager::new(settings, reconciler.certs.clone(), keys_made.clone())
+                    .map_err(|e| anyhow::anyhow!("certificates: {e}"))?;
+            let r = reconciler.clone();
+            Some(tokio::spawn(manager.run(
+                move || r.applied(),
+                certs_look,
+                report_now.clone(),
+                stopped(),
+            )))
+        }
+        None => None,
+    };
     let poller = tokio::spawn(poll(
         client.clone(),
         reconciler.clone(),
@@ -115,13 +134,13 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
         &client,
         interval,
         rand::random::<f64>,
-        Reporter::new(status, dns),
+        Reporter::new(status, dns, reconciler.certs.clone()),
         &report_now,
         shutdown,
     )
     .await;
     let _ = stop_tx.send(true);
-    for task in [worker, poller, usage] {
+    for task in [worker, poller, usage].into_iter().chain(certs) {
         let _ = task.await;
     }
     let _ = broker.await;
@@ -140,6 +159,10 @@ const REPORT_ALL_EVERY: Duration = Duration::from_secs(300);
 struct Reporter {
     status: Arc<std::sync::Mutex<Status>>,
     dns: Option<protocol::node::DnsReport>,
+    /// The certificates as they stand; sent when they changed since the control plane last
+    /// took them, and every [`REPORT_ALL_EVERY`].
+    certs: Arc<crate::certs::Shared>,
+    certs_taken: Option<(Vec<CertificateReport>, tokio::time::Instant)>,
     /// What the heartbeat in flight carries (or leaves as the control plane has it).
     sending: Option<Sent>,
     /// The keys the control plane has, and when they were last sent.
@@ -147,16 +170,23 @@ struct Reporter {
 }
 
 struct Sent {
+    certificates: Option<Vec<CertificateReport>>,
     dkim_keys: Arc<Vec<DkimKey>>,
     keys_sent_at: tokio::time::Instant,
     usage: Option<Arc<Vec<MailboxUsage>>>,
 }
 
 impl Reporter {
-    fn new(status: Arc<std::sync::Mutex<Status>>, dns: Option<protocol::node::DnsReport>) -> Self {
+    fn new(
+        status: Arc<std::sync::Mutex<Status>>,
+        dns: Option<protocol::node::DnsReport>,
+        certs: Arc<crate::certs::Shared>,
+    ) -> Self {
         Reporter {
             status,
             dns,
+            certs,
+            certs_taken: None,
             sending: None,
             taken: None,
         }
@@ -174,7 +204,17 @@ impl heartbeat::Reports for Reporter {
                 Arc::ptr_eq(keys, &status.dkim_keys) && now.duration_since(*at) < REPORT_ALL_EVERY
             })
             .map(|(_, at)| *at);
+        let reports = self.certs.reports();
+        let certificates = match &self.certs_taken {
+            Some((taken, at))
+                if *taken == reports && now.duration_since(*at) < REPORT_ALL_EVERY =>
+            {
+                None
+            }
+            _ => Some(reports),
+        };
         self.sending = Some(Sent {
+            certificates: certificates.clone(),
             dkim_keys: Arc::clone(&status.dkim_keys),
             keys_sent_at: taken.unwrap_or(now),
             usage: status.usage.clone(),
@@ -189,7 +229,7 @@ impl heartbeat::Reports for Reporter {
             },
             usage: status.usage.as_deref().cloned().unwrap_or_default(),
             dns: self.dns,
-            certificates: None,
+            certificates,
         }
     }
 
@@ -204,6 +244,9 @@ impl heartbeat::Reports for Reporter {
                 status.usage = None;
             }
         }
+        if let Some(reports) = sent.certificates {
+            self.certs_taken = Some((reports, tokio::time::Instant::now()));
+        }
         self.taken = Some((sent.dkim_keys, sent.keys_sent_at));
     }
 }
@@ -214,7 +257,7 @@ async fn reconcile_worker(
     reconciler: Arc<Reconciler>,
     mut desired: watch::Receiver<Option<Arc<DesiredState>>>,
     keys_made: Arc<tokio::sync::Notify>,
-    applied: Arc<tokio::sync::Notify>,
+    applied: [Arc<tokio::sync::Notify>; 2],
     stopped: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(stopped);
@@ -229,8 +272,9 @@ async fn reconcile_worker(
                 match result {
                     Ok(Ok(_)) => {
                         backoff.reset();
-                        // Report the new observed generation now, not at the next interval.
-                        applied.notify_one();
+                        // Report the new observed generation now, not at the next interval,
+                        // and let the certificate manager look at the document.
+                        applied.iter().for_each(|n| n.notify_one());
                         RESYNC
                     }
                     Ok(Err(err)) => {
@@ -470,7 +514,7 @@ mod tests {
             usage: usage(1),
             ..Default::default()
         }));
-        let mut reporter = Reporter::new(status.clone(), None);
+        let mut reporter = Reporter::new(status.clone(), None, Arc::default());
         // The first heartbeat carries both; one that failed does not count as sent.
         assert_eq!(beat(&mut reporter, false), (1, 1));
         assert_eq!(beat(&mut reporter, true), (1, 1));
@@ -491,5 +535,36 @@ mod tests {
         tokio::time::advance(REPORT_ALL_EVERY).await;
         assert_eq!(beat(&mut reporter, true), (1, 0));
         assert_eq!(beat(&mut reporter, true), (0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn certificates_are_sent_when_they_changed_and_now_and_then() {
+        let status = Arc::new(std::sync::Mutex::new(Status::default()));
+        let certs = Arc::new(crate::certs::Shared::default());
+        let mut reporter = Reporter::new(status, None, certs.clone());
+        let sent = |reporter: &mut Reporter| {
+            let heartbeat = reporter.next();
+            reporter.taken();
+            heartbeat.certificates
+        };
+        // The first heartbeat says what stands (nothing yet), then nothing until it changes.
+        assert_eq!(sent(&mut reporter), Some(vec![]));
+        assert_eq!(sent(&mut reporter), None);
+        let report = CertificateReport {
+            domain: None,
+            names: vec![protocol::names::DomainName::parse("h.test").unwrap()],
+            challenge: protocol::node::Challenge::Http01,
+            state: protocol::node::CertificateState::Pending,
+            not_after: None,
+            error: None,
+            retry_at: None,
+        };
+        certs.set_reports(vec![report.clone()]);
+        // One not taken (the control plane did not answer) is sent again.
+        let _lost = reporter.next();
+        assert_eq!(sent(&mut reporter), Some(vec![report.clone()]));
+        assert_eq!(sent(&mut reporter), None);
+        tokio::time::advance(REPORT_ALL_EVERY).await;
+        assert_eq!(sent(&mut reporter), Some(vec![report]));
     }
 }

@@ -15,6 +15,7 @@
 //!   every service), [`plan`], [`apply`] (what to change, and changing it: writes, checks,
 //!   reloads and the services' named steps), [`saved`]: `desired.json`, `applied.json`,
 //!   `journal.json`;
+//! - [`certs`]: certificates by ACME for the names the node serves;
 //! - [`broker`]: the auth broker; [`dkim`]: DKIM keys; [`mail_store`]: mailbox homes;
 //!   [`usage`]: mailbox usage; [`config`]: `agent.toml`;
 //! - [`heap`]: memory given back after a reconcile, and where the agent's memory goes;
@@ -25,6 +26,7 @@ pub mod atomic;
 pub mod backoff;
 pub mod broker;
 pub mod capacity;
+pub mod certs;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -122,6 +122,9 @@ pub struct Reconciler {
     full_sweep: Mutex<Option<Instant>>,
     /// Keeps each member's rendered lines until that member changes.
     renderer: Mutex<Renderer>,
+    /// The certificates obtained by ACME and the DNS-01 values to publish, shared with the
+    /// certificate manager ([`crate::certs::Manager`]).
+    pub certs: Arc<crate::certs::Shared>,
     garbage: Garbage,
 }
 
@@ -172,6 +175,22 @@ impl Reconciler {
             observed_generation: applied.as_ref().map(|a| a.generation),
             ..Status::default()
         };
+        // What the store holds is served from the first reconcile on, so a restart serves
+        // the same certificates; without `[acme]` nothing is read.
+        let certs = match &config.acme {
+            Some(_) => crate::certs::Shared::load(&crate::certs::Store::new(&config.layout.root))
+                .map_err(|source| ReconcileError::Read {
+                what: "the certificates under",
+                path: config
+                    .layout
+                    .root
+                    .join(crate::certs::CERTS)
+                    .display()
+                    .to_string(),
+                source: std::io::Error::other(source.to_string()),
+            })?,
+            None => crate::certs::Shared::default(),
+        };
         Ok(Reconciler {
             config,
             saved,
@@ -182,6 +201,7 @@ impl Reconciler {
             applied: Mutex::new(applied.map(Arc::new)),
             full_sweep: Mutex::new(None),
             renderer: Mutex::new(Renderer::default()),
+            certs: Arc::new(certs),
             garbage: Garbage::start()?,
         })
     }
@@ -460,6 +480,8 @@ impl Reconciler {
                 .collect(),
             dkim_keys: keys,
             dns,
+            certs: self.certs.installed(),
+            acme_challenges: self.certs.challenges(),
         })
     }
 

@@ -15,6 +15,7 @@ mod render {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
+    use node_agent::certs::{CertKey, Installed};
     use node_agent::dkim::Key;
     use node_agent::render::{
         self, DnsSettings, Files, Layout, MessageLimit, NodeMaterial, Ports, TlsPair, WebSettings,
@@ -180,7 +181,34 @@ mod render {
                     "2001:db8::25".parse().expect("ip"),
                 ],
             }),
+            certs: fixture_certs(),
+            acme_challenges: BTreeMap::from([
+                (
+                    DomainName::parse("example.org").expect("name"),
+                    vec!["fixture-dns-01-value-apex".to_owned()],
+                ),
+                (
+                    DomainName::parse("mta-sts.example.org").expect("name"),
+                    vec!["fixture-dns-01-value-one".to_owned(), "fixture-dns-01-value-two".to_owned()],
+                ),
+            ]),
         }
+    }
+
+    /// example.org holds a certificate for two of its four web names (the other two did not
+    /// resolve to the node yet).
+    fn fixture_certs() -> BTreeMap<CertKey, Installed> {
+        let name = |n: &str| DomainName::parse(n).expect("name");
+        BTreeMap::from([(
+            CertKey::Domain(name("example.org")),
+            Installed {
+                names: vec![name("example.org"), name("www.example.org")],
+                dir: "var/lib/ruche/certs/domain/example.org/00112233aabbccdd".to_owned(),
+                not_before: 1_800_000_000,
+                not_after: 1_807_776_000,
+                leaf: std::sync::Arc::from(Vec::new()),
+            },
+        )])
     }
 
     fn fixture_dkim_keys() -> BTreeMap<DomainName, Key> {
@@ -1369,6 +1397,22 @@ mod render {
         });
         let files = render::render(&fixture_desired(), &layout_at(root), &material);
         write_files(root, &files);
+        // nginx -t reads the certificates the servers name.
+        for installed in material.certs.values() {
+            let key = rcgen::KeyPair::generate().expect("key");
+            let params = rcgen::CertificateParams::new(
+                installed
+                    .names
+                    .iter()
+                    .map(|n| n.as_str().to_owned())
+                    .collect::<Vec<_>>(),
+            )
+            .expect("params");
+            let cert = params.self_signed(&key).expect("certificate");
+            std::fs::create_dir_all(root.join(&installed.dir)).expect("mkdir");
+            std::fs::write(root.join(installed.chain()), cert.pem()).expect("chain");
+            std::fs::write(root.join(installed.key()), key.serialize_pem()).expect("key");
+        }
         for d in nginx::DIRECTORIES {
             std::fs::create_dir_all(root.join(d)).expect("mkdir");
         }

@@ -202,6 +202,8 @@ pub fn material(desired: &DesiredState) -> NodeMaterial {
         tls: None,
         // No web front: these benchmarks measure mail and DNS.
         web: None,
+        certs: Default::default(),
+        acme_challenges: Default::default(),
         dkim_selectors: desired
             .tenants
             .iter()
@@ -228,6 +230,7 @@ pub fn reconciler(root: &Path, desired: &DesiredState) -> Reconciler {
             addresses: vec!["192.0.2.1".parse().unwrap()],
         }),
         web: None,
+        acme: None,
         mail_store: MailStoreConfig::default(),
         commands: commands(root),
     };

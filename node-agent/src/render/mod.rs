@@ -152,6 +152,36 @@ pub struct NodeMaterial {
     /// This node's web front (nginx), from agent.toml `[web]`. `None`: the node serves no web
     /// name and renders no nginx file.
     pub web: Option<WebSettings>,
+    /// The certificates obtained by ACME ([`crate::certs`]), by what they are filed under.
+    pub certs: BTreeMap<crate::certs::CertKey, crate::certs::Installed>,
+    /// ACME DNS-01 values to publish, by the name being certified (`_acme-challenge.<name>`).
+    pub acme_challenges: BTreeMap<protocol::names::DomainName, Vec<String>>,
+}
+
+impl NodeMaterial {
+    /// The node's own certificate, for its host name: `[tls]`'s files as copied by `service`
+    /// (`copies`: their paths), else the one obtained by ACME. Paths relative to the root.
+    pub fn host_cert(
+        &self,
+        hostname: &DomainName,
+        copies: (&str, &str),
+    ) -> Option<(String, String)> {
+        if self.tls.is_some() {
+            return Some((copies.0.to_owned(), copies.1.to_owned()));
+        }
+        self.certs
+            .get(&crate::certs::CertKey::Node(hostname.clone()))
+            .map(|i| (i.chain(), i.key()))
+    }
+
+    /// The member domains' certificates, each with the names on it: what mail daemons present
+    /// by SNI.
+    pub fn domain_certs(&self) -> impl Iterator<Item = &crate::certs::Installed> {
+        self.certs
+            .iter()
+            .filter(|(key, _)| matches!(key, crate::certs::CertKey::Domain(_)))
+            .map(|(_, installed)| installed)
+    }
 }
 
 /// agent.toml `[web]`: where nginx listens.
@@ -356,14 +386,38 @@ impl<'a> MemberMaterial<'a> {
             .filter(|_| self.holds(domain))
     }
 
-    /// Whether the member's domains have the same selectors, keys and zones in `self` and
-    /// `other`.
+    /// The certificate of `domain` (a domain of this member), once obtained.
+    pub fn cert(&self, domain: &DomainName) -> Option<&'a crate::certs::Installed> {
+        self.material
+            .certs
+            .get(&crate::certs::CertKey::Domain(domain.clone()))
+            .filter(|_| self.holds(domain))
+    }
+
+    /// The ACME DNS-01 values to publish in the zone of `domain` (a domain of this member):
+    /// the names certified under it, each with its values.
+    pub fn acme_challenges(&self, domain: &DomainName) -> Vec<(&'a DomainName, &'a [String])> {
+        if !self.holds(domain) {
+            return Vec::new();
+        }
+        self.material
+            .acme_challenges
+            .iter()
+            .filter(|(name, _)| *name == domain || name.is_subdomain_of(domain))
+            .map(|(name, values)| (name, values.as_slice()))
+            .collect()
+    }
+
+    /// Whether the member's domains have the same selectors, keys, zones, certificates and
+    /// challenges in `self` and `other`.
     fn same_as(&self, other: &MemberMaterial<'_>) -> bool {
         self.tenant.domains.iter().all(|d| {
             other.holds(&d.name)
                 && self.dkim_selector(&d.name) == other.dkim_selector(&d.name)
                 && self.dkim_key(&d.name) == other.dkim_key(&d.name)
                 && self.zone(&d.name) == other.zone(&d.name)
+                && self.cert(&d.name) == other.cert(&d.name)
+                && self.acme_challenges(&d.name) == other.acme_challenges(&d.name)
         })
     }
 }

@@ -24,6 +24,31 @@ pub const CHALLENGE: &str = "_ruche-challenge";
 
 /// The names holding the node's web addresses.
 pub const ADDRESS_NAMES: [&str; 3] = [WWW, AUTOCONFIG, MTA_STS_HOST];
+/// TXT: an ACME DNS-01 challenge (RFC 8555 §8.4), at this label above each name certified,
+/// written by the node that serves the zone while the CA checks it.
+pub const ACME_CHALLENGE: &str = "_acme-challenge";
+
+/// The web names of a served domain: itself and each of [`ADDRESS_NAMES`] under it, each a name
+/// the node answers for on HTTP(S) and certifies. A name too long to exist is left out (the
+/// zone leaves it out the same way).
+pub fn web_names(domain: &crate::names::DomainName) -> Vec<crate::names::DomainName> {
+    let mut names = vec![domain.clone()];
+    for host in ADDRESS_NAMES {
+        if let Ok(name) = crate::names::DomainName::parse(&format!("{host}.{domain}")) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// Whether `owner` (relative to its zone, `@` for the apex) is where an ACME DNS-01 challenge
+/// goes: `_acme-challenge` or `_acme-challenge.<label>…`. Only the node writes there.
+pub fn is_acme_challenge(owner: &str) -> bool {
+    owner == ACME_CHALLENGE
+        || owner
+            .strip_prefix(ACME_CHALLENGE)
+            .is_some_and(|rest| rest.starts_with('.'))
+}
 
 /// Where an SRV record's port comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -52,7 +52,7 @@ pub fn platform_owned(owner: &Owner, data: &RecordData) -> Option<Rule> {
             _ => Some(Rule::ApexIsThePlatforms),
         };
     }
-    if platform::names().any(|n| n == name) {
+    if platform::names().any(|n| n == name) || platform::is_acme_challenge(name) {
         return Some(Rule::NameIsThePlatforms);
     }
     if let Some(selector) = name.strip_suffix("._domainkey") {
@@ -140,6 +140,26 @@ mod tests {
 
     fn rec(name: &str, kind: &str, value: &str) -> Result<Record, (RecordField, RecordError)> {
         Record::parse(name, kind, "", value)
+    }
+
+    #[test]
+    fn acme_challenge_names_are_the_nodes() {
+        for owner in [
+            "_acme-challenge",
+            "_acme-challenge.www",
+            "_acme-challenge.mta-sts",
+        ] {
+            let txt = rec(owner, "TXT", "anything").unwrap();
+            assert_eq!(
+                platform_owned(&txt.owner, &txt.data),
+                Some(Rule::NameIsThePlatforms),
+                "{owner}"
+            );
+        }
+        for owner in ["_acme-challengex", "x._acme-challenge", "acme-challenge"] {
+            let txt = rec(owner, "TXT", "anything").unwrap();
+            assert_eq!(platform_owned(&txt.owner, &txt.data), None, "{owner}");
+        }
     }
 
     #[test]

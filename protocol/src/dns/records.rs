@@ -220,6 +220,7 @@ impl Ttl {
     pub const MIN: u32 = 60;
     pub const MAX: u32 = 86_400;
     pub const DEFAULT: Ttl = Ttl(3600);
+    pub const SHORTEST: Ttl = Ttl(Self::MIN);
 
     pub fn new(seconds: u32) -> Result<Ttl, RecordError> {
         if (Self::MIN..=Self::MAX).contains(&seconds) {

@@ -64,7 +64,7 @@ pub fn render(layout: &Layout, material: &NodeMaterial, members: &Members<'_>, f
         tracing::error!(%problem, "dovecot: the layout cannot be written into a config file");
         return;
     }
-    let tls = material.tls.is_some();
+    let host = material.host_cert(&layout.hostname, (TLS_CHAIN, TLS_KEY));
     let reload = OnChange::Reload;
     put(
         files,
@@ -72,7 +72,7 @@ pub fn render(layout: &Layout, material: &NodeMaterial, members: &Members<'_>, f
         DOVECOT_CONF,
         0o644,
         reload,
-        dovecot_conf(layout, tls),
+        dovecot_conf(layout, host.as_ref(), material),
     );
     put(files, SERVICE, PASSDB_LUA, 0o644, reload, auth_lua(layout));
     // Re-read by Dovecot when its modification time changes.
@@ -99,7 +99,13 @@ fn auth_lua(layout: &Layout) -> String {
         .replace("@VMAIL@", &layout.path_text(VMAIL))
 }
 
-fn dovecot_conf(layout: &Layout, tls: bool) -> String {
+/// `host`: the node's certificate (chain, key), relative to the root; the members' domains'
+/// certificates are presented by SNI (`local_name`).
+fn dovecot_conf(
+    layout: &Layout,
+    host: Option<&(String, String)>,
+    material: &NodeMaterial,
+) -> String {
     let listen = layout.listen;
     let internal = layout.internal;
     let ports = &layout.ports;
@@ -124,14 +130,26 @@ fn dovecot_conf(layout: &Layout, tls: bool) -> String {
     c.push_str("# Passwords only after TLS (ssl = required holds even on loopback).\n");
     c.push_str("disable_plaintext_auth = yes\n");
     c.push_str("auth_mechanisms = plain login\n");
-    if tls {
+    if let Some((chain, key)) = host {
         c.push_str("ssl = required\n");
-        let _ = writeln!(c, "ssl_cert = <{}", layout.path_text(TLS_CHAIN));
-        let _ = writeln!(c, "ssl_key = <{}", layout.path_text(TLS_KEY));
+        let _ = writeln!(c, "ssl_cert = <{}", layout.path_text(chain));
+        let _ = writeln!(c, "ssl_key = <{}", layout.path_text(key));
         // The node's TLS profile (Mozilla's intermediate).
         let _ = writeln!(c, "ssl_min_protocol = {}", tls::MIN_PROTOCOL);
         let _ = writeln!(c, "ssl_cipher_list = {}", tls::CIPHERS);
         c.push_str("ssl_prefer_server_ciphers = no\n");
+        // Each member name with a certificate presents it to a client that asks for it by
+        // name (SNI). Names are typed (`[a-z0-9.-]`); paths are the layout's.
+        for cert in material.domain_certs() {
+            for name in &cert.names {
+                let _ = writeln!(
+                    c,
+                    "local_name {name} {{\n  ssl_cert = <{}\n  ssl_key = <{}\n}}",
+                    layout.path_text(&cert.chain()),
+                    layout.path_text(&cert.key()),
+                );
+            }
+        }
     } else {
         c.push_str("# No TLS material on this node.\n");
         c.push_str("ssl = no\n");
@@ -171,7 +189,7 @@ fn dovecot_conf(layout: &Layout, tls: bool) -> String {
         "  inet_listener imap {{\n    address = {listen}\n    port = {}\n  }}",
         ports.imap
     );
-    if tls {
+    if host.is_some() {
         let _ = writeln!(
             c,
             "  inet_listener imaps {{\n    address = {listen}\n    port = {}\n    ssl = yes\n  }}",
@@ -391,7 +409,7 @@ mod tests {
 
     #[test]
     fn without_tls_there_is_no_imaps_and_no_ssl() {
-        let conf = dovecot_conf(&layout("/srv/r"), false);
+        let conf = dovecot_conf(&layout("/srv/r"), None, &NodeMaterial::default());
         assert!(conf.contains("ssl = no\n"));
         assert!(conf.contains("inet_listener imaps {\n    port = 0\n  }"));
         assert!(!conf.contains("ssl_key"));

@@ -130,7 +130,8 @@ pub fn render_member(
     let srv_ports = crate::services::srv_ports(&layout.ports);
     for zone in tenant.domains.iter().filter_map(|d| material.zone(&d.name)) {
         let dkim = material.dkim_key(&zone.name);
-        let text = zone_text(zone, dns, layout, settings, dkim, &srv_ports);
+        let acme = material.acme_challenges(&zone.name);
+        let text = zone_text(zone, dns, layout, settings, dkim, &srv_ports, &acme);
         lines.set(zone::path_of(&zone.name), text);
     }
     lines
@@ -144,6 +145,7 @@ fn zone_text(
     settings: &DnsSettings,
     dkim: Option<&crate::dkim::Key>,
     srv_ports: &BTreeMap<&'static str, u16>,
+    acme: &[(&DomainName, &[String])],
 ) -> String {
     let context = zone::Context {
         dns,
@@ -151,6 +153,7 @@ fn zone_text(
         addresses: &settings.addresses,
         dkim,
         srv_ports,
+        acme,
     };
     zone::zone_file(zone, &context)
 }
@@ -187,7 +190,16 @@ pub fn render(
             Some(text) => Contents::from(Arc::clone(text)),
             None => {
                 let dkim = material.dkim_keys.get(&zone.name);
-                Contents::from(zone_text(zone, dns, layout, settings, dkim, &srv_ports))
+                // No member holds it: no certificate is asked for under it either.
+                Contents::from(zone_text(
+                    zone,
+                    dns,
+                    layout,
+                    settings,
+                    dkim,
+                    &srv_ports,
+                    &[],
+                ))
             }
         };
         put(

@@ -78,6 +78,9 @@ pub struct Context<'a> {
     /// The port of each SRV name served from the node, from the layout by the service that
     /// serves it ([`crate::services::srv_ports`]).
     pub srv_ports: &'a BTreeMap<&'static str, u16>,
+    /// ACME DNS-01 values being checked: each name certified under the zone, with its values
+    /// (TXT at `_acme-challenge.<name>`).
+    pub acme: &'a [(&'a DomainName, &'a [String])],
 }
 
 /// The data of one line after the SOA.
@@ -265,6 +268,27 @@ fn platform_records(zone: &DomainName, context: &Context<'_>) -> Vec<Line> {
             value: postmaster,
         },
     );
+    // ACME DNS-01: short-lived, so the shortest TTL the zone allows.
+    for (name, values) in context.acme {
+        let owner = match name.as_str().strip_suffix(zone.as_str()) {
+            Some("") => platform::ACME_CHALLENGE.to_owned(),
+            Some(prefix) if prefix.ends_with('.') => {
+                format!(
+                    "{}.{}",
+                    platform::ACME_CHALLENGE,
+                    prefix.trim_end_matches('.')
+                )
+            }
+            _ => continue,
+        };
+        for value in *values {
+            if let (Ok(owner), Some(data)) = (Owner::parse(&owner), txt(value)) {
+                if owner.fits_in(zone) {
+                    lines.push(Line::new(owner, Ttl::SHORTEST, Data::Record(data)));
+                }
+            }
+        }
+    }
     lines
 }
 

@@ -4,11 +4,14 @@
 //! - `nginx.conf` holds the node's settings: the pid file, logs and temporary files under the
 //!   root, no version in answers, and the node's TLS profile (`render::tls`, Mozilla's
 //!   "intermediate") for every HTTPS server.
-//! - `ruche/hosts.conf` holds the servers. The default server answers any name the node does
-//!   not serve: ACME HTTP-01 challenges (the node's own names are certified too), 404 for
-//!   everything else. Each active member with a served domain has one server for all its web
-//!   names (each domain, `www.`, `autoconfig.` and `mta-sts.` under it): ACME challenges, and a
-//!   redirect to HTTPS for everything else. A suspended member's names fall to the default.
+//! - `ruche/hosts.conf` holds the servers. The default HTTP server answers any name the node
+//!   does not serve: ACME HTTP-01 challenges (the node's own names are certified too), 404 for
+//!   everything else; the default HTTPS server refuses the handshake. Each served domain of an
+//!   active member has an HTTP server for its web names (the domain, `www.`, `autoconfig.` and
+//!   `mta-sts.` under it: `platform::web_names`): ACME challenges, and once the domain has a
+//!   certificate ([`crate::certs`]) a redirect to HTTPS for everything else; and, with the
+//!   certificate, an HTTPS server for the names on it, with HSTS, where under `/.well-known/`
+//!   only the registry's paths answer. A suspended member's names fall to the defaults.
 //! - ACME challenges are files under `var/lib/ruche/acme/.well-known/acme-challenge/`, the
 //!   path the `.well-known` registry (`protocol::well_known`) gives the ACME owner; nginx serves
 //!   that path and nothing else there on plain HTTP.
@@ -25,6 +28,7 @@ use protocol::dns::platform;
 use protocol::names::DomainName;
 use protocol::well_known;
 
+use crate::certs::Installed;
 use crate::render::{
     put, tls, Files, Layout, MemberLines, MemberMaterial, Members, OnChange, WebSettings, HEADER,
 };
@@ -49,18 +53,6 @@ pub const DIRECTORIES: [&str; 4] = [
     "var/lib/ruche/acme/.well-known/acme-challenge",
 ];
 pub const PID_FILE: &str = "run/nginx.pid";
-
-/// The web names of one served domain: itself and the platform's web hosts under it.
-fn domain_names(domain: &DomainName) -> Vec<String> {
-    let mut names = vec![domain.as_str().to_owned()];
-    for host in [platform::WWW, platform::AUTOCONFIG, platform::MTA_STS_HOST] {
-        // A name too long to exist is not served (the zone leaves it out the same way).
-        if let Ok(name) = DomainName::parse(&format!("{host}.{domain}")) {
-            names.push(name.as_str().to_owned());
-        }
-    }
-    names
-}
 
 /// `server_name`'s arguments: each name once, each a typed domain name's text, which holds
 /// only `[a-z0-9.-]` (checked again here: a name that does not is left out and logged).
@@ -102,14 +94,15 @@ fn acme_location(layout: &Layout) -> String {
     )
 }
 
-/// `listen` for an address: IPv6 in brackets.
-fn listen(addr: SocketAddr, default: bool) -> String {
-    let default = if default { " default_server" } else { "" };
-    format!("    listen {addr}{default};\n")
+/// `listen` for an address (IPv6 in brackets) with `options` (each with its leading space).
+fn listen(addr: SocketAddr, options: &str) -> String {
+    format!("    listen {addr}{options};\n")
 }
 
-/// The member's server: every web name of its served domains on plain HTTP, answering ACME
-/// challenges and redirecting everything else to the same name on HTTPS.
+/// The member's servers, one pair per served domain: on plain HTTP every web name of the
+/// domain answers ACME challenges, and once the domain has a certificate redirects everything
+/// else to the same name on HTTPS (before, 404: there is no HTTPS to send anyone to); on HTTPS
+/// the names on the certificate answer, with HSTS.
 pub fn render_member(
     tenant: &Tenant,
     layout: &Layout,
@@ -122,31 +115,73 @@ pub fn render_member(
     if !tenant.active || tenant.domains.is_empty() {
         return lines;
     }
-    let names: Vec<String> = tenant
-        .domains
-        .iter()
-        .flat_map(|d| domain_names(&d.name))
-        .collect();
-    let names = server_names(names.iter().map(String::as_str));
-    if names.is_empty() {
-        return lines;
+    let mut text = format!("# member {}\n", tenant.member_id.escape_default());
+    for domain in &tenant.domains {
+        let web_names = platform::web_names(&domain.name);
+        let names = server_names(web_names.iter().map(DomainName::as_str));
+        if names.is_empty() {
+            continue;
+        }
+        let cert = material.cert(&domain.name);
+        let _ = write!(
+            text,
+            "server {{\n{listen}    server_name{names};\n{acme}    location / {{\n        {answer};\n    }}\n}}\n",
+            listen = listen(web.http, ""),
+            acme = acme_location(layout),
+            answer = match cert {
+                Some(_) => format!("return 301 https://$host{}$request_uri", port_suffix(web.https.port(), 443)),
+                None => "return 404".to_owned(),
+            },
+        );
+        if let Some(cert) = cert {
+            // The names on the certificate that are web names of the domain.
+            let served = server_names(
+                cert.names
+                    .iter()
+                    .filter(|n| web_names.contains(n))
+                    .map(DomainName::as_str),
+            );
+            if !served.is_empty() {
+                text.push_str(&https_server(web, layout, &served, cert));
+            }
+        }
     }
-    let https = match web.https.port() {
-        443 => String::new(),
-        port => format!(":{port}"),
-    };
-    let mut text = String::new();
-    let _ = write!(
-        text,
-        "# member {member}\nserver {{\n{listen}    server_name{names};\n{acme}    \
-         location / {{\n        return 301 https://$host{https}$request_uri;\n    }}\n}}\n",
-        member = tenant.member_id.escape_default(),
-        listen = listen(web.http, false),
-        acme = acme_location(layout),
-    );
     lines.set(HOSTS_CONF, text);
     lines
 }
+
+/// `:port` unless `port` is the scheme's own.
+fn port_suffix(port: u16, default: u16) -> String {
+    if port == default {
+        String::new()
+    } else {
+        format!(":{port}")
+    }
+}
+
+/// One HTTPS server: `names` (already `server_name`'s arguments) with `cert`. Under
+/// `/.well-known/` only what the registry lists answers (nothing yet on HTTPS: the paths
+/// land with their services), so no member file can ever shadow a registered path.
+fn https_server(web: &WebSettings, layout: &Layout, names: &str, cert: &Installed) -> String {
+    format!(
+        "server {{\n{listen}    server_name{names};\n    ssl_certificate {chain};\n    \
+         ssl_certificate_key {key};\n    add_header Strict-Transport-Security \"{HSTS}\" always;\n    \
+         location ^~ /.well-known/ {{\n        return 404;\n    }}\n    location = / {{\n        \
+         default_type text/html;\n        return 200 \"{INDEX}\";\n    }}\n    location / {{\n        \
+         return 404;\n    }}\n}}\n",
+        listen = listen(web.https, " ssl http2"),
+        chain = layout.path_text(&cert.chain()),
+        key = layout.path_text(&cert.key()),
+    )
+}
+
+/// Two years, as hstspreload.org asks; not `includeSubDomains`: a member's other names may
+/// be served elsewhere, over plain HTTP.
+const HSTS: &str = "max-age=63072000";
+
+/// What a domain's HTTPS root answers until the member publishes something there.
+const INDEX: &str = "<!doctype html><meta charset=utf-8><title>Ruche</title>\
+<p>This name is hosted by a Ruche collective. Nothing is published here yet.</p>";
 
 /// nginx.conf and hosts.conf (the default server, then each member's), when the node has a
 /// web front.
@@ -177,11 +212,16 @@ pub fn render(
     put(files, SERVICE, HOSTS_CONF, 0o644, reload, hosts);
 }
 
+/// The default servers: on HTTP any name the node does not serve gets ACME challenges (the
+/// node's own names are certified too) and 404; on HTTPS a name without a certificate here is
+/// refused at the handshake, rather than shown another name's certificate.
 fn default_server(web: &WebSettings, layout: &Layout) -> String {
     format!(
         "# any name this node does not serve\nserver {{\n{listen}    server_name _;\n{acme}    \
-         location / {{\n        return 404;\n    }}\n}}\n",
-        listen = listen(web.http, true),
+         location / {{\n        return 404;\n    }}\n}}\nserver {{\n{tls}    server_name _;\n    \
+         ssl_reject_handshake on;\n}}\n",
+        listen = listen(web.http, " default_server"),
+        tls = listen(web.https, " ssl http2 default_server"),
         acme = acme_location(layout),
     )
 }
@@ -250,20 +290,6 @@ mod tests {
         assert_eq!(
             well_known::owner("/.well-known/acme-challenge/token").map(|e| e.owner),
             Some(well_known::Owner::Acme)
-        );
-    }
-
-    #[test]
-    fn a_domain_serves_its_web_hosts() {
-        let d = DomainName::parse("example.org").unwrap();
-        assert_eq!(
-            domain_names(&d),
-            [
-                "example.org",
-                "www.example.org",
-                "autoconfig.example.org",
-                "mta-sts.example.org"
-            ]
         );
     }
 }

@@ -115,6 +115,8 @@ impl Daemon for Postfix {
             let same = current == Some(&Disk::Rendered);
             let step = Step::new(SERVICE, POSTMAP, path.as_str());
             let edit = match current {
+                // The SNI table is compiled from the files it names: always whole.
+                _ if path.as_str() == super::SNI => None,
                 Some(Disk::Other { contents, .. }) if !stale.contains(path) => {
                     table_edit(contents, &file.contents.bytes())
                 }
@@ -140,7 +142,12 @@ impl Daemon for Postfix {
         let postmap = run.commands.argv("postmap").cloned().unwrap_or_default();
         let compile = |table: &Step| {
             let database = format!("lmdb:{}", run.root.join(&table.arg).display());
-            let rebuild = run.commands.argv_with("postmap", &[&database]);
+            let rebuild = if table.arg == super::SNI {
+                // Values are files whose contents go into the table.
+                run.commands.argv_with("postmap", &["-F", &database])
+            } else {
+                run.commands.argv_with("postmap", &[&database])
+            };
             // An edit applies only on top of the compiled form the plan saw; after a refused
             // check (sources restored) or an interrupted apply, rebuild whole.
             let edit = run

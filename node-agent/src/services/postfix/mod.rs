@@ -80,6 +80,9 @@ pub const SENDERS: &str = "etc/postfix/ruche/senders";
 pub const RECIPIENTS: &str = "etc/postfix/ruche/recipients";
 pub const DIRECT_SENDERS: &str = "etc/postfix/ruche/direct-senders";
 pub const SRS_ADDRESSES: &str = "etc/postfix/ruche/srs-addresses";
+/// The certificate of each member name, by SNI: `postmap -F` puts the files' contents (keys
+/// included) into the compiled table, so the source is 0600 and the table inherits it.
+pub const SNI: &str = "etc/postfix/ruche/sni";
 pub const TLS_CHAIN: &str = "etc/postfix/tls/chain.pem";
 pub const TLS_KEY: &str = "etc/postfix/tls/key.pem";
 
@@ -152,7 +155,8 @@ pub fn render(
         tracing::error!(%problem, "postfix: the layout cannot be written into a config file");
         return;
     }
-    let tls = material.tls.is_some();
+    let host = material.host_cert(&layout.hostname, (TLS_CHAIN, TLS_KEY));
+    let tls = host.is_some();
     let hostname_served = desired
         .tenants
         .iter()
@@ -165,7 +169,21 @@ pub fn render(
     let table = |files: &mut Files, path: &str, text: Contents| {
         put(files, SERVICE, path, 0o644, OnChange::Step(POSTMAP), text);
     };
-    config(files, MAIN_CF, main_cf(layout, tls, !hostname_served));
+    config(
+        files,
+        MAIN_CF,
+        main_cf(layout, host.as_ref(), !hostname_served),
+    );
+    if tls {
+        put(
+            files,
+            SERVICE,
+            SNI,
+            0o600,
+            OnChange::Step(POSTMAP),
+            sni_table(layout, material),
+        );
+    }
     config(files, MASTER_CF, master_cf(layout, tls));
     config(files, SRS_ADDRESSES, srs_addresses(&layout.hostname));
     // Each table: the node's own lines, then every member's.
@@ -232,7 +250,35 @@ fn srs_addresses(hostname: &DomainName) -> String {
     format!("{HEADER}/^(srs[01][-+=][^@]+@{host})$/ ${{1}}\n")
 }
 
-fn main_cf(layout: &Layout, tls: bool, hostname_as_srs_domain: bool) -> String {
+/// The SNI table: each name on a member domain's certificate, to its key and chain (in that
+/// order, as `postmap -F` wants them). Names are typed; paths are the layout's.
+fn sni_table(layout: &Layout, material: &NodeMaterial) -> String {
+    let mut lines: Vec<String> = material
+        .domain_certs()
+        .flat_map(|cert| {
+            cert.names.iter().map(move |name| {
+                format!(
+                    "{name} {},{}\n",
+                    layout.path_text(&cert.key()),
+                    layout.path_text(&cert.chain())
+                )
+            })
+        })
+        .collect();
+    lines.sort_unstable();
+    lines.dedup_by(|a, b| a.split(' ').next() == b.split(' ').next());
+    let mut text = String::from(HEADER);
+    text.extend(lines);
+    text
+}
+
+/// `host`: the node's certificate (chain, key), relative to the root; `None`: no TLS.
+fn main_cf(
+    layout: &Layout,
+    host: Option<&(String, String)>,
+    hostname_as_srs_domain: bool,
+) -> String {
+    let tls = host.is_some();
     let recipients = lmdb(layout, RECIPIENTS);
     let quota_policy = format!(
         "check_policy_service inet:{}",
@@ -348,8 +394,16 @@ fn main_cf(layout: &Layout, tls: bool, hostname_as_srs_domain: bool) -> String {
         lines.extend([
             String::new(),
             "# TLS: offered on port 25, required on submission.".to_owned(),
-            format!("smtpd_tls_cert_file = {}", layout.path_text(TLS_CHAIN)),
-            format!("smtpd_tls_key_file = {}", layout.path_text(TLS_KEY)),
+            format!(
+                "smtpd_tls_cert_file = {}",
+                layout.path_text(host.map_or(TLS_CHAIN, |h| &h.0))
+            ),
+            format!(
+                "smtpd_tls_key_file = {}",
+                layout.path_text(host.map_or(TLS_KEY, |h| &h.1))
+            ),
+            "# Each member name with a certificate presents it by SNI (`postmap -F`).".to_owned(),
+            format!("tls_server_sni_maps = {}", lmdb(layout, SNI)),
             "smtpd_tls_security_level = may".to_owned(),
             "smtpd_tls_auth_only = yes".to_owned(),
             format!("smtpd_tls_protocols = >={}", tls::MIN_PROTOCOL),

@@ -4,7 +4,7 @@
 #
 # On a fresh Debian 12 (as root) it installs what is missing (PostgreSQL 15, python3-aiosmtpd,
 # chromium, chromium-driver, the mail daemons: postfix, dovecot, rspamd, redis, python3-dkim,
-# postsrsd, Knot DNS: knot, knot-dnsutils, knot-dnssecutils, and nginx; it also creates the
+# postsrsd, Knot DNS: knot, knot-dnsutils, knot-dnssecutils, nginx, and pebble (the ACME test CA); it also creates the
 # vmail user), starts a
 # private PostgreSQL cluster on a free port of 127.0.0.1 (data in a temporary directory, fsync
 # off, stopped and removed on exit), exports
@@ -56,8 +56,9 @@ deb_ensure postfix postfix-lmdb dovecot-imapd dovecot-lmtpd dovecot-auth-lua lua
 	redis-server python3-dkim openssl postsrsd
 # The name servers of the DNS tests (knotd, knotc, keymgr; kdig; kzonecheck).
 deb_ensure knot knot-dnsutils knot-dnssecutils
-# The nodes' web front (the web tests run it).
-deb_ensure nginx
+# The nodes' web front, and the ACME CA its certificates come from in tests (pebble and
+# pebble-challtestsrv, the world's DNS of the HTTP-01 test).
+deb_ensure nginx pebble
 # The owner of the mail store (Debian has no such user).
 if ! id vmail >/dev/null 2>&1; then
 	if [ "$(id -u)" -ne 0 ]; then

@@ -552,6 +552,7 @@ mod tests {
         assert_eq!(sent(&mut reporter), None);
         let report = CertificateReport {
             domain: None,
+            domain_id: None,
             names: vec![protocol::names::DomainName::parse("h.test").unwrap()],
             challenge: protocol::node::Challenge::Http01,
             state: protocol::node::CertificateState::Pending,

@@ -773,15 +773,40 @@ mod render {
         })
     }
 
-    fn material_for(desired: &DesiredState, selectors: &[String], tls: bool) -> NodeMaterial {
+    /// Material for `desired`: each domain's DKIM selector from `selectors` and its certificate
+    /// and ACME challenge from `versions`, in turn (so two lists give two materials that differ
+    /// domain by domain), a web front, and the fixture's certificate when `tls`.
+    fn material_for(
+        desired: &DesiredState,
+        selectors: &[String],
+        versions: &[u8],
+        tls: bool,
+    ) -> NodeMaterial {
         let mut dkim_selectors = BTreeMap::new();
+        let mut certs = BTreeMap::new();
+        let mut acme_challenges = BTreeMap::new();
         let domains = desired.tenants.iter().flat_map(|t| t.domains.iter());
-        for (domain, selector) in domains.zip(selectors.iter().cycle()) {
+        let versions = versions.iter().chain(&[0]).cycle();
+        for ((domain, selector), version) in domains.zip(selectors.iter().cycle()).zip(versions) {
             dkim_selectors.insert(domain.name.clone(), selector.clone());
+            certs.insert(
+                CertKey::Domain(domain.name.clone()),
+                Installed {
+                    names: vec![domain.name.clone()],
+                    dir: format!("var/lib/ruche/certs/domain/{}/{version:016x}", domain.name),
+                    not_before: 0,
+                    not_after: 1,
+                    leaf: std::sync::Arc::from(Vec::new()),
+                },
+            );
+            acme_challenges.insert(domain.name.clone(), vec![format!("value-{version}")]);
         }
         NodeMaterial {
             tls: tls.then(|| fixture_material().tls).flatten(),
             dkim_selectors,
+            certs,
+            acme_challenges,
+            web: fixture_material().web,
             ..NodeMaterial::default()
         }
     }
@@ -854,7 +879,7 @@ mod render {
             tls in any::<bool>(),
         ) {
             let layout = layout_at(Path::new("/srv/ruche"));
-            let material = material_for(&desired, &selectors, tls);
+            let material = material_for(&desired, &selectors, &[1, 2], tls);
             let files = render::render(&desired, &layout, &material);
             check_invariants(&desired, &files);
             prop_assert_eq!(&files, &render::render(&desired, &layout, &material));
@@ -870,6 +895,8 @@ mod render {
             new_members in prop::collection::vec(tenant(), 0..2),
             selectors_before in prop::collection::vec(selector(), 1..3),
             selectors_after in prop::collection::vec(selector(), 1..3),
+            versions_before in prop::collection::vec(0..3u8, 1..3),
+            versions_after in prop::collection::vec(0..3u8, 1..3),
         ) {
             let layout = layout_at(Path::new("/srv/ruche"));
             // Each member of `before` kept (`None`), changed (a new part under its id) or,
@@ -887,8 +914,8 @@ mod render {
                 })
                 .chain(new_members.into_iter().map(Arc::new))
                 .collect();
-            let material_before = material_for(&before, &selectors_before, false);
-            let material_after = material_for(&after, &selectors_after, false);
+            let material_before = material_for(&before, &selectors_before, &versions_before, false);
+            let material_after = material_for(&after, &selectors_after, &versions_after, false);
             let fresh = render::render(&after, &layout, &material_after);
             for again in render_again(&layout, (before, material_before), (after, material_after)) {
                 prop_assert_eq!(&again, &fresh);
@@ -1265,6 +1292,7 @@ mod render {
             change_part in any::<bool>(),
             change_settings in any::<bool>(),
             change_key in any::<bool>(),
+            change_challenge in any::<bool>(),
         ) {
             let layout = layout_at(Path::new("/srv/ruche"));
             // Each zone's domain held by a member of its own.
@@ -1313,6 +1341,14 @@ mod render {
             if change_key {
                 if let (Some(name), Some(key)) = (zones.first(), other.1.values().next()) {
                     material_after.dkim_keys.insert(name.clone(), key.clone());
+                }
+            }
+            if change_challenge {
+                // A DNS-01 value published under the first zone, nothing else changed.
+                if let Some(name) = zones.first() {
+                    material_after
+                        .acme_challenges
+                        .insert(name.clone(), vec!["LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0".to_owned()]);
                 }
             }
             let fresh = render::render(&after, &layout, &material_after);

@@ -77,6 +77,10 @@ pub struct CertificateReport {
     /// The member domain whose names it covers; `None` for the node's own host name.
     #[serde(default)]
     pub domain: Option<DomainName>,
+    /// That domain's id (as for DKIM keys): the control plane files the report only under the
+    /// domain with this id, never under a later holder of the same name.
+    #[serde(default)]
+    pub domain_id: Option<ObjectId>,
     /// The names on it (or to be on it), the first the one it is filed under.
     pub names: Vec<DomainName>,
     /// How the CA checks them.
@@ -93,13 +97,14 @@ pub struct CertificateReport {
     pub retry_at: Option<i64>,
 }
 
-/// How the CA checks a name (RFC 8555 §8).
+/// How the CA checks a name (RFC 8555 §8), spelt as the RFC spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum Challenge {
     /// A file nginx serves on port 80: the name must resolve to the node.
+    #[serde(rename = "http-01")]
     Http01,
     /// A TXT record in the zone the node's own name server is primary for.
+    #[serde(rename = "dns-01")]
     Dns01,
 }
 
@@ -166,6 +171,22 @@ mod tests {
         let h: Heartbeat = serde_json::from_str(r#"{"version":"0.1.0"}"#).unwrap();
         assert_eq!(h.observed_generation, None);
         assert!(h.services.is_empty());
+    }
+
+    #[test]
+    fn challenges_are_spelt_as_rfc_8555_spells_them() {
+        assert_eq!(
+            serde_json::to_string(&Challenge::Http01).unwrap(),
+            "\"http-01\""
+        );
+        assert_eq!(
+            serde_json::to_string(&Challenge::Dns01).unwrap(),
+            "\"dns-01\""
+        );
+        assert_eq!(
+            serde_json::to_string(&CertificateState::WaitingForDns).unwrap(),
+            "\"waiting-for-dns\""
+        );
     }
 
     #[test]

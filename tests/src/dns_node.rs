@@ -128,6 +128,42 @@ pub fn agent_toml(config: &AgentConfig, listen: SocketAddr, web: Option<Web>) ->
     toml::to_string(&table).context("write agent.toml")
 }
 
+/// agent.toml's `[acme]` of a test node: pebble's directory, the root of its HTTPS, the DNS
+/// servers the agent asks, and a short first retry (the default is a minute).
+#[derive(Debug, Clone)]
+pub struct Acme {
+    pub directory: String,
+    pub directory_root: PathBuf,
+    pub resolvers: Vec<SocketAddr>,
+    pub retry_after_seconds: u64,
+}
+
+/// Adds `acme` to the agent's configuration `text`.
+pub fn with_acme(text: &str, acme: &Acme) -> Result<String> {
+    let mut table: Table = text.parse().context("agent.toml does not parse")?;
+    let mut section = Table::new();
+    section.insert("directory".to_owned(), Value::from(acme.directory.clone()));
+    section.insert(
+        "directory_root".to_owned(),
+        Value::from(path_str(&acme.directory_root)?),
+    );
+    section.insert(
+        "resolvers".to_owned(),
+        Value::Array(
+            acme.resolvers
+                .iter()
+                .map(|a| Value::from(a.to_string()))
+                .collect(),
+        ),
+    );
+    section.insert(
+        "retry_after_seconds".to_owned(),
+        Value::from(i64::try_from(acme.retry_after_seconds)?),
+    );
+    table.insert("acme".to_owned(), Value::Table(section));
+    toml::to_string(&table).context("write agent.toml")
+}
+
 /// A running DNS node. Dropping it stops the agent, then knotd, then removes its files.
 pub struct DnsNode {
     // Field order is drop order: the agent first, the daemons next, the files last.
@@ -361,6 +397,20 @@ impl DnsNode {
         }
         self.agent = Some(agent);
         Ok(())
+    }
+
+    /// Gives the agent `[acme]` and starts it again with it.
+    pub async fn enable_acme(&mut self, acme: &Acme) -> Result<()> {
+        self.write_acme(acme)?;
+        self.stop_agent().await;
+        self.start_agent().await
+    }
+
+    /// Adds `[acme]` to agent.toml, for the agent's next start.
+    pub fn write_acme(&self, acme: &Acme) -> Result<()> {
+        let text = std::fs::read_to_string(&self.config_path)?;
+        std::fs::write(&self.config_path, with_acme(&text, acme)?)
+            .with_context(|| format!("write {}", self.config_path.display()))
     }
 
     /// SIGKILLs the agent (a power cut, as far as it can tell); its output.

@@ -10,6 +10,7 @@
 //! - [`smtp_sink`]: an SMTP server (python3-aiosmtpd) that keeps every message for the test;
 //! - [`browser`]: headless Chromium through chromedriver;
 //! - [`http`]: a plain HTTP client of the portal and the API that keeps `__Host-` cookies;
+//! - [`https`]: one HTTPS request, the chain verified against a given CA, the leaf returned;
 //! - [`net`]: free ports and waiting for them;
 //! - [`mail_node`]: a whole mail node (agent, Postfix, Dovecot, rspamd, Redis) on one 127.0.0.x;
 //! - [`tls`]: a throw-away CA and server certificates (`openssl`);
@@ -17,7 +18,8 @@
 //! - [`dkim`]: DKIM verification against a given TXT record (python3-dkim);
 //! - [`knot`]: standalone Knot servers the test configures (a registrar, an external secondary);
 //! - [`dns_node`]: a DNS node (agent and knotd, no mail daemons) on one 127.0.0.x;
-//! - [`dns_client`]: DNS queries (hickory-proto) with DNSSEC checks, and AXFR through kdig.
+//! - [`dns_client`]: DNS queries (hickory-proto) with DNSSEC checks, and AXFR through kdig;
+//! - [`nginx`]: the nodes' web front; [`pebble`]: the ACME test CA and the world's DNS.
 //!
 //! Everything listens on loopback only (127.0.0.1, and 127.0.0.x for nodes); nothing here
 //! talks to any other address.
@@ -29,12 +31,14 @@ pub mod dkim;
 pub mod dns_client;
 pub mod dns_node;
 pub mod http;
+pub mod https;
 pub mod imap;
 pub mod knot;
 pub mod mail_node;
 pub mod net;
 pub mod nginx;
 pub mod node_agent;
+pub mod pebble;
 pub mod postgres;
 pub mod process;
 pub mod smtp_sink;

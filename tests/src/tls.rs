@@ -127,13 +127,19 @@ impl TestCa {
     }
 }
 
-/// The extensions of a server certificate for `host` (an `openssl x509 -extfile`).
+/// The extensions of a server certificate for `host` (an `openssl x509 -extfile`): a DNS name,
+/// or an IP address (pebble's API on loopback).
 pub fn leaf_extensions(host: &str) -> String {
+    let kind = if host.parse::<std::net::IpAddr>().is_ok() {
+        "IP"
+    } else {
+        "DNS"
+    };
     format!(
         "basicConstraints = critical, CA:FALSE\n\
          keyUsage = critical, digitalSignature\n\
          extendedKeyUsage = serverAuth\n\
-         subjectAltName = DNS:{host}\n"
+         subjectAltName = {kind}:{host}\n"
     )
 }
 

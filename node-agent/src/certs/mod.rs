@@ -529,9 +529,16 @@ impl Manager {
                 .join(".well-known/acme-challenge"),
         };
         let result = acme::order(&account, names, challenge, &solver).await;
-        if result.is_err() {
-            // A CA that restarted may have forgotten the account: make it again next time.
+        if let Err(e) = &result {
             self.account = None;
+            if e.contains("accountDoesNotExist") {
+                // The CA forgot the account (a test CA restarted, an account deactivated):
+                // the next attempt makes a new one.
+                let path = acme::account_path(&self.settings.state_dir);
+                if let Err(e) = crate::atomic::remove(&path) {
+                    tracing::warn!(path = %path.display(), error = %e, "ACME: the forgotten account stays");
+                }
+            }
         }
         result
     }
@@ -560,6 +567,7 @@ impl Manager {
                 CertKey::Domain(d) => Some(d.clone()),
                 CertKey::Node(_) => None,
             },
+            domain_id: t.wanted.domain_id.clone(),
             names: installed
                 .as_ref()
                 .filter(|i| t.state == CertificateState::Valid && !i.names.is_empty())

@@ -270,6 +270,16 @@ impl Store {
                         std::fs::remove_dir_all(&path).map_err(io("remove", &path))?;
                         continue;
                     }
+                    // Only the store's own names (16 hex digits) reach a daemon's configuration.
+                    let ours = version.file_name().to_str().is_some_and(|n| {
+                        n.len() == 16
+                            && n.bytes()
+                                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    });
+                    if !ours {
+                        tracing::warn!(path = %path.display(), "certificate: not a version of ours, left out");
+                        continue;
+                    }
                     match self.read(&path) {
                         Ok(installed) => found.entry(key.clone()).or_default().push(installed),
                         Err(err) => {
@@ -408,6 +418,11 @@ pub(crate) mod tests {
             .join("domain/a.test/.tmp-0123456789abcdef");
         std::fs::create_dir_all(&half).unwrap();
         std::fs::write(half.join(KEY), "-----BEGIN PRIVATE KEY-----\n").unwrap();
+        // And what no install makes is never named.
+        let odd = root.path().join(CERTS).join("domain/a.test/x;y");
+        std::fs::create_dir_all(&odd).unwrap();
+        std::fs::copy(root.path().join(old.chain()), odd.join(CHAIN)).unwrap();
+        std::fs::copy(root.path().join(old.key()), odd.join(KEY)).unwrap();
         let scanned = store.scan().unwrap();
         assert_eq!(scanned[&key], [old]);
         assert!(!half.exists());

@@ -5,7 +5,7 @@ use std::fmt;
 
 use protocol::desired::DesiredState;
 use protocol::dns::platform;
-use protocol::names::DomainName;
+use protocol::names::{DomainName, ObjectId};
 use protocol::node::Challenge;
 
 /// What a certificate is filed under: the node's own host name, or a member domain (whose web
@@ -43,6 +43,8 @@ impl fmt::Display for CertKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wanted {
     pub key: CertKey,
+    /// The member domain's id (none for the node's name): reports name it.
+    pub domain_id: Option<ObjectId>,
     /// Every name it should hold; with HTTP-01 only those the world resolves to the node are
     /// asked for.
     pub names: Vec<DomainName>,
@@ -70,6 +72,7 @@ pub fn wanted(desired: &DesiredState, hostname: &DomainName, dns_served: bool) -
     };
     let mut out = vec![Wanted {
         key: CertKey::Node(hostname.clone()),
+        domain_id: None,
         names: vec![hostname.clone()],
         challenge: Challenge::Http01,
     }];
@@ -80,6 +83,7 @@ pub fn wanted(desired: &DesiredState, hostname: &DomainName, dns_served: bool) -
         }
         out.push(Wanted {
             key: CertKey::Domain(domain.name.clone()),
+            domain_id: domain.id.clone(),
             names: platform::web_names(&domain.name),
             challenge: if primary(&domain.name) {
                 Challenge::Dns01

@@ -497,10 +497,13 @@ impl Renderer {
         material: &NodeMaterial,
         changed: Option<std::collections::HashSet<&str>>,
     ) -> (Files, HashMap<String, Arc<Vec<MemberLines>>>) {
-        // The same keys for every domain: no member's need comparing.
+        // The same keys, certificates and challenges for every domain: no member's need
+        // comparing.
         let same_keys = self.last.as_ref().is_some_and(|last| {
             last.material.dkim_selectors == material.dkim_selectors
                 && last.material.dkim_keys == material.dkim_keys
+                && last.material.certs == material.certs
+                && last.material.acme_challenges == material.acme_challenges
         });
         // What every member's zone files depend on: when it changed, every member is rendered.
         let same_dns = self.last.as_ref().is_some_and(|last| {

@@ -223,6 +223,12 @@ impl Collective {
         }
     }
 
+    /// An address of this test's block no node uses (the external secondary's, which the web
+    /// tests do not start): where they run pebble.
+    pub(super) fn spare_ip(&self) -> Ipv4Addr {
+        self.block.external()
+    }
+
     pub(super) fn node(&self, index: usize) -> Result<&DnsNode> {
         self.nodes
             .get(index)

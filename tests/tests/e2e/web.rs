@@ -1,13 +1,16 @@
-//! The nodes' web front, end to end (issue 13, its first part): the real agent rendering
-//! nginx's configuration from the desired state, the real nginx (Debian's) serving it on the
-//! node's loopback address, and a plain HTTP/1.1 client naming each host in its `Host` header.
+//! The nodes' web front and certificates, end to end (issue 13): the real agent rendering
+//! nginx's configuration from the desired state and getting certificates by ACME from the
+//! real pebble (Debian's), the real nginx serving it on the node's loopback address, a plain
+//! HTTP/1.1 client naming each host, and an HTTPS client trusting only pebble's root.
 //!
-//! What a node answers on plain HTTP: ACME HTTP-01 challenges for any name (the files the
-//! agent's ACME client will write), a redirect to the same name on HTTPS for every web name of
-//! a member's verified domain (the domain, `www.`, `autoconfig.`, `mta-sts.`), 404 for
-//! everything else, a pending domain's names included.
+//! What a node answers on plain HTTP: ACME HTTP-01 challenges for any name, a redirect to the
+//! same name on HTTPS for every web name of a member's verified domain once it has a
+//! certificate (404 before), 404 for everything else, a pending domain's names included. On
+//! HTTPS: the names on a certificate, with HSTS; any other name is refused at the handshake.
 //!
-//! The collective is the DNS tests' (`e2e/dns.rs`), on its own block of loopback addresses.
+//! The collective is the DNS tests' (`e2e/dns.rs`), on its own block of loopback addresses;
+//! pebble runs on the block's spare address and asks the node's own Knot about every name, so
+//! the member's domain is certified through DNS-01 (the node is its zone's primary).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -15,7 +18,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use tests::dns_node::{self, DnsNode};
+use tests::dns_node::{self, Acme, DnsNode};
+use tests::https;
+use tests::pebble::{self, Pebble};
 use tests::process::run_to_end;
 
 use super::dns::{Block, Collective, ZONE};
@@ -68,6 +73,34 @@ async fn get(addr: SocketAddr, host: &str, path: &str) -> Result<Answer> {
     })
 }
 
+/// The web names of the member's domain.
+fn web_names() -> [String; 4] {
+    [
+        ZONE.to_owned(),
+        format!("www.{ZONE}"),
+        format!("autoconfig.{ZONE}"),
+        format!("mta-sts.{ZONE}"),
+    ]
+}
+
+/// Waits until the node's hosts.conf names `name` (the domain reached nginx).
+async fn wait_for_hosts_conf(node: &DnsNode, name: &str) -> Result<()> {
+    let path = node.root().join("etc/nginx/ruche/hosts.conf");
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    while !std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .contains(&format!(" {name}"))
+    {
+        ensure!(
+            Instant::now() < deadline,
+            "{name} never reached {}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    node.wait_until_converged(CONVERGE_TIMEOUT).await
+}
+
 /// Polls `GET path` (Host: `host`) on the node's HTTP front until it answers `status`.
 async fn wait_for(node: &DnsNode, host: &str, path: &str, status: u16) -> Result<Answer> {
     let http = node.web()?.http;
@@ -88,14 +121,190 @@ async fn wait_for(node: &DnsNode, host: &str, path: &str, status: u16) -> Result
     }
 }
 
-/// Acceptance (first part): a verified domain's web names redirect to HTTPS, ACME challenges
-/// are answered on plain HTTP for any name, and nothing else is: not a pending domain's names,
-/// not an unknown name, not an unregistered `.well-known` path.
+/// Without `[acme]`: ACME challenges are answered on plain HTTP for any name, and nothing else
+/// is: not a verified domain's names while they have no certificate (no redirect to an HTTPS
+/// that cannot answer), not a pending domain's, not an unknown name, not an unregistered
+/// `.well-known` path; HTTPS refuses every handshake.
 #[tokio::test]
-async fn web_front_answers_acme_and_redirects_verified_names() -> Result<()> {
+async fn web_front_answers_acme_and_nothing_else_without_a_certificate() -> Result<()> {
     let c = Collective::start_with(Block(98), 1, true).await?;
     let result = front(&c).await;
     c.finish(result)
+}
+
+/// pebble for node 0 of `c`: it checks HTTP-01 on the node's nginx and asks the node's Knot.
+async fn start_pebble(c: &Collective, validity: Option<Duration>) -> Result<Pebble> {
+    let node = c.node(0)?;
+    Pebble::start(pebble::Options {
+        ip: c.spare_ip(),
+        http_port: node.web()?.http.port(),
+        dns: node.dns_addr(),
+        validity,
+    })
+    .await
+}
+
+/// agent.toml's `[acme]` for `pebble`, the node's Knot as the resolver.
+fn acme(node: &DnsNode, pebble: &Pebble) -> Acme {
+    Acme {
+        directory: pebble.directory(),
+        directory_root: pebble.api_root().to_owned(),
+        resolvers: vec![node.dns_addr()],
+        retry_after_seconds: 1,
+    }
+}
+
+/// Writes pebble's current root where a client can trust it.
+async fn roots_file(
+    pebble: &Pebble,
+    dir: &std::path::Path,
+    name: &str,
+) -> Result<std::path::PathBuf> {
+    let path = dir.join(name);
+    std::fs::write(&path, pebble.roots().await?)?;
+    Ok(path)
+}
+
+/// Polls `GET /` over HTTPS for `name` until the node presents a certificate that verifies
+/// against `roots` (and is not `not`, when given); the answer.
+async fn wait_for_https(
+    node: &DnsNode,
+    name: &str,
+    roots: &std::path::Path,
+    not: Option<&[u8]>,
+) -> Result<https::Answer> {
+    let addr = node.web()?.https;
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        let last = https::get(addr, name, "/", roots).await;
+        match &last {
+            Ok(answer) if not.is_none_or(|old| old != answer.leaf.as_slice()) => {
+                return last;
+            }
+            _ if Instant::now() >= deadline => {
+                bail!("{name} never answered over HTTPS with a new certificate (last: {last:?})")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+/// Acceptance 1 (DNS-01), 2 and 3 on a DNS node: the member's verified domain gets a
+/// certificate from pebble through our own Knot; every web name answers over HTTPS with a
+/// chain that verifies against pebble's root, with HSTS, and HTTP redirects there. The
+/// certificates live 90 s, so the agent renews at 60 s: with pebble down the old certificate
+/// keeps being served and the error is reported; when pebble is back the new one arrives.
+#[tokio::test]
+async fn web_certificates_by_dns_01_renewed_and_kept_while_the_ca_is_down() -> Result<()> {
+    let mut c = Collective::start_with(Block(110), 1, true).await?;
+    let result = certificates(&mut c).await;
+    c.finish(result)
+}
+
+async fn certificates(c: &mut Collective) -> Result<()> {
+    let mut pebble = start_pebble(c, Some(Duration::from_secs(90))).await?;
+    let acme = acme(c.node(0)?, &pebble);
+    c.node_mut(0)?.enable_acme(&acme).await?;
+    let member = c.member().await?;
+    c.verified_domain(&member).await?;
+    let node = c.node(0)?;
+    let dir = tempfile::tempdir()?;
+    let first_root = roots_file(&pebble, dir.path(), "root-1.pem").await?;
+
+    // Every web name, over HTTPS, with a chain to pebble's root.
+    let names = web_names();
+    let first = wait_for_https(node, &names[0], &first_root, None).await?;
+    for name in &names {
+        let answer = https::get(node.web()?.https, name, "/", &first_root).await?;
+        ensure!(
+            answer.status == 200 && answer.body.contains("Nothing is published here yet"),
+            "{name} over HTTPS: {answer:?}"
+        );
+        ensure!(
+            answer.leaf == first.leaf,
+            "{name} presents another certificate"
+        );
+        ensure!(
+            answer.header("strict-transport-security") == Some("max-age=63072000"),
+            "{name}: no HSTS: {:?}",
+            answer.headers
+        );
+        let unknown =
+            https::get(node.web()?.https, name, "/.well-known/unknown", &first_root).await?;
+        ensure!(
+            unknown.status == 404,
+            "{name}/.well-known/unknown: {unknown:?}"
+        );
+        let redirect = get(node.web()?.http, name, "/a?b").await?;
+        ensure!(
+            redirect.status == 301
+                && redirect.location == format!("https://{name}:{}/a?b", node.web()?.https.port()),
+            "{name} on HTTP: {redirect:?}"
+        );
+    }
+    // A name the node does not serve gets no certificate at all.
+    ensure!(
+        https::get(node.web()?.https, "other.test", "/", &first_root)
+            .await
+            .is_err(),
+        "HTTPS for other.test answered"
+    );
+    // On disk: keys for root only, the account too; no key in the agent's log.
+    let certs = node.root().join("var/lib/ruche/certs/domain").join(ZONE);
+    for entry in std::fs::read_dir(&certs)? {
+        let dir = entry?.path();
+        for file in ["key.pem", "chain.pem"] {
+            let mode = std::fs::metadata(dir.join(file))?.permissions();
+            ensure!(
+                std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777 == 0o600,
+                "{}/{file} is not 0600",
+                dir.display()
+            );
+        }
+    }
+    ensure!(
+        !node.logs().contains("PRIVATE KEY"),
+        "a private key reached the agent's log"
+    );
+
+    // pebble goes down before the renewal (60 s into the 90): the old certificate stays.
+    pebble.stop().await;
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        let failed = node
+            .agent()?
+            .find_line(|l| l.contains("certificate not obtained") && l.contains(ZONE));
+        if failed.is_some() {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the renewal never failed with pebble down"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let during = https::get(node.web()?.https, ZONE, "/", &first_root).await?;
+    ensure!(
+        during.leaf == first.leaf && during.status == 200,
+        "with the CA down the old certificate is not served: {during:?}"
+    );
+
+    // pebble is back (with a new root): the renewed certificate arrives.
+    pebble.start_again().await?;
+    let second_root = roots_file(&pebble, dir.path(), "root-2.pem").await?;
+    let renewed = wait_for_https(node, ZONE, &second_root, Some(&first.leaf)).await?;
+    ensure!(renewed.status == 200, "after the renewal: {renewed:?}");
+    for name in &names {
+        let answer = https::get(node.web()?.https, name, "/", &second_root).await?;
+        ensure!(
+            answer.leaf == renewed.leaf,
+            "{name} presents another certificate"
+        );
+    }
+    // The old version is kept as the previous one, never more.
+    let versions = std::fs::read_dir(&certs)?.count();
+    ensure!(versions <= 2, "{versions} versions of the certificate kept");
+    Ok(())
 }
 
 async fn front(c: &Collective) -> Result<()> {
@@ -136,31 +345,31 @@ async fn front(c: &Collective) -> Result<()> {
     let answer = get(http, "unknown.test", escape).await?;
     ensure!(answer.status == 400, "{escape}: {answer:?}");
 
-    // The member's domain, verified: each of its web names redirects to itself on HTTPS.
+    // The member's domain, verified, without a certificate (no `[acme]` here): its names
+    // answer challenges on HTTP and 404 otherwise (there is no HTTPS to send anyone to), and
+    // HTTPS refuses the handshake rather than show another name's certificate.
     let member = c.member().await?;
     c.verified_domain(&member).await?;
-    let https = web.https.port();
-    let names = [
-        ZONE.to_owned(),
-        format!("www.{ZONE}"),
-        format!("autoconfig.{ZONE}"),
-        format!("mta-sts.{ZONE}"),
-    ];
-    let answer = wait_for(node, &names[1], "/a/b?c=d", 301).await?;
-    ensure!(
-        answer.location == format!("https://{}:{https}/a/b?c=d", names[1]),
-        "the redirect: {answer:?}"
-    );
+    let names = web_names();
+    wait_for_hosts_conf(node, &names[1]).await?;
     for name in &names {
         let answer = get(http, name, "/").await?;
         ensure!(
-            answer.status == 301 && answer.location == format!("https://{name}:{https}/"),
-            "{name}: {answer:?}"
+            answer.status == 404,
+            "{name} without a certificate: {answer:?}"
         );
-        // ACME challenges are answered, not redirected.
+        // ACME challenges are answered.
         let answer = get(http, name, &format!("/.well-known/acme-challenge/{token}")).await?;
         ensure!(answer.status == 200, "the challenge for {name}: {answer:?}");
     }
+    let any_ca = tests::tls::TestCa::new().await?;
+    let refused = https::get(web.https, ZONE, "/", any_ca.cert()).await;
+    ensure!(
+        refused
+            .as_ref()
+            .is_err_and(|e| format!("{e:#}").contains("TLS to")),
+        "HTTPS without a certificate: {refused:?}"
+    );
     // A name that only ends like the domain is not the member's.
     for host in [
         format!("{ZONE}.evil.test"),
@@ -173,10 +382,11 @@ async fn front(c: &Collective) -> Result<()> {
     Ok(())
 }
 
-/// Acceptance 8, for nginx: the agent SIGKILLed at each step of applying a change to nginx's
-/// files (writing them, `nginx -t`, the reload; the change: the member suspended, then
-/// reactivated, which removes and restores their server) converges after a restart: nginx
-/// accepts its files and serves every name as the state says.
+/// Acceptance 8: the agent SIGKILLed while it writes a certificate, and at each step of
+/// applying a change to nginx's files (writing them, `nginx -t`, the reload; the change: the
+/// member suspended, then reactivated, which removes and restores their servers), converges
+/// after a restart: nginx accepts its files and serves every name as the state says, over
+/// HTTPS with a whole certificate.
 #[tokio::test]
 async fn web_front_converges_after_agent_sigkill() -> Result<()> {
     let mut c = Collective::start_with(Block(104), 1, true).await?;
@@ -184,11 +394,81 @@ async fn web_front_converges_after_agent_sigkill() -> Result<()> {
     c.finish(result)
 }
 
+/// Waits until the agent logs `apply step` for `step` after its line `seen`, then SIGKILLs it.
+async fn kill_at(node: &mut DnsNode, seen: usize, step: &str) -> Result<()> {
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        let agent = node.agent()?;
+        let logged = agent.lines()[seen..].iter().any(|l| {
+            l.text.contains("apply step")
+                && (l.text.contains(&format!("step={step}"))
+                    || l.text.contains(&format!("step=\"{step}\"")))
+        });
+        if logged {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the agent never logged `apply step step={step}`"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    node.kill_agent().await?;
+    Ok(())
+}
+
+/// After a kill and a restart: nginx accepts its files.
+async fn nginx_accepts(node: &DnsNode, step: &str) -> Result<()> {
+    let conf = dns_node::nginx_conf(node.root());
+    let mut check = tests::process::Process::command("nginx", ["-t", "-q", "-c"]);
+    check.arg(&conf);
+    let checked = run_to_end(check, Duration::from_secs(30)).await?;
+    ensure!(
+        checked.success(),
+        "after the kill at {step}, nginx -t: {checked:?}"
+    );
+    Ok(())
+}
+
 async fn sigkill(c: &mut Collective) -> Result<()> {
+    let pebble = start_pebble(c, None).await?;
+    let dir = tempfile::tempdir()?;
+    let roots = roots_file(&pebble, dir.path(), "root.pem").await?;
+    let www = format!("www.{ZONE}");
+
+    // Killed while it writes the first certificate: half of one is never served.
+    let node = c.node_mut(0)?;
+    node.write_acme(&acme(node, &pebble))?;
+    node.kill_agent().await?;
+    node.start_agent_with(&[("RUCHE_AGENT_TEST_PAUSE_MS", "300")])
+        .await?;
+    let seen = node.agent()?.lines().len();
     let member = c.member().await?;
     c.verified_domain(&member).await?;
-    let www = format!("www.{ZONE}");
-    wait_for(c.node(0)?, &www, "/", 301).await?;
+    let node = c.node_mut(0)?;
+    kill_at(node, seen, "certificate write").await?;
+    let domain_certs = node.root().join("var/lib/ruche/certs/domain").join(ZONE);
+    let half = std::fs::read_dir(&domain_certs)?
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().starts_with(".tmp-"));
+    ensure!(
+        half,
+        "the kill left no half-written certificate to recover from"
+    );
+    node.start_agent().await?;
+    node.wait_until_converged(CONVERGE_TIMEOUT).await?;
+    let first = wait_for_https(node, &www, &roots, None).await?;
+    nginx_accepts(node, "certificate write").await?;
+    let left = std::fs::read_dir(&domain_certs)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+        .count();
+    ensure!(
+        left == 0,
+        "{left} half-written certificates left after the restart"
+    );
+    eprintln!("[web] killed at certificate write: converged, {www} answers over HTTPS");
+
     let mut suspended = false;
     for step in ["write", "check", "reload"] {
         let node = c.node_mut(0)?;
@@ -202,40 +482,23 @@ async fn sigkill(c: &mut Collective) -> Result<()> {
         suspended = !suspended;
         c.set_suspended(suspended).await?;
         let node = c.node_mut(0)?;
-        let deadline = Instant::now() + CONVERGE_TIMEOUT;
-        loop {
-            let agent = node.agent()?;
-            let logged = agent.lines()[seen..].iter().any(|l| {
-                l.text.contains("apply step")
-                    && (l.text.contains(&format!("step={step}"))
-                        || l.text.contains(&format!("step=\"{step}\"")))
-            });
-            if logged {
-                break;
-            }
-            if Instant::now() >= deadline {
-                bail!("the agent never logged `apply step step={step}` for the change");
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        node.kill_agent().await?;
+        kill_at(node, seen, step).await?;
         node.start_agent().await?;
         node.wait_until_converged(CONVERGE_TIMEOUT)
             .await
             .with_context(|| format!("after the kill at {step}"))?;
-
-        let conf = dns_node::nginx_conf(node.root());
-        let mut check = tests::process::Process::command("nginx", ["-t", "-q", "-c"]);
-        check.arg(&conf);
-        let checked = run_to_end(check, Duration::from_secs(30)).await?;
-        ensure!(
-            checked.success(),
-            "after the kill at {step}, nginx -t: {checked:?}"
-        );
+        nginx_accepts(node, step).await?;
         let want = if suspended { 404 } else { 301 };
         wait_for(node, &www, "/", want)
             .await
             .with_context(|| format!("after the kill at {step}"))?;
+        if !suspended {
+            let answer = wait_for_https(node, &www, &roots, None).await?;
+            ensure!(
+                answer.leaf == first.leaf,
+                "the certificate changed across kills"
+            );
+        }
         eprintln!("[web] killed at {step}: converged, {www} answers {want}");
     }
     Ok(())

@@ -115,7 +115,7 @@ pub fn render_member(
     if !tenant.active || tenant.domains.is_empty() {
         return lines;
     }
-    let mut text = format!("# member {}\n", tenant.member_id.escape_default());
+    let mut text = String::new();
     for domain in &tenant.domains {
         let web_names = platform::web_names(&domain.name);
         let names = server_names(web_names.iter().map(DomainName::as_str));
@@ -125,9 +125,10 @@ pub fn render_member(
         let cert = material.cert(&domain.name);
         let _ = write!(
             text,
-            "server {{\n{listen}    server_name{names};\n{acme}    location / {{\n        {answer};\n    }}\n}}\n",
+            "# {domain}\nserver {{\n{listen}    server_name{names};\n{acme}    location / {{\n        {answer};\n    }}\n}}\n",
             listen = listen(web.http, ""),
             acme = acme_location(layout),
+            domain = domain.name,
             answer = match cert {
                 Some(_) => format!("return 301 https://$host{}$request_uri", port_suffix(web.https.port(), 443)),
                 None => "return 404".to_owned(),

@@ -5,8 +5,8 @@ use askama::Template;
 
 use crate::i18n::Tr;
 use crate::states::{
-    DnsRole, DomainStatus, Health, MemberStatus, NodeState, SecondaryState, Seen, Sync, Unit,
-    UsageLabel,
+    CertificateStatus, DnsRole, DomainStatus, Health, MemberStatus, NodeState, SecondaryState,
+    Seen, Sync, Unit, UsageLabel,
 };
 
 /// What every page needs.
@@ -133,6 +133,23 @@ pub struct DomainRow {
     pub id: String,
     pub name: String,
     pub status: DomainStatus,
+    /// The short line: its state and expiry only.
+    pub certificate: CertificateLine,
+}
+
+/// A domain's certificate as the member is shown it: "Valid until …", "Failed" with the node's
+/// error and its next attempt, "Not reported yet"…
+pub struct CertificateLine {
+    pub status: CertificateStatus,
+    /// While one is served (valid, being renewed, expired): when it expires, to the minute.
+    pub until: Option<String>,
+    /// Why the last attempt failed, in the node's words: one line of at most 300 characters,
+    /// untrusted (escaped like all text).
+    pub error: Option<String>,
+    /// When the node tries again.
+    pub retry: Option<String>,
+    /// The names on it (Unicode), comma-separated; empty when not reported.
+    pub names: String,
 }
 
 #[derive(Template)]
@@ -263,6 +280,7 @@ pub struct DomainPage {
     pub challenge_value: String,
     /// `None` until the node that serves the domain has reported its key.
     pub dkim: Option<DkimRow>,
+    pub certificate: CertificateLine,
     /// When ownership was proven (to the minute); `None` while pending.
     pub verified_at: Option<String>,
     /// While pending: when the claim lapses and the domain is deleted unless verified.

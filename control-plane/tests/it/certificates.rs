@@ -5,8 +5,10 @@ use serde_json::{json, Value};
 
 use super::support::*;
 
-/// 2027-01-15 08:00:00 UTC.
-const NOT_AFTER: i64 = 1_800_000_000;
+/// 2100-01-01 00:00:00 UTC: far enough that the certificate is not expired when the test runs.
+const NOT_AFTER: i64 = 4_102_444_800;
+/// 2023-11-14 22:13:20 UTC: past.
+const EXPIRED: i64 = 1_700_000_000;
 /// 2027-01-01 00:00:00 UTC.
 const RETRY_AT: i64 = 1_798_761_600;
 
@@ -56,9 +58,14 @@ struct World {
     app: TestApp,
     admin_api: Client,
     alice: Client,
+    alice_api: Client,
+    bob: Client,
+    bob_api: Client,
     node_a: (String, Client),
     node_b: (String, Client),
     alice_domain: String,
+    alice_pending: String,
+    bob_domain: String,
 }
 
 async fn world(pool: sqlx::PgPool) -> World {
@@ -70,8 +77,10 @@ async fn world(pool: sqlx::PgPool) -> World {
     // The least loaded node hosts each new member: node B, empty, gets Bob.
     let node_b = join_node(&app, &admin_api, "node-b").await;
     let bob = invite_member(&app, &admin, "bob@example.net").await;
+    let alice_api = alice.with_bearer(&api_token(&alice).await);
+    let bob_api = bob.with_bearer(&api_token(&bob).await);
     let alice_domain = add_domain(&alice, "alice.test").await;
-    add_domain(&alice, "alice-pending.test").await;
+    let alice_pending = add_domain(&alice, "alice-pending.test").await;
     let bob_domain = add_domain(&bob, "bob.test").await;
     verify_domain(&app, &alice_domain).await;
     verify_domain(&app, &bob_domain).await;
@@ -79,9 +88,14 @@ async fn world(pool: sqlx::PgPool) -> World {
         app,
         admin_api,
         alice,
+        alice_api,
+        bob,
+        bob_api,
         node_a,
         node_b,
         alice_domain,
+        alice_pending,
+        bob_domain,
     }
 }
 
@@ -207,4 +221,273 @@ async fn hostile_error_text_is_one_capped_line(pool: sqlx::PgPool) {
     );
     assert!(!error.chars().any(char::is_control), "{error:?}");
     assert!(error.ends_with("A…"), "{error:?}");
+
+    // The member is shown that line, escaped.
+    let page = w
+        .alice
+        .get(&format!("/account/domains/{}", w.alice_domain))
+        .await;
+    assert_eq!(page.text_of("certificate-error").unwrap(), error);
+    assert!(!page.body.contains("<script>alert(1)"), "unescaped error");
+    assert!(page.body.contains(
+        "<span id=\"certificate-error\">&#60;script&#62;alert(1)&#60;/script&#62; Set-Cookie: x=1 AAA"
+    ));
+}
+
+async fn certificate_of(api: &Client, domain: &str) -> Value {
+    let r = api.api("GET", &format!("/domains/{domain}"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["certificate"].clone()
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn the_member_sees_their_certificate_in_both_languages_and_nobody_else_does(
+    pool: sqlx::PgPool,
+) {
+    let w = world(pool).await;
+    let (alice, alice_api) = (&w.alice, &w.alice_api);
+    let page_of = |d: &str| format!("/account/domains/{d}");
+    let (da, dp) = (&w.alice_domain, &w.alice_pending);
+
+    // Before any report: the verified domain's is not reported yet, the pending one's is asked
+    // for once it is verified.
+    let page = alice.get(&page_of(da)).await;
+    assert_eq!(
+        page.text_of("certificate-state").unwrap(),
+        "Not reported yet"
+    );
+    let page = alice.get(&page_of(dp)).await;
+    assert_eq!(
+        page.text_of("certificate-state").unwrap(),
+        "Asked for once the domain is verified"
+    );
+    assert_eq!(certificate_of(alice_api, da).await, Value::Null);
+
+    // The node fails to get it, says why in hostile words, and when it tries again.
+    let (_, node_a) = &w.node_a;
+    let mut failed = cert(
+        Some("alice.test"),
+        &["alice.test", "www.alice.test"],
+        "failed",
+    );
+    failed["error"] = json!("<script>alert(1)</script>\nurn:ietf:params:acme:error:dns");
+    failed["retry_at"] = json!(RETRY_AT);
+    let own = cert(None, &["node-a.example.org"], "valid");
+    let r = heartbeat(node_a, beat(Some(vec![own.clone(), failed]))).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let error = "<script>alert(1)</script> urn:ietf:params:acme:error:dns";
+
+    let page = alice.get(&page_of(da)).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.text_of("certificate-state").unwrap(), "Failed");
+    assert_eq!(page.text_of("certificate-problem").unwrap(), "Error:");
+    assert_eq!(page.text_of("certificate-error").unwrap(), error);
+    assert_eq!(
+        page.text_of("certificate-retry").unwrap(),
+        "2027-01-01 00:00 UTC"
+    );
+    assert_eq!(
+        page.text_of("certificate-names").unwrap(),
+        "alice.test, www.alice.test"
+    );
+    assert!(!page.body.contains("<script>alert(1)"), "unescaped error");
+    assert!(page
+        .body
+        .contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
+    let account = alice.get("/account").await;
+    assert_eq!(
+        account.text_of(&format!("certificate-{da}")).unwrap(),
+        "Certificate: Failed"
+    );
+    assert_eq!(
+        account.text_of(&format!("certificate-{dp}")).unwrap(),
+        "Certificate: Asked for once the domain is verified"
+    );
+    let mut api = certificate_of(alice_api, da).await;
+    assert!(api["reported_at"].is_string(), "{api}");
+    api["reported_at"] = Value::Null;
+    assert_eq!(
+        api,
+        json!({
+            "state": "failed",
+            "challenge": "http-01",
+            "names": ["alice.test", "www.alice.test"],
+            "not_after": null,
+            "error": error,
+            "retry_at": "2027-01-01T00:00:00Z",
+            "reported_at": null,
+        })
+    );
+
+    alice.get("/lang/fr?back=/account").await;
+    let page = alice.get(&page_of(da)).await;
+    assert_eq!(page.text_of("certificate-state").unwrap(), "Échec");
+    assert_eq!(
+        page.text_of("certificate-problem").unwrap(),
+        "Erreur\u{a0}:"
+    );
+    assert_eq!(page.text_of("certificate-error").unwrap(), error);
+    assert!(page
+        .body
+        .contains("Prochaine tentative\u{a0}: <span id=\"certificate-retry\">"));
+    let account = alice.get("/account").await;
+    assert_eq!(
+        account.text_of(&format!("certificate-{da}")).unwrap(),
+        "Certificat\u{a0}: Échec"
+    );
+
+    // Then it gets one, and a later renewal fails: the page says the certificate serves and
+    // its renewal failed.
+    let mut valid = cert(
+        Some("alice.test"),
+        &["alice.test", "www.alice.test"],
+        "valid",
+    );
+    valid["not_after"] = json!(NOT_AFTER);
+    valid["error"] = json!("rateLimited: too many certificates");
+    valid["retry_at"] = json!(RETRY_AT);
+    let r = heartbeat(node_a, beat(Some(vec![own.clone(), valid]))).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let page = alice.get(&page_of(da)).await;
+    assert_eq!(
+        page.text_of("certificate-state").unwrap(),
+        "Valide jusqu’au 2100-01-01 00:00 UTC"
+    );
+    assert_eq!(
+        page.text_of("certificate-problem").unwrap(),
+        "Son renouvellement a échoué\u{a0}:"
+    );
+    alice.get("/lang/en?back=/account").await;
+    let page = alice.get(&page_of(da)).await;
+    assert_eq!(
+        page.text_of("certificate-state").unwrap(),
+        "Valid until 2100-01-01 00:00 UTC"
+    );
+    assert_eq!(
+        page.text_of("certificate-problem").unwrap(),
+        "Its renewal failed:"
+    );
+    assert_eq!(
+        page.text_of("certificate-error").unwrap(),
+        "rateLimited: too many certificates"
+    );
+    let account = alice.get("/account").await;
+    assert_eq!(
+        account.text_of(&format!("certificate-{da}")).unwrap(),
+        "Certificate: Valid until 2100-01-01 00:00 UTC"
+    );
+    let api = certificate_of(alice_api, da).await;
+    assert_eq!(api["state"], "valid");
+    assert_eq!(api["not_after"], "2100-01-01T00:00:00Z");
+    assert_eq!(api["error"], "rateLimited: too many certificates");
+    // The list carries it too.
+    let list = alice_api.api("GET", "/domains", None).await.json();
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == da.as_str())
+        .unwrap();
+    assert_eq!(listed["certificate"]["state"], "valid");
+
+    // A "valid" one past its expiry is expired; a renewal while it serves is "being renewed".
+    let mut expired = cert(Some("alice.test"), &["alice.test"], "valid");
+    expired["not_after"] = json!(EXPIRED);
+    assert_eq!(
+        heartbeat(node_a, beat(Some(vec![expired]))).await.status,
+        204
+    );
+    let page = alice.get(&page_of(da)).await;
+    assert_eq!(
+        page.text_of("certificate-state").unwrap(),
+        "Expired on 2023-11-14 22:13 UTC"
+    );
+    let mut renewing = cert(Some("alice.test"), &["alice.test"], "pending");
+    renewing["not_after"] = json!(NOT_AFTER);
+    assert_eq!(
+        heartbeat(node_a, beat(Some(vec![renewing]))).await.status,
+        204
+    );
+    let page = alice.get(&page_of(da)).await;
+    assert_eq!(
+        page.text_of("certificate-state").unwrap(),
+        "Being renewed; valid until 2100-01-01 00:00 UTC"
+    );
+    assert!(!page.body.contains("id=\"certificate-problem\""));
+    let mut waiting = cert(Some("alice.test"), &["alice.test"], "waiting-for-dns");
+    waiting["error"] = json!("www.alice.test resolves to 192.0.2.1, not this node");
+    assert_eq!(
+        heartbeat(node_a, beat(Some(vec![waiting]))).await.status,
+        204
+    );
+    let page = alice.get(&page_of(da)).await;
+    assert_eq!(
+        page.text_of("certificate-state").unwrap(),
+        "Waiting for DNS"
+    );
+    assert_eq!(page.text_of("certificate-problem").unwrap(), "Error:");
+    let mut valid = cert(Some("alice.test"), &["alice.test"], "valid");
+    valid["not_after"] = json!(NOT_AFTER);
+    valid["error"] = json!("secret of alice");
+    assert_eq!(heartbeat(node_a, beat(Some(vec![valid]))).await.status, 204);
+
+    // Bob, on another node, sees nothing of Alice's: not in his pages, not in his API, and
+    // her domain's page and object are 404 to him.
+    let (bob, bob_api, db) = (&w.bob, &w.bob_api, &w.bob_domain);
+    let page = bob.get(&page_of(db)).await;
+    assert_eq!(
+        page.text_of("certificate-state").unwrap(),
+        "Not reported yet"
+    );
+    for body in [
+        page.body,
+        bob.get("/account").await.body,
+        bob_api.api("GET", "/domains", None).await.body,
+        bob_api
+            .api("GET", &format!("/domains/{db}"), None)
+            .await
+            .body,
+        bob_api.api("GET", "/me", None).await.body,
+    ] {
+        for secret in ["alice.test", "secret of alice", "2100-01-01"] {
+            assert!(!body.contains(secret), "Bob is shown {secret}: {body}");
+        }
+    }
+    assert_eq!(certificate_of(bob_api, db).await, Value::Null);
+    assert_eq!(bob.get(&page_of(da)).await.status, 404);
+    let r = bob_api.api("GET", &format!("/domains/{da}"), None).await;
+    assert_eq!(r.status, 404);
+
+    // Bob's node reports his; Alice's view is unchanged by it.
+    let (_, node_b) = &w.node_b;
+    let mut bobs = cert(Some("bob.test"), &["bob.test"], "valid");
+    bobs["not_after"] = json!(NOT_AFTER);
+    assert_eq!(heartbeat(node_b, beat(Some(vec![bobs]))).await.status, 204);
+    assert_eq!(certificate_of(bob_api, db).await["state"], "valid");
+    assert_eq!(
+        certificate_of(alice_api, da).await["error"],
+        "secret of alice"
+    );
+
+    // After a move to node B, Alice's page shows node B's report, not node A's old one.
+    let alice_id = alice_api.api("GET", "/me", None).await.json()["member"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (b, _) = &w.node_b;
+    let r = w
+        .admin_api
+        .api(
+            "PUT",
+            &format!("/admin/members/{alice_id}/node"),
+            Some(json!({"node_id": b})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(certificate_of(alice_api, da).await, Value::Null);
+    let page = alice.get(&page_of(da)).await;
+    assert_eq!(
+        page.text_of("certificate-state").unwrap(),
+        "Not reported yet"
+    );
 }

@@ -65,6 +65,12 @@ states! {
         Failed => "certificate.state.failed",
     }
 
+    /// How the certificate authority checks a certificate's names (RFC 8555 §8).
+    CertificateChallenge {
+        Http01 => "certificate.challenge.http01",
+        Dns01 => "certificate.challenge.dns01",
+    }
+
     MemberStatus {
         Active => "member.status.active",
         Suspended => "member.status.suspended",

@@ -191,6 +191,8 @@ pub async fn of_node(db: impl sqlx::PgExecutor<'_>, node: NodeId) -> Result<Vec<
 pub struct Trouble {
     pub node_id: NodeId,
     pub node_name: String,
+    /// `None` for the node's own host name.
+    pub domain_id: Option<DomainId>,
     pub certificate: Stored,
 }
 
@@ -198,7 +200,7 @@ pub struct Trouble {
 /// first, at most `limit`; and how many there are in all.
 pub async fn in_trouble(db: impl sqlx::PgExecutor<'_>, limit: i64) -> Result<(Vec<Trouble>, i64)> {
     let rows = sqlx::query!(
-        r#"select c.node_id, n.name as node_name, c.names, c.challenge, c.state, c.not_after,
+        r#"select c.node_id, n.name as node_name, c.domain_id, c.names, c.challenge, c.state, c.not_after,
                   c.error, c.retry_at, c.reported_at, count(*) over () as "total!"
            from node_certificates c join nodes n on n.id = c.node_id
            where c.state = 'failed' or c.error is not null
@@ -215,6 +217,7 @@ pub async fn in_trouble(db: impl sqlx::PgExecutor<'_>, limit: i64) -> Result<(Ve
             Ok(Trouble {
                 node_id: NodeId(r.node_id),
                 node_name: r.node_name,
+                domain_id: r.domain_id.map(DomainId),
                 certificate: Stored::from_columns(
                     r.names,
                     &r.challenge,

@@ -52,6 +52,20 @@ pub struct Node {
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<Node>> {
+    read(pool, None).await
+}
+
+/// One node; not found if there is no such node.
+pub async fn get(pool: &PgPool, node: NodeId) -> Result<Node> {
+    read(pool, Some(node))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(Error::NotFound)
+}
+
+/// Every node by name, or only `only`.
+async fn read(pool: &PgPool, only: Option<NodeId>) -> Result<Vec<Node>> {
     let rows = sqlx::query!(
         "select n.id, n.name, n.credential_hash is not null as \"joined!\",
                 case when n.credential_hash is not null and n.join_token_hash is not null then 'rotating'
@@ -62,7 +76,8 @@ pub async fn list(pool: &PgPool) -> Result<Vec<Node>> {
                 n.addresses, n.version, n.cpus, n.memory_bytes, n.disk_bytes, n.last_heartbeat_at,
                 n.healthy, n.desired_generation, n.observed_generation, n.created_at,
                 (select count(*) from members m where m.node_id = n.id) as \"members!\"
-         from nodes n order by n.name"
+         from nodes n where ($1::uuid is null or n.id = $1) order by n.name",
+        only.map(|n| n.0)
     )
     .fetch_all(pool)
     .await?;

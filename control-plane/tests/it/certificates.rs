@@ -56,6 +56,7 @@ async fn reported_at(app: &TestApp, node: &str) -> Vec<time::OffsetDateTime> {
 /// Bob (bob.test verified).
 struct World {
     app: TestApp,
+    admin: Client,
     admin_api: Client,
     alice: Client,
     alice_api: Client,
@@ -86,6 +87,7 @@ async fn world(pool: sqlx::PgPool) -> World {
     verify_domain(&app, &bob_domain).await;
     World {
         app,
+        admin,
         admin_api,
         alice,
         alice_api,
@@ -490,4 +492,112 @@ async fn the_member_sees_their_certificate_in_both_languages_and_nobody_else_doe
         page.text_of("certificate-state").unwrap(),
         "Not reported yet"
     );
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn the_admin_sees_each_nodes_certificates_and_those_in_trouble(pool: sqlx::PgPool) {
+    let w = world(pool).await;
+    let admin = &w.admin;
+    let ((a, node_a), (b, node_b)) = (&w.node_a, &w.node_b);
+    let mut own = cert(None, &["node-a.example.org"], "valid");
+    own["not_after"] = json!(NOT_AFTER);
+    let mut alices = cert(
+        Some("alice.test"),
+        &["alice.test", "www.alice.test"],
+        "failed",
+    );
+    alices["error"] = json!("<b>bold</b>\r\nno A record");
+    alices["retry_at"] = json!(RETRY_AT);
+    let r = heartbeat(node_a, beat(Some(vec![own, alices]))).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    // Bob's is served, but its renewal fails: in trouble too.
+    let mut bobs = cert(Some("bob.test"), &["bob.test"], "valid");
+    bobs["not_after"] = json!(NOT_AFTER);
+    bobs["error"] = json!("rateLimited");
+    let r = heartbeat(node_b, beat(Some(vec![bobs]))).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+
+    // The list of nodes links to each node's page.
+    let list = admin.get("/admin/nodes").await;
+    assert!(list
+        .body
+        .contains(&format!("<a href=\"/admin/nodes/{a}\">node-a</a>")));
+
+    let page = admin.get(&format!("/admin/nodes/{a}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let table = page
+        .body
+        .split("<table id=\"certificates\">")
+        .nth(1)
+        .expect("the certificates table")
+        .split("</table>")
+        .next()
+        .unwrap();
+    let rows: Vec<&str> = table.split("<tr>").skip(2).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    // The node's own first, then the member domain's.
+    for needle in [
+        "node-a.example.org <span class=\"hint\">(the node&#39;s own name)</span>",
+        "<td>HTTP-01</td>",
+        "Valid until <span class=\"nowrap\">2100-01-01 00:00 UTC</span>",
+    ] {
+        assert!(rows[0].contains(needle), "{needle}: {}", rows[0]);
+    }
+    for needle in [
+        "<td class=\"wrap\">alice.test, www.alice.test</td>",
+        "<td>Failed</td>",
+        "<span lang=\"en\">&#60;b&#62;bold&#60;/b&#62; no A record</span>",
+        "<td class=\"nowrap\">2027-01-01 00:00 UTC</td>",
+    ] {
+        assert!(rows[1].contains(needle), "{needle}: {}", rows[1]);
+    }
+    assert!(!page.body.contains("<b>bold"), "unescaped error");
+    let reported = rows[1].rsplit("<td class=\"nowrap\">").next().unwrap();
+    assert!(reported.contains(" UTC</td>"), "{reported}");
+
+    admin.get("/lang/fr?back=/admin").await;
+    let page = admin.get(&format!("/admin/nodes/{a}")).await;
+    assert!(page.body.contains("<td>Échec</td>"));
+    assert!(page
+        .body
+        .contains("Valide jusqu’au <span class=\"nowrap\">2100-01-01 00:00 UTC</span>"));
+    admin.get("/lang/en?back=/admin").await;
+
+    let page = admin.get(&format!("/admin/nodes/{b}")).await;
+    assert!(page.body.contains("bob.test") && !page.body.contains("alice.test"));
+    for missing in [
+        "/admin/nodes/00000000-0000-4000-8000-000000000000",
+        "/admin/nodes/not-an-id",
+    ] {
+        assert_eq!(admin.get(missing).await.status, 404, "{missing}");
+    }
+    // Members are not shown any node's page.
+    assert_eq!(w.alice.get(&format!("/admin/nodes/{a}")).await.status, 404);
+
+    // The overview lists the two in trouble, not the node's own valid one, linking to nodes.
+    let home = admin.get("/admin").await;
+    let table = home
+        .body
+        .split("<table id=\"certificate-problems\">")
+        .nth(1)
+        .expect("the table of certificates in trouble")
+        .split("</table>")
+        .next()
+        .unwrap();
+    assert_eq!(table.matches("<tr>").count(), 3, "{table}");
+    assert!(table.contains(&format!("<a href=\"/admin/nodes/{a}\">node-a</a>")));
+    assert!(table.contains(&format!("<a href=\"/admin/nodes/{b}\">node-b</a>")));
+    assert!(table.contains("alice.test, www.alice.test") && table.contains("bob.test"));
+    assert!(table.contains("<span lang=\"en\">rateLimited</span>"));
+    assert!(!table.contains("node-a.example.org"));
+    assert!(!home.body.contains("id=\"certificate-problems-more\""));
+
+    // Once every node reports its certificates fine, the overview says so.
+    for (node, domain) in [(node_a, "alice.test"), (node_b, "bob.test")] {
+        let mut fine = cert(Some(domain), &[domain], "valid");
+        fine["not_after"] = json!(NOT_AFTER);
+        assert_eq!(heartbeat(node, beat(Some(vec![fine]))).await.status, 204);
+    }
+    let home = admin.get("/admin").await;
+    assert!(home.body.contains("id=\"no-certificate-problems\""));
 }

@@ -656,7 +656,24 @@ fn admin_pages() {
                     last_error: None,
                 },
             ],
+            certificate_problems: vec![certificate_row(CertificateStatus::Failed)],
+            certificate_problems_unlisted: 4,
         });
+        let t = Tr::new(lang);
+        assert!(html.contains("<table id=\"certificate-problems\">"));
+        assert!(html.contains("<a href=\"/admin/nodes/n1\">"));
+        assert!(html.contains(&format!("<td>{}</td>", t.get("certificate.state.failed"))));
+        let more = html
+            .split("id=\"certificate-problems-more\">")
+            .nth(1)
+            .unwrap();
+        let words: String = t
+            .get("admin.certificate_problems_more")
+            .chars()
+            .take(8)
+            .collect();
+        assert!(more.starts_with(&words));
+        assert!(more.contains(" 4</p>"));
         assert!(html.contains("<tr id=\"worker-dns\"><td>dns</td><td>60 s</td>"));
         assert!(html.contains(Tr::new(lang).get("workers.continuous")));
         assert!(html.contains(Tr::new(lang).get("workers.never")));
@@ -670,6 +687,20 @@ fn admin_pages() {
         ] {
             assert!(html.contains(&format!("href=\"{href}\"")), "{href}");
         }
+
+        let html = render(&AdminHomePage {
+            ctx: ctx(lang, true),
+            collective_name: EVIL.to_owned(),
+            platform_domain: "example.org".to_owned(),
+            member_count: 3,
+            plan_count: 2,
+            pending_invitations: 1,
+            workers: vec![],
+            certificate_problems: vec![],
+            certificate_problems_unlisted: 0,
+        });
+        assert!(html.contains("id=\"no-certificate-problems\""));
+        assert!(!html.contains("id=\"certificate-problems-more\""));
 
         let html = render(&PlansPage {
             ctx: ctx(lang, true),
@@ -814,19 +845,7 @@ fn admin_pages() {
 
         let html = render(&NodesPage {
             ctx: ctx(lang, true),
-            nodes: vec![NodeRow {
-                id: "n1".to_owned(),
-                name: EVIL.to_owned(),
-                state: NodeState::Joined,
-                host_name: "node-a.example.org".to_owned(),
-                addresses: "127.0.0.2".to_owned(),
-                version: "0.1.0".to_owned(),
-                capacity: "2 CPU".to_owned(),
-                last_heartbeat: "2024-01-01 12:00:00 UTC".to_owned(),
-                health: Health::Ok,
-                members: 3,
-                generations: "41 / 42".to_owned(),
-            }],
+            nodes: vec![node_row()],
             errors: errors(&["name"]),
             name: EVIL.to_owned(),
             join_command: Some("node-agent join https://example.org --token-file -".to_owned()),
@@ -837,6 +856,38 @@ fn admin_pages() {
         assert!(html.contains("action=\"/admin/nodes/n1/rotate\""));
         assert!(html.contains("<td class=\"num nowrap\" id=\"generations-n1\">41 / 42</td>"));
         assert!(html.contains("<td class=\"num\">3</td>"));
+        assert!(html.contains("<a href=\"/admin/nodes/n1\">"));
+
+        for certificates in [
+            vec![],
+            CertificateStatus::ALL
+                .iter()
+                .map(|s| certificate_row(*s))
+                .collect(),
+        ] {
+            let empty = certificates.is_empty();
+            let html = render(&NodePage {
+                ctx: ctx(lang, true),
+                node: node_row(),
+                certificates,
+            });
+            let t = Tr::new(lang);
+            assert!(html.contains("id=\"generations-n1\">41 / 42</dd>"));
+            assert_eq!(html.contains("id=\"no-certificates\""), empty);
+            assert_eq!(html.contains("<table id=\"certificates\">"), !empty);
+            if !empty {
+                assert!(html.contains(&format!(
+                    "{} <span class=\"nowrap\">2100-01-01 00:00 UTC</span>",
+                    t.get("certificate.state.valid")
+                )));
+                // Its text has an apostrophe, which is escaped: compare up to it.
+                let own: String = t.get("certificate.own").chars().take(8).collect();
+                assert!(html.contains(&format!("node-a.example.org <span class=\"hint\">{own}")));
+                assert!(html.contains("<td>HTTP-01</td>"));
+                // No node column on the node's own page.
+                assert!(!html.contains("href=\"/admin/nodes/n1\">"));
+            }
+        }
 
         let html = render(&AuditPage {
             ctx: ctx(lang, true),
@@ -845,6 +896,43 @@ fn admin_pages() {
         });
         assert!(html.contains("<table id=\"audit\">"));
         assert!(html.contains("href=\"/admin/audit?before=5\""));
+    }
+}
+
+fn node_row() -> NodeRow {
+    NodeRow {
+        id: "n1".to_owned(),
+        name: EVIL.to_owned(),
+        state: NodeState::Joined,
+        host_name: "node-a.example.org".to_owned(),
+        addresses: "127.0.0.2".to_owned(),
+        version: "0.1.0".to_owned(),
+        capacity: "2 CPU".to_owned(),
+        last_heartbeat: "2024-01-01 12:00:00 UTC".to_owned(),
+        health: Health::Ok,
+        members: 3,
+        generations: "41 / 42".to_owned(),
+    }
+}
+
+/// A certificate of node n1 in `status`, with a hostile error; the node's own when valid.
+fn certificate_row(status: CertificateStatus) -> CertificateRow {
+    let own = status == CertificateStatus::Valid;
+    CertificateRow {
+        node_id: "n1".to_owned(),
+        node_name: EVIL.to_owned(),
+        names: if own {
+            "node-a.example.org".to_owned()
+        } else {
+            format!("example.org, {EVIL}")
+        },
+        own,
+        challenge: CertificateChallenge::Http01,
+        status,
+        until: status.serves().then(|| "2100-01-01 00:00 UTC".to_owned()),
+        error: Some(EVIL.to_owned()),
+        retry: Some("2027-01-01 00:00 UTC".to_owned()),
+        reported: "2026-12-07 03:00:00 UTC".to_owned(),
     }
 }
 

@@ -62,11 +62,6 @@ impl Stored {
             reported_at,
         })
     }
-
-    /// Whether the admin should look at it: no certificate, or one whose renewal fails.
-    pub fn in_trouble(&self) -> bool {
-        self.state == CertificateState::Failed || self.error.is_some()
-    }
 }
 
 /// Makes the node's rows the list it reported (checked by `model::certificate::check`): rows
@@ -196,8 +191,9 @@ pub struct Trouble {
     pub certificate: Stored,
 }
 
-/// Certificates that failed, or whose renewal fails, across every node: the latest reports
-/// first, at most `limit`; and how many there are in all.
+/// Certificates in trouble across every node: failed, or with an error from their last attempt
+/// (a served one whose renewal fails, one waiting for DNS that the CA could not check). The
+/// latest reports first, at most `limit`; and how many there are in all.
 pub async fn in_trouble(db: impl sqlx::PgExecutor<'_>, limit: i64) -> Result<(Vec<Trouble>, i64)> {
     let rows = sqlx::query!(
         r#"select c.node_id, n.name as node_name, c.domain_id, c.names, c.challenge, c.state, c.not_after,

@@ -5,8 +5,8 @@ use askama::Template;
 
 use crate::i18n::Tr;
 use crate::states::{
-    DnsRole, DomainStatus, Health, MemberStatus, NodeState, SecondaryState, Seen, Sync, Unit,
-    UsageLabel,
+    CertificateChallenge, CertificateStatus, DnsRole, DomainStatus, Health, MemberStatus,
+    NodeState, SecondaryState, Seen, Sync, Unit, UsageLabel,
 };
 
 /// What every page needs.
@@ -133,6 +133,23 @@ pub struct DomainRow {
     pub id: String,
     pub name: String,
     pub status: DomainStatus,
+    /// The short line: its state and expiry only.
+    pub certificate: CertificateLine,
+}
+
+/// A domain's certificate as the member is shown it: "Valid until …", "Failed" with the node's
+/// error and its next attempt, "Not reported yet"…
+pub struct CertificateLine {
+    pub status: CertificateStatus,
+    /// While one is served (valid, being renewed, expired): when it expires, to the minute.
+    pub until: Option<String>,
+    /// Why the last attempt failed, in the node's words: one line of at most 300 characters,
+    /// untrusted (escaped like all text).
+    pub error: Option<String>,
+    /// When the node tries again.
+    pub retry: Option<String>,
+    /// The names on it (Unicode), comma-separated; empty when not reported.
+    pub names: String,
 }
 
 #[derive(Template)]
@@ -263,6 +280,7 @@ pub struct DomainPage {
     pub challenge_value: String,
     /// `None` until the node that serves the domain has reported its key.
     pub dkim: Option<DkimRow>,
+    pub certificate: CertificateLine,
     /// When ownership was proven (to the minute); `None` while pending.
     pub verified_at: Option<String>,
     /// While pending: when the claim lapses and the domain is deleted unless verified.
@@ -357,6 +375,29 @@ pub struct AdminHomePage {
     pub pending_invitations: usize,
     /// This control plane's background workers.
     pub workers: Vec<WorkerRow>,
+    /// Certificates nodes could not get or renew, latest reports first (at most a page).
+    pub certificate_problems: Vec<CertificateRow>,
+    /// How many more there are than listed (on their nodes' pages).
+    pub certificate_problems_unlisted: i64,
+}
+
+/// A certificate as its node last reported it, for the admin.
+pub struct CertificateRow {
+    pub node_id: String,
+    pub node_name: String,
+    /// The names on it (Unicode), comma-separated, the one it is filed under first.
+    pub names: String,
+    /// The node's own host name's (not a member domain's).
+    pub own: bool,
+    pub challenge: CertificateChallenge,
+    pub status: CertificateStatus,
+    /// While one is served: when it expires, to the minute.
+    pub until: Option<String>,
+    /// The node's words: one line of at most 300 characters, untrusted (escaped like all text).
+    pub error: Option<String>,
+    pub retry: Option<String>,
+    /// When the node reported it as it stands, or last confirmed it (within ten minutes).
+    pub reported: String,
 }
 
 /// One background worker, as the admin sees it.
@@ -513,6 +554,16 @@ pub struct NodeRow {
     pub members: i64,
     /// "applied / desired" generations, e.g. "41 / 42"; "— / 42" before the first apply.
     pub generations: String,
+}
+
+/// One node: what it says of itself and the certificates it reported.
+#[derive(Template)]
+#[template(path = "admin/node.html")]
+pub struct NodePage {
+    pub ctx: Ctx,
+    pub node: NodeRow,
+    /// Its own name's first, then by name.
+    pub certificates: Vec<CertificateRow>,
 }
 
 #[derive(Template)]

@@ -46,6 +46,31 @@ states! {
         Active => "domain.status.active",
     }
 
+    /// A member domain's certificate, as the node hosting the domain last reported it, or why
+    /// there is none to report yet. The member's pages and the admin's say the same words.
+    CertificateStatus {
+        /// Not verified yet: no node asks for a certificate for it.
+        AfterVerification => "certificate.state.after_verification",
+        /// Verified, but the node hosting it has not reported it yet.
+        NotReported => "certificate.state.not_reported",
+        /// A name does not lead to the node yet (HTTP-01 asks the CA to fetch a file there).
+        WaitingForDns => "certificate.state.waiting_for_dns",
+        /// Being asked for, with no certificate served yet.
+        Pending => "certificate.state.pending",
+        /// Being renewed while the current one is still valid.
+        Renewing => "certificate.state.renewing",
+        Valid => "certificate.state.valid",
+        /// Reported valid, but past its expiry: the node stopped renewing it, or reporting.
+        Expired => "certificate.state.expired",
+        Failed => "certificate.state.failed",
+    }
+
+    /// How the certificate authority checks a certificate's names (RFC 8555 §8).
+    CertificateChallenge {
+        Http01 => "certificate.challenge.http01",
+        Dns01 => "certificate.challenge.dns01",
+    }
+
     MemberStatus {
         Active => "member.status.active",
         Suspended => "member.status.suspended",
@@ -113,5 +138,16 @@ states! {
         Unauthorized => "error.unauthorized",
         /// A form whose CSRF token or origin is not this site's.
         Csrf => "error.csrf",
+    }
+}
+
+impl CertificateStatus {
+    /// Whether a certificate is served (or was, until its expiry): a failure is then its
+    /// renewal's, and the page says so rather than "failed".
+    pub fn serves(self) -> bool {
+        matches!(
+            self,
+            CertificateStatus::Valid | CertificateStatus::Renewing | CertificateStatus::Expired
+        )
     }
 }

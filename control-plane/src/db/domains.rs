@@ -1,8 +1,10 @@
 //! Member domains. A domain is unique across the collective and starts as
 //! `pending_verification`; `dns::verify` activates it once the world shows its TXT challenge.
 //! Each domain carries its DNS picture: the name servers and DS records to give the registrar,
-//! which of them the world already sees, and what the last checks saw of each server.
+//! which of them the world already sees, and what the last checks saw of each server; and its
+//! certificate, as the node hosting the member last reported it (`db::certificates`).
 
+use protocol::node::CertificateState;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
@@ -10,6 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use web::Reason;
 
+use super::certificates::Stored;
 use super::nodes::NodeStatus;
 use super::topology;
 use crate::config::{DnsConfig, Platform};
@@ -36,6 +39,9 @@ pub struct Domain {
     /// The DKIM record to publish: a TXT record `name` with `value`. Null until the node that
     /// hosts the domain has made its key and reported it.
     pub dkim: Option<DkimRecord>,
+    /// The domain's certificate as the node hosting the member now last reported it; `None`
+    /// until it has (nodes ask for certificates of verified domains only).
+    pub certificate: Option<Stored>,
     pub created_at: OffsetDateTime,
     pub dns: DomainDns,
 }
@@ -158,16 +164,17 @@ fn dkim(name: &str, selector: Option<String>, public_key: Option<String>) -> Opt
     }
 }
 
-fn display(name: &str) -> String {
+/// A stored (ASCII) name in its Unicode form, for display only.
+pub fn display(name: &str) -> String {
     DomainName::parse(name)
         .map(|d| d.to_unicode())
         .unwrap_or_else(|_| name.to_owned())
 }
 
-/// One row of [`read`]: a domain, its DKIM key, what `dns::verify` last saw of it, the servers'
-/// last checks (parallel arrays, primary first), the member's node (its generations, its name
-/// server number and its active secondaries' numbers), the external secondaries and the
-/// platform domain.
+/// One row of [`read`]: a domain, its DKIM key, its certificate, what `dns::verify` last saw of
+/// it, the servers' last checks (parallel arrays, primary first), the member's node (its
+/// generations, its name server number and its active secondaries' numbers), the external
+/// secondaries and the platform domain.
 struct Row {
     id: Uuid,
     name: String,
@@ -178,6 +185,13 @@ struct Row {
     node_id: Option<Uuid>,
     selector: Option<String>,
     public_key: Option<String>,
+    cert_names: Option<Vec<String>>,
+    cert_challenge: Option<String>,
+    cert_state: Option<String>,
+    cert_not_after: Option<OffsetDateTime>,
+    cert_error: Option<String>,
+    cert_retry_at: Option<OffsetDateTime>,
+    cert_reported_at: Option<OffsetDateTime>,
     ds: Option<Vec<String>>,
     txt_seen: Option<bool>,
     ns_seen: Option<bool>,
@@ -203,6 +217,10 @@ async fn read(
         Row,
         r#"select d.id, d.name, d.status, d.verification_token, d.verified_at, d.created_at,
                   m.node_id, k.selector as "selector?", k.public_key as "public_key?",
+                  nc.names as "cert_names?", nc.challenge as "cert_challenge?",
+                  nc.state as "cert_state?", nc.not_after as "cert_not_after?",
+                  nc.error as "cert_error?", nc.retry_at as "cert_retry_at?",
+                  nc.reported_at as "cert_reported_at?",
                   s.ds as "ds?", s.txt_seen as "txt_seen?", s.ns_seen as "ns_seen?",
                   s.ds_seen as "ds_seen?",
                   (select platform_domain from collective) as platform_domain,
@@ -218,6 +236,8 @@ async fn read(
            from domains d join members m on m.id = d.member_id
            left join nodes n on n.id = m.node_id
            left join dkim_keys k on k.domain_id = d.id and k.node_id = m.node_id
+           -- The hosting node's report only: after a move, the old node's says nothing.
+           left join node_certificates nc on nc.domain_id = d.id and nc.node_id = m.node_id
            left join domain_dns_status s on s.domain_id = d.id
            cross join lateral (
                -- One ordered aggregate (each ordered aggregate sorts on its own), as JSON
@@ -269,11 +289,31 @@ fn nameservers(config: Option<&Platform>, r: &Row) -> Result<Vec<String>> {
 }
 
 /// A row of [`read`] as the API shows it, given the zones' name servers.
-fn to_domain(r: Row, nameservers: &[String]) -> Domain {
-    Domain {
+fn to_domain(r: Row, nameservers: &[String]) -> Result<Domain> {
+    let certificate = match (
+        r.cert_names,
+        r.cert_challenge,
+        r.cert_state,
+        r.cert_reported_at,
+    ) {
+        (Some(names), Some(challenge), Some(state), Some(reported_at)) => {
+            Some(Stored::from_columns(
+                names,
+                &challenge,
+                &state,
+                r.cert_not_after,
+                r.cert_error,
+                r.cert_retry_at,
+                reported_at,
+            )?)
+        }
+        _ => None,
+    };
+    Ok(Domain {
         id: DomainId(r.id),
         display_name: display(&r.name),
         dkim: dkim(&r.name, r.selector, r.public_key),
+        certificate,
         dns: domain_dns(
             &r.name,
             &r.status,
@@ -292,7 +332,7 @@ fn to_domain(r: Row, nameservers: &[String]) -> Domain {
         verification_token: r.verification_token,
         verified_at: r.verified_at,
         created_at: r.created_at,
-    }
+    })
 }
 
 /// A member's domains with their DNS pictures: one query.
@@ -307,10 +347,9 @@ pub async fn list(
     };
     let config = effective(config, first.platform_domain.as_deref())?;
     let nameservers = nameservers(config.as_ref(), first)?;
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(|r| to_domain(r, &nameservers))
-        .collect())
+        .collect()
 }
 
 /// A member's own domain, and the status of the node hosting the member (`None` while none
@@ -332,7 +371,7 @@ pub async fn get_with_node(
         .desired_generation
         .filter(|_| r.node_id.is_some())
         .map(|desired| NodeStatus::new(desired, r.observed_generation));
-    Ok((to_domain(r, &nameservers), node))
+    Ok((to_domain(r, &nameservers)?, node))
 }
 
 /// A member's own domain; another member's domain is simply not found.
@@ -352,16 +391,34 @@ pub struct Summary {
     pub display_name: String,
     /// `pending_verification` or `active`.
     pub status: String,
+    /// Its certificate's state and expiry, as the node hosting the member now last reported
+    /// them; `None` until it has.
+    pub certificate: Option<(CertificateState, Option<OffsetDateTime>)>,
 }
 
 impl Summary {
-    /// `name` as stored (ASCII).
-    pub(super) fn new(id: DomainId, name: &str, status: String) -> Self {
-        Summary {
+    /// `name` as stored (ASCII); `certificate` its stored state and expiry, if reported.
+    pub(super) fn new(
+        id: DomainId,
+        name: &str,
+        status: String,
+        certificate: Option<(&str, Option<OffsetDateTime>)>,
+    ) -> Result<Self> {
+        let certificate = certificate
+            .map(|(state, not_after)| {
+                crate::model::certificate::parse_state(state)
+                    .map(|s| (s, not_after))
+                    .ok_or_else(|| {
+                        Error::Internal(anyhow::anyhow!("stored certificate state {state:?}"))
+                    })
+            })
+            .transpose()?;
+        Ok(Summary {
             id,
             display_name: display(name),
             status,
-        }
+            certificate,
+        })
     }
 }
 

@@ -309,6 +309,8 @@ pub async fn overview(db: impl sqlx::PgExecutor<'_>, member: MemberId) -> Result
                   n.desired_generation as "desired_generation?", n.observed_generation,
                   d.count as "domains!", d.ids as "domain_ids!", d.names as "domain_names!",
                   d.statuses as "domain_statuses!",
+                  d.cert_states as "cert_states!: Vec<Option<String>>",
+                  d.cert_not_after as "cert_not_after!: Vec<Option<OffsetDateTime>>",
                   mb.count as "mailboxes!", mb.quota as "storage!", mb.used as stored,
                   (select count(*) from aliases where member_id = m.id) as "aliases!",
                   (select count(*) from xmpp_accounts where member_id = m.id) as "xmpp!"
@@ -316,11 +318,16 @@ pub async fn overview(db: impl sqlx::PgExecutor<'_>, member: MemberId) -> Result
            left join plans p on p.id = m.plan_id
            left join nodes n on n.id = m.node_id
            cross join lateral (
+               -- At most one certificate row per domain and node (its unique key).
                select count(*) as count,
-                      coalesce(array_agg(id order by name), '{}') as ids,
-                      coalesce(array_agg(name order by name), '{}') as names,
-                      coalesce(array_agg(status order by name), '{}') as statuses
-               from domains where member_id = m.id) d
+                      coalesce(array_agg(dd.id order by dd.name), '{}') as ids,
+                      coalesce(array_agg(dd.name order by dd.name), '{}') as names,
+                      coalesce(array_agg(dd.status order by dd.name), '{}') as statuses,
+                      coalesce(array_agg(nc.state order by dd.name), '{}') as cert_states,
+                      coalesce(array_agg(nc.not_after order by dd.name), '{}') as cert_not_after
+               from domains dd
+               left join node_certificates nc on nc.domain_id = dd.id and nc.node_id = m.node_id
+               where dd.member_id = m.id) d
            cross join lateral (
                select count(*) as count, coalesce(sum(quota_bytes), 0)::bigint as quota,
                       sum(used_bytes)::bigint as used
@@ -372,8 +379,12 @@ pub async fn overview(db: impl sqlx::PgExecutor<'_>, member: MemberId) -> Result
             .into_iter()
             .zip(r.domain_names)
             .zip(r.domain_statuses)
-            .map(|((id, name), status)| Summary::new(DomainId(id), &name, status))
-            .collect(),
+            .zip(r.cert_states.iter().zip(r.cert_not_after))
+            .map(|(((id, name), status), (state, not_after))| {
+                let certificate = state.as_deref().map(|s| (s, not_after));
+                Summary::new(DomainId(id), &name, status, certificate)
+            })
+            .collect::<Result<_>>()?,
     })
 }
 

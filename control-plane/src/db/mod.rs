@@ -30,6 +30,7 @@ pub mod aliases;
 pub mod api_tokens;
 pub mod app_passwords;
 pub mod audit;
+pub mod certificates;
 pub mod desired;
 pub mod dns_admin;
 pub mod dns_checks;

@@ -6,12 +6,14 @@
 //! touch only `used_bytes`, `used_messages` and `usage_at` (`migrations/*_mail_status.sql`), and
 //! `dkim_keys` (one row per domain; a new selector replaces it) has no trigger. `NodeStatus`
 //! (the portal's "Applying changes…" / "Live", `GET /api/v1/me`'s `node`) compares the node's
-//! observed and desired generations.
+//! observed and desired generations. A heartbeat that carries the node's certificates replaces
+//! its rows of `node_certificates` in the same transaction (`db::certificates::replace`).
 
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
+use crate::model::certificate::Certificate;
 use crate::model::ids::NodeId;
 use crate::model::report::Report;
 use crate::model::secret::{self, Token};
@@ -50,6 +52,20 @@ pub struct Node {
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<Node>> {
+    read(pool, None).await
+}
+
+/// One node; not found if there is no such node.
+pub async fn get(pool: &PgPool, node: NodeId) -> Result<Node> {
+    read(pool, Some(node))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(Error::NotFound)
+}
+
+/// Every node by name, or only `only`.
+async fn read(pool: &PgPool, only: Option<NodeId>) -> Result<Vec<Node>> {
     let rows = sqlx::query!(
         "select n.id, n.name, n.credential_hash is not null as \"joined!\",
                 case when n.credential_hash is not null and n.join_token_hash is not null then 'rotating'
@@ -60,7 +76,8 @@ pub async fn list(pool: &PgPool) -> Result<Vec<Node>> {
                 n.addresses, n.version, n.cpus, n.memory_bytes, n.disk_bytes, n.last_heartbeat_at,
                 n.healthy, n.desired_generation, n.observed_generation, n.created_at,
                 (select count(*) from members m where m.node_id = n.id) as \"members!\"
-         from nodes n order by n.name"
+         from nodes n where ($1::uuid is null or n.id = $1) order by n.name",
+        only.map(|n| n.0)
     )
     .fetch_all(pool)
     .await?;
@@ -215,13 +232,18 @@ pub async fn authenticate(pool: &PgPool, credential: &str) -> Result<Option<Node
 pub struct Ignored {
     pub domains: Vec<String>,
     pub addresses: Vec<String>,
+    /// Certificates of domains not placed on the node (not a member's it hosts, or not
+    /// verified).
+    pub certificates: Vec<String>,
 }
 
-/// Records a heartbeat: health, the applied generation, DKIM keys and mailbox usage, in one
-/// transaction. Not audited: it changes only what the node observes, every few seconds.
+/// Records a heartbeat: health, the applied generation, DKIM keys, mailbox usage and, when it
+/// carries them (`Some`), the node's certificates, in one transaction. Not audited: it changes
+/// only what the node observes, every few seconds.
 ///
-/// Keys and usage are stored only for domains and mailboxes of members this node hosts; the
-/// rest is returned as ignored. One statement per list whatever its length (a node may report
+/// Keys and usage are stored only for domains and mailboxes of members this node hosts, and
+/// certificates only for their verified domains (and the node's own name); the rest is
+/// returned as ignored. One statement per list whatever its length (a node may report
 /// 10,000 mailboxes every 30 s), and a row is written only when its value changed or was last
 /// confirmed more than ten minutes ago, so steady reports cost reads, not writes. None of these
 /// writes bumps the desired generation (see migrations/*_mail_status.sql).
@@ -230,9 +252,13 @@ pub async fn heartbeat(
     node: NodeId,
     beat: &Beat<'_>,
     report: &Report,
+    certificates: Option<&[Certificate]>,
 ) -> Result<Ignored> {
     let mut tx = pool.begin().await?;
     let mut ignored = Ignored::default();
+    if let Some(certificates) = certificates {
+        ignored.certificates = super::certificates::replace(&mut tx, node, certificates).await?;
+    }
     if !report.keys.is_empty() {
         let mut domains = Vec::with_capacity(report.keys.len());
         let mut domain_ids = Vec::with_capacity(report.keys.len());

@@ -6,6 +6,7 @@
 //! Names that reach node configs (domains, local parts, XMPP nodes) are the `protocol` crate's
 //! typed names, re-exported here so the control plane and the agents parse them the same way.
 
+pub mod certificate;
 pub mod claims;
 pub mod ids;
 pub mod input;

@@ -18,7 +18,10 @@
 //!
 //! A heartbeat's DKIM keys and mailbox usage are checked first (`model::report`: a bad entry is
 //! skipped, never a 500) and stored only for the domains and mailboxes of members this node
-//! hosts (`db::nodes::heartbeat`); the rest is ignored and logged with the node's id.
+//! hosts (`db::nodes::heartbeat`); the rest is ignored and logged with the node's id. Its
+//! certificates, when it carries them, are checked the same way (`model::certificate`: names
+//! within their domain, the error text made one short line) and replace the node's list, kept
+//! only for the verified domains of members it hosts (`db::certificates::replace`).
 
 use std::net::IpAddr;
 
@@ -44,8 +47,8 @@ use crate::db::nodes::{Beat, Capacity, Joining};
 use crate::error::Error;
 use crate::model::ids::NodeId;
 use crate::model::input::Label;
-use crate::model::report;
 use crate::model::requests::Fields;
+use crate::model::{certificate, report};
 
 /// Largest request body the node API takes. A heartbeat lists every mailbox's usage: 10,000
 /// mailboxes with long addresses come to about 3 MiB of JSON. The portal keeps its 64 KiB.
@@ -242,6 +245,17 @@ async fn heartbeat(
             "heartbeat entries failed their checks; skipped"
         );
     }
+    let certificates = hb.certificates.as_deref().map(certificate::check);
+    if let Some(skipped) = certificates.as_ref().map(|c| &c.skipped) {
+        if !skipped.is_empty() {
+            tracing::warn!(
+                node = %node,
+                count = skipped.len(),
+                first = %skipped.iter().take(5).cloned().collect::<Vec<_>>().join("; "),
+                "heartbeat certificates failed their checks; skipped"
+            );
+        }
+    }
     let beat = Beat {
         version: version.as_str(),
         healthy,
@@ -249,7 +263,14 @@ async fn heartbeat(
         observed_generation: observed,
         dns_address: hb.dns.map(|d| d.address.to_string()),
     };
-    let ignored = db::nodes::heartbeat(&state.pool, node, &beat, &report).await?;
+    let ignored = db::nodes::heartbeat(
+        &state.pool,
+        node,
+        &beat,
+        &report,
+        certificates.as_ref().map(|c| c.certificates.as_slice()),
+    )
+    .await?;
     if !ignored.domains.is_empty() {
         tracing::warn!(
             node = %node,
@@ -264,6 +285,14 @@ async fn heartbeat(
             count = ignored.addresses.len(),
             first = %ignored.addresses.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
             "heartbeat carried usage for mailboxes this node does not host; ignored"
+        );
+    }
+    if !ignored.certificates.is_empty() {
+        tracing::warn!(
+            node = %node,
+            count = ignored.certificates.len(),
+            first = %ignored.certificates.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+            "heartbeat carried certificates for domains not placed on this node; ignored"
         );
     }
     Ok(StatusCode::NO_CONTENT)

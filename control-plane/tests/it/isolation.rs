@@ -78,6 +78,7 @@ pub(crate) const ROUTES: &[(&str, &str, Kind)] = &[
     ("GET", "/admin/audit", AdminPage),
     ("GET", "/admin/nodes", AdminPage),
     ("POST", "/admin/nodes", AdminPage),
+    ("GET", "/admin/nodes/{node}", AdminPage),
     ("GET", "/admin/dns", AdminPage),
     ("POST", "/admin/dns/external-secondaries", AdminPage),
     (

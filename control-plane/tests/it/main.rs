@@ -8,6 +8,7 @@ mod api;
 mod app_passwords;
 mod auth;
 mod boundary;
+mod certificates;
 mod deltas;
 mod dns_admin;
 mod isolation;

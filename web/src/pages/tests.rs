@@ -177,6 +177,175 @@ fn public_pages() {
     assert!(!html.contains("action=\"/logout\""));
 }
 
+/// The domain page with hostile sample data, the errors of `form` and, with `with_dkim`, a
+/// DKIM key, DS records and name servers; its certificate was reported valid.
+fn domain_page(lang: Lang, form: DomainForm, with_dkim: bool) -> DomainPage {
+    DomainPage {
+        ctx: ctx(lang, false),
+        id: "d1".to_owned(),
+        name: "example.org".to_owned(),
+        status: if form == DomainForm::Verify {
+            DomainStatus::PendingVerification
+        } else {
+            DomainStatus::Active
+        },
+        challenge_name: "_ruche.example.org".to_owned(),
+        challenge_value: "ruche-verify=abc".to_owned(),
+        dkim: with_dkim.then(|| DkimRow {
+            name: format!("s1._domainkey.{EVIL}"),
+            value: "v=DKIM1; k=rsa; p=MIIB".to_owned(),
+            zone_line: format!("s1._domainkey.{EVIL}. IN TXT \"v=DKIM1; k=rsa; p=MIIB\""),
+        }),
+        certificate: CertificateLine {
+            status: CertificateStatus::Valid,
+            until: Some("2027-01-15 08:00 UTC".to_owned()),
+            error: None,
+            retry: None,
+            names: "example.org, www.example.org".to_owned(),
+        },
+        verified_at: with_dkim.then(|| "2026-11-26 19:08 UTC".to_owned()),
+        claim_expires: (form == DomainForm::Verify).then(|| "2026-12-03 19:08 UTC".to_owned()),
+        registrar: vec![RegistrarRow {
+            name: "example.org".to_owned(),
+            kind: "NS".to_owned(),
+            value: format!("ns1.{EVIL}"),
+            mark: "✓",
+            seen: Seen::Yes,
+        }],
+        ds: if with_dkim {
+            vec!["12345 13 2 ABCDEF".to_owned()]
+        } else {
+            vec![]
+        },
+        has_nameservers: with_dkim,
+        dns_servers: vec![DnsServerRow {
+            nameserver: "ns2.ruche.test".to_owned(),
+            address: "127.0.0.3:40053".to_owned(),
+            role: DnsRole::Secondary,
+            serial: "1764180000".to_owned(),
+            fault: Some(EVIL.to_owned()),
+            checked: "2026-11-26 19:08 UTC".to_owned(),
+        }],
+        records: vec![DnsRecordRow {
+            id: "r1".to_owned(),
+            name: "blog".to_owned(),
+            kind: "TXT".to_owned(),
+            ttl: 3600,
+            value: EVIL.to_owned(),
+        }],
+        record_form: RecordFormValues {
+            editing: (form == DomainForm::Record).then(|| "r1".to_owned()),
+            name: EVIL.to_owned(),
+            kind: "MX".to_owned(),
+            ttl: "600".to_owned(),
+            value: "10 mx.example.net".to_owned(),
+        },
+        sync: Sync::Live,
+        mailboxes: vec![
+            MailboxRow {
+                id: "m1".to_owned(),
+                address: format!("{EVIL}@example.org"),
+                quota_mib: 1024,
+                used: Some(MailboxUsed {
+                    amount: "12".to_owned(),
+                    unit: Unit::Mib,
+                    messages: 34,
+                    percent: 1,
+                }),
+            },
+            MailboxRow {
+                id: "m2".to_owned(),
+                address: "new@example.org".to_owned(),
+                quota_mib: 10,
+                used: None,
+            },
+        ],
+        aliases: vec![AliasRow {
+            id: "a1".to_owned(),
+            address: "*@example.org".to_owned(),
+            targets: "x@example.net".to_owned(),
+        }],
+        xmpp_accounts: vec![XmppRow {
+            id: "x1".to_owned(),
+            jid: "bob@example.org".to_owned(),
+        }],
+        form,
+        errors: errors(&[
+            "",
+            "password",
+            "local_part",
+            "source",
+            "node",
+            "name",
+            "type",
+            "ttl",
+            "value",
+        ]),
+        local_part: "alice".to_owned(),
+        quota_mib: "512".to_owned(),
+        alias_source: "sales".to_owned(),
+        alias_targets: "a@example.net\nb@example.net".to_owned(),
+        xmpp_node: "bob".to_owned(),
+    }
+}
+
+/// Every certificate state reads as its own sentence, the node's error is shown escaped with
+/// the right words (a failure, or a served certificate's failed renewal), and the next attempt.
+#[test]
+fn the_certificate_line_in_every_state() {
+    for lang in Lang::ALL {
+        let t = Tr::new(lang);
+        for &status in CertificateStatus::ALL {
+            let mut page = domain_page(lang, DomainForm::None, true);
+            let failing = matches!(status, CertificateStatus::Failed | CertificateStatus::Valid);
+            page.certificate = CertificateLine {
+                status,
+                until: status.serves().then(|| "2027-01-15 08:00 UTC".to_owned()),
+                error: failing.then(|| EVIL.to_owned()),
+                retry: failing.then(|| "2027-01-01 00:00 UTC".to_owned()),
+                names: String::new(),
+            };
+            let html = render(&page);
+            let state = format!(
+                "<span class=\"status\" id=\"certificate-state\">{}{}</span>",
+                t.get(status.key()),
+                if status.serves() {
+                    " 2027-01-15 08:00 UTC"
+                } else {
+                    ""
+                }
+            );
+            assert!(html.contains(&state), "{status:?}: {state}");
+            assert!(!html.contains("id=\"certificate-names\""));
+            let hint = html.split("id=\"certificate-hint\">").nth(1).unwrap();
+            assert!(
+                !hint.trim_start().starts_with('<'),
+                "{status:?} has no hint"
+            );
+            if failing {
+                let words = if status == CertificateStatus::Valid {
+                    "certificate.renewal_failed"
+                } else {
+                    "certificate.error"
+                };
+                assert!(html.contains(&format!(
+                    "{} <span id=\"certificate-error\">&#60;script&#62;alert(1)&#60;/script&#62;",
+                    t.get(words)
+                )));
+                assert!(html.contains(&format!(
+                    "{} <span id=\"certificate-retry\">2027-01-01 00:00 UTC</span>",
+                    t.get("certificate.next_attempt")
+                )));
+            } else {
+                assert!(!html.contains("id=\"certificate-problem\""));
+                assert!(!html.contains("id=\"certificate-retry\""));
+            }
+        }
+        let html = render(&domain_page(lang, DomainForm::None, true));
+        assert!(html.contains("<span id=\"certificate-names\">example.org, www.example.org</span>"));
+    }
+}
+
 #[test]
 fn account_and_domain_pages() {
     for lang in Lang::ALL {
@@ -186,11 +355,32 @@ fn account_and_domain_pages() {
             display_name: EVIL.to_owned(),
             plan_name: Some("Basic".to_owned()),
             usage: usage(),
-            domains: vec![DomainRow {
-                id: "d1".to_owned(),
-                name: "example.org".to_owned(),
-                status: DomainStatus::PendingVerification,
-            }],
+            domains: vec![
+                DomainRow {
+                    id: "d1".to_owned(),
+                    name: "example.org".to_owned(),
+                    status: DomainStatus::PendingVerification,
+                    certificate: CertificateLine {
+                        status: CertificateStatus::AfterVerification,
+                        until: None,
+                        error: None,
+                        retry: None,
+                        names: String::new(),
+                    },
+                },
+                DomainRow {
+                    id: "d2".to_owned(),
+                    name: EVIL.to_owned(),
+                    status: DomainStatus::Active,
+                    certificate: CertificateLine {
+                        status: CertificateStatus::Valid,
+                        until: Some("2027-01-15 08:00 UTC".to_owned()),
+                        error: None,
+                        retry: None,
+                        names: String::new(),
+                    },
+                },
+            ],
             errors: errors(&["domain"]),
             domain_input: EVIL.to_owned(),
         });
@@ -198,6 +388,20 @@ fn account_and_domain_pages() {
         assert!(html.contains("href=\"/account/domains/d1\""));
         assert!(html.contains("href=\"/admin\""));
         assert!(html.contains(Tr::new(lang).get("domain.status.pending_verification")));
+        let t = Tr::new(lang);
+        let line = |id: &str, state: &str, until: &str| {
+            format!(
+                "<span class=\"hint\" id=\"certificate-{id}\">{} {}{until}</span>",
+                t.get("certificate.label"),
+                t.get(state)
+            )
+        };
+        assert!(html.contains(&line("d1", "certificate.state.after_verification", "")));
+        assert!(html.contains(&line(
+            "d2",
+            "certificate.state.valid",
+            " 2027-01-15 08:00 UTC"
+        )));
         assert_eq!(
             html.matches(&format!(
                 "<span class=\"status\" id=\"node-status\">{}</span>",
@@ -233,107 +437,7 @@ fn account_and_domain_pages() {
             (DomainForm::Record, true),
             (DomainForm::Verify, false),
         ] {
-            let html = render(&DomainPage {
-                ctx: ctx(lang, false),
-                id: "d1".to_owned(),
-                name: "example.org".to_owned(),
-                status: if form == DomainForm::Verify {
-                    DomainStatus::PendingVerification
-                } else {
-                    DomainStatus::Active
-                },
-                challenge_name: "_ruche.example.org".to_owned(),
-                challenge_value: "ruche-verify=abc".to_owned(),
-                dkim: with_dkim.then(|| DkimRow {
-                    name: format!("s1._domainkey.{EVIL}"),
-                    value: "v=DKIM1; k=rsa; p=MIIB".to_owned(),
-                    zone_line: format!("s1._domainkey.{EVIL}. IN TXT \"v=DKIM1; k=rsa; p=MIIB\""),
-                }),
-                verified_at: with_dkim.then(|| "2026-11-26 19:08 UTC".to_owned()),
-                claim_expires: (form == DomainForm::Verify)
-                    .then(|| "2026-12-03 19:08 UTC".to_owned()),
-                registrar: vec![RegistrarRow {
-                    name: "example.org".to_owned(),
-                    kind: "NS".to_owned(),
-                    value: format!("ns1.{EVIL}"),
-                    mark: "✓",
-                    seen: Seen::Yes,
-                }],
-                ds: if with_dkim {
-                    vec!["12345 13 2 ABCDEF".to_owned()]
-                } else {
-                    vec![]
-                },
-                has_nameservers: with_dkim,
-                dns_servers: vec![DnsServerRow {
-                    nameserver: "ns2.ruche.test".to_owned(),
-                    address: "127.0.0.3:40053".to_owned(),
-                    role: DnsRole::Secondary,
-                    serial: "1764180000".to_owned(),
-                    fault: Some(EVIL.to_owned()),
-                    checked: "2026-11-26 19:08 UTC".to_owned(),
-                }],
-                records: vec![DnsRecordRow {
-                    id: "r1".to_owned(),
-                    name: "blog".to_owned(),
-                    kind: "TXT".to_owned(),
-                    ttl: 3600,
-                    value: EVIL.to_owned(),
-                }],
-                record_form: RecordFormValues {
-                    editing: (form == DomainForm::Record).then(|| "r1".to_owned()),
-                    name: EVIL.to_owned(),
-                    kind: "MX".to_owned(),
-                    ttl: "600".to_owned(),
-                    value: "10 mx.example.net".to_owned(),
-                },
-                sync: Sync::Live,
-                mailboxes: vec![
-                    MailboxRow {
-                        id: "m1".to_owned(),
-                        address: format!("{EVIL}@example.org"),
-                        quota_mib: 1024,
-                        used: Some(MailboxUsed {
-                            amount: "12".to_owned(),
-                            unit: Unit::Mib,
-                            messages: 34,
-                            percent: 1,
-                        }),
-                    },
-                    MailboxRow {
-                        id: "m2".to_owned(),
-                        address: "new@example.org".to_owned(),
-                        quota_mib: 10,
-                        used: None,
-                    },
-                ],
-                aliases: vec![AliasRow {
-                    id: "a1".to_owned(),
-                    address: "*@example.org".to_owned(),
-                    targets: "x@example.net".to_owned(),
-                }],
-                xmpp_accounts: vec![XmppRow {
-                    id: "x1".to_owned(),
-                    jid: "bob@example.org".to_owned(),
-                }],
-                form,
-                errors: errors(&[
-                    "",
-                    "password",
-                    "local_part",
-                    "source",
-                    "node",
-                    "name",
-                    "type",
-                    "ttl",
-                    "value",
-                ]),
-                local_part: "alice".to_owned(),
-                quota_mib: "512".to_owned(),
-                alias_source: "sales".to_owned(),
-                alias_targets: "a@example.net\nb@example.net".to_owned(),
-                xmpp_node: "bob".to_owned(),
-            });
+            let html = render(&domain_page(lang, form, with_dkim));
             let shown = html.matches("id=\"error-password\"").count();
             assert_eq!(
                 shown,
@@ -552,7 +656,24 @@ fn admin_pages() {
                     last_error: None,
                 },
             ],
+            certificate_problems: vec![certificate_row(CertificateStatus::Failed)],
+            certificate_problems_unlisted: 4,
         });
+        let t = Tr::new(lang);
+        assert!(html.contains("<table id=\"certificate-problems\">"));
+        assert!(html.contains("<a href=\"/admin/nodes/n1\">"));
+        assert!(html.contains(&format!("<td>{}</td>", t.get("certificate.state.failed"))));
+        let more = html
+            .split("id=\"certificate-problems-more\">")
+            .nth(1)
+            .unwrap();
+        let words: String = t
+            .get("admin.certificate_problems_more")
+            .chars()
+            .take(8)
+            .collect();
+        assert!(more.starts_with(&words));
+        assert!(more.contains(" 4</p>"));
         assert!(html.contains("<tr id=\"worker-dns\"><td>dns</td><td>60 s</td>"));
         assert!(html.contains(Tr::new(lang).get("workers.continuous")));
         assert!(html.contains(Tr::new(lang).get("workers.never")));
@@ -566,6 +687,20 @@ fn admin_pages() {
         ] {
             assert!(html.contains(&format!("href=\"{href}\"")), "{href}");
         }
+
+        let html = render(&AdminHomePage {
+            ctx: ctx(lang, true),
+            collective_name: EVIL.to_owned(),
+            platform_domain: "example.org".to_owned(),
+            member_count: 3,
+            plan_count: 2,
+            pending_invitations: 1,
+            workers: vec![],
+            certificate_problems: vec![],
+            certificate_problems_unlisted: 0,
+        });
+        assert!(html.contains("id=\"no-certificate-problems\""));
+        assert!(!html.contains("id=\"certificate-problems-more\""));
 
         let html = render(&PlansPage {
             ctx: ctx(lang, true),
@@ -710,19 +845,7 @@ fn admin_pages() {
 
         let html = render(&NodesPage {
             ctx: ctx(lang, true),
-            nodes: vec![NodeRow {
-                id: "n1".to_owned(),
-                name: EVIL.to_owned(),
-                state: NodeState::Joined,
-                host_name: "node-a.example.org".to_owned(),
-                addresses: "127.0.0.2".to_owned(),
-                version: "0.1.0".to_owned(),
-                capacity: "2 CPU".to_owned(),
-                last_heartbeat: "2024-01-01 12:00:00 UTC".to_owned(),
-                health: Health::Ok,
-                members: 3,
-                generations: "41 / 42".to_owned(),
-            }],
+            nodes: vec![node_row()],
             errors: errors(&["name"]),
             name: EVIL.to_owned(),
             join_command: Some("node-agent join https://example.org --token-file -".to_owned()),
@@ -733,6 +856,38 @@ fn admin_pages() {
         assert!(html.contains("action=\"/admin/nodes/n1/rotate\""));
         assert!(html.contains("<td class=\"num nowrap\" id=\"generations-n1\">41 / 42</td>"));
         assert!(html.contains("<td class=\"num\">3</td>"));
+        assert!(html.contains("<a href=\"/admin/nodes/n1\">"));
+
+        for certificates in [
+            vec![],
+            CertificateStatus::ALL
+                .iter()
+                .map(|s| certificate_row(*s))
+                .collect(),
+        ] {
+            let empty = certificates.is_empty();
+            let html = render(&NodePage {
+                ctx: ctx(lang, true),
+                node: node_row(),
+                certificates,
+            });
+            let t = Tr::new(lang);
+            assert!(html.contains("id=\"generations-n1\">41 / 42</dd>"));
+            assert_eq!(html.contains("id=\"no-certificates\""), empty);
+            assert_eq!(html.contains("<table id=\"certificates\">"), !empty);
+            if !empty {
+                assert!(html.contains(&format!(
+                    "{} <span class=\"nowrap\">2100-01-01 00:00 UTC</span>",
+                    t.get("certificate.state.valid")
+                )));
+                // Its text has an apostrophe, which is escaped: compare up to it.
+                let own: String = t.get("certificate.own").chars().take(8).collect();
+                assert!(html.contains(&format!("node-a.example.org <span class=\"hint\">{own}")));
+                assert!(html.contains("<td>HTTP-01</td>"));
+                // No node column on the node's own page.
+                assert!(!html.contains("href=\"/admin/nodes/n1\">"));
+            }
+        }
 
         let html = render(&AuditPage {
             ctx: ctx(lang, true),
@@ -741,6 +896,43 @@ fn admin_pages() {
         });
         assert!(html.contains("<table id=\"audit\">"));
         assert!(html.contains("href=\"/admin/audit?before=5\""));
+    }
+}
+
+fn node_row() -> NodeRow {
+    NodeRow {
+        id: "n1".to_owned(),
+        name: EVIL.to_owned(),
+        state: NodeState::Joined,
+        host_name: "node-a.example.org".to_owned(),
+        addresses: "127.0.0.2".to_owned(),
+        version: "0.1.0".to_owned(),
+        capacity: "2 CPU".to_owned(),
+        last_heartbeat: "2024-01-01 12:00:00 UTC".to_owned(),
+        health: Health::Ok,
+        members: 3,
+        generations: "41 / 42".to_owned(),
+    }
+}
+
+/// A certificate of node n1 in `status`, with a hostile error; the node's own when valid.
+fn certificate_row(status: CertificateStatus) -> CertificateRow {
+    let own = status == CertificateStatus::Valid;
+    CertificateRow {
+        node_id: "n1".to_owned(),
+        node_name: EVIL.to_owned(),
+        names: if own {
+            "node-a.example.org".to_owned()
+        } else {
+            format!("example.org, {EVIL}")
+        },
+        own,
+        challenge: CertificateChallenge::Http01,
+        status,
+        until: status.serves().then(|| "2100-01-01 00:00 UTC".to_owned()),
+        error: Some(EVIL.to_owned()),
+        retry: Some("2027-01-01 00:00 UTC".to_owned()),
+        reported: "2026-12-07 03:00:00 UTC".to_owned(),
     }
 }
 

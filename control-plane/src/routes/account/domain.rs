@@ -16,7 +16,7 @@ use web::Notice;
 use super::super::extract::{Form, Member};
 use super::super::page::{minute, render_status, HtmlError, PageCtx};
 use super::super::AppState;
-use super::{domain_status, mailbox_used, parse_id, sync, Empty};
+use super::{certificate_line, domain_status, mailbox_used, parse_id, sync, Empty};
 use crate::db;
 use crate::db::domains::{RegistrarRecord, ServerStatus};
 use crate::error::Error;
@@ -131,6 +131,21 @@ pub(super) async fn render_domain(
     } = crate::services::domains::page(&state.pool, &state.config.dns, m.id(), id).await?;
     let status = retry.status;
     let form = retry.shown.form();
+    let mut certificate = certificate_line(
+        d.status == "active",
+        d.certificate.as_ref().map(|c| (c.state, c.not_after)),
+        time::OffsetDateTime::now_utc(),
+    );
+    if let Some(c) = d.certificate {
+        certificate.error = c.error;
+        certificate.retry = c.retry_at.map(minute);
+        certificate.names = c
+            .names
+            .iter()
+            .map(|n| db::domains::display(n))
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
     let (mut local_part, mut quota_mib) = (String::new(), String::new());
     let (mut alias_source, mut alias_targets, mut xmpp_node) =
         (String::new(), String::new(), String::new());
@@ -151,6 +166,7 @@ pub(super) async fn render_domain(
             status: domain_status(&d.status),
             challenge_name: crate::model::claims::challenge_name(&d.name),
             challenge_value: d.verification_token,
+            certificate,
             dkim: d.dkim.map(|k| DkimRow {
                 zone_line: k.zone_line(),
                 name: k.name,

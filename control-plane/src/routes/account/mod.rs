@@ -20,14 +20,16 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use protocol::node::CertificateState;
 use serde::Deserialize;
-use web::pages::{AccountPage, DomainRow, Errors, MailboxUsed, UsageRow};
-use web::states::{DomainStatus, Sync, Unit, UsageLabel};
+use time::OffsetDateTime;
+use web::pages::{AccountPage, CertificateLine, DomainRow, Errors, MailboxUsed, UsageRow};
+use web::states::{CertificateStatus, DomainStatus, Sync, Unit, UsageLabel};
 use web::Notice;
 
 use super::extract::{Form, Member};
 use super::page::HtmlError;
-use super::page::{render, render_status, PageCtx};
+use super::page::{minute, render, render_status, PageCtx};
 use super::AppState;
 use crate::db;
 use crate::db::nodes::NodeStatus;
@@ -171,6 +173,55 @@ pub(super) fn mailbox_used(
     })
 }
 
+/// What a reported certificate is to the reader at `now`: a "valid" one past its expiry is
+/// expired (the node stopped renewing or reporting it), and one being renewed while the
+/// current one still serves is "being renewed", not "being issued".
+pub fn certificate_status(
+    state: CertificateState,
+    not_after: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> CertificateStatus {
+    let serving = not_after.is_some_and(|t| t > now);
+    match state {
+        CertificateState::WaitingForDns => CertificateStatus::WaitingForDns,
+        CertificateState::Pending if serving => CertificateStatus::Renewing,
+        CertificateState::Pending => CertificateStatus::Pending,
+        CertificateState::Valid if not_after.is_some() && !serving => CertificateStatus::Expired,
+        CertificateState::Valid => CertificateStatus::Valid,
+        CertificateState::Failed => CertificateStatus::Failed,
+    }
+}
+
+/// A domain's certificate line: as reported (`state` and expiry; the error, next attempt and
+/// names when the page shows them), or, with no report, why there is none yet.
+pub fn certificate_line(
+    verified: bool,
+    reported: Option<(CertificateState, Option<OffsetDateTime>)>,
+    now: OffsetDateTime,
+) -> CertificateLine {
+    let Some((state, not_after)) = reported else {
+        return CertificateLine {
+            status: if verified {
+                CertificateStatus::NotReported
+            } else {
+                CertificateStatus::AfterVerification
+            },
+            until: None,
+            error: None,
+            retry: None,
+            names: String::new(),
+        };
+    };
+    let status = certificate_status(state, not_after, now);
+    CertificateLine {
+        status,
+        until: not_after.filter(|_| status.serves()).map(minute),
+        error: None,
+        retry: None,
+        names: String::new(),
+    }
+}
+
 pub fn domain_status(status: &str) -> DomainStatus {
     if status == "active" {
         DomainStatus::Active
@@ -192,6 +243,7 @@ async fn account_page(
         node,
         domains,
     } = db::members::overview(&state.pool, m.id()).await?;
+    let now = OffsetDateTime::now_utc();
     Ok(AccountPage {
         ctx: page.clone().with_member(m).ctx(),
         sync: sync(node),
@@ -203,6 +255,7 @@ async fn account_page(
             .map(|d| DomainRow {
                 id: d.id.to_string(),
                 name: d.display_name,
+                certificate: certificate_line(d.status == "active", d.certificate, now),
                 status: domain_status(&d.status),
             })
             .collect(),
@@ -304,6 +357,33 @@ mod tests {
             node_status_key(Some(NodeStatus::new(5, Some(6)))),
             "node.live"
         );
+    }
+
+    #[test]
+    fn a_certificate_line_says_what_the_reader_can_rely_on() {
+        let now = time::macros::datetime!(2027-01-10 12:00 UTC);
+        let later = time::macros::datetime!(2027-01-15 08:00 UTC);
+        let earlier = time::macros::datetime!(2027-01-09 08:00 UTC);
+        let status = |state, not_after| certificate_status(state, not_after, now);
+        use CertificateState as S;
+        use CertificateStatus as C;
+        assert_eq!(status(S::Valid, Some(later)), C::Valid);
+        assert_eq!(status(S::Valid, Some(earlier)), C::Expired);
+        assert_eq!(status(S::Valid, None), C::Valid);
+        assert_eq!(status(S::Pending, Some(later)), C::Renewing);
+        assert_eq!(status(S::Pending, Some(earlier)), C::Pending);
+        assert_eq!(status(S::Pending, None), C::Pending);
+        assert_eq!(status(S::WaitingForDns, Some(later)), C::WaitingForDns);
+        assert_eq!(status(S::Failed, Some(later)), C::Failed);
+
+        let line = certificate_line(false, None, now);
+        assert_eq!(line.status, C::AfterVerification);
+        assert_eq!(certificate_line(true, None, now).status, C::NotReported);
+        let line = certificate_line(true, Some((S::Valid, Some(later))), now);
+        assert_eq!(line.until.as_deref(), Some("2027-01-15 08:00 UTC"));
+        // The expiry of a certificate not served (a failed one's) is not shown as "until".
+        let line = certificate_line(true, Some((S::Failed, Some(later))), now);
+        assert_eq!((line.status, line.until), (C::Failed, None));
     }
 
     #[test]

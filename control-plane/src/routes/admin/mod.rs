@@ -1,4 +1,5 @@
-//! The collective admin's pages: overview, plans, members, invitations, audit log.
+//! The collective admin's pages: overview (with the certificates nodes could not get or renew),
+//! plans, members, nodes, invitations, audit log.
 //! Every handler takes `Admin`; a member who is not an admin gets 404 for all of them.
 
 pub(super) mod dns;
@@ -39,6 +40,9 @@ pub fn router() -> Router<AppState> {
         .merge(dns::router())
 }
 
+/// Most certificates in trouble the overview lists; the rest are on their nodes' pages.
+const CERTIFICATE_PROBLEMS: i64 = 50;
+
 async fn home(
     State(state): State<AppState>,
     page: PageCtx,
@@ -52,6 +56,10 @@ async fn home(
         let members = db::members::count(&state.pool).await?;
         let plans = db::plans::list(&state.pool).await?;
         let pending = db::invitations::pending(&state.pool).await?;
+        let (troubles, total) =
+            db::certificates::in_trouble(&state.pool, CERTIFICATE_PROBLEMS).await?;
+        let now = time::OffsetDateTime::now_utc();
+        let listed = i64::try_from(troubles.len()).unwrap_or(i64::MAX);
         Ok::<_, Error>(AdminHomePage {
             ctx: page.ctx(),
             collective_name: collective.name,
@@ -65,6 +73,14 @@ async fn home(
                 .into_iter()
                 .map(worker_row)
                 .collect(),
+            certificate_problems: troubles
+                .into_iter()
+                .map(|t| {
+                    let own = t.domain_id.is_none();
+                    nodes::certificate_row(t.node_id, &t.node_name, own, t.certificate, now)
+                })
+                .collect(),
+            certificate_problems_unlisted: total - listed,
         })
     };
     Ok(render(load.await.map_err(|e| HtmlError(page.clone(), e))?))

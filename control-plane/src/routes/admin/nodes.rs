@@ -1,20 +1,24 @@
 //! Admin: the collective's nodes, adding one (which yields its one-time join command), revoking
-//! a node's credential and rotating it (a new one-time join token for the same node).
+//! a node's credential and rotating it (a new one-time join token for the same node); a node's
+//! own page, with the certificates it last reported.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use protocol::node::Challenge;
 use serde::Deserialize;
-use web::pages::{Errors, NodeRow, NodesPage};
-use web::states::{Health, NodeState};
+use time::OffsetDateTime;
+use web::pages::{CertificateRow, Errors, NodePage, NodeRow, NodesPage};
+use web::states::{CertificateChallenge, Health, NodeState};
 use web::Notice;
 
+use super::super::account::certificate_status;
 use super::super::extract::Form;
 use super::super::page::Admin;
 use super::super::page::HtmlError;
-use super::super::page::{render_status, second, PageCtx};
+use super::super::page::{minute, render_status, second, PageCtx};
 use super::super::AppState;
 use crate::db;
 use crate::db::nodes::Node;
@@ -27,6 +31,7 @@ use crate::model::secret::Token;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/nodes", get(show).post(create))
+        .route("/admin/nodes/{id}", get(show_node))
         .route("/admin/nodes/{id}/revoke", post(revoke))
         .route("/admin/nodes/{id}/rotate", post(rotate))
 }
@@ -80,6 +85,67 @@ fn row(n: Node) -> NodeRow {
                 .map_or_else(|| "—".to_owned(), |g| g.to_string()),
             n.desired_generation
         ),
+    }
+}
+
+/// A certificate as the admin is shown it: the reader's view of its state (expired, being
+/// renewed), its names in Unicode.
+pub(super) fn certificate_row(
+    node_id: NodeId,
+    node_name: &str,
+    own: bool,
+    c: db::certificates::Stored,
+    now: OffsetDateTime,
+) -> CertificateRow {
+    let status = certificate_status(c.state, c.not_after, now);
+    CertificateRow {
+        node_id: node_id.to_string(),
+        node_name: node_name.to_owned(),
+        names: c
+            .names
+            .iter()
+            .map(|n| db::domains::display(n))
+            .collect::<Vec<_>>()
+            .join(", "),
+        own,
+        challenge: match c.challenge {
+            Challenge::Http01 => CertificateChallenge::Http01,
+            Challenge::Dns01 => CertificateChallenge::Dns01,
+        },
+        status,
+        until: c.not_after.filter(|_| status.serves()).map(minute),
+        error: c.error,
+        retry: c.retry_at.map(minute),
+        reported: second(c.reported_at),
+    }
+}
+
+/// A node's page: what it says of itself, and its certificates.
+async fn show_node(
+    State(state): State<AppState>,
+    page: PageCtx,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+) -> Response {
+    let page = page.with_member(&a);
+    let load = async {
+        let id: NodeId = id.parse().map_err(|_| Error::NotFound)?;
+        let node = db::nodes::get(&state.pool, id).await?;
+        let certificates = db::certificates::of_node(&state.pool, id).await?;
+        let now = OffsetDateTime::now_utc();
+        let name = node.name.clone();
+        Ok::<_, Error>(NodePage {
+            ctx: page.ctx(),
+            node: row(node),
+            certificates: certificates
+                .into_iter()
+                .map(|c| certificate_row(id, &name, c.domain_id.is_none(), c.certificate, now))
+                .collect(),
+        })
+    };
+    match load.await {
+        Ok(p) => render_status(StatusCode::OK, p),
+        Err(e) => HtmlError(page, e).into_response(),
     }
 }
 

@@ -197,6 +197,9 @@ pub struct Domain {
     /// The DKIM record to publish: a TXT record `name` with `value`. Null until the node that
     /// hosts the domain has made its key and reported it.
     pub dkim: Option<DkimRecord>,
+    /// The domain's certificate (HTTPS), as the node that hosts it last reported it. Null until
+    /// it has; nodes ask for certificates of verified domains only.
+    pub certificate: Option<Certificate>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
@@ -213,8 +216,94 @@ impl From<db::domains::Domain> for Domain {
             verification_token: r.verification_token,
             verified_at: r.verified_at,
             dkim: r.dkim.map(Into::into),
+            certificate: r.certificate.map(Into::into),
             created_at: r.created_at,
             dns: r.dns.into(),
+        }
+    }
+}
+
+/// A certificate as its node last reported it. The state is the node's: a `valid` one whose
+/// `not_after` has passed is expired (the node stopped renewing or reporting it), and a
+/// `pending` one with a `not_after` still ahead is a renewal while the current one serves.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Certificate {
+    pub state: CertificateState,
+    pub challenge: Challenge,
+    /// The names on it (ASCII), the first the one it is filed under.
+    pub names: Vec<String>,
+    /// When the certificate served now expires.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>)]
+    pub not_after: Option<OffsetDateTime>,
+    /// Why the last attempt failed, in the node's words (one line, at most 300 characters).
+    /// With `valid`: the renewal failed, the current certificate still serves.
+    pub error: Option<String>,
+    /// When the node tries again after a failure.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>)]
+    pub retry_at: Option<OffsetDateTime>,
+    /// When the node first reported it as it stands, or last confirmed it (within ten minutes
+    /// while it keeps reporting).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub reported_at: OffsetDateTime,
+}
+
+impl From<db::certificates::Stored> for Certificate {
+    fn from(r: db::certificates::Stored) -> Self {
+        Certificate {
+            state: r.state.into(),
+            challenge: r.challenge.into(),
+            names: r.names,
+            not_after: r.not_after,
+            error: r.error,
+            retry_at: r.retry_at,
+            reported_at: r.reported_at,
+        }
+    }
+}
+
+/// How a certificate stands, in its node's words: `waiting-for-dns` (not asked for yet: a name
+/// does not lead to the node), `pending` (being asked for, or renewed), `valid` (served until
+/// `not_after`), `failed` (none served: the last attempt failed, tried again at `retry_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CertificateState {
+    WaitingForDns,
+    Pending,
+    Valid,
+    Failed,
+}
+
+impl From<protocol::node::CertificateState> for CertificateState {
+    fn from(s: protocol::node::CertificateState) -> Self {
+        use protocol::node::CertificateState as S;
+        match s {
+            S::WaitingForDns => CertificateState::WaitingForDns,
+            S::Pending => CertificateState::Pending,
+            S::Valid => CertificateState::Valid,
+            S::Failed => CertificateState::Failed,
+        }
+    }
+}
+
+/// How the certificate authority checks the names (RFC 8555 §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub enum Challenge {
+    /// A file the node serves on port 80.
+    #[serde(rename = "http-01")]
+    Http01,
+    /// A TXT record in the zone the node is primary for.
+    #[serde(rename = "dns-01")]
+    Dns01,
+}
+
+impl From<protocol::node::Challenge> for Challenge {
+    fn from(c: protocol::node::Challenge) -> Self {
+        match c {
+            protocol::node::Challenge::Http01 => Challenge::Http01,
+            protocol::node::Challenge::Dns01 => Challenge::Dns01,
         }
     }
 }

@@ -76,6 +76,7 @@ pub async fn replace(
     certificates: &[Certificate],
 ) -> Result<Vec<String>> {
     let n = certificates.len();
+    let mut domain_ids = Vec::with_capacity(n);
     let (mut domains, mut names, mut challenges, mut states) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -89,6 +90,8 @@ pub async fn replace(
     );
     for c in certificates {
         domains.push(c.domain.as_deref());
+        // '' when the node did not say (an older agent): then the name alone decides.
+        domain_ids.push(c.domain_id.as_deref().unwrap_or(""));
         // A DomainName holds only [a-z0-9.-], so one space separates them unambiguously.
         names.push(c.names.join(" "));
         challenges.push(certificate::challenge_name(c.challenge));
@@ -104,11 +107,12 @@ pub async fn replace(
     Ok(sqlx::query_scalar!(
         r#"with c as (
                select * from unnest($2::text[], $3::text[], $4::text[], $5::text[],
-                                    $6::timestamptz[], $7::text[], $8::timestamptz[])
-                   as c(domain, names, challenge, state, not_after, error, retry_at)
+                                    $6::timestamptz[], $7::text[], $8::timestamptz[], $9::text[])
+                   as c(domain, names, challenge, state, not_after, error, retry_at, said_id)
            ), placed as (
                select d.id as domain_id, c.* from c
                left join domains d on d.name = c.domain and d.status = 'active'
+                   and (c.said_id = '' or d.id::text = c.said_id)
                    and exists (select 1 from members m where m.id = d.member_id and m.node_id = $1)
                where c.domain is null or d.id is not null
            ), stored as (
@@ -140,7 +144,8 @@ pub async fn replace(
         &states as &[&str],
         &not_after as &[Option<OffsetDateTime>],
         &errors as &[Option<&str>],
-        &retry_at as &[Option<OffsetDateTime>]
+        &retry_at as &[Option<OffsetDateTime>],
+        &domain_ids as &[&str]
     )
     .fetch_all(conn)
     .await?)

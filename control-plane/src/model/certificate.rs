@@ -73,6 +73,9 @@ fn is_bidi_control(ch: char) -> bool {
 pub struct Certificate {
     /// The member domain (ASCII) it is for; `None` for the node's own host name.
     pub domain: Option<String>,
+    /// That domain's id as the node knows it, when it says: the row is filed only under the
+    /// domain with this id (a later holder of the name is another domain).
+    pub domain_id: Option<String>,
     /// ASCII, the first the one it is filed under; the domain and names under it only.
     pub names: Vec<String>,
     pub challenge: Challenge,
@@ -114,6 +117,7 @@ fn check_one(c: &CertificateReport) -> Result<Certificate, String> {
     }
     Ok(Certificate {
         domain: c.domain.as_ref().map(|d| d.as_str().to_owned()),
+        domain_id: c.domain_id.as_ref().map(|id| id.as_str().to_owned()),
         names: c.names.iter().map(|n| n.as_str().to_owned()).collect(),
         challenge: c.challenge,
         state: c.state,
@@ -193,6 +197,7 @@ mod tests {
     fn report(domain: Option<&str>, names: &[&str]) -> CertificateReport {
         CertificateReport {
             domain: domain.map(name),
+            domain_id: None,
             names: names.iter().map(|n| name(n)).collect(),
             challenge: Challenge::Http01,
             state: CertificateState::Valid,
@@ -309,9 +314,8 @@ mod tests {
             assert_eq!(parse_state(state_name(s)), Some(s));
             assert_eq!(serde_json::to_value(s).unwrap(), state_name(s));
         }
-        // The wire spells challenges `http01` and `dns01` (serde's kebab-case of the variant
-        // names); the store and the API use RFC 8555's own words.
-        for (c, wire) in [(Challenge::Http01, "http01"), (Challenge::Dns01, "dns01")] {
+        // The wire, the store and the API all use RFC 8555's words.
+        for (c, wire) in [(Challenge::Http01, "http-01"), (Challenge::Dns01, "dns-01")] {
             assert_eq!(parse_challenge(challenge_name(c)), Some(c));
             assert_eq!(serde_json::to_value(c).unwrap(), wire);
         }

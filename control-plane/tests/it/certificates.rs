@@ -16,8 +16,8 @@ fn cert(domain: Option<&str>, names: &[&str], state: &str) -> Value {
     json!({
         "domain": domain,
         "names": names,
-        // How the wire spells `Challenge::Http01`.
-        "challenge": "http01",
+        // How the wire spells `Challenge::Http01` (RFC 8555's word).
+        "challenge": "http-01",
         "state": state,
     })
 }
@@ -156,6 +156,25 @@ async fn a_node_stores_only_certificates_of_domains_placed_on_it(pool: sqlx::PgP
         vec![("bob.test".to_owned(), "waiting-for-dns".to_owned(), None)]
     );
     assert_eq!(stored(&w.app, a).await.len(), 2);
+
+    // A report naming another domain's id (the name's earlier holder) is not filed under
+    // the domain that holds the name now; the right id is.
+    let alice_id: String =
+        sqlx::query_scalar("select id::text from domains where name = 'alice.test'")
+            .fetch_one(&w.app.pool)
+            .await
+            .unwrap();
+    for (id, want) in [
+        ("00000000-0000-4000-8000-000000000001", 1),
+        (alice_id.as_str(), 2),
+    ] {
+        let mut report = cert(Some("alice.test"), &["alice.test"], "failed");
+        report["domain_id"] = json!(id);
+        let list = vec![cert(None, &["node-a.example.org"], "valid"), report];
+        let r = heartbeat(node_a, beat(Some(list))).await;
+        assert_eq!(r.status, 204, "{}", r.body);
+        assert_eq!(stored(&w.app, a).await.len(), want, "domain_id {id}");
+    }
 }
 
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]

@@ -82,7 +82,7 @@ pub async fn account(
                 return builder()?
                     .from_credentials(saved.credentials)
                     .await
-                    .map_err(|e| format!("the CA at {directory}: {e}"));
+                    .map_err(|e| format!("the CA at {directory}: {}", crate::error_chain(&e)));
             }
             Ok(_) => tracing::info!(directory, "ACME: another CA named, making a new account"),
             Err(e) => {
@@ -103,7 +103,7 @@ pub async fn account(
             None,
         )
         .await
-        .map_err(|e| format!("the CA at {directory}: {e}"))?;
+        .map_err(|e| format!("the CA at {directory}: {}", crate::error_chain(&e)))?;
     let saved = SavedAccount {
         directory: directory.to_owned(),
         credentials,
@@ -130,7 +130,7 @@ pub async fn order(
     let mut order = account
         .new_order(&NewOrder::new(&identifiers))
         .await
-        .map_err(|e| format!("new order: {e}"))?;
+        .map_err(|e| format!("new order: {}", crate::error_chain(&e)))?;
     let kind = match challenge {
         Challenge::Http01 => ChallengeType::Http01,
         Challenge::Dns01 => ChallengeType::Dns01,
@@ -140,7 +140,8 @@ pub async fn order(
     {
         let mut authorizations = order.authorizations();
         while let Some(authorization) = authorizations.next().await {
-            let mut authorization = authorization.map_err(|e| format!("authorization: {e}"))?;
+            let mut authorization =
+                authorization.map_err(|e| format!("authorization: {}", crate::error_chain(&e)))?;
             match authorization.status {
                 AuthorizationStatus::Pending => {}
                 AuthorizationStatus::Valid => continue,
@@ -188,7 +189,8 @@ async fn answer_and_finish(
     {
         let mut authorizations = order.authorizations();
         while let Some(authorization) = authorizations.next().await {
-            let mut authorization = authorization.map_err(|e| format!("authorization: {e}"))?;
+            let mut authorization =
+                authorization.map_err(|e| format!("authorization: {}", crate::error_chain(&e)))?;
             if authorization.status != AuthorizationStatus::Pending {
                 continue;
             }
@@ -196,7 +198,7 @@ async fn answer_and_finish(
                 handle
                     .set_ready()
                     .await
-                    .map_err(|e| format!("challenge: {e}"))?;
+                    .map_err(|e| format!("challenge: {}", crate::error_chain(&e)))?;
             }
         }
     }
@@ -207,18 +209,18 @@ async fn answer_and_finish(
     let status = order
         .poll_ready(&policy)
         .await
-        .map_err(|e| format!("waiting for the CA's checks: {e}"))?;
+        .map_err(|e| format!("waiting for the CA's checks: {}", crate::error_chain(&e)))?;
     if status != OrderStatus::Ready {
         return Err(why_invalid(order, kind).await);
     }
     let key = order
         .finalize()
         .await
-        .map_err(|e| format!("finalize: {e}"))?;
+        .map_err(|e| format!("finalize: {}", crate::error_chain(&e)))?;
     let chain = order
         .poll_certificate(&policy)
         .await
-        .map_err(|e| format!("certificate: {e}"))?;
+        .map_err(|e| format!("certificate: {}", crate::error_chain(&e)))?;
     Ok((chain, key))
 }
 

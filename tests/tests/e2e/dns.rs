@@ -492,7 +492,7 @@ impl Member {
 }
 
 /// Polls the member's domain until `done` holds; returns it.
-async fn wait_for_domain(
+pub(super) async fn wait_for_domain(
     member: &Member,
     id: &str,
     what: &str,

@@ -23,7 +23,7 @@ use tests::https;
 use tests::pebble::{self, Pebble};
 use tests::process::run_to_end;
 
-use super::dns::{Block, Collective, ZONE};
+use super::dns::{wait_for_domain, Block, Collective, ZONE};
 
 /// How long a verified domain may take to reach the node's nginx (API → desired state → agent
 /// → nginx reload). A bound, not a timing assertion.
@@ -206,7 +206,7 @@ async fn certificates(c: &mut Collective) -> Result<()> {
     let acme = acme(c.node(0)?, &pebble);
     c.node_mut(0)?.enable_acme(&acme).await?;
     let member = c.member().await?;
-    c.verified_domain(&member).await?;
+    let id = c.verified_domain(&member).await?;
     let node = c.node(0)?;
     let dir = tempfile::tempdir()?;
     let first_root = roots_file(&pebble, dir.path(), "root-1.pem").await?;
@@ -242,6 +242,21 @@ async fn certificates(c: &mut Collective) -> Result<()> {
             "{name} on HTTP: {redirect:?}"
         );
     }
+    // The member sees it: valid, through DNS-01, every web name on it.
+    let domain = wait_for_domain(&member, &id, "the certificate, valid", |d| {
+        d["certificate"]["state"] == "valid"
+    })
+    .await?;
+    let certificate = &domain["certificate"];
+    ensure!(
+        certificate["challenge"] == "dns-01"
+            && certificate["not_after"].is_string()
+            && certificate["error"].is_null()
+            && names.iter().all(|n| certificate["names"]
+                .as_array()
+                .is_some_and(|a| a.contains(&n.as_str().into()))),
+        "the member's view of the certificate: {certificate}"
+    );
     // A name the node does not serve gets no certificate at all.
     ensure!(
         https::get(node.web()?.https, "other.test", "/", &first_root)
@@ -283,6 +298,15 @@ async fn certificates(c: &mut Collective) -> Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // The member sees the renewal's error, the certificate still valid.
+    let domain = wait_for_domain(&member, &id, "the renewal's error", |d| {
+        d["certificate"]["state"] == "valid" && d["certificate"]["error"].is_string()
+    })
+    .await?;
+    eprintln!(
+        "[web] with pebble down the member sees: {}",
+        domain["certificate"]
+    );
     let during = https::get(node.web()?.https, ZONE, "/", &first_root).await?;
     ensure!(
         during.leaf == first.leaf && during.status == 200,
@@ -301,6 +325,13 @@ async fn certificates(c: &mut Collective) -> Result<()> {
             "{name} presents another certificate"
         );
     }
+    wait_for_domain(
+        &member,
+        &id,
+        "the renewed certificate, without error",
+        |d| d["certificate"]["state"] == "valid" && d["certificate"]["error"].is_null(),
+    )
+    .await?;
     // The old version is kept as the previous one, never more.
     let versions = std::fs::read_dir(&certs)?.count();
     ensure!(versions <= 2, "{versions} versions of the certificate kept");

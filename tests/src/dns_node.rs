@@ -58,17 +58,7 @@ pub struct Options {
     pub web: bool,
 }
 
-/// Where a node's nginx listens.
-#[derive(Debug, Clone, Copy)]
-pub struct Web {
-    pub http: SocketAddr,
-    pub https: SocketAddr,
-}
-
-/// `<root>/etc/nginx/nginx.conf`, where the agent renders nginx's configuration.
-pub fn nginx_conf(root: &Path) -> PathBuf {
-    root.join("etc/nginx/nginx.conf")
-}
+pub use crate::nginx::{conf as nginx_conf, Web};
 
 /// `<root>/etc/knot/knot.conf`, where the agent renders Knot's configuration.
 pub fn knot_conf(root: &Path) -> PathBuf {
@@ -110,57 +100,8 @@ pub fn agent_toml(config: &AgentConfig, listen: SocketAddr, web: Option<Web>) ->
     );
     table.insert("dns".to_owned(), Value::Table(dns));
     if let Some(web) = web {
-        let (check, reload) = nginx::commands(&nginx_conf(&config.root))?;
-        let argv = |items: Vec<String>| Value::Array(items.into_iter().map(Value::from).collect());
-        let mut commands_nginx = Table::new();
-        commands_nginx.insert("check".to_owned(), argv(check));
-        commands_nginx.insert("reload".to_owned(), argv(reload));
-        table
-            .get_mut("commands")
-            .and_then(Value::as_table_mut)
-            .context("agent.toml has no [commands]")?
-            .insert("nginx".to_owned(), Value::Table(commands_nginx));
-        let mut section = Table::new();
-        section.insert("http".to_owned(), Value::from(web.http.to_string()));
-        section.insert("https".to_owned(), Value::from(web.https.to_string()));
-        table.insert("web".to_owned(), Value::Table(section));
+        nginx::add_web(&mut table, &config.root, web)?;
     }
-    toml::to_string(&table).context("write agent.toml")
-}
-
-/// agent.toml's `[acme]` of a test node: pebble's directory, the root of its HTTPS, the DNS
-/// servers the agent asks, and a short first retry (the default is a minute).
-#[derive(Debug, Clone)]
-pub struct Acme {
-    pub directory: String,
-    pub directory_root: PathBuf,
-    pub resolvers: Vec<SocketAddr>,
-    pub retry_after_seconds: u64,
-}
-
-/// Adds `acme` to the agent's configuration `text`.
-pub fn with_acme(text: &str, acme: &Acme) -> Result<String> {
-    let mut table: Table = text.parse().context("agent.toml does not parse")?;
-    let mut section = Table::new();
-    section.insert("directory".to_owned(), Value::from(acme.directory.clone()));
-    section.insert(
-        "directory_root".to_owned(),
-        Value::from(path_str(&acme.directory_root)?),
-    );
-    section.insert(
-        "resolvers".to_owned(),
-        Value::Array(
-            acme.resolvers
-                .iter()
-                .map(|a| Value::from(a.to_string()))
-                .collect(),
-        ),
-    );
-    section.insert(
-        "retry_after_seconds".to_owned(),
-        Value::from(i64::try_from(acme.retry_after_seconds)?),
-    );
-    table.insert("acme".to_owned(), Value::Table(section));
     toml::to_string(&table).context("write agent.toml")
 }
 
@@ -400,16 +341,16 @@ impl DnsNode {
     }
 
     /// Gives the agent `[acme]` and starts it again with it.
-    pub async fn enable_acme(&mut self, acme: &Acme) -> Result<()> {
+    pub async fn enable_acme(&mut self, acme: &crate::pebble::Acme) -> Result<()> {
         self.write_acme(acme)?;
         self.stop_agent().await;
         self.start_agent().await
     }
 
     /// Adds `[acme]` to agent.toml, for the agent's next start.
-    pub fn write_acme(&self, acme: &Acme) -> Result<()> {
+    pub fn write_acme(&self, acme: &crate::pebble::Acme) -> Result<()> {
         let text = std::fs::read_to_string(&self.config_path)?;
-        std::fs::write(&self.config_path, with_acme(&text, acme)?)
+        std::fs::write(&self.config_path, crate::pebble::with_acme(&text, acme)?)
             .with_context(|| format!("write {}", self.config_path.display()))
     }
 

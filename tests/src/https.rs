@@ -99,6 +99,28 @@ pub async fn request(
     })
 }
 
+/// The leaf certificate (DER) `addr` presents for `host` by SNI, verified against `ca`: a
+/// handshake and nothing else (IMAPS, SMTPS, HTTPS alike).
+pub async fn leaf(addr: SocketAddr, host: &str, ca: &Path) -> Result<Vec<u8>> {
+    let name = ServerName::try_from(host.to_owned())
+        .with_context(|| format!("not a server name: {host:?}"))?;
+    let tcp = tokio::time::timeout(TIMEOUT, tokio::net::TcpStream::connect(addr))
+        .await
+        .with_context(|| format!("connect to {addr}: timed out"))??;
+    let tls = TlsConnector::from(client_config(ca)?);
+    let stream = tokio::time::timeout(TIMEOUT, tls.connect(name, tcp))
+        .await
+        .with_context(|| format!("TLS to {host} on {addr}: timed out"))?
+        .with_context(|| format!("TLS to {host} on {addr}"))?;
+    stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|c| c.as_ref().to_vec())
+        .context("no certificate presented")
+}
+
 /// `GET path`; see [`request`].
 pub async fn get(addr: SocketAddr, host: &str, path: &str, ca: &Path) -> Result<Answer> {
     request(addr, host, "GET", path, "", ca).await

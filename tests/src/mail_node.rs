@@ -59,6 +59,8 @@ pub struct Options {
     /// Where the node sends every outbound message (its `relayhost`): a test's own SMTP server
     /// standing for the rest of the world. `None`: nothing is meant to leave the node.
     pub relayhost: Option<SocketAddr>,
+    /// Whether the node runs its web front (nginx, agent.toml's `[web]`).
+    pub web: bool,
 }
 
 /// Messages each member's aliases may forward off a test node per hour.
@@ -373,6 +375,8 @@ impl Drop for Postfix {
 pub struct MailNode {
     // Field order is drop order: the agent first, the daemons next, the files last.
     agent: Option<Process>,
+    nginx: Option<Process>,
+    web: Option<crate::nginx::Web>,
     postfix: Option<Postfix>,
     dovecot: Option<Process>,
     rspamd: Option<Process>,
@@ -480,11 +484,25 @@ impl MailNode {
             rspamd_pid_file: dir.path().join("rspamd.pid"),
         };
         let config_path = dir.path().join("agent.toml");
-        std::fs::write(&config_path, agent_toml(&config))
+        let web = options
+            .web
+            .then(|| crate::nginx::Web::free_on(ip))
+            .transpose()?;
+        let text = match web {
+            Some(web) => {
+                let mut table: toml::Table = agent_toml(&config).parse()?;
+                crate::nginx::add_web(&mut table, &config.root, web)?;
+                toml::to_string(&table)?
+            }
+            None => agent_toml(&config),
+        };
+        std::fs::write(&config_path, text)
             .with_context(|| format!("write {}", config_path.display()))?;
 
         let mut node = MailNode {
             agent: None,
+            nginx: None,
+            web,
             postfix: None,
             dovecot: None,
             rspamd: None,
@@ -657,6 +675,10 @@ impl MailNode {
         self.postfix = Some(Postfix {
             config_dir: c.root.join("etc/postfix"),
         });
+        if let Some(web) = self.web {
+            let conf = crate::nginx::conf(&c.root);
+            self.nginx = Some(crate::nginx::start_nginx("nginx", &conf, web.http).await?);
+        }
 
         let p = c.ports;
         let waits = [
@@ -759,6 +781,18 @@ impl MailNode {
         // Another test may have won the race: then its copy stays and this one goes.
         let _ = std::fs::rename(fresh.path(), &slot);
         Ok(())
+    }
+
+    /// Where the node's nginx listens, when it runs one.
+    pub fn web(&self) -> Result<crate::nginx::Web> {
+        self.web.context("this node runs no web front")
+    }
+
+    /// Gives the agent `[acme]` and starts it again with it.
+    pub async fn enable_acme(&mut self, acme: &crate::pebble::Acme) -> Result<()> {
+        let text = std::fs::read_to_string(&self.config_path)?;
+        std::fs::write(&self.config_path, crate::pebble::with_acme(&text, acme)?)?;
+        self.restart_agent().await
     }
 
     /// Issues a new certificate for the node's host name into the files `agent.toml` names, as a

@@ -25,6 +25,49 @@ use crate::tls::TestCa;
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// agent.toml's `[acme]` of a test node: pebble's directory, the root of its HTTPS, the DNS
+/// servers the agent asks, and a short first retry (the default is a minute).
+#[derive(Debug, Clone)]
+pub struct Acme {
+    pub directory: String,
+    pub directory_root: PathBuf,
+    pub resolvers: Vec<SocketAddr>,
+    pub retry_after_seconds: u64,
+}
+
+/// Adds `acme` to the agent's configuration `text`.
+pub fn with_acme(text: &str, acme: &Acme) -> Result<String> {
+    let mut table: toml::Table = text.parse().context("agent.toml does not parse")?;
+    let mut section = toml::Table::new();
+    section.insert(
+        "directory".to_owned(),
+        toml::Value::from(acme.directory.clone()),
+    );
+    section.insert(
+        "directory_root".to_owned(),
+        toml::Value::from(
+            acme.directory_root
+                .to_str()
+                .context("the root's path is not UTF-8")?,
+        ),
+    );
+    section.insert(
+        "resolvers".to_owned(),
+        toml::Value::Array(
+            acme.resolvers
+                .iter()
+                .map(|a| toml::Value::from(a.to_string()))
+                .collect(),
+        ),
+    );
+    section.insert(
+        "retry_after_seconds".to_owned(),
+        toml::Value::from(i64::try_from(acme.retry_after_seconds)?),
+    );
+    table.insert("acme".to_owned(), toml::Value::Table(section));
+    toml::to_string(&table).context("write agent.toml")
+}
+
 /// Where pebble answers, what it checks and how long its certificates last.
 #[derive(Debug, Clone)]
 pub struct Options {

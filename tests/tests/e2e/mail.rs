@@ -48,10 +48,10 @@ fn rspamd_cache() -> PathBuf {
 }
 
 /// A collective with one mail node.
-struct Collective {
+pub(super) struct Collective {
     // Field order is drop order: the node (its agent talks to the control plane) first, the
     // database last.
-    node: MailNode,
+    pub(super) node: MailNode,
     control_plane: ControlPlane,
     /// The admin's API client (bearer token).
     admin: HttpClient,
@@ -62,7 +62,7 @@ struct Collective {
 }
 
 /// A member, signed up through an invitation, with an API token.
-struct Member {
+pub(super) struct Member {
     api: HttpClient,
     /// The control plane's database, to mark domains verified (see [`Member::domain`]).
     db_url: String,
@@ -79,6 +79,20 @@ impl Collective {
         ip: Ipv4Addr,
         name: &str,
         relayhost: Option<std::net::SocketAddr>,
+    ) -> Result<Collective> {
+        Collective::start_with_options(ip, name, relayhost, false).await
+    }
+
+    /// A collective whose node runs its web front (nginx), for the web tests (`e2e/web.rs`).
+    pub(super) async fn start_web(ip: Ipv4Addr, name: &str) -> Result<Collective> {
+        Collective::start_with_options(ip, name, None, true).await
+    }
+
+    async fn start_with_options(
+        ip: Ipv4Addr,
+        name: &str,
+        relayhost: Option<std::net::SocketAddr>,
+        web: bool,
     ) -> Result<Collective> {
         let started = Instant::now();
         let db = TestDatabase::create().await?;
@@ -117,6 +131,7 @@ impl Collective {
                 name: name.to_owned(),
                 rspamd_cache: Some(rspamd_cache()),
                 relayhost,
+                web,
             },
         )
         .await?;
@@ -133,7 +148,7 @@ impl Collective {
 
     /// Invites `email`, accepts the invitation from its mail as a new person, and returns the
     /// member with a personal API token.
-    async fn member(&self, email: &str) -> Result<Member> {
+    pub(super) async fn member(&self, email: &str) -> Result<Member> {
         let invited = self
             .admin
             .api(
@@ -191,7 +206,7 @@ impl Collective {
     }
 
     /// Attaches the node's logs to a failure; keeps rspamd's compiled data for the next test.
-    async fn finish(self, result: Result<()>) -> Result<()> {
+    pub(super) async fn finish(self, result: Result<()>) -> Result<()> {
         if let Err(e) = self.node.save_rspamd_cache().await {
             eprintln!("[mail] could not keep rspamd's DBDIR: {e:#}");
         }
@@ -208,7 +223,7 @@ impl Member {
     /// nothing). The DNS end-to-end tests prove ownership the real way, with the TXT challenge
     /// at a registrar's name server; here the database stands in for that check, as the control
     /// plane's own verification would leave it.
-    async fn domain(&self, name: &str) -> Result<String> {
+    pub(super) async fn domain(&self, name: &str) -> Result<String> {
         let id = self.pending_domain(name).await?;
         self.verify(&id).await?;
         Ok(id)
@@ -243,7 +258,7 @@ impl Member {
         string(&domain, "id")
     }
 
-    async fn mailbox(
+    pub(super) async fn mailbox(
         &self,
         domain_id: &str,
         local_part: &str,

@@ -12,18 +12,20 @@
 //! pebble runs on the block's spare address and asks the node's own Knot about every name, so
 //! the member's domain is certified through DNS-01 (the node is its zone's primary).
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use tests::dns_node::{self, Acme, DnsNode};
+use tests::dns_node::{self, DnsNode};
 use tests::https;
-use tests::pebble::{self, Pebble};
+use tests::imap;
+use tests::pebble::{self, Acme, Pebble, WorldDns};
 use tests::process::run_to_end;
 
 use super::dns::{wait_for_domain, Block, Collective, ZONE};
+use super::mail::Collective as MailCollective;
 
 /// How long a verified domain may take to reach the node's nginx (API → desired state → agent
 /// → nginx reload). A bound, not a timing assertion.
@@ -173,7 +175,16 @@ async fn wait_for_https(
     roots: &std::path::Path,
     not: Option<&[u8]>,
 ) -> Result<https::Answer> {
-    let addr = node.web()?.https;
+    wait_for_https_at(node.web()?.https, name, roots, not).await
+}
+
+/// [`wait_for_https`] on the HTTPS front at `addr`.
+async fn wait_for_https_at(
+    addr: SocketAddr,
+    name: &str,
+    roots: &std::path::Path,
+    not: Option<&[u8]>,
+) -> Result<https::Answer> {
     let deadline = Instant::now() + CONVERGE_TIMEOUT;
     loop {
         let last = https::get(addr, name, "/", roots).await;
@@ -533,4 +544,153 @@ async fn sigkill(c: &mut Collective) -> Result<()> {
         eprintln!("[web] killed at {step}: converged, {www} answers {want}");
     }
     Ok(())
+}
+
+/// Acceptance 1 (HTTP-01, and the mail daemons by SNI) and 2 (renewal without a restart) on a
+/// whole mail node: its zone is not on the node (a node without `[dns]`), so the agent asks
+/// for HTTP-01 once the world's DNS (pebble-challtestsrv, on loopback) resolves the names to
+/// the node. nginx, Dovecot (IMAPS) and Postfix (SMTPS) present the member's certificate to a
+/// client that names the member's domain, the node's own to one that names the host; the
+/// certificates live 90 s, and the renewed one reaches all three by a graceful reload: their
+/// masters keep their pids and an IMAP session opened before the renewal still works after.
+#[tokio::test]
+async fn web_certificates_by_http_01_reach_nginx_postfix_and_dovecot() -> Result<()> {
+    let mut c = MailCollective::start_web(Ipv4Addr::new(127, 0, 0, 26), "node-26").await?;
+    let result = mail_certificates(&mut c).await;
+    c.finish(result).await
+}
+
+async fn mail_certificates(c: &mut MailCollective) -> Result<()> {
+    let world = WorldDns::start(Ipv4Addr::new(127, 0, 0, 27)).await?;
+    let node_ip = c.node.ip();
+    let names = web_names();
+    for name in &names {
+        world.add_a(name, node_ip).await?;
+    }
+    let pebble = Pebble::start(pebble::Options {
+        ip: Ipv4Addr::new(127, 0, 0, 27),
+        http_port: c.node.web()?.http.port(),
+        dns: world.addr(),
+        validity: Some(Duration::from_secs(90)),
+    })
+    .await?;
+    c.node
+        .enable_acme(&Acme {
+            directory: pebble.directory(),
+            directory_root: pebble.api_root().to_owned(),
+            resolvers: vec![world.addr()],
+            retry_after_seconds: 1,
+        })
+        .await?;
+    let member = c.member("web@people.test").await?;
+    let domain = member.domain(ZONE).await?;
+    let user = format!("alice@{ZONE}");
+    let password = "alice's long mail password";
+    member.mailbox(&domain, "alice", password, 100).await?;
+    let dir = tempfile::tempdir()?;
+    let roots = roots_file(&pebble, dir.path(), "root.pem").await?;
+    let web = c.node.web()?;
+    let ports = c.node.ports();
+    let imaps = SocketAddr::from((node_ip, ports.imaps));
+    let smtps = SocketAddr::from((node_ip, ports.submissions));
+
+    // Every web name over HTTPS, verified against pebble's root.
+    let first = wait_for_https_at(web.https, &names[0], &roots, None).await?;
+    for name in &names {
+        let answer = https::get(web.https, name, "/", &roots).await?;
+        ensure!(
+            answer.status == 200 && answer.leaf == first.leaf,
+            "{name} over HTTPS: {answer:?}"
+        );
+    }
+    // The mail daemons by SNI: the member's name gets the member's certificate, the host's
+    // name the node's own (the operator's `[tls]`, from the test CA).
+    let member_leaf = wait_for_leaf(imaps, ZONE, &roots, Some(&first.leaf), true).await?;
+    ensure!(
+        member_leaf == first.leaf,
+        "IMAPS presents another certificate for {ZONE}"
+    );
+    let smtps_leaf = wait_for_leaf(smtps, ZONE, &roots, Some(&first.leaf), true).await?;
+    ensure!(
+        smtps_leaf == first.leaf,
+        "SMTPS presents another certificate for {ZONE}"
+    );
+    let host = c.node.hostname().to_owned();
+    for addr in [imaps, smtps] {
+        https::leaf(addr, &host, c.node.ca())
+            .await
+            .with_context(|| format!("{host} on {addr} with the node's own certificate"))?;
+    }
+    // And a client logs in over it, trusting pebble's root only.
+    let server = imap::Server {
+        addr: imaps,
+        host: ZONE,
+        ca: &roots,
+        security: imap::Security::Implicit,
+    };
+    let mut session = imap::login(&server, &user, password).await?.session()?;
+    session.inbox().await?;
+
+    // Renewal at 60 s of 90: the new certificate reaches all three without a restart.
+    let pids = master_pids(c)?;
+    let renewed = wait_for_https_at(web.https, ZONE, &roots, Some(&first.leaf)).await?;
+    for (addr, what) in [(imaps, "IMAPS"), (smtps, "SMTPS")] {
+        let leaf = wait_for_leaf(addr, ZONE, &roots, Some(&renewed.leaf), true).await?;
+        ensure!(
+            leaf == renewed.leaf,
+            "{what} does not present the renewed certificate"
+        );
+    }
+    ensure!(
+        master_pids(c)? == pids,
+        "a daemon was restarted for the renewal"
+    );
+    session
+        .inbox()
+        .await
+        .context("the IMAP session opened before the renewal")?;
+    session.logout().await?;
+    eprintln!("[web] renewed: nginx, Dovecot and Postfix present the new certificate; the IMAP session lived on");
+    Ok(())
+}
+
+/// The pids of nginx's, Dovecot's and Postfix's masters.
+fn master_pids(c: &MailCollective) -> Result<Vec<String>> {
+    let root = c.node.root();
+    [
+        "run/nginx.pid",
+        "run/dovecot/master.pid",
+        "var/spool/postfix/pid/master.pid",
+    ]
+    .iter()
+    .map(|p| {
+        std::fs::read_to_string(root.join(p))
+            .map(|t| t.trim().to_owned())
+            .with_context(|| format!("read {p}"))
+    })
+    .collect()
+}
+
+/// Polls a TLS handshake with `host` on `addr` until the leaf verifies against `roots` and is
+/// `want` (when `equal`) or anything but `want`.
+async fn wait_for_leaf(
+    addr: SocketAddr,
+    host: &str,
+    roots: &std::path::Path,
+    want: Option<&[u8]>,
+    equal: bool,
+) -> Result<Vec<u8>> {
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        let last = https::leaf(addr, host, roots).await;
+        if let Ok(leaf) = &last {
+            if want.is_none_or(|w| (w == leaf.as_slice()) == equal) {
+                return last;
+            }
+        }
+        if Instant::now() >= deadline {
+            bail!("{host} on {addr}: never the certificate wanted (last: {last:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

@@ -116,6 +116,11 @@ fn dovecot_conf(
     let _ = writeln!(c, "hostname = {}", layout.hostname);
     let _ = writeln!(c, "base_dir = {}", layout.path_text(BASE_DIR));
     let _ = writeln!(c, "log_path = {}", layout.path_text(LOG_PATH));
+    c.push_str(
+        "# A reload (a renewed certificate, a member's new name) keeps every open session;\n",
+    );
+    c.push_str("# by default Dovecot ends them all with \"Server shutting down\".\n");
+    c.push_str("shutdown_clients = no\n");
     c.push('\n');
     c.push_str("# Mail is stored as one system user; homes come from the userdb.\n");
     let _ = writeln!(c, "mail_uid = {}", layout.vmail_uid);

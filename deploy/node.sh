@@ -15,7 +15,9 @@
 # same) the node's public address, where its name server answers and its domains point (required
 # when RUCHE_NODE_LISTEN is 0.0.0.0); RUCHE_NODE_HOSTNAME (default
 # mail.localhost) the name on the node's self-signed certificate (kept in DIR/tls; replace it
-# with a real one, same file names).
+# with a real one, same file names). With RUCHE_NODE_ACME_CONTACT (an email address) the node gets
+# its members' certificates by ACME, from Let's Encrypt or RUCHE_NODE_ACME_DIRECTORY: only on a
+# machine the world reaches on ports 80 and 443 under the names it serves.
 
 NODE_PACKAGES=(postfix postfix-lmdb dovecot-imapd dovecot-lmtpd dovecot-auth-lua lua-cjson
 	rspamd redis-server openssl knot knot-dnsutils knot-dnssecutils postsrsd nginx)
@@ -80,6 +82,7 @@ node_start() {
 		# The control plane refuses RUCHE_* variables that are not its own keys.
 		token="$(env -u RUCHE_LISTEN -u RUCHE_PG_PORT -u RUCHE_NODE -u RUCHE_NODE_LISTEN \
 			-u RUCHE_NODE_HOSTNAME -u RUCHE_NODE_STANDARD_PORTS -u RUCHE_NODE_ADDRESS \
+			-u RUCHE_NODE_ACME_CONTACT -u RUCHE_NODE_ACME_DIRECTORY \
 			"$bin_dir/control-plane" add-node --name "$(hostname)")"
 		# The token goes through standard input, never the command line (ps, /proc).
 		printf '%s\n' "$token" |
@@ -151,6 +154,13 @@ node_start() {
 		check = ["nginx", "-t", "-q", "-c", "$root/etc/nginx/nginx.conf"]
 		reload = ["nginx", "-s", "reload", "-c", "$root/etc/nginx/nginx.conf"]
 	TOML
+	if [ -n "${RUCHE_NODE_ACME_CONTACT:-}" ]; then
+		cat >>"$dir/agent.toml" <<-TOML
+			[acme]
+			directory = "${RUCHE_NODE_ACME_DIRECTORY:-https://acme-v02.api.letsencrypt.org/directory}"
+			contact = "$RUCHE_NODE_ACME_CONTACT"
+		TOML
+	fi
 	chmod 600 "$dir/agent.toml"
 
 	# The directories the daemons expect (systemd's tmpfiles would make them on a real node).

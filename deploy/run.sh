@@ -80,7 +80,8 @@ fi
 # The control plane rejects RUCHE_* variables that are not RUCHE_<SECTION>__<KEY>: the two above
 # are this script's own. Run it as a child (not exec) so that the trap stops the cluster after it.
 env -u RUCHE_LISTEN -u RUCHE_PG_PORT -u RUCHE_NODE -u RUCHE_NODE_LISTEN -u RUCHE_NODE_HOSTNAME \
-	-u RUCHE_NODE_STANDARD_PORTS -u RUCHE_NODE_ADDRESS "$bin" serve --listen "$listen" &
+	-u RUCHE_NODE_STANDARD_PORTS -u RUCHE_NODE_ADDRESS -u RUCHE_NODE_ACME_CONTACT \
+	-u RUCHE_NODE_ACME_DIRECTORY "$bin" serve --listen "$listen" &
 child=$!
 if [ "$with_node" = 1 ]; then
 	for _ in $(seq 1 100); do

@@ -431,6 +431,34 @@ mod tests {
             config.commands.argv_with("postmap", &["lmdb:/x"]),
             ["postmap", "lmdb:/x"]
         );
+        let certs = config.certs_settings().unwrap();
+        assert_eq!(certs.acme.directory.as_str(), AcmeConfig::LETS_ENCRYPT);
+        assert_eq!(certs.acme.contact.unwrap().as_str(), "admin@example.org");
+        assert_eq!(certs.addresses, ["203.0.113.25".parse::<IpAddr>().unwrap()]);
+        assert_eq!(certs.own_dns, Some("203.0.113.25:53".parse().unwrap()));
+    }
+
+    #[test]
+    fn acme_needs_web_and_https() {
+        let text = include_str!("../../deploy/agent.example.toml");
+        // Without [web] and [commands.nginx] (the last section), [acme] is refused.
+        let (before_web, after_web) = text.split_once("[web]\n").unwrap();
+        let (_, after_web) = after_web.split_once("\n\n").unwrap();
+        let no_web = format!("{before_web}{after_web}");
+        let no_web = no_web.split("[commands.nginx]").next().unwrap();
+        assert!(Config::parse(no_web)
+            .unwrap_err()
+            .contains("[acme] needs [web]"));
+        // Without [acme] too, the node simply serves no web name.
+        let (before_acme, after_acme) = no_web.split_once("[acme]\n").unwrap();
+        let (_, after_acme) = after_acme.split_once("\n\n").unwrap();
+        let plain_node = Config::parse(&format!("{before_acme}{after_acme}")).unwrap();
+        assert!(plain_node.certs_settings().is_none() && plain_node.web.is_none());
+        let plain = text.replace(
+            "https://acme-v02.api.letsencrypt.org/directory",
+            "http://ca.example/directory",
+        );
+        assert!(Config::parse(&plain).unwrap_err().contains("https://"));
     }
 
     #[test]

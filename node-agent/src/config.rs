@@ -89,6 +89,20 @@ pub struct WebConfig {
     pub http: SocketAddr,
     /// HTTPS. Port 443 on a real node.
     pub https: SocketAddr,
+    /// The control plane's portal, served on HTTPS under its own name (`[web.portal]`).
+    #[serde(default)]
+    pub portal: Option<PortalConfig>,
+}
+
+/// `[web.portal]`: the collective's portal behind this node's HTTPS front, with a certificate
+/// for its name (HTTP-01: the name must resolve to the node).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalConfig {
+    /// The portal's public name, e.g. `portal.example.org`.
+    pub name: protocol::names::DomainName,
+    /// Where the control plane listens (plain HTTP, on this machine): `127.0.0.1:8080`.
+    pub upstream: SocketAddr,
 }
 
 /// `[acme]`: see [`crate::certs`].
@@ -359,6 +373,11 @@ impl Config {
                 "[acme] needs [web]: the node's nginx answers the CA's HTTP checks".to_owned(),
             );
         }
+        if let Some(portal) = self.web.as_ref().and_then(|w| w.portal.as_ref()) {
+            if portal.upstream.ip().is_unspecified() || portal.upstream.port() == 0 {
+                return Err("web.portal.upstream must be where the control plane listens".into());
+            }
+        }
         if acme.directory.scheme() != "https" {
             return Err("acme.directory must be an https:// URL".to_owned());
         }
@@ -384,6 +403,11 @@ impl Config {
             state_dir: self.state_dir.clone(),
             root: self.layout.root.clone(),
             hostname: self.layout.hostname.clone(),
+            portal: self
+                .web
+                .as_ref()
+                .and_then(|w| w.portal.as_ref())
+                .map(|p| p.name.clone()),
             addresses,
             own_dns: self.dns.as_ref().map(|d| d.listen),
         })
@@ -394,6 +418,10 @@ impl Config {
         self.web.as_ref().map(|web| WebSettings {
             http: web.http,
             https: web.https,
+            portal: web.portal.as_ref().map(|p| crate::render::Portal {
+                name: p.name.clone(),
+                upstream: p.upstream,
+            }),
         })
     }
 

@@ -18,7 +18,8 @@ mod render {
     use node_agent::certs::{CertKey, Installed};
     use node_agent::dkim::Key;
     use node_agent::render::{
-        self, DnsSettings, Files, Layout, MessageLimit, NodeMaterial, Ports, TlsPair, WebSettings,
+        self, DnsSettings, Files, Layout, MessageLimit, NodeMaterial, Portal, Ports, TlsPair,
+        WebSettings,
     };
     use node_agent::services::knot::{self, zone};
     use node_agent::services::{dovecot, nginx, postfix, rspamd, Service};
@@ -173,6 +174,10 @@ mod render {
             web: Some(WebSettings {
                 http: "203.0.113.25:80".parse().expect("http"),
                 https: "203.0.113.25:443".parse().expect("https"),
+                portal: Some(Portal {
+                    name: DomainName::parse("portal.ruche.test").expect("name"),
+                    upstream: "127.0.0.1:8080".parse().expect("upstream"),
+                }),
             }),
             dns: Some(DnsSettings {
                 listen: "203.0.113.25:53".parse().expect("listen"),
@@ -199,16 +204,29 @@ mod render {
     /// resolve to the node yet).
     fn fixture_certs() -> BTreeMap<CertKey, Installed> {
         let name = |n: &str| DomainName::parse(n).expect("name");
-        BTreeMap::from([(
-            CertKey::Domain(name("example.org")),
-            Installed {
-                names: vec![name("example.org"), name("www.example.org")],
-                dir: "var/lib/ruche/certs/domain/example.org/00112233aabbccdd".to_owned(),
-                not_before: 1_800_000_000,
-                not_after: 1_807_776_000,
-                leaf: std::sync::Arc::from(Vec::new()),
-            },
-        )])
+        let installed = |names: Vec<DomainName>, dir: &str| Installed {
+            names,
+            dir: dir.to_owned(),
+            not_before: 1_800_000_000,
+            not_after: 1_807_776_000,
+            leaf: std::sync::Arc::from(Vec::new()),
+        };
+        BTreeMap::from([
+            (
+                CertKey::Domain(name("example.org")),
+                installed(
+                    vec![name("example.org"), name("www.example.org")],
+                    "var/lib/ruche/certs/domain/example.org/00112233aabbccdd",
+                ),
+            ),
+            (
+                CertKey::Node(name("portal.ruche.test")),
+                installed(
+                    vec![name("portal.ruche.test")],
+                    "var/lib/ruche/certs/node/portal.ruche.test/8899aabbccddeeff",
+                ),
+            ),
+        ])
     }
 
     fn fixture_dkim_keys() -> BTreeMap<DomainName, Key> {
@@ -1430,6 +1448,7 @@ mod render {
         material.web = Some(WebSettings {
             http: free(),
             https: free(),
+            portal: fixture_material().web.and_then(|w| w.portal),
         });
         let files = render::render(&fixture_desired(), &layout_at(root), &material);
         write_files(root, &files);

@@ -130,6 +130,8 @@ pub struct Settings {
     pub state_dir: PathBuf,
     pub root: PathBuf,
     pub hostname: DomainName,
+    /// The portal's name, when this node serves it (`[web.portal]`).
+    pub portal: Option<DomainName>,
     /// The addresses a name must resolve to for HTTP-01.
     pub addresses: Vec<IpAddr>,
     /// Our own name server, when the node runs one (DNS-01 is then used for its zones).
@@ -243,11 +245,10 @@ impl Manager {
 
     /// One look at every wanted certificate.
     pub async fn round(&mut self, desired: &DesiredState, report_now: &Notify) {
-        let wanted = wanted(
-            desired,
-            &self.settings.hostname,
-            self.settings.own_dns.is_some(),
-        );
+        let node_names: Vec<DomainName> = std::iter::once(self.settings.hostname.clone())
+            .chain(self.settings.portal.clone())
+            .collect();
+        let wanted = wanted(desired, &node_names, self.settings.own_dns.is_some());
         self.forget_unwanted(&wanted);
         for w in wanted {
             let key = w.key.clone();

@@ -51,17 +51,17 @@ pub struct Wanted {
     pub challenge: Challenge,
 }
 
-/// The certificates the node wants for `desired` (what it serves): one for its host name, and
-/// one per served domain of every member, active or suspended (a suspended member's
-/// certificate is kept current, so reactivation serves at once), holding the domain's web
-/// names.
+/// The certificates the node wants for `desired` (what it serves): one for each of its own
+/// names (`node_names`: the host name, the portal's), and one per served domain of every member,
+/// active or suspended (a suspended member's certificate is kept current, so reactivation
+/// serves at once), holding the domain's web names.
 ///
 /// The challenge, per certificate (ARCHITECTURE.md, "Decisions"): DNS-01 when `dns_served`
 /// (this node runs a name server) and this node is primary for the domain's zone — the TXT
 /// record goes into our own Knot, so the name is certified before its A record points here
 /// and without port 80 reachable; HTTP-01 otherwise (a zone elsewhere, the node's own name in
 /// the operator's zone), through nginx's challenge directory.
-pub fn wanted(desired: &DesiredState, hostname: &DomainName, dns_served: bool) -> Vec<Wanted> {
+pub fn wanted(desired: &DesiredState, node_names: &[DomainName], dns_served: bool) -> Vec<Wanted> {
     let primary = |name: &DomainName| {
         dns_served
             && desired
@@ -70,21 +70,29 @@ pub fn wanted(desired: &DesiredState, hostname: &DomainName, dns_served: bool) -
                 .flat_map(|d| &d.zones)
                 .any(|z| &z.name == name)
     };
-    let mut out = vec![Wanted {
-        key: CertKey::Node(hostname.clone()),
-        domain_id: None,
-        names: vec![hostname.clone()],
-        challenge: Challenge::Http01,
-    }];
+    let mut out: Vec<Wanted> = node_names
+        .iter()
+        .map(|name| Wanted {
+            key: CertKey::Node(name.clone()),
+            domain_id: None,
+            names: vec![name.clone()],
+            challenge: Challenge::Http01,
+        })
+        .collect();
     for domain in desired.tenants.iter().flat_map(|t| &t.domains) {
-        if &domain.name == hostname {
-            // The host name's certificate already holds it.
+        // The node's own names are never a member's (a member who claimed the portal's name
+        // gets no certificate for it).
+        let names: Vec<DomainName> = platform::web_names(&domain.name)
+            .into_iter()
+            .filter(|n| !node_names.contains(n))
+            .collect();
+        if names.first() != Some(&domain.name) {
             continue;
         }
         out.push(Wanted {
             key: CertKey::Domain(domain.name.clone()),
             domain_id: domain.id.clone(),
-            names: platform::web_names(&domain.name),
+            names,
             challenge: if primary(&domain.name) {
                 Challenge::Dns01
             } else {
@@ -157,7 +165,7 @@ mod tests {
     #[test]
     fn the_node_and_every_served_domain_are_certified() {
         let host = name("mail.host.test");
-        let got = wanted(&desired(&["a.test"]), &host, true);
+        let got = wanted(&desired(&["a.test"]), std::slice::from_ref(&host), true);
         let summary: Vec<(String, Challenge)> = got
             .iter()
             .map(|w| (w.key.to_string(), w.challenge))
@@ -185,7 +193,25 @@ mod tests {
 
     #[test]
     fn without_a_name_server_every_name_is_checked_over_http() {
-        let got = wanted(&desired(&["a.test"]), &name("h.test"), false);
+        let got = wanted(
+            &desired(&["a.test"]),
+            &[name("h.test"), name("portal.h.test")],
+            false,
+        );
         assert!(got.iter().all(|w| w.challenge == Challenge::Http01));
+        assert_eq!(got[1].key, CertKey::Node(name("portal.h.test")));
+    }
+
+    #[test]
+    fn a_node_name_is_never_on_a_members_certificate() {
+        // The portal is `www.a.test`, the host name `c.test`: a.test's certificate leaves the
+        // portal's name out, c.test gets none.
+        let got = wanted(&desired(&[]), &[name("c.test"), name("www.a.test")], false);
+        let a = got
+            .iter()
+            .find(|w| w.key == CertKey::Domain(name("a.test")))
+            .unwrap();
+        assert!(!a.names.contains(&name("www.a.test")) && a.names.len() == 3);
+        assert!(got.iter().all(|w| w.key != CertKey::Domain(name("c.test"))));
     }
 }

@@ -185,12 +185,22 @@ impl NodeMaterial {
 }
 
 /// agent.toml `[web]`: where nginx listens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebSettings {
     /// Plain HTTP: ACME challenges, and redirects to `https`. Port 80 on a real node.
     pub http: SocketAddr,
     /// HTTPS. Port 443 on a real node.
     pub https: SocketAddr,
+    /// The collective's portal, served here under its own name.
+    pub portal: Option<Portal>,
+}
+
+/// agent.toml `[web.portal]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Portal {
+    pub name: DomainName,
+    /// The control plane's plain-HTTP address.
+    pub upstream: SocketAddr,
 }
 
 /// agent.toml `[dns]`, with its defaults applied.

@@ -529,12 +529,15 @@ fn a_mode_change_is_a_change_and_a_stale_table_is_rebuilt() {
     );
     assert!(plan.edits.is_empty());
 }
-/// The example without its web front (`[web]`, `[commands.nginx]`, see below).
+/// The example without its web front (`[web]`, `[commands.nginx]`, see below) and the
+/// certificates that need it (`[acme]`).
 fn example_without_web() -> String {
-    let text = include_str!("../../../deploy/agent.example.toml");
-    let (before, rest) = text.split_once("[web]").unwrap();
-    let after = &rest[rest.find("\n[").unwrap()..];
-    let text = format!("{before}{after}");
+    let mut text = include_str!("../../../deploy/agent.example.toml").to_owned();
+    for section in ["[web]", "[acme]"] {
+        let (before, rest) = text.split_once(section).unwrap();
+        let after = &rest[rest.find("\n[").unwrap()..];
+        text = format!("{before}{after}");
+    }
     let (before, rest) = text.split_once("[commands.nginx]").unwrap();
     let after = rest.find("\n[").map_or("", |i| &rest[i..]);
     format!("{before}{after}")

@@ -39,7 +39,13 @@ impl Daemon for Nginx {
         members: &Members<'_>,
         files: &mut Files,
     ) {
-        super::render(material.web.as_ref(), layout, members, files);
+        super::render(
+            material.web.as_ref(),
+            layout,
+            &material.certs,
+            members,
+            files,
+        );
     }
 
     fn command_keys(&self) -> CommandKeys {

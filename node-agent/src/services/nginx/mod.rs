@@ -35,6 +35,7 @@ use crate::render::{
 use crate::services::Service;
 
 mod daemon;
+mod portal;
 
 pub use daemon::Nginx;
 
@@ -56,7 +57,7 @@ pub const PID_FILE: &str = "run/nginx.pid";
 
 /// `server_name`'s arguments: each name once, each a typed domain name's text, which holds
 /// only `[a-z0-9.-]` (checked again here: a name that does not is left out and logged).
-fn server_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+pub(super) fn server_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     let mut seen = std::collections::BTreeSet::new();
     let mut out = String::new();
     for name in names {
@@ -85,7 +86,7 @@ fn acme_path() -> String {
 }
 
 /// The location serving ACME challenge files: a token is one path segment, served as text.
-fn acme_location(layout: &Layout) -> String {
+pub(super) fn acme_location(layout: &Layout) -> String {
     format!(
         "    location ^~ {path} {{\n        root {root};\n        default_type text/plain;\n        \
          try_files $uri =404;\n    }}\n",
@@ -95,7 +96,7 @@ fn acme_location(layout: &Layout) -> String {
 }
 
 /// `listen` for an address (IPv6 in brackets) with `options` (each with its leading space).
-fn listen(addr: SocketAddr, options: &str) -> String {
+pub(super) fn listen(addr: SocketAddr, options: &str) -> String {
     format!("    listen {addr}{options};\n")
 }
 
@@ -116,8 +117,13 @@ pub fn render_member(
         return lines;
     }
     let mut text = String::new();
+    // The node's own names (the portal's) are never a member's server name.
+    let portal = web.portal.as_ref().map(|p| &p.name);
     for domain in &tenant.domains {
-        let web_names = platform::web_names(&domain.name);
+        let web_names: Vec<DomainName> = platform::web_names(&domain.name)
+            .into_iter()
+            .filter(|n| Some(n) != portal)
+            .collect();
         let names = server_names(web_names.iter().map(DomainName::as_str));
         if names.is_empty() {
             continue;
@@ -152,7 +158,7 @@ pub fn render_member(
 }
 
 /// `:port` unless `port` is the scheme's own.
-fn port_suffix(port: u16, default: u16) -> String {
+pub(super) fn port_suffix(port: u16, default: u16) -> String {
     if port == default {
         String::new()
     } else {
@@ -178,7 +184,7 @@ fn https_server(web: &WebSettings, layout: &Layout, names: &str, cert: &Installe
 
 /// Two years, as hstspreload.org asks; not `includeSubDomains`: a member's other names may
 /// be served elsewhere, over plain HTTP.
-const HSTS: &str = "max-age=63072000";
+pub(super) const HSTS: &str = "max-age=63072000";
 
 /// What a domain's HTTPS root answers until the member publishes something there.
 const INDEX: &str = "<!doctype html><meta charset=utf-8><title>Ruche</title>\
@@ -189,6 +195,7 @@ const INDEX: &str = "<!doctype html><meta charset=utf-8><title>Ruche</title>\
 pub fn render(
     web: Option<&WebSettings>,
     layout: &Layout,
+    certs: &std::collections::BTreeMap<crate::certs::CertKey, Installed>,
     members: &Members<'_>,
     files: &mut Files,
 ) {
@@ -209,7 +216,8 @@ pub fn render(
         nginx_conf(layout),
     );
     let default = default_server(web, layout);
-    let hosts = members.file(&[HEADER, &default], HOSTS_CONF);
+    let portal = portal::servers(web, layout, certs);
+    let hosts = members.file(&[HEADER, &default, &portal], HOSTS_CONF);
     put(files, SERVICE, HOSTS_CONF, 0o644, reload, hosts);
 }
 

@@ -17,7 +17,9 @@
 # mail.localhost) the name on the node's self-signed certificate (kept in DIR/tls; replace it
 # with a real one, same file names). With RUCHE_NODE_ACME_CONTACT (an email address) the node gets
 # its members' certificates by ACME, from Let's Encrypt or RUCHE_NODE_ACME_DIRECTORY: only on a
-# machine the world reaches on ports 80 and 443 under the names it serves.
+# machine the world reaches on ports 80 and 443 under the names it serves. RUCHE_NODE_PORTAL (a
+# name) and RUCHE_NODE_PORTAL_UPSTREAM (the control plane's address) put the portal behind the
+# node's HTTPS front (deploy/run.sh sets them from RUCHE_PUBLIC_HOST); they imply [acme].
 
 NODE_PACKAGES=(postfix postfix-lmdb dovecot-imapd dovecot-lmtpd dovecot-auth-lua lua-cjson
 	rspamd redis-server openssl knot knot-dnsutils knot-dnssecutils postsrsd nginx)
@@ -82,7 +84,8 @@ node_start() {
 		# The control plane refuses RUCHE_* variables that are not its own keys.
 		token="$(env -u RUCHE_LISTEN -u RUCHE_PG_PORT -u RUCHE_NODE -u RUCHE_NODE_LISTEN \
 			-u RUCHE_NODE_HOSTNAME -u RUCHE_NODE_STANDARD_PORTS -u RUCHE_NODE_ADDRESS \
-			-u RUCHE_NODE_ACME_CONTACT -u RUCHE_NODE_ACME_DIRECTORY \
+			-u RUCHE_NODE_ACME_CONTACT -u RUCHE_NODE_ACME_DIRECTORY -u RUCHE_PUBLIC_HOST \
+			-u RUCHE_NODE_PORTAL -u RUCHE_NODE_PORTAL_UPSTREAM \
 			"$bin_dir/control-plane" add-node --name "$(hostname)")"
 		# The token goes through standard input, never the command line (ps, /proc).
 		printf '%s\n' "$token" |
@@ -154,12 +157,21 @@ node_start() {
 		check = ["nginx", "-t", "-q", "-c", "$root/etc/nginx/nginx.conf"]
 		reload = ["nginx", "-s", "reload", "-c", "$root/etc/nginx/nginx.conf"]
 	TOML
-	if [ -n "${RUCHE_NODE_ACME_CONTACT:-}" ]; then
+	if [ -n "${RUCHE_NODE_PORTAL:-}" ]; then
+		cat >>"$dir/agent.toml" <<-TOML
+			[web.portal]
+			name = "$RUCHE_NODE_PORTAL"
+			upstream = "${RUCHE_NODE_PORTAL_UPSTREAM:-127.0.0.1:8080}"
+		TOML
+	fi
+	if [ -n "${RUCHE_NODE_ACME_CONTACT:-}" ] || [ -n "${RUCHE_NODE_PORTAL:-}" ]; then
 		cat >>"$dir/agent.toml" <<-TOML
 			[acme]
 			directory = "${RUCHE_NODE_ACME_DIRECTORY:-https://acme-v02.api.letsencrypt.org/directory}"
-			contact = "$RUCHE_NODE_ACME_CONTACT"
 		TOML
+		if [ -n "${RUCHE_NODE_ACME_CONTACT:-}" ]; then
+			echo "contact = \"$RUCHE_NODE_ACME_CONTACT\"" >>"$dir/agent.toml"
+		fi
 	fi
 	chmod 600 "$dir/agent.toml"
 

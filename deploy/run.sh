@@ -22,8 +22,12 @@
 #   RUCHE_<SECTION>__<KEY>   any configuration key, e.g. RUCHE_HTTP__PUBLIC_URL or
 #                   RUCHE_MAIL__SMTP_URL; passed to the control plane as they are
 #   RUCHE_NODE      0 to start no local node (default 1 when run as root)
-#   RUCHE_NODE_LISTEN, RUCHE_NODE_ADDRESS, RUCHE_NODE_HOSTNAME, RUCHE_NODE_STANDARD_PORTS: see
-#                   deploy/node.sh
+#   RUCHE_NODE_LISTEN, RUCHE_NODE_ADDRESS, RUCHE_NODE_HOSTNAME, RUCHE_NODE_STANDARD_PORTS,
+#                   RUCHE_NODE_ACME_CONTACT, RUCHE_NODE_ACME_DIRECTORY: see deploy/node.sh
+#   RUCHE_PUBLIC_HOST  the portal's public name (e.g. portal.example.org) on a real machine: the
+#                   local node serves the portal on HTTPS under it (ports 80 and 443, a
+#                   certificate by ACME, HTTP redirected), the control plane behind it on
+#                   127.0.0.1. Unset: the portal is http://localhost:8080, as for development.
 #   CARGO_TARGET_DIR  where cargo builds (default target/)
 set -euo pipefail
 
@@ -36,6 +40,24 @@ source "$root/deploy/node.sh"
 
 listen="${RUCHE_LISTEN:-127.0.0.1:8080}"
 pg_port="${RUCHE_PG_PORT:-55433}"
+public_host="${RUCHE_PUBLIC_HOST:-}"
+if [ -n "$public_host" ]; then
+	if [ "$(id -u)" != 0 ] || [ "${RUCHE_NODE:-1}" != 1 ]; then
+		echo "RUCHE_PUBLIC_HOST needs the local node (run as root): it serves the portal on HTTPS" >&2
+		exit 1
+	fi
+	# The portal is the node's to serve: the control plane listens on loopback only and
+	# trusts the client address nginx gives it.
+	case "$listen" in 127.0.0.1:*) ;; *)
+		echo "with RUCHE_PUBLIC_HOST, RUCHE_LISTEN must be on 127.0.0.1" >&2
+		exit 1
+		;;
+	esac
+	export RUCHE_HTTP__PUBLIC_URL="https://$public_host"
+	export RUCHE_HTTP__TRUST_FORWARDED_FOR=true
+	export RUCHE_NODE_STANDARD_PORTS=1
+	export RUCHE_NODE_PORTAL="$public_host" RUCHE_NODE_PORTAL_UPSTREAM="$listen"
+fi
 
 with_node=0
 if [ "$(id -u)" = 0 ] && [ "${RUCHE_NODE:-1}" = 1 ]; then
@@ -81,7 +103,8 @@ fi
 # are this script's own. Run it as a child (not exec) so that the trap stops the cluster after it.
 env -u RUCHE_LISTEN -u RUCHE_PG_PORT -u RUCHE_NODE -u RUCHE_NODE_LISTEN -u RUCHE_NODE_HOSTNAME \
 	-u RUCHE_NODE_STANDARD_PORTS -u RUCHE_NODE_ADDRESS -u RUCHE_NODE_ACME_CONTACT \
-	-u RUCHE_NODE_ACME_DIRECTORY "$bin" serve --listen "$listen" &
+	-u RUCHE_NODE_ACME_DIRECTORY -u RUCHE_PUBLIC_HOST -u RUCHE_NODE_PORTAL \
+	-u RUCHE_NODE_PORTAL_UPSTREAM "$bin" serve --listen "$listen" &
 child=$!
 if [ "$with_node" = 1 ]; then
 	for _ in $(seq 1 100); do

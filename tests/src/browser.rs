@@ -43,6 +43,13 @@ impl std::fmt::Debug for Browser {
 impl Browser {
     /// Starts chromedriver on a free port of 127.0.0.1 and opens a headless Chromium session.
     pub async fn start() -> Result<Browser> {
+        Browser::start_with(&[]).await
+    }
+
+    /// The same, with more Chromium switches (e.g. `--host-resolver-rules`, which keeps a test
+    /// name on loopback, and `--ignore-certificate-errors-spki-list`, which trusts a test CA's
+    /// key only).
+    pub async fn start_with(extra: &[String]) -> Result<Browser> {
         let profile = tempfile::Builder::new()
             .prefix("ruche-chromium-")
             .tempdir()
@@ -87,6 +94,10 @@ impl Browser {
             "--window-size=1280,1024",
             user_data_dir.as_str(),
         ];
+        let args: Vec<&str> = args
+            .into_iter()
+            .chain(extra.iter().map(String::as_str))
+            .collect();
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {

@@ -180,6 +180,14 @@ impl ControlPlane {
         }
     }
 
+    /// Sets an environment variable for the control plane's next start ([`ControlPlane::restart`]):
+    /// e.g. the public URL of a portal served behind a node's HTTPS front, known only once the
+    /// node is up.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.extra_env.retain(|(k, _)| k != key);
+        self.extra_env.push((key.to_owned(), value.to_owned()));
+    }
+
     /// Stops and starts the control plane again, on the same port and database.
     pub async fn restart(&mut self) -> Result<()> {
         self.stop().await;

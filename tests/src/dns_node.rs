@@ -347,6 +347,23 @@ impl DnsNode {
         self.start_agent().await
     }
 
+    /// Adds `[web.portal]` to agent.toml (the portal `name` served here, proxied to `upstream`),
+    /// for the agent's next start.
+    pub fn write_portal(&self, name: &str, upstream: SocketAddr) -> Result<()> {
+        let text = std::fs::read_to_string(&self.config_path)?;
+        let mut table: Table = text.parse().context("agent.toml does not parse")?;
+        let web = table
+            .get_mut("web")
+            .and_then(Value::as_table_mut)
+            .context("agent.toml has no [web]")?;
+        let mut portal = Table::new();
+        portal.insert("name".to_owned(), Value::from(name));
+        portal.insert("upstream".to_owned(), Value::from(upstream.to_string()));
+        web.insert("portal".to_owned(), Value::Table(portal));
+        std::fs::write(&self.config_path, toml::to_string(&table)?)
+            .with_context(|| format!("write {}", self.config_path.display()))
+    }
+
     /// Adds `[acme]` to agent.toml, for the agent's next start.
     pub fn write_acme(&self, acme: &crate::pebble::Acme) -> Result<()> {
         let text = std::fs::read_to_string(&self.config_path)?;

@@ -16,7 +16,6 @@ use crate::imap::client_config;
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One answer, and the certificate it came with.
-#[derive(Debug)]
 pub struct Answer {
     pub status: u16,
     /// Header names lowercase.
@@ -24,6 +23,17 @@ pub struct Answer {
     pub body: String,
     /// The leaf certificate the server presented (DER).
     pub leaf: Vec<u8>,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body", &self.body)
+            .field("leaf", &format_args!("{} bytes", self.leaf.len()))
+            .finish()
+    }
 }
 
 impl Answer {

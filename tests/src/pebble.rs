@@ -180,13 +180,22 @@ impl Pebble {
 
     /// The root its certificates chain to now (PEM).
     pub async fn roots(&self) -> Result<String> {
+        self.management_get("roots/0").await
+    }
+
+    /// The intermediate that signs its certificates now (PEM).
+    pub async fn intermediate(&self) -> Result<String> {
+        self.management_get("intermediates/0").await
+    }
+
+    async fn management_get(&self, path: &str) -> Result<String> {
         let root = reqwest::Certificate::from_pem(&std::fs::read(self.ca.cert())?)?;
         let client = reqwest::Client::builder()
             .tls_built_in_root_certs(false)
             .add_root_certificate(root)
             .timeout(Duration::from_secs(10))
             .build()?;
-        let url = format!("https://{}/roots/0", self.management);
+        let url = format!("https://{}/{path}", self.management);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             match client.get(&url).send().await {

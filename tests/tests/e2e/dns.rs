@@ -223,6 +223,16 @@ impl Collective {
         }
     }
 
+    /// The control plane, to restart it with another configuration.
+    pub(super) fn control_plane_mut(&mut self) -> &mut ControlPlane {
+        &mut self.control_plane
+    }
+
+    /// The first admin's email and password (set up through the setup link).
+    pub(super) fn admin_credentials() -> (&'static str, &'static str) {
+        (SETUP.email, SETUP.password)
+    }
+
     /// An address of this test's block no node uses (the external secondary's, which the web
     /// tests do not start): where they run pebble.
     pub(super) fn spare_ip(&self) -> Ipv4Addr {

@@ -694,3 +694,125 @@ async fn wait_for_leaf(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Acceptance 7: the portal behind a node's HTTPS front (`[web.portal]`), under a name that is
+/// not `localhost`, with a certificate from pebble (HTTP-01; the world's DNS resolves the name
+/// to the node), driven in Chromium: plain HTTP redirects, HTTPS carries HSTS, and signing in
+/// sets the `__Host-` session cookie, Secure, on that name.
+#[tokio::test]
+async fn web_portal_over_https_in_chromium() -> Result<()> {
+    let mut c = Collective::start_with(Block(116), 1, true).await?;
+    let result = portal(&mut c).await;
+    c.finish(result)
+}
+
+async fn portal(c: &mut Collective) -> Result<()> {
+    const PORTAL: &str = "portal.test";
+    let world = WorldDns::start(c.spare_ip()).await?;
+    let node = c.node(0)?;
+    let web = node.web()?;
+    let node_ip = node.ip();
+    world.add_a(PORTAL, node_ip).await?;
+    let pebble = Pebble::start(pebble::Options {
+        ip: c.spare_ip(),
+        http_port: web.http.port(),
+        dns: world.addr(),
+        validity: None,
+    })
+    .await?;
+    let public_url = format!("https://{PORTAL}:{}", web.https.port());
+    let control_plane = c.control_plane_mut();
+    control_plane.set_env("RUCHE_HTTP__PUBLIC_URL", &public_url);
+    control_plane.set_env("RUCHE_HTTP__TRUST_FORWARDED_FOR", "true");
+    control_plane.restart().await?;
+    let upstream = SocketAddr::from(([127, 0, 0, 1], c.control_plane_mut().port()));
+    let node = c.node_mut(0)?;
+    node.write_portal(PORTAL, upstream)?;
+    node.enable_acme(&Acme {
+        directory: pebble.directory(),
+        directory_root: pebble.api_root().to_owned(),
+        resolvers: vec![world.addr()],
+        retry_after_seconds: 1,
+    })
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let roots = roots_file(&pebble, dir.path(), "root.pem").await?;
+
+    // HTTPS with the portal's certificate and the control plane's HSTS (once); HTTP redirects
+    // there.
+    let answer = wait_for_https_at(web.https, PORTAL, &roots, None).await?;
+    let hsts: Vec<&String> = answer
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "strict-transport-security")
+        .map(|(_, v)| v)
+        .collect();
+    ensure!(
+        hsts.len() == 1 && hsts[0].starts_with("max-age="),
+        "the portal over HTTPS: {answer:?}"
+    );
+    let login = https::get(web.https, PORTAL, "/login", &roots).await?;
+    ensure!(login.status == 200, "GET /login over HTTPS: {login:?}");
+    let redirect = get(web.http, PORTAL, "/login").await?;
+    ensure!(
+        redirect.status == 301 && redirect.location == format!("{public_url}/login"),
+        "the portal on plain HTTP: {redirect:?}"
+    );
+
+    // Chromium trusts pebble's intermediate's key only, and finds the name on loopback.
+    let intermediate = dir.path().join("intermediate.pem");
+    std::fs::write(&intermediate, pebble.intermediate().await?)?;
+    let spki = spki_hash(&intermediate).await?;
+    let browser = tests::browser::Browser::start_with(&[
+        format!("--host-resolver-rules=MAP {PORTAL} {node_ip}"),
+        format!("--ignore-certificate-errors-spki-list={spki}"),
+    ])
+    .await?;
+    let (email, password) = Collective::admin_credentials();
+    browser.goto(&format!("{public_url}/login")).await?;
+    browser.fill("email", email).await?;
+    browser.fill("password", password).await?;
+    browser.submit_form_containing("email").await?;
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        let url = browser.current_url().await?;
+        if url.starts_with(&public_url) && !url.contains("/login") {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "signing in over HTTPS led to {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let cookies = browser.client()?.get_all_cookies().await?;
+    let session = cookies
+        .iter()
+        .find(|cookie| cookie.name().starts_with("__Host-"))
+        .with_context(|| format!("no __Host- cookie after signing in: {cookies:?}"))?;
+    ensure!(
+        session.secure() == Some(true) && session.http_only() == Some(true),
+        "the session cookie: {session:?}"
+    );
+    eprintln!(
+        "[web] signed in at {public_url} in Chromium; cookie {} is Secure and HttpOnly",
+        session.name()
+    );
+    Ok(())
+}
+
+/// The base64 SHA-256 of the public key of the certificate in `pem` (Chromium's SPKI hash).
+async fn spki_hash(pem: &std::path::Path) -> Result<String> {
+    let script = format!(
+        "openssl x509 -in '{}' -pubkey -noout | openssl pkey -pubin -outform der \
+         | openssl dgst -sha256 -binary | base64",
+        pem.display()
+    );
+    let out = run_to_end(
+        tests::process::Process::command("sh", ["-c", &script]),
+        Duration::from_secs(30),
+    )
+    .await?;
+    ensure!(out.success(), "the SPKI hash: {out:?}");
+    Ok(out.stdout.trim().to_owned())
+}

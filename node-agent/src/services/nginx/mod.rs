@@ -184,7 +184,7 @@ fn https_server(web: &WebSettings, layout: &Layout, names: &str, cert: &Installe
 
 /// Two years, as hstspreload.org asks; not `includeSubDomains`: a member's other names may
 /// be served elsewhere, over plain HTTP.
-pub(super) const HSTS: &str = "max-age=63072000";
+const HSTS: &str = "max-age=63072000";
 
 /// What a domain's HTTPS root answers until the member publishes something there.
 const INDEX: &str = "<!doctype html><meta charset=utf-8><title>Ruche</title>\

@@ -1,9 +1,10 @@
 //! The collective's portal behind the node's HTTPS front (`[web.portal]`): its name on plain
 //! HTTP answers ACME challenges (the node certifies it by HTTP-01, as its own name) and, once
 //! the certificate is there, redirects to HTTPS; before, 503: the portal is never served over
-//! plain HTTP, where a password would travel in clear. On HTTPS, with HSTS, every request goes
-//! to the control plane, which trusts the client address nginx gives it
-//! (`X-Forwarded-For`, set, never appended to: `trust_forwarded_for` takes its last entry).
+//! plain HTTP, where a password would travel in clear. On HTTPS every request goes to the
+//! control plane (which sends its own security headers, HSTS included, knowing its public URL is
+//! HTTPS), and trusts the client address nginx gives it (`X-Forwarded-For`, set, never appended
+//! to: `trust_forwarded_for` takes its last entry).
 //!
 //! The name is a typed `DomainName` and the upstream a socket address: nothing a member typed.
 
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 use crate::certs::{CertKey, Installed};
 use crate::render::{Layout, WebSettings};
 
-use super::{acme_location, listen, port_suffix, server_names, HSTS};
+use super::{acme_location, listen, port_suffix, server_names};
 
 /// The portal's two servers, or nothing when the node does not serve it.
 pub fn servers(web: &WebSettings, layout: &Layout, certs: &BTreeMap<CertKey, Installed>) -> String {
@@ -40,8 +41,7 @@ pub fn servers(web: &WebSettings, layout: &Layout, certs: &BTreeMap<CertKey, Ins
     if let Some(cert) = cert {
         text.push_str(&format!(
             "server {{\n{listen}    server_name{names};\n    ssl_certificate {chain};\n    \
-             ssl_certificate_key {key};\n    add_header Strict-Transport-Security \"{HSTS}\" always;\n    \
-             client_max_body_size 1m;\n    location / {{\n        proxy_pass http://{upstream};\n        \
+             ssl_certificate_key {key};\n    client_max_body_size 1m;\n    location / {{\n        proxy_pass http://{upstream};\n        \
              proxy_set_header Host $host;\n        proxy_set_header X-Forwarded-For $remote_addr;\n        \
              proxy_set_header X-Forwarded-Proto https;\n        proxy_read_timeout 60s;\n    }}\n}}\n",
             listen = listen(web.https, " ssl http2"),

@@ -200,6 +200,11 @@ impl Collective {
         })
     }
 
+    /// The control plane's database (benchmarks seed it with SQL).
+    pub(super) fn db_url(&self) -> &str {
+        self._db.url()
+    }
+
     /// Waits until the node has applied every change made so far.
     async fn converged(&self) -> Result<()> {
         self.node.wait_until_converged(CONVERGE_TIMEOUT).await
@@ -230,7 +235,7 @@ impl Member {
     }
 
     /// Marks the domain `id` verified, as the control plane does once it sees the TXT challenge.
-    async fn verify(&self, id: &str) -> Result<()> {
+    pub(super) async fn verify(&self, id: &str) -> Result<()> {
         let mut db = sqlx::PgConnection::connect(&self.db_url).await?;
         let updated = sqlx::query(
             "update domains set status = 'active', verified_at = now() where id = $1::uuid",
@@ -244,7 +249,7 @@ impl Member {
     }
 
     /// Adds `name`, left waiting for verification.
-    async fn pending_domain(&self, name: &str) -> Result<String> {
+    pub(super) async fn pending_domain(&self, name: &str) -> Result<String> {
         let domain = created(
             self.api
                 .api(

@@ -76,13 +76,16 @@ async fn get(addr: SocketAddr, host: &str, path: &str) -> Result<Answer> {
 }
 
 /// The web names of the member's domain.
-fn web_names() -> [String; 4] {
-    [
-        ZONE.to_owned(),
-        format!("www.{ZONE}"),
-        format!("autoconfig.{ZONE}"),
-        format!("mta-sts.{ZONE}"),
-    ]
+fn web_names() -> Vec<String> {
+    web_names_of(ZONE)
+}
+
+/// The web names a node serves for `domain` (`protocol::dns::platform::web_names`).
+fn web_names_of(domain: &str) -> Vec<String> {
+    ["", "www.", "autoconfig.", "mta-sts."]
+        .iter()
+        .map(|prefix| format!("{prefix}{domain}"))
+        .collect()
 }
 
 /// Waits until the node's hosts.conf names `name` (the domain reached nginx).
@@ -815,4 +818,362 @@ async fn spki_hash(pem: &std::path::Path) -> Result<String> {
     .await?;
     ensure!(out.success(), "the SPKI hash: {out:?}");
     Ok(out.stdout.trim().to_owned())
+}
+
+/// The web front's benchmark (`tests/bench/web.sh`; not a test: no thresholds). Prints
+/// `[bench] RESULT` lines and `bench: <name> = <value> <unit>`.
+mod bench {
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::time::{Duration, Instant};
+
+    use anyhow::{ensure, Context, Result};
+    use tests::https;
+    use tests::pebble::{self, Acme, Pebble, WorldDns};
+    use tests::process::{run_to_end, Process};
+
+    use super::{roots_file, web_names_of, MailCollective};
+
+    /// Domains certified one after another for the latency figure.
+    const SAMPLES: usize = 20;
+    /// Member domains on the node for the size figures.
+    const DOMAINS: usize = 1000;
+
+    fn percentile(sorted: &[Duration], p: f64) -> Duration {
+        let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted[index.min(sorted.len() - 1)]
+    }
+
+    fn ms(d: Duration) -> f64 {
+        d.as_secs_f64() * 1000.0
+    }
+
+    #[tokio::test]
+    #[ignore = "a benchmark: run tests/bench/web.sh"]
+    async fn web_bench() -> Result<()> {
+        let mut c = MailCollective::start_web(Ipv4Addr::new(127, 0, 0, 42), "web-bench").await?;
+        let result = bench(&mut c).await;
+        c.finish(result).await
+    }
+
+    /// Sum of VmRSS (KiB) of nginx's master (its pid file) and its workers.
+    fn nginx_rss_kib(master: u32) -> Result<u64> {
+        let mut total = 0;
+        for entry in std::fs::read_dir("/proc")? {
+            let Ok(pid) = entry?.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // pid (comm) state ppid …: the fields after the last ')'.
+            let ppid: Option<u32> = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse().ok());
+            if pid == master || ppid == Some(master) {
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+                total += status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+        Ok(total)
+    }
+
+    /// Full TLS handshakes per second (`openssl s_time -new`, one client, 5 s) with `name`.
+    async fn handshakes_per_second(addr: SocketAddr, name: &str) -> Result<f64> {
+        let out = run_to_end(
+            Process::command(
+                "openssl",
+                [
+                    "s_time",
+                    "-connect",
+                    &addr.to_string(),
+                    "-servername",
+                    name,
+                    "-new",
+                    "-time",
+                    "5",
+                ],
+            ),
+            Duration::from_secs(60),
+        )
+        .await?;
+        // "N connections in T real seconds, B bytes read per connection"
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.contains("connections in") && l.contains("real seconds"))
+            .with_context(|| format!("openssl s_time said: {out:?}"))?;
+        let mut words = line.split_whitespace();
+        let connections: f64 = words.next().context("count")?.parse()?;
+        let seconds: f64 = words.nth(2).context("seconds")?.parse()?;
+        Ok(connections / seconds)
+    }
+
+    /// A self-signed certificate for `names` into the agent's store, as a version of its own
+    /// (the agent serves what its store holds once it starts; `openssl`, ECDSA P-256).
+    async fn seed_certificate(root: &std::path::Path, domain: &str, index: usize) -> Result<()> {
+        let dir = root
+            .join("var/lib/ruche/certs/domain")
+            .join(domain)
+            .join(format!("{index:016x}"));
+        std::fs::create_dir_all(&dir)?;
+        let names: Vec<String> = web_names_of(domain)
+            .iter()
+            .map(|n| format!("DNS:{n}"))
+            .collect();
+        let out = run_to_end(
+            Process::command(
+                "openssl",
+                [
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-noenc",
+                    "-days",
+                    "30",
+                    "-subj",
+                    &format!("/CN={domain}"),
+                    "-addext",
+                    &format!("subjectAltName={}", names.join(",")),
+                    "-keyout",
+                    &dir.join("key.pem").to_string_lossy(),
+                    "-out",
+                    &dir.join("chain.pem").to_string_lossy(),
+                ],
+            ),
+            Duration::from_secs(30),
+        )
+        .await?;
+        ensure!(out.success(), "openssl req: {out:?}");
+        Ok(())
+    }
+
+    /// The `elapsed` of each agent `reconciled` line that reloaded nginx, after line `seen`.
+    fn nginx_reconciles(lines: &[tests::process::Line], seen: usize) -> Vec<Duration> {
+        lines[seen..]
+            .iter()
+            .filter(|l| l.text.contains("reconciled") && l.text.contains("Service(\"nginx\")"))
+            .filter_map(|l| {
+                let value = l.text.split("elapsed=").nth(1)?.split_whitespace().next()?;
+                let (number, unit) = value
+                    .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                    .map(|i| value.split_at(i))?;
+                let number: f64 = number.parse().ok()?;
+                let factor = match unit {
+                    "ms" => 1e-3,
+                    "s" => 1.0,
+                    "µs" => 1e-6,
+                    _ => return None,
+                };
+                Some(Duration::from_secs_f64(number * factor))
+            })
+            .collect()
+    }
+
+    async fn bench(c: &mut MailCollective) -> Result<()> {
+        let ip = Ipv4Addr::new(127, 0, 0, 43);
+        let world = WorldDns::start(ip).await?;
+        let node_ip = c.node.ip();
+        let web = c.node.web()?;
+        let pebble = Pebble::start(pebble::Options {
+            ip,
+            http_port: web.http.port(),
+            dns: world.addr(),
+            validity: None,
+        })
+        .await?;
+        c.node
+            .enable_acme(&Acme {
+                directory: pebble.directory(),
+                directory_root: pebble.api_root().to_owned(),
+                resolvers: vec![world.addr()],
+                retry_after_seconds: 1,
+            })
+            .await?;
+        let dir = tempfile::tempdir()?;
+        let roots = roots_file(&pebble, dir.path(), "root.pem").await?;
+        let member = c.member("web-bench@people.test").await?;
+        let pool = sqlx::PgPool::connect(c.db_url()).await?;
+        sqlx::query("update plans set max_domains = 10000")
+            .execute(&pool)
+            .await?;
+
+        // 1. Verified -> first HTTPS answer with a valid certificate (HTTP-01, pebble).
+        let mut samples = Vec::new();
+        for i in 0..SAMPLES {
+            let domain = format!("bench{i}.test");
+            for name in web_names_of(&domain) {
+                world.add_a(&name, node_ip).await?;
+            }
+            let id = member.pending_domain(&domain).await?;
+            let started = Instant::now();
+            member.verify(&id).await?;
+            let deadline = started + Duration::from_secs(120);
+            loop {
+                if https::leaf(web.https, &domain, &roots).await.is_ok() {
+                    break;
+                }
+                ensure!(Instant::now() < deadline, "{domain} never answered over HTTPS");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            samples.push(started.elapsed());
+        }
+        samples.sort();
+        let (p50, p95) = (percentile(&samples, 0.5), percentile(&samples, 0.95));
+        eprintln!(
+            "[bench] RESULT domain verified -> first HTTPS answer with a valid certificate \
+             (pebble, HTTP-01, loopback), n={SAMPLES}: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms",
+            ms(p50),
+            ms(p95),
+            ms(*samples.last().context("no sample")?)
+        );
+
+        // 2. 1,000 member domains on the node, each with a certificate in the store.
+        let seed = "
+            with plan as (select id from plans order by name limit 1),
+                 node as (select node_id as id from members where node_id is not null limit 1),
+                 hash as (select password_hash from members where password_hash is not null limit 1),
+                 new_members as (
+                    insert into members (id, email, display_name, password_hash, plan_id, node_id)
+                    select gen_random_uuid(), 'seed' || g || '@elsewhere.test', 'Seed ' || g,
+                           (select password_hash from hash), (select id from plan), (select id from node)
+                    from generate_series(1, $1::int) g
+                    returning id, email)
+            insert into domains (id, member_id, name, status, verification_token)
+            select gen_random_uuid(), id, split_part(email, '@', 1) || '.test', 'active', 'seed'
+            from new_members";
+        let root = c.node.root().to_owned();
+        // The domains first (the agent keeps no certificate of a domain it does not serve),
+        // then their certificates, read by the agent when it starts again.
+        sqlx::query(seed)
+            .bind(DOMAINS as i64)
+            .execute(&pool)
+            .await?;
+        c.node
+            .wait_until_converged(Duration::from_secs(1800))
+            .await?;
+        let seeding = Instant::now();
+        for i in 1..=DOMAINS {
+            seed_certificate(&root, &format!("seed{i}.test"), i).await?;
+        }
+        eprintln!(
+            "[bench] {DOMAINS} certificates made in {:.1} s",
+            seeding.elapsed().as_secs_f64()
+        );
+        let converging = Instant::now();
+        c.node.restart_agent().await?;
+        // Every HTTPS server in place: the first reconcile after the start renders them.
+        let deadline = Instant::now() + Duration::from_secs(1800);
+        while std::fs::read_to_string(root.join("etc/nginx/ruche/hosts.conf"))?
+            .matches("ssl_certificate ")
+            .count()
+            < DOMAINS
+        {
+            ensure!(Instant::now() < deadline, "the certificates were never all served");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let converged = converging.elapsed();
+        let hosts = std::fs::read_to_string(root.join("etc/nginx/ruche/hosts.conf"))?;
+        let servers = hosts.matches("ssl_certificate ").count();
+        ensure!(
+            servers > DOMAINS,
+            "only {servers} HTTPS servers rendered for {DOMAINS} domains"
+        );
+        let master: u32 = std::fs::read_to_string(root.join("run/nginx.pid"))?
+            .trim()
+            .parse()?;
+        let rss = nginx_rss_kib(master)?;
+
+        // One domain added at a time: the agent's reconcile that renders, checks (`nginx -t`)
+        // and reloads nginx with 1,000 HTTPS servers (the domain, then its certificate).
+        let seen = c.node.agent()?.lines().len();
+        for i in 0..5 {
+            let domain = format!("added{i}.test");
+            for name in web_names_of(&domain) {
+                world.add_a(&name, node_ip).await?;
+            }
+            let id = member.pending_domain(&domain).await?;
+            member.verify(&id).await?;
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while https::leaf(web.https, &domain, &roots).await.is_err() {
+                ensure!(Instant::now() < deadline, "{domain} never answered over HTTPS");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        let mut applies = nginx_reconciles(&c.node.agent()?.lines(), seen);
+        applies.sort();
+        ensure!(!applies.is_empty(), "no reconcile reloaded nginx");
+
+        // Handshakes with the rendered configuration, and with a hand-written one-server
+        // configuration on the same certificate (nginx's own figure on this machine).
+        let rendered = handshakes_per_second(web.https, "seed1.test").await?;
+        let static_dir = tempfile::tempdir()?;
+        let static_port = tests::net::free_port()?;
+        let cert_dir = std::fs::read_dir(root.join("var/lib/ruche/certs/domain/seed1.test"))?
+            .next()
+            .context("seed1's certificate")??
+            .path();
+        let conf = static_dir.path().join("nginx.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "worker_processes auto;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\n\
+                 events {{ worker_connections 1024; }}\nhttp {{\n  access_log off;\n  \
+                 client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n  \
+                 fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  \
+                 scgi_temp_path {dir}/scgi;\n  server {{\n    listen {node_ip}:{static_port} ssl;\n    \
+                 server_name seed1.test;\n    ssl_certificate {cert}/chain.pem;\n    \
+                 ssl_certificate_key {cert}/key.pem;\n    location / {{ return 200 \"ok\"; }}\n  }}\n}}\n",
+                dir = static_dir.path().display(),
+                cert = cert_dir.display(),
+            ),
+        )?;
+        let _static_nginx = tests::nginx::start_nginx(
+            "nginx-static",
+            &conf,
+            SocketAddr::from((node_ip, static_port)),
+        )
+        .await?;
+        let hand_written =
+            handshakes_per_second(SocketAddr::from((node_ip, static_port)), "seed1.test").await?;
+
+        eprintln!(
+            "[bench] RESULT {DOMAINS} member domains with certificates ({servers} HTTPS servers): \
+             the agent served them {:.1} s after it started",
+            converged.as_secs_f64()
+        );
+        eprintln!(
+            "[bench] RESULT one domain added (or its certificate), the agent's reconcile that \
+             renders, checks (nginx -t) and reloads nginx, n={}: p50 {:.0} ms, p95 {:.0} ms",
+            applies.len(),
+            ms(percentile(&applies, 0.5)),
+            ms(percentile(&applies, 0.95))
+        );
+        eprintln!("[bench] RESULT nginx RSS (master and workers) with {DOMAINS} domains: {rss} KiB");
+        eprintln!(
+            "[bench] RESULT full TLS handshakes per second (openssl s_time -new, one client): \
+             rendered configuration {rendered:.0}/s, hand-written one-server configuration \
+             {hand_written:.0}/s"
+        );
+        for (name, value, unit) in [
+            ("verified_to_https_p50", ms(p50), "ms"),
+            ("verified_to_https_p95", ms(p95), "ms"),
+            ("nginx_apply_1000_domains_p50", ms(percentile(&applies, 0.5)), "ms"),
+            ("nginx_apply_1000_domains_p95", ms(percentile(&applies, 0.95)), "ms"),
+            ("nginx_rss_1000_domains", rss as f64 / 1024.0, "MiB"),
+            ("handshakes_rendered", rendered, "per_s"),
+            ("handshakes_hand_written", hand_written, "per_s"),
+        ] {
+            eprintln!("bench: {name} = {value:.1} {unit}");
+        }
+        Ok(())
+    }
 }

@@ -1021,7 +1021,10 @@ mod bench {
                 if https::leaf(web.https, &domain, &roots).await.is_ok() {
                     break;
                 }
-                ensure!(Instant::now() < deadline, "{domain} never answered over HTTPS");
+                ensure!(
+                    Instant::now() < deadline,
+                    "{domain} never answered over HTTPS"
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             samples.push(started.elapsed());
@@ -1077,7 +1080,10 @@ mod bench {
             .count()
             < DOMAINS
         {
-            ensure!(Instant::now() < deadline, "the certificates were never all served");
+            ensure!(
+                Instant::now() < deadline,
+                "the certificates were never all served"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let converged = converging.elapsed();
@@ -1104,7 +1110,10 @@ mod bench {
             member.verify(&id).await?;
             let deadline = Instant::now() + Duration::from_secs(300);
             while https::leaf(web.https, &domain, &roots).await.is_err() {
-                ensure!(Instant::now() < deadline, "{domain} never answered over HTTPS");
+                ensure!(
+                    Instant::now() < deadline,
+                    "{domain} never answered over HTTPS"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -1157,7 +1166,9 @@ mod bench {
             ms(percentile(&applies, 0.5)),
             ms(percentile(&applies, 0.95))
         );
-        eprintln!("[bench] RESULT nginx RSS (master and workers) with {DOMAINS} domains: {rss} KiB");
+        eprintln!(
+            "[bench] RESULT nginx RSS (master and workers) with {DOMAINS} domains: {rss} KiB"
+        );
         eprintln!(
             "[bench] RESULT full TLS handshakes per second (openssl s_time -new, one client): \
              rendered configuration {rendered:.0}/s, hand-written one-server configuration \
@@ -1166,8 +1177,16 @@ mod bench {
         for (name, value, unit) in [
             ("verified_to_https_p50", ms(p50), "ms"),
             ("verified_to_https_p95", ms(p95), "ms"),
-            ("nginx_apply_1000_domains_p50", ms(percentile(&applies, 0.5)), "ms"),
-            ("nginx_apply_1000_domains_p95", ms(percentile(&applies, 0.95)), "ms"),
+            (
+                "nginx_apply_1000_domains_p50",
+                ms(percentile(&applies, 0.5)),
+                "ms",
+            ),
+            (
+                "nginx_apply_1000_domains_p95",
+                ms(percentile(&applies, 0.95)),
+                "ms",
+            ),
             ("nginx_rss_1000_domains", rss as f64 / 1024.0, "MiB"),
             ("handshakes_rendered", rendered, "per_s"),
             ("handshakes_hand_written", hand_written, "per_s"),

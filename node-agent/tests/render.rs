@@ -200,7 +200,7 @@ mod render {
         }
     }
 
-    /// example.org holds a certificate for two of its four web names (the other two did not
+    /// example.org holds a certificate for two of its five web names (the other three did not
     /// resolve to the node yet).
     fn fixture_certs() -> BTreeMap<CertKey, Installed> {
         let name = |n: &str| DomainName::parse(n).expect("name");
@@ -961,7 +961,7 @@ mod render {
     fn owner_text() -> impl Strategy<Value = String> {
         prop_oneof![
             3 => prop::sample::select(vec![
-                "@", "www", "_dmarc", "mta-sts", "autoconfig", "_imap._tcp", "_tcp",
+                "@", "www", "_dmarc", "mta-sts", "autoconfig", "autodiscover", "_imap._tcp", "_tcp",
                 "r202611._domainkey", "ruche2026._domainkey", "_domainkey", "*", "*.dev",
                 "blog", "a.b.c", "_ruche-challenge", "WWW",
             ])

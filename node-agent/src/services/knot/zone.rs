@@ -8,7 +8,8 @@
 //!   unixtime`), so an unchanged rendering never changes the served zone. Expire is 14 days: a
 //!   secondary cut off from its primary keeps serving for that long (and the signatures Knot
 //!   makes live 14 days, refreshed 7 days before they expire).
-//! - NS: every zone name server; MX `10 H`; A/AAAA for W at `@`, `www`, `autoconfig`, `mta-sts`;
+//! - NS: every zone name server; MX `10 H`; A/AAAA for W at `@` and `platform::ADDRESS_NAMES`
+//!   (`www`, `autoconfig`, `mta-sts`, `autodiscover`);
 //!   SPF, DKIM (the agent's own key for the domain), DMARC, MTA-STS, TLS-RPT; SRV for mail
 //!   submission and access (RFC 6186, RFC 8314: the services a node does not offer are `.`),
 //!   XMPP, CalDAV/CardDAV (RFC 6764); CAA for each allowed issuer and an iodef address.
@@ -71,7 +72,7 @@ pub struct Context<'a> {
     pub dns: &'a Dns,
     /// The node's mail host name: MX and SRV targets.
     pub hostname: &'a DomainName,
-    /// Web addresses: A/AAAA at the apex, `www`, `autoconfig` and `mta-sts`.
+    /// Web addresses: A/AAAA at the apex and at each of `platform::ADDRESS_NAMES`.
     pub addresses: &'a [IpAddr],
     /// The domain's DKIM key, if the agent holds one.
     pub dkim: Option<&'a Key>,

@@ -7,8 +7,8 @@
 //! - `ruche/hosts.conf` holds the servers. The default HTTP server answers any name the node
 //!   does not serve: ACME HTTP-01 challenges (the node's own names are certified too), 404 for
 //!   everything else; the default HTTPS server refuses the handshake. Each served domain of an
-//!   active member has an HTTP server for its web names (the domain, `www.`, `autoconfig.` and
-//!   `mta-sts.` under it: `platform::web_names`): ACME challenges, and once the domain has a
+//!   active member has an HTTP server for its web names (the domain, `www.`, `autoconfig.`,
+//!   `mta-sts.` and `autodiscover.` under it: `platform::web_names`): ACME challenges, and once the domain has a
 //!   certificate ([`crate::certs`]) a redirect to HTTPS for everything else; and, with the
 //!   certificate, an HTTPS server for the names on it, with HSTS, where under `/.well-known/`
 //!   only the registry's paths answer. A suspended member's names fall to the defaults.

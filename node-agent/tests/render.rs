@@ -18,8 +18,8 @@ mod render {
     use node_agent::certs::{CertKey, Installed};
     use node_agent::dkim::Key;
     use node_agent::render::{
-        self, DnsSettings, Files, Layout, MessageLimit, NodeMaterial, Portal, Ports, TlsPair,
-        WebSettings,
+        self, DnsSettings, Files, Layout, MessageLimit, MxCertificate, NodeMaterial, Portal, Ports,
+        TlsPair, WebSettings,
     };
     use node_agent::services::knot::{self, zone};
     use node_agent::services::{dovecot, nginx, postfix, rspamd, Service};
@@ -197,6 +197,7 @@ mod render {
                     vec!["fixture-dns-01-value-one".to_owned(), "fixture-dns-01-value-two".to_owned()],
                 ),
             ]),
+            mx_certificate: MxCertificate::Valid,
         }
     }
 
@@ -419,6 +420,38 @@ mod render {
             &material,
         );
         assert!(files.values().all(|f| f.service != knot::SERVICE));
+    }
+
+    /// Every zone's `_mta-sts` record carries the id of the policy nginx serves, which changes
+    /// when the host's certificate becomes valid (testing, then enforce).
+    #[test]
+    fn the_mta_sts_id_follows_the_policy() {
+        let layout = layout_at(Path::new("/srv/ruche"));
+        let id_in_zone = |mx_certificate| {
+            let material = NodeMaterial {
+                mx_certificate,
+                ..fixture_material()
+            };
+            let files = render::render(&fixture_desired(), &layout, &material);
+            let zone = text(&files, "var/lib/knot/zones/example.org.zone");
+            let line = zone
+                .lines()
+                .find(|l| l.starts_with("_mta-sts "))
+                .expect("an _mta-sts record")
+                .to_owned();
+            let id = line
+                .split("id=")
+                .nth(1)
+                .and_then(|rest| rest.strip_suffix('"'))
+                .expect("an id")
+                .to_owned();
+            (id, material.mta_sts(&layout.hostname).id())
+        };
+        let (testing, testing_policy) = id_in_zone(MxCertificate::NotValid);
+        let (enforce, enforce_policy) = id_in_zone(MxCertificate::Valid);
+        assert_eq!(testing, testing_policy);
+        assert_eq!(enforce, enforce_policy);
+        assert_ne!(testing, enforce);
     }
 
     #[test]
@@ -905,7 +938,8 @@ mod render {
 
         /// A renderer that keeps members' lines from one rendering to the next renders what a
         /// fresh rendering does, whatever changed in between: members changed, kept, gone or
-        /// new, and their domains' selectors.
+        /// new, their domains' selectors, certificates and challenges, and whether the host's
+        /// certificate is valid.
         #[test]
         fn rendering_again_gives_what_rendering_afresh_gives(
             before in desired(),
@@ -915,6 +949,7 @@ mod render {
             selectors_after in prop::collection::vec(selector(), 1..3),
             versions_before in prop::collection::vec(0..3u8, 1..3),
             versions_after in prop::collection::vec(0..3u8, 1..3),
+            mx_certificates in (any::<bool>(), any::<bool>()),
         ) {
             let layout = layout_at(Path::new("/srv/ruche"));
             // Each member of `before` kept (`None`), changed (a new part under its id) or,
@@ -932,8 +967,15 @@ mod render {
                 })
                 .chain(new_members.into_iter().map(Arc::new))
                 .collect();
-            let material_before = material_for(&before, &selectors_before, &versions_before, false);
-            let material_after = material_for(&after, &selectors_after, &versions_after, false);
+            let mx = |valid| if valid { MxCertificate::Valid } else { MxCertificate::NotValid };
+            let material_before = NodeMaterial {
+                mx_certificate: mx(mx_certificates.0),
+                ..material_for(&before, &selectors_before, &versions_before, false)
+            };
+            let material_after = NodeMaterial {
+                mx_certificate: mx(mx_certificates.1),
+                ..material_for(&after, &selectors_after, &versions_after, false)
+            };
             let fresh = render::render(&after, &layout, &material_after);
             for again in render_again(&layout, (before, material_before), (after, material_after)) {
                 prop_assert_eq!(&again, &fresh);
@@ -1301,7 +1343,8 @@ mod render {
         #![proptest_config(ProptestConfig::with_cases(200))]
 
         /// Zone files kept per member come out as a fresh rendering's, whatever changed: a
-        /// zone's records, the node's DNS part, the name server's addresses, a domain's key.
+        /// zone's records, the node's DNS part, the name server's addresses, a domain's key, an
+        /// ACME challenge, whether the host's certificate is valid (the MTA-STS policy's mode).
         #[test]
         fn zones_rendered_again_are_those_rendered_afresh(
             case in dns_desired(),
@@ -1311,6 +1354,7 @@ mod render {
             change_settings in any::<bool>(),
             change_key in any::<bool>(),
             change_challenge in any::<bool>(),
+            mx_certificates in (any::<bool>(), any::<bool>()),
         ) {
             let layout = layout_at(Path::new("/srv/ruche"));
             // Each zone's domain held by a member of its own.
@@ -1351,8 +1395,14 @@ mod render {
                     }
                 }
             }
-            let material_before = dns_material(&case);
+            let mx = |valid| if valid { MxCertificate::Valid } else { MxCertificate::NotValid };
+            let material_before = NodeMaterial {
+                mx_certificate: mx(mx_certificates.0),
+                ..dns_material(&case)
+            };
             let mut material_after = material_before.clone();
+            // The host's certificate becoming valid or not: every zone's MTA-STS id changes.
+            material_after.mx_certificate = mx(mx_certificates.1);
             if change_settings {
                 material_after.dns = Some(other.2.clone());
             }

@@ -29,6 +29,7 @@ mod render {
     };
     use protocol::dns::{Record, TsigAlgorithm, TsigKey, TsigSecret};
     use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart, ObjectId};
+    use protocol::well_known;
 
     fn fixture_desired() -> DesiredState {
         // Through serde, as the agent receives it: every name goes through its parser.
@@ -561,6 +562,33 @@ mod render {
                 0o644,
                 ZONE,
             ),
+            ("etc/nginx/nginx.conf", nginx::SERVICE, 0o644, Reload),
+            ("etc/nginx/ruche/hosts.conf", nginx::SERVICE, 0o644, Reload),
+            (
+                "etc/nginx/ruche/discovery.conf",
+                nginx::SERVICE,
+                0o644,
+                Reload,
+            ),
+            // Read by nginx's workers at each request.
+            (
+                "var/lib/ruche/web/mta-sts.txt",
+                nginx::SERVICE,
+                0o644,
+                Nothing,
+            ),
+            (
+                "var/lib/ruche/web/autodiscover.xml",
+                nginx::SERVICE,
+                0o644,
+                Nothing,
+            ),
+            (
+                "var/lib/ruche/web/autoconfig/example.org.xml",
+                nginx::SERVICE,
+                0o644,
+                Nothing,
+            ),
         ];
         for (path, service, mode, on_change) in expected {
             assert_eq!(modes.get(path), Some(&(service, mode, on_change)), "{path}");
@@ -657,6 +685,114 @@ mod render {
         let main = text(&files, postfix::MAIN_CF);
         assert!(!main.contains("smtpd_tls_cert_file"));
         assert!(!main.contains("ruche_submission"));
+    }
+
+    /// Under `/.well-known/` nginx serves only the registry's paths: each location there is
+    /// the catch-all 404, the ACME directory or an exact registered path, each taken from
+    /// `protocol::well_known`.
+    #[test]
+    fn only_registered_well_known_paths_answer() {
+        let files = render::render(
+            &fixture_desired(),
+            &layout_at(Path::new("/srv/ruche")),
+            &fixture_material(),
+        );
+        let mut served = BTreeSet::new();
+        for (path, file) in files.iter().filter(|(_, f)| f.service == nginx::SERVICE) {
+            if !path.as_str().ends_with(".conf") {
+                continue;
+            }
+            let text = String::from_utf8(file.contents.bytes().into_owned()).expect("UTF-8");
+            let mut lines = text.lines();
+            while let Some(line) = lines.next() {
+                let Some(location) = line.trim().strip_prefix("location ") else {
+                    continue;
+                };
+                let location = location.strip_suffix(" {").expect("a block");
+                if !location.contains(well_known::PREFIX) {
+                    continue;
+                }
+                match location.split_once(' ') {
+                    Some(("^~", "/.well-known/")) => {
+                        assert_eq!(lines.next().map(str::trim), Some("return 404;"), "{path}");
+                    }
+                    Some(("^~", dir)) => {
+                        let token = format!("{dir}token");
+                        let entry = well_known::owner(&token).expect("a registered directory");
+                        assert_eq!(entry.owner, well_known::Owner::Acme, "{path}: {dir}");
+                    }
+                    Some(("=", exact)) => {
+                        let entry = well_known::owner(exact).expect("a registered path");
+                        served.insert(entry.owner);
+                    }
+                    _ => panic!("{path}: location {location}"),
+                }
+            }
+        }
+        assert_eq!(
+            served,
+            BTreeSet::from([well_known::Owner::MtaSts, well_known::Owner::Autoconfig])
+        );
+    }
+
+    /// What the discovery files say follows the node: the policy's mode its certificate, the
+    /// mail clients' documents whether it offers TLS at all, and only the active members'
+    /// domains with a certificate get an autoconfiguration file.
+    #[test]
+    fn discovery_files_follow_the_node() {
+        let layout = layout_at(Path::new("/srv/ruche"));
+        let files = render::render(&fixture_desired(), &layout, &fixture_material());
+        let web: Vec<&str> = files
+            .keys()
+            .map(|p| p.as_str())
+            .filter(|p| p.starts_with(nginx::discovery::WEB_ROOT))
+            .collect();
+        // bücher.example has no certificate yet; suspended.example's member is suspended.
+        assert_eq!(
+            web,
+            [
+                "var/lib/ruche/web/autoconfig/example.org.xml",
+                "var/lib/ruche/web/autodiscover.xml",
+                "var/lib/ruche/web/mta-sts.txt"
+            ]
+        );
+        assert!(text(&files, nginx::discovery::MTA_STS_FILE).contains("\nmode: enforce\n"));
+
+        // No certificate for the host name at all: no submission, no IMAPS, so nothing to
+        // tell mail clients; the policy is served, testing.
+        let material = NodeMaterial {
+            tls: None,
+            mx_certificate: MxCertificate::NotValid,
+            ..fixture_material()
+        };
+        let files = render::render(&fixture_desired(), &layout, &material);
+        assert!(files
+            .keys()
+            .all(|p| !p.as_str().ends_with(".xml") || !p.as_str().contains("ruche/web")));
+        let policy = text(&files, nginx::discovery::MTA_STS_FILE);
+        assert_eq!(
+            policy,
+            "version: STSv1\nmode: testing\nmx: mail.example.net\nmax_age: 86400\n"
+        );
+        let locations = text(&files, nginx::DISCOVERY_CONF);
+        assert!(locations.contains("location = /.well-known/mta-sts.txt {"));
+        assert!(!locations.contains("autoconfig") && !locations.contains("autodiscover"));
+
+        // ACME's certificate for the host name offers TLS as well as [tls]'s files.
+        let mut material = material;
+        material.certs.insert(
+            CertKey::Node(layout.hostname.clone()),
+            Installed {
+                names: vec![layout.hostname.clone()],
+                dir: "var/lib/ruche/certs/node/mail.example.net/0011223344556677".to_owned(),
+                not_before: 1_800_000_000,
+                not_after: 1_807_776_000,
+                leaf: std::sync::Arc::from(Vec::new()),
+            },
+        );
+        let files = render::render(&fixture_desired(), &layout, &material);
+        let autodiscover = text(&files, nginx::discovery::AUTODISCOVER_FILE);
+        assert!(autodiscover.contains("<Server>mail.example.net</Server>"));
     }
 
     #[test]
@@ -910,6 +1046,15 @@ mod render {
                     assert_eq!(line.matches(':').count(), 8, "{path}: {line:?}");
                     assert!(!line.contains(char::is_whitespace), "{path}: {line:?}");
                 }
+            } else if path.ends_with(".xml") {
+                roxmltree::Document::parse(text)
+                    .unwrap_or_else(|e| panic!("{path} is not well-formed XML: {e}"));
+            } else if path.ends_with("mta-sts.txt") {
+                let keys: Vec<&str> = text
+                    .lines()
+                    .filter_map(|l| l.split_once(": ").map(|(k, _)| k))
+                    .collect();
+                assert_eq!(keys, ["version", "mode", "mx", "max_age"], "{path}");
             } else if is_config(path) {
                 // No address (nor anything else from a member) in configuration or code.
                 assert!(!text.contains('@'), "{path} holds an address");

@@ -179,6 +179,15 @@ impl NodeMaterial {
             .map(|i| (i.chain(), i.key()))
     }
 
+    /// Whether the node has a certificate for its host name ([`NodeMaterial::host_cert`]): what
+    /// Postfix's submission and Dovecot's IMAPS are offered with, and mail clients told of.
+    pub fn offers_tls(&self, hostname: &DomainName) -> bool {
+        self.tls.is_some()
+            || self
+                .certs
+                .contains_key(&crate::certs::CertKey::Node(hostname.clone()))
+    }
+
     /// The MTA-STS policy of every domain this node serves, whose MX is `hostname`.
     pub fn mta_sts<'a>(&self, hostname: &'a DomainName) -> mta_sts::Policy<'a> {
         mta_sts::Policy::new(hostname, self.mx_certificate)

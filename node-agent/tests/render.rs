@@ -688,8 +688,9 @@ mod render {
     }
 
     /// Under `/.well-known/` nginx serves only the registry's paths: each location there is
-    /// the catch-all 404, the ACME directory or an exact registered path, each taken from
-    /// `protocol::well_known`.
+    /// the ACME directory, a 404, or answers from the discovery map, whose routes under
+    /// `/.well-known/` are registered paths (taken from `protocol::well_known`) and whose
+    /// others are its two host paths.
     #[test]
     fn only_registered_well_known_paths_answer() {
         let files = render::render(
@@ -697,41 +698,72 @@ mod render {
             &layout_at(Path::new("/srv/ruche")),
             &fixture_material(),
         );
-        let mut served = BTreeSet::new();
+        let from_map = "try_files /$ruche_discovery =404;";
         for (path, file) in files.iter().filter(|(_, f)| f.service == nginx::SERVICE) {
             if !path.as_str().ends_with(".conf") {
                 continue;
             }
             let text = String::from_utf8(file.contents.bytes().into_owned()).expect("UTF-8");
-            let mut lines = text.lines();
-            while let Some(line) = lines.next() {
-                let Some(location) = line.trim().strip_prefix("location ") else {
+            let lines: Vec<&str> = text.lines().map(str::trim).collect();
+            for (i, line) in lines.iter().enumerate() {
+                let Some(location) = line.strip_prefix("location ") else {
                     continue;
                 };
                 let location = location.strip_suffix(" {").expect("a block");
-                if !location.contains(well_known::PREFIX) {
-                    continue;
-                }
+                let block: Vec<&str> = lines[i + 1..]
+                    .iter()
+                    .take_while(|l| **l != "}")
+                    .copied()
+                    .collect();
                 match location.split_once(' ') {
-                    Some(("^~", "/.well-known/")) => {
-                        assert_eq!(lines.next().map(str::trim), Some("return 404;"), "{path}");
-                    }
-                    Some(("^~", dir)) => {
+                    Some(("^~", "/.well-known/")) => assert!(
+                        block == ["return 404;"] || block.contains(&from_map),
+                        "{path}: {block:?}"
+                    ),
+                    Some(("^~", dir)) if dir.starts_with(well_known::PREFIX) => {
                         let token = format!("{dir}token");
                         let entry = well_known::owner(&token).expect("a registered directory");
                         assert_eq!(entry.owner, well_known::Owner::Acme, "{path}: {dir}");
                     }
                     Some(("=", exact)) => {
-                        let entry = well_known::owner(exact).expect("a registered path");
-                        served.insert(entry.owner);
+                        assert!(!exact.starts_with(well_known::PREFIX), "{path}: {exact}")
                     }
-                    _ => panic!("{path}: location {location}"),
+                    _ => {}
+                }
+            }
+        }
+        // The map's routes, their paths unescaped.
+        let map = text(&files, nginx::DISCOVERY_CONF);
+        let mut owners = BTreeSet::new();
+        let mut elsewhere = BTreeSet::new();
+        for line in map.lines().filter(|l| l.trim_start().starts_with("\"~^")) {
+            let pattern = line.trim().split('"').nth(1).expect("a quoted pattern");
+            let path = pattern
+                .rsplit(' ')
+                .next()
+                .and_then(|p| p.strip_suffix('$'))
+                .expect("a path")
+                .replace('\\', "");
+            match well_known::owner(&path) {
+                Some(entry) => {
+                    owners.insert(entry.owner);
+                }
+                None => {
+                    assert!(!path.starts_with(well_known::PREFIX), "unregistered {path}");
+                    elsewhere.insert(path);
                 }
             }
         }
         assert_eq!(
-            served,
+            owners,
             BTreeSet::from([well_known::Owner::MtaSts, well_known::Owner::Autoconfig])
+        );
+        assert_eq!(
+            elsewhere,
+            BTreeSet::from([
+                well_known::AUTOCONFIG_HOST_PATH.to_owned(),
+                well_known::AUTODISCOVER_PATH.to_owned()
+            ])
         );
     }
 
@@ -774,9 +806,9 @@ mod render {
             policy,
             "version: STSv1\nmode: testing\nmx: mail.example.net\nmax_age: 86400\n"
         );
-        let locations = text(&files, nginx::DISCOVERY_CONF);
-        assert!(locations.contains("location = /.well-known/mta-sts.txt {"));
-        assert!(!locations.contains("autoconfig") && !locations.contains("autodiscover"));
+        let map = text(&files, nginx::DISCOVERY_CONF);
+        assert!(map.contains("/\\.well-known/mta-sts\\.txt$\" mta-sts.txt;"));
+        assert!(!map.contains("autoconfig") && !map.contains("autodiscover"));
 
         // ACME's certificate for the host name offers TLS as well as [tls]'s files.
         let mut material = material;

@@ -1,26 +1,28 @@
 //! What mail clients and sending servers fetch from a member's web names, as files nginx serves
-//! (under [`WEB_ROOT`], mode 0644) and the locations that serve them (`ruche/discovery.conf`,
-//! included in each member domain's HTTPS server):
+//! from [`WEB_ROOT`] (mode 0644, its directories 0755: nginx's workers read them):
 //!
 //! - `https://mta-sts.<domain>/.well-known/mta-sts.txt`: the node's MTA-STS policy
 //!   ([`crate::render::mta_sts`]), one file for every domain, as `text/plain`;
 //! - `https://autoconfig.<domain>/mail/config-v1.1.xml` and
 //!   `https://<domain>/.well-known/autoconfig/mail/config-v1.1.xml`: Thunderbird's
 //!   autoconfiguration (Mozilla's ISPDB format, `clientConfig` version 1.1), one file per domain
-//!   (it names the domain), as `application/xml`;
+//!   (it names the domain), as `text/xml`;
 //! - `https://autodiscover.<domain>/autodiscover/autodiscover.xml`: Outlook's autodiscover
 //!   answer (the 2006 "outlook" response schema), one file for every domain (it names nothing
-//!   of the domain), to GET and to the POST Outlook sends, as `application/xml`.
+//!   of the domain), to GET and to the POST Outlook sends, as `text/xml`.
 //!
-//! Each answers only on its own host: the server holds all of a domain's web names, so each
-//! location first refuses (404) any other `$host`. The member server sets `$ruche_domain` to
-//! its typed domain name; the paths under `/.well-known/` are the registry's
-//! (`protocol::well_known`), the others `protocol::well_known`'s constants beside it.
+//! One HTTPS server holds all of a domain's web names, and sets `$ruche_domain` to its typed
+//! domain name; one node-wide `map` ([`map`], `ruche/discovery.conf`) says which file answers
+//! from the host, that domain and the path, so each document answers only on its own host and
+//! every other path is 404. The map costs nothing per domain: locations of their own in each
+//! server (and the `if` a host check takes there) cost nginx 67 KiB per domain, 65 MiB at
+//! 1,000 domains. Paths under `/.well-known/` are the registry's (`protocol::well_known`), the
+//! two others its constants beside it.
 //!
 //! The clients are told only what the node offers: IMAP over implicit TLS and submission on
 //! both ports, which exist only while the node has a certificate for its host name
 //! (`NodeMaterial::offers_tls`, as Postfix and Dovecot decide); without one there is nothing
-//! to configure, so neither document nor location is rendered. Logins are the full address
+//! to configure, so neither document nor route is rendered. Logins are the full address
 //! (`%EMAILADDRESS%` for Thunderbird; Outlook's answer names no login, which the static file
 //! could only do by echoing what the request says).
 //!
@@ -176,68 +178,121 @@ pub fn autodiscover(servers: &MailServers<'_>) -> String {
     )
 }
 
-/// One exact location answering only on `host` (an nginx expression: a constant label and
-/// `$ruche_domain`) with the file `file` (under the root, possibly naming `$ruche_domain`) as
-/// `content_type`; `extra`: more directives, each a line.
-fn location(path: &str, host: &str, file: &str, content_type: &str, extra: &[&str]) -> String {
+/// The nginx variable each member domain's HTTPS server sets to its domain.
+pub const DOMAIN_VARIABLE: &str = "$ruche_domain";
+/// The variable [`map`] sets: the file under [`WEB_ROOT`] that answers the request.
+pub const FILE_VARIABLE: &str = "$ruche_discovery";
+/// [`FILE_VARIABLE`] for every other request: a name no file under [`WEB_ROOT`] has.
+const NO_FILE: &str = "none";
+
+/// Where a document is asked for: on the domain itself or on a label under it, at a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// `None`: the domain itself; else the platform label (`mta-sts`, …) under it.
+    pub label: Option<&'static str>,
+    pub path: String,
+    /// Relative to [`WEB_ROOT`], possibly naming [`DOMAIN_VARIABLE`].
+    pub file: String,
+}
+
+/// Every document nginx answers for a member domain: the MTA-STS policy, and with `mail` (the
+/// node offers mail clients TLS) the autoconfiguration twice and the autodiscover answer.
+/// Paths under `/.well-known/` are the registry's entries, the others its host paths.
+pub fn routes(mail: bool) -> Vec<Route> {
+    let mut routes = vec![Route {
+        label: Some(platform::MTA_STS_HOST),
+        path: well_known::MTA_STS.path(),
+        file: file_name(MTA_STS_FILE),
+    }];
+    if mail {
+        let autoconfig = format!("{}/{DOMAIN_VARIABLE}.xml", file_name(AUTOCONFIG_DIR));
+        routes.extend([
+            Route {
+                label: None,
+                path: well_known::AUTOCONFIG.path(),
+                file: autoconfig.clone(),
+            },
+            Route {
+                label: Some(platform::AUTOCONFIG),
+                path: well_known::AUTOCONFIG_HOST_PATH.to_owned(),
+                file: autoconfig,
+            },
+            Route {
+                label: Some(platform::AUTODISCOVER),
+                path: well_known::AUTODISCOVER_PATH.to_owned(),
+                file: file_name(AUTODISCOVER_FILE),
+            },
+        ]);
+    }
+    routes
+}
+
+/// `path` (under [`WEB_ROOT`]) relative to it.
+fn file_name(path: &str) -> String {
+    path.strip_prefix(WEB_ROOT)
+        .and_then(|p| p.strip_prefix('/'))
+        .unwrap_or(path)
+        .to_owned()
+}
+
+/// `text` (a label or a path: `[a-z0-9./-]`) as a regular expression matching it alone.
+fn literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    for c in text.chars() {
+        if !(c.is_ascii_alphanumeric() || c == '/' || c == '-') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `ruche/discovery.conf`, at nginx's `http` level: which file under [`WEB_ROOT`] answers a
+/// request to a member domain's HTTPS server, from the request's host, the server's domain
+/// ([`DOMAIN_VARIABLE`]) and the path. A route matches only when the host is its label under
+/// that very domain (`\1`: the same text twice), so one domain's names never reach another's
+/// file; anything else is [`NO_FILE`], which the server answers 404. The files are nginx's to
+/// name from its own `mime.types`: `.txt` is `text/plain`, `.xml` `text/xml`.
+pub fn map(mail: bool) -> String {
     let mut out = format!(
-        "location = {path} {{\n    if ($host != {host}) {{\n        return 404;\n    }}\n    \
-         alias {file};\n    types {{ }}\n    default_type {content_type};\n"
+        "# The file under {WEB_ROOT} that answers a request to a member domain's HTTPS server\n\
+         # (services/nginx/discovery.rs): the host must be the route's name under the server's\n\
+         # own domain.\nmap \"$host {DOMAIN_VARIABLE} $uri\" {FILE_VARIABLE} {{\n    \
+         default {NO_FILE};\n"
     );
-    for line in extra {
-        let _ = writeln!(out, "    {line}");
+    for route in routes(mail) {
+        let host = match route.label {
+            Some(label) => format!("{}\\.", literal(label)),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "    \"~^{host}(\\S+) \\1 {path}$\" {file};",
+            path = literal(&route.path),
+            file = route.file,
+        );
     }
     out.push_str("}\n");
     out
 }
 
-/// The nginx variable each member domain's HTTPS server sets to its domain.
-pub const DOMAIN_VARIABLE: &str = "$ruche_domain";
-
-/// `ruche/discovery.conf`: the locations above, for the server whose `$ruche_domain` is set.
-/// `mail`: whether the node offers mail clients anything (else only MTA-STS).
-pub fn locations(layout: &Layout, mail: bool) -> String {
-    let under = |label: &str| format!("{label}.{DOMAIN_VARIABLE}");
-    let mut out = String::from(
-        "# Discovery documents of the member domain named by $ruche_domain, each only on its\n\
-         # own host (services/nginx/discovery.rs).\n",
+/// The locations of a member domain's HTTPS server, for its domain `domain` (a checked server
+/// name): `/.well-known/` and everything but `/` answer from [`map`]'s file, else 404. Outlook
+/// POSTs its request (the address it looks for), and the answer is the same for every
+/// address: nginx refuses POST to a file (405), so that refusal is answered by fetching the
+/// autodiscover path again as GET (the map's answer is kept for the request).
+pub fn server_lines(layout: &Layout, domain: &str) -> String {
+    let files = format!(
+        "        root {root};\n        try_files /{FILE_VARIABLE} =404;\n",
+        root = layout.path_text(WEB_ROOT)
     );
-    out.push_str(&location(
-        &well_known::MTA_STS.path(),
-        &under(platform::MTA_STS_HOST),
-        &layout.path_text(MTA_STS_FILE),
-        "text/plain",
-        &[],
-    ));
-    if !mail {
-        return out;
-    }
-    let autoconfig = layout.path_text(&format!("{AUTOCONFIG_DIR}/{DOMAIN_VARIABLE}.xml"));
-    out.push_str(&location(
-        &well_known::AUTOCONFIG.path(),
-        DOMAIN_VARIABLE,
-        &autoconfig,
-        "application/xml",
-        &[],
-    ));
-    out.push_str(&location(
-        well_known::AUTOCONFIG_HOST_PATH,
-        &under(platform::AUTOCONFIG),
-        &autoconfig,
-        "application/xml",
-        &[],
-    ));
-    out.push_str(&location(
-        well_known::AUTODISCOVER_PATH,
-        &under(platform::AUTODISCOVER),
-        &layout.path_text(AUTODISCOVER_FILE),
-        "application/xml",
-        // Outlook POSTs its request (the address it looks for); the answer is the same for
-        // every address. nginx refuses POST to a file (405): that refusal is answered with
-        // the file itself, fetched again as GET.
-        &["error_page 405 =200 $uri;"],
-    ));
-    out
+    format!(
+        "    set {DOMAIN_VARIABLE} {domain};\n    location ^~ {prefix} {{\n{files}    }}\n",
+        prefix = well_known::PREFIX,
+    ) + &format!(
+        "    location / {{\n{files}        error_page 405 =200 {autodiscover};\n    }}\n",
+        autodiscover = well_known::AUTODISCOVER_PATH,
+    )
 }
 
 #[cfg(test)]
@@ -400,55 +455,69 @@ mod tests {
         }
     }
 
-    /// Every `/.well-known/` location is a registered path of the expected owner; the others
-    /// are the two host paths; each answers on one host only.
+    /// Every route under `/.well-known/` is a registered path of the expected owner, the
+    /// others are the two host paths, each on its own host.
     #[test]
-    fn locations_take_their_paths_from_the_registry() {
-        let layout = layout();
-        let text = locations(&layout, true);
-        let paths: Vec<&str> = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("location = "))
-            .filter_map(|l| l.strip_suffix(" {"))
-            .collect();
-        assert_eq!(
-            paths,
-            [
-                "/.well-known/mta-sts.txt",
-                "/.well-known/autoconfig/mail/config-v1.1.xml",
-                "/mail/config-v1.1.xml",
-                "/autodiscover/autodiscover.xml"
-            ]
-        );
-        let owners: Vec<Option<well_known::Owner>> = paths
+    fn routes_take_their_paths_from_the_registry() {
+        let routes = routes(true);
+        let summary: Vec<(Option<&str>, &str, Option<well_known::Owner>)> = routes
             .iter()
-            .map(|p| well_known::owner(p).map(|e| e.owner))
+            .map(|r| {
+                let owner = well_known::owner(&r.path).map(|e| e.owner);
+                (r.label, r.path.as_str(), owner)
+            })
             .collect();
         assert_eq!(
-            owners,
+            summary,
             [
-                Some(well_known::Owner::MtaSts),
-                Some(well_known::Owner::Autoconfig),
-                None,
-                None
+                (
+                    Some("mta-sts"),
+                    "/.well-known/mta-sts.txt",
+                    Some(well_known::Owner::MtaSts)
+                ),
+                (
+                    None,
+                    "/.well-known/autoconfig/mail/config-v1.1.xml",
+                    Some(well_known::Owner::Autoconfig)
+                ),
+                (Some("autoconfig"), "/mail/config-v1.1.xml", None),
+                (Some("autodiscover"), "/autodiscover/autodiscover.xml", None),
             ]
         );
-        let hosts: Vec<&str> = text
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("if ($host != "))
-            .collect();
+        let files: Vec<&str> = routes.iter().map(|r| r.file.as_str()).collect();
         assert_eq!(
-            hosts,
+            files,
             [
-                "mta-sts.$ruche_domain) {",
-                "$ruche_domain) {",
-                "autoconfig.$ruche_domain) {",
-                "autodiscover.$ruche_domain) {"
+                "mta-sts.txt",
+                "autoconfig/$ruche_domain.xml",
+                "autoconfig/$ruche_domain.xml",
+                "autodiscover.xml"
             ]
         );
         // Without TLS on the node, only the MTA-STS policy.
-        let policy_only = locations(&layout, false);
-        assert_eq!(policy_only.matches("location = ").count(), 1);
-        assert!(policy_only.contains("location = /.well-known/mta-sts.txt {"));
+        assert_eq!(super::routes(false), routes[..1]);
+    }
+
+    /// The map's patterns: the label, the server's own domain twice, the path, each literal.
+    #[test]
+    fn the_map_matches_a_host_under_the_server_s_own_domain() {
+        let map = map(true);
+        let entries: Vec<&str> = map
+            .lines()
+            .filter(|l| l.trim_start().starts_with("\"~"))
+            .map(str::trim)
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                r#""~^mta-sts\.(\S+) \1 /\.well-known/mta-sts\.txt$" mta-sts.txt;"#,
+                r#""~^(\S+) \1 /\.well-known/autoconfig/mail/config-v1\.1\.xml$" autoconfig/$ruche_domain.xml;"#,
+                r#""~^autoconfig\.(\S+) \1 /mail/config-v1\.1\.xml$" autoconfig/$ruche_domain.xml;"#,
+                r#""~^autodiscover\.(\S+) \1 /autodiscover/autodiscover\.xml$" autodiscover.xml;"#,
+            ]
+        );
+        assert!(map
+            .contains("map \"$host $ruche_domain $uri\" $ruche_discovery {\n    default none;\n"));
+        assert_eq!(super::map(false).matches("\"~").count(), 1);
     }
 }

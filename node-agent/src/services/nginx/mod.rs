@@ -12,11 +12,12 @@
 //!   certificate ([`crate::certs`]) a redirect to HTTPS for everything else; and, with the
 //!   certificate, an HTTPS server for the names on it, with HSTS, where under `/.well-known/`
 //!   only the registry's paths answer. A suspended member's names fall to the defaults.
-//! - `ruche/discovery.conf`, included in each member's HTTPS server, serves what mail clients
-//!   and sending servers fetch there: the MTA-STS policy on `mta-sts.`, the autoconfiguration
-//!   on `autoconfig.` and the domain, the autodiscover answer on `autodiscover.`, from files
-//!   under `var/lib/ruche/web` ([`discovery`]). A domain's autoconfiguration file goes when the
-//!   domain stops being served here, after the reload that stopped it (the `remove` step).
+//! - `ruche/discovery.conf` (at the `http` level) says which file under `var/lib/ruche/web`
+//!   answers a request to a member's HTTPS server ([`discovery`]): the MTA-STS policy on
+//!   `mta-sts.`, the autoconfiguration on `autoconfig.` and the domain, the autodiscover answer
+//!   on `autodiscover.`; nothing else there answers. A domain's autoconfiguration file goes
+//!   when the domain stops being served here, after the reload that stopped it (the `remove`
+//!   step).
 //! - ACME challenges are files under `var/lib/ruche/acme/.well-known/acme-challenge/`, the
 //!   path the `.well-known` registry (`protocol::well_known`) gives the ACME owner; nginx serves
 //!   that path and nothing else there on plain HTTP.
@@ -51,7 +52,7 @@ pub const SERVICE: Service = Service::new("nginx");
 
 pub const NGINX_CONF: &str = "etc/nginx/nginx.conf";
 pub const HOSTS_CONF: &str = "etc/nginx/ruche/hosts.conf";
-/// The discovery locations every member domain's HTTPS server includes.
+/// The map of the discovery files every member domain's HTTPS server answers from.
 pub const DISCOVERY_CONF: &str = "etc/nginx/ruche/discovery.conf";
 /// The directory the ACME challenges are served from (nginx's `root` for their location).
 pub const ACME_ROOT: &str = "var/lib/ruche/acme";
@@ -179,9 +180,9 @@ pub(super) fn port_suffix(port: u16, default: u16) -> String {
 }
 
 /// One HTTPS server of `domain` (a checked server name): `names` (already `server_name`'s
-/// arguments) with `cert`. Under `/.well-known/` only what the registry lists answers (the
-/// discovery locations, each on its own host), so no member file can ever shadow a
-/// registered path.
+/// arguments) with `cert`. Under `/.well-known/`, as everywhere but `/`, only the discovery
+/// files answer, each on its own host ([`discovery::server_lines`]), so no member file can
+/// ever shadow a registered path.
 fn https_server(
     web: &WebSettings,
     layout: &Layout,
@@ -191,16 +192,13 @@ fn https_server(
 ) -> String {
     format!(
         "server {{\n{listen}    server_name{names};\n    ssl_certificate {chain};\n    \
-         ssl_certificate_key {key};\n    add_header Strict-Transport-Security \"{HSTS}\" always;\n    \
-         set {variable} {domain};\n    include {discovery};\n    \
-         location ^~ /.well-known/ {{\n        return 404;\n    }}\n    location = / {{\n        \
-         default_type text/html;\n        return 200 \"{INDEX}\";\n    }}\n    location / {{\n        \
-         return 404;\n    }}\n}}\n",
+         ssl_certificate_key {key};\n    add_header Strict-Transport-Security \"{HSTS}\" always;\n\
+         {discovery}    location = / {{\n        default_type text/html;\n        \
+         return 200 \"{INDEX}\";\n    }}\n}}\n",
         listen = listen(web.https, " ssl http2"),
         chain = layout.path_text(&cert.chain()),
         key = layout.path_text(&cert.key()),
-        variable = discovery::DOMAIN_VARIABLE,
-        discovery = layout.path_text(DISCOVERY_CONF),
+        discovery = discovery::server_lines(layout, domain),
     )
 }
 
@@ -259,7 +257,7 @@ fn render_discovery(
         // nginx reads them at each request: nothing to reload.
         put(files, SERVICE, path, 0o644, OnChange::Nothing, contents);
     };
-    let conf = HEADER.to_owned() + &discovery::locations(layout, mail);
+    let conf = HEADER.to_owned() + &discovery::map(mail);
     put(
         files,
         SERVICE,
@@ -341,12 +339,14 @@ http {{
     ssl_session_cache shared:ruche:10m;
     ssl_session_tickets off;
 
+    include {discovery};
     include {hosts};
 }}
 ",
         pid = path(PID_FILE),
         log = path("var/log/nginx"),
         tmp = path("var/lib/nginx"),
+        discovery = path(DISCOVERY_CONF),
         hosts = path(HOSTS_CONF),
         protocols = tls::NGINX_PROTOCOLS,
         ciphers = tls::CIPHERS,

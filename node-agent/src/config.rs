@@ -76,7 +76,8 @@ pub struct DnsConfig {
     /// UDP and TCP, reported to the control plane: peers transfer zones from it and the control
     /// plane checks it there. Port 53 on a real node.
     pub listen: SocketAddr,
-    /// A/AAAA records of the zones (apex, www, autoconfig, mta-sts). Default: `layout.listen`.
+    /// A/AAAA records of the zones (the apex and `platform::ADDRESS_NAMES`: www, autoconfig,
+    /// mta-sts, autodiscover). Default: `layout.listen`.
     #[serde(default)]
     pub addresses: Vec<IpAddr>,
 }

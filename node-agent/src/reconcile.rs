@@ -470,6 +470,16 @@ impl Reconciler {
                     .collect(),
             );
         }
+        let certs = self.certs.installed();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let mx_certificate = crate::certs::mx_certificate(
+            tls.as_ref().map(|pair| pair.chain_pem.as_slice()),
+            &certs,
+            &self.config.layout.hostname,
+            now,
+        );
         Ok(NodeMaterial {
             web: self.config.web_settings(),
             tls,
@@ -480,8 +490,9 @@ impl Reconciler {
                 .collect(),
             dkim_keys: keys,
             dns,
-            certs: self.certs.installed(),
+            certs,
             acme_challenges: self.certs.challenges(),
+            mx_certificate,
         })
     }
 

@@ -18,8 +18,8 @@ mod render {
     use node_agent::certs::{CertKey, Installed};
     use node_agent::dkim::Key;
     use node_agent::render::{
-        self, DnsSettings, Files, Layout, MessageLimit, NodeMaterial, Portal, Ports, TlsPair,
-        WebSettings,
+        self, DnsSettings, Files, Layout, MessageLimit, MxCertificate, NodeMaterial, Portal, Ports,
+        TlsPair, WebSettings,
     };
     use node_agent::services::knot::{self, zone};
     use node_agent::services::{dovecot, nginx, postfix, rspamd, Service};
@@ -29,6 +29,7 @@ mod render {
     };
     use protocol::dns::{Record, TsigAlgorithm, TsigKey, TsigSecret};
     use protocol::names::{AliasSource, DomainName, EmailAddress, LocalPart, ObjectId};
+    use protocol::well_known;
 
     fn fixture_desired() -> DesiredState {
         // Through serde, as the agent receives it: every name goes through its parser.
@@ -197,10 +198,11 @@ mod render {
                     vec!["fixture-dns-01-value-one".to_owned(), "fixture-dns-01-value-two".to_owned()],
                 ),
             ]),
+            mx_certificate: MxCertificate::Valid,
         }
     }
 
-    /// example.org holds a certificate for two of its four web names (the other two did not
+    /// example.org holds a certificate for two of its five web names (the other three did not
     /// resolve to the node yet).
     fn fixture_certs() -> BTreeMap<CertKey, Installed> {
         let name = |n: &str| DomainName::parse(n).expect("name");
@@ -421,6 +423,38 @@ mod render {
         assert!(files.values().all(|f| f.service != knot::SERVICE));
     }
 
+    /// Every zone's `_mta-sts` record carries the id of the policy nginx serves, which changes
+    /// when the host's certificate becomes valid (testing, then enforce).
+    #[test]
+    fn the_mta_sts_id_follows_the_policy() {
+        let layout = layout_at(Path::new("/srv/ruche"));
+        let id_in_zone = |mx_certificate| {
+            let material = NodeMaterial {
+                mx_certificate,
+                ..fixture_material()
+            };
+            let files = render::render(&fixture_desired(), &layout, &material);
+            let zone = text(&files, "var/lib/knot/zones/example.org.zone");
+            let line = zone
+                .lines()
+                .find(|l| l.starts_with("_mta-sts "))
+                .expect("an _mta-sts record")
+                .to_owned();
+            let id = line
+                .split("id=")
+                .nth(1)
+                .and_then(|rest| rest.strip_suffix('"'))
+                .expect("an id")
+                .to_owned();
+            (id, material.mta_sts(&layout.hostname).id())
+        };
+        let (testing, testing_policy) = id_in_zone(MxCertificate::NotValid);
+        let (enforce, enforce_policy) = id_in_zone(MxCertificate::Valid);
+        assert_eq!(testing, testing_policy);
+        assert_eq!(enforce, enforce_policy);
+        assert_ne!(testing, enforce);
+    }
+
     #[test]
     fn every_path_and_mode_of_the_brief() {
         let files = render::render(
@@ -528,6 +562,33 @@ mod render {
                 0o644,
                 ZONE,
             ),
+            ("etc/nginx/nginx.conf", nginx::SERVICE, 0o644, Reload),
+            ("etc/nginx/ruche/hosts.conf", nginx::SERVICE, 0o644, Reload),
+            (
+                "etc/nginx/ruche/discovery.conf",
+                nginx::SERVICE,
+                0o644,
+                Reload,
+            ),
+            // Read by nginx's workers at each request.
+            (
+                "var/lib/ruche/web/mta-sts.txt",
+                nginx::SERVICE,
+                0o644,
+                Nothing,
+            ),
+            (
+                "var/lib/ruche/web/autodiscover.xml",
+                nginx::SERVICE,
+                0o644,
+                Nothing,
+            ),
+            (
+                "var/lib/ruche/web/autoconfig/example.org.xml",
+                nginx::SERVICE,
+                0o644,
+                Nothing,
+            ),
         ];
         for (path, service, mode, on_change) in expected {
             assert_eq!(modes.get(path), Some(&(service, mode, on_change)), "{path}");
@@ -624,6 +685,146 @@ mod render {
         let main = text(&files, postfix::MAIN_CF);
         assert!(!main.contains("smtpd_tls_cert_file"));
         assert!(!main.contains("ruche_submission"));
+    }
+
+    /// Under `/.well-known/` nginx serves only the registry's paths: each location there is
+    /// the ACME directory, a 404, or answers from the discovery map, whose routes under
+    /// `/.well-known/` are registered paths (taken from `protocol::well_known`) and whose
+    /// others are its two host paths.
+    #[test]
+    fn only_registered_well_known_paths_answer() {
+        let files = render::render(
+            &fixture_desired(),
+            &layout_at(Path::new("/srv/ruche")),
+            &fixture_material(),
+        );
+        let from_map = "try_files /$ruche_discovery =404;";
+        for (path, file) in files.iter().filter(|(_, f)| f.service == nginx::SERVICE) {
+            if !path.as_str().ends_with(".conf") {
+                continue;
+            }
+            let text = String::from_utf8(file.contents.bytes().into_owned()).expect("UTF-8");
+            let lines: Vec<&str> = text.lines().map(str::trim).collect();
+            for (i, line) in lines.iter().enumerate() {
+                let Some(location) = line.strip_prefix("location ") else {
+                    continue;
+                };
+                let location = location.strip_suffix(" {").expect("a block");
+                let block: Vec<&str> = lines[i + 1..]
+                    .iter()
+                    .take_while(|l| **l != "}")
+                    .copied()
+                    .collect();
+                match location.split_once(' ') {
+                    Some(("^~", "/.well-known/")) => assert!(
+                        block == ["return 404;"] || block.contains(&from_map),
+                        "{path}: {block:?}"
+                    ),
+                    Some(("^~", dir)) if dir.starts_with(well_known::PREFIX) => {
+                        let token = format!("{dir}token");
+                        let entry = well_known::owner(&token).expect("a registered directory");
+                        assert_eq!(entry.owner, well_known::Owner::Acme, "{path}: {dir}");
+                    }
+                    Some(("=", exact)) => {
+                        assert!(!exact.starts_with(well_known::PREFIX), "{path}: {exact}")
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // The map's routes, their paths unescaped.
+        let map = text(&files, nginx::DISCOVERY_CONF);
+        let mut owners = BTreeSet::new();
+        let mut elsewhere = BTreeSet::new();
+        for line in map.lines().filter(|l| l.trim_start().starts_with("\"~^")) {
+            let pattern = line.trim().split('"').nth(1).expect("a quoted pattern");
+            let path = pattern
+                .rsplit(' ')
+                .next()
+                .and_then(|p| p.strip_suffix('$'))
+                .expect("a path")
+                .replace('\\', "");
+            match well_known::owner(&path) {
+                Some(entry) => {
+                    owners.insert(entry.owner);
+                }
+                None => {
+                    assert!(!path.starts_with(well_known::PREFIX), "unregistered {path}");
+                    elsewhere.insert(path);
+                }
+            }
+        }
+        assert_eq!(
+            owners,
+            BTreeSet::from([well_known::Owner::MtaSts, well_known::Owner::Autoconfig])
+        );
+        assert_eq!(
+            elsewhere,
+            BTreeSet::from([
+                well_known::AUTOCONFIG_HOST_PATH.to_owned(),
+                well_known::AUTODISCOVER_PATH.to_owned()
+            ])
+        );
+    }
+
+    /// What the discovery files say follows the node: the policy's mode its certificate, the
+    /// mail clients' documents whether it offers TLS at all, and only the active members'
+    /// domains with a certificate get an autoconfiguration file.
+    #[test]
+    fn discovery_files_follow_the_node() {
+        let layout = layout_at(Path::new("/srv/ruche"));
+        let files = render::render(&fixture_desired(), &layout, &fixture_material());
+        let web: Vec<&str> = files
+            .keys()
+            .map(|p| p.as_str())
+            .filter(|p| p.starts_with(nginx::discovery::WEB_ROOT))
+            .collect();
+        // bücher.example has no certificate yet; suspended.example's member is suspended.
+        assert_eq!(
+            web,
+            [
+                "var/lib/ruche/web/autoconfig/example.org.xml",
+                "var/lib/ruche/web/autodiscover.xml",
+                "var/lib/ruche/web/mta-sts.txt"
+            ]
+        );
+        assert!(text(&files, nginx::discovery::MTA_STS_FILE).contains("\nmode: enforce\n"));
+
+        // No certificate for the host name at all: no submission, no IMAPS, so nothing to
+        // tell mail clients; the policy is served, testing.
+        let material = NodeMaterial {
+            tls: None,
+            mx_certificate: MxCertificate::NotValid,
+            ..fixture_material()
+        };
+        let files = render::render(&fixture_desired(), &layout, &material);
+        assert!(files
+            .keys()
+            .all(|p| !p.as_str().ends_with(".xml") || !p.as_str().contains("ruche/web")));
+        let policy = text(&files, nginx::discovery::MTA_STS_FILE);
+        assert_eq!(
+            policy,
+            "version: STSv1\nmode: testing\nmx: mail.example.net\nmax_age: 86400\n"
+        );
+        let map = text(&files, nginx::DISCOVERY_CONF);
+        assert!(map.contains("/\\.well-known/mta-sts\\.txt$\" mta-sts.txt;"));
+        assert!(!map.contains("autoconfig") && !map.contains("autodiscover"));
+
+        // ACME's certificate for the host name offers TLS as well as [tls]'s files.
+        let mut material = material;
+        material.certs.insert(
+            CertKey::Node(layout.hostname.clone()),
+            Installed {
+                names: vec![layout.hostname.clone()],
+                dir: "var/lib/ruche/certs/node/mail.example.net/0011223344556677".to_owned(),
+                not_before: 1_800_000_000,
+                not_after: 1_807_776_000,
+                leaf: std::sync::Arc::from(Vec::new()),
+            },
+        );
+        let files = render::render(&fixture_desired(), &layout, &material);
+        let autodiscover = text(&files, nginx::discovery::AUTODISCOVER_FILE);
+        assert!(autodiscover.contains("<Server>mail.example.net</Server>"));
     }
 
     #[test]
@@ -877,6 +1078,15 @@ mod render {
                     assert_eq!(line.matches(':').count(), 8, "{path}: {line:?}");
                     assert!(!line.contains(char::is_whitespace), "{path}: {line:?}");
                 }
+            } else if path.ends_with(".xml") {
+                roxmltree::Document::parse(text)
+                    .unwrap_or_else(|e| panic!("{path} is not well-formed XML: {e}"));
+            } else if path.ends_with("mta-sts.txt") {
+                let keys: Vec<&str> = text
+                    .lines()
+                    .filter_map(|l| l.split_once(": ").map(|(k, _)| k))
+                    .collect();
+                assert_eq!(keys, ["version", "mode", "mx", "max_age"], "{path}");
             } else if is_config(path) {
                 // No address (nor anything else from a member) in configuration or code.
                 assert!(!text.contains('@'), "{path} holds an address");
@@ -905,7 +1115,8 @@ mod render {
 
         /// A renderer that keeps members' lines from one rendering to the next renders what a
         /// fresh rendering does, whatever changed in between: members changed, kept, gone or
-        /// new, and their domains' selectors.
+        /// new, their domains' selectors, certificates and challenges, and whether the host's
+        /// certificate is valid.
         #[test]
         fn rendering_again_gives_what_rendering_afresh_gives(
             before in desired(),
@@ -915,6 +1126,7 @@ mod render {
             selectors_after in prop::collection::vec(selector(), 1..3),
             versions_before in prop::collection::vec(0..3u8, 1..3),
             versions_after in prop::collection::vec(0..3u8, 1..3),
+            mx_certificates in (any::<bool>(), any::<bool>()),
         ) {
             let layout = layout_at(Path::new("/srv/ruche"));
             // Each member of `before` kept (`None`), changed (a new part under its id) or,
@@ -932,8 +1144,15 @@ mod render {
                 })
                 .chain(new_members.into_iter().map(Arc::new))
                 .collect();
-            let material_before = material_for(&before, &selectors_before, &versions_before, false);
-            let material_after = material_for(&after, &selectors_after, &versions_after, false);
+            let mx = |valid| if valid { MxCertificate::Valid } else { MxCertificate::NotValid };
+            let material_before = NodeMaterial {
+                mx_certificate: mx(mx_certificates.0),
+                ..material_for(&before, &selectors_before, &versions_before, false)
+            };
+            let material_after = NodeMaterial {
+                mx_certificate: mx(mx_certificates.1),
+                ..material_for(&after, &selectors_after, &versions_after, false)
+            };
             let fresh = render::render(&after, &layout, &material_after);
             for again in render_again(&layout, (before, material_before), (after, material_after)) {
                 prop_assert_eq!(&again, &fresh);
@@ -961,7 +1180,7 @@ mod render {
     fn owner_text() -> impl Strategy<Value = String> {
         prop_oneof![
             3 => prop::sample::select(vec![
-                "@", "www", "_dmarc", "mta-sts", "autoconfig", "_imap._tcp", "_tcp",
+                "@", "www", "_dmarc", "mta-sts", "autoconfig", "autodiscover", "_imap._tcp", "_tcp",
                 "r202611._domainkey", "ruche2026._domainkey", "_domainkey", "*", "*.dev",
                 "blog", "a.b.c", "_ruche-challenge", "WWW",
             ])
@@ -1301,7 +1520,8 @@ mod render {
         #![proptest_config(ProptestConfig::with_cases(200))]
 
         /// Zone files kept per member come out as a fresh rendering's, whatever changed: a
-        /// zone's records, the node's DNS part, the name server's addresses, a domain's key.
+        /// zone's records, the node's DNS part, the name server's addresses, a domain's key, an
+        /// ACME challenge, whether the host's certificate is valid (the MTA-STS policy's mode).
         #[test]
         fn zones_rendered_again_are_those_rendered_afresh(
             case in dns_desired(),
@@ -1311,6 +1531,7 @@ mod render {
             change_settings in any::<bool>(),
             change_key in any::<bool>(),
             change_challenge in any::<bool>(),
+            mx_certificates in (any::<bool>(), any::<bool>()),
         ) {
             let layout = layout_at(Path::new("/srv/ruche"));
             // Each zone's domain held by a member of its own.
@@ -1351,8 +1572,14 @@ mod render {
                     }
                 }
             }
-            let material_before = dns_material(&case);
+            let mx = |valid| if valid { MxCertificate::Valid } else { MxCertificate::NotValid };
+            let material_before = NodeMaterial {
+                mx_certificate: mx(mx_certificates.0),
+                ..dns_material(&case)
+            };
             let mut material_after = material_before.clone();
+            // The host's certificate becoming valid or not: every zone's MTA-STS id changes.
+            material_after.mx_certificate = mx(mx_certificates.1);
             if change_settings {
                 material_after.dns = Some(other.2.clone());
             }

@@ -51,20 +51,32 @@ const fn entry(name: &'static str, matching: Match, owner: Owner) -> Entry {
 
 /// ACME HTTP-01 challenges: `acme-challenge/<token>`.
 pub const ACME: Entry = entry("acme-challenge", Match::Directory, Owner::Acme);
+/// The MTA-STS policy, on `mta-sts.<domain>` only.
+pub const MTA_STS: Entry = entry("mta-sts.txt", Match::Exact, Owner::MtaSts);
+/// Thunderbird's autoconfiguration, on the domain itself.
+pub const AUTOCONFIG: Entry = entry(
+    "autoconfig/mail/config-v1.1.xml",
+    Match::Exact,
+    Owner::Autoconfig,
+);
+
+/// Thunderbird's autoconfiguration on its own host, `autoconfig.<domain>` (the document of
+/// [`AUTOCONFIG`]). Outside `/.well-known/`, so not in the registry (RFC 8615 covers only that
+/// prefix): the web front answers it on that host alone, where it serves nothing else.
+pub const AUTOCONFIG_HOST_PATH: &str = "/mail/config-v1.1.xml";
+/// Outlook's autodiscover (its 2006 response schema), on `autodiscover.<domain>` alone. Not in
+/// the registry for the same reason.
+pub const AUTODISCOVER_PATH: &str = "/autodiscover/autodiscover.xml";
 
 /// Every path Ruche answers under `/.well-known/`. Names are lowercase, made of `[a-z0-9.-]`
 /// and `/`, never empty, never ending in `/`.
 pub const REGISTRY: &[Entry] = &[
     ACME,
-    entry("mta-sts.txt", Match::Exact, Owner::MtaSts),
+    MTA_STS,
     entry("webfinger", Match::Exact, Owner::WebFinger),
     entry("host-meta", Match::Exact, Owner::HostMeta),
     entry("host-meta.json", Match::Exact, Owner::HostMeta),
-    entry(
-        "autoconfig/mail/config-v1.1.xml",
-        Match::Exact,
-        Owner::Autoconfig,
-    ),
+    AUTOCONFIG,
     entry("caldav", Match::Exact, Owner::CalDav),
     entry("carddav", Match::Exact, Owner::CardDav),
 ];
@@ -168,6 +180,16 @@ mod tests {
         assert_eq!(owner("/.well-known/webfinger/x"), None);
         assert_eq!(owner("/.well-known/unknown"), None);
         assert_eq!(owner("/webfinger"), None);
+        // The host paths outside the registry.
+        for path in [AUTOCONFIG_HOST_PATH, AUTODISCOVER_PATH] {
+            assert!(path.starts_with('/') && !path.starts_with(PREFIX), "{path}");
+            assert_eq!(owner(path), None);
+        }
+        assert_eq!(MTA_STS.path(), "/.well-known/mta-sts.txt");
+        assert_eq!(
+            AUTOCONFIG.path(),
+            "/.well-known/autoconfig/mail/config-v1.1.xml"
+        );
         for e in REGISTRY {
             if e.matching == Match::Exact {
                 assert_eq!(owner(&e.path()), Some(e));

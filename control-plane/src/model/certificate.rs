@@ -20,7 +20,7 @@ use super::DomainName;
 pub const ERROR_CHARS: usize = 300;
 
 /// Most names on one certificate: Let's Encrypt's limit, far above the handful a member domain
-/// needs (the domain, `www.`, `autoconfig.`, `mta-sts.`).
+/// needs (the domain, `www.`, `autoconfig.`, `mta-sts.`, `autodiscover.`).
 pub const MAX_NAMES: usize = 100;
 
 /// The node's words about why an attempt failed, made safe to keep and show: no control

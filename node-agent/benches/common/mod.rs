@@ -204,6 +204,7 @@ pub fn material(desired: &DesiredState) -> NodeMaterial {
         web: None,
         certs: Default::default(),
         acme_challenges: Default::default(),
+        mx_certificate: Default::default(),
         dkim_selectors: desired
             .tenants
             .iter()

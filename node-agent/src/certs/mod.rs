@@ -7,6 +7,7 @@
 //! - [`store`]: the certificates on disk, each version its own directory, installed whole or
 //!   not at all, and only when its key matches;
 //! - [`acme`]: the account and one order; [`resolve`]: the DNS questions asked first;
+//! - [`mx`]: whether the node's own certificate is valid for its host name (MTA-STS's mode);
 //! - [`Manager`] (here): the task that keeps each wanted certificate current. A name is asked
 //!   for once the world resolves it to this node (HTTP-01) — a certificate holds the names
 //!   that do — or at once (DNS-01). A failure is retried with backoff (from
@@ -20,6 +21,7 @@
 //! graceful reload: no connection is dropped.
 
 pub mod acme;
+pub mod mx;
 pub mod resolve;
 pub mod store;
 pub mod wanted;
@@ -35,6 +37,7 @@ use protocol::names::DomainName;
 use protocol::node::{CertificateReport, CertificateState, Challenge};
 use tokio::sync::Notify;
 
+pub use mx::mx_certificate;
 pub use store::{Installed, Store, CERTS};
 pub use wanted::{wanted, CertKey, Wanted};
 

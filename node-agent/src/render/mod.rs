@@ -27,6 +27,7 @@
 
 mod contents;
 pub mod layout;
+pub mod mta_sts;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -41,6 +42,7 @@ pub mod tls;
 
 pub use contents::Contents;
 pub use layout::{Layout, MessageLimit, Ports};
+pub use mta_sts::MxCertificate;
 
 use crate::services::Service;
 
@@ -156,6 +158,9 @@ pub struct NodeMaterial {
     pub certs: BTreeMap<crate::certs::CertKey, crate::certs::Installed>,
     /// ACME DNS-01 values to publish, by the name being certified (`_acme-challenge.<name>`).
     pub acme_challenges: BTreeMap<protocol::names::DomainName, Vec<String>>,
+    /// Whether the certificate of [`NodeMaterial::host_cert`] is valid now: the MTA-STS
+    /// policy's mode ([`mta_sts`]), so every zone's `_mta-sts` id.
+    pub mx_certificate: MxCertificate,
 }
 
 impl NodeMaterial {
@@ -172,6 +177,20 @@ impl NodeMaterial {
         self.certs
             .get(&crate::certs::CertKey::Node(hostname.clone()))
             .map(|i| (i.chain(), i.key()))
+    }
+
+    /// Whether the node has a certificate for its host name ([`NodeMaterial::host_cert`]): what
+    /// Postfix's submission and Dovecot's IMAPS are offered with, and mail clients told of.
+    pub fn offers_tls(&self, hostname: &DomainName) -> bool {
+        self.tls.is_some()
+            || self
+                .certs
+                .contains_key(&crate::certs::CertKey::Node(hostname.clone()))
+    }
+
+    /// The MTA-STS policy of every domain this node serves, whose MX is `hostname`.
+    pub fn mta_sts<'a>(&self, hostname: &'a DomainName) -> mta_sts::Policy<'a> {
+        mta_sts::Policy::new(hostname, self.mx_certificate)
     }
 
     /// The member domains' certificates, each with the names on it: what mail daemons present
@@ -319,9 +338,10 @@ impl<'a> Members<'a> {
 }
 
 /// What a member's lines may depend on besides the member's own part of the document: the
-/// layout, the DKIM selector and key of the member's own domains, their zones, and the node's
-/// DNS settings and DNS part but its zones. Nothing else reaches them, so the [`Renderer`]
-/// knows when to render them again.
+/// layout, the DKIM selector, key, certificate and ACME challenges of the member's own
+/// domains, their zones, and the node's DNS settings, web settings, MTA-STS policy and DNS part
+/// but its zones. Nothing else reaches them, so the [`Renderer`] knows when to render them
+/// again.
 pub struct MemberMaterial<'a> {
     tenant: &'a Tenant,
     material: &'a NodeMaterial,
@@ -370,6 +390,11 @@ impl<'a> MemberMaterial<'a> {
     /// The node's web front, when it has one.
     pub fn web(&self) -> Option<&'a WebSettings> {
         self.material.web.as_ref()
+    }
+
+    /// The MTA-STS policy (node-wide: a change of it renders every member again).
+    pub fn mta_sts<'h>(&self, hostname: &'h DomainName) -> mta_sts::Policy<'h> {
+        self.material.mta_sts(hostname)
     }
 
     /// The node's DNS part and its name server's settings, when it serves zones. Only their
@@ -432,15 +457,19 @@ impl<'a> MemberMaterial<'a> {
     }
 }
 
-/// Whether two DNS parts are the same but for their zones, and the name server's and the web
-/// front's settings too: what every member's lines depend on beyond the member's own part.
+/// Whether two DNS parts are the same but for their zones, and the name server's settings,
+/// the web front's and the MTA-STS policy's mode too: what every member's lines depend on
+/// beyond the member's own part.
 fn same_dns_but_zones(a: (Option<&Dns>, &NodeMaterial), b: (Option<&Dns>, &NodeMaterial)) -> bool {
     let same_part = match (a.0, b.0) {
         (None, None) => true,
         (Some(a), Some(b)) => a.same_but_zones(b),
         _ => false,
     };
-    same_part && a.1.dns == b.1.dns && a.1.web == b.1.web
+    same_part
+        && a.1.dns == b.1.dns
+        && a.1.web == b.1.web
+        && a.1.mx_certificate == b.1.mx_certificate
 }
 
 /// Renders the node's files, keeping each member's lines ([`MemberLines`], one per service)

@@ -616,3 +616,75 @@ fn web_is_optional_and_checked() {
     );
     assert!(files.keys().all(|p| !p.as_str().starts_with("etc/nginx")));
 }
+
+/// A domain's autoconfiguration file that is no longer rendered is deleted after nginx's
+/// reload, and only such a file: the policy, files of other kinds and other names stay.
+#[test]
+fn nginx_removes_the_autoconfiguration_of_a_domain_that_left() {
+    use crate::services::nginx::{self, discovery, REMOVE};
+    let root = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let saved = Saved::new(state.path());
+    let mut commands = commands(root.path());
+    let sh = |script: String| vec!["sh".to_owned(), "-c".to_owned(), script];
+    commands.set("nginx.check", sh("true".to_owned()));
+    let reload = format!("echo nginx >> {}/reloads", root.path().display());
+    commands.set("nginx.reload", sh(reload));
+    let autoconfig = |d: &str| discovery::autoconfig_path(&DomainName::parse(d).unwrap());
+    let rendered = |hosts: &str, domains: &[&str]| {
+        let mut files = Files::from([
+            (
+                path(nginx::HOSTS_CONF),
+                file(nginx::SERVICE, OnChange::Reload, hosts),
+            ),
+            (
+                path(discovery::MTA_STS_FILE),
+                file(nginx::SERVICE, OnChange::Nothing, "version: STSv1\n"),
+            ),
+        ]);
+        for d in domains {
+            let f = file(nginx::SERVICE, OnChange::Nothing, d);
+            files.insert(path(&autoconfig(d)), f);
+        }
+        files
+    };
+    let apply_with = |rendered: &Files| {
+        let target = Target {
+            root: root.path(),
+            commands: &commands,
+            saved: &saved,
+        };
+        let (on_disk, stale) = read_disk(root.path(), rendered).unwrap();
+        let plan = plan(rendered, &on_disk, &stale);
+        apply(&target, &plan, &on_disk, || None).unwrap()
+    };
+    let exists = |p: &str| root.path().join(p).exists();
+
+    let outcome = apply_with(&rendered("a b", &["a.example", "b.example"]));
+    assert!(outcome.complete(), "{outcome:?}");
+    assert!(exists(&autoconfig("a.example")) && exists(&autoconfig("b.example")));
+    // Not ours to remove, though in the same directory.
+    let stranger = format!("{}/notes.txt", discovery::AUTOCONFIG_DIR);
+    std::fs::write(root.path().join(&stranger), "x").unwrap();
+
+    let outcome = apply_with(&rendered("a", &["a.example"]));
+    assert!(outcome.complete(), "{outcome:?}");
+    assert_eq!(outcome.step(REMOVE), 1);
+    assert_eq!(lines(&root.path().join("reloads")), ["nginx", "nginx"]);
+    assert!(exists(&autoconfig("a.example")) && !exists(&autoconfig("b.example")));
+    assert!(exists(discovery::MTA_STS_FILE) && exists(&stranger));
+    assert!(saved.load_journal().unwrap().is_empty());
+
+    // Nothing left over: nothing planned.
+    let outcome = apply_with(&rendered("a", &["a.example"]));
+    assert_eq!((outcome.step(REMOVE), outcome.written), (0, 0));
+
+    // A journal naming anything else removes nothing.
+    let forged = Step::new(nginx::SERVICE, REMOVE, nginx::HOSTS_CONF);
+    let mut journal = Journal::default();
+    journal.steps.insert(forged);
+    saved.save_journal(&journal).unwrap();
+    let outcome = apply_with(&rendered("a", &["a.example"]));
+    assert!(outcome.complete(), "{outcome:?}");
+    assert!(exists(nginx::HOSTS_CONF));
+}

@@ -13,6 +13,10 @@ pub const WWW: &str = "www";
 pub const AUTOCONFIG: &str = "autoconfig";
 /// The MTA-STS policy host (RFC 8461).
 pub const MTA_STS_HOST: &str = "mta-sts";
+/// Outlook's autodiscover host (it asks `https://autodiscover.<domain>/autodiscover/
+/// autodiscover.xml`). No `_autodiscover._tcp` SRV record: Outlook asks that host before any
+/// SRV lookup, and a node answers there.
+pub const AUTODISCOVER: &str = "autodiscover";
 /// TXT: the DMARC policy.
 pub const DMARC: &str = "_dmarc";
 /// TXT: the MTA-STS policy id.
@@ -23,7 +27,7 @@ pub const TLS_RPT: &str = "_smtp._tls";
 pub const CHALLENGE: &str = "_ruche-challenge";
 
 /// The names holding the node's web addresses.
-pub const ADDRESS_NAMES: [&str; 3] = [WWW, AUTOCONFIG, MTA_STS_HOST];
+pub const ADDRESS_NAMES: [&str; 4] = [WWW, AUTOCONFIG, MTA_STS_HOST, AUTODISCOVER];
 /// TXT: an ACME DNS-01 challenge (RFC 8555 §8.4), at this label above each name certified,
 /// written by the node that serves the zone while the CA checks it.
 pub const ACME_CHALLENGE: &str = "_acme-challenge";
@@ -128,6 +132,7 @@ mod tests {
             "www",
             "autoconfig",
             "mta-sts",
+            "autodiscover",
             "_dmarc",
             "_mta-sts",
             "_smtp._tls",

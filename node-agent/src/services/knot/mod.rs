@@ -83,6 +83,7 @@ use protocol::desired::{DesiredState, Dns, Tenant, Zone};
 use protocol::dns::TsigKey;
 use protocol::names::DomainName;
 
+use crate::render::mta_sts::Policy;
 use crate::render::{
     put, Contents, DnsSettings, Files, Layout, MemberLines, MemberMaterial, Members, NodeMaterial,
     OnChange, HEADER,
@@ -127,35 +128,50 @@ pub fn render_member(
     if layout.check().is_err() {
         return lines;
     }
-    let srv_ports = crate::services::srv_ports(&layout.ports);
+    let node = NodeZones {
+        dns,
+        layout,
+        settings,
+        srv_ports: crate::services::srv_ports(&layout.ports),
+        mta_sts: material.mta_sts(&layout.hostname),
+    };
     for zone in tenant.domains.iter().filter_map(|d| material.zone(&d.name)) {
         let dkim = material.dkim_key(&zone.name);
         let acme = material.acme_challenges(&zone.name);
-        let text = zone_text(zone, dns, layout, settings, dkim, &srv_ports, &acme);
-        lines.set(zone::path_of(&zone.name), text);
+        lines.set(zone::path_of(&zone.name), node.zone_text(zone, dkim, &acme));
     }
     lines
 }
 
-/// The zone file of `zone`, whether a member's or the node's.
-fn zone_text(
-    zone: &Zone,
-    dns: &Dns,
-    layout: &Layout,
-    settings: &DnsSettings,
-    dkim: Option<&crate::dkim::Key>,
-    srv_ports: &BTreeMap<&'static str, u16>,
-    acme: &[(&DomainName, &[String])],
-) -> String {
-    let context = zone::Context {
-        dns,
-        hostname: &layout.hostname,
-        addresses: &settings.addresses,
-        dkim,
-        srv_ports,
-        acme,
-    };
-    zone::zone_file(zone, &context)
+/// What every zone file takes from the node: its DNS part, the layout, the name server's
+/// settings, the SRV ports and the MTA-STS policy.
+struct NodeZones<'a> {
+    dns: &'a Dns,
+    layout: &'a Layout,
+    settings: &'a DnsSettings,
+    srv_ports: BTreeMap<&'static str, u16>,
+    mta_sts: Policy<'a>,
+}
+
+impl NodeZones<'_> {
+    /// The zone file of `zone`, whether a member's or the node's.
+    fn zone_text(
+        &self,
+        zone: &Zone,
+        dkim: Option<&crate::dkim::Key>,
+        acme: &[(&DomainName, &[String])],
+    ) -> String {
+        let context = zone::Context {
+            dns: self.dns,
+            hostname: &self.layout.hostname,
+            addresses: &self.settings.addresses,
+            dkim,
+            srv_ports: &self.srv_ports,
+            acme,
+            mta_sts: &self.mta_sts,
+        };
+        zone::zone_file(zone, &context)
+    }
 }
 
 pub fn render(
@@ -179,7 +195,13 @@ pub fn render(
     let Some(dns) = desired.dns.as_ref() else {
         return;
     };
-    let srv_ports = crate::services::srv_ports(&layout.ports);
+    let node = NodeZones {
+        dns,
+        layout,
+        settings,
+        srv_ports: crate::services::srv_ports(&layout.ports),
+        mta_sts: material.mta_sts(&layout.hostname),
+    };
     // Most zone files are a member's ([`render_member`]); a zone no served member holds is
     // rendered here.
     let by_member: std::collections::HashMap<&str, &Arc<str>> = members.all().collect();
@@ -191,15 +213,7 @@ pub fn render(
             None => {
                 let dkim = material.dkim_keys.get(&zone.name);
                 // No member holds it: no certificate is asked for under it either.
-                Contents::from(zone_text(
-                    zone,
-                    dns,
-                    layout,
-                    settings,
-                    dkim,
-                    &srv_ports,
-                    &[],
-                ))
+                Contents::from(node.zone_text(zone, dkim, &[]))
             }
         };
         put(

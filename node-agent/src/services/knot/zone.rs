@@ -8,8 +8,10 @@
 //!   unixtime`), so an unchanged rendering never changes the served zone. Expire is 14 days: a
 //!   secondary cut off from its primary keeps serving for that long (and the signatures Knot
 //!   makes live 14 days, refreshed 7 days before they expire).
-//! - NS: every zone name server; MX `10 H`; A/AAAA for W at `@`, `www`, `autoconfig`, `mta-sts`;
-//!   SPF, DKIM (the agent's own key for the domain), DMARC, MTA-STS, TLS-RPT; SRV for mail
+//! - NS: every zone name server; MX `10 H`; A/AAAA for W at `@` and `platform::ADDRESS_NAMES`
+//!   (`www`, `autoconfig`, `mta-sts`, `autodiscover`);
+//!   SPF, DKIM (the agent's own key for the domain), DMARC, MTA-STS (the id of the node's
+//!   policy, `render::mta_sts`: it changes whenever the policy does), TLS-RPT; SRV for mail
 //!   submission and access (RFC 6186, RFC 8314: the services a node does not offer are `.`),
 //!   XMPP, CalDAV/CardDAV (RFC 6764); CAA for each allowed issuer and an iodef address.
 //!   The names below the apex are `protocol::dns::platform`'s, the list the control plane
@@ -37,9 +39,9 @@ use protocol::dns::{
     conflicts_with, platform_owned, CaaTag, Owner, Record, RecordData, Target, Ttl, TxtData,
 };
 use protocol::names::DomainName;
-use sha2::{Digest, Sha256};
 
 use crate::dkim::Key;
+use crate::render::mta_sts::Policy;
 
 /// Where zone files live, under the layout's root (Knot's `storage` for zones).
 pub const ZONES_DIR: &str = "var/lib/knot/zones";
@@ -71,7 +73,7 @@ pub struct Context<'a> {
     pub dns: &'a Dns,
     /// The node's mail host name: MX and SRV targets.
     pub hostname: &'a DomainName,
-    /// Web addresses: A/AAAA at the apex, `www`, `autoconfig` and `mta-sts`.
+    /// Web addresses: A/AAAA at the apex and at each of `platform::ADDRESS_NAMES`.
     pub addresses: &'a [IpAddr],
     /// The domain's DKIM key, if the agent holds one.
     pub dkim: Option<&'a Key>,
@@ -81,6 +83,8 @@ pub struct Context<'a> {
     /// ACME DNS-01 values being checked: each name certified under the zone, with its values
     /// (TXT at `_acme-challenge.<name>`).
     pub acme: &'a [(&'a DomainName, &'a [String])],
+    /// The node's MTA-STS policy, whose id the `_mta-sts` record carries.
+    pub mta_sts: &'a Policy<'a>,
 }
 
 /// The data of one line after the SOA.
@@ -195,7 +199,7 @@ fn platform_records(zone: &DomainName, context: &Context<'_>) -> Vec<Line> {
         ),
         (
             platform::MTA_STS,
-            format!("v=STSv1; id={}", mta_sts_id(context.hostname)),
+            format!("v=STSv1; id={}", context.mta_sts.id()),
         ),
         (platform::TLS_RPT, format!("v=TLSRPTv1; rua={postmaster}")),
     ]
@@ -290,16 +294,6 @@ fn platform_records(zone: &DomainName, context: &Context<'_>) -> Vec<Line> {
         }
     }
     lines
-}
-
-/// The MTA-STS policy id (1 to 32 letters and digits, RFC 8461 §3.1): the policy names the MX
-/// host, so it changes exactly when the host name does.
-fn mta_sts_id(hostname: &DomainName) -> String {
-    let digest = Sha256::digest(hostname.as_str().as_bytes());
-    digest[..16].iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// The zone file of `zone`.

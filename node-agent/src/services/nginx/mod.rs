@@ -7,11 +7,17 @@
 //! - `ruche/hosts.conf` holds the servers. The default HTTP server answers any name the node
 //!   does not serve: ACME HTTP-01 challenges (the node's own names are certified too), 404 for
 //!   everything else; the default HTTPS server refuses the handshake. Each served domain of an
-//!   active member has an HTTP server for its web names (the domain, `www.`, `autoconfig.` and
-//!   `mta-sts.` under it: `platform::web_names`): ACME challenges, and once the domain has a
+//!   active member has an HTTP server for its web names (the domain, `www.`, `autoconfig.`,
+//!   `mta-sts.` and `autodiscover.` under it: `platform::web_names`): ACME challenges, and once the domain has a
 //!   certificate ([`crate::certs`]) a redirect to HTTPS for everything else; and, with the
 //!   certificate, an HTTPS server for the names on it, with HSTS, where under `/.well-known/`
 //!   only the registry's paths answer. A suspended member's names fall to the defaults.
+//! - `ruche/discovery.conf` (at the `http` level) says which file under `var/lib/ruche/web`
+//!   answers a request to a member's HTTPS server ([`discovery`]): the MTA-STS policy on
+//!   `mta-sts.`, the autoconfiguration on `autoconfig.` and the domain, the autodiscover answer
+//!   on `autodiscover.`; nothing else there answers. A domain's autoconfiguration file goes
+//!   when the domain stops being served here, after the reload that stopped it (the `remove`
+//!   step).
 //! - ACME challenges are files under `var/lib/ruche/acme/.well-known/acme-challenge/`, the
 //!   path the `.well-known` registry (`protocol::well_known`) gives the ACME owner; nginx serves
 //!   that path and nothing else there on plain HTTP.
@@ -23,35 +29,40 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-use protocol::desired::Tenant;
+use protocol::desired::{DesiredState, Tenant};
 use protocol::dns::platform;
 use protocol::names::DomainName;
 use protocol::well_known;
 
-use crate::certs::Installed;
+use crate::certs::{CertKey, Installed};
 use crate::render::{
-    put, tls, Files, Layout, MemberLines, MemberMaterial, Members, OnChange, WebSettings, HEADER,
+    put, tls, Contents, Files, Layout, MemberLines, MemberMaterial, Members, NodeMaterial,
+    OnChange, WebSettings, HEADER,
 };
 use crate::services::Service;
 
 mod daemon;
+pub mod discovery;
 mod portal;
 
-pub use daemon::Nginx;
+pub use daemon::{Nginx, REMOVE};
 
 /// nginx's id in the registry, the journal and agent.toml.
 pub const SERVICE: Service = Service::new("nginx");
 
 pub const NGINX_CONF: &str = "etc/nginx/nginx.conf";
 pub const HOSTS_CONF: &str = "etc/nginx/ruche/hosts.conf";
+/// The map of the discovery files every member domain's HTTPS server answers from.
+pub const DISCOVERY_CONF: &str = "etc/nginx/ruche/discovery.conf";
 /// The directory the ACME challenges are served from (nginx's `root` for their location).
 pub const ACME_ROOT: &str = "var/lib/ruche/acme";
 /// Not rendered: made by [`Nginx`]'s `prepare` (nginx makes none of them).
-pub const DIRECTORIES: [&str; 4] = [
+pub const DIRECTORIES: [&str; 5] = [
     "var/log/nginx",
     "var/lib/nginx",
     "run",
     "var/lib/ruche/acme/.well-known/acme-challenge",
+    discovery::AUTOCONFIG_DIR,
 ];
 pub const PID_FILE: &str = "run/nginx.pid";
 
@@ -148,8 +159,10 @@ pub fn render_member(
                     .filter(|n| web_names.contains(n))
                     .map(DomainName::as_str),
             );
-            if !served.is_empty() {
-                text.push_str(&https_server(web, layout, &served, cert));
+            // The domain itself, as `$ruche_domain` (checked like every server name).
+            let own = server_names([domain.name.as_str()]);
+            if !served.is_empty() && !own.is_empty() {
+                text.push_str(&https_server(web, layout, own.trim_start(), &served, cert));
             }
         }
     }
@@ -166,19 +179,26 @@ pub(super) fn port_suffix(port: u16, default: u16) -> String {
     }
 }
 
-/// One HTTPS server: `names` (already `server_name`'s arguments) with `cert`. Under
-/// `/.well-known/` only what the registry lists answers (nothing yet on HTTPS: the paths
-/// land with their services), so no member file can ever shadow a registered path.
-fn https_server(web: &WebSettings, layout: &Layout, names: &str, cert: &Installed) -> String {
+/// One HTTPS server of `domain` (a checked server name): `names` (already `server_name`'s
+/// arguments) with `cert`. Under `/.well-known/`, as everywhere but `/`, only the discovery
+/// files answer, each on its own host ([`discovery::server_lines`]), so no member file can
+/// ever shadow a registered path.
+fn https_server(
+    web: &WebSettings,
+    layout: &Layout,
+    domain: &str,
+    names: &str,
+    cert: &Installed,
+) -> String {
     format!(
         "server {{\n{listen}    server_name{names};\n    ssl_certificate {chain};\n    \
-         ssl_certificate_key {key};\n    add_header Strict-Transport-Security \"{HSTS}\" always;\n    \
-         location ^~ /.well-known/ {{\n        return 404;\n    }}\n    location = / {{\n        \
-         default_type text/html;\n        return 200 \"{INDEX}\";\n    }}\n    location / {{\n        \
-         return 404;\n    }}\n}}\n",
+         ssl_certificate_key {key};\n    add_header Strict-Transport-Security \"{HSTS}\" always;\n\
+         {discovery}    location = / {{\n        default_type text/html;\n        \
+         return 200 \"{INDEX}\";\n    }}\n}}\n",
         listen = listen(web.https, " ssl http2"),
         chain = layout.path_text(&cert.chain()),
         key = layout.path_text(&cert.key()),
+        discovery = discovery::server_lines(layout, domain),
     )
 }
 
@@ -190,16 +210,16 @@ const HSTS: &str = "max-age=63072000";
 const INDEX: &str = "<!doctype html><meta charset=utf-8><title>Ruche</title>\
 <p>This name is hosted by a Ruche collective. Nothing is published here yet.</p>";
 
-/// nginx.conf and hosts.conf (the default server, then each member's), when the node has a
-/// web front.
+/// nginx.conf, hosts.conf (the default server, then each member's), discovery.conf and the
+/// files it serves, when the node has a web front.
 pub fn render(
-    web: Option<&WebSettings>,
+    desired: &DesiredState,
     layout: &Layout,
-    certs: &std::collections::BTreeMap<crate::certs::CertKey, Installed>,
+    material: &NodeMaterial,
     members: &Members<'_>,
     files: &mut Files,
 ) {
-    let Some(web) = web else {
+    let Some(web) = material.web.as_ref() else {
         return;
     };
     if let Err(problem) = layout.check() {
@@ -216,9 +236,63 @@ pub fn render(
         nginx_conf(layout),
     );
     let default = default_server(web, layout);
-    let portal = portal::servers(web, layout, certs);
+    let portal = portal::servers(web, layout, &material.certs);
     let hosts = members.file(&[HEADER, &default, &portal], HOSTS_CONF);
     put(files, SERVICE, HOSTS_CONF, 0o644, reload, hosts);
+    render_discovery(desired, layout, material, files);
+}
+
+/// discovery.conf and the files it serves: the MTA-STS policy, and when the node offers mail
+/// clients TLS, the autodiscover answer and each domain's autoconfiguration (of the active
+/// members' domains that have a certificate, so an HTTPS server). Node-wide, from the whole
+/// document each time: a domain's file is its name and one copy of the servers, shared.
+fn render_discovery(
+    desired: &DesiredState,
+    layout: &Layout,
+    material: &NodeMaterial,
+    files: &mut Files,
+) {
+    let mail = material.offers_tls(&layout.hostname);
+    let data = |files: &mut Files, path: &str, contents: Contents| {
+        // nginx reads them at each request: nothing to reload.
+        put(files, SERVICE, path, 0o644, OnChange::Nothing, contents);
+    };
+    let conf = HEADER.to_owned() + &discovery::map(mail);
+    put(
+        files,
+        SERVICE,
+        DISCOVERY_CONF,
+        0o644,
+        OnChange::Reload,
+        conf,
+    );
+    let policy = material.mta_sts(&layout.hostname).text();
+    data(files, discovery::MTA_STS_FILE, policy.into());
+    if !mail {
+        return;
+    }
+    let servers = discovery::MailServers::of(layout);
+    data(
+        files,
+        discovery::AUTODISCOVER_FILE,
+        discovery::autodiscover(&servers).into(),
+    );
+    let shared: std::sync::Arc<str> = discovery::autoconfig_servers(&servers).into();
+    let domains = desired
+        .tenants
+        .iter()
+        .filter(|t| t.active)
+        .flat_map(|t| &t.domains)
+        .filter(|d| {
+            material
+                .certs
+                .contains_key(&CertKey::Domain(d.name.clone()))
+        });
+    for domain in domains {
+        let head = discovery::autoconfig_head(&domain.name);
+        let contents = Contents::new(head, vec![std::sync::Arc::clone(&shared)]);
+        data(files, &discovery::autoconfig_path(&domain.name), contents);
+    }
 }
 
 /// The default servers: on HTTP any name the node does not serve gets ACME challenges (the
@@ -265,12 +339,14 @@ http {{
     ssl_session_cache shared:ruche:10m;
     ssl_session_tickets off;
 
+    include {discovery};
     include {hosts};
 }}
 ",
         pid = path(PID_FILE),
         log = path("var/log/nginx"),
         tmp = path("var/lib/nginx"),
+        discovery = path(DISCOVERY_CONF),
         hosts = path(HOSTS_CONF),
         protocols = tls::NGINX_PROTOCOLS,
         ciphers = tls::CIPHERS,

@@ -1677,6 +1677,32 @@ mod render {
             https: free(),
             portal: fixture_material().web.and_then(|w| w.portal),
         });
+        // A node without any domain first (nothing but the defaults), then the fixture.
+        let empty = DesiredState {
+            tenants: Vec::new(),
+            dns: None,
+            ..fixture_desired()
+        };
+        let files = render::render(
+            &empty,
+            &layout_at(root),
+            &NodeMaterial {
+                certs: BTreeMap::new(),
+                ..material.clone()
+            },
+        );
+        write_files(root, &files);
+        for d in nginx::DIRECTORIES {
+            std::fs::create_dir_all(root.join(d)).expect("mkdir");
+        }
+        let (ok, out) = run(
+            Command::new("nginx")
+                .arg("-t")
+                .arg("-c")
+                .arg(root.join(nginx::NGINX_CONF)),
+            Duration::from_secs(30),
+        );
+        assert!(ok, "nginx -t on a node without domains: {out}");
         let files = render::render(&fixture_desired(), &layout_at(root), &material);
         write_files(root, &files);
         // nginx -t reads the certificates the servers name.

@@ -364,6 +364,24 @@ impl DnsNode {
             .with_context(|| format!("write {}", self.config_path.display()))
     }
 
+    /// The node's mail host name (`mail.<name>.test`).
+    pub fn hostname(&self) -> &str {
+        &self.config.hostname
+    }
+
+    /// Gives agent.toml a `[tls]` section (the host name's certificate, as an operator would
+    /// install one), for the agent's next start.
+    pub fn write_tls(&self, chain: &Path, key: &Path) -> Result<()> {
+        let text = std::fs::read_to_string(&self.config_path)?;
+        let mut table: Table = text.parse().context("agent.toml does not parse")?;
+        let mut tls = Table::new();
+        tls.insert("chain".to_owned(), Value::from(path_str(chain)?));
+        tls.insert("key".to_owned(), Value::from(path_str(key)?));
+        table.insert("tls".to_owned(), Value::Table(tls));
+        std::fs::write(&self.config_path, toml::to_string(&table)?)
+            .with_context(|| format!("write {}", self.config_path.display()))
+    }
+
     /// Adds `[acme]` to agent.toml, for the agent's next start.
     pub fn write_acme(&self, acme: &crate::pebble::Acme) -> Result<()> {
         let text = std::fs::read_to_string(&self.config_path)?;

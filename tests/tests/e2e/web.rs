@@ -82,7 +82,7 @@ fn web_names() -> Vec<String> {
 
 /// The web names a node serves for `domain` (`protocol::dns::platform::web_names`).
 fn web_names_of(domain: &str) -> Vec<String> {
-    ["", "www.", "autoconfig.", "mta-sts."]
+    ["", "www.", "autoconfig.", "mta-sts.", "autodiscover."]
         .iter()
         .map(|prefix| format!("{prefix}{domain}"))
         .collect()
@@ -296,6 +296,25 @@ async fn certificates(c: &mut Collective) -> Result<()> {
         "a private key reached the agent's log"
     );
 
+    // MTA-STS (acceptance 5): the policy on mta-sts. only, its id in the zone the digest of the
+    // text served; `testing` while the node has no valid certificate for its MX host name.
+    let policy = mta_sts(node, &first_root, "testing").await?;
+    ensure!(
+        policy.contains("max_age: 86400\n")
+            && policy.contains(&format!("mx: {}\n", node.hostname())),
+        "the testing policy: {policy:?}"
+    );
+    for host in [ZONE.to_owned(), format!("www.{ZONE}")] {
+        let answer = https::get(
+            node.web()?.https,
+            &host,
+            "/.well-known/mta-sts.txt",
+            &first_root,
+        )
+        .await?;
+        ensure!(answer.status == 404, "the policy on {host}: {answer:?}");
+    }
+
     // pebble goes down before the renewal (60 s into the 90): the old certificate stays.
     pebble.stop().await;
     let deadline = Instant::now() + CONVERGE_TIMEOUT;
@@ -349,7 +368,59 @@ async fn certificates(c: &mut Collective) -> Result<()> {
     // The old version is kept as the previous one, never more.
     let versions = std::fs::read_dir(&certs)?.count();
     ensure!(versions <= 2, "{versions} versions of the certificate kept");
+
+    // The operator installs the MX host's certificate: the policy turns `enforce`, and the
+    // zone's id follows it.
+    let ca = tests::tls::TestCa::new().await?;
+    let leaf = ca.leaf(c.node(0)?.hostname()).await?;
+    let node = c.node_mut(0)?;
+    node.write_tls(&leaf.chain, &leaf.key)?;
+    node.stop_agent().await;
+    node.start_agent().await?;
+    let policy = mta_sts(node, &second_root, "enforce").await?;
+    ensure!(
+        policy.contains("max_age: 604800\n"),
+        "the enforced policy: {policy:?}"
+    );
     Ok(())
+}
+
+/// Waits until `https://mta-sts.<zone>/.well-known/mta-sts.txt` says `mode: <mode>` and the
+/// zone's `_mta-sts` TXT record (from the node's own name server) carries the id the node
+/// derives from that very text (the first 32 hex digits of its SHA-256); the policy.
+async fn mta_sts(node: &DnsNode, roots: &std::path::Path, mode: &str) -> Result<String> {
+    use sha2::Digest;
+    let host = format!("mta-sts.{ZONE}");
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        let answer =
+            https::get(node.web()?.https, &host, "/.well-known/mta-sts.txt", roots).await?;
+        let txt = tests::dns_client::query(
+            node.dns_addr(),
+            &format!("_mta-sts.{ZONE}"),
+            hickory_proto::rr::RecordType::TXT,
+            tests::dns_client::Transport::Udp,
+        )
+        .await?
+        .texts(hickory_proto::rr::RecordType::TXT);
+        let digest = sha2::Sha256::digest(answer.body.as_bytes());
+        let id: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let served = answer.status == 200
+            && answer.body.starts_with("version: STSv1\n")
+            && answer.body.contains(&format!("mode: {mode}\n"))
+            && answer
+                .header("content-type")
+                .is_some_and(|t| t.starts_with("text/plain"));
+        if served && txt.iter().any(|t| t.contains(&format!("v=STSv1; id={id}"))) {
+            return Ok(answer.body);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the MTA-STS policy never said mode {mode} with its id in the zone: {answer:?}, \
+             TXT {txt:?}, id of the body {id}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 async fn front(c: &Collective) -> Result<()> {
@@ -634,6 +705,52 @@ async fn mail_certificates(c: &mut MailCollective) -> Result<()> {
     let mut session = imap::login(&server, &user, password).await?.session()?;
     session.inbox().await?;
 
+    // Discovery (acceptance 4): Thunderbird's autoconfig (on autoconfig. and on the domain's
+    // /.well-known/) and Outlook's autodiscover (POST) name the node's real servers, and a
+    // client logs in with what they say.
+    for (host, path) in [
+        (format!("autoconfig.{ZONE}"), "/mail/config-v1.1.xml"),
+        (
+            ZONE.to_owned(),
+            "/.well-known/autoconfig/mail/config-v1.1.xml",
+        ),
+    ] {
+        let answer = https::get(web.https, &host, path, &roots).await?;
+        ensure!(
+            answer.status == 200
+                && answer
+                    .header("content-type")
+                    .is_some_and(|t| t.contains("xml")),
+            "{host}{path}: {answer:?}"
+        );
+        let settings = autoconfig_settings(&answer.body)?;
+        log_in_with(c, &settings, &user, password)
+            .await
+            .with_context(|| format!("with the settings of {host}{path}: {settings:?}"))?;
+    }
+    let request = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Autodiscover \
+         xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\">\
+         <Request><EMailAddress>{user}</EMailAddress><AcceptableResponseSchema>\
+         http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a\
+         </AcceptableResponseSchema></Request></Autodiscover>"
+    );
+    let host = format!("autodiscover.{ZONE}");
+    let answer = https::request(
+        web.https,
+        &host,
+        "POST",
+        "/autodiscover/autodiscover.xml",
+        &request,
+        &roots,
+    )
+    .await?;
+    ensure!(answer.status == 200, "autodiscover: {answer:?}");
+    let settings = autodiscover_settings(&answer.body)?;
+    log_in_with(c, &settings, &user, password)
+        .await
+        .with_context(|| format!("with the autodiscover settings {settings:?}"))?;
+
     // Renewal at 60 s of 90: the new certificate reaches all three without a restart.
     let pids = master_pids(c)?;
     let renewed = wait_for_https_at(web.https, ZONE, &roots, Some(&first.leaf)).await?;
@@ -654,6 +771,118 @@ async fn mail_certificates(c: &mut MailCollective) -> Result<()> {
         .context("the IMAP session opened before the renewal")?;
     session.logout().await?;
     eprintln!("[web] renewed: nginx, Dovecot and Postfix present the new certificate; the IMAP session lived on");
+    Ok(())
+}
+
+/// What a mail client reads from a discovery document: IMAP and SMTP host, port, and whether
+/// TLS starts at once.
+#[derive(Debug)]
+struct MailSettings {
+    imap: (String, u16, bool),
+    smtp: (String, u16, bool),
+}
+
+/// Thunderbird's reading of an autoconfig document: the first IMAP server, the first SMTP one.
+fn autoconfig_settings(xml: &str) -> Result<MailSettings> {
+    let doc = roxmltree::Document::parse(xml).context("autoconfig is not XML")?;
+    let server = |tag: &str, kind: &str| -> Result<(String, u16, bool)> {
+        let node = doc
+            .descendants()
+            .find(|n| n.has_tag_name(tag) && n.attribute("type") == Some(kind))
+            .with_context(|| format!("no {tag} of type {kind}"))?;
+        let text = |name: &str| {
+            node.children()
+                .find(|c| c.has_tag_name(name))
+                .and_then(|c| c.text())
+                .map(str::to_owned)
+                .with_context(|| format!("{tag} has no {name}"))
+        };
+        ensure!(text("username")? == "%EMAILADDRESS%", "the user name");
+        Ok((
+            text("hostname")?,
+            text("port")?.parse()?,
+            text("socketType")? == "SSL",
+        ))
+    };
+    Ok(MailSettings {
+        imap: server("incomingServer", "imap")?,
+        smtp: server("outgoingServer", "smtp")?,
+    })
+}
+
+/// Outlook's reading of an autodiscover answer: the IMAP and SMTP protocols.
+fn autodiscover_settings(xml: &str) -> Result<MailSettings> {
+    let doc = roxmltree::Document::parse(xml).context("autodiscover is not XML")?;
+    let protocol = |kind: &str| -> Result<(String, u16, bool)> {
+        let node = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("Protocol"))
+            .find(|n| {
+                n.children()
+                    .any(|c| c.has_tag_name("Type") && c.text() == Some(kind))
+            })
+            .with_context(|| format!("no Protocol {kind}"))?;
+        let text = |name: &str| {
+            node.children()
+                .find(|c| c.has_tag_name(name))
+                .and_then(|c| c.text())
+                .map(str::to_owned)
+                .with_context(|| format!("Protocol {kind} has no {name}"))
+        };
+        Ok((
+            text("Server")?,
+            text("Port")?.parse()?,
+            text("SSL")? == "on",
+        ))
+    };
+    Ok(MailSettings {
+        imap: protocol("IMAP")?,
+        smtp: protocol("SMTP")?,
+    })
+}
+
+/// Logs in to IMAP and authenticates to SMTP where `settings` say (the host name is the
+/// node's, on its address; its certificate is the node's own, from the test CA).
+async fn log_in_with(
+    c: &MailCollective,
+    settings: &MailSettings,
+    user: &str,
+    password: &str,
+) -> Result<()> {
+    let host = c.node.hostname();
+    ensure!(
+        settings.imap.0 == host && settings.smtp.0 == host,
+        "the servers named are not the node's host name {host}"
+    );
+    let ports = c.node.ports();
+    ensure!(
+        (settings.imap.1, settings.imap.2) == (ports.imaps, true),
+        "the IMAP server named: {:?}",
+        settings.imap
+    );
+    let server = imap::Server {
+        addr: SocketAddr::from((c.node.ip(), settings.imap.1)),
+        host,
+        ca: c.node.ca(),
+        security: imap::Security::Implicit,
+    };
+    imap::login(&server, user, password)
+        .await?
+        .session()?
+        .logout()
+        .await?;
+    let smtp = tests::submission::Server {
+        addr: SocketAddr::from((c.node.ip(), settings.smtp.1)),
+        host,
+        ca: c.node.ca(),
+        security: if settings.smtp.2 {
+            tests::submission::Security::Implicit
+        } else {
+            tests::submission::Security::StartTls
+        },
+    };
+    let outcome = tests::submission::authenticate(&smtp, None, (user, password)).await?;
+    outcome.accepted()?;
     Ok(())
 }
 

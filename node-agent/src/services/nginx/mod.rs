@@ -298,14 +298,18 @@ fn render_discovery(
 /// The default servers: on HTTP any name the node does not serve gets ACME challenges (the
 /// node's own names are certified too) and 404; on HTTPS a name without a certificate here is
 /// refused at the handshake, rather than shown another name's certificate.
+///
+/// The default HTTP server also declares the discovery map's domain variable: nginx refuses a
+/// map naming a variable no server sets, and a node without domains has no other server.
 fn default_server(web: &WebSettings, layout: &Layout) -> String {
     format!(
-        "# any name this node does not serve\nserver {{\n{listen}    server_name _;\n{acme}    \
-         location / {{\n        return 404;\n    }}\n}}\nserver {{\n{tls}    server_name _;\n    \
-         ssl_reject_handshake on;\n}}\n",
+        "# any name this node does not serve\nserver {{\n{listen}    server_name _;\n    \
+         set {domain} \"\";\n{acme}    location / {{\n        return 404;\n    }}\n}}\n\
+         server {{\n{tls}    server_name _;\n    ssl_reject_handshake on;\n}}\n",
         listen = listen(web.http, " default_server"),
         tls = listen(web.https, " ssl http2 default_server"),
         acme = acme_location(layout),
+        domain = discovery::DOMAIN_VARIABLE,
     )
 }
 

@@ -29,10 +29,20 @@ pub(crate) const ROUTES: &[(&str, &str, Kind)] = &[
     ("POST", "/account/domains/{domain}/delete", MemberPage),
     ("POST", "/account/domains/{domain}/mailboxes", MemberPage),
     ("POST", "/account/mailboxes/{mailbox}/delete", MemberPage),
+    (
+        "POST",
+        "/account/domains/{domain}/mailboxes/{mailbox}/public",
+        MemberPage,
+    ),
     ("POST", "/account/domains/{domain}/aliases", MemberPage),
     ("POST", "/account/aliases/{alias}/delete", MemberPage),
     ("POST", "/account/domains/{domain}/xmpp", MemberPage),
     ("POST", "/account/xmpp/{xmpp}/delete", MemberPage),
+    (
+        "POST",
+        "/account/domains/{domain}/xmpp/{xmpp}/public",
+        MemberPage,
+    ),
     ("POST", "/account/domains/{domain}/verify", MemberPage),
     ("POST", "/account/domains/{domain}/records", MemberPage),
     (
@@ -206,6 +216,8 @@ fn form_for(path: &str) -> Vec<(&'static str, &'static str)> {
             ("password", PASSWORD),
             ("password_confirm", PASSWORD),
         ]
+    } else if path.ends_with("/public") {
+        vec![("public", "true")]
     } else if path == "/account/domains" {
         vec![("domain", "intruder.test")]
     } else if path.ends_with("/node") {

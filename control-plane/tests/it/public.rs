@@ -2,7 +2,8 @@
 //! node): nothing is public until its member says so; a change moves the node's generation,
 //! reaches it as that member's part of the delta and in the whole document, and writes its
 //! audit entry; setting the value an address already has changes nothing. Only the member
-//! changes or sees it: anyone else gets 404, an anonymous caller 401.
+//! changes or sees it: anyone else gets 404, an anonymous caller 401 (the portal: the login
+//! page), a form without the CSRF token 403.
 
 use protocol::desired::{DesiredState, Domain, Update};
 use serde_json::json;
@@ -258,4 +259,138 @@ async fn a_public_address_reaches_the_node_audited_and_only_its_member_changes_i
         assert_eq!(e["actor_email"], "alice@example.net");
         assert_eq!(e["subject_member_id"], alice_id.as_str());
     }
+}
+
+/// The domain page says whether each address is public and its button switches it, with a
+/// notice, in English and in French; a form without the CSRF token is refused; another member's
+/// form is 404 and an anonymous one goes to the login page.
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn the_portal_shows_and_switches_public_addresses_in_both_languages(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let admin = setup_admin(&app).await;
+    let alice = invite_member(&app, &admin, "alice@example.net").await;
+    let alice_api = alice.with_bearer(&api_token(&alice).await);
+    let bob = invite_member(&app, &admin, "bob@example.net").await;
+    let d = add_domain(&alice, "alice.test").await;
+    let r = alice_api
+        .api(
+            "POST",
+            &format!("/domains/{d}/mailboxes"),
+            Some(json!({"local_part": "alice", "password": PASSWORD, "quota_mib": 100})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let mb = r.json()["id"].as_str().unwrap().to_owned();
+    let r = alice_api
+        .api(
+            "POST",
+            &format!("/domains/{d}/xmpp-accounts"),
+            Some(json!({"node": "chat", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let x = r.json()["id"].as_str().unwrap().to_owned();
+    let page_path = format!("/account/domains/{d}");
+    let mailbox_form = format!("/account/domains/{d}/mailboxes/{mb}/public");
+    let xmpp_form = format!("/account/domains/{d}/xmpp/{x}/public");
+
+    let page = alice.get(&page_path).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.text_of(&format!("public-{mb}")).unwrap(), "Not public");
+    assert_eq!(page.text_of(&format!("public-{x}")).unwrap(), "Not public");
+    assert_eq!(
+        page.text_of("mailboxes-public-hint").unwrap(),
+        "Public means that anyone may look up this address's public profile (WebFinger): \
+         the address and its XMPP address, nothing else."
+    );
+    assert!(page.body.contains(&format!("action=\"{mailbox_form}\"")));
+    assert!(page.body.contains(&format!("action=\"{xmpp_form}\"")));
+    assert!(page.body.contains(">Make public</button>"));
+
+    // Without the token, or from another site: 403, and nothing changes.
+    let r = alice.post_raw(&mailbox_form, &[("public", "true")]).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let csrf = alice.cookie("__Host-ruche_csrf").unwrap();
+    let r = alice
+        .post_raw(
+            &mailbox_form,
+            &[
+                ("csrf", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+                ("public", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    // Another member, or nobody signed in: not found, or the login page.
+    let r = bob.post(&mailbox_form, &[("public", "true")]).await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = bob.post(&xmpp_form, &[("public", "true")]).await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let anonymous = Client::new(&app);
+    let r = anonymous.post(&mailbox_form, &[("public", "true")]).await;
+    assert_eq!(r.status, 303);
+    assert!(r.location().starts_with("/login"), "{}", r.location());
+    let page = alice.get(&page_path).await;
+    assert_eq!(page.text_of(&format!("public-{mb}")).unwrap(), "Not public");
+
+    // The button: back to the page with a notice, which shows the new state and the other
+    // button.
+    let r = alice
+        .post_raw(&mailbox_form, &[("csrf", &csrf), ("public", "true")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location(), format!("{page_path}?done=address_public"));
+    let page = alice.get(r.location()).await;
+    assert!(page.body.contains(
+        "<div class=\"flash\" role=\"status\">The address is now public in WebFinger.</div>"
+    ));
+    assert_eq!(
+        page.text_of(&format!("public-{mb}")).unwrap(),
+        "Public in WebFinger"
+    );
+    assert_eq!(page.text_of(&format!("public-{x}")).unwrap(), "Not public");
+    assert!(page.body.contains(">Stop publishing</button>"));
+    let r = alice_api
+        .api("GET", &format!("/domains/{d}/mailboxes"), None)
+        .await;
+    assert_eq!(r.json()[0]["public"], true, "{}", r.body);
+
+    // In French.
+    alice.get("/lang/fr?back=/account").await;
+    let r = alice.post(&xmpp_form, &[("public", "true")]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = alice.get(r.location()).await;
+    assert!(page.body.contains(
+        "<div class=\"flash\" role=\"status\">L’adresse est désormais publique dans WebFinger.</div>"
+    ));
+    assert_eq!(
+        page.text_of(&format!("public-{x}")).unwrap(),
+        "Publique dans WebFinger"
+    );
+    assert_eq!(
+        page.text_of("xmpp-public-hint").unwrap(),
+        "Publique signifie que n’importe qui peut consulter le profil public de cette adresse \
+         (WebFinger)\u{a0}: l’adresse et son adresse XMPP, rien d’autre."
+    );
+    assert!(page.body.contains(">Ne plus publier</button>"));
+    let r = alice.post(&mailbox_form, &[("public", "false")]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location(), format!("{page_path}?done=address_not_public"));
+    let page = alice.get(r.location()).await;
+    assert!(page
+        .body
+        .contains("<div class=\"flash\" role=\"status\">L’adresse n’est plus publique.</div>"));
+    assert_eq!(
+        page.text_of(&format!("public-{mb}")).unwrap(),
+        "Non publique"
+    );
+    assert!(page.body.contains(">Rendre publique</button>"));
+
+    // A malformed value is refused and changes nothing.
+    let r = alice.post(&mailbox_form, &[("public", "maybe")]).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let r = alice_api
+        .api("GET", &format!("/domains/{d}/mailboxes"), None)
+        .await;
+    assert_eq!(r.json()[0]["public"], false, "{}", r.body);
 }

@@ -615,6 +615,7 @@ mod tests {
                         local_part: LocalPart::parse(local).unwrap(),
                         password_hash: hash(password).into(),
                         quota_bytes: 1 << 20,
+                        public: false,
                     })
                     .collect(),
                 aliases: vec![],

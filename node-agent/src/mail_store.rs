@@ -221,6 +221,7 @@ mod tests {
                             local_part: LocalPart::parse(local).unwrap(),
                             password_hash: "".into(),
                             quota_bytes: 1,
+                            public: false,
                         })
                         .collect(),
                     aliases: vec![],

@@ -688,6 +688,7 @@ mod tests {
                             local_part: LocalPart::parse(m).unwrap(),
                             password_hash: "".into(),
                             quota_bytes: 1,
+                            public: false,
                         })
                         .collect(),
                     aliases: vec![],

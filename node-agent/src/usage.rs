@@ -106,6 +106,7 @@ mod tests {
             local_part: LocalPart::parse(local).unwrap(),
             password_hash: "".into(),
             quota_bytes: 1000,
+            public: false,
         };
         let desired = DesiredState {
             dns: None,

@@ -930,6 +930,7 @@ mod render {
                         local_part,
                         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
                         quota_bytes,
+                        public: false,
                     })
                     .collect(),
                 aliases: aliases

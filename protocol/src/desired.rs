@@ -151,6 +151,10 @@ pub struct Mailbox {
     /// argon2id PHC string. Shared, not copied, by the node's auth broker.
     pub password_hash: std::sync::Arc<str>,
     pub quota_bytes: u64,
+    /// Its member made it public: WebFinger (RFC 7033) answers for it. Absent (a control plane
+    /// older than this field): not public.
+    #[serde(default)]
+    pub public: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +168,10 @@ pub struct XmppAccount {
     pub node: XmppNode,
     /// argon2id PHC string.
     pub password_hash: String,
+    /// Its member made it public: WebFinger (RFC 7033) answers for it. Absent (a control plane
+    /// older than this field): not public.
+    #[serde(default)]
+    pub public: bool,
 }
 
 /// A member's app password, usable for one protocol on one of their mailboxes (`mailbox`) or on
@@ -541,6 +549,41 @@ mod tests {
         assert_eq!(names, [vec!["a.example"], vec![], vec!["pending.example"]]);
     }
 
+    /// A mailbox or an XMPP account is public only when the document says so: a document from
+    /// a control plane older than the flag makes none public. Made public, the member's part
+    /// changes, so the delta names that member and carries the flag.
+    #[test]
+    fn addresses_are_public_only_when_the_document_says_so() {
+        let json = r#"{"schema":1,"generation":3,"node_id":"n","tenants":[{"member_id":"m",
+            "active":true,"app_passwords":[],"domains":[{"id":"d1","name":"ok.example",
+            "verified":true,"aliases":[],
+            "mailboxes":[{"id":"mb1","local_part":"alice","password_hash":"h","quota_bytes":1}],
+            "xmpp_accounts":[{"node":"alice","password_hash":"h"}]}]},
+            {"member_id":"o","active":true,"app_passwords":[],"domains":[]}]}"#;
+        let doc: DesiredState = serde_json::from_str(json).unwrap();
+        let domain = &doc.tenants[0].domains[0];
+        assert!(!domain.mailboxes[0].public && !domain.xmpp_accounts[0].public);
+
+        for (mailbox, xmpp) in [(true, false), (false, true)] {
+            let mut next = doc.clone();
+            next.generation = 4;
+            let domain = &mut Arc::make_mut(&mut next.tenants[0]).domains[0];
+            domain.mailboxes[0].public = mailbox;
+            domain.xmpp_accounts[0].public = xmpp;
+            let delta = doc.delta_to(&next);
+            assert_eq!(delta.members(), std::collections::HashSet::from(["m"]));
+            let wire = serde_json::to_string(&delta).unwrap();
+            assert!(wire.contains(r#""public":true"#), "{wire}");
+            let delta: Delta = serde_json::from_str(&wire).unwrap();
+            assert_eq!(doc.apply(&delta).unwrap(), next);
+            let served = &next.served().tenants[0].domains[0];
+            assert_eq!(
+                (served.mailboxes[0].public, served.xmpp_accounts[0].public),
+                (mailbox, xmpp)
+            );
+        }
+    }
+
     mod deltas {
         use super::super::*;
         use proptest::prelude::*;
@@ -559,8 +602,9 @@ mod tests {
             .unwrap()
         }
 
-        /// A member `m<member>` holding the domains `d<i>.example` for each `i` in `domains`.
-        fn tenant(member: u8, domains: &[u8], mailboxes: u8, active: bool) -> Tenant {
+        /// A member `m<member>` holding the domains `d<i>.example` for each `i` in `domains`,
+        /// their mailboxes public or not.
+        fn tenant(member: u8, domains: &[u8], mailboxes: u8, active: bool, public: bool) -> Tenant {
             Tenant {
                 member_id: format!("m{member}"),
                 active,
@@ -578,6 +622,7 @@ mod tests {
                                 local_part: LocalPart::parse(&format!("u{n}")).unwrap(),
                                 password_hash: "h".into(),
                                 quota_bytes: 1,
+                                public,
                             })
                             .collect(),
                         aliases: Vec::new(),
@@ -587,11 +632,12 @@ mod tests {
             }
         }
 
-        /// A document from a choice per member (absent, or its mailbox count and state), a
-        /// record per domain, and a CAA issuer standing for the node-wide DNS settings.
+        /// A document from a choice per member (absent, or its mailbox count, state and whether
+        /// its mailboxes are public), a record per domain, and a CAA issuer standing for the
+        /// node-wide DNS settings.
         fn document(
             generation: u64,
-            members: &[Option<(u8, bool)>],
+            members: &[Option<(u8, bool, bool)>],
             records: &[u8],
             caa: u8,
         ) -> DesiredState {
@@ -600,10 +646,10 @@ mod tests {
                 .iter()
                 .enumerate()
                 .filter_map(|(m, choice)| {
-                    let (mailboxes, active) = (*choice)?;
+                    let (mailboxes, active, public) = (*choice)?;
                     let m = u8::try_from(m).unwrap();
                     let domains: Vec<u8> = (0..8u8).filter(|d| d % 4 == m).collect();
-                    Some(Arc::new(tenant(m, &domains, mailboxes, active)))
+                    Some(Arc::new(tenant(m, &domains, mailboxes, active, public)))
                 })
                 .collect();
             let mut zones: Vec<Arc<Zone>> = tenants
@@ -635,8 +681,11 @@ mod tests {
             }
         }
 
-        fn members() -> impl Strategy<Value = Vec<Option<(u8, bool)>>> {
-            proptest::collection::vec(proptest::option::of((0u8..3, any::<bool>())), 4)
+        fn members() -> impl Strategy<Value = Vec<Option<(u8, bool, bool)>>> {
+            proptest::collection::vec(
+                proptest::option::of((0u8..3, any::<bool>(), any::<bool>())),
+                4,
+            )
         }
 
         proptest! {
@@ -681,7 +730,7 @@ mod tests {
                 after in proptest::collection::btree_set(0u8..12, 0..8),
             ) {
                 let tenants = |ids: &std::collections::BTreeSet<u8>| -> Vec<Arc<Tenant>> {
-                    ids.iter().map(|i| Arc::new(tenant(*i, &[], 0, true))).collect()
+                    ids.iter().map(|i| Arc::new(tenant(*i, &[], 0, true, false))).collect()
                 };
                 let ids = |pairs: &[Pair<'_>], removed: &[&Arc<Tenant>]| {
                     let mut p: Vec<(String, Option<String>)> = pairs
@@ -701,7 +750,7 @@ mod tests {
                 let (pairs, removed) = pair_members(&rb, &ra);
                 prop_assert_eq!(&ids(&pairs, &removed), &in_order);
                 for (id, was) in &in_order.0 {
-                    prop_assert_eq!(was.is_some(), before.iter().any(|i| tenant(*i, &[], 0, true).member_id == *id));
+                    prop_assert_eq!(was.is_some(), before.iter().any(|i| tenant(*i, &[], 0, true, false).member_id == *id));
                 }
                 prop_assert_eq!(in_order.1.len(), before.difference(&after).count());
             }
@@ -709,8 +758,8 @@ mod tests {
 
         #[test]
         fn a_delta_for_another_generation_or_node_is_refused() {
-            let a = document(7, &[Some((1, true))], &[0; 8], 0);
-            let b = document(8, &[Some((2, true))], &[0; 8], 0);
+            let a = document(7, &[Some((1, true, false))], &[0; 8], 0);
+            let b = document(8, &[Some((2, true, false))], &[0; 8], 0);
             let mut delta = a.delta_to(&b);
             delta.base = 6;
             assert!(matches!(a.apply(&delta), Err(DeltaError::OtherBase { .. })));
@@ -724,7 +773,7 @@ mod tests {
 
         #[test]
         fn a_delta_and_a_whole_document_come_tagged() {
-            let a = document(7, &[Some((1, true))], &[0; 8], 0);
+            let a = document(7, &[Some((1, true, false))], &[0; 8], 0);
             let json = serde_json::to_string(&Update::Full(a.clone())).unwrap();
             assert!(json.starts_with("{\"kind\":\"full\""));
             let back: Update = serde_json::from_str(&json).unwrap();

@@ -40,6 +40,8 @@ notices! {
     AliasDeleted => "alias_deleted",
     XmppCreated => "xmpp_created",
     XmppDeleted => "xmpp_deleted",
+    AddressPublic => "address_public",
+    AddressNotPublic => "address_not_public",
     AppPasswordRevoked => "app_password_revoked",
     ApiTokenRevoked => "api_token_revoked",
     NodeRevoked => "node_revoked",

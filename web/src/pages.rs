@@ -6,7 +6,7 @@ use askama::Template;
 use crate::i18n::Tr;
 use crate::states::{
     CertificateChallenge, CertificateStatus, DnsRole, DomainStatus, Health, MemberStatus,
-    NodeState, SecondaryState, Seen, Sync, Unit, UsageLabel,
+    NodeState, SecondaryState, Seen, Sync, Unit, UsageLabel, Visibility,
 };
 
 /// What every page needs.
@@ -174,6 +174,8 @@ pub struct MailboxRow {
     pub quota_mib: i64,
     /// What the node last measured; `None` until it has.
     pub used: Option<MailboxUsed>,
+    /// Whether WebFinger answers for it; the row's button switches it.
+    pub public: Visibility,
 }
 
 /// A mailbox's stored mail, already formatted.
@@ -207,6 +209,8 @@ pub struct AliasRow {
 pub struct XmppRow {
     pub id: String,
     pub jid: String,
+    /// Whether WebFinger answers for it; the row's button switches it.
+    pub public: Visibility,
 }
 
 /// Which of the domain page's forms the errors belong to.

@@ -77,6 +77,13 @@ states! {
         Deleting => "member.status.deleting",
     }
 
+    /// Whether anyone may look up a mailbox's or an XMPP account's public profile (WebFinger,
+    /// RFC 7033). Nothing is public until its member says so.
+    Visibility {
+        Public => "domain.public.yes",
+        NotPublic => "domain.public.no",
+    }
+
     /// Whether the world shows a record the member set at the registrar.
     Seen {
         Yes => "domain.dns.seen.yes",
@@ -138,6 +145,17 @@ states! {
         Unauthorized => "error.unauthorized",
         /// A form whose CSRF token or origin is not this site's.
         Csrf => "error.csrf",
+    }
+}
+
+impl Visibility {
+    /// An address's flag as the page says it.
+    pub fn of(public: bool) -> Visibility {
+        if public {
+            Visibility::Public
+        } else {
+            Visibility::NotPublic
+        }
     }
 }
 

@@ -234,7 +234,8 @@ async fn tenants(
         );
     }
     for r in sqlx::query!(
-        "select mb.id, mb.domain_id, mb.local_part, mb.password_hash, mb.quota_bytes from mailboxes mb
+        "select mb.id, mb.domain_id, mb.local_part, mb.password_hash, mb.quota_bytes, mb.public
+         from mailboxes mb
          join members m on m.id = mb.member_id
          where m.node_id = $1 and ($2::uuid[] is null or m.id = any($2)) order by mb.local_part",
         node.0,
@@ -252,6 +253,7 @@ async fn tenants(
                 )?,
                 password_hash: r.password_hash.into(),
                 quota_bytes: u64::try_from(r.quota_bytes).unwrap_or(0),
+                public: r.public,
             });
         }
     }
@@ -281,7 +283,7 @@ async fn tenants(
         }
     }
     for r in sqlx::query!(
-        "select x.domain_id, x.node, x.password_hash from xmpp_accounts x
+        "select x.domain_id, x.node, x.password_hash, x.public from xmpp_accounts x
          join members m on m.id = x.member_id
          where m.node_id = $1 and ($2::uuid[] is null or m.id = any($2)) order by x.node",
         node.0,
@@ -294,6 +296,7 @@ async fn tenants(
             d.xmpp_accounts.push(desired::XmppAccount {
                 node: reparse("XMPP node", protocol::names::XmppNode::parse(&r.node))?,
                 password_hash: r.password_hash,
+                public: r.public,
             });
         }
     }

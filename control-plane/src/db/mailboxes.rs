@@ -20,6 +20,8 @@ pub struct Mailbox {
     /// When the measurement was last reported (re-confirmed at least every ten minutes while
     /// the node reports in).
     pub usage_at: Option<OffsetDateTime>,
+    /// Its member made it public: WebFinger on the node answers for it.
+    pub public: bool,
     pub created_at: OffsetDateTime,
 }
 
@@ -30,7 +32,7 @@ pub async fn list(
 ) -> Result<Vec<Mailbox>> {
     let rows = sqlx::query!(
         "select mb.id, mb.domain_id, mb.local_part, d.name, mb.quota_bytes, mb.used_bytes,
-                mb.used_messages, mb.usage_at, mb.created_at
+                mb.used_messages, mb.usage_at, mb.public, mb.created_at
          from mailboxes mb join domains d on d.id = mb.domain_id
          where mb.member_id = $1 and mb.domain_id = $2 order by mb.local_part",
         member.0,
@@ -49,9 +51,65 @@ pub async fn list(
             used_bytes: r.used_bytes,
             used_messages: r.used_messages,
             usage_at: r.usage_at,
+            public: r.public,
             created_at: r.created_at,
         })
         .collect())
+}
+
+/// The member's mailbox `id` on their domain `domain`, locked until the end of the transaction
+/// (another member's, or one on another domain, is not found).
+pub async fn lock_owned(
+    conn: &mut PgConnection,
+    member: MemberId,
+    domain: DomainId,
+    id: MailboxId,
+) -> Result<Mailbox> {
+    let r = sqlx::query!(
+        "select mb.id, mb.domain_id, mb.local_part, d.name, mb.quota_bytes, mb.used_bytes,
+                mb.used_messages, mb.usage_at, mb.public, mb.created_at
+         from mailboxes mb join domains d on d.id = mb.domain_id
+         where mb.id = $1 and mb.member_id = $2 and mb.domain_id = $3
+         for update of mb",
+        id.0,
+        member.0,
+        domain.0
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound)?;
+    Ok(Mailbox {
+        id: MailboxId(r.id),
+        domain_id: DomainId(r.domain_id),
+        address: format!("{}@{}", r.local_part, r.name),
+        local_part: r.local_part,
+        quota_bytes: r.quota_bytes,
+        used_bytes: r.used_bytes,
+        used_messages: r.used_messages,
+        usage_at: r.usage_at,
+        public: r.public,
+        created_at: r.created_at,
+    })
+}
+
+/// Makes the member's mailbox `id` public or not (another member's is not found). The row's
+/// trigger bumps the hosting node's generation when the value changes.
+pub async fn set_public(
+    conn: &mut PgConnection,
+    member: MemberId,
+    id: MailboxId,
+    public: bool,
+) -> Result<()> {
+    sqlx::query!(
+        "update mailboxes set public = $3 where id = $1 and member_id = $2 returning id",
+        id.0,
+        member.0,
+        public
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound)?;
+    Ok(())
 }
 
 /// Stores a new mailbox; its creation time. The caller checked the member's limits and that

@@ -1,6 +1,7 @@
 //! The addresses of a member's domain: a mailbox, an alias or an XMPP account created within the
 //! member's plan, each in one transaction that locks the member's limits and the domain, checks
-//! them, stores the address and writes its audit entry; and each deleted, audited.
+//! them, stores the address and writes its audit entry; each deleted, audited; and mailboxes and
+//! XMPP accounts made public (WebFinger answers for them on the node) or not, audited.
 
 use sqlx::{PgConnection, PgPool};
 
@@ -83,6 +84,7 @@ pub async fn create_mailbox(
         used_bytes: None,
         used_messages: None,
         usage_at: None,
+        public: false,
         created_at,
     })
 }
@@ -146,6 +148,7 @@ pub async fn create_xmpp(
         domain_id: domain,
         jid,
         node: node.as_str().to_owned(),
+        public: false,
         created_at,
     })
 }
@@ -213,4 +216,62 @@ pub async fn delete_xmpp(
     .await?;
     tx.commit().await?;
     Ok(domain)
+}
+
+/// Makes one of the member's mailboxes on their domain `domain` public (WebFinger on the node
+/// answers for it) or not (another member's, or one on another domain, is not found): the
+/// mailbox as it is now. Setting the value it already has changes nothing, so it bumps no
+/// generation and writes no audit entry.
+pub async fn set_mailbox_public(
+    pool: &PgPool,
+    actor: &Actor,
+    member: MemberId,
+    domain: DomainId,
+    id: MailboxId,
+    public: bool,
+) -> Result<Mailbox> {
+    let mut tx = pool.begin().await?;
+    let mut mailbox = mailboxes::lock_owned(&mut tx, member, domain, id).await?;
+    if mailbox.public != public {
+        mailboxes::set_public(&mut tx, member, id, public).await?;
+        audit::record(
+            &mut *tx,
+            actor,
+            "mailbox.public",
+            Some(member),
+            serde_json::json!({ "mailbox": id, "address": mailbox.address, "public": public }),
+        )
+        .await?;
+        mailbox.public = public;
+    }
+    tx.commit().await?;
+    Ok(mailbox)
+}
+
+/// Makes one of the member's XMPP accounts on their domain `domain` public or not, as
+/// [`set_mailbox_public`] does a mailbox: the account as it is now.
+pub async fn set_xmpp_public(
+    pool: &PgPool,
+    actor: &Actor,
+    member: MemberId,
+    domain: DomainId,
+    id: XmppAccountId,
+    public: bool,
+) -> Result<XmppAccount> {
+    let mut tx = pool.begin().await?;
+    let mut account = xmpp::lock_owned(&mut tx, member, domain, id).await?;
+    if account.public != public {
+        xmpp::set_public(&mut tx, member, id, public).await?;
+        audit::record(
+            &mut *tx,
+            actor,
+            "xmpp.public",
+            Some(member),
+            serde_json::json!({ "account": id, "jid": account.jid, "public": public }),
+        )
+        .await?;
+        account.public = public;
+    }
+    tx.commit().await?;
+    Ok(account)
 }

@@ -29,10 +29,20 @@ pub(crate) const ROUTES: &[(&str, &str, Kind)] = &[
     ("POST", "/account/domains/{domain}/delete", MemberPage),
     ("POST", "/account/domains/{domain}/mailboxes", MemberPage),
     ("POST", "/account/mailboxes/{mailbox}/delete", MemberPage),
+    (
+        "POST",
+        "/account/domains/{domain}/mailboxes/{mailbox}/public",
+        MemberPage,
+    ),
     ("POST", "/account/domains/{domain}/aliases", MemberPage),
     ("POST", "/account/aliases/{alias}/delete", MemberPage),
     ("POST", "/account/domains/{domain}/xmpp", MemberPage),
     ("POST", "/account/xmpp/{xmpp}/delete", MemberPage),
+    (
+        "POST",
+        "/account/domains/{domain}/xmpp/{xmpp}/public",
+        MemberPage,
+    ),
     ("POST", "/account/domains/{domain}/verify", MemberPage),
     ("POST", "/account/domains/{domain}/records", MemberPage),
     (
@@ -113,12 +123,14 @@ pub(crate) const ROUTES: &[(&str, &str, Kind)] = &[
     ("GET", "/domains/{domain}/mailboxes", MemberApi),
     ("POST", "/domains/{domain}/mailboxes", MemberApi),
     ("DELETE", "/mailboxes/{mailbox}", MemberApi),
+    ("PATCH", "/domains/{domain}/mailboxes/{mailbox}", MemberApi),
     ("GET", "/domains/{domain}/aliases", MemberApi),
     ("POST", "/domains/{domain}/aliases", MemberApi),
     ("DELETE", "/aliases/{alias}", MemberApi),
     ("GET", "/domains/{domain}/xmpp-accounts", MemberApi),
     ("POST", "/domains/{domain}/xmpp-accounts", MemberApi),
     ("DELETE", "/xmpp-accounts/{xmpp}", MemberApi),
+    ("PATCH", "/domains/{domain}/xmpp-accounts/{xmpp}", MemberApi),
     ("GET", "/app-passwords", MemberApi),
     ("POST", "/app-passwords", MemberApi),
     ("DELETE", "/app-passwords/{app_password}", MemberApi),
@@ -204,6 +216,8 @@ fn form_for(path: &str) -> Vec<(&'static str, &'static str)> {
             ("password", PASSWORD),
             ("password_confirm", PASSWORD),
         ]
+    } else if path.ends_with("/public") {
+        vec![("public", "true")]
     } else if path == "/account/domains" {
         vec![("domain", "intruder.test")]
     } else if path.ends_with("/node") {
@@ -229,6 +243,8 @@ fn body_for(path: &str, plan: &str) -> Option<serde_json::Value> {
         json!({"source": "intruder", "targets": ["x@example.net"]})
     } else if path.ends_with("/xmpp-accounts") {
         json!({"node": "intruder", "password": PASSWORD})
+    } else if path.contains("/mailboxes/") || path.contains("/xmpp-accounts/") {
+        json!({"public": true})
     } else if path == "/domains" {
         json!({"name": "intruder.test"})
     } else if path.ends_with("/plan") {
@@ -327,7 +343,7 @@ async fn call(client: &Client, method: &str, path: &str, kind: Kind, plan: &str)
         MemberPage | AdminPage if method == "GET" => client.get(path).await,
         MemberPage | AdminPage => client.post(path, &form_for(path)).await,
         MemberApi | AdminApi => {
-            let body = if method == "POST" || method == "PUT" {
+            let body = if matches!(method, "POST" | "PUT" | "PATCH") {
                 body_for(path, plan)
             } else {
                 None
@@ -440,6 +456,9 @@ async fn nobody_reaches_what_is_not_theirs(pool: sqlx::PgPool) {
             .api("GET", &format!("/domains/{d}/{list}"), None)
             .await;
         assert_eq!(r.json().as_array().unwrap().len(), n, "{list}: {}", r.body);
+        if list == "mailboxes" || list == "xmpp-accounts" {
+            assert_eq!(r.json()[0]["public"], false, "{list}: {}", r.body);
+        }
     }
     assert_eq!(
         alice_api
@@ -532,6 +551,8 @@ async fn nobody_reaches_what_is_not_theirs(pool: sqlx::PgPool) {
             let generic = path
                 .replace("{id}", "{x}")
                 .replace("{record_id}", "{x}")
+                .replace("{mailbox_id}", "{x}")
+                .replace("{account_id}", "{x}")
                 .replace("{action}", "suspend");
             let covered = walked.iter().any(|(m, p)| {
                 m == method && {

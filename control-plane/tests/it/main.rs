@@ -17,4 +17,5 @@ mod load;
 mod mail_status;
 mod member_dns;
 mod nodes;
+mod public;
 mod support;

@@ -37,6 +37,7 @@ pub fn desired_with(members: usize, extra_mailbox: bool) -> DesiredState {
                     local_part: LocalPart::parse(&format!("user{i}")).unwrap(),
                     password_hash: HASH.into(),
                     quota_bytes: 1 << 30,
+                    public: false,
                 })
                 .collect();
             if extra_mailbox && m == members / 2 {
@@ -45,6 +46,7 @@ pub fn desired_with(members: usize, extra_mailbox: bool) -> DesiredState {
                     local_part: LocalPart::parse("newcomer").unwrap(),
                     password_hash: HASH.into(),
                     quota_bytes: 1 << 30,
+                    public: false,
                 });
             }
             Tenant {

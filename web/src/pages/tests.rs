@@ -252,12 +252,14 @@ fn domain_page(lang: Lang, form: DomainForm, with_dkim: bool) -> DomainPage {
                     messages: 34,
                     percent: 1,
                 }),
+                public: Visibility::Public,
             },
             MailboxRow {
                 id: "m2".to_owned(),
                 address: "new@example.org".to_owned(),
                 quota_mib: 10,
                 used: None,
+                public: Visibility::NotPublic,
             },
         ],
         aliases: vec![AliasRow {
@@ -268,6 +270,7 @@ fn domain_page(lang: Lang, form: DomainForm, with_dkim: bool) -> DomainPage {
         xmpp_accounts: vec![XmppRow {
             id: "x1".to_owned(),
             jid: "bob@example.org".to_owned(),
+            public: Visibility::NotPublic,
         }],
         form,
         errors: errors(&[
@@ -532,6 +535,67 @@ fn account_and_domain_pages() {
                 assert!(html.contains("IN TXT &#34;v=DKIM1; k=rsa; p=MIIB&#34;</code>"));
             }
         }
+    }
+}
+
+/// Each mailbox and XMPP account says whether it is public, with one button that sets the other
+/// value (a POST with the CSRF token, `check` counts it), and the page says once per list what
+/// public means; with nothing listed, nothing is said.
+#[test]
+fn addresses_say_whether_they_are_public_with_a_button_to_switch() {
+    for lang in Lang::ALL {
+        let t = Tr::new(lang);
+        let mut page = domain_page(lang, DomainForm::None, true);
+        page.xmpp_accounts.push(XmppRow {
+            id: "x2".to_owned(),
+            jid: format!("{EVIL}@example.org"),
+            public: Visibility::Public,
+        });
+        let html = render(&page);
+        for (id, kind, visibility) in [
+            ("m1", "mailboxes", Visibility::Public),
+            ("m2", "mailboxes", Visibility::NotPublic),
+            ("x1", "xmpp", Visibility::NotPublic),
+            ("x2", "xmpp", Visibility::Public),
+        ] {
+            let state = format!(
+                "<span class=\"status\" id=\"public-{id}\">{}</span>",
+                t.get(visibility.key())
+            );
+            assert!(html.contains(&state), "{lang:?} {id}: {state}");
+            let action = format!("action=\"/account/domains/d1/{kind}/{id}/public\"");
+            let form = html.split(&action).nth(1).expect(&action);
+            let form = &form[..form.find("</form>").unwrap()];
+            let (value, button) = match visibility {
+                Visibility::Public => ("false", "domain.public.make_not_public"),
+                Visibility::NotPublic => ("true", "domain.public.make_public"),
+            };
+            assert!(
+                form.contains(&format!(
+                    "<input type=\"hidden\" name=\"public\" value=\"{value}\">"
+                )),
+                "{form}"
+            );
+            assert!(
+                form.contains(&format!(">{}</button>", t.get(button))),
+                "{form}"
+            );
+            assert!(form.contains("name=\"csrf\" value=\"CSRF-TOKEN\""));
+        }
+        assert_ne!(t.get("domain.public.yes"), t.get("domain.public.no"));
+        // askama escapes the apostrophe of "address's".
+        let hint = t.get("domain.public_hint").replace('\'', "&#39;");
+        assert!(hint.contains("WebFinger"));
+        assert_eq!(html.matches(&hint).count(), 2);
+        assert!(html.contains("id=\"mailboxes-public-hint\""));
+        assert!(html.contains("id=\"xmpp-public-hint\""));
+
+        page = domain_page(lang, DomainForm::None, true);
+        page.mailboxes.clear();
+        page.xmpp_accounts.clear();
+        let html = render(&page);
+        assert!(!html.contains("/public\""));
+        assert!(!html.contains(&hint));
     }
 }
 

@@ -1,4 +1,5 @@
-//! The addresses of a member's domain: mailboxes, aliases and XMPP accounts, created and deleted.
+//! The addresses of a member's domain: mailboxes, aliases and XMPP accounts, created and
+//! deleted; mailboxes and XMPP accounts made public in WebFinger or not.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -178,4 +179,73 @@ pub(super) async fn delete_on_domain(
     };
     let domain = result.map_err(|e| HtmlError(page, e))?;
     Ok(Redirect::to(&done.on(&format!("/account/domains/{domain}"))).into_response())
+}
+
+/// The public flag's form: the value the button sets (not "switch"), so a form sent twice
+/// leaves the address as its member last saw the button say.
+#[derive(Deserialize)]
+pub(super) struct PublicForm {
+    public: bool,
+}
+
+fn after_public(
+    page: PageCtx,
+    result: Result<DomainId, Error>,
+    public: bool,
+) -> Result<Response, HtmlError> {
+    let domain = result.map_err(|e| HtmlError(page, e))?;
+    let done = if public {
+        Notice::AddressPublic
+    } else {
+        Notice::AddressNotPublic
+    };
+    Ok(Redirect::to(&done.on(&format!("/account/domains/{domain}"))).into_response())
+}
+
+/// Makes one of the domain's mailboxes public in WebFinger or not, and returns to the domain's
+/// page.
+pub(super) async fn mailbox_public(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path((domain, mailbox)): Path<(String, String)>,
+    Form(form): Form<PublicForm>,
+) -> Result<Response, HtmlError> {
+    let domain: DomainId = parse_id(&page, &domain)?;
+    let mailbox: MailboxId = parse_id(&page, &mailbox)?;
+    let result = crate::services::addresses::set_mailbox_public(
+        &state.pool,
+        &m.actor(),
+        m.id(),
+        domain,
+        mailbox,
+        form.public,
+    )
+    .await
+    .map(|mb| mb.domain_id);
+    after_public(page, result, form.public)
+}
+
+/// Makes one of the domain's XMPP accounts public in WebFinger or not, and returns to the
+/// domain's page.
+pub(super) async fn xmpp_public(
+    State(state): State<AppState>,
+    page: PageCtx,
+    m: Member,
+    Path((domain, account)): Path<(String, String)>,
+    Form(form): Form<PublicForm>,
+) -> Result<Response, HtmlError> {
+    let domain: DomainId = parse_id(&page, &domain)?;
+    let account: XmppAccountId = parse_id(&page, &account)?;
+    let result = crate::services::addresses::set_xmpp_public(
+        &state.pool,
+        &m.actor(),
+        m.id(),
+        domain,
+        account,
+        form.public,
+    )
+    .await
+    .map(|x| x.domain_id);
+    after_public(page, result, form.public)
 }

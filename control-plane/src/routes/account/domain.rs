@@ -10,7 +10,7 @@ use web::pages::{
     AliasRow, DkimRow, DnsRecordRow, DnsServerRow, DomainForm, DomainPage, Errors, MailboxRow,
     RecordFormValues, RegistrarRow, XmppRow,
 };
-use web::states::{DnsRole, Seen};
+use web::states::{DnsRole, Seen, Visibility};
 use web::Notice;
 
 use super::super::extract::{Form, Member};
@@ -199,6 +199,7 @@ pub(super) async fn render_domain(
                     address: mb.address,
                     quota_mib: mb.quota_bytes / MIB,
                     used: mailbox_used(mb.used_bytes, mb.used_messages, mb.quota_bytes),
+                    public: Visibility::of(mb.public),
                 })
                 .collect(),
             aliases: aliases
@@ -214,6 +215,7 @@ pub(super) async fn render_domain(
                 .map(|x| XmppRow {
                     id: x.id.to_string(),
                     jid: x.jid,
+                    public: Visibility::of(x.public),
                 })
                 .collect(),
             form,

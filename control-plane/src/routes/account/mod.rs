@@ -1,6 +1,6 @@
 //! The member's portal: the dashboard with usage and domains (here), each domain's page
 //! (`domain.rs`), its own DNS records (`records.rs`), its mailboxes, aliases and XMPP accounts
-//! (`addresses.rs`), and security settings (`security.rs`).
+//! and whether they are public (`addresses.rs`), and security settings (`security.rs`).
 //!
 //! Every handler takes `Member`, and every db call gets `member.id()`: another member's
 //! domain or mailbox id simply isn't found (404), so nobody can even learn it exists.
@@ -48,8 +48,16 @@ pub fn router() -> Router<AppState> {
             "/account/domains/{id}/mailboxes",
             post(addresses::add_mailbox),
         )
+        .route(
+            "/account/domains/{id}/mailboxes/{mailbox}/public",
+            post(addresses::mailbox_public),
+        )
         .route("/account/domains/{id}/aliases", post(addresses::add_alias))
         .route("/account/domains/{id}/xmpp", post(addresses::add_xmpp))
+        .route(
+            "/account/domains/{id}/xmpp/{account}/public",
+            post(addresses::xmpp_public),
+        )
         .route("/account/domains/{id}/verify", post(domain::verify_domain))
         .route("/account/domains/{id}/records", post(records::add_record))
         .route(

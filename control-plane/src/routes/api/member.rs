@@ -32,10 +32,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(update_record, delete_record))
         .routes(routes!(list_mailboxes, create_mailbox))
         .routes(routes!(delete_mailbox))
+        .routes(routes!(set_mailbox_public))
         .routes(routes!(list_aliases, create_alias))
         .routes(routes!(delete_alias))
         .routes(routes!(list_xmpp, create_xmpp))
         .routes(routes!(delete_xmpp))
+        .routes(routes!(set_xmpp_public))
         .routes(routes!(list_app_passwords, create_app_password))
         .routes(routes!(revoke_app_password))
         .routes(routes!(list_api_tokens, create_api_token))
@@ -335,6 +337,37 @@ async fn delete_mailbox(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Deserialize, ToSchema)]
+pub struct PublicFlag {
+    /// Whether anyone may look up the address's public profile (WebFinger, RFC 7033): the
+    /// address and its XMPP address, nothing else.
+    pub public: bool,
+}
+
+/// Makes the mailbox public in WebFinger, or not (every mailbox starts not public). Setting the
+/// value it already has changes nothing.
+#[utoipa::path(patch, path = "/domains/{id}/mailboxes/{mailbox_id}", tag = "member", security(("token" = [])),
+    params(("id" = String, Path), ("mailbox_id" = String, Path)), request_body = PublicFlag,
+    responses((status = 200, body = Mailbox), (status = 404, body = ErrorBody)))]
+async fn set_mailbox_public(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path((d, x)): Path<(String, String)>,
+    Json(body): Json<PublicFlag>,
+) -> ApiResult<Json<Mailbox>> {
+    let (d, x): (DomainId, MailboxId) = (id(&d)?, id(&x)?);
+    let mb = crate::services::addresses::set_mailbox_public(
+        &state.pool,
+        &m.actor(),
+        m.id(),
+        d,
+        x,
+        body.public,
+    )
+    .await?;
+    Ok(Json(mb.into()))
+}
+
 #[utoipa::path(get, path = "/domains/{id}/aliases", tag = "member", security(("token" = [])),
     params(("id" = String, Path)), responses((status = 200, body = Vec<Alias>)))]
 async fn list_aliases(
@@ -446,6 +479,30 @@ async fn delete_xmpp(
     let x: XmppAccountId = id(&x)?;
     crate::services::addresses::delete_xmpp(&state.pool, &m.actor(), m.id(), x).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Makes the XMPP account public in WebFinger, or not (every account starts not public).
+/// Setting the value it already has changes nothing.
+#[utoipa::path(patch, path = "/domains/{id}/xmpp-accounts/{account_id}", tag = "member", security(("token" = [])),
+    params(("id" = String, Path), ("account_id" = String, Path)), request_body = PublicFlag,
+    responses((status = 200, body = XmppAccount), (status = 404, body = ErrorBody)))]
+async fn set_xmpp_public(
+    State(state): State<AppState>,
+    ApiMember(m): ApiMember,
+    Path((d, x)): Path<(String, String)>,
+    Json(body): Json<PublicFlag>,
+) -> ApiResult<Json<XmppAccount>> {
+    let (d, x): (DomainId, XmppAccountId) = (id(&d)?, id(&x)?);
+    let account = crate::services::addresses::set_xmpp_public(
+        &state.pool,
+        &m.actor(),
+        m.id(),
+        d,
+        x,
+        body.public,
+    )
+    .await?;
+    Ok(Json(account.into()))
 }
 
 #[utoipa::path(get, path = "/app-passwords", tag = "member", security(("token" = [])),

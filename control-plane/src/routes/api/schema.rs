@@ -29,6 +29,9 @@ pub struct Mailbox {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>)]
     pub usage_at: Option<OffsetDateTime>,
+    /// Whether anyone may look up the address's public profile (WebFinger, RFC 7033): the
+    /// address and its XMPP address, nothing else. False until the member makes it public.
+    pub public: bool,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
@@ -45,6 +48,7 @@ impl From<db::mailboxes::Mailbox> for Mailbox {
             used_bytes: r.used_bytes,
             used_messages: r.used_messages,
             usage_at: r.usage_at,
+            public: r.public,
             created_at: r.created_at,
         }
     }
@@ -80,6 +84,9 @@ pub struct XmppAccount {
     pub domain_id: DomainId,
     pub jid: String,
     pub node: String,
+    /// Whether anyone may look up the account's public profile (WebFinger, RFC 7033): the
+    /// address and its XMPP address, nothing else. False until the member makes it public.
+    pub public: bool,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
@@ -92,6 +99,7 @@ impl From<db::xmpp::XmppAccount> for XmppAccount {
             domain_id: r.domain_id,
             jid: r.jid,
             node: r.node,
+            public: r.public,
             created_at: r.created_at,
         }
     }

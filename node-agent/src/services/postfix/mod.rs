@@ -924,6 +924,7 @@ mod tests {
             local_part: local(name),
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
             quota_bytes: 1_000_000,
+            public: false,
         }
     }
 

@@ -51,7 +51,7 @@ mod render {
                             "name": "example.org",
                             "verified": true,
                             "mailboxes": [
-                                {"id": "7c1e0a9b-0000-4000-8000-00000000m001", "local_part": "alice", "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$YWxpY2U", "quota_bytes": 1073741824},
+                                {"id": "7c1e0a9b-0000-4000-8000-00000000m001", "local_part": "alice", "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$YWxpY2U", "quota_bytes": 1073741824, "public": true},
                                 {"id": "7c1e0a9b-0000-4000-8000-00000000m002", "local_part": "bob", "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$Ym9i", "quota_bytes": 104857600}
                             ],
                             "aliases": [
@@ -725,9 +725,15 @@ mod render {
                         let entry = well_known::owner(&token).expect("a registered directory");
                         assert_eq!(entry.owner, well_known::Owner::Acme, "{path}: {dir}");
                     }
-                    Some(("=", exact)) => {
-                        assert!(!exact.starts_with(well_known::PREFIX), "{path}: {exact}")
-                    }
+                    // Under the prefix, only WebFinger's and host-meta's own locations.
+                    Some(("=", exact)) => assert!(
+                        !exact.starts_with(well_known::PREFIX)
+                            || well_known::owner(exact).is_some_and(|e| matches!(
+                                e.owner,
+                                well_known::Owner::WebFinger | well_known::Owner::HostMeta
+                            )),
+                        "{path}: {exact}"
+                    ),
                     _ => {}
                 }
             }

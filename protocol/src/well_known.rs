@@ -60,6 +60,12 @@ pub const AUTOCONFIG: Entry = entry(
     Owner::Autoconfig,
 );
 
+/// WebFinger (RFC 7033), on the domain itself.
+pub const WEBFINGER: Entry = entry("webfinger", Match::Exact, Owner::WebFinger);
+/// host-meta (RFC 6415), XRD and JSON: where WebFinger is.
+pub const HOST_META: Entry = entry("host-meta", Match::Exact, Owner::HostMeta);
+pub const HOST_META_JSON: Entry = entry("host-meta.json", Match::Exact, Owner::HostMeta);
+
 /// Thunderbird's autoconfiguration on its own host, `autoconfig.<domain>` (the document of
 /// [`AUTOCONFIG`]). Outside `/.well-known/`, so not in the registry (RFC 8615 covers only that
 /// prefix): the web front answers it on that host alone, where it serves nothing else.
@@ -73,9 +79,9 @@ pub const AUTODISCOVER_PATH: &str = "/autodiscover/autodiscover.xml";
 pub const REGISTRY: &[Entry] = &[
     ACME,
     MTA_STS,
-    entry("webfinger", Match::Exact, Owner::WebFinger),
-    entry("host-meta", Match::Exact, Owner::HostMeta),
-    entry("host-meta.json", Match::Exact, Owner::HostMeta),
+    WEBFINGER,
+    HOST_META,
+    HOST_META_JSON,
     AUTOCONFIG,
     entry("caldav", Match::Exact, Owner::CalDav),
     entry("carddav", Match::Exact, Owner::CardDav),

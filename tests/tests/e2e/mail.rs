@@ -287,6 +287,25 @@ impl Member {
         string(&mailbox, "id")
     }
 
+    /// Makes a mailbox public (WebFinger answers for it), or not.
+    pub(super) async fn set_public(
+        &self,
+        domain_id: &str,
+        mailbox_id: &str,
+        public: bool,
+    ) -> Result<()> {
+        let answer = self
+            .api
+            .api(
+                Method::PATCH,
+                &format!("/api/v1/domains/{domain_id}/mailboxes/{mailbox_id}"),
+                Some(&json!({ "public": public })),
+            )
+            .await?;
+        ensure!(answer.status == 200, "PATCH public: {}", answer.describe());
+        Ok(())
+    }
+
     async fn alias(&self, domain_id: &str, source: &str, targets: &[&str]) -> Result<String> {
         let alias = created(
             self.api

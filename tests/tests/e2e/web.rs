@@ -660,7 +660,10 @@ async fn mail_certificates(c: &mut MailCollective) -> Result<()> {
     let domain = member.domain(ZONE).await?;
     let user = format!("alice@{ZONE}");
     let password = "alice's long mail password";
-    member.mailbox(&domain, "alice", password, 100).await?;
+    let alice = member.mailbox(&domain, "alice", password, 100).await?;
+    member
+        .mailbox(&domain, "bob", "bob's long mail password", 100)
+        .await?;
     let dir = tempfile::tempdir()?;
     let roots = roots_file(&pebble, dir.path(), "root.pem").await?;
     let web = c.node.web()?;
@@ -704,6 +707,8 @@ async fn mail_certificates(c: &mut MailCollective) -> Result<()> {
     };
     let mut session = imap::login(&server, &user, password).await?.session()?;
     session.inbox().await?;
+    // From here on no daemon restarts: every change below is a graceful reload.
+    let pids = master_pids(c)?;
 
     // Discovery (acceptance 4): Thunderbird's autoconfig (on autoconfig. and on the domain's
     // /.well-known/) and Outlook's autodiscover (POST) name the node's real servers, and a
@@ -751,8 +756,9 @@ async fn mail_certificates(c: &mut MailCollective) -> Result<()> {
         .await
         .with_context(|| format!("with the autodiscover settings {settings:?}"))?;
 
+    webfinger(c, &member, &domain, &alice, &roots).await?;
+
     // Renewal at 60 s of 90: the new certificate reaches all three without a restart.
-    let pids = master_pids(c)?;
     let renewed = wait_for_https_at(web.https, ZONE, &roots, Some(&first.leaf)).await?;
     for (addr, what) in [(imaps, "IMAPS"), (smtps, "SMTPS")] {
         let leaf = wait_for_leaf(addr, ZONE, &roots, Some(&renewed.leaf), true).await?;
@@ -772,6 +778,161 @@ async fn mail_certificates(c: &mut MailCollective) -> Result<()> {
     session.logout().await?;
     eprintln!("[web] renewed: nginx, Dovecot and Postfix present the new certificate; the IMAP session lived on");
     Ok(())
+}
+
+/// Acceptance 6: WebFinger answers for the accounts a member made public, and only on the
+/// domain's own name; an unknown or non-public account is 404, an absent or non-URI resource
+/// 400, with CORS `*`; hostile resources match nothing and reach no file; host-meta points to it.
+async fn webfinger(
+    c: &MailCollective,
+    member: &super::mail::Member,
+    domain: &str,
+    alice: &str,
+    roots: &std::path::Path,
+) -> Result<()> {
+    let https_addr = c.node.web()?.https;
+    let ask = |host: String, resource: String| async move {
+        let path = format!("/.well-known/webfinger?resource={resource}");
+        https::get(https_addr, &host, &path, roots).await
+    };
+    let alice_acct = format!("acct:alice@{ZONE}");
+    // Not public (the default): unknown.
+    let answer = ask(ZONE.to_owned(), alice_acct.clone()).await?;
+    ensure!(
+        answer.status == 404,
+        "alice before she is public: {answer:?}"
+    );
+    ensure!(
+        answer.header("access-control-allow-origin") == Some("*"),
+        "no CORS on a 404: {answer:?}"
+    );
+
+    member.set_public(domain, alice, true).await?;
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    let answer = loop {
+        let answer = ask(ZONE.to_owned(), alice_acct.clone()).await?;
+        if answer.status == 200 {
+            break answer;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "alice never became public: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    ensure!(
+        answer.header("content-type") == Some("application/jrd+json")
+            && answer.header("access-control-allow-origin") == Some("*"),
+        "the JRD's headers: {answer:?}"
+    );
+    let jrd: serde_json::Value = serde_json::from_str(&answer.body)?;
+    ensure!(
+        jrd == serde_json::json!({
+            "subject": alice_acct,
+            "aliases": [format!("mailto:alice@{ZONE}")],
+        }),
+        "the JRD: {jrd}"
+    );
+    // Encoded as clients send it.
+    let encoded = ask(ZONE.to_owned(), format!("acct%3Aalice%40{ZONE}")).await?;
+    ensure!(
+        encoded.status == 200 && encoded.body == answer.body,
+        "encoded: {encoded:?}"
+    );
+    // Bob is not public; alice is not on www.; no resource, or not a URI: 400.
+    for (host, resource, status) in [
+        (ZONE.to_owned(), format!("acct:bob@{ZONE}"), 404),
+        (format!("www.{ZONE}"), alice_acct.clone(), 404),
+        (ZONE.to_owned(), String::new(), 400),
+        (ZONE.to_owned(), "alice".to_owned(), 400),
+    ] {
+        let answer = ask(host.clone(), resource.clone()).await?;
+        ensure!(answer.status == status, "{host} {resource:?}: {answer:?}");
+    }
+    let missing = https::get(https_addr, ZONE, "/.well-known/webfinger", roots).await?;
+    ensure!(missing.status == 400, "no query: {missing:?}");
+    // Hostile resources: a line break, quotes, 5,000 characters, a homoglyph domain (Cyrillic
+    // a), a block opened: nothing matches, and none reaches a file.
+    let hostile = [
+        format!("acct:alice%0A@{ZONE}"),
+        format!("acct:%22alice%22@{ZONE}"),
+        format!("acct:{}@{ZONE}", "a".repeat(5000)),
+        "acct:alice@ex%D0%B0mple.test".to_owned(),
+        format!("acct:alice@{ZONE}%0Aserver%20%7B"),
+    ];
+    for resource in &hostile {
+        let answer = ask(ZONE.to_owned(), resource.clone()).await?;
+        ensure!(
+            matches!(answer.status, 400 | 404 | 414),
+            "{resource:.80}: {answer:?}"
+        );
+    }
+    let long = "a".repeat(5000);
+    let needles = [
+        "alice%0A",
+        "%22alice",
+        long.as_str(),
+        "ex%D0%B0mple",
+        "\u{430}",
+    ];
+    let root = c.node.root();
+    for dir in ["etc/nginx", "var/lib/ruche/web"] {
+        for file in walk(&root.join(dir))? {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            for needle in needles {
+                ensure!(
+                    !text.contains(needle),
+                    "{} holds {needle:.20}",
+                    file.display()
+                );
+            }
+        }
+    }
+    // host-meta, XRD and JSON, point to WebFinger on the domain.
+    let template = format!("https://{ZONE}/.well-known/webfinger?resource={{uri}}");
+    let xrd = https::get(https_addr, ZONE, "/.well-known/host-meta", roots).await?;
+    ensure!(
+        xrd.status == 200 && xrd.body.contains(&format!("template=\"{template}\"")),
+        "host-meta: {xrd:?}"
+    );
+    let json = https::get(https_addr, ZONE, "/.well-known/host-meta.json", roots).await?;
+    let json_value: serde_json::Value = serde_json::from_str(&json.body)?;
+    ensure!(
+        json_value["links"][0]["template"] == template.as_str(),
+        "host-meta.json: {json:?}"
+    );
+    // Private again: unknown again.
+    member.set_public(domain, alice, false).await?;
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        let answer = ask(ZONE.to_owned(), alice_acct.clone()).await?;
+        if answer.status == 404 {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "alice stayed public: {answer:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "[web] WebFinger: alice public then private, bob never; hostile resources matched nothing"
+    );
+    Ok(())
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// What a mail client reads from a discovery document: IMAP and SMTP host, port, and whether

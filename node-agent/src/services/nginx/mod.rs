@@ -44,6 +44,7 @@ use crate::services::Service;
 mod daemon;
 pub mod discovery;
 mod portal;
+pub mod webfinger;
 
 pub use daemon::{Nginx, REMOVE};
 
@@ -193,12 +194,13 @@ fn https_server(
     format!(
         "server {{\n{listen}    server_name{names};\n    ssl_certificate {chain};\n    \
          ssl_certificate_key {key};\n    add_header Strict-Transport-Security \"{HSTS}\" always;\n\
-         {discovery}    location = / {{\n        default_type text/html;\n        \
+         {webfinger}{discovery}    location = / {{\n        default_type text/html;\n        \
          return 200 \"{INDEX}\";\n    }}\n}}\n",
         listen = listen(web.https, " ssl http2"),
         chain = layout.path_text(&cert.chain()),
         key = layout.path_text(&cert.key()),
         discovery = discovery::server_lines(layout, domain),
+        webfinger = webfinger::locations(HSTS),
     )
 }
 
@@ -240,6 +242,14 @@ pub fn render(
     let hosts = members.file(&[HEADER, &default, &portal], HOSTS_CONF);
     put(files, SERVICE, HOSTS_CONF, 0o644, reload, hosts);
     render_discovery(desired, layout, material, files);
+    put(
+        files,
+        SERVICE,
+        webfinger::MAP,
+        0o644,
+        reload,
+        HEADER.to_owned() + &webfinger::map(desired, material),
+    );
 }
 
 /// discovery.conf and the files it serves: the MTA-STS policy, and when the node offers mail
@@ -344,6 +354,7 @@ http {{
     ssl_session_tickets off;
 
     include {discovery};
+    include {webfinger};
     include {hosts};
 }}
 ",
@@ -351,6 +362,7 @@ http {{
         log = path("var/log/nginx"),
         tmp = path("var/lib/nginx"),
         discovery = path(DISCOVERY_CONF),
+        webfinger = path(webfinger::MAP),
         hosts = path(HOSTS_CONF),
         protocols = tls::NGINX_PROTOCOLS,
         ciphers = tls::CIPHERS,

@@ -322,9 +322,26 @@ impl Store {
         }
     }
 
-    /// What is filed in the store, whether or not it is still wanted.
+    /// What is filed in the store, whether or not it is still wanted: the directories' names
+    /// only (nothing is read or parsed; the manager asks after every applied document).
     pub fn keys(&self) -> Result<Vec<CertKey>, StoreError> {
-        Ok(self.scan()?.into_keys().collect())
+        let mut keys = Vec::new();
+        for (kind, make) in [
+            ("node", CertKey::Node as fn(DomainName) -> CertKey),
+            ("domain", CertKey::Domain),
+        ] {
+            let dir = self.base().join(kind);
+            for entry in atomic::read_dir(&dir).map_err(io("read", &dir))? {
+                let file_name = entry.file_name();
+                if let Some(name) = file_name
+                    .to_str()
+                    .and_then(|n| DomainName::parse(n).ok().filter(|d| d.as_str() == n))
+                {
+                    keys.push(make(name));
+                }
+            }
+        }
+        Ok(keys)
     }
 }
 
@@ -441,6 +458,7 @@ pub(crate) mod tests {
         let scanned = store.scan().unwrap();
         let expiries: Vec<i64> = scanned[&key].iter().map(|i| i.not_after).collect();
         assert_eq!(expiries, [NOW + 902, NOW + 901, NOW + 900]);
+        assert_eq!(store.keys().unwrap(), std::slice::from_ref(&key));
         store.prune(&key, &[&made[2].dir, &made[1].dir]).unwrap();
         assert_eq!(store.scan().unwrap()[&key].len(), 2);
         store.remove(&key).unwrap();

@@ -143,17 +143,16 @@ fn dovecot_conf(
         let _ = writeln!(c, "ssl_min_protocol = {}", tls::MIN_PROTOCOL);
         let _ = writeln!(c, "ssl_cipher_list = {}", tls::CIPHERS);
         c.push_str("ssl_prefer_server_ciphers = no\n");
-        // Each member name with a certificate presents it to a client that asks for it by
-        // name (SNI). Names are typed (`[a-z0-9.-]`); paths are the layout's.
-        for cert in material.domain_certs() {
-            for name in &cert.names {
-                let _ = writeln!(
-                    c,
-                    "local_name {name} {{\n  ssl_cert = <{}\n  ssl_key = <{}\n}}",
-                    layout.path_text(&cert.chain()),
-                    layout.path_text(&cert.key()),
-                );
-            }
+        // Each member domain with a certificate presents it to a client that asks for the
+        // domain by name (SNI; `NodeMaterial::mail_sni`). Names are typed (`[a-z0-9.-]`);
+        // paths are the layout's.
+        for (name, cert) in material.mail_sni() {
+            let _ = writeln!(
+                c,
+                "local_name {name} {{\n  ssl_cert = <{}\n  ssl_key = <{}\n}}",
+                layout.path_text(&cert.chain()),
+                layout.path_text(&cert.key()),
+            );
         }
     } else {
         c.push_str("# No TLS material on this node.\n");

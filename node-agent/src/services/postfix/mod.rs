@@ -250,19 +250,18 @@ fn srs_addresses(hostname: &DomainName) -> String {
     format!("{HEADER}/^(srs[01][-+=][^@]+@{host})$/ ${{1}}\n")
 }
 
-/// The SNI table: each name on a member domain's certificate, to its key and chain (in that
-/// order, as `postmap -F` wants them). Names are typed; paths are the layout's.
+/// The SNI table: each member domain with a certificate (`NodeMaterial::mail_sni`), to its key
+/// and chain (in that order, as `postmap -F` wants them). Names are typed; paths are the
+/// layout's.
 fn sni_table(layout: &Layout, material: &NodeMaterial) -> String {
     let mut lines: Vec<String> = material
-        .domain_certs()
-        .flat_map(|cert| {
-            cert.names.iter().map(move |name| {
-                format!(
-                    "{name} {},{}\n",
-                    layout.path_text(&cert.key()),
-                    layout.path_text(&cert.chain())
-                )
-            })
+        .mail_sni()
+        .map(|(name, cert)| {
+            format!(
+                "{name} {},{}\n",
+                layout.path_text(&cert.key()),
+                layout.path_text(&cert.chain())
+            )
         })
         .collect();
     lines.sort_unstable();

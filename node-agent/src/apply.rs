@@ -50,6 +50,8 @@ use crate::services::{Daemon, Phase, Service, Step, StepRun, ALL};
 
 /// How long a check, a step or a reload may take before it is killed.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a finished command's output is waited for.
+const PIPE_GRACE: Duration = Duration::from_secs(2);
 /// How much of a failed command's output is reported.
 const OUTPUT_CHARS: usize = 2000;
 /// The longest wait between two looks at whether a command ended.
@@ -593,6 +595,40 @@ pub fn run_with_input(argv: &Argv, input: &[u8]) -> Result<(), String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|err| format!("cannot run {program}: {err}"))?;
+    // Both outputs are read while the command runs: one that prints more than a pipe holds
+    // (`doveconf -n` of a thousand domains' `local_name` blocks, 300 KB) would otherwise block
+    // on its write until the timeout. Only the head is kept, for the error message.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        let (done, head_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        std::thread::spawn(move || {
+            let mut head = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let mut buffer = [0u8; 8192];
+                while let Ok(n) = pipe.read(&mut buffer) {
+                    if n == 0 {
+                        break;
+                    }
+                    if head.len() < OUTPUT_CHARS * 4 {
+                        head.extend_from_slice(&buffer[..n]);
+                    }
+                }
+            }
+            let _ = done.send(head);
+        });
+        head_rx
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    );
     if let Some(mut stdin) = child.stdin.take() {
         use std::io::Write;
         // Dropped at the end of this statement: the command sees the end of its input.
@@ -619,12 +655,15 @@ pub fn run_with_input(argv: &Argv, input: &[u8]) -> Result<(), String> {
             Err(err) => return Err(format!("cannot wait for {program}: {err}")),
         }
     };
+    // The pipes close when the command exits, unless it left a process holding them (a
+    // daemon it started): then its output is not waited for.
+    let stdout = stdout.recv_timeout(PIPE_GRACE).unwrap_or_default();
+    let stderr = stderr.recv_timeout(PIPE_GRACE).unwrap_or_default();
     if status.success() {
         return Ok(());
     }
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
-    let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
-    text.push_str(&String::from_utf8_lossy(&output.stdout));
+    let mut text = String::from_utf8_lossy(&stderr).into_owned();
+    text.push_str(&String::from_utf8_lossy(&stdout));
     let text: String = text.trim().chars().take(OUTPUT_CHARS).collect();
     Err(format!("{program} failed ({status}): {text}"))
 }
@@ -670,6 +709,28 @@ mod tests {
     use super::*;
 
     /// Every item is worked on once, whatever the threads, and the results keep the items' order.
+    #[test]
+    fn a_command_printing_more_than_a_pipe_holds_finishes() {
+        // 1 MiB on stdout, then a failure: the output is read while it runs (it would block
+        // on a full pipe otherwise) and its head is in the error.
+        let argv: Argv = [
+            "sh",
+            "-c",
+            "head -c 1048576 /dev/zero | tr '\\0' x; echo oops >&2; exit 3",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let err = run(&argv).unwrap_err();
+        assert!(!err.contains("did not finish"), "{err}");
+        assert!(err.contains("oops") && err.contains("xxxx"), "{err}");
+        let ok: Argv = ["sh", "-c", "head -c 1048576 /dev/zero"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert_eq!(run(&ok), Ok(()));
+    }
+
     #[test]
     fn in_parallel_keeps_the_order_and_works_each_item_once() {
         let items: Vec<u32> = (0..100).collect();

@@ -9,11 +9,15 @@
 //!   changed, which it applies to the document it holds) and saves each one; it asks for the
 //!   whole document every hour, and at once whenever a delta does not apply;
 //! - the **usage** task measures the mail store every minute;
-//! - the **heartbeat** reports version, observed generation, health, DKIM keys, usage and,
-//!   with `[dns]`, where the node's name server answers; every interval, and at once when a
-//!   generation was applied or a new measurement waits. Keys and usage go only when they
-//!   changed since the control plane last took a heartbeat, and every five minutes anyway
-//!   (`Reporter`); what a heartbeat does not list, the control plane keeps as it is.
+//! - with `[acme]`, the **certificate manager** ([`crate::certs::Manager`]) keeps the node's
+//!   certificates current, looking after each applied document; a certificate installed or a
+//!   DNS-01 value to publish wakes the reconcile worker, as a DKIM key made aside does;
+//! - the **heartbeat** reports version, observed generation, health, DKIM keys, usage, the
+//!   certificates as they stand and, with `[dns]`, where the node's name server answers; every
+//!   interval, and at once when a generation was applied, a new measurement waits or a
+//!   certificate changed. Keys, usage and certificates go only when they changed since the
+//!   control plane last took a heartbeat, and every five minutes anyway (`Reporter`); what a
+//!   heartbeat does not list, the control plane keeps as it is.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,11 +49,12 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
     let node = StateDir::new(&config.state_dir).load()?;
     let client = NodeClient::new(&node)?;
     let broker_address = config.layout.broker;
-    // A DKIM key made aside wakes the reconcile worker, which then signs with it.
-    let keys_made = Arc::new(tokio::sync::Notify::new());
+    // A DKIM key made aside, or a certificate installed (or a DNS-01 value to publish), wakes
+    // the reconcile worker, which then uses it.
+    let material_made = Arc::new(tokio::sync::Notify::new());
     let reconciler = {
-        let keys_made = keys_made.clone();
-        Arc::new(Reconciler::new(config)?.make_keys_aside(move || keys_made.notify_one())?)
+        let material_made = material_made.clone();
+        Arc::new(Reconciler::new(config)?.make_keys_aside(move || material_made.notify_one())?)
     };
     let saved = reconciler.saved.load_desired()?.map(Arc::new);
     tracing::info!(
@@ -87,7 +92,7 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
     let worker = tokio::spawn(reconcile_worker(
         reconciler.clone(),
         desired_rx,
-        keys_made.clone(),
+        material_made.clone(),
         [report_now.clone(), certs_look.clone()],
         stopped(),
     ));
@@ -95,9 +100,12 @@ pub async fn run(config: Config, interval: Duration) -> anyhow::Result<()> {
     // value to publish wakes the reconcile worker like a DKIM key made.
     let certs = match reconciler.config.certs_settings() {
         Some(settings) => {
-            let manager =
-                crate::certs::Manager::new(settings, reconciler.certs.clone(), keys_made.clone())
-                    .map_err(|e| anyhow::anyhow!("certificates: {e}"))?;
+            let manager = crate::certs::Manager::new(
+                settings,
+                reconciler.certs.clone(),
+                material_made.clone(),
+            )
+            .map_err(|e| anyhow::anyhow!("certificates: {e}"))?;
             let r = reconciler.clone();
             Some(tokio::spawn(manager.run(
                 move || r.applied(),
@@ -256,7 +264,7 @@ impl heartbeat::Reports for Reporter {
 async fn reconcile_worker(
     reconciler: Arc<Reconciler>,
     mut desired: watch::Receiver<Option<Arc<DesiredState>>>,
-    keys_made: Arc<tokio::sync::Notify>,
+    material_made: Arc<tokio::sync::Notify>,
     applied: [Arc<tokio::sync::Notify>; 2],
     stopped: impl std::future::Future<Output = ()>,
 ) {
@@ -298,7 +306,7 @@ async fn reconcile_worker(
             biased;
             () = &mut stopped => return,
             changed = desired.changed() => if changed.is_err() { return },
-            () = keys_made.notified() => {}
+            () = material_made.notified() => {}
             () = tokio::time::sleep(delay) => {}
         }
     }

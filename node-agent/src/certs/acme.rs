@@ -241,7 +241,7 @@ async fn why_invalid(order: &mut instant_acme::Order, kind: ChallengeType) -> St
     "the CA refused the order".to_owned()
 }
 
-/// The path of the saved account (tests).
+/// The path of the saved account (removed when the CA forgot it).
 pub fn account_path(state_dir: &Path) -> PathBuf {
     state_dir.join(ACCOUNT_FILE)
 }

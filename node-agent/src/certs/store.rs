@@ -12,7 +12,7 @@
 //! next is installed.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -350,14 +350,15 @@ fn hex_prefix(der: &[u8]) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The mode of `path` (tests).
-pub fn mode(path: &Path) -> std::io::Result<u32> {
-    Ok(std::fs::metadata(path)?.permissions().mode() & 0o777)
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// The permission bits of `path`.
+    fn mode(path: &Path) -> std::io::Result<u32> {
+        Ok(std::fs::metadata(path)?.permissions().mode() & 0o777)
+    }
 
     pub fn name(s: &str) -> DomainName {
         DomainName::parse(s).unwrap()

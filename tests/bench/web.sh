@@ -8,7 +8,7 @@
 #   - 1,000 member domains on the node, each with a certificate: the agent's reconcile that
 #     renders, checks (nginx -t) and reloads nginx for one added domain, p50/p95; nginx's
 #     resident memory (master and workers);
-#   - full TLS handshakes per second (openssl s_time -new, one client) against the rendered
+#   - full TLS handshakes per second (one rustls client, no resumption) against the rendered
 #     configuration and against a hand-written one-server configuration on the same certificate.
 #
 # Needs what tests/run.sh installs (run it once first). Starts its own PostgreSQL cluster in a

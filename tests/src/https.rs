@@ -135,3 +135,87 @@ pub async fn leaf(addr: SocketAddr, host: &str, ca: &Path) -> Result<Vec<u8>> {
 pub async fn get(addr: SocketAddr, host: &str, path: &str, ca: &Path) -> Result<Answer> {
     request(addr, host, "GET", path, "", ca).await
 }
+
+/// Full TLS handshakes per second with `host` on `addr`, one client, one after another, for
+/// `seconds` (a benchmark's figure: each a new TCP connection and a full handshake, no session
+/// resumption). The server's certificate is not checked: what is measured is the server's
+/// work, and a benchmark's certificates are self-signed.
+pub async fn handshakes_per_second(addr: SocketAddr, host: &str, seconds: u64) -> Result<f64> {
+    use tokio_rustls::rustls::client::danger::{
+        HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+    };
+    use tokio_rustls::rustls::pki_types::{CertificateDer, UnixTime};
+    use tokio_rustls::rustls::{self, DigitallySignedStruct, SignatureScheme};
+
+    #[derive(Debug)]
+    struct AnyCertificate(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+    impl ServerCertVerifier for AnyCertificate {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    // A full handshake every time.
+    config.resumption = rustls::client::Resumption::disabled();
+    let connector = TlsConnector::from(std::sync::Arc::new(config));
+    let name = ServerName::try_from(host.to_owned())?;
+    let started = std::time::Instant::now();
+    let mut count = 0u64;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let stream = connector
+            .connect(name.clone(), tcp)
+            .await
+            .with_context(|| format!("TLS to {host} on {addr}"))?;
+        drop(stream);
+        count += 1;
+    }
+    Ok(count as f64 / started.elapsed().as_secs_f64())
+}

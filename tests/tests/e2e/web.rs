@@ -1273,37 +1273,6 @@ mod bench {
         Ok(total)
     }
 
-    /// Full TLS handshakes per second (`openssl s_time -new`, one client, 5 s) with `name`.
-    async fn handshakes_per_second(addr: SocketAddr, name: &str) -> Result<f64> {
-        let out = run_to_end(
-            Process::command(
-                "openssl",
-                [
-                    "s_time",
-                    "-connect",
-                    &addr.to_string(),
-                    "-servername",
-                    name,
-                    "-new",
-                    "-time",
-                    "5",
-                ],
-            ),
-            Duration::from_secs(60),
-        )
-        .await?;
-        // "N connections in T real seconds, B bytes read per connection"
-        let line = out
-            .stdout
-            .lines()
-            .find(|l| l.contains("connections in") && l.contains("real seconds"))
-            .with_context(|| format!("openssl s_time said: {out:?}"))?;
-        let mut words = line.split_whitespace();
-        let connections: f64 = words.next().context("count")?.parse()?;
-        let seconds: f64 = words.nth(2).context("seconds")?.parse()?;
-        Ok(connections / seconds)
-    }
-
     /// A self-signed certificate for `names` into the agent's store, as a version of its own
     /// (the agent serves what its store holds once it starts; `openssl`, ECDSA P-256).
     async fn seed_certificate(root: &std::path::Path, domain: &str, index: usize) -> Result<()> {
@@ -1513,7 +1482,7 @@ mod bench {
 
         // Handshakes with the rendered configuration, and with a hand-written one-server
         // configuration on the same certificate (nginx's own figure on this machine).
-        let rendered = handshakes_per_second(web.https, "seed1.test").await?;
+        let rendered = https::handshakes_per_second(web.https, "seed1.test", 5).await?;
         let static_dir = tempfile::tempdir()?;
         let static_port = tests::net::free_port()?;
         let cert_dir = std::fs::read_dir(root.join("var/lib/ruche/certs/domain/seed1.test"))?
@@ -1542,7 +1511,8 @@ mod bench {
         )
         .await?;
         let hand_written =
-            handshakes_per_second(SocketAddr::from((node_ip, static_port)), "seed1.test").await?;
+            https::handshakes_per_second(SocketAddr::from((node_ip, static_port)), "seed1.test", 5)
+                .await?;
 
         eprintln!(
             "[bench] RESULT {DOMAINS} member domains with certificates ({servers} HTTPS servers): \
@@ -1560,7 +1530,7 @@ mod bench {
             "[bench] RESULT nginx RSS (master and workers) with {DOMAINS} domains: {rss} KiB"
         );
         eprintln!(
-            "[bench] RESULT full TLS handshakes per second (openssl s_time -new, one client): \
+            "[bench] RESULT full TLS handshakes per second (one rustls client, no resumption): \
              rendered configuration {rendered:.0}/s, hand-written one-server configuration \
              {hand_written:.0}/s"
         );
